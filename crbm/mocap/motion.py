@@ -1,0 +1,116 @@
+"""The Motion value: a skeleton, a table of channel values per frame, and a frame rate.
+
+Readers return it and writers take it; it holds no parser state. Channels are named
+``<joint>.<channel>`` (``lfemur.rx``, ``Hips.Zrotation``), in the order they appear in the source file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from crbm.errors import CRBMError
+
+
+@dataclass(frozen=True)
+class Joint:
+    """One joint (BVH) or bone (ASF) of a skeleton.
+
+    name: unique within the skeleton.
+    parent: index of the parent joint in ``Skeleton.joints``, -1 for the root.
+    offset: (3,) BVH ``OFFSET`` from the parent; for ASF, ``direction * length`` of the bone (file units).
+    channels: channel names as the file spells them, in file order: BVH ``Xposition``... ``Zrotation``,
+        ASF ``tx ty tz rx ry rz`` (lower case; the root's ``TX`` etc. are lower-cased too).
+    end_site: (3,) BVH ``End Site`` offset, or None.
+    axis: (3,) ASF ``axis`` angles in the file's angle unit, with ``axis_order`` (e.g. "XYZ"); zeros for BVH.
+    limits: ASF ``limits`` per channel as (lo, hi) pairs, or empty.
+    """
+
+    name: str
+    parent: int
+    offset: tuple[float, float, float]
+    channels: tuple[str, ...] = ()
+    end_site: tuple[float, float, float] | None = None
+    axis: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    axis_order: str = "XYZ"
+    limits: tuple[tuple[float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """A tree of joints, parents before children.
+
+    kind: "bvh" or "asf" (decides how channels and axes are interpreted by the kinematics).
+    units: e.g. {"length": "cm"} for BVH or the ASF ``:units`` section ({"mass": 1.0, "length": 0.45,
+        "angle": "deg"}); free-form JSON-able values, carried through Parquet losslessly.
+    root_order: ASF root ``order`` (e.g. ("tx","ty","tz","rz","ry","rx")) / ``axis``; empty for BVH.
+    meta: other header fields a writer needs to reproduce the file (ASF ``:name``, ``:version``...).
+    """
+
+    joints: tuple[Joint, ...]
+    kind: str = "bvh"
+    units: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("bvh", "asf"):
+            raise CRBMError(f"skeleton kind must be 'bvh' or 'asf', got {self.kind!r}")
+        names = [j.name for j in self.joints]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise CRBMError(f"skeleton joint names must be unique; repeated: {dup}")
+        for i, j in enumerate(self.joints):
+            if not (-1 <= j.parent < i) or (j.parent == -1 and i != 0):
+                raise CRBMError(
+                    f"joint {j.name!r} (index {i}) has parent index {j.parent}; expected the root at index 0 "
+                    "and every other parent listed before its child"
+                )
+
+    @property
+    def names(self) -> list[str]:
+        return [j.name for j in self.joints]
+
+    @property
+    def channel_names(self) -> list[str]:
+        """``<joint>.<channel>`` for every channel, in frame-column order."""
+        return [f"{j.name}.{c}" for j in self.joints for c in j.channels]
+
+    def index(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise CRBMError(f"no joint named {name!r}; the skeleton has {self.names}") from None
+
+
+@dataclass(frozen=True, eq=False)
+class Motion:
+    """A clip: ``frames`` of shape (T, n_channels) float64 in the skeleton's channel order, at ``fps``."""
+
+    skeleton: Skeleton
+    frames: np.ndarray
+    fps: float
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        frames = np.asarray(self.frames)
+        n = len(self.skeleton.channel_names)
+        if frames.ndim != 2 or frames.shape[1] != n:
+            raise CRBMError(f"motion {self.name!r}: frames must have shape (T, {n}), got {frames.shape}")
+        if not np.issubdtype(frames.dtype, np.floating):
+            raise CRBMError(f"motion {self.name!r}: frames must be floating point, got {frames.dtype}")
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise CRBMError(f"motion {self.name!r}: fps must be a positive number, got {self.fps}")
+        object.__setattr__(self, "frames", frames)
+
+    @property
+    def channel_names(self) -> list[str]:
+        return self.skeleton.channel_names
+
+    @property
+    def n_frames(self) -> int:
+        return self.frames.shape[0]
+
+    def replace(self, **changes) -> Motion:
+        """A copy with some fields changed (``frames=``, ``fps=``, ``name=``)."""
+        return replace(self, **changes)

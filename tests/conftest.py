@@ -1,0 +1,34 @@
+"""Shared fixtures: where the real data lives, seeded generators."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _data_root() -> Path | None:
+    env = os.environ.get("CRBM_DATA")
+    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The shared real data (``CRBM_DATA`` or ``../shared/data``); skips the test when absent."""
+    root = _data_root()
+    if root is None:
+        pytest.skip("real data not found: set CRBM_DATA to the data folder (see README, 'Data')")
+    return root
+
+
+@pytest.fixture
+def gen() -> torch.Generator:
+    """A CPU generator with a fixed seed."""
+    return torch.Generator().manual_seed(1234)
