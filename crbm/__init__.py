@@ -2,7 +2,48 @@
 
 __version__ = "0.1.0"
 
+from crbm.checkpoint import load_checkpoint, load_model, save_checkpoint  # noqa: E402
 from crbm.errors import CRBMError, DivergenceError, FormatError  # noqa: E402
+from crbm.evaluate import (  # noqa: E402
+    AISResult,
+    ais,
+    base_rate_bias,
+    exact_log_partition,
+    free_energy_gap,
+    log_probability,
+    reconstruction_error,
+)
 from crbm.mocap import Joint, Motion, Skeleton  # noqa: E402
+from crbm.rbm import RBM  # noqa: E402
+from crbm.train import TensorData, TrainConfig, fit  # noqa: E402
+from crbm.units import Bernoulli, Concat, Gaussian, ReLU, ReplicatedSoftmax, Softmax  # noqa: E402
 
-__all__ = ["CRBMError", "DivergenceError", "FormatError", "Joint", "Motion", "Skeleton", "__version__"]
+__all__ = [
+    "AISResult",
+    "Bernoulli",
+    "CRBMError",
+    "Concat",
+    "DivergenceError",
+    "FormatError",
+    "Gaussian",
+    "Joint",
+    "Motion",
+    "RBM",
+    "ReLU",
+    "ReplicatedSoftmax",
+    "Skeleton",
+    "Softmax",
+    "TensorData",
+    "TrainConfig",
+    "__version__",
+    "ais",
+    "base_rate_bias",
+    "exact_log_partition",
+    "fit",
+    "free_energy_gap",
+    "load_checkpoint",
+    "load_model",
+    "log_probability",
+    "reconstruction_error",
+    "save_checkpoint",
+]

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
-BENCHMARKS = sorted(p.stem[len("bench_"):].replace("_", "-") for p in Path(__file__).parent.glob("bench_*.py"))
+BENCHMARKS = sorted(p.stem[len("bench_") :].replace("_", "-") for p in Path(__file__).parent.glob("bench_*.py"))
 
 
 def _fmt(x) -> str:
@@ -44,7 +44,9 @@ def print_table(rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("name", choices=BENCHMARKS, help="which benchmark")
     parser.add_argument("--quick", action="store_true", help="reduced sizes for a smoke test (numbers are not claims)")
     parser.add_argument("--json", type=Path, help="write the report here")

@@ -1,0 +1,153 @@
+"""Code-free, atomic checkpoints: one safetensors file holding the tensors, with the model's kind and
+config, the trainer's state and any fitted preprocessing as JSON in the file's metadata.
+
+Loading never executes code: safetensors holds raw tensors only, and the model is rebuilt from its JSON
+config through a table of known model kinds (``MODEL_KINDS``). Shapes are checked against the config on a
+meta device before any real allocation, so a file whose tensors disagree with its config is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as st_save
+
+from crbm.errors import CRBMError, FormatError
+
+FORMAT = "crbm-checkpoint/1"
+MODEL_KINDS: dict[str, type] = {}
+
+
+def register_model(cls: type) -> type:
+    """Class decorator: make a model kind loadable (``cls.kind``, ``cls.config()``, ``cls.from_config``)."""
+    MODEL_KINDS[cls.kind] = cls
+    return cls
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to a temporary file in the same folder, fsync it, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+@dataclass
+class Checkpoint:
+    """What ``load_checkpoint`` returns."""
+
+    model: torch.nn.Module
+    trainer: dict[str, torch.Tensor] = field(default_factory=dict)
+    trainer_meta: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: torch.nn.Module,
+    *,
+    trainer: dict[str, torch.Tensor] | None = None,
+    trainer_meta: dict | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Write ``model`` (and optionally the trainer's tensors and JSON state, and ``extra`` JSON such as
+    fitted preprocessing) to ``path`` atomically."""
+    if getattr(model, "kind", None) not in MODEL_KINDS:
+        raise CRBMError(f"cannot checkpoint a {type(model).__name__}: not a registered crbm model kind")
+    tensors = {f"model/{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    for k, v in (trainer or {}).items():
+        tensors[f"trainer/{k}"] = v.detach().contiguous().cpu()
+    meta = {
+        "format": FORMAT,
+        "kind": model.kind,
+        "config": model.config(),
+        "dtype": str(next(iter(model.state_dict().values())).dtype).removeprefix("torch."),
+        "trainer": trainer_meta or {},
+        "extra": extra or {},
+    }
+    return atomic_write_bytes(path, st_save(tensors, metadata={"crbm": json.dumps(meta)}))
+
+
+def _model_kinds() -> dict[str, type]:
+    import crbm  # noqa: F401  (importing the package registers every model kind)
+
+    return MODEL_KINDS
+
+
+def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | None = None) -> Checkpoint:
+    """Read a checkpoint written by ``save_checkpoint``; raises FormatError for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise FormatError(path, "no such checkpoint file")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            raw = (f.metadata() or {}).get("crbm")
+            if raw is None:
+                raise FormatError(path, "not a crbm checkpoint (no 'crbm' metadata in the safetensors header)")
+            try:
+                meta = json.loads(raw)
+            except json.JSONDecodeError as err:
+                raise FormatError(path, f"checkpoint metadata is not valid JSON ({err})") from None
+            if meta.get("format") != FORMAT:
+                raise FormatError(path, f"expected checkpoint format {FORMAT!r}, got {meta.get('format')!r}")
+            kinds = _model_kinds()
+            if meta.get("kind") not in kinds:
+                raise FormatError(path, f"unknown model kind {meta.get('kind')!r}; expected one of {sorted(kinds)}")
+            cls = kinds[meta["kind"]]
+            dtype = getattr(torch, str(meta.get("dtype", "float32")), None)
+            if not isinstance(dtype, torch.dtype):
+                raise FormatError(path, f"unknown dtype {meta.get('dtype')!r}")
+            try:
+                skeleton = cls.from_config(meta["config"], dtype=dtype, device="meta")
+            except (CRBMError, TypeError, KeyError, ValueError) as err:
+                raise FormatError(path, f"invalid {meta['kind']} config: {err}") from None
+            expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+            names = set(f.keys())
+            stored = {k[len("model/") :]: tuple(f.get_slice(k).get_shape()) for k in names if k.startswith("model/")}
+            if set(stored) != set(expected):
+                missing, unexpected = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
+                raise FormatError(
+                    path, f"tensors do not match the {meta['kind']} config: missing {missing}, unexpected {unexpected}"
+                )
+            for k, shape in expected.items():
+                if stored[k] != shape:
+                    raise FormatError(path, f"tensor {k!r} has shape {stored[k]}, the config needs {shape}")
+            state = {k: f.get_tensor("model/" + k) for k in expected}
+            trainer = {k[len("trainer/") :]: f.get_tensor(k) for k in names if k.startswith("trainer/")}
+    except SafetensorError as err:
+        raise FormatError(path, f"not a readable safetensors checkpoint ({err})") from None
+    except (OSError, ValueError) as err:
+        if isinstance(err, CRBMError):
+            raise
+        raise FormatError(path, f"not a readable safetensors checkpoint ({err})") from None
+    model = cls.from_config(meta["config"], dtype=dtype, device=device)
+    model.load_state_dict({k: v.to(model.state_dict()[k].device) for k, v in state.items()})
+    return Checkpoint(model, trainer, meta.get("trainer", {}), meta.get("extra", {}))
+
+
+def load_model(path: str | os.PathLike, *, device: str | torch.device | None = None) -> torch.nn.Module:
+    """The model stored in a checkpoint."""
+    return load_checkpoint(path, device=device).model

@@ -1,0 +1,280 @@
+"""The one training loop for every model in the package.
+
+A model plugs in through three methods:
+
+    model.gradient(batch, config, *, state, generator) -> (directions, figures)
+        ascent directions per parameter name (CD/PCD statistics, or minus a loss gradient) and scalar
+        tensors to report; ``state`` is a dict of tensors the trainer keeps and checkpoints (PCD chains)
+    model.decayed_parameters() -> names that weight decay applies to
+    model.monitor(v) -> mean free energy of a batch (optional: the train/validation free-energy gap)
+
+The trainer owns everything else: device, seed, mini-batches, the momentum update
+
+    velocity <- momentum * velocity + lr * (direction - weight_decay * theta);  theta <- theta + velocity
+
+learning-rate and momentum schedules, progress bar, per-epoch figures, callbacks, divergence checks,
+atomic checkpoints and resume. Figures accumulate on the device and are read once per epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from crbm.checkpoint import load_checkpoint, save_checkpoint
+from crbm.errors import CRBMError, DivergenceError
+
+LR_SCHEDULES: dict[str, Callable[[float, float], float]] = {
+    # progress in [0, 1) and the final fraction -> multiplier of the learning rate
+    "constant": lambda t, final: 1.0,
+    "linear": lambda t, final: 1.0 + (final - 1.0) * t,
+    "exponential": lambda t, final: final**t,
+    "cosine": lambda t, final: final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * t)),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings (defaults: Hinton's practical guide for binary RBMs)."""
+
+    epochs: int = 10  # passes over the data
+    batch_size: int = 100  # examples per mini-batch
+    learning_rate: float = 0.1  # step size on the averaged statistics
+    lr_scale: Mapping[str, float] = field(default_factory=dict)  # per-parameter factor, e.g. {"A": 0.1}
+    lr_schedule: str = "constant"  # one of LR_SCHEDULES
+    lr_final: float = 1.0  # the schedule's final fraction of learning_rate
+    momentum: float = 0.5  # momentum for the first `momentum_epochs` epochs
+    final_momentum: float = 0.9  # momentum afterwards
+    momentum_epochs: int = 5
+    weight_decay: float = 2e-4  # L2 on weights only (model.decayed_parameters())
+    k: int = 1  # Gibbs steps of CD-k / PCD-k
+    persistent: bool = False  # PCD (persistent chains) instead of CD
+    n_chains: int | None = None  # PCD chains (default: batch_size)
+    mean_visible: bool = True  # CD reconstructions use E[v|h] instead of a draw
+    sparsity_target: float | None = None  # target mean hidden activation
+    sparsity_cost: float = 0.0
+    seed: int = 0  # every random draw of the run comes from this
+    device: str | None = None  # None: cuda when available, else cpu
+    shuffle: bool = True
+    checkpoint: str | None = None  # path of the checkpoint written during training
+    checkpoint_every: int = 1  # epochs between checkpoints
+    explode_factor: float = 1e3  # stop when recon_error exceeds this times its first value
+    progress: bool | None = None  # progress bar (None: when stderr is a terminal)
+    verbose: bool = True  # one line of figures per epoch on stderr
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("epochs", self.epochs >= 1 and isinstance(self.epochs, int), "a positive integer"),
+            ("batch_size", self.batch_size >= 1 and isinstance(self.batch_size, int), "a positive integer"),
+            ("learning_rate", self.learning_rate >= 0 and math.isfinite(self.learning_rate), "a finite number >= 0"),
+            ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
+            ("final_momentum", 0 <= self.final_momentum < 1, "in [0, 1)"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("k", self.k >= 1 and isinstance(self.k, int), "a positive integer"),
+            ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {sorted(LR_SCHEDULES)}"),
+            ("lr_final", self.lr_final > 0, "> 0"),
+            ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise CRBMError(f"TrainConfig.{name} must be {expected}, got {getattr(self, name)!r}")
+        if self.sparsity_target is not None and not 0 < self.sparsity_target < 1:
+            raise CRBMError(f"TrainConfig.sparsity_target must be in (0, 1), got {self.sparsity_target!r}")
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["lr_scale"] = dict(self.lr_scale)
+        return d
+
+    def learning_rate_at(self, epoch: int) -> float:
+        return self.learning_rate * LR_SCHEDULES[self.lr_schedule](epoch / self.epochs, self.lr_final)
+
+    def momentum_at(self, epoch: int) -> float:
+        return self.momentum if epoch < self.momentum_epochs else self.final_momentum
+
+
+class TensorData:
+    """Rows of one or more tensors with the same first dimension; ``batch(idx)`` gathers rows."""
+
+    def __init__(self, *tensors: Tensor):
+        if not tensors or any(not isinstance(t, Tensor) for t in tensors):
+            raise CRBMError("TensorData needs one or more torch tensors")
+        n = tensors[0].shape[0]
+        if any(t.shape[0] != n for t in tensors):
+            raise CRBMError(f"all tensors need the same number of rows; got {[t.shape[0] for t in tensors]}")
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return self.tensors[0].shape[0]
+
+    def to(self, device) -> TensorData:
+        return TensorData(*(t.to(device) for t in self.tensors))
+
+    def batch(self, idx: Tensor) -> tuple[Tensor, ...]:
+        return tuple(t[idx] for t in self.tensors)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` -> cuda when available, else cpu; refuses cuda when it is absent."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CRBMError(f"device {device!r} was asked for but CUDA is not available; use device='cpu'")
+    return dev
+
+
+Callback = Callable[[int, dict, torch.nn.Module], "bool | None"]
+
+
+def _named_parameters(model: torch.nn.Module) -> dict[str, Tensor]:
+    return {name: p for name, p in model.named_parameters()}
+
+
+def _trainer_tensors(velocity, state, generator) -> dict[str, Tensor]:
+    out = {f"velocity/{k}": v for k, v in velocity.items()}
+    out.update({f"state/{k}": v for k, v in state.items()})
+    out["rng/generator"] = generator.get_state()
+    return out
+
+
+def fit(
+    model: torch.nn.Module,
+    data: Tensor | TensorData,
+    config: TrainConfig | None = None,
+    *,
+    valid: Tensor | None = None,
+    callbacks: Sequence[Callback] = (),
+    resume: str | Path | None = None,
+    extra: dict | None = None,
+) -> list[dict]:
+    """Train ``model`` on ``data`` (a (N, n_visible) tensor or any object with ``__len__``, ``to(device)``
+    and ``batch(idx) -> tuple``) and return the history: one dict of figures per epoch.
+
+    ``valid``: held-out rows for the free-energy gap. ``callbacks(epoch, figures, model)``: called after
+    every epoch; returning True stops training. ``resume``: a checkpoint written by a previous ``fit``
+    with the same config; training continues from its last finished epoch with identical results.
+    ``extra``: JSON stored in every checkpoint (e.g. fitted preprocessing)."""
+    config = config or TrainConfig()
+    device = resolve_device(config.device)
+    model.to(device)
+    if isinstance(data, Tensor):
+        if hasattr(model, "check_visible"):
+            model.check_visible(data.to(device), "data")
+        data = TensorData(data)
+    data = data.to(device)
+    n = len(data)
+    if n == 0:
+        raise CRBMError("data: no training examples")
+    if config.batch_size > n:
+        raise CRBMError(f"batch_size {config.batch_size} is larger than the data ({n} examples)")
+    params = _named_parameters(model)
+    decayed = set(model.decayed_parameters())
+    velocity = {k: torch.zeros_like(p) for k, p in params.items()}
+    state: dict[str, Tensor] = {}
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    history: list[dict] = []
+    start_epoch = 0
+
+    if resume is not None:
+        ck = load_checkpoint(resume, device=device)
+        if ck.model.config() != model.config() or ck.model.kind != model.kind:
+            raise CRBMError(f"{resume}: checkpoint holds a different model ({ck.model.kind} {ck.model.config()})")
+        model.load_state_dict(ck.model.state_dict())
+        for k, v in ck.trainer.items():
+            group, _, name = k.partition("/")
+            if group == "velocity":
+                velocity[name] = v.to(device)
+            elif group == "state":
+                state[name] = v.to(device)
+        generator.set_state(ck.trainer["rng/generator"])
+        history = list(ck.trainer_meta.get("history", []))
+        start_epoch = int(ck.trainer_meta.get("epoch", 0))
+
+    n_batches = n // config.batch_size + (n % config.batch_size > 0)
+    progress = sys.stderr.isatty() if config.progress is None else config.progress
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=(config.epochs - start_epoch) * n_batches, unit="batch", leave=False, dynamic_ncols=True)
+    first_recon = next((h["recon_error"] for h in history if "recon_error" in h), None)
+    monitor = getattr(model, "monitor", None)
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            t0 = time.perf_counter()
+            lr, mom = config.learning_rate_at(epoch), config.momentum_at(epoch)
+            order = (
+                torch.randperm(n, generator=generator, device=device)
+                if config.shuffle
+                else torch.arange(n, device=device)
+            )
+            sums: dict[str, Tensor] = {}
+            with torch.no_grad():
+                for b in range(n_batches):
+                    batch = data.batch(order[b * config.batch_size : (b + 1) * config.batch_size])
+                    directions, figures = model.gradient(batch, config, state=state, generator=generator)
+                    for name, d in directions.items():
+                        p = params[name]
+                        if name in decayed and config.weight_decay:
+                            d = d - config.weight_decay * p
+                        velocity[name].mul_(mom).add_(d, alpha=lr * config.lr_scale.get(name, 1.0))
+                        p.add_(velocity[name])
+                    for k, v in figures.items():
+                        sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
+                    if bar is not None:
+                        bar.update()
+            figures = {k: float(v) / n_batches for k, v in sums.items()}
+            if valid is not None and monitor is not None:
+                with torch.no_grad():
+                    vv = valid.to(device)
+                    sub = data.batch(torch.arange(min(n, vv.shape[0]), device=device))[0]
+                    figures["free_energy_gap"] = float(monitor(vv) - monitor(sub))
+            figures = {"epoch": epoch + 1, **figures, "lr": lr, "momentum": mom, "seconds": time.perf_counter() - t0}
+            _check_divergence(model, figures, first_recon, config)
+            if first_recon is None and "recon_error" in figures:
+                first_recon = figures["recon_error"]
+            history.append(figures)
+            if config.verbose:
+                line = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items())
+                (bar.write if bar is not None else lambda s: print(s, file=sys.stderr))(line)
+            stop = any(cb(epoch + 1, figures, model) for cb in callbacks)
+            last = stop or epoch + 1 == config.epochs
+            if config.checkpoint and ((epoch + 1) % config.checkpoint_every == 0 or last):
+                save_checkpoint(
+                    config.checkpoint,
+                    model,
+                    trainer=_trainer_tensors(velocity, state, generator),
+                    trainer_meta={"epoch": epoch + 1, "history": history, "config": config.to_json()},
+                    extra=extra,
+                )
+            if stop:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    return history
+
+
+def _check_divergence(model, figures: dict, first_recon: float | None, config: TrainConfig) -> None:
+    bad = [k for k, v in figures.items() if isinstance(v, float) and not math.isfinite(v)]
+    bad += [f"parameter {k}" for k, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    recon = figures.get("recon_error")
+    exploded = first_recon is not None and recon is not None and recon > config.explode_factor * max(first_recon, 1e-12)
+    if not bad and not exploded:
+        return
+    what = f"{', '.join(bad)} became NaN/Inf" if bad else f"recon_error rose from {first_recon:.4g} to {recon:.4g}"
+    gaussian = getattr(getattr(model, "visible", None), "has_sigma", False)
+    advice = f"lower the learning rate (now {config.learning_rate:g})"
+    if gaussian:
+        advice += " and check that the data are normalised (z-scored channels, sigma near 1)"
+    kept = f"; the last good checkpoint is {config.checkpoint}" if config.checkpoint else ""
+    raise DivergenceError(f"training diverged at epoch {figures['epoch']}: {what}; {advice}{kept}")
