@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from crbm.checkpoint import load_checkpoint, load_model, save_checkpoint  # noqa: E402
+from crbm.dbn import greedy_pretrain, up_pass  # noqa: E402
 from crbm.errors import CRBMError, DivergenceError, FormatError  # noqa: E402
 from crbm.evaluate import (  # noqa: E402
     AISResult,
@@ -40,6 +41,8 @@ __all__ = [
     "base_rate_bias",
     "exact_log_partition",
     "fit",
+    "greedy_pretrain",
+    "up_pass",
     "free_energy_gap",
     "load_checkpoint",
     "load_model",
