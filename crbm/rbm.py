@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from crbm.checkpoint import register_model
 from crbm.errors import CRBMError
+from crbm.noise import torch_generator
 from crbm.units import Gaussian, ReplicatedSoftmax, Units, resolve_units, units_from_json, units_to_json
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -390,7 +391,7 @@ class RBM(nn.Module):
             chain = state.get("chain")
             if chain is None:
                 n = config.n_chains or v.shape[0]
-                idx = torch.randint(0, v.shape[0], (n,), generator=generator, device=v.device)
+                idx = torch.randint(0, v.shape[0], (n,), generator=torch_generator(generator), device=v.device)
                 chain = v[idx]
         stats = self.contrastive_divergence(
             v,

@@ -14,6 +14,13 @@ The trainer owns everything else: device, seed, mini-batches, the momentum updat
 
 learning-rate and momentum schedules, progress bar, per-epoch figures, callbacks, divergence checks,
 atomic checkpoints and resume. Figures accumulate on the device and are read once per epoch.
+
+Data-parallel training: when ``torch.distributed`` is initialised (``torchrun``), every process takes
+its slice of each global mini-batch of ``batch_size * world_size`` rows, draws its random numbers through a
+``ShardedGenerator`` (the same numbers one process would use on the combined batch), and the directions
+are all-reduced (weighted by rows) before the identical update on every process. The result equals
+single-process training with the combined batch size, up to floating-point summation order (a sparsity
+target uses each shard's own mean activation).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from torch import Tensor
 
 from crbm.checkpoint import load_checkpoint, save_checkpoint
 from crbm.errors import CRBMError, DivergenceError
+from crbm.noise import ShardedGenerator
 
 LR_SCHEDULES: dict[str, Callable[[float, float], float]] = {
     # progress in [0, 1) and the final fraction -> multiplier of the learning rate
@@ -172,10 +180,13 @@ def fit(
         data = TensorData(data)
     data = data.to(device)
     n = len(data)
+    dist = torch.distributed
+    world, rank = (dist.get_world_size(), dist.get_rank()) if dist.is_available() and dist.is_initialized() else (1, 0)
+    global_batch = config.batch_size * world
     if n == 0:
         raise CRBMError("data: no training examples")
-    if config.batch_size > n:
-        raise CRBMError(f"batch_size {config.batch_size} is larger than the data ({n} examples)")
+    if global_batch > n:
+        raise CRBMError(f"batch_size {config.batch_size} x {world} processes is larger than the data ({n} examples)")
     params = _named_parameters(model)
     decayed = set(model.decayed_parameters())
     velocity = {k: torch.zeros_like(p) for k, p in params.items()}
@@ -199,7 +210,7 @@ def fit(
         history = list(ck.trainer_meta.get("history", []))
         start_epoch = int(ck.trainer_meta.get("epoch", 0))
 
-    n_batches = n // config.batch_size + (n % config.batch_size > 0)
+    n_batches = n // global_batch + (n % global_batch > 0)
     progress = sys.stderr.isatty() if config.progress is None else config.progress
     bar = None
     if progress:
@@ -220,8 +231,12 @@ def fit(
             sums: dict[str, Tensor] = {}
             with torch.no_grad():
                 for b in range(n_batches):
-                    batch = data.batch(order[b * config.batch_size : (b + 1) * config.batch_size])
-                    directions, figures = model.gradient(batch, config, state=state, generator=generator)
+                    rows = order[b * global_batch : (b + 1) * global_batch]
+                    if world == 1:
+                        directions, figures = model.gradient(data.batch(rows), config, state=state, generator=generator)
+                    else:
+                        shard = (rank, world)
+                        directions, figures = _sharded_gradient(model, data, rows, config, state, generator, shard)
                     for name, d in directions.items():
                         p = params[name]
                         if name in decayed and config.weight_decay:
@@ -232,6 +247,10 @@ def fit(
                         sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
                     if bar is not None:
                         bar.update()
+            if world > 1 and sums:
+                flat = torch.stack([sums[k] for k in sorted(sums)])
+                dist.all_reduce(flat)
+                sums = {k: flat[i] / world for i, k in enumerate(sorted(sums))}
             figures = {k: float(v) / n_batches for k, v in sums.items()}
             if valid is not None and monitor is not None:
                 with torch.no_grad():
@@ -248,7 +267,7 @@ def fit(
                 (bar.write if bar is not None else lambda s: print(s, file=sys.stderr))(line)
             stop = any(cb(epoch + 1, figures, model) for cb in callbacks)
             last = stop or epoch + 1 == config.epochs
-            if config.checkpoint and ((epoch + 1) % config.checkpoint_every == 0 or last):
+            if config.checkpoint and rank == 0 and ((epoch + 1) % config.checkpoint_every == 0 or last):
                 save_checkpoint(
                     config.checkpoint,
                     model,
@@ -262,6 +281,24 @@ def fit(
         if bar is not None:
             bar.close()
     return history
+
+
+def _sharded_gradient(model, data, rows: Tensor, config, state, generator, shard: tuple[int, int]):
+    """This process's slice of a global batch; directions all-reduced as a row-weighted mean."""
+    rank, world = shard
+    bounds = [len(rows) * r // world for r in range(world + 1)]
+    start, stop = bounds[rank], bounds[rank + 1]
+    sharded = ShardedGenerator(generator, start, stop, len(rows))
+    directions, figures = model.gradient(data.batch(rows[start:stop]), config, state=state, generator=sharded)
+    names = sorted(directions)
+    flat = torch.cat([directions[k].reshape(-1) for k in names]) * ((stop - start) / len(rows))
+    torch.distributed.all_reduce(flat)
+    out, i = {}, 0
+    for k in names:
+        size = directions[k].numel()
+        out[k] = flat[i : i + size].view_as(directions[k])
+        i += size
+    return out, figures
 
 
 def _check_divergence(model, figures: dict, first_recon: float | None, config: TrainConfig) -> None:

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from crbm.errors import CRBMError
+from crbm.noise import categorical, normal, torch_generator, uniform
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -87,8 +88,7 @@ class Bernoulli(Units):
         return torch.sigmoid(pre)
 
     def sample(self, pre, *, generator, sigma=None):
-        u = torch.rand(pre.shape, generator=generator, dtype=pre.dtype, device=pre.device)
-        return (u < torch.sigmoid(pre)).to(pre.dtype)
+        return (uniform(pre.shape, generator, pre) < torch.sigmoid(pre)).to(pre.dtype)
 
     def log_partition(self, pre):
         return F.softplus(pre).sum(-1)
@@ -118,7 +118,7 @@ class Gaussian(Units):
         return pre
 
     def sample(self, pre, *, generator, sigma=None):
-        noise = torch.randn(pre.shape, generator=generator, dtype=pre.dtype, device=pre.device)
+        noise = normal(pre.shape, generator, pre)
         return pre + (noise if sigma is None else sigma * noise)
 
     def log_partition(self, pre):
@@ -158,10 +158,9 @@ class Softmax(Units):
         return torch.softmax(self._grouped(pre), -1).reshape(pre.shape)
 
     def sample(self, pre, *, generator, sigma=None):
-        p = torch.softmax(self._grouped(pre), -1)
-        flat = p.reshape(-1, p.shape[-1])
-        idx = torch.multinomial(flat, 1, generator=generator)
-        return torch.zeros_like(flat).scatter_(1, idx, 1.0).reshape(pre.shape)
+        p = torch.softmax(self._grouped(pre), -1)  # (batch, groups, k)
+        idx = categorical(p, generator).unsqueeze(-1)
+        return torch.zeros_like(p).scatter_(-1, idx, 1.0).reshape(pre.shape)
 
     def log_partition(self, pre):
         return torch.logsumexp(self._grouped(pre), -1).sum(-1)
@@ -208,7 +207,8 @@ class ReplicatedSoftmax(Units):
         out = torch.zeros_like(pre)
         if n_max == 0:
             return out
-        words = torch.multinomial(torch.softmax(pre, -1), n_max, replacement=True, generator=generator)
+        probs = torch.softmax(pre, -1)
+        words = torch.multinomial(probs, n_max, replacement=True, generator=torch_generator(generator))
         keep = torch.arange(n_max, device=pre.device) < lengths.unsqueeze(1)
         return out.scatter_add_(1, words, keep.to(pre.dtype))
 
@@ -248,8 +248,7 @@ class ReLU(Units):
         return below + torch.sigmoid(y).sum(-1)
 
     def sample(self, pre, *, generator, sigma=None):
-        noise = torch.randn(pre.shape, generator=generator, dtype=pre.dtype, device=pre.device)
-        return torch.relu(pre + noise * torch.sigmoid(pre).sqrt())
+        return torch.relu(pre + normal(pre.shape, generator, pre) * torch.sigmoid(pre).sqrt())
 
     def log_partition(self, pre):
         m, y = self._window(pre)
