@@ -74,6 +74,7 @@ class TrainConfig:
     shuffle: bool = True
     checkpoint: str | None = None  # path of the checkpoint written during training
     checkpoint_every: int = 1  # epochs between checkpoints
+    checkpoint_every_steps: int | None = None  # also checkpoint every this many mini-batches (exact mid-epoch resume)
     explode_factor: float = 1e3  # stop when recon_error exceeds this times its first value
     progress: bool | None = None  # progress bar (None: when stderr is a terminal)
     verbose: bool = True  # one line of figures per epoch on stderr
@@ -90,6 +91,7 @@ class TrainConfig:
             ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {sorted(LR_SCHEDULES)}"),
             ("lr_final", self.lr_final > 0, "> 0"),
             ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
+            ("checkpoint_every_steps", self.checkpoint_every_steps is None or self.checkpoint_every_steps >= 1, ">= 1"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -147,10 +149,13 @@ def _named_parameters(model: torch.nn.Module) -> dict[str, Tensor]:
     return {name: p for name, p in model.named_parameters()}
 
 
-def _trainer_tensors(velocity, state, generator) -> dict[str, Tensor]:
+def _trainer_tensors(velocity, state, generator, order=None, sums=None) -> dict[str, Tensor]:
     out = {f"velocity/{k}": v for k, v in velocity.items()}
     out.update({f"state/{k}": v for k, v in state.items()})
     out["rng/generator"] = generator.get_state()
+    if order is not None:
+        out["epoch/order"] = order
+        out.update({f"sums/{k}": v for k, v in (sums or {}).items()})
     return out
 
 
@@ -169,7 +174,9 @@ def fit(
 
     ``valid``: held-out rows for the free-energy gap. ``callbacks(epoch, figures, model)``: called after
     every epoch; returning True stops training. ``resume``: a checkpoint written by a previous ``fit``
-    with the same config; training continues from its last finished epoch with identical results.
+    with the same config; training continues where it stopped (mid-epoch too: the checkpoint holds the
+    epoch's data order, the batch counter, the momentum, the chains and the generator state), and on the
+    same device the result is bit-identical to an uninterrupted run.
     ``extra``: JSON stored in every checkpoint (e.g. fitted preprocessing)."""
     config = config or TrainConfig()
     device = resolve_device(config.device)
@@ -193,7 +200,9 @@ def fit(
     state: dict[str, Tensor] = {}
     generator = torch.Generator(device=device).manual_seed(config.seed)
     history: list[dict] = []
-    start_epoch = 0
+    start_epoch, start_step = 0, 0
+    saved_order: Tensor | None = None
+    sums: dict[str, Tensor] = {}
 
     if resume is not None:
         ck = load_checkpoint(resume, device=device)
@@ -206,9 +215,15 @@ def fit(
                 velocity[name] = v.to(device)
             elif group == "state":
                 state[name] = v.to(device)
+            elif group == "sums":
+                sums[name] = v.to(device)
         generator.set_state(ck.trainer["rng/generator"])
         history = list(ck.trainer_meta.get("history", []))
         start_epoch = int(ck.trainer_meta.get("epoch", 0))
+        start_step = int(ck.trainer_meta.get("step", 0))
+        saved_order = ck.trainer.get("epoch/order")
+        if saved_order is not None:
+            saved_order = saved_order.to(device)
 
     n_batches = n // global_batch + (n % global_batch > 0)
     progress = sys.stderr.isatty() if config.progress is None else config.progress
@@ -216,21 +231,36 @@ def fit(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=(config.epochs - start_epoch) * n_batches, unit="batch", leave=False, dynamic_ncols=True)
+        total = (config.epochs - start_epoch) * n_batches - start_step
+        bar = tqdm(total=total, unit="batch", leave=False, dynamic_ncols=True)
     first_recon = next((h["recon_error"] for h in history if "recon_error" in h), None)
     monitor = getattr(model, "monitor", None)
+
+    def save(epoch_done: int, step: int = 0, order: Tensor | None = None) -> None:
+        save_checkpoint(
+            config.checkpoint,
+            model,
+            trainer=_trainer_tensors(velocity, state, generator, order, sums),
+            trainer_meta={"epoch": epoch_done, "step": step, "history": history, "config": config.to_json()},
+            extra=extra,
+        )
+
     try:
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
             lr, mom = config.learning_rate_at(epoch), config.momentum_at(epoch)
-            order = (
-                torch.randperm(n, generator=generator, device=device)
-                if config.shuffle
-                else torch.arange(n, device=device)
-            )
-            sums: dict[str, Tensor] = {}
+            if saved_order is not None:  # resuming mid-epoch
+                order, saved_order = saved_order, None
+            else:
+                order = (
+                    torch.randperm(n, generator=generator, device=device)
+                    if config.shuffle
+                    else torch.arange(n, device=device)
+                )
+                sums, start_step = {}, 0
+            every = config.checkpoint_every_steps if config.checkpoint and rank == 0 else None
             with torch.no_grad():
-                for b in range(n_batches):
+                for b in range(start_step, n_batches):
                     rows = order[b * global_batch : (b + 1) * global_batch]
                     if world == 1:
                         directions, figures = model.gradient(data.batch(rows), config, state=state, generator=generator)
@@ -247,6 +277,8 @@ def fit(
                         sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
                     if bar is not None:
                         bar.update()
+                    if every and (b + 1) % every == 0 and b + 1 < n_batches:
+                        save(epoch, b + 1, order)
             if world > 1 and sums:
                 flat = torch.stack([sums[k] for k in sorted(sums)])
                 dist.all_reduce(flat)
@@ -268,13 +300,7 @@ def fit(
             stop = any(cb(epoch + 1, figures, model) for cb in callbacks)
             last = stop or epoch + 1 == config.epochs
             if config.checkpoint and rank == 0 and ((epoch + 1) % config.checkpoint_every == 0 or last):
-                save_checkpoint(
-                    config.checkpoint,
-                    model,
-                    trainer=_trainer_tensors(velocity, state, generator),
-                    trainer_meta={"epoch": epoch + 1, "history": history, "config": config.to_json()},
-                    extra=extra,
-                )
+                save(epoch + 1)
             if stop:
                 break
     finally:
