@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -341,3 +342,21 @@ def _check_divergence(model, figures: dict, first_recon: float | None, config: T
         advice += " and check that the data are normalised (z-scored channels, sigma near 1)"
     kept = f"; the last good checkpoint is {config.checkpoint}" if config.checkpoint else ""
     raise DivergenceError(f"training diverged at epoch {figures['epoch']}: {what}; {advice}{kept}")
+
+
+def init_distributed() -> tuple[int, int]:
+    """Join the process group that ``torchrun`` describes in the environment (RANK, WORLD_SIZE,
+    MASTER_ADDR, MASTER_PORT): NCCL when CUDA is available, else gloo. Returns (rank, world_size); (0, 1)
+    and nothing is initialised when the variables are absent. Across nodes, run on every node
+    ``torchrun --nnodes=M --nproc_per_node=N --rdzv_backend=c10d --rdzv_endpoint=HOST:PORT -m crbm train ...``.
+    """
+
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) <= 1:
+        return 0, 1
+    dist = torch.distributed
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size()
