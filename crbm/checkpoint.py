@@ -44,6 +44,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by writers that were killed mid-write
+        stale.unlink(missing_ok=True)
     try:  # make the rename itself durable
         dfd = os.open(path.parent, os.O_RDONLY)
         try:
