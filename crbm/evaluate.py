@@ -153,9 +153,9 @@ def ais(
         )
 
     v = vis.sample(b_a.expand(n_chains, -1), generator=generator, sigma=sigma)
-    log_w = v.new_zeros(n_chains)
+    log_w = torch.zeros(n_chains, dtype=torch.float64, device=device)  # summed in float64 whatever the model's dtype
     for beta_prev, beta in zip(betas[:-1], betas[1:]):
-        log_w += log_p(v, beta) - log_p(v, beta_prev)
+        log_w += (log_p(v, beta) - log_p(v, beta_prev)).double()
         h = hid.sample(beta * model.hidden_pre(v), generator=generator)
         pre = (1 - beta) * b_a + beta * model.visible_pre(h)
         v = vis.sample(pre, generator=generator, sigma=sigma)
