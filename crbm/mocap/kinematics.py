@@ -215,18 +215,19 @@ def matrix_to_expmap(matrix) -> np.ndarray:
 
 
 def expmap_continuous(expmap) -> np.ndarray:
-    """Along axis 0 (frames), replace each exponential map by the equivalent ``(t + 2 pi k) * axis``
-    nearest to the previous frame's, so that a rotation passing through 180 degrees does not flip sign.
+    """Along axis 0 (frames), replace each exponential map by an equivalent ``(t + 2 pi k) * axis`` so that
+    the sequence is continuous (no sign flip when a rotation passes through 180 degrees).
 
-    ``expmap``: (T, ..., 3). The rotations are unchanged (``expmap_to_matrix`` gives the same matrices).
+    ``expmap``: (T, ..., 3). The axis sign is chosen to agree with the previous frame's axis, then the angle
+    along it is unwrapped with period 2 pi. The rotations are unchanged.
     """
-    v = np.array(expmap, dtype=np.float64)
-    for t in range(1, v.shape[0]):
-        theta = np.linalg.norm(v[t], axis=-1, keepdims=True)
-        axis = v[t] / np.where(theta > 0, theta, 1.0)
-        k = np.round((np.sum(axis * v[t - 1], axis=-1, keepdims=True) - theta) / (2 * np.pi))
-        v[t] = np.where(theta > 0, (theta + 2 * np.pi * k) * axis, v[t])
-    return v
+    v = np.asarray(expmap, dtype=np.float64)
+    theta = np.linalg.norm(v, axis=-1)
+    axis = v / np.where(theta > 0, theta, 1.0)[..., None]
+    agree = np.sum(axis[1:] * axis[:-1], axis=-1) >= 0
+    sign = np.cumprod(np.concatenate([np.ones_like(theta[:1]), np.where(agree, 1.0, -1.0)]), axis=0)
+    angle = np.unwrap(sign * theta, period=2 * np.pi, axis=0)
+    return (angle * sign)[..., None] * axis
 
 
 # ---------------------------------------------------------------------------------------------------
