@@ -1,8 +1,7 @@
 """Test-only builders of Motion values from the shared real data, independent of the package's readers.
 
 ``cmu35_skeleton`` reads ``35.asf`` with a deliberately small parser (enough for that one file), so the
-kinematics and preprocessing tests do not depend on ``crbm.mocap.acclaim``. ``GPMAT_CHANNELS`` are the
-62 columns of ``cmu35WalkJog.mat`` as listed in the data README.
+kinematics, preprocessing and dataset tests do not depend on ``crbm.mocap.acclaim``.
 """
 
 from __future__ import annotations
@@ -65,15 +64,3 @@ def read_amc_frames(amc: Path, skeleton: Skeleton) -> np.ndarray:
         else:
             cur[tok[0]] = [float(x) for x in tok[1:]]
     return np.array([[v for j in skeleton.joints if widths[j.name] for v in f[j.name]] for f in frames])
-
-
-GPMAT_CHANNELS = (
-    "root.tx root.ty root.tz root.rx root.ry root.rz lfemur.rx lfemur.ry lfemur.rz ltibia.rx lfoot.rx "
-    "lfoot.rz "
-    "ltoes.rx rfemur.rx rfemur.ry rfemur.rz rtibia.rx rfoot.rx rfoot.rz rtoes.rx lowerback.rx lowerback.ry "
-    "lowerback.rz upperback.rx upperback.ry upperback.rz thorax.rx thorax.ry thorax.rz lowerneck.rx "
-    "lowerneck.ry lowerneck.rz upperneck.rx upperneck.ry upperneck.rz head.rx head.ry head.rz lclavicle.ry "
-    "lclavicle.rz lhumerus.rx lhumerus.ry lhumerus.rz lradius.rx lwrist.ry lhand.rx lhand.rz lfingers.rx "
-    "lthumb.rx lthumb.rz rclavicle.ry rclavicle.rz rhumerus.rx rhumerus.ry rhumerus.rz rradius.rx rwrist.ry "
-    "rhand.rx rhand.rz rfingers.rx rthumb.rx rthumb.rz"
-).split()
