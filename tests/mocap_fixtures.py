@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crbm.mocap.motion import Joint, Skeleton
+from crbm.mocap.motion import Joint, Motion, Skeleton
 
 
 def cmu35_skeleton(asf: Path) -> Skeleton:
@@ -64,3 +64,26 @@ def read_amc_frames(amc: Path, skeleton: Skeleton) -> np.ndarray:
         else:
             cur[tok[0]] = [float(x) for x in tok[1:]]
     return np.array([[v for j in skeleton.joints if widths[j.name] for v in f[j.name]] for f in frames])
+
+
+def bvh_motion_via_bvhio(path: Path) -> Motion:
+    """A Motion built from bvhio's parse of the hierarchy and numpy's parse of the MOTION numbers."""
+    import bvhio
+
+    container = bvhio.readAsBvh(str(path))
+    joints = []
+
+    def visit(node, parent):
+        end = node.EndSite
+        has_end = not node.Children and end is not None
+        joints.append(Joint(node.Name, parent, tuple(float(x) for x in node.Offset), tuple(node.Channels),
+                            end_site=tuple(float(x) for x in end) if has_end else None))
+        me = len(joints) - 1
+        for child in node.Children:
+            visit(child, me)
+
+    visit(container.Root, -1)
+    text = path.read_text().replace("\r", "")
+    body = text.split("MOTION", 1)[1].split("\n")
+    frames = np.array([[float(x) for x in ln.split()] for ln in body[3:] if ln.strip()])
+    return Motion(Skeleton(tuple(joints)), frames, 1.0 / container.FrameTime)

@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
-from mocap_fixtures import cmu35_skeleton, read_amc_frames
+from mocap_fixtures import bvh_motion_via_bvhio, cmu35_skeleton, read_amc_frames
 from scipy.spatial.transform import Rotation
 
 from crbm.errors import CRBMError
@@ -279,34 +279,12 @@ def test_cmu35_fk_walk_is_physical(data_root):
     assert abs(lfoot + rfoot) < 0.3 * (lfoot - rfoot)
 
 
-def _bvh_via_bvhio(path):
-    """A Motion built from bvhio's parse of the hierarchy and numpy's parse of the MOTION numbers."""
-    bvhio = pytest.importorskip("bvhio")
-    container = bvhio.readAsBvh(str(path))
-    joints = []
-
-    def visit(node, parent):
-        end = node.EndSite
-        has_end = not node.Children and end is not None
-        joints.append(Joint(node.Name, parent, tuple(float(x) for x in node.Offset), tuple(node.Channels),
-                            end_site=tuple(float(x) for x in end) if has_end else None))
-        me = len(joints) - 1
-        for child in node.Children:
-            visit(child, me)
-
-    visit(container.Root, -1)
-    text = path.read_text().replace("\r", "")
-    body = text.split("MOTION", 1)[1].split("\n")
-    frames = np.array([[float(x) for x in ln.split()] for ln in body[3:] if ln.strip()])
-    return Motion(Skeleton(tuple(joints)), frames, 1.0 / container.FrameTime)
-
-
 @pytest.mark.parametrize("name", ["test_mocapbank.bvh", "test_freebvh.bvh"])
 def test_bvh_fk_matches_bvhio(data_root, name):
     """World positions agree with the independent BVH library bvhio on files nobody here wrote."""
     bvhio = pytest.importorskip("bvhio")
     path = data_root / "mocap/samples/bvhtoolbox-0.1.3" / name
-    motion = _bvh_via_bvhio(path)
+    motion = bvh_motion_via_bvhio(path)
     p = joint_positions(motion)
     hierarchy = bvhio.readAsHierarchy(str(path))
     layout = {j.Name: j for j, _, _ in hierarchy.layout()}

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import scipy.io
-from mocap_fixtures import cmu35_skeleton
+from mocap_fixtures import bvh_motion_via_bvhio, cmu35_skeleton
 
 from crbm.errors import CRBMError
 from crbm.mocap.kinematics import axis_rotation, euler_to_matrix, matrix_to_euler, wrap_angle
@@ -230,3 +230,19 @@ def test_pipeline_exact_inverse_on_cmu35(data_root, walkjog, representation):
     assert off == ["rhand.rz"]
     k = diff[:, joints.index(names.index("rhand.rz"))] / 360
     assert np.abs(k - np.round(k)).max() < 1e-9
+
+
+@pytest.mark.parametrize("name", ["test_mocapbank.bvh", "test_freebvh.bvh"])
+def test_pipeline_exact_inverse_on_bvh_samples(data_root, name):
+    """BVH rigs nobody here wrote (ZXY root, 19 and 55 joints): exact with contexts, and the body-centred
+    features do not depend on where the clip starts or which way it faces."""
+    pytest.importorskip("bvhio")
+    motion = bvh_motion_via_bvhio(data_root / "mocap/samples/bvhtoolbox-0.1.3" / name)
+    sk, x = motion.skeleton, motion.frames
+    pipe = body_centred_pipeline(sk)
+    clips = [x[: len(x) // 2], x[len(x) // 2:]]
+    z = pipe.fit_transform(clips, sk.channel_names)
+    back = pipe.inverse_transform(z, contexts=pipe.contexts(clips))
+    assert max(np.abs(b - c).max() for b, c in zip(back, clips, strict=True)) < 1e-6
+    later = pipe.transform(clips[1][5:])
+    assert np.abs(later[1:] - z[1][6:]).max() < 1e-9

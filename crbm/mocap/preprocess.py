@@ -500,7 +500,7 @@ class DropConstant(Step):
     """Drop channels whose values vary by at most ``atol`` over all training frames; the inverse puts back
     their mean (so it is exact to within ``atol``)."""
 
-    def __init__(self, *, atol: float = 1e-8):
+    def __init__(self, *, atol: float = 1e-12):
         self.atol = float(atol)
         self.constants: dict[str, float] = {}
 
