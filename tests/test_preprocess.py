@@ -230,6 +230,13 @@ def test_pipeline_exact_inverse_on_cmu35(data_root, walkjog, representation):
     assert off == ["rhand.rz"]
     k = diff[:, joints.index(names.index("rhand.rz"))] / 360
     assert np.abs(k - np.round(k)).max() < 1e-9
+    # heading invariance on real data: the walk turned by 150 degrees about the vertical, moved on the floor
+    clip = walkjog[0]
+    turned = clip.copy()
+    turn = axis_rotation("Y", 150.0)
+    turned[:, :3] = clip[:, :3] @ turn.T + [40.0, 0.0, -3.0]
+    turned[:, [5, 4, 3]] = matrix_to_euler(turn @ euler_to_matrix(clip[:, [5, 4, 3]], "ZYX"), "ZYX")
+    assert np.abs(pipe.transform(turned) - z[0]).max() < 1e-9
 
 
 @pytest.mark.parametrize("name", ["test_mocapbank.bvh", "test_freebvh.bvh"])
