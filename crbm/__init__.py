@@ -1,11 +1,15 @@
-"""crbm: conditional restricted Boltzmann machines for motion capture, and the Boltzmann-machine family."""
+"""crbm: conditional restricted Boltzmann machines for motion capture, and the Boltzmann-machine family.
+
+The public API is flat: everything listed in ``__all__`` is importable from ``crbm``.
+"""
 
 __version__ = "0.1.0"
 
-from crbm.checkpoint import load_checkpoint, load_model, save_checkpoint  # noqa: E402
-from crbm.dbn import greedy_pretrain, up_pass  # noqa: E402
-from crbm.errors import CRBMError, DivergenceError, FormatError  # noqa: E402
-from crbm.evaluate import (  # noqa: E402
+# the engine
+from crbm.checkpoint import load_checkpoint, load_model, save_checkpoint
+from crbm.dbn import greedy_pretrain, up_pass
+from crbm.errors import CRBMError, DivergenceError, FormatError
+from crbm.evaluate import (
     AISResult,
     ais,
     base_rate_bias,
@@ -14,39 +18,37 @@ from crbm.evaluate import (  # noqa: E402
     log_probability,
     reconstruction_error,
 )
-from crbm.mocap import Joint, Motion, Skeleton  # noqa: E402
-from crbm.rbm import RBM  # noqa: E402
-from crbm.train import TensorData, TrainConfig, fit  # noqa: E402
-from crbm.units import Bernoulli, Concat, Gaussian, ReLU, ReplicatedSoftmax, Softmax  # noqa: E402
+from crbm.rbm import RBM
+from crbm.train import TensorData, TrainConfig, fit, init_distributed
+from crbm.units import Bernoulli, Concat, Gaussian, ReLU, ReplicatedSoftmax, Softmax
 
-__all__ = [
-    "AISResult",
-    "Bernoulli",
-    "CRBMError",
-    "Concat",
-    "DivergenceError",
-    "FormatError",
-    "Gaussian",
-    "Joint",
-    "Motion",
-    "RBM",
-    "ReLU",
-    "ReplicatedSoftmax",
-    "Skeleton",
-    "Softmax",
-    "TensorData",
-    "TrainConfig",
-    "__version__",
-    "ais",
-    "base_rate_bias",
-    "exact_log_partition",
-    "fit",
-    "greedy_pretrain",
-    "up_pass",
-    "free_energy_gap",
-    "load_checkpoint",
-    "load_model",
-    "log_probability",
-    "reconstruction_error",
-    "save_checkpoint",
-]
+# motion capture: values, kinematics, preprocessing, data sets
+from crbm.datasets import cmu_skeleton, cmu_trials, data_path, load_gpmat_walkjog, load_mit_motion
+from crbm.mocap import (
+    BodyCentredRoot,
+    Downsample,
+    DropConstant,
+    Joint,
+    JointAngles,
+    Motion,
+    Pipeline,
+    Skeleton,
+    ZScore,
+    body_centred_pipeline,
+    joint_positions,
+    step_from_state,
+)
+
+_LAZY = ("animate", "plot_channels", "plot_poses")  # rendering pulls in matplotlib: imported on first use
+
+__all__ = sorted(
+    [n for n, v in globals().items() if not n.startswith("_") and type(v).__name__ != "module"] + list(_LAZY)
+)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from crbm.mocap import render
+
+        return getattr(render, name)
+    raise AttributeError(f"module 'crbm' has no attribute {name!r}")

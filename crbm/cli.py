@@ -29,9 +29,33 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_show(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", type=Path, help="motion file: .bvh, .amc (with --asf) or .parquet")
+    p.add_argument("--out", type=Path, required=True,
+                   help="picture to write: .gif or .mp4 (animation, MP4 needs ffmpeg) or .png (poses)")
+    p.add_argument("--asf", type=Path, default=None, help="ASF skeleton for an .amc input")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of an .amc input (default: 120)")
+    p.add_argument("--stride", type=int, default=1, help="draw every N-th frame (default: %(default)s)")
+
+
+def _run_show(args: argparse.Namespace) -> int:
+    from crbm.mocap.io import read_motion
+    from crbm.mocap.render import animate, plot_poses
+
+    motion = read_motion(args.input, asf=args.asf, fps=args.fps)
+    if args.out.suffix.lower() == ".png":
+        frames = range(0, motion.n_frames, args.stride) if args.stride > 1 else None
+        plot_poses(motion, args.out, frames=frames, title=motion.name or args.input.name)
+    else:
+        animate(motion, args.out, stride=args.stride)
+    print(args.out)
+    return 0
+
+
 # name -> (help line, add-arguments function, run function)
 COMMANDS = {
     "demo": ("train a small model and write pictures of what it learned", _add_demo, _run_demo),
+    "show": ("draw a motion file as a stick figure: GIF/MP4 animation or PNG of poses", _add_show, _run_show),
 }
 
 

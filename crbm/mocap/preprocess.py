@@ -1,0 +1,645 @@
+"""Model-ready preprocessing: fitted steps with ``transform`` / ``inverse_transform``, chained in a Pipeline.
+
+Every step works on a list of clips, each a ``(T, C)`` float array whose columns are named by
+``names`` (``<joint>.<channel>``, as :attr:`Skeleton.channel_names`); a single array is accepted and
+returned as one. A step is fitted once (``fit(clips, names)``), then maps clips both ways. Its learned
+state is plain JSON (``state_dict()`` / ``Step.from_state(d)`` / :func:`step_from_state`), so it can be
+saved next to a model without pickle.
+
+Steps (Taylor, Hinton & Roweis 2007, "Modeling human motion using binary latent variables", section 4,
+and Taylor's CRBM code):
+
+* :class:`Downsample` keeps every k-th frame (120 -> 30 fps with ``factor=4``). It is **not invertible**:
+  its ``inverse_transform`` upsamples by linear interpolation; kept frames come back exactly.
+* :class:`BodyCentredRoot`: root ground-plane translation -> velocities in the body's heading frame,
+  heading -> yaw rate, root height and tilt (pitch, roll relative to the heading frame) kept.
+* :class:`JointAngles`: 3-dof joints as exponential maps (or Euler angles); every Euler angle unwrapped
+  across frames (no 360-degree jumps).
+* :class:`DropConstant` drops constant channels and re-inserts them on the way back.
+* :class:`ZScore` scales each channel to zero mean, unit variance.
+
+**Exact inverse.** Going from a rotation back to Euler angles has two free choices: the Euler branch
+``(a, b, c)`` vs ``(a + 180, 180 - b, c + 180)`` and a multiple of 360 degrees per angle. The steps pick
+them from fitted windows (the training data's range) and continuity across frames, so generated frames come
+back in the training range. Where the source data itself jumps by 360 degrees (CMU 35's ``rhand.rz`` does
+in two run clips), no rule can know the original's multiple, so a step also offers ``context(clip)``: a
+small JSON record of what a clip needs to come back exactly (its first root pose; the frames whose
+angles differ from the decoded ones by a multiple of 360). ``Pipeline.contexts(clips)`` gathers them and
+``inverse_transform(clips, contexts=...)`` uses them; without contexts the root starts at the origin
+facing +z and angles are decoded by the rules above (the same rotations, possibly other multiples of 360).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from crbm.errors import CRBMError
+from crbm.mocap.kinematics import (
+    channel_kind,
+    euler_alternative,
+    euler_to_matrix,
+    expmap_continuous,
+    expmap_to_matrix,
+    matrix_to_euler,
+    matrix_to_expmap,
+    rotation_channels,
+    wrap_angle,
+)
+from crbm.mocap.motion import Skeleton
+
+Clips = np.ndarray | Sequence[np.ndarray]
+
+
+def _as_list(clips: Clips, width: int | None, what: str) -> tuple[list[np.ndarray], bool]:
+    single = isinstance(clips, np.ndarray) and clips.ndim == 2
+    out = [np.asarray(c, dtype=np.float64) for c in ([clips] if single else clips)]
+    for i, c in enumerate(out):
+        if c.ndim != 2 or (width is not None and c.shape[1] != width):
+            raise CRBMError(f"{what}: clip {i} must have shape (T, {width}), got {c.shape}")
+    return out, single
+
+
+def _period(degrees: bool) -> float:
+    return 360.0 if degrees else 2 * np.pi
+
+
+def _centred_low(values: np.ndarray, width: float) -> float | None:
+    """Lower end of a window of ``width`` centred on the values' range, or None if they do not fit."""
+    lo, hi = float(values.min()), float(values.max())
+    return None if hi - lo >= width else (lo + hi) / 2 - width / 2
+
+
+def _branch_low(middle: np.ndarray, degrees: bool) -> float | None:
+    """The Euler branch the data's middle angles lie on, as the low end of their half circle:
+    -90 (principal, |b| <= 90), +90 (the other, |b| >= 90 after wrapping) or None (both occur)."""
+    quarter = _period(degrees) / 4
+    m = np.abs(wrap_angle(middle, degrees=degrees))
+    if np.all(m <= quarter):
+        return -quarter
+    if np.all(m >= quarter):
+        return quarter
+    return None
+
+
+def _wrap_residuals(original: np.ndarray, decoded: np.ndarray, period: float) -> dict:
+    """``{column: [[frame, k], ...]}`` where ``original - decoded`` is ``k`` whole periods (k != 0)."""
+    k = np.round((original - decoded) / period)
+    exact = np.abs(original - decoded - k * period) <= 1e-6 * max(1.0, period / 360)
+    out = {}
+    for col in np.flatnonzero(np.any((k != 0) & exact, axis=0)):
+        rows = np.flatnonzero((k[:, col] != 0) & exact[:, col])
+        out[str(col)] = [[int(t), int(k[t, col])] for t in rows]
+    return out
+
+
+def _apply_wraps(x: np.ndarray, wraps: dict | None, period: float) -> np.ndarray:
+    for col, pairs in (wraps or {}).items():
+        if pairs:
+            rows, ks = np.asarray(pairs, dtype=np.int64).T
+            x[rows, int(col)] += ks * period
+    return x
+
+
+def decode_euler(
+    matrix: np.ndarray,
+    order: str,
+    *,
+    degrees: bool = True,
+    reference: np.ndarray | None = None,
+    middle_low: float | None = None,
+    lows: Sequence[float | None] | None = None,
+) -> np.ndarray:
+    """Rotation matrices ``(T, 3, 3)`` of one clip -> Euler angles ``(T, 3)`` chosen consistently over time.
+
+    Branch: with ``middle_low`` -90 the principal one (middle angle in [-90, 90]), with +90 the other one
+    (middle angle in [90, 270)); without it the one
+    continuous with the previous frame, starting from the branch nearer ``reference`` (or the principal
+    one). Multiples of 360: continuous across frames, frame 0 nearest ``reference``; then each angle with a
+    ``lows[i]`` is wrapped into ``[lows[i], lows[i] + 360)``.
+    """
+    period = _period(degrees)
+    half = period / 2
+    p = matrix_to_euler(matrix, order, degrees=degrees)
+    alt = euler_alternative(p, degrees=degrees)
+
+    def dist(a, b):
+        return np.abs(wrap_angle(a - b, degrees=degrees)).sum(axis=-1)
+
+    if middle_low is not None:
+        use_alt = np.mod(p[:, 1] - middle_low, period) >= half
+    else:
+        first = reference is not None and dist(alt[0], reference) < dist(p[0], reference)
+        flips = dist(p[1:], p[:-1]) > dist(alt[1:], p[:-1])
+        use_alt = np.concatenate([[False], np.cumsum(flips) % 2 == 1]) ^ first
+    e = np.where(use_alt[:, None], alt, p)
+    e = np.unwrap(e, period=period, axis=0)
+    if reference is not None:
+        e += period * np.round((np.asarray(reference, dtype=np.float64) - e[0]) / period)
+    for i, low in enumerate(lows or ()):
+        if low is not None:
+            e[:, i] = wrap_angle(e[:, i], degrees=degrees, low=low)
+    return e
+
+
+class Step:
+    """Base of the preprocessing steps: names bookkeeping, list handling, JSON state."""
+
+    names_in: list[str] | None = None
+    names_out: list[str] | None = None
+
+    def fit(self, clips: Clips, names: Sequence[str]) -> Step:
+        """Learn the step's state from ``clips`` whose columns are ``names``; returns self."""
+        names = list(names)
+        data, _ = _as_list(clips, len(names), type(self).__name__)
+        self.names_in = names
+        self.names_out = self._fit(data, names)
+        return self
+
+    def _fitted(self) -> None:
+        if self.names_in is None:
+            raise CRBMError(f"{type(self).__name__} is not fitted: call fit(clips, names) first")
+
+    def transform(self, clips: Clips) -> Clips:
+        """Clips in the input layout (``names_in``) -> clips in ``names_out``."""
+        self._fitted()
+        data, single = _as_list(clips, len(self.names_in), f"{type(self).__name__}.transform")
+        out = [self._transform(c) for c in data]
+        return out[0] if single else out
+
+    def inverse_transform(self, clips: Clips, *, contexts: Sequence[dict | None] | None = None) -> Clips:
+        """Clips in ``names_out`` -> clips in ``names_in``; ``contexts[i]`` (from :meth:`context`) makes
+        clip i come back exactly where the rules alone cannot (see the module docstring)."""
+        self._fitted()
+        data, single = _as_list(clips, len(self.names_out), f"{type(self).__name__}.inverse_transform")
+        if contexts is not None and len(contexts) != len(data):
+            raise CRBMError(f"got {len(contexts)} contexts for {len(data)} clips")
+        out = [self._inverse(c, None if contexts is None else contexts[i]) for i, c in enumerate(data)]
+        return out[0] if single else out
+
+    def fit_transform(self, clips: Clips, names: Sequence[str]) -> Clips:
+        return self.fit(clips, names).transform(clips)
+
+    def context(self, clip: np.ndarray) -> dict | None:
+        """What one clip (input layout) needs, beyond the fitted state, to come back exactly; JSON-able."""
+        return None
+
+    def state_dict(self) -> dict:
+        """The fitted state as JSON-able values."""
+        self._fitted()
+        return {"type": type(self).__name__, "names_in": self.names_in, "names_out": self.names_out,
+                **self._state()}
+
+    @classmethod
+    def from_state(cls, state: dict) -> Step:
+        """Rebuild a fitted step from :meth:`state_dict`."""
+        if state.get("type") != cls.__name__:
+            raise CRBMError(f"state is for {state.get('type')!r}, not {cls.__name__}")
+        step = cls._from_state(state)
+        step.names_in, step.names_out = list(state["names_in"]), list(state["names_out"])
+        return step
+
+    # subclasses implement these
+    def _fit(self, clips: list[np.ndarray], names: list[str]) -> list[str]:
+        raise NotImplementedError
+
+    def _transform(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _inverse(self, y: np.ndarray, context: dict | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def _state(self) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def _from_state(cls, state: dict) -> Step:
+        raise NotImplementedError
+
+
+class Downsample(Step):
+    """Keep frames ``offset, offset + factor, ...`` (``factor=4``: 120 -> 30 fps, as in the papers).
+
+    Not invertible: ``inverse_transform`` returns ``(T - 1) * factor + 1`` frames, linearly interpolated
+    between the kept ones (which come back exactly). Interpolating Euler angles is only meaningful for
+    unwrapped, smooth channels; for exact round trips leave this step out and downsample beforehand.
+    """
+
+    def __init__(self, factor: int = 4, *, offset: int = 0):
+        if int(factor) != factor or factor < 1 or int(offset) != offset or not 0 <= offset < factor:
+            raise CRBMError(f"Downsample needs an integer factor >= 1 and 0 <= offset < factor, "
+                            f"got {factor}, {offset}")
+        self.factor, self.offset = int(factor), int(offset)
+
+    def _fit(self, clips, names):
+        return names
+
+    def _transform(self, x):
+        return x[self.offset::self.factor].copy()
+
+    def _inverse(self, y, context):
+        t = np.arange((len(y) - 1) * self.factor + 1) / self.factor
+        return np.stack([np.interp(t, np.arange(len(y)), y[:, c]) for c in range(y.shape[1])], axis=1)
+
+    def _state(self):
+        return {"factor": self.factor, "offset": self.offset}
+
+    @classmethod
+    def _from_state(cls, state):
+        return cls(state["factor"], offset=state["offset"])
+
+
+ROOT_FEATURES = ("vx", "vz", "dyaw", "height", "pitch", "roll")
+
+
+class BodyCentredRoot(Step):
+    """Taylor et al.'s body-centred root (Y up, ground plane x-z).
+
+    The root rotation ``R = Ry(yaw) @ Rx(pitch) @ Rz(roll)`` splits into heading (yaw) and tilt. Per frame
+    t the output has, in place of the 6 root channels, ``<root>.vx, .vz`` (ground displacement from frame
+    t-1 to t, in the heading frame of t-1: ``Ry(-yaw_{t-1}) (p_t - p_{t-1})``), ``.dyaw`` (yaw change, in
+    (-180, 180]), ``.height`` (root y), ``.pitch`` (in [-90, 90]), ``.roll`` (unwrapped across frames);
+    frame 0 has zero displacement and yaw change.
+    A rotation of the whole clip about the vertical, or a shift on the ground, leaves the output unchanged.
+
+    The inverse integrates ``yaw_t = yaw_0 + sum dyaw`` and ``p_t = p_{t-1} + Ry(yaw_{t-1}) v_t`` from the
+    clip's first root pose (its ``context``), or from the origin facing +z without one.
+
+    position: the root's x, y, z channel names; rotation: its rotation channel names in composition order
+    with ``order`` their axes (``euler_to_matrix(x[:, rotation], order)`` is the root rotation);
+    :meth:`for_skeleton` fills these in.
+    """
+
+    def __init__(self, position: Sequence[str], rotation: Sequence[str], order: str, *, degrees: bool = True):
+        if len(position) != 3 or len(rotation) != 3 or len(order) != 3:
+            raise CRBMError(f"BodyCentredRoot needs 3 position and 3 rotation channels, "
+                            f"got {position}, {rotation}")
+        self.position, self.rotation, self.order = list(position), list(rotation), order.upper()
+        self.degrees = bool(degrees)
+        self.lows: list[float | None] = [None, None, None]
+
+    @classmethod
+    def for_skeleton(cls, skeleton: Skeleton) -> BodyCentredRoot:
+        """The step for a skeleton's root (BVH or ASF); it must have 3 position and 3 rotation channels."""
+        root = skeleton.joints[0]
+        names = skeleton.channel_names[: len(root.channels)]
+        kinds = [channel_kind(c) for c in root.channels]
+        pos = {axis: n for (kind, axis), n in zip(kinds, names, strict=True) if kind == "position"}
+        rot = rotation_channels(skeleton)
+        if len(pos) != 3 or not rot or rot[0][0] != 0 or len(rot[0][1]) != 3:
+            raise CRBMError(f"root {root.name!r} needs x, y, z position and 3 rotation channels for a "
+                            f"body-centred representation, has {root.channels}")
+        degrees = skeleton.kind == "bvh" or str(skeleton.units.get("angle", "deg")).lower().startswith("deg")
+        rotation = [skeleton.channel_names[c] for c in rot[0][1]]
+        return cls([pos["X"], pos["Y"], pos["Z"]], rotation, rot[0][2], degrees=degrees)
+
+    def _columns(self, names):
+        missing = [n for n in self.position + self.rotation if n not in names]
+        if missing:
+            raise CRBMError(f"BodyCentredRoot: channels {missing} are not among the input channels")
+        return [names.index(n) for n in self.position], [names.index(n) for n in self.rotation]
+
+    def _fit(self, clips, names):
+        self._pos, self._rot = self._columns(names)
+        angles = np.concatenate([c[:, self._rot] for c in clips])
+        self.lows = [_centred_low(angles[:, i], _period(self.degrees)) for i in range(3)]
+        first = min(self._pos + self._rot)
+        root = self.position[0].rsplit(".", 1)[0]
+        kept = [n for i, n in enumerate(names) if i not in self._pos + self._rot]
+        at = sum(1 for i in range(first) if i not in self._pos + self._rot)
+        return kept[:at] + [f"{root}.{f}" for f in ROOT_FEATURES] + kept[at:]
+
+    def _heading_tilt(self, x):
+        r = euler_to_matrix(x[:, self._rot], self.order, degrees=self.degrees)
+        return matrix_to_euler(r, "YXZ", degrees=self.degrees)  # yaw, pitch, roll
+
+    def _transform(self, x):
+        ypr = self._heading_tilt(x)
+        yaw = ypr[:, 0]
+        a = np.deg2rad(yaw) if self.degrees else yaw
+        d = np.diff(x[:, self._pos], axis=0)
+        c, s = np.cos(a[:-1]), np.sin(a[:-1])
+        feats = np.zeros((len(x), 6))
+        feats[1:, 0] = c * d[:, 0] - s * d[:, 2]
+        feats[1:, 1] = s * d[:, 0] + c * d[:, 2]
+        feats[1:, 2] = wrap_angle(np.diff(yaw), degrees=self.degrees)
+        feats[:, 3] = x[:, self._pos[1]]
+        feats[:, 4] = ypr[:, 1]
+        feats[:, 5] = np.unwrap(ypr[:, 2], period=_period(self.degrees))
+        keep = [i for i in range(x.shape[1]) if i not in self._pos + self._rot]
+        return self._assemble(x[:, keep], feats)
+
+    def _assemble(self, rest, feats):
+        i = self.names_out.index(f"{self.position[0].rsplit('.', 1)[0]}.{ROOT_FEATURES[0]}")
+        return np.concatenate([rest[:, :i], feats, rest[:, i:]], axis=1)
+
+    def context(self, clip):
+        self._fitted()
+        x = np.asarray(clip, dtype=np.float64)
+        start = x[0, self._pos + self._rot]
+        back = self._inverse(self._transform(x), {"start": start.tolist()})
+        wraps = _wrap_residuals(x[:, self._rot], back[:, self._rot], _period(self.degrees))
+        return {"start": start.tolist(), "wraps": wraps}
+
+    def _inverse(self, y, context):
+        i = self.names_out.index(f"{self.position[0].rsplit('.', 1)[0]}.{ROOT_FEATURES[0]}")
+        feats, rest = y[:, i:i + 6], np.concatenate([y[:, :i], y[:, i + 6:]], axis=1)
+        start = np.zeros(6) if context is None else np.asarray(context["start"], dtype=np.float64)
+        r0 = euler_to_matrix(start[3:], self.order, degrees=self.degrees)
+        yaw0 = matrix_to_euler(r0, "YXZ", degrees=self.degrees)[0]
+        dyaw = np.concatenate([[0.0], feats[1:, 2]])
+        yaw = yaw0 + np.cumsum(dyaw)
+        a = np.deg2rad(yaw) if self.degrees else yaw
+        c, s = np.cos(a[:-1]), np.sin(a[:-1])
+        dx = c * feats[1:, 0] + s * feats[1:, 1]
+        dz = -s * feats[1:, 0] + c * feats[1:, 1]
+        x = np.empty((len(y), len(self.names_in)))
+        x[:, self._pos[0]] = start[0] + np.concatenate([[0.0], np.cumsum(dx)])
+        x[:, self._pos[1]] = feats[:, 3]
+        x[:, self._pos[2]] = start[2] + np.concatenate([[0.0], np.cumsum(dz)])
+        r = euler_to_matrix(np.stack([yaw, feats[:, 4], feats[:, 5]], -1), "YXZ", degrees=self.degrees)
+        ref = start[3:] if context is not None else None
+        angles = decode_euler(r, self.order, degrees=self.degrees, reference=ref, lows=self.lows)
+        if context is not None:
+            angles = _apply_wraps(angles, context.get("wraps"), _period(self.degrees))
+        x[:, self._rot] = angles
+        keep = [k for k in range(x.shape[1]) if k not in self._pos + self._rot]
+        x[:, keep] = rest
+        return x
+
+    def _state(self):
+        return {"position": self.position, "rotation": self.rotation, "order": self.order,
+                "degrees": self.degrees, "lows": self.lows}
+
+    @classmethod
+    def _from_state(cls, state):
+        step = cls(state["position"], state["rotation"], state["order"], degrees=state["degrees"])
+        step.lows = list(state["lows"])
+        step._pos, step._rot = step._columns(list(state["names_in"]))
+        return step
+
+
+class JointAngles(Step):
+    """Joint rotations as exponential maps or unwrapped Euler angles.
+
+    joints: ``{joint: (channel names in composition order, order)}`` for every joint with rotation channels
+    (``euler_to_matrix(x[:, names], order)`` is its rotation); :meth:`for_skeleton` fills it in.
+    representation: ``"expmap"``: each 3-channel joint becomes ``<joint>.ex, .ey, .ez`` (radians, continuous
+    across frames), placed where its first channel was; joints with 1 or 2 rotation channels keep their Euler
+    values. ``"euler"``: every joint keeps its Euler values. Euler values are unwrapped across frames (no
+    360-degree jumps); the inverse wraps each angle back into a 360-degree window centred on its training
+    range (none if that range spans 360 or more).
+    """
+
+    def __init__(self, joints: dict, *, representation: str = "expmap", degrees: bool = True):
+        if representation not in ("expmap", "euler"):
+            raise CRBMError(f"representation must be 'expmap' or 'euler', got {representation!r}")
+        self.joints = {j: (list(n), o.upper()) for j, (n, o) in joints.items()}
+        self.representation, self.degrees = representation, bool(degrees)
+        self.lows: dict[str, float | None] = {}
+        self.middle_lows: dict[str, float | None] = {}
+
+    @classmethod
+    def for_skeleton(cls, skeleton: Skeleton, *, representation: str = "expmap",
+                     include_root: bool = False) -> JointAngles:
+        """The step for every joint of ``skeleton`` with rotation channels (the root only if asked)."""
+        names = skeleton.channel_names
+        joints = {skeleton.joints[j].name: ([names[c] for c in cols], order)
+                  for j, cols, order in rotation_channels(skeleton) if include_root or j != 0}
+        degrees = skeleton.kind == "bvh" or str(skeleton.units.get("angle", "deg")).lower().startswith("deg")
+        return cls(joints, representation=representation, degrees=degrees)
+
+    def _as_expmap(self, joint):
+        return self.representation == "expmap" and len(self.joints[joint][0]) == 3
+
+    def _fit(self, clips, names):
+        missing = [n for chans, _ in self.joints.values() for n in chans if n not in names]
+        if missing:
+            raise CRBMError(f"JointAngles: channels {missing} are not among the input channels")
+        data = np.concatenate(clips)
+        period = _period(self.degrees)
+        self.lows, self.middle_lows = {}, {}
+        for joint, (chans, _) in self.joints.items():
+            for n in chans:
+                self.lows[n] = _centred_low(data[:, names.index(n)], period)
+            if self._as_expmap(joint):
+                self.middle_lows[joint] = _branch_low(data[:, names.index(chans[1])], self.degrees)
+        out = list(names)
+        for joint, (chans, _) in self.joints.items():
+            if self._as_expmap(joint):
+                first = min(out.index(n) for n in chans)
+                out = [n for n in out if n not in chans]
+                out[first:first] = [f"{joint}.ex", f"{joint}.ey", f"{joint}.ez"]
+        return out
+
+    def _transform(self, x):
+        src = self.names_in
+        out = np.empty((len(x), len(self.names_out)))
+        period = _period(self.degrees)
+        done = set()
+        for joint, (chans, order) in self.joints.items():
+            cols = [src.index(n) for n in chans]
+            if self._as_expmap(joint):
+                r = euler_to_matrix(x[:, cols], order, degrees=self.degrees)
+                k = self.names_out.index(f"{joint}.ex")
+                out[:, k:k + 3] = expmap_continuous(matrix_to_expmap(r))
+            else:
+                for n, c in zip(chans, cols, strict=True):
+                    out[:, self.names_out.index(n)] = np.unwrap(x[:, c], period=period)
+            done.update(chans)
+        for c, n in enumerate(src):
+            if n not in done:
+                out[:, self.names_out.index(n)] = x[:, c]
+        return out
+
+    def context(self, clip):
+        self._fitted()
+        x = np.asarray(clip, dtype=np.float64)
+        back = self._inverse(self._transform(x), None)
+        return {"wraps": _wrap_residuals(x, back, _period(self.degrees))}
+
+    def _inverse(self, y, context):
+        src = self.names_in
+        x = np.empty((len(y), len(src)))
+        done = set()
+        for joint, (chans, order) in self.joints.items():
+            cols = [src.index(n) for n in chans]
+            lows = [self.lows[n] for n in chans]
+            if self._as_expmap(joint):
+                k = self.names_out.index(f"{joint}.ex")
+                r = expmap_to_matrix(y[:, k:k + 3])
+                x[:, cols] = decode_euler(r, order, degrees=self.degrees, middle_low=self.middle_lows[joint],
+                                          lows=lows)
+            else:
+                for n, c, low in zip(chans, cols, lows, strict=True):
+                    v = y[:, self.names_out.index(n)]
+                    x[:, c] = v if low is None else wrap_angle(v, degrees=self.degrees, low=low)
+            done.update(chans)
+        for c, n in enumerate(src):
+            if n not in done:
+                x[:, c] = y[:, self.names_out.index(n)]
+        if context is not None:
+            x = _apply_wraps(x, context.get("wraps"), _period(self.degrees))
+        return x
+
+    def _state(self):
+        return {"joints": {j: [n, o] for j, (n, o) in self.joints.items()},
+                "representation": self.representation, "degrees": self.degrees,
+                "lows": self.lows, "middle_lows": self.middle_lows}
+
+    @classmethod
+    def _from_state(cls, state):
+        step = cls({j: (n, o) for j, (n, o) in state["joints"].items()},
+                   representation=state["representation"], degrees=state["degrees"])
+        step.lows, step.middle_lows = dict(state["lows"]), dict(state["middle_lows"])
+        return step
+
+
+class DropConstant(Step):
+    """Drop channels whose values vary by at most ``atol`` over all training frames; the inverse puts back
+    their mean (so it is exact to within ``atol``)."""
+
+    def __init__(self, *, atol: float = 1e-12):
+        self.atol = float(atol)
+        self.constants: dict[str, float] = {}
+
+    def _fit(self, clips, names):
+        data = np.concatenate(clips)
+        spread = data.max(axis=0) - data.min(axis=0)
+        self.constants = {n: float(data[:, i].mean()) for i, n in enumerate(names) if spread[i] <= self.atol}
+        return [n for n in names if n not in self.constants]
+
+    def _transform(self, x):
+        return x[:, [self.names_in.index(n) for n in self.names_out]].copy()
+
+    def _inverse(self, y, context):
+        x = np.empty((len(y), len(self.names_in)))
+        x[:, [self.names_in.index(n) for n in self.names_out]] = y
+        for n, v in self.constants.items():
+            x[:, self.names_in.index(n)] = v
+        return x
+
+    def _state(self):
+        return {"atol": self.atol, "constants": self.constants}
+
+    @classmethod
+    def _from_state(cls, state):
+        step = cls(atol=state["atol"])
+        step.constants = dict(state["constants"])
+        return step
+
+
+class ZScore(Step):
+    """``(x - mean) / std`` per channel over all training frames (population std); a channel with
+    ``std <= eps`` is only centred (its scale is 1)."""
+
+    def __init__(self, *, eps: float = 1e-8):
+        self.eps = float(eps)
+        self.mean: list[float] = []
+        self.std: list[float] = []
+
+    def _fit(self, clips, names):
+        data = np.concatenate(clips)
+        std = data.std(axis=0)
+        self.mean = data.mean(axis=0).tolist()
+        self.std = np.where(std <= self.eps, 1.0, std).tolist()
+        return names
+
+    def _transform(self, x):
+        return (x - np.asarray(self.mean)) / np.asarray(self.std)
+
+    def _inverse(self, y, context):
+        return y * np.asarray(self.std) + np.asarray(self.mean)
+
+    def _state(self):
+        return {"eps": self.eps, "mean": self.mean, "std": self.std}
+
+    @classmethod
+    def _from_state(cls, state):
+        step = cls(eps=state["eps"])
+        step.mean, step.std = list(state["mean"]), list(state["std"])
+        return step
+
+
+STEPS = {cls.__name__: cls for cls in (Downsample, BodyCentredRoot, JointAngles, DropConstant, ZScore)}
+
+
+def step_from_state(state: dict) -> Step:
+    """Rebuild any fitted step (or a Pipeline) from its ``state_dict()``."""
+    kind = state.get("type")
+    if kind == "Pipeline":
+        return Pipeline.from_state(state)
+    if kind not in STEPS:
+        raise CRBMError(f"unknown preprocessing step {kind!r}; known: {sorted(STEPS)} and 'Pipeline'")
+    return STEPS[kind].from_state(state)
+
+
+class Pipeline:
+    """Steps applied in order; the inverse runs them backwards. Same interface as a step."""
+
+    def __init__(self, steps: Sequence[Step]):
+        self.steps = list(steps)
+
+    @property
+    def names_in(self) -> list[str] | None:
+        return self.steps[0].names_in if self.steps else None
+
+    @property
+    def names_out(self) -> list[str] | None:
+        return self.steps[-1].names_out if self.steps else None
+
+    def fit(self, clips: Clips, names: Sequence[str]) -> Pipeline:
+        data, _ = _as_list(clips, len(names), "Pipeline.fit")
+        for step in self.steps:
+            step.fit(data, names)
+            data, names = step.transform(data), step.names_out
+        return self
+
+    def transform(self, clips: Clips) -> Clips:
+        for step in self.steps:
+            clips = step.transform(clips)
+        return clips
+
+    def fit_transform(self, clips: Clips, names: Sequence[str]) -> Clips:
+        return self.fit(clips, names).transform(clips)
+
+    def contexts(self, clips: Clips) -> list[list[dict | None]]:
+        """Per clip, per step: what :meth:`inverse_transform` needs to give the clip back exactly."""
+        data, _ = _as_list(clips, None, "Pipeline.contexts")
+        out = [[] for _ in data]
+        for step in self.steps:
+            for i, c in enumerate(data):
+                out[i].append(step.context(c))
+            data = step.transform(data)
+        return out
+
+    def inverse_transform(self, clips: Clips, *,
+                          contexts: Sequence[Sequence[dict | None]] | None = None) -> Clips:
+        """Back to the input channels; ``contexts`` from :meth:`contexts` (one list per clip) or None."""
+        data, single = _as_list(clips, None, "Pipeline.inverse_transform")
+        if contexts is not None and len(contexts) != len(data):
+            raise CRBMError(f"got {len(contexts)} contexts for {len(data)} clips")
+        for k in range(len(self.steps) - 1, -1, -1):
+            ctx = None if contexts is None else [c[k] for c in contexts]
+            data = self.steps[k].inverse_transform(data, contexts=ctx)
+        return data[0] if single else data
+
+    def state_dict(self) -> dict:
+        return {"type": "Pipeline", "steps": [s.state_dict() for s in self.steps]}
+
+    @classmethod
+    def from_state(cls, state: dict) -> Pipeline:
+        if state.get("type") != "Pipeline":
+            raise CRBMError(f"state is for {state.get('type')!r}, not Pipeline")
+        return cls([step_from_state(s) for s in state["steps"]])
+
+
+def body_centred_pipeline(skeleton: Skeleton, *, representation: str = "expmap",
+                          downsample: int = 1) -> Pipeline:
+    """The usual chain for the motion models: [Downsample(downsample)], BodyCentredRoot, JointAngles
+    (``representation``), DropConstant, ZScore."""
+    steps: list[Step] = [Downsample(downsample)] if downsample > 1 else []
+    steps += [BodyCentredRoot.for_skeleton(skeleton),
+              JointAngles.for_skeleton(skeleton, representation=representation), DropConstant(), ZScore()]
+    return Pipeline(steps)

@@ -1,0 +1,226 @@
+"""Stick-figure pictures of motion: a PNG of poses, a GIF (or MP4 with ffmpeg) animation, channel curves.
+
+Matplotlib with the Agg canvas (no display, no pyplot state). Positions are Y-up, as BVH and ASF have
+them; they are drawn with the vertical axis up. Every file is written to a temporary file in the same
+folder and then renamed, so a failure leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from crbm.errors import CRBMError
+from crbm.mocap.kinematics import joint_positions, position_parents
+from crbm.mocap.motion import Motion
+
+
+@contextlib.contextmanager
+def _atomic(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path next to ``path`` (same suffix); renamed onto ``path`` after the body succeeds."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise CRBMError(f"cannot write {path}: folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _positions(motion: Motion | np.ndarray, parents: Sequence[int] | None,
+               end_sites: bool) -> tuple[np.ndarray, list[int]]:
+    if isinstance(motion, Motion):
+        parents = position_parents(motion.skeleton, end_sites=end_sites)
+        return joint_positions(motion, end_sites=end_sites), parents
+    pos = np.asarray(motion, dtype=np.float64)
+    if pos.ndim != 3 or pos.shape[2] != 3:
+        raise CRBMError(f"positions must have shape (T, J, 3), got {pos.shape}")
+    if parents is None or len(parents) != pos.shape[1]:
+        raise CRBMError(f"positions of {pos.shape[1]} joints need a parents list of that length, got "
+                        f"{None if parents is None else len(parents)}")
+    return pos, list(parents)
+
+
+def _to_plot(pos: np.ndarray) -> np.ndarray:
+    """Y-up (x, y, z) -> matplotlib's z-up axes as (z, x, y): a cyclic permutation, so not mirrored."""
+    return pos[..., [2, 0, 1]]
+
+
+def _limits(pos: np.ndarray) -> tuple[np.ndarray, float]:
+    """Lower corner of a cube holding every point (centred horizontally, from the floor up) and its side."""
+    lo, hi = pos.reshape(-1, 3).min(axis=0), pos.reshape(-1, 3).max(axis=0)
+    side = max(float((hi - lo).max()), 1e-9)
+    corner = (lo + hi) / 2 - side / 2
+    corner[2] = lo[2]
+    return corner, side
+
+
+def _setup_axes(ax, corner: np.ndarray, side: float) -> None:
+    for i, setter in enumerate((ax.set_xlim, ax.set_ylim, ax.set_zlim)):
+        setter(corner[i], corner[i] + side)
+    ax.set_box_aspect((1, 1, 1))
+    ax.set_xticklabels([])
+    ax.set_yticklabels([])
+    ax.set_zticklabels([])
+    ax.view_init(elev=10, azim=-60)
+
+
+def _bones(parents: Sequence[int]) -> list[tuple[int, int]]:
+    return [(p, j) for j, p in enumerate(parents) if p >= 0]
+
+
+def plot_poses(motion: Motion | np.ndarray, path: str | os.PathLike, *, frames: Sequence[int] | None = None,
+               parents: Sequence[int] | None = None, end_sites: bool = False, title: str | None = None,
+               dpi: int = 80) -> Path:
+    """Write a PNG with one stick figure per frame in ``frames`` (default: 6 evenly spaced frames).
+
+    ``motion`` is a Motion (forward kinematics is applied) or positions ``(T, J, 3)`` with ``parents``.
+    Each pose is drawn around its own root so that poses far apart along a walk stay visible.
+    """
+    pos, parents = _positions(motion, parents, end_sites)
+    n = pos.shape[0]
+    frames = list(np.linspace(0, n - 1, min(6, n)).round().astype(int)) if frames is None else list(frames)
+    if not frames or any(not 0 <= f < n for f in frames):
+        raise CRBMError(f"frames must be indices in [0, {n}), got {frames}")
+    shown = _to_plot(pos[frames] - pos[frames, :1] * np.array([1.0, 0.0, 1.0]))
+    corner, side = _limits(shown)
+    fig = Figure(figsize=(2.0 * len(frames), 2.6))
+    FigureCanvasAgg(fig)
+    for k, f in enumerate(frames):
+        ax = fig.add_subplot(1, len(frames), k + 1, projection="3d")
+        _setup_axes(ax, corner, side)
+        for p, j in _bones(parents):
+            seg = shown[k, [p, j]]
+            ax.plot(seg[:, 0], seg[:, 1], seg[:, 2], color="k", lw=1.5)
+        ax.set_title(f"frame {f}", fontsize=8)
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.92, wspace=0)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    with _atomic(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return Path(path)
+
+
+def _frame_images(pos: np.ndarray, parents: Sequence[int], dpi: int, size: float,
+                  follow: bool) -> Iterator[np.ndarray]:
+    """RGB images (H, W, 3) uint8 of each frame; the camera follows the root on the ground (``follow``)
+    or stays fixed on the whole clip's extent."""
+    shown = _to_plot(pos)
+    track = shown[:, :1] * np.array([1.0, 1.0, 0.0]) if follow else np.zeros_like(shown[:, :1])
+    corner, side = _limits(shown - track)
+    fig = Figure(figsize=(size, size), dpi=dpi)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1, projection="3d")
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=1)
+    _setup_axes(ax, corner, side)
+    lines = [ax.plot([], [], [], color="k", lw=1.5)[0] for _ in _bones(parents)]
+    for t in range(shown.shape[0]):
+        if follow:
+            _setup_axes(ax, corner + track[t, 0], side)
+        for line, (p, j) in zip(lines, _bones(parents), strict=True):
+            seg = shown[t, [p, j]]
+            line.set_data_3d(seg[:, 0], seg[:, 1], seg[:, 2])
+        canvas.draw()
+        yield np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def ffmpeg_available() -> bool:
+    """Whether matplotlib finds an ffmpeg executable (needed for MP4)."""
+    from matplotlib.animation import FFMpegWriter
+
+    return FFMpegWriter.isAvailable()
+
+
+def animate(motion: Motion | np.ndarray, path: str | os.PathLike, *, fps: float | None = None,
+            stride: int = 1, parents: Sequence[int] | None = None, end_sites: bool = False,
+            follow: bool = True, dpi: int = 60, size: float = 4.0) -> Path:
+    """Write an animated stick figure: ``.gif`` (Pillow) or ``.mp4`` (needs ffmpeg).
+
+    ``fps`` defaults to the motion's frame rate divided by ``stride`` (every ``stride``-th frame is drawn),
+    or 30 for bare positions ``(T, J, 3)``; a GIF stores it rounded to 1/100 s per frame. ``follow``: the
+    camera moves with the root over the ground (else it stays fixed on the whole clip). Frames are ``size``
+    inches at ``dpi``.
+    """
+    pos, parents = _positions(motion, parents, end_sites)
+    if int(stride) != stride or stride < 1:
+        raise CRBMError(f"stride must be a positive integer, got {stride}")
+    pos = pos[::stride]
+    if fps is None:
+        fps = motion.fps / stride if isinstance(motion, Motion) else 30.0
+    if not fps > 0:
+        raise CRBMError(f"fps must be positive, got {fps}")
+    suffix = Path(path).suffix.lower()
+    if suffix == ".gif":
+        from PIL import Image
+
+        images = [Image.fromarray(a) for a in _frame_images(pos, parents, dpi, size, follow)]
+        with _atomic(path) as tmp:
+            images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0,
+                           duration=10 * max(int(round(100 / fps)), 1))  # GIF delays are in 1/100 s
+    elif suffix == ".mp4":
+        if not ffmpeg_available():
+            raise CRBMError(f"cannot write {path}: MP4 needs ffmpeg on PATH; write a .gif instead")
+        import subprocess
+
+        from matplotlib import rcParams
+
+        frames = list(_frame_images(pos, parents, dpi, size, follow))
+        h, w = frames[0].shape[:2]
+        with _atomic(path) as tmp:
+            cmd = [rcParams["animation.ffmpeg_path"], "-y", "-loglevel", "error", "-f", "rawvideo",
+                   "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-", "-vf",
+                   "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-f", "mp4", str(tmp)]
+            subprocess.run(cmd, input=b"".join(f.tobytes() for f in frames), check=True)
+    else:
+        raise CRBMError(f"cannot animate to {path}: expected a .gif or .mp4 file name")
+    return Path(path)
+
+
+def plot_channels(frames: np.ndarray, names: Sequence[str], path: str | os.PathLike, *,
+                  channels: Sequence[str] | None = None, marks: Sequence[int | tuple[int, str]] = (),
+                  fps: float | None = None, title: str | None = None, dpi: int = 80) -> Path:
+    """Write a PNG of channel curves over time, one panel per channel, with vertical lines at ``marks``.
+
+    frames: (T, C) with columns ``names``; channels: which to draw (default: all, at most 12);
+    marks: frame indices, or (frame, label) pairs, e.g. where a style switches; fps: label time in seconds.
+    """
+    data = np.asarray(frames, dtype=np.float64)
+    names = list(names)
+    if data.ndim != 2 or data.shape[1] != len(names):
+        raise CRBMError(f"frames must have shape (T, {len(names)}), got {data.shape}")
+    chosen = list(channels) if channels is not None else names[:12]
+    unknown = [c for c in chosen if c not in names]
+    if unknown or not chosen:
+        raise CRBMError(f"unknown channels {unknown}; available: {names}")
+    t = np.arange(len(data)) / (fps or 1.0)
+    fig = Figure(figsize=(8, 1.3 * len(chosen) + 0.5))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(chosen), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, name in zip(axes, chosen, strict=True):
+        ax.plot(t, data[:, names.index(name)], lw=1.0)
+        ax.set_ylabel(name, fontsize=7, rotation=0, ha="right")
+        for mark in marks:
+            f, label = mark if isinstance(mark, tuple) else (mark, None)
+            ax.axvline(f / (fps or 1.0), color="r", lw=0.8, ls="--")
+            if label and ax is axes[0]:
+                ax.text(f / (fps or 1.0), ax.get_ylim()[1], label, fontsize=7, color="r", va="bottom")
+    axes[-1].set_xlabel("time (s)" if fps else "frame")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with _atomic(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return Path(path)

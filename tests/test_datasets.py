@@ -1,0 +1,149 @@
+"""Dataset recipes: data lookup order, checksummed atomic downloads (with a fake network), the GPmat
+walk/jog split checked against the raw AMC files, Taylor's MIT data."""
+
+from __future__ import annotations
+
+import io
+import urllib.request
+
+import numpy as np
+import pytest
+from mocap_fixtures import cmu35_skeleton, read_amc_frames
+
+import crbm.datasets as ds
+from crbm.errors import CRBMError
+
+INCH = 0.0254
+
+
+def test_data_path_order(tmp_path, monkeypatch):
+    rel = "mocap/x/file.bin"
+    explicit, env, cache = tmp_path / "explicit", tmp_path / "env", tmp_path / "cache"
+    for root in (explicit, env, cache):
+        (root / rel).parent.mkdir(parents=True)
+        (root / rel).write_bytes(root.name.encode())
+    monkeypatch.setattr(ds, "CACHE", cache)
+    monkeypatch.setenv("CRBM_DATA", str(env))
+    assert ds.data_path(rel, path=explicit).read_bytes() == b"explicit"
+    assert ds.data_path(rel, path=explicit / rel) == explicit / rel  # a path to the file itself
+    assert ds.data_path(rel).read_bytes() == b"env"
+    monkeypatch.delenv("CRBM_DATA")
+    assert ds.data_path(rel).read_bytes() == b"cache"
+    with pytest.raises(CRBMError, match="CRBM_DATA") as err:
+        ds.data_path("mocap/gpmat/cmu35WalkJog.mat", path=tmp_path / "nowhere")
+    assert "github" in str(err.value).lower() and "nowhere" in str(err.value)
+    with pytest.raises(CRBMError, match="mocap.cs.cmu.edu/subjects/35/35_05.amc"):
+        ds.data_path("mocap/cmu/35/35_05.amc", path=tmp_path / "nowhere")
+
+
+class _FakeResponse(io.BytesIO):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def test_download_checks_sha256_and_writes_atomically(data_root, tmp_path, monkeypatch):
+    """CMU serves CRLF text; the sum (of the LF text) must match, or nothing is written."""
+    lf = (data_root / "mocap/cmu/35/35_01.amc").read_bytes()
+    served = {"good": lf.replace(b"\n", b"\r\n"), "bad": lf.replace(b"\n", b"\r\n") + b"0\r\n"}
+    urls = []
+
+    def fake_urlopen(url, timeout):
+        urls.append(url)
+        return _FakeResponse(served[mode])
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    dest = tmp_path / "mocap/cmu/35/35_01.amc"
+    sha = ds.SHA256["mocap/cmu/35/35_01.amc"]
+    mode = "bad"
+    with pytest.raises(CRBMError, match="SHA-256"):
+        ds.download("http://mocap.cs.cmu.edu/subjects/35/35_01.amc", dest, sha256=sha, text=True)
+    assert not dest.exists() and not any(tmp_path.rglob("*.tmp"))
+    mode = "good"
+    ds.download("http://mocap.cs.cmu.edu/subjects/35/35_01.amc", dest, sha256=sha, text=True)
+    assert dest.read_bytes() == served["good"]
+    assert [p.name for p in dest.parent.iterdir()] == ["35_01.amc"]
+
+
+def test_gpmat_download_into_explicit_path(data_root, tmp_path, monkeypatch):
+    blob = (data_root / "mocap/gpmat/cmu35WalkJog.mat").read_bytes()
+    seen = []
+
+    def fake_urlopen(url, timeout):
+        seen.append(url)
+        return _FakeResponse(blob)
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.delenv("CRBM_DATA", raising=False)
+    monkeypatch.setattr(ds, "CACHE", tmp_path / "cache")
+    with pytest.raises(CRBMError, match="not found"):
+        ds.load_gpmat_walkjog(tmp_path)
+    data = ds.load_gpmat_walkjog(tmp_path, download=True)
+    assert seen == [ds.GPMAT_URL + "cmu35WalkJog.mat"] and ds.GPMAT_COMMIT in seen[0]
+    assert (tmp_path / "mocap/gpmat/cmu35WalkJog.mat").read_bytes() == blob
+    assert len(data.train) == 31
+
+
+def _speed(clip, fps=30.0):
+    """Mean ground speed in m/s (CMU ASF length unit: 1/0.45 inch)."""
+    step = np.linalg.norm(np.diff(clip[:, [0, 2]], axis=0), axis=1)
+    return step.mean() * fps / 0.45 * INCH
+
+
+def test_gpmat_walkjog_split_and_styles(data_root):
+    data = ds.load_gpmat_walkjog(data_root)
+    assert len(data.train) == 31 and sum(len(c) for c in data.train) == 2644
+    assert [len(c) for c in data.test] == [44, 125]
+    assert data.test_trials == ("35_18", "35_29") and data.test_styles == ("run", "walk")
+    assert data.train_styles.count("run") == 9 and data.fps == 30.0
+    for clip, style in zip(data.train + data.test, data.train_styles + data.test_styles, strict=True):
+        speed = _speed(clip)
+        assert (speed > 2.5) if style == "run" else (speed < 1.5), (style, speed)
+
+
+def test_gpmat_walks_equal_amc_every_4th_frame(data_root):
+    """Every walk clip equals its raw AMC file taken every 4th frame from frame 1: the trial ids are right."""
+    data = ds.load_gpmat_walkjog(data_root)
+    sk = cmu35_skeleton(data_root / "mocap/cmu/35/35.asf")
+    assert tuple(sk.channel_names) == ds.GPMAT_CHANNELS
+    checked = 0
+    for clip, trial in zip(data.train + data.test, data.train_trials + data.test_trials, strict=True):
+        amc = data_root / f"mocap/cmu/35/{trial}.amc"
+        if amc.exists():
+            assert np.array_equal(read_amc_frames(amc, sk)[::4], clip), trial
+            checked += 1
+    assert checked == 23
+    train, test = data.motions(sk)
+    assert train[0].name == "35_01" and test[1].n_frames == 125 and test[1].fps == 30.0
+
+
+def test_cmu35_style_table():
+    assert ds.cmu35_style("35_17") == "run" and ds.cmu35_style("35_16") == "walk"
+    assert ds.cmu35_style("35_27") == "navigate" and ds.cmu35_style("35_28") == "walk"
+    with pytest.raises(CRBMError):
+        ds.cmu35_style("36_01")
+
+
+def test_mit_motion_structure(data_root):
+    mit = ds.load_mit_motion(data_root)
+    assert [c.shape for c in mit.clips] == [(438, 108), (260, 108), (3128, 108)]
+    assert mit.parents == (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 12, 9, 14, 15, 16)
+    assert mit.skeleton_type == "mit"
+    data = np.concatenate(mit.clips)
+    varying = np.flatnonzero(data.std(axis=0) > 1e-10)
+    assert len(varying) == 49
+    # only exp maps and the root position vary; non-root offsets are constant
+    allowed = {c for cols in mit.rotation_columns for c in cols} | set(mit.offset_columns[0])
+    assert set(varying.tolist()) <= allowed
+    assert len(set(mit.channel_names)) == 108
+
+
+def test_cmu_trials_reads_local_folder(data_root):
+    pytest.importorskip("crbm.mocap.acclaim", reason="needs the ASF/AMC reader (crbm.mocap.acclaim)")
+    (motion,) = ds.cmu_trials(35, [1], path=data_root)
+    sk = cmu35_skeleton(data_root / "mocap/cmu/35/35.asf")
+    assert motion.fps == 120.0
+    assert motion.channel_names == sk.channel_names
+    assert np.array_equal(motion.frames, read_amc_frames(data_root / "mocap/cmu/35/35_01.amc", sk))
