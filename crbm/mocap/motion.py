@@ -44,7 +44,9 @@ class Skeleton:
     kind: "bvh" or "asf" (decides how channels and axes are interpreted by the kinematics).
     units: e.g. {"length": "cm"} for BVH or the ASF ``:units`` section ({"mass": 1.0, "length": 0.45,
         "angle": "deg"}); free-form JSON-able values, carried through Parquet losslessly.
-    root_order: ASF root ``order`` (e.g. ("tx","ty","tz","rz","ry","rx")) / ``axis``; empty for BVH.
+    The ASF root is joint 0 named ``root``: its ``channels`` are the root ``order`` lower-cased (e.g.
+    ("tx","ty","tz","rx","ry","rz")), ``offset`` the root ``position``, ``axis`` the root ``orientation``
+    and ``axis_order`` the root ``axis`` line.
     meta: other header fields a writer needs to reproduce the file (ASF ``:name``, ``:version``...).
     """
 
@@ -75,6 +77,19 @@ class Skeleton:
     def channel_names(self) -> list[str]:
         """``<joint>.<channel>`` for every channel, in frame-column order."""
         return [f"{j.name}.{c}" for j in self.joints for c in j.channels]
+
+    def children(self, i: int) -> list[int]:
+        """Indices of the joints whose parent is joint ``i``, in skeleton order."""
+        return [k for k, j in enumerate(self.joints) if j.parent == i and k != i]
+
+    def depth_first(self) -> list[int]:
+        """Joint indices in depth-first order from the root, children in skeleton order (BVH file order)."""
+        order, stack = [], [0] if self.joints else []
+        while stack:
+            i = stack.pop()
+            order.append(i)
+            stack.extend(reversed(self.children(i)))
+        return order
 
     def index(self, name: str) -> int:
         try:
