@@ -86,7 +86,7 @@ def read_amc(
             if frame_lines and parts and parts[0].startswith(":"):
                 raise FormatError(path, f"expected a frame number or a bone line, got {parts[0]!r}", line=n)
             continue
-        if len(parts) == 1 and parts[0].isdigit():
+        if len(parts) == 1 and parts[0].isascii() and parts[0].isdigit():
             number = int(parts[0])
             if frame_lines and number != expected_number:
                 raise FormatError(path, f"expected frame number {expected_number}, got {number}", line=n)

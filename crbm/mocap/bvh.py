@@ -223,7 +223,7 @@ def _parse_joint(toks: _Tokens, name: str, line: int, parent: int, joints: list[
 
 def _parse_channels(toks: _Tokens, name: str, line: int) -> tuple[str, ...]:
     tok, cline = toks.next("the channel count")
-    if not tok.isdigit() or int(tok) > 6:
+    if not (tok.isascii() and tok.isdigit()) or int(tok) > 6:
         raise FormatError(
             toks.path, f"joint {name!r}: expected a channel count 0..6, got {tok!r}", line=cline
         )
@@ -264,7 +264,7 @@ def _parse_motion_header(path, data: bytes, pos: int, line: int) -> tuple[int, f
             raise FormatError(path, f"expected '{key}: <number>', got {shown!r}", line=line)
         found[key] = (m.group(1).decode("utf-8", "replace"), line)
     frames, frames_line = found["Frames"]
-    if not frames.isdigit():
+    if not (frames.isascii() and frames.isdigit()):
         raise FormatError(
             path, f"expected a whole frame count after 'Frames:', got {frames!r}", line=frames_line
         )
