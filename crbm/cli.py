@@ -49,7 +49,7 @@ def _run_convert(args: argparse.Namespace) -> int:
 # name -> (help line, add-arguments function, run function)
 COMMANDS = {
     "demo": ("train a small model and write pictures of what it learned", _add_demo, _run_demo),
-    "convert": ("convert motion files between .bvh, .amc (with .asf) and .parquet", _add_convert, _run_convert),
+    "convert": ("convert motion files: .bvh, .amc (with .asf), .parquet", _add_convert, _run_convert),
 }
 
 

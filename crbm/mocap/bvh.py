@@ -35,6 +35,7 @@ def read_bvh(path: str | os.PathLike) -> Motion:
     data = _read_bytes(path)
     match = re.search(rb"(?m)^[ \t]*MOTION[ \t]*\r?$", data)
     if match is None:
+        _parse_hierarchy(path, _decode(path, data))  # reports a broken hierarchy first
         raise FormatError(
             path, "no MOTION section found; expected a line 'MOTION' after the HIERARCHY section"
         )

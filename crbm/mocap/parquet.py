@@ -175,8 +175,7 @@ def iter_parquet_frames(
     columns = _check_columns(path, pf, skeleton, clips)
     bounds = np.cumsum([0] + [c["frames"] for c in clips])
     row = 0
-    batches = _read(path, lambda: pf.iter_batches(batch_size=batch_frames, columns=columns))
-    for batch in batches:
+    for batch in _batches(path, pf, batch_frames, columns):
         table = pa.Table.from_batches([batch])
         while table.num_rows:
             k = int(np.searchsorted(bounds, row, side="right")) - 1
@@ -200,10 +199,16 @@ def iter_parquet_frames(
 def _read(path, fn):
     try:
         return fn()
-    except (pa.ArrowException, OSError) as err:
+    except (pa.ArrowException, OSError, ValueError, LookupError) as err:
         if isinstance(err, (FileNotFoundError, PermissionError, IsADirectoryError)):
             raise
-        raise FormatError(path, f"cannot read Parquet data: {err}") from None
+        raise FormatError(path, f"cannot read Parquet data: {type(err).__name__}: {err}") from None
+
+
+def _batches(path, pf: pq.ParquetFile, batch_frames: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    batches = _read(path, lambda: pf.iter_batches(batch_size=batch_frames, columns=columns))
+    while (batch := _read(path, lambda: next(batches, None))) is not None:
+        yield batch
 
 
 def _open(path) -> tuple[pq.ParquetFile, Skeleton, list[dict]]:
