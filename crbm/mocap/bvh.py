@@ -279,18 +279,48 @@ def _parse_motion_header(path, data: bytes, pos: int, line: int) -> tuple[int, f
 def _parse_frames(
     path, data: bytes, start: int, first_line: int, n_frames: int, n_channels: int
 ) -> np.ndarray:
-    """Parse the MOTION lines (bytes from ``start``) into (n_frames, n_channels), checking every line."""
-    body = data[start:]
+    """Parse the MOTION lines (bytes from ``start``) into (n_frames, n_channels), checking every line.
+
+    Works through cache-sized chunks of whole lines; blank lines are skipped.
+    """
+    blocks, filled, last_filled, line, pos = [], 0, first_line, first_line, start
+    while pos < len(data):
+        end = data.find(b"\n", min(pos + _CHUNK_BYTES, len(data)))
+        end = len(data) if end < 0 else end + 1
+        values, n_lines, lines_filled, last = _parse_chunk(path, data[pos:end], line, n_channels)
+        blocks.append(values)
+        filled += lines_filled
+        last_filled = last if lines_filled else last_filled
+        line += n_lines
+        pos = end
+    if filled != n_frames:
+        raise FormatError(
+            path,
+            f"'Frames: {n_frames}' but the MOTION section has {filled} frame lines"
+            + (" (file truncated?)" if filled < n_frames else ""),
+            line=last_filled,
+        )
+    return (
+        np.concatenate(blocks).reshape(n_frames, n_channels) if blocks else np.zeros((n_frames, n_channels))
+    )
+
+
+_CHUNK_BYTES = 1 << 22
+
+
+def _parse_chunk(path, body: bytes, first_line: int, n_channels: int) -> tuple[np.ndarray, int, int, int]:
+    """Values of whole MOTION lines; returns (values, lines seen, non-blank lines, last non-blank line)."""
     u = np.frombuffer(body, dtype=np.uint8)
     space = u <= 32
-    # a token starts at a non-space byte that follows a space (or the start of the data)
-    token_starts = np.flatnonzero(~space & np.concatenate(([True], space[:-1])))
-    del space
+    # a token starts at a non-space byte that follows a space (or starts the chunk, which starts a line)
+    token_starts = np.flatnonzero(space[:-1] & ~space[1:]) + 1
+    if u.size and not space[0]:
+        token_starts = np.concatenate(([0], token_starts))
     newlines = np.flatnonzero(u == 10)
     line_starts = np.concatenate(([0], newlines + 1))
     line_ends = np.concatenate((newlines, [len(body)]))
     per_line = np.searchsorted(token_starts, line_ends) - np.searchsorted(token_starts, line_starts)
-    filled = np.flatnonzero(per_line)  # blank lines are allowed and skipped
+    filled = np.flatnonzero(per_line)
     wrong = filled[per_line[filled] != n_channels]
     if wrong.size:
         k = int(wrong[0])
@@ -299,15 +329,10 @@ def _parse_frames(
             f"expected {n_channels} values on a MOTION line (one per channel), got {int(per_line[k])}",
             line=first_line + k,
         )
-    if filled.size != n_frames:
-        raise FormatError(
-            path,
-            f"'Frames: {n_frames}' but the MOTION section has {filled.size} frame lines"
-            + (" (file truncated?)" if filled.size < n_frames else ""),
-            line=first_line + (int(filled[-1]) if filled.size else 0),
-        )
+    n_lines = int(newlines.size)
+    last = first_line + (int(filled[-1]) if filled.size else 0)
     if token_starts.size == 0:  # (numpy parses an all-blank string as [-1.0])
-        return np.zeros((n_frames, n_channels))
+        return np.zeros(0), n_lines, int(filled.size), last
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -324,7 +349,7 @@ def _parse_frames(
         raise FormatError(
             path, f"expected finite numbers, got {values[bad[0]]} in a MOTION line", line=first_line + k
         )
-    return values.reshape(n_frames, n_channels)
+    return values, n_lines, int(filled.size), last
 
 
 def _check_line(path, raw: bytes, line: int) -> None:
