@@ -266,3 +266,18 @@ def test_fuzz_random_bytes(tmp_path, data):
     path.write_bytes(data)
     with pytest.raises(CRBMError):
         read_bvh(path)
+
+
+def test_small_parse_chunks_give_the_same_values_and_lines(data_root, tmp_path, monkeypatch):
+    from crbm.mocap import bvh as bvh_module
+
+    path = data_root / SAMPLES / "test_mocapbank.bvh"
+    whole = read_bvh(path)
+    monkeypatch.setattr(bvh_module, "_CHUNK_BYTES", 100)  # every chunk a line or two
+    np.testing.assert_array_equal(read_bvh(path).frames, whole.frames)
+    lines = path.read_bytes().split(b"\n")
+    lines[-40] = b" ".join(lines[-40].split()[:-1])  # drop a value on a late line
+    (tmp_path / "cut.bvh").write_bytes(b"\n".join(lines))
+    with pytest.raises(FormatError) as info:
+        read_bvh(tmp_path / "cut.bvh")
+    assert info.value.line == len(lines) - 40 + 1 and "expected 60 values" in str(info.value)
