@@ -19,15 +19,18 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crbm.atomic import atomic_path
 from crbm.errors import CRBMError, FormatError
 from crbm.mocap.motion import Motion, Skeleton
+
+if TYPE_CHECKING:  # pandas is imported on first use: it is slow to import
+    import pandas as pd
 
 METADATA_KEY = b"crbm"
 FORMAT = "crbm.motion"
@@ -37,6 +40,8 @@ ROW_GROUP_FRAMES = 65536
 
 def motion_to_dataframe(motion: Motion) -> pd.DataFrame:
     """A DataFrame with an int64 ``frame`` column and one float64 column per channel, (T, 1 + n_channels)."""
+    import pandas as pd
+
     df = pd.DataFrame(motion.frames.astype(np.float64, copy=True), columns=motion.channel_names)
     df.insert(0, "frame", np.arange(motion.n_frames, dtype=np.int64))
     return df
@@ -51,6 +56,8 @@ def motion_from_dataframe(
     must hold one value (it names the clip unless ``name`` is given). Other columns, missing channels,
     non-numeric or non-finite values raise CRBMError naming the column.
     """
+    import pandas as pd
+
     if not isinstance(df, pd.DataFrame):
         raise CRBMError(f"expected a pandas DataFrame, got {type(df).__name__}")
     channels = skeleton.channel_names
