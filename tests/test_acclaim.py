@@ -285,7 +285,11 @@ def _amc_error(tmp_path, tiny, text) -> FormatError:
 def test_asf_cycle(tmp_path):
     text = TINY_ASF.replace("root hip spine\n    hip thigh", "root spine\n    hip thigh\n    thigh hip")
     err = _asf_error(tmp_path, text)
-    assert "cycle" in str(err) and "hip" in str(err)
+    assert "cycle: hip -> thigh -> hip" in str(err) or "cycle: thigh -> hip -> thigh" in str(err)
+    assert err.line in (
+        text.splitlines().index("    hip thigh") + 1,
+        text.splitlines().index("    thigh hip") + 1,
+    )
 
 
 def test_asf_unknown_parent(tmp_path):

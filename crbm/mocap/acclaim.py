@@ -37,11 +37,12 @@ def read_asf(path: str | os.PathLike) -> Skeleton:
     units = _parse_units(path, sections.get("units", []))
     root = _parse_root(path, sections.get("root"))
     bones = _parse_bonedata(path, sections.get("bonedata"))
-    parents = _parse_hierarchy(path, sections.get("hierarchy"), [b["name"] for b in bones])
+    parents, parent_lines = _parse_hierarchy(path, sections["hierarchy"], [b["name"] for b in bones])
     meta = {k: " ".join(t for _, t in sections[k]) for k in ("version", "name") if k in sections}
     if "documentation" in sections:
         meta["documentation"] = "\n".join(t for _, t in sections["documentation"])
-    order = _parents_first(path, [b["name"] for b in bones], parents)
+    where = sections["hierarchy"][0][0] if sections["hierarchy"] else None
+    order = _parents_first(path, [b["name"] for b in bones], parents, parent_lines, where)
     index = {"root": 0}
     joints = [root]
     for k in order:
@@ -434,10 +435,11 @@ def _finish_bone(path, bone: dict, line: int) -> dict:
     return bone
 
 
-def _parse_hierarchy(path, lines, names: list[str]) -> dict[str, str]:
-    """Map each bone to its parent's name from ``parent child child ...`` lines."""
+def _parse_hierarchy(path, lines, names: list[str]) -> tuple[dict[str, str], dict[str, int]]:
+    """Map each bone to its parent's name (and to the line saying so) from ``parent child ...`` lines."""
     known = set(names) | {"root"}
     parents: dict[str, str] = {}
+    parent_lines: dict[str, int] = {}
     body = [(n, t) for n, t in lines if t.lower() not in ("begin", "end")]
     for n, text in body:
         parent, *children = text.split()
@@ -454,10 +456,13 @@ def _parse_hierarchy(path, lines, names: list[str]) -> dict[str, str]:
                     path, f"bone {child!r} is given a second parent ({parents[child]!r}, {parent!r})", line=n
                 )
             parents[child] = parent
-    return parents
+            parent_lines[child] = n
+    return parents, parent_lines
 
 
-def _parents_first(path, names: list[str], parents: dict[str, str]) -> list[int]:
+def _parents_first(
+    path, names: list[str], parents: dict[str, str], parent_lines: dict[str, int], where
+) -> list[int]:
     """Bone indices in bonedata order, each moved after its parent (stable); cycles raise."""
     for name in names:
         seen = [name]
@@ -465,11 +470,11 @@ def _parents_first(path, names: list[str], parents: dict[str, str]) -> list[int]
             p = parents.get(seen[-1])
             if p is None:
                 raise FormatError(
-                    path, f"bone {seen[-1]!r} has no parent in :hierarchy; expected it under root"
+                    path, f"bone {seen[-1]!r} has no parent in :hierarchy; expected it under root", line=where
                 )
             if p in seen:
                 cycle = " -> ".join(seen[seen.index(p) :] + [p])
-                raise FormatError(path, f"hierarchy has a cycle: {cycle}")
+                raise FormatError(path, f"hierarchy has a cycle: {cycle}", line=parent_lines[seen[-1]])
             seen.append(p)
     placed = {"root"}
     order: list[int] = []
