@@ -81,9 +81,9 @@ def write_bvh(motion: Motion, path: str | os.PathLike, *, precision: int = 6) ->
     row = " ".join([f"%.{precision}f"] * frames.shape[1]) + "\n"
     with atomic_open(path, "w", newline="\n") as f:
         f.write("\n".join(lines) + "\n")
-        chunk = 4096
-        for lo in range(0, frames.shape[0], chunk):
-            f.write("".join(row % tuple(r) for r in frames[lo : lo + chunk].tolist()))
+        for lo in range(0, frames.shape[0], 512):  # one %-format call per block of rows
+            block = frames[lo : lo + 512]
+            f.write((row * block.shape[0]) % tuple(block.ravel().tolist()))
 
 
 # ---------------------------------------------------------------------------------------------- reading
