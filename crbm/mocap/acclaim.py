@@ -79,7 +79,7 @@ def read_amc(
     n_channels = int(starts[-1])
 
     frame_lines: list[int] = []  # line number of each frame's number
-    owner, line_no, counts, tokens = [], [], [], []  # per bone line: joint index, line, value count, values
+    owner, line_no, frame_of, tokens = [], [], [], []  # per bone line: joint, line, frame; all values
     frame, expected_number = -1, 0
     for n, raw in lines:
         parts = raw.split()
@@ -116,12 +116,12 @@ def read_amc(
             )
         owner.append(j)
         line_no.append(n)
-        counts.append(frame)
+        frame_of.append(frame)
         tokens.extend(parts[1:])
     n_frames = len(frame_lines)
     owner_a, frame_a, line_a = (
         np.array(owner, dtype=np.int64),
-        np.array(counts, dtype=np.int64),
+        np.array(frame_of, dtype=np.int64),
         np.array(line_no),
     )
     _check_bones_per_frame(path, skeleton, bone_of, owner_a, frame_a, line_a, frame_lines)
