@@ -25,6 +25,23 @@ from crbm.units import Bernoulli, Concat, Gaussian, ReLU, ReplicatedSoftmax, Sof
 # motion capture: values, kinematics, preprocessing, data sets
 from crbm.datasets import cmu_skeleton, cmu_trials, data_path, load_gpmat_walkjog, load_mit_motion
 from crbm.mocap import (
+    asf_to_bvh,
+    iter_parquet_clips,
+    iter_parquet_frames,
+    motion_from_dataframe,
+    motion_to_dataframe,
+    read_amc,
+    read_asf,
+    read_bvh,
+    read_motion,
+    read_motions,
+    read_parquet,
+    read_parquet_skeleton,
+    write_amc,
+    write_asf,
+    write_bvh,
+    write_motion,
+    write_parquet,
     BodyCentredRoot,
     Downsample,
     DropConstant,

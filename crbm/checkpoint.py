@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as st_save
 
+from crbm.atomic import write_bytes
 from crbm.errors import CRBMError, FormatError
 
 FORMAT = "crbm-checkpoint/1"
@@ -28,33 +28,6 @@ def register_model(cls: type) -> type:
     """Class decorator: make a model kind loadable (``cls.kind``, ``cls.config()``, ``cls.from_config``)."""
     MODEL_KINDS[cls.kind] = cls
     return cls
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to a temporary file in the same folder, fsync it, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by writers that were killed mid-write
-        stale.unlink(missing_ok=True)
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-    return path
 
 
 @dataclass
@@ -90,7 +63,8 @@ def save_checkpoint(
         "trainer": trainer_meta or {},
         "extra": extra or {},
     }
-    return atomic_write_bytes(path, st_save(tensors, metadata={"crbm": json.dumps(meta)}))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return write_bytes(path, st_save(tensors, metadata={"crbm": json.dumps(meta)}))
 
 
 def _model_kinds() -> dict[str, type]:

@@ -52,10 +52,28 @@ def _run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_convert(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", type=Path, metavar="IN", help="motion file: .bvh, .amc (needs --asf) or .parquet")
+    p.add_argument("output", type=Path, metavar="OUT", help="file to write: .bvh, .amc (+ .asf) or .parquet")
+    p.add_argument("--asf", type=Path, default=None, help="the ASF skeleton of an .amc input")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of an .amc input (default: 120)")
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from crbm.mocap.io import read_motions, write_motion
+
+    if args.output.resolve() == args.input.resolve():
+        raise CRBMError(f"{args.output}: the output would overwrite the input; choose another name")
+    for path in write_motion(read_motions(args.input, asf=args.asf, fps=args.fps), args.output):
+        print(path)
+    return 0
+
+
 # name -> (help line, add-arguments function, run function)
 COMMANDS = {
     "demo": ("train a small model and write pictures of what it learned", _add_demo, _run_demo),
     "show": ("draw a motion file as a stick figure: GIF/MP4 animation or PNG of poses", _add_show, _run_show),
+    "convert": ("convert motion files: .bvh, .amc (with .asf), .parquet", _add_convert, _run_convert),
 }
 
 

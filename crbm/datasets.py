@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crbm.atomic import write_bytes
 from crbm.errors import CRBMError
 from crbm.mocap.motion import Motion, Skeleton
 
@@ -129,17 +129,7 @@ def download(url: str, dest: Path, *, sha256: str | None, text: bool = False, ti
     if sha256 is not None and digest != sha256:
         raise CRBMError(f"download of {url} has SHA-256 {digest}, expected {sha256}; nothing was written")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
+    return write_bytes(dest, data)
 
 
 def _fetch(relative: str, *, path, download_ok: bool, url: str, text: bool = False) -> Path:

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from crbm.atomic import atomic_path
 from crbm.errors import CRBMError
 from crbm.mocap.motion import Joint, Motion, Skeleton
-from crbm.mocap.render import _atomic, animate, ffmpeg_available, plot_channels, plot_poses
+from crbm.mocap.render import animate, ffmpeg_available, plot_channels, plot_poses
 
 
 def _arm(n=6):
@@ -72,7 +73,7 @@ def test_animate_bad_arguments(tmp_path):
 def test_atomic_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "x.png"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError), _atomic(target) as tmp:
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
         tmp.write_bytes(b"partial")
         raise RuntimeError("crash")
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["x.png"]

@@ -1,11 +1,10 @@
 """Motion-capture data: the Motion value, readers and writers, kinematics, preprocessing, rendering."""
 
-from crbm.mocap.motion import Joint, Motion, Skeleton
-
-__all__ = ["Joint", "Motion", "Skeleton"]
-
-# kinematics, preprocessing (mocap-prep)
-from crbm.mocap.kinematics import (  # noqa: E402
+from crbm.mocap.acclaim import read_amc, read_asf, write_amc, write_asf
+from crbm.mocap.bvh import read_bvh, write_bvh
+from crbm.mocap.convert import asf_to_bvh
+from crbm.mocap.io import read_motion, read_motions, write_motion
+from crbm.mocap.kinematics import (
     euler_to_matrix,
     expmap_to_matrix,
     joint_positions,
@@ -14,7 +13,17 @@ from crbm.mocap.kinematics import (  # noqa: E402
     matrix_to_quaternion,
     quaternion_to_matrix,
 )
-from crbm.mocap.preprocess import (  # noqa: E402
+from crbm.mocap.motion import Joint, Motion, Skeleton
+from crbm.mocap.parquet import (
+    iter_parquet_clips,
+    iter_parquet_frames,
+    motion_from_dataframe,
+    motion_to_dataframe,
+    read_parquet,
+    read_parquet_skeleton,
+    write_parquet,
+)
+from crbm.mocap.preprocess import (
     BodyCentredRoot,
     Downsample,
     DropConstant,
@@ -25,19 +34,13 @@ from crbm.mocap.preprocess import (  # noqa: E402
     step_from_state,
 )
 
-__all__ += [
-    "BodyCentredRoot", "Downsample", "DropConstant", "JointAngles", "Pipeline", "ZScore",
-    "body_centred_pipeline",
-    "euler_to_matrix", "expmap_to_matrix", "joint_positions", "matrix_to_euler", "matrix_to_expmap",
-    "matrix_to_quaternion", "quaternion_to_matrix", "step_from_state",
-    "animate", "plot_channels", "plot_poses",
-]
+_RENDER = ("animate", "plot_channels", "plot_poses")  # matplotlib (about 0.5 s): imported on first use
 
-_RENDER = ("animate", "plot_channels", "plot_poses")
+__all__ = sorted([n for n in dir() if not n.startswith("_") and n not in {"acclaim", "bvh", "convert", "io",
+    "kinematics", "motion", "parquet", "preprocess"}] + list(_RENDER))  # fmt: skip
 
 
 def __getattr__(name):
-    """Rendering pulls in matplotlib (about 0.5 s), so its names are imported on first use."""
     if name in _RENDER:
         from crbm.mocap import render
 

@@ -44,7 +44,9 @@ class Skeleton:
     kind: "bvh" or "asf" (decides how channels and axes are interpreted by the kinematics).
     units: e.g. {"length": "cm"} for BVH or the ASF ``:units`` section ({"mass": 1.0, "length": 0.45,
         "angle": "deg"}); free-form JSON-able values, carried through Parquet losslessly.
-    root_order: ASF root ``order`` (e.g. ("tx","ty","tz","rz","ry","rx")) / ``axis``; empty for BVH.
+    The ASF root is joint 0 named ``root``: its ``channels`` are the root ``order`` lower-cased (e.g.
+    ("tx","ty","tz","rx","ry","rz")), ``offset`` the root ``position``, ``axis`` the root ``orientation``
+    and ``axis_order`` the root ``axis`` line.
     meta: other header fields a writer needs to reproduce the file (ASF ``:name``, ``:version``...).
     """
 
@@ -76,11 +78,75 @@ class Skeleton:
         """``<joint>.<channel>`` for every channel, in frame-column order."""
         return [f"{j.name}.{c}" for j in self.joints for c in j.channels]
 
+    def children(self, i: int) -> list[int]:
+        """Indices of the joints whose parent is joint ``i``, in skeleton order."""
+        return [k for k, j in enumerate(self.joints) if j.parent == i and k != i]
+
+    def depth_first(self) -> list[int]:
+        """Joint indices in depth-first order from the root, children in skeleton order (BVH file order)."""
+        order, stack = [], [0] if self.joints else []
+        while stack:
+            i = stack.pop()
+            order.append(i)
+            stack.extend(reversed(self.children(i)))
+        return order
+
+    def to_dict(self) -> dict:
+        """A JSON-able dict of every field (floats exact under ``json``); ``from_dict`` inverts it."""
+        return {
+            "kind": self.kind,
+            "units": dict(self.units),
+            "meta": dict(self.meta),
+            "joints": [
+                {
+                    "name": j.name,
+                    "parent": j.parent,
+                    "offset": list(j.offset),
+                    "channels": list(j.channels),
+                    "end_site": None if j.end_site is None else list(j.end_site),
+                    "axis": list(j.axis),
+                    "axis_order": j.axis_order,
+                    "limits": [list(lim) for lim in j.limits],
+                }
+                for j in self.joints
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Skeleton:
+        """Rebuild a Skeleton from ``to_dict`` output; CRBMError naming the field when it is malformed."""
+        try:
+            joints = tuple(
+                Joint(
+                    name=str(j["name"]),
+                    parent=int(j["parent"]),
+                    offset=_vec3(j["offset"]),
+                    channels=tuple(str(c) for c in j["channels"]),
+                    end_site=None if j.get("end_site") is None else _vec3(j["end_site"]),
+                    axis=_vec3(j.get("axis", (0.0, 0.0, 0.0))),
+                    axis_order=str(j.get("axis_order", "XYZ")),
+                    limits=tuple((float(lo), float(hi)) for lo, hi in j.get("limits", ())),
+                )
+                for j in d["joints"]
+            )
+            units, meta = dict(d.get("units", {})), dict(d.get("meta", {}))
+            kind = str(d["kind"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise CRBMError(f"malformed skeleton description: {type(err).__name__}: {err}") from None
+        if not joints:
+            raise CRBMError("malformed skeleton description: no joints")
+        return cls(joints=joints, kind=kind, units=units, meta=meta)
+
     def index(self, name: str) -> int:
         try:
             return self.names.index(name)
         except ValueError:
             raise CRBMError(f"no joint named {name!r}; the skeleton has {self.names}") from None
+
+
+def _vec3(v) -> tuple[float, float, float]:
+    x, y, z = (float(a) for a in v)
+    return (x, y, z)
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,9 +7,7 @@ folder and then renamed, so a failure leaves no partial output.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -17,27 +15,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from crbm.atomic import atomic_path
 from crbm.errors import CRBMError
 from crbm.mocap.kinematics import joint_positions, position_parents
 from crbm.mocap.motion import Motion
-
-
-@contextlib.contextmanager
-def _atomic(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path next to ``path`` (same suffix); renamed onto ``path`` after the body succeeds."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise CRBMError(f"cannot write {path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _positions(motion: Motion | np.ndarray, parents: Sequence[int] | None,
@@ -109,7 +90,7 @@ def plot_poses(motion: Motion | np.ndarray, path: str | os.PathLike, *, frames: 
     fig.subplots_adjust(left=0, right=1, bottom=0, top=0.92, wspace=0)
     if title:
         fig.suptitle(title, fontsize=9)
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
     return Path(path)
 
@@ -167,7 +148,7 @@ def animate(motion: Motion | np.ndarray, path: str | os.PathLike, *, fps: float 
         from PIL import Image
 
         images = [Image.fromarray(a) for a in _frame_images(pos, parents, dpi, size, follow)]
-        with _atomic(path) as tmp:
+        with atomic_path(path) as tmp:
             images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0,
                            duration=10 * max(int(round(100 / fps)), 1))  # GIF delays are in 1/100 s
     elif suffix == ".mp4":
@@ -179,7 +160,7 @@ def animate(motion: Motion | np.ndarray, path: str | os.PathLike, *, fps: float 
 
         frames = list(_frame_images(pos, parents, dpi, size, follow))
         h, w = frames[0].shape[:2]
-        with _atomic(path) as tmp:
+        with atomic_path(path) as tmp:
             cmd = [rcParams["animation.ffmpeg_path"], "-y", "-loglevel", "error", "-f", "rawvideo",
                    "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-", "-vf",
                    "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-f", "mp4", str(tmp)]
@@ -221,6 +202,6 @@ def plot_channels(frames: np.ndarray, names: Sequence[str], path: str | os.PathL
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
     return Path(path)

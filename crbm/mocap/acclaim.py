@@ -1,0 +1,509 @@
+"""Acclaim ASF (skeleton) and AMC (motion) read and write, as the CMU motion-capture database ships them.
+
+ASF: ``:units`` (mass, length, angle), ``:root`` (``order``, ``axis``, ``position``, ``orientation``),
+``:bonedata`` (``begin``/``end`` blocks with ``id name direction length axis dof limits``) and
+``:hierarchy`` (lines ``parent child child ...``). AMC: a header (``:FULLY-SPECIFIED``, ``:DEGREES``) then
+numbered frames, each a line per bone with a degree of freedom: ``name v1 v2 ...`` in the bone's ``dof``
+order (the root's in its ``order``). AMC stores no frame rate (CMU captures at 120 fps).
+
+In the Skeleton: the root is joint 0, named ``root``, with ``channels`` = the root ``order`` lower-cased,
+``offset`` = ``position``, ``axis`` = ``orientation`` and ``axis_order`` = the root ``axis``. Each bone has
+``offset = direction * length`` (file units), ``channels`` = its ``dof`` (lower case), ``axis`` /
+``axis_order`` from its ``axis`` line and ``limits`` per dof. Joints keep bonedata order (parents first).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+import numpy as np
+
+from crbm.atomic import atomic_open
+from crbm.errors import CRBMError, FormatError
+from crbm.mocap.motion import Joint, Motion, Skeleton
+
+DOFS = ("tx", "ty", "tz", "rx", "ry", "rz", "l")
+_PLAIN = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_PLAIN_LIST = re.compile(rf"(?:(?:{_PLAIN.pattern}) )*(?:{_PLAIN.pattern})?")
+_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.IGNORECASE)
+
+
+def read_asf(path: str | os.PathLike) -> Skeleton:
+    """Read an ASF skeleton (kind "asf"). Raises FormatError on malformed input, cycles, unknown bones."""
+    lines = _read_lines(path)
+    sections = _split_sections(path, lines)
+    units = _parse_units(path, sections.get("units", []))
+    root = _parse_root(path, sections.get("root"))
+    bones = _parse_bonedata(path, sections.get("bonedata"))
+    parents, parent_lines = _parse_hierarchy(path, sections["hierarchy"], [b["name"] for b in bones])
+    meta = {k: " ".join(t for _, t in sections[k]) for k in ("version", "name") if k in sections}
+    if "documentation" in sections:
+        meta["documentation"] = "\n".join(t for _, t in sections["documentation"])
+    where = sections["hierarchy"][0][0] if sections["hierarchy"] else None
+    order = _parents_first(path, [b["name"] for b in bones], parents, parent_lines, where)
+    index = {"root": 0}
+    joints = [root]
+    for k in order:
+        b = bones[k]
+        index[b["name"]] = len(joints)
+        joints.append(
+            Joint(
+                name=b["name"],
+                parent=index[parents[b["name"]]],
+                offset=b["offset"],
+                channels=b["dof"],
+                axis=b["axis"],
+                axis_order=b["axis_order"],
+                limits=b["limits"],
+            )
+        )
+    return Skeleton(joints=tuple(joints), kind="asf", units=units, meta=meta)
+
+
+def read_amc(
+    path: str | os.PathLike, skeleton: Skeleton, *, fps: float = 120.0, name: str | None = None
+) -> Motion:
+    """Read AMC frames for an ASF ``skeleton``: frames (T, n_channels) in the skeleton's channel order.
+
+    Each frame must list every bone that has channels exactly once (any order) with one value per
+    channel; frame numbers must count up by one. Raises FormatError (file, line, what was expected).
+    """
+    if skeleton.kind != "asf":
+        raise CRBMError(f"read_amc needs an ASF skeleton (kind 'asf'), got kind {skeleton.kind!r}")
+    lines = _read_lines(path)
+    widths = np.array([len(j.channels) for j in skeleton.joints])
+    starts = np.concatenate(([0], np.cumsum(widths)))
+    bone_of = {j.name: i for i, j in enumerate(skeleton.joints) if j.channels}
+    n_channels = int(starts[-1])
+
+    frame_lines: list[int] = []  # line number of each frame's number
+    owner, line_no, frame_of, tokens = [], [], [], []  # per bone line: joint, line, frame; all values
+    frame, expected_number = -1, 0
+    for n, raw in lines:
+        parts = raw.split()
+        if not parts or parts[0].startswith(("#", ":")):
+            if frame_lines and parts and parts[0].startswith(":"):
+                raise FormatError(path, f"expected a frame number or a bone line, got {parts[0]!r}", line=n)
+            continue
+        if len(parts) == 1 and parts[0].isascii() and parts[0].isdigit():
+            number = int(parts[0])
+            if frame_lines and number != expected_number:
+                raise FormatError(path, f"expected frame number {expected_number}, got {number}", line=n)
+            expected_number = number + 1
+            frame_lines.append(n)
+            frame += 1
+            continue
+        if frame < 0:
+            raise FormatError(
+                path, f"expected a frame number before the first bone line, got {raw.strip()[:40]!r}", line=n
+            )
+        j = bone_of.get(parts[0])
+        if j is None:
+            known = (
+                "a bone of the skeleton with channels"
+                if parts[0] not in skeleton.names
+                else ("a bone with channels (this bone has no dof in the ASF)")
+            )
+            raise FormatError(path, f"expected {known}, got {parts[0]!r}", line=n)
+        if len(parts) - 1 != widths[j]:
+            raise FormatError(
+                path,
+                f"bone {parts[0]!r}: expected {widths[j]} values ({' '.join(skeleton.joints[j].channels)}), "
+                f"got {len(parts) - 1}",
+                line=n,
+            )
+        owner.append(j)
+        line_no.append(n)
+        frame_of.append(frame)
+        tokens.extend(parts[1:])
+    n_frames = len(frame_lines)
+    owner_a, frame_a, line_a = (
+        np.array(owner, dtype=np.int64),
+        np.array(frame_of, dtype=np.int64),
+        np.array(line_no),
+    )
+    _check_bones_per_frame(path, skeleton, bone_of, owner_a, frame_a, line_a, frame_lines)
+    values = _to_floats(path, tokens, np.repeat(line_a, widths[owner_a]) if owner else line_a)
+    # scatter every value to (frame, column): column = channel start of its bone + its place on the line
+    w = widths[owner_a]
+    first = np.repeat(frame_a * n_channels + starts[owner_a], w)
+    within = np.arange(values.size) - np.repeat(np.cumsum(w) - w, w)
+    out = np.empty(n_frames * n_channels)
+    out[first + within] = values
+    return Motion(
+        skeleton=skeleton,
+        frames=out.reshape(n_frames, n_channels),
+        fps=fps,
+        name=_stem(path) if name is None else name,
+    )
+
+
+def write_asf(skeleton: Skeleton, path: str | os.PathLike) -> None:
+    """Write an ASF-kind Skeleton (bone direction = offset / |offset|, length = |offset|), atomically."""
+    if skeleton.kind != "asf":
+        raise CRBMError(f"write_asf needs an ASF skeleton (kind 'asf'), got kind {skeleton.kind!r}")
+    root = skeleton.joints[0]
+    out = []
+    for key in ("version", "name"):
+        if key in skeleton.meta:
+            out.append(f":{key} {skeleton.meta[key]}")
+    out.append(":units")
+    out += [f"  {k} {_num(v) if isinstance(v, float) else v}" for k, v in skeleton.units.items()]
+    if "documentation" in skeleton.meta:
+        out.append(":documentation")
+        out += ["   " + t for t in str(skeleton.meta["documentation"]).split("\n")]
+    out += [
+        ":root",
+        f"   order {' '.join(c.upper() for c in root.channels)}",
+        f"   axis {root.axis_order}",
+        f"   position {_nums(root.offset)}",
+        f"   orientation {_nums(root.axis)}",
+        ":bonedata",
+    ]
+    for i, j in enumerate(skeleton.joints[1:], 1):
+        length = math.sqrt(sum(v * v for v in j.offset))
+        direction = tuple(v / length for v in j.offset) if length > 0 else (0.0, 0.0, 0.0)
+        out += [
+            "  begin",
+            f"     id {i}",
+            f"     name {j.name}",
+            f"     direction {_nums(direction)}",
+            f"     length {_num(length)}",
+            f"     axis {_nums(j.axis)} {j.axis_order}",
+        ]
+        if j.channels:
+            out.append(f"    dof {' '.join(j.channels)}")
+        if j.limits:
+            out += [
+                ("    limits " if k == 0 else "           ") + f"({_num(lo)} {_num(hi)})"
+                for k, (lo, hi) in enumerate(j.limits)
+            ]
+        out.append("  end")
+    out += [":hierarchy", "  begin"]
+    for i, j in enumerate(skeleton.joints):
+        kids = [c.name for c in skeleton.joints if c.parent == i and c is not j]
+        if kids:
+            out.append(f"    {j.name} {' '.join(kids)}")
+    out.append("  end")
+    with atomic_open(path, "w", newline="\n") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def write_amc(motion: Motion, path: str | os.PathLike, *, precision: int = 6) -> None:
+    """Write an ASF-kind Motion as AMC (frames numbered from 1; ``precision`` decimals), atomically."""
+    sk = motion.skeleton
+    if sk.kind != "asf":
+        raise CRBMError(f"write_amc needs an ASF skeleton (kind 'asf'), got kind {sk.kind!r}")
+    if not (isinstance(precision, int) and 0 <= precision <= 17):
+        raise CRBMError(f"precision must be an int in 0..17, got {precision!r}")
+    if not np.all(np.isfinite(motion.frames)):
+        raise CRBMError(f"motion {motion.name!r}: frames contain NaN or infinity; AMC cannot store them")
+    value = f"%.{precision}f"
+    frame_fmt = "%d\n" + "".join(
+        j.name + "".join(" " + value for _ in j.channels) + "\n" for j in sk.joints if j.channels
+    )
+    unit = ":RADIANS" if str(sk.units.get("angle", "deg")).lower().startswith("rad") else ":DEGREES"
+    with atomic_open(path, "w", newline="\n") as f:
+        f.write(f":FULLY-SPECIFIED\n{unit}\n")
+        for lo in range(0, motion.n_frames, 2048):
+            rows = motion.frames[lo : lo + 2048].tolist()
+            f.write("".join(frame_fmt % (lo + k + 1, *r) for k, r in enumerate(rows)))
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _stem(path) -> str:
+    return os.path.splitext(os.path.basename(os.fspath(path)))[0]
+
+
+def _num(x: float) -> str:
+    return (
+        repr(float(x))
+        if not math.isfinite(x)
+        else np.format_float_positional(float(x), unique=True, trim="-")
+    )
+
+
+def _nums(xs) -> str:
+    return " ".join(_num(v) for v in xs)
+
+
+def _read_lines(path) -> list[tuple[int, str]]:
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # paths in comment headers of old files; never in the data itself
+    return list(enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1))
+
+
+def _float(path, tok: str, line: int, what: str) -> float:
+    if _NUMBER.fullmatch(tok) is None:
+        raise FormatError(path, f"expected a number for {what}, got {tok!r}", line=line)
+    return float(tok)
+
+
+def _finite(path, tok: str, line: int, what: str) -> float:
+    value = _float(path, tok, line, what)
+    if not math.isfinite(value):
+        raise FormatError(path, f"expected a finite number for {what}, got {tok!r}", line=line)
+    return value
+
+
+def _to_floats(path, tokens: list[str], token_lines: np.ndarray) -> np.ndarray:
+    """Convert decimal-number tokens to float64 in one pass; on a bad token raise naming its line."""
+    if _PLAIN_LIST.fullmatch(" ".join(tokens)) is not None:
+        return np.array(tokens, dtype=np.float64)
+    for k, t in enumerate(tokens):
+        if _PLAIN.fullmatch(t) is None:
+            raise FormatError(
+                path, f"expected a finite decimal number, got {t[:40]!r}", line=int(token_lines[k])
+            )
+    raise AssertionError("unreachable: some token failed the joined check")
+
+
+def _split_sections(path, lines) -> dict[str, list[tuple[int, str]]]:
+    """Group the ASF's lines under their ``:keyword`` (the text after the keyword becomes the first line)."""
+    sections: dict[str, list[tuple[int, str]]] = {}
+    current = None
+    for n, raw in lines:
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        if text.startswith(":"):
+            key, _, rest = text[1:].partition(" ")
+            current = key.strip().lower()
+            if current in sections:
+                raise FormatError(path, f"section ':{current}' appears twice", line=n)
+            sections[current] = [(n, rest.strip())] if rest.strip() else []
+        elif current is None:
+            raise FormatError(path, f"expected a ':keyword' section header, got {text[:40]!r}", line=n)
+        else:
+            sections[current].append((n, text))
+    for key in ("root", "bonedata", "hierarchy"):
+        if key not in sections:
+            raise FormatError(path, f"no ':{key}' section; an ASF file needs :root, :bonedata and :hierarchy")
+    return sections
+
+
+def _parse_units(path, lines) -> dict:
+    units: dict = {}
+    for n, text in lines:
+        parts = text.split()
+        if len(parts) != 2:
+            raise FormatError(path, f"expected ':units' lines 'name value', got {text[:40]!r}", line=n)
+        key, value = parts
+        units[key] = _finite(path, value, n, f"unit {key!r}") if _NUMBER.fullmatch(value) else value
+    angle = str(units.get("angle", "deg")).lower()
+    if angle not in ("deg", "rad"):
+        raise FormatError(path, f"expected ':units angle' to be 'deg' or 'rad', got {units['angle']!r}")
+    return units
+
+
+def _parse_root(path, lines) -> Joint:
+    fields: dict[str, tuple[int, list[str]]] = {}
+    for n, text in lines:
+        key, *rest = text.split()
+        fields[key.lower()] = (n, rest)
+    where = lines[0][0] if lines else None
+    for key in ("order", "axis", "position", "orientation"):
+        if key not in fields:
+            raise FormatError(path, f"':root' has no '{key}' line", line=where)
+    n, order = fields["order"]
+    channels = tuple(c.lower() for c in order)
+    for c in channels:
+        if c not in DOFS[:6]:
+            raise FormatError(
+                path, f"root order: expected TX TY TZ RX RY RZ in some order, got {c.upper()!r}", line=n
+            )
+    if len(set(channels)) != len(channels):
+        raise FormatError(path, "root order lists a channel twice", line=n)
+    n, axis = fields["axis"]
+    axis_order = _axis_order(path, axis[0] if len(axis) == 1 else " ".join(axis), n)
+    position = _vector(path, fields["position"], "root position")
+    orientation = _vector(path, fields["orientation"], "root orientation")
+    return Joint(
+        name="root", parent=-1, offset=position, channels=channels, axis=orientation, axis_order=axis_order
+    )
+
+
+def _axis_order(path, text: str, line: int) -> str:
+    order = text.upper()
+    if sorted(order) != ["X", "Y", "Z"]:
+        raise FormatError(
+            path, f"expected an axis order like XYZ (each of X, Y, Z once), got {text!r}", line=line
+        )
+    return order
+
+
+def _vector(path, field: tuple[int, list[str]], what: str) -> tuple[float, float, float]:
+    n, toks = field
+    if len(toks) != 3:
+        raise FormatError(path, f"{what}: expected 3 numbers, got {len(toks)}", line=n)
+    return tuple(_finite(path, t, n, what) for t in toks)
+
+
+def _parse_bonedata(path, lines) -> list[dict]:
+    bones: list[dict] = []
+    bone = None
+    limits_left = 0
+    for n, text in lines:
+        key, *rest = text.split()
+        key = key.lower()
+        if key == "begin":
+            if bone is not None:
+                raise FormatError(path, "expected 'end' before the next 'begin'", line=n)
+            bone = {"line": n, "dof": (), "limits": [], "axis": None}
+            limits_left = 0
+        elif bone is None:
+            raise FormatError(path, f"expected 'begin' of a bone, got {text[:40]!r}", line=n)
+        elif key == "end":
+            bones.append(_finish_bone(path, bone, n))
+            bone = None
+        elif key == "name":
+            if len(rest) != 1:
+                raise FormatError(path, f"expected 'name <bone>', got {text[:40]!r}", line=n)
+            bone["name"] = rest[0]
+        elif key == "direction":
+            bone["direction"] = _vector(path, (n, rest), "bone direction")
+        elif key == "length":
+            if len(rest) != 1:
+                raise FormatError(path, "expected 'length <number>'", line=n)
+            bone["length"] = _finite(path, rest[0], n, "bone length")
+        elif key == "axis":
+            if len(rest) != 4:
+                raise FormatError(path, f"expected 'axis <a> <b> <c> <order>', got {text[:40]!r}", line=n)
+            bone["axis"] = _vector(path, (n, rest[:3]), "bone axis")
+            bone["axis_order"] = _axis_order(path, rest[3], n)
+        elif key == "dof":
+            dof = tuple(d.lower() for d in rest)
+            for d in dof:
+                if d not in DOFS:
+                    raise FormatError(path, f"expected dof names among {' '.join(DOFS)}, got {d!r}", line=n)
+            if len(set(dof)) != len(dof):
+                raise FormatError(path, "a dof is listed twice", line=n)
+            bone["dof"] = dof
+        elif key == "limits" or (key.startswith("(") and limits_left > 0):
+            text_limits = " ".join(rest) if key == "limits" else text
+            pairs = re.findall(r"\(\s*(\S+)\s+(\S+)\s*\)", text_limits)
+            if not pairs or re.sub(r"\(\s*\S+\s+\S+\s*\)", "", text_limits).strip():
+                raise FormatError(path, f"expected limits as '(lo hi)' pairs, got {text[:40]!r}", line=n)
+            bone["limits"] += [
+                (_float(path, a, n, "a limit"), _float(path, b, n, "a limit")) for a, b in pairs
+            ]
+            limits_left = len(bone["dof"]) - len(bone["limits"])
+            continue
+        elif key in ("id", "bodymass", "cofmass"):
+            pass
+        else:
+            raise FormatError(
+                path,
+                f"unknown bone field {key!r}; expected name, direction, length, axis, dof, limits",
+                line=n,
+            )
+        limits_left = 0
+    if bone is not None:
+        raise FormatError(path, "the last bone has no 'end'", line=bone["line"])
+    names = [b["name"] for b in bones]
+    for b in bones:
+        if b["name"] == "root" or names.count(b["name"]) > 1:
+            raise FormatError(path, f"bone name {b['name']!r} is used twice (or is 'root')", line=b["line"])
+    return bones
+
+
+def _finish_bone(path, bone: dict, line: int) -> dict:
+    for key in ("name", "direction", "length"):
+        if key not in bone:
+            raise FormatError(
+                path, f"bone has no '{key}' line (expected name, direction, length, axis)", line=bone["line"]
+            )
+    if bone["axis"] is None:
+        raise FormatError(path, f"bone {bone['name']!r} has no 'axis' line", line=bone["line"])
+    if bone["limits"] and len(bone["limits"]) != len(bone["dof"]):
+        raise FormatError(
+            path,
+            f"bone {bone['name']!r}: expected {len(bone['dof'])} limits (one per dof), "
+            f"got {len(bone['limits'])}",
+            line=line,
+        )
+    bone["offset"] = tuple(d * bone["length"] for d in bone["direction"])
+    bone["limits"] = tuple(bone["limits"])
+    return bone
+
+
+def _parse_hierarchy(path, lines, names: list[str]) -> tuple[dict[str, str], dict[str, int]]:
+    """Map each bone to its parent's name (and to the line saying so) from ``parent child ...`` lines."""
+    known = set(names) | {"root"}
+    parents: dict[str, str] = {}
+    parent_lines: dict[str, int] = {}
+    body = [(n, t) for n, t in lines if t.lower() not in ("begin", "end")]
+    for n, text in body:
+        parent, *children = text.split()
+        for name in [parent, *children]:
+            if name not in known:
+                raise FormatError(
+                    path, f"hierarchy names unknown bone {name!r}; expected a bone from :bonedata", line=n
+                )
+        for child in children:
+            if child == "root":
+                raise FormatError(path, "hierarchy gives 'root' a parent; the root has none", line=n)
+            if child in parents:
+                raise FormatError(
+                    path, f"bone {child!r} is given a second parent ({parents[child]!r}, {parent!r})", line=n
+                )
+            parents[child] = parent
+            parent_lines[child] = n
+    return parents, parent_lines
+
+
+def _parents_first(
+    path, names: list[str], parents: dict[str, str], parent_lines: dict[str, int], where
+) -> list[int]:
+    """Bone indices in bonedata order, each moved after its parent (stable); cycles raise."""
+    for name in names:
+        seen = [name]
+        while seen[-1] != "root":
+            p = parents.get(seen[-1])
+            if p is None:
+                raise FormatError(
+                    path, f"bone {seen[-1]!r} has no parent in :hierarchy; expected it under root", line=where
+                )
+            if p in seen:
+                cycle = " -> ".join(seen[seen.index(p) :] + [p])
+                raise FormatError(path, f"hierarchy has a cycle: {cycle}", line=parent_lines[seen[-1]])
+            seen.append(p)
+    placed = {"root"}
+    order: list[int] = []
+    while len(order) < len(names):
+        for k, name in enumerate(names):
+            if name not in placed and parents[name] in placed:
+                placed.add(name)
+                order.append(k)
+                break
+    return order
+
+
+def _check_bones_per_frame(path, skeleton, bone_of, owner, frame, line, frame_lines) -> None:
+    """Every frame lists every bone that has channels exactly once."""
+    n_frames = len(frame_lines)
+    bones = sorted(bone_of.values())
+    seen = np.zeros((n_frames, len(skeleton.joints)), dtype=np.int64)
+    np.add.at(seen, (frame, owner), 1)
+    twice = np.argwhere(seen > 1)
+    if twice.size:
+        f, j = twice[0]
+        n = int(line[(frame == f) & (owner == j)][1])
+        raise FormatError(path, f"frame {f + 1} lists bone {skeleton.joints[j].name!r} twice", line=n)
+    missing = np.argwhere(seen[:, bones] == 0)
+    if missing.size:
+        f, k = missing[0]
+        raise FormatError(
+            path,
+            f"frame starting here misses bone {skeleton.joints[bones[k]].name!r}; expected "
+            f"every bone with a dof",
+            line=frame_lines[f],
+        )

@@ -1,0 +1,87 @@
+"""Read and write motion files by suffix: ``.bvh``, ``.amc`` (with its ``.asf``), ``.parquet``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from crbm.errors import CRBMError
+from crbm.mocap.acclaim import read_amc, read_asf, write_amc, write_asf
+from crbm.mocap.bvh import read_bvh, write_bvh
+from crbm.mocap.convert import asf_to_bvh
+from crbm.mocap.motion import Motion, Skeleton
+from crbm.mocap.parquet import read_parquet, write_parquet
+
+SUFFIXES = (".bvh", ".amc", ".parquet")
+
+
+def read_motions(
+    path: str | os.PathLike, *, asf: str | os.PathLike | Skeleton | None = None, fps: float | None = None
+) -> list[Motion]:
+    """Every clip in a motion file, as a list: one for BVH and AMC, one or more for Parquet.
+
+    asf: the skeleton (path or Skeleton) an ``.amc`` needs. fps: the frame rate of an ``.amc`` (default
+    120, CMU's); BVH and Parquet store theirs, so passing ``fps`` for them is an error.
+    """
+    suffix = _suffix(path)
+    if suffix != ".amc":
+        if asf is not None:
+            raise CRBMError(f"an ASF skeleton is only used with .amc input, not {suffix}")
+        if fps is not None:
+            raise CRBMError(f"{suffix} files store their frame rate; fps is only used with .amc input")
+        return [read_bvh(path)] if suffix == ".bvh" else read_parquet(path)
+    if asf is None:
+        raise CRBMError(f"{os.fspath(path)}: an .amc file needs its skeleton; pass the .asf file (--asf)")
+    skeleton = asf if isinstance(asf, Skeleton) else read_asf(asf)
+    return [read_amc(path, skeleton, fps=120.0 if fps is None else fps)]
+
+
+def read_motion(
+    path: str | os.PathLike, *, asf: str | os.PathLike | Skeleton | None = None, fps: float | None = None
+) -> Motion:
+    """The one clip in a motion file (see ``read_motions``); CRBMError when a Parquet file holds several."""
+    motions = read_motions(path, asf=asf, fps=fps)
+    if len(motions) != 1:
+        raise CRBMError(f"{os.fspath(path)} holds {len(motions)} clips; use read_motions to get them all")
+    return motions[0]
+
+
+def write_motion(motions: Motion | Sequence[Motion], path: str | os.PathLike) -> list[Path]:
+    """Write clips by suffix; returns the files written.
+
+    ``.parquet``: any number of clips of one skeleton. ``.bvh``: one clip; ASF-kind motion is converted
+    with ``asf_to_bvh`` (same world positions). ``.amc``: one ASF-kind clip; its skeleton is written next
+    to it as ``<stem>.asf`` (BVH -> AMC is not supported).
+    """
+    motions = [motions] if isinstance(motions, Motion) else list(motions)
+    suffix = _suffix(path)
+    path = Path(path)
+    if suffix == ".parquet":
+        write_parquet(motions, path)
+        return [path]
+    if len(motions) != 1:
+        raise CRBMError(
+            f"{suffix} holds one clip but {len(motions)} were given; write them to .parquet instead"
+        )
+    motion = motions[0]
+    if suffix == ".bvh":
+        write_bvh(asf_to_bvh(motion) if motion.skeleton.kind == "asf" else motion, path)
+        return [path]
+    if motion.skeleton.kind != "asf":
+        raise CRBMError(
+            "BVH -> AMC is not supported: AMC needs an ASF skeleton (write .bvh or .parquet instead)"
+        )
+    asf_path = path.with_suffix(".asf")
+    write_amc(motion, path)  # validates the motion before anything is written
+    write_asf(motion.skeleton, asf_path)
+    return [path, asf_path]
+
+
+def _suffix(path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise CRBMError(
+            f"{os.fspath(path)}: unknown motion file type {suffix or '(none)'!r}; expected {SUFFIXES}"
+        )
+    return suffix

