@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from crbm.errors import CRBMError
+from crbm.mocap.kinematics import matrix_to_euler, world_rotations
 from crbm.mocap.motion import Joint, Motion, Skeleton
 
 _BVH_ROTATION = ("Zrotation", "Yrotation", "Xrotation")
@@ -34,7 +35,7 @@ def asf_to_bvh(motion: Motion) -> Motion:
     sk = motion.skeleton
     if sk.kind != "asf":
         raise CRBMError(f"asf_to_bvh needs an ASF-kind motion, got kind {sk.kind!r}")
-    world = _asf_world_rotations(motion)
+    world = world_rotations(motion)
     order = sk.depth_first()
     new_index = {old: new for new, old in enumerate(order)}
     cols = _channel_columns(sk)
@@ -49,7 +50,7 @@ def asf_to_bvh(motion: Motion) -> Motion:
             joints.append(
                 Joint(name=j.name, parent=-1, offset=(0.0, 0.0, 0.0), channels=_BVH_POSITION + _BVH_ROTATION)
             )
-            columns += [t + np.asarray(j.offset), _matrix_to_zyx(world[0])]
+            columns += [t + np.asarray(j.offset), matrix_to_euler(world[:, 0], "ZYX")]
             continue
         bad = [c for c in j.channels if not c.startswith("r")]
         if bad:
@@ -66,8 +67,8 @@ def asf_to_bvh(motion: Motion) -> Motion:
                 end_site=end,
             )
         )
-        local = np.swapaxes(world[j.parent], -1, -2) @ world[i]
-        columns.append(_matrix_to_zyx(local))
+        local = np.swapaxes(world[:, j.parent], -1, -2) @ world[:, i]
+        columns.append(matrix_to_euler(local, "ZYX"))
     frames = np.concatenate(columns, axis=1) if columns else np.zeros((motion.n_frames, 0))
     units = {"length": sk.units["length"]} if "length" in sk.units else {}
     meta = {"converted_from": "asf"} | ({"name": sk.meta["name"]} if "name" in sk.meta else {})
@@ -77,62 +78,6 @@ def asf_to_bvh(motion: Motion) -> Motion:
         fps=motion.fps,
         name=motion.name,
     )
-
-
-def _asf_world_rotations(motion: Motion) -> list[np.ndarray]:
-    """World rotation W (T, 3, 3) of every ASF joint: W = W_parent C M C^T (root: C M C^T)."""
-    sk = motion.skeleton
-    to_rad = np.pi / 180.0 if str(sk.units.get("angle", "deg")).lower().startswith("deg") else 1.0
-    cols = _channel_columns(sk)
-    world: list[np.ndarray] = []
-    for i, j in enumerate(sk.joints):
-        # C: the axis angles applied in axis_order (first letter first, so it is the rightmost factor)
-        c = _rotations(np.asarray(j.axis, dtype=np.float64)[None] * to_rad, j.axis_order)[0]
-        rot = [(ch[1].upper(), k) for ch, k in zip(j.channels, cols[i], strict=True) if ch.startswith("r")]
-        if rot:
-            angles = motion.frames[:, [k for _, k in rot]] * to_rad
-            m = _rotations(angles, "".join(a for a, _ in rot))
-        else:
-            m = np.broadcast_to(np.eye(3), (motion.n_frames, 3, 3))
-        local = c @ m @ c.T
-        world.append(local if i == 0 else world[j.parent] @ local)
-    return world
-
-
-def _rotations(angles: np.ndarray, axes: str) -> np.ndarray:
-    """(T, 3, 3) rotation applying ``angles[:, 0]`` about ``axes[0]`` first, then the next: R = ... R1 R0."""
-    out = np.broadcast_to(np.eye(3), (angles.shape[0], 3, 3))
-    for k, axis in enumerate(axes):
-        out = _axis_rotation(angles[:, k], axis) @ out
-    return out
-
-
-def _axis_rotation(theta: np.ndarray, axis: str) -> np.ndarray:
-    """(T, 3, 3) right-handed rotation by ``theta`` (radians) about X, Y or Z."""
-    c, s = np.cos(theta), np.sin(theta)
-    r = np.zeros(theta.shape + (3, 3))
-    a = "XYZ".index(axis)
-    b, d = (a + 1) % 3, (a + 2) % 3
-    r[..., a, a] = 1.0
-    r[..., b, b] = c
-    r[..., d, d] = c
-    r[..., b, d] = -s
-    r[..., d, b] = s
-    return r
-
-
-def _matrix_to_zyx(r: np.ndarray) -> np.ndarray:
-    """Angles (T, 3) in degrees, columns (z, y, x), with R = Rz(z) Ry(y) Rx(x); y in [-90, 90]."""
-    sy = np.clip(-r[..., 2, 0], -1.0, 1.0)
-    cy = np.hypot(r[..., 0, 0], r[..., 1, 0])
-    y = np.arctan2(sy, cy)
-    z = np.arctan2(r[..., 1, 0], r[..., 0, 0])
-    x = np.arctan2(r[..., 2, 1], r[..., 2, 2])
-    lock = cy < 1e-9  # gimbal lock: only z -+ x is defined; put it all in x
-    if np.any(lock):
-        z = np.where(lock, 0.0, z)
-        x = np.where(lock, np.arctan2(-r[..., 1, 2], r[..., 1, 1]), x)
-    return np.degrees(np.stack([z, y, x], axis=-1))
 
 
 def _channel_columns(sk: Skeleton) -> list[list[int]]:

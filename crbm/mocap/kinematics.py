@@ -336,42 +336,43 @@ def position_names(skeleton: Skeleton, *, end_sites: bool = False) -> list[str]:
     return names
 
 
+def world_rotations(motion: Motion) -> np.ndarray:
+    """World rotation of every joint, ``(T, J, 3, 3)``: BVH ``W = W_parent R``; ASF ``W = W_parent C M C^T``."""
+    skeleton = motion.skeleton
+    rot = local_rotations(skeleton, motion.frames)
+    glob = np.empty_like(rot)
+    degrees = _degrees(skeleton) if skeleton.kind == "asf" else True
+    for j, joint in enumerate(skeleton.joints):
+        local = rot[:, j]
+        if skeleton.kind == "asf":
+            c = _axis_matrix(joint, degrees)
+            local = c @ local @ c.T
+        glob[:, j] = local if joint.parent < 0 else glob[:, joint.parent] @ local
+    return glob
+
+
 def joint_positions(motion: Motion, *, end_sites: bool = False) -> np.ndarray:
     """World positions of every joint, ``(T, J, 3)``, in the file's length unit (forward kinematics).
 
     ``end_sites=True`` appends BVH ``End Site`` positions after the joints (ASF has none: a bone's end is
     already its joint position). Row meanings: :func:`position_names`, :func:`position_parents`.
+    ASF: a bone ends at ``start + W (direction * length)``; BVH: a joint sits at
+    ``parent + W_parent (OFFSET + position channels)``.
     """
     skeleton, frames = motion.skeleton, np.asarray(motion.frames, dtype=np.float64)
-    rot = local_rotations(skeleton, frames)
+    glob = world_rotations(motion)
     trans = _translations(skeleton, frames)
-    n_t, n_j = frames.shape[0], len(skeleton.joints)
-    glob = np.empty((n_t, n_j, 3, 3))
-    pos = np.empty((n_t, n_j, 3))
-    if skeleton.kind == "asf":
-        degrees = _degrees(skeleton)
-        for j, joint in enumerate(skeleton.joints):
-            c = _axis_matrix(joint, degrees)
-            local = c @ rot[:, j] @ c.T
-            offset = np.asarray(joint.offset, dtype=np.float64)
-            if joint.parent < 0:
-                glob[:, j] = local
-                pos[:, j] = offset + trans[:, j]
-            else:
-                glob[:, j] = glob[:, joint.parent] @ local
-                pos[:, j] = pos[:, joint.parent] + glob[:, j] @ offset
-        return pos
+    pos = np.empty((frames.shape[0], len(skeleton.joints), 3))
     ends = []
     for j, joint in enumerate(skeleton.joints):
-        offset = np.asarray(joint.offset, dtype=np.float64) + trans[:, j]
+        offset = np.asarray(joint.offset, dtype=np.float64)
         if joint.parent < 0:
-            glob[:, j] = rot[:, j]
-            pos[:, j] = offset
+            pos[:, j] = offset + trans[:, j]
+        elif skeleton.kind == "asf":
+            pos[:, j] = pos[:, joint.parent] + glob[:, j] @ offset
         else:
-            parent = glob[:, joint.parent]
-            glob[:, j] = parent @ rot[:, j]
-            pos[:, j] = pos[:, joint.parent] + (parent @ offset[..., None])[..., 0]
-        if end_sites and joint.end_site is not None:
+            pos[:, j] = pos[:, joint.parent] + (glob[:, joint.parent] @ (offset + trans[:, j])[..., None])[..., 0]
+        if end_sites and skeleton.kind == "bvh" and joint.end_site is not None:
             ends.append(pos[:, j] + glob[:, j] @ np.asarray(joint.end_site, dtype=np.float64))
     if ends:
         pos = np.concatenate([pos, np.stack(ends, axis=1)], axis=1)
