@@ -50,6 +50,20 @@ def check_tensor(x: Tensor, what: str, *, width: int, like: Tensor, ndim: int = 
     return x
 
 
+def check_device(device: str | torch.device | None) -> torch.device | None:
+    """``device`` as a ``torch.device`` (None stays None); CRBMError for an unknown name or for CUDA on a
+    machine without it."""
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise CRBMError(f"unknown device {device!r}; expected e.g. 'cpu', 'cuda' or 'cuda:0' ({err})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CRBMError(f"device {device!r} was asked for but CUDA is not available; use device='cpu'")
+    return dev
+
+
 @dataclass
 class Statistics:
     """The result of one CD/PCD step on a batch.
@@ -114,10 +128,11 @@ class RBM(nn.Module):
             raise CRBMError("replicated softmax units can only be visible")
         if learn_sigma and not self.visible.has_sigma:
             raise CRBMError("learn_sigma needs Gaussian visible units")
+        device = check_device(device)
         self.n_visible, self.n_hidden = n_visible, n_hidden
         self.learn_sigma = learn_sigma
         self.init_std = init_std
-        if device is not None and torch.device(device).type == "meta":  # shapes only (checkpoint validation)
+        if device is not None and device.type == "meta":  # shapes only (checkpoint validation)
             w = torch.empty(n_visible, n_hidden, dtype=dtype, device=device)
         else:
             w = torch.randn(n_visible, n_hidden, generator=generator, dtype=torch.float64) * init_std
