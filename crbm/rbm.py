@@ -375,7 +375,8 @@ class RBM(nn.Module):
         x_pos = v if self.log_sigma is None else v / self.sigma
         x_neg = v_neg if self.log_sigma is None else v_neg / self.sigma
         n_neg = v_neg.shape[0]
-        grad_w = x_pos.T @ ph_pos / batch - x_neg.T @ ph_neg / n_neg
+        # x_pos^T ph_pos / batch - x_neg^T ph_neg / n_neg: the scalings ride on the GEMM (no extra passes)
+        grad_w = torch.mm(x_neg.T, ph_neg).addmm_(x_pos.T, ph_pos, beta=-1.0 / n_neg, alpha=1.0 / batch)
         dv_pos, dh_pos, ds_pos = self._ascent(v, ph_pos, b_eff)
         b_neg = b_eff if chain is None else self.visible_bias
         dv_neg, dh_neg, ds_neg = self._ascent(v_neg, ph_neg, b_neg)

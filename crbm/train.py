@@ -233,11 +233,11 @@ def fit(
                     batch = data.batch(order[b * config.batch_size : (b + 1) * config.batch_size])
                     directions, figures = model.gradient(batch, config, state=state, generator=generator)
                     for name, d in directions.items():
-                        p = params[name]
+                        p, step = params[name], lr * config.lr_scale.get(name, 1.0)
+                        vel = velocity[name].mul_(mom).add_(d, alpha=step)
                         if name in decayed and config.weight_decay:
-                            d = d - config.weight_decay * p
-                        velocity[name].mul_(mom).add_(d, alpha=lr * config.lr_scale.get(name, 1.0))
-                        p.add_(velocity[name])
+                            vel.add_(p, alpha=-step * config.weight_decay)  # in place: no temporaries
+                        p.add_(vel)
                     for k, v in figures.items():
                         sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
                     if bar is not None:
