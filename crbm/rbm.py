@@ -210,11 +210,10 @@ class RBM(nn.Module):
 
     def visible_pre(self, h: Tensor, visible_shift: Tensor | None = None) -> Tensor:
         """b + s_v + sigma (W h): the mean for Gaussian visibles, the logits otherwise. (batch, n_visible)."""
-        wh = h @ self.weight.T
-        if self.log_sigma is not None:
-            wh = wh * self.sigma
         b = self.visible_bias if visible_shift is None else self.visible_bias + visible_shift
-        return wh + b
+        if self.log_sigma is None:
+            return torch.addmm(b.expand(h.shape[0], -1), h, self.weight.T)  # the bias add rides on the GEMM
+        return torch.addcmul(b, h @ self.weight.T, self.sigma)
 
     def hidden_mean(self, v: Tensor, hidden_shift: Tensor | None = None) -> Tensor:
         """E[h | v], (batch, n_hidden)."""
