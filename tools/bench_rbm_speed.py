@@ -15,7 +15,6 @@ batch as we do, so against float32 sklearn the speed-up is bounded by sklearn's 
 
 from __future__ import annotations
 
-import gzip
 import os
 import time
 from pathlib import Path
@@ -24,33 +23,15 @@ import numpy as np
 import torch
 
 from crbm import RBM, TrainConfig, fit
+from crbm.demo import find_mnist, read_idx_images
 
 N_VISIBLE, N_HIDDEN, BATCH = 784, 500, 100
 
 
-def _mnist_file() -> Path | None:
-    env = os.environ.get("CRBM_DATA")
-    roots = ([Path(env)] if env else []) + [Path(__file__).resolve().parents[2] / "shared" / "data"]
-    for root in roots:
-        path = root / "mnist" / "train-images-idx3-ubyte.gz"
-        if path.is_file():
-            return path
-    return None
-
-
-def _read_idx_images(path: Path) -> np.ndarray:
-    """IDX3 (LeCun's format): magic 2051, count, rows, cols as big-endian int32, then uint8 pixels."""
-    raw = gzip.decompress(path.read_bytes())
-    magic, n, rows, cols = np.frombuffer(raw[:16], dtype=">i4")
-    if magic != 2051 or len(raw) != 16 + n * rows * cols:
-        raise ValueError(f"{path}: not an IDX3 image file (magic {magic}, {len(raw)} bytes)")
-    return np.frombuffer(raw[16:], dtype=np.uint8).reshape(n, rows * cols)
-
-
 def _data(n: int) -> tuple[np.ndarray, str]:
-    path = _mnist_file()
+    path = find_mnist(os.environ.get("CRBM_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
     if path is not None:
-        return (_read_idx_images(path)[:n].astype(np.float32) / 255.0), f"MNIST ({path}, first {n} images)"
+        return (read_idx_images(path)[:n].astype(np.float32) / 255.0), f"MNIST ({path}, first {n} images)"
     rng = np.random.default_rng(0)
     return (rng.random((n, N_VISIBLE)) < 0.13).astype(np.float32), f"random binary images ({n} x {N_VISIBLE}, p=0.13)"
 
