@@ -521,3 +521,18 @@ def test_decayed_parameters_are_the_weights_only():
     names = {k for k, _ in RBM(3, 2, visible="gaussian", learn_sigma=True).named_parameters()}
     assert names == {"weight", "visible_bias", "hidden_bias", "log_sigma"}
     assert {k for k, _ in RBM(3, 2, visible="gaussian").named_parameters()} == {"weight", "visible_bias", "hidden_bias"}
+
+
+def test_sparsity_target_adds_its_push_to_the_hidden_directions():
+    """With the same draws, the sparsity term adds cost * (p - q) to the hidden-bias direction (q: the batch's
+    mean E[h | v]) and outer(mean of v, cost * (p - q)) to the weights' direction."""
+    model = random_rbm(5, 4, seed=36)
+    v = _data(model, 8, 37)
+    plain = model.contrastive_divergence(v, k=1, generator=torch.Generator().manual_seed(5))
+    sparse = model.contrastive_divergence(
+        v, k=1, generator=torch.Generator().manual_seed(5), sparsity_target=0.1, sparsity_cost=0.3
+    )
+    push = 0.3 * (0.1 - model.hidden_mean(v).mean(0))
+    assert torch.allclose(sparse.grads["hidden_bias"] - plain.grads["hidden_bias"], push, atol=1e-14)
+    assert torch.allclose(sparse.grads["weight"] - plain.grads["weight"], torch.outer(v.mean(0), push), atol=1e-14)
+    assert torch.equal(sparse.grads["visible_bias"], plain.grads["visible_bias"])
