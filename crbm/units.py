@@ -88,7 +88,7 @@ class Bernoulli(Units):
 
     def sample(self, pre, *, generator, sigma=None):
         u = torch.rand(pre.shape, generator=generator, dtype=pre.dtype, device=pre.device)
-        return (u < torch.sigmoid(pre)).to(pre.dtype)
+        return u.lt_(torch.sigmoid(pre))  # in place: 1.0 where u < p, else 0.0 (no boolean temporary)
 
     def log_partition(self, pre):
         return F.softplus(pre).sum(-1)
