@@ -12,7 +12,7 @@ import math
 import torch
 
 from crbm import RBM
-from crbm.units import Softmax, Units
+from crbm.units import Units
 
 DT = torch.float64
 
@@ -103,7 +103,3 @@ def gaussian_log_z(model: RBM, hs: torch.Tensor) -> torch.Tensor:
     mu = b + s * a
     per_h = hs @ model.hidden_bias + (((mu.square() - b.square()) / (2 * s.square())) + torch.log(s)).sum(-1)
     return torch.logsumexp(per_h + model.n_visible * 0.5 * math.log(2 * math.pi), 0)
-
-
-def softmax_group(units) -> int | None:
-    return units.group if isinstance(units, Softmax) else None
