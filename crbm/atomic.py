@@ -65,7 +65,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator:
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically; returns the path."""
+    """Write ``data`` to ``path`` atomically, creating its folder if needed; returns the path."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "wb") as f:
         f.write(data)
     return Path(path)

@@ -63,7 +63,6 @@ def save_checkpoint(
         "trainer": trainer_meta or {},
         "extra": extra or {},
     }
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
     return write_bytes(path, st_save(tensors, metadata={"crbm": json.dumps(meta)}))
 
 

@@ -51,6 +51,20 @@ def check_tensor(x: Tensor, what: str, *, width: int, like: Tensor, ndim: int = 
     return x
 
 
+def check_device(device: str | torch.device | None) -> torch.device | None:
+    """``device`` as a ``torch.device`` (None stays None); CRBMError for an unknown name or for CUDA on a
+    machine without it."""
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise CRBMError(f"unknown device {device!r}; expected e.g. 'cpu', 'cuda' or 'cuda:0' ({err})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CRBMError(f"device {device!r} was asked for but CUDA is not available; use device='cpu'")
+    return dev
+
+
 @dataclass
 class Statistics:
     """The result of one CD/PCD step on a batch.
@@ -115,10 +129,11 @@ class RBM(nn.Module):
             raise CRBMError("replicated softmax units can only be visible")
         if learn_sigma and not self.visible.has_sigma:
             raise CRBMError("learn_sigma needs Gaussian visible units")
+        device = check_device(device)
         self.n_visible, self.n_hidden = n_visible, n_hidden
         self.learn_sigma = learn_sigma
         self.init_std = init_std
-        if device is not None and torch.device(device).type == "meta":  # shapes only (checkpoint validation)
+        if device is not None and device.type == "meta":  # shapes only (checkpoint validation)
             w = torch.empty(n_visible, n_hidden, dtype=dtype, device=device)
         else:
             w = torch.randn(n_visible, n_hidden, generator=generator, dtype=torch.float64) * init_std
@@ -196,11 +211,10 @@ class RBM(nn.Module):
 
     def visible_pre(self, h: Tensor, visible_shift: Tensor | None = None) -> Tensor:
         """b + s_v + sigma (W h): the mean for Gaussian visibles, the logits otherwise. (batch, n_visible)."""
-        wh = h @ self.weight.T
-        if self.log_sigma is not None:
-            wh = wh * self.sigma
         b = self.visible_bias if visible_shift is None else self.visible_bias + visible_shift
-        return wh + b
+        if self.log_sigma is None:
+            return torch.addmm(b.expand(h.shape[0], -1), h, self.weight.T)  # the bias add rides on the GEMM
+        return torch.addcmul(b, h @ self.weight.T, self.sigma)
 
     def hidden_mean(self, v: Tensor, hidden_shift: Tensor | None = None) -> Tensor:
         """E[h | v], (batch, n_hidden)."""
@@ -361,7 +375,8 @@ class RBM(nn.Module):
         x_pos = v if self.log_sigma is None else v / self.sigma
         x_neg = v_neg if self.log_sigma is None else v_neg / self.sigma
         n_neg = v_neg.shape[0]
-        grad_w = x_pos.T @ ph_pos / batch - x_neg.T @ ph_neg / n_neg
+        # x_pos^T ph_pos / batch - x_neg^T ph_neg / n_neg: the scalings ride on the GEMM (no extra passes)
+        grad_w = torch.mm(x_neg.T, ph_neg).addmm_(x_pos.T, ph_pos, beta=-1.0 / n_neg, alpha=1.0 / batch)
         dv_pos, dh_pos, ds_pos = self._ascent(v, ph_pos, b_eff)
         b_neg = b_eff if chain is None else self.visible_bias
         dv_neg, dh_neg, ds_neg = self._ascent(v_neg, ph_neg, b_neg)

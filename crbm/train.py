@@ -40,6 +40,7 @@ from torch import Tensor
 from crbm.checkpoint import load_checkpoint, save_checkpoint
 from crbm.errors import CRBMError, DivergenceError
 from crbm.noise import ShardedGenerator
+from crbm.rbm import check_device
 
 LR_SCHEDULES: dict[str, Callable[[float, float], float]] = {
     # progress in [0, 1) and the final fraction -> multiplier of the learning rate
@@ -82,23 +83,31 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            ("epochs", self.epochs >= 1 and isinstance(self.epochs, int), "a positive integer"),
-            ("batch_size", self.batch_size >= 1 and isinstance(self.batch_size, int), "a positive integer"),
-            ("learning_rate", self.learning_rate >= 0 and math.isfinite(self.learning_rate), "a finite number >= 0"),
-            ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
-            ("final_momentum", 0 <= self.final_momentum < 1, "in [0, 1)"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-            ("k", self.k >= 1 and isinstance(self.k, int), "a positive integer"),
+            ("epochs", _positive_int(self.epochs), "a positive integer"),
+            ("batch_size", _positive_int(self.batch_size), "a positive integer"),
+            ("learning_rate", _number(self.learning_rate) and self.learning_rate >= 0, "a finite number >= 0"),
+            ("momentum", _number(self.momentum) and 0 <= self.momentum < 1, "in [0, 1)"),
+            ("final_momentum", _number(self.final_momentum) and 0 <= self.final_momentum < 1, "in [0, 1)"),
+            ("weight_decay", _number(self.weight_decay) and self.weight_decay >= 0, "a finite number >= 0"),
+            ("momentum_epochs", isinstance(self.momentum_epochs, int) and self.momentum_epochs >= 0, "an integer >= 0"),
+            ("k", _positive_int(self.k), "a positive integer"),
             ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {sorted(LR_SCHEDULES)}"),
-            ("lr_final", self.lr_final > 0, "> 0"),
-            ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
-            ("checkpoint_every_steps", self.checkpoint_every_steps is None or self.checkpoint_every_steps >= 1, ">= 1"),
+            ("lr_final", _number(self.lr_final) and self.lr_final > 0, "a finite number > 0"),
+            ("checkpoint_every", _positive_int(self.checkpoint_every), "a positive integer"),
+            (
+                "checkpoint_every_steps",
+                self.checkpoint_every_steps is None or _positive_int(self.checkpoint_every_steps),
+                "None or a positive integer",
+            ),
+            ("n_chains", self.n_chains is None or _positive_int(self.n_chains), "None or a positive integer"),
+            ("explode_factor", _number(self.explode_factor) and self.explode_factor > 1, "a finite number > 1"),
         ]
         for name, ok, expected in checks:
             if not ok:
                 raise CRBMError(f"TrainConfig.{name} must be {expected}, got {getattr(self, name)!r}")
         if self.sparsity_target is not None and not 0 < self.sparsity_target < 1:
             raise CRBMError(f"TrainConfig.sparsity_target must be in (0, 1), got {self.sparsity_target!r}")
+        check_device(self.device)
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -110,6 +119,14 @@ class TrainConfig:
 
     def momentum_at(self, epoch: int) -> float:
         return self.momentum if epoch < self.momentum_epochs else self.final_momentum
+
+
+def _positive_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 class TensorData:
@@ -137,10 +154,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None`` -> cuda when available, else cpu; refuses cuda when it is absent."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise CRBMError(f"device {device!r} was asked for but CUDA is not available; use device='cpu'")
-    return dev
+    return check_device(device)
 
 
 Callback = Callable[[int, dict, torch.nn.Module], "bool | None"]
@@ -194,7 +208,8 @@ def fit(
     if n == 0:
         raise CRBMError("data: no training examples")
     if global_batch > n:
-        raise CRBMError(f"batch_size {config.batch_size} x {world} processes is larger than the data ({n} examples)")
+        procs = f" x {world} processes" if world > 1 else ""
+        raise CRBMError(f"batch_size {config.batch_size}{procs} is larger than the data ({n} examples)")
     params = _named_parameters(model)
     decayed = set(model.decayed_parameters())
     velocity = {k: torch.zeros_like(p) for k, p in params.items()}
@@ -269,11 +284,11 @@ def fit(
                         shard = (rank, world)
                         directions, figures = _sharded_gradient(model, data, rows, config, state, generator, shard)
                     for name, d in directions.items():
-                        p = params[name]
+                        p, step = params[name], lr * config.lr_scale.get(name, 1.0)
+                        vel = velocity[name].mul_(mom).add_(d, alpha=step)
                         if name in decayed and config.weight_decay:
-                            d = d - config.weight_decay * p
-                        velocity[name].mul_(mom).add_(d, alpha=lr * config.lr_scale.get(name, 1.0))
-                        p.add_(velocity[name])
+                            vel.add_(p, alpha=-step * config.weight_decay)  # in place: no temporaries
+                        p.add_(vel)
                     for k, v in figures.items():
                         sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
                     if bar is not None:
@@ -340,7 +355,11 @@ def _check_divergence(model, figures: dict, first_recon: float | None, config: T
     advice = f"lower the learning rate (now {config.learning_rate:g})"
     if gaussian:
         advice += " and check that the data are normalised (z-scored channels, sigma near 1)"
-    kept = f"; the last good checkpoint is {config.checkpoint}" if config.checkpoint else ""
+    kept = (
+        f"; the last good checkpoint is {config.checkpoint}"
+        if config.checkpoint and Path(config.checkpoint).is_file()
+        else ""
+    )
     raise DivergenceError(f"training diverged at epoch {figures['epoch']}: {what}; {advice}{kept}")
 
 

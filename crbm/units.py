@@ -88,7 +88,8 @@ class Bernoulli(Units):
         return torch.sigmoid(pre)
 
     def sample(self, pre, *, generator, sigma=None):
-        return (uniform(pre.shape, generator, pre) < torch.sigmoid(pre)).to(pre.dtype)
+        # in place: 1.0 where u < p, else 0.0 (no boolean temporary)
+        return uniform(pre.shape, generator, pre).lt_(torch.sigmoid(pre))
 
     def log_partition(self, pre):
         return F.softplus(pre).sum(-1)

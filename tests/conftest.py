@@ -32,3 +32,13 @@ def data_root() -> Path:
 def gen() -> torch.Generator:
     """A CPU generator with a fixed seed."""
     return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_thread():
+    """Run the suite on one intra-op thread: the tests use tiny models, whose matrix products are 10-100x
+    slower with two OpenMP threads on a busy shared CPU (thread hand-off dominates)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,0 +1,155 @@
+"""rbm-speed: one CD-1 epoch of a 784x500 Bernoulli RBM (batch 100, float32) through ``crbm.fit``, against
+the matmul floor measured in the same run and scikit-learn's BernoulliRBM at the same sizes and batch.
+
+The floor is the same matrix products alone, with the same shapes and count per batch (v W, h W^T,
+v' W, and the two weight-statistics products v^T p(h|v), v'^T p(h|v')) into preallocated outputs. Our epoch
+and the floor are measured alternately, ``repeats`` times each, after a warm-up; the minimum of each is
+reported (the machine is shared, so the minimum is the least disturbed figure) and the ratio uses the two
+minima from this run. Data: the 60,000 MNIST training images (intensities in [0, 1]) when found through
+``CRBM_DATA`` or ``../shared/data``, else random binary images of the same shape (the report says which).
+
+scikit-learn computes in its input's dtype: ``sklearn_s`` is its epoch on float64 input (``images / 255.0``,
+what its users get by default); ``sklearn_float32_s`` on float32 input. Both do the same five products per
+batch as we do, so against float32 sklearn the speed-up is bounded by sklearn's own overhead above the floor.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from crbm import RBM, TrainConfig, fit
+from crbm.demo import find_mnist, read_idx_images
+
+N_VISIBLE, N_HIDDEN, BATCH = 784, 500, 100
+
+
+def _data(n: int) -> tuple[np.ndarray, str]:
+    path = find_mnist(os.environ.get("CRBM_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    if path is not None:
+        return (read_idx_images(path)[:n].astype(np.float32) / 255.0), f"MNIST ({path}, first {n} images)"
+    rng = np.random.default_rng(0)
+    return (rng.random((n, N_VISIBLE)) < 0.13).astype(np.float32), f"random binary images ({n} x {N_VISIBLE}, p=0.13)"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _floor_seconds(n_batches: int, device: torch.device, gen: torch.Generator) -> float:
+    """The five products of a CD-1 step per batch, nothing else."""
+    kw = {"device": device, "dtype": torch.float32}
+    w = torch.randn(N_VISIBLE, N_HIDDEN, **kw) * 0.01
+    v = (torch.rand(BATCH, N_VISIBLE, generator=gen) < 0.13).float().to(device)
+    ph = torch.rand(BATCH, N_HIDDEN, generator=gen).to(device)
+    pre_h, v_neg, grad = torch.empty(BATCH, N_HIDDEN, **kw), torch.empty(BATCH, N_VISIBLE, **kw), torch.empty_like(w)
+    _sync(device)
+    t = time.perf_counter()
+    for _ in range(n_batches):
+        torch.mm(v, w, out=pre_h)
+        torch.mm(ph, w.T, out=v_neg)
+        torch.mm(v_neg, w, out=pre_h)
+        torch.mm(v.T, ph, out=grad)
+        torch.mm(v_neg.T, pre_h, out=grad)
+    _sync(device)
+    return time.perf_counter() - t
+
+
+def _epoch_seconds(model: RBM, data: torch.Tensor, device: torch.device) -> float:
+    """One CD-1 epoch through the trainer (momentum, weight decay, shuffling, figures: the real path)."""
+    cfg = TrainConfig(epochs=1, batch_size=BATCH, learning_rate=0.1, device=str(device), verbose=False, progress=False)
+    return fit(model, data, cfg)[0]["seconds"]
+
+
+def _sklearn_seconds(x: np.ndarray) -> float:
+    """One epoch of sklearn's BernoulliRBM (``fit`` with ``n_iter=1``: its own mini-batch loop) on ``x``; it
+    computes in ``x``'s dtype."""
+    from sklearn.neural_network import BernoulliRBM
+
+    def one_epoch(rows: np.ndarray) -> float:
+        rbm = BernoulliRBM(n_components=N_HIDDEN, learning_rate=0.1, batch_size=BATCH, n_iter=1, random_state=0)
+        t = time.perf_counter()
+        rbm.fit(rows)
+        return time.perf_counter() - t
+
+    one_epoch(x[: 10 * BATCH])  # warm-up
+    return one_epoch(x)
+
+
+def _measure(x: np.ndarray, dev: torch.device, repeats: int) -> dict:
+    """Our epoch and the floor (alternately, minimum of ``repeats``) and one sklearn epoch in float64 (the
+    dtype of ``images / 255.0``, what sklearn users get by default) and in float32, at the current threads."""
+    data = torch.from_numpy(x)
+    gen = torch.Generator().manual_seed(0)
+    model = RBM(N_VISIBLE, N_HIDDEN, generator=gen, device=dev)
+    _epoch_seconds(model, data[: 20 * BATCH], dev)  # warm-up
+    _floor_seconds(20, dev, gen)
+    epochs, floors = [], []
+    for _ in range(repeats):
+        floors.append(_floor_seconds(len(x) // BATCH, dev, gen))
+        epochs.append(_epoch_seconds(model, data, dev))
+    epoch_s, floor_s = min(epochs), min(floors)
+    sklearn_s = _sklearn_seconds(x.astype(np.float64))
+    sklearn32_s = _sklearn_seconds(x)
+    return {
+        "epoch_s": epoch_s,
+        "floor_s": floor_s,
+        "ratio_to_floor": epoch_s / floor_s,
+        "sklearn_s": sklearn_s,
+        "speedup_vs_sklearn": sklearn_s / epoch_s,
+        "sklearn_float32_s": sklearn32_s,
+        "speedup_vs_sklearn_float32": sklearn32_s / epoch_s,
+        "repeats": {"epoch_s": epochs, "floor_s": floors},
+    }
+
+
+def _rows(m: dict, label: str) -> list[dict]:
+    def row(name, ours, published, better):
+        return {"name": name + label, "ours": ours, "published": published, "better": better}
+
+    return [
+        row("cd1_epoch_s vs matmul floor", m["epoch_s"], m["floor_s"], "lower"),
+        row("ratio_to_floor (goal <= 1.3)", m["ratio_to_floor"], None, "lower"),
+        row("cd1_epoch_s vs sklearn BernoulliRBM float64", m["epoch_s"], m["sklearn_s"], "lower"),
+        row("speedup_vs_sklearn (goal >= 3)", m["speedup_vs_sklearn"], None, "higher"),
+        row("cd1_epoch_s vs sklearn BernoulliRBM float32", m["epoch_s"], m["sklearn_float32_s"], "lower"),
+        row("speedup_vs_sklearn_float32", m["speedup_vs_sklearn_float32"], None, "higher"),
+    ]
+
+
+def run(*, quick: bool, device: str) -> dict:
+    """Top-level figures at torch's default thread count; on a multi-core CPU the same figures with one
+    thread (torch and sklearn's BLAS) follow under ``single_thread``: on a shared machine they are the
+    steadier ones."""
+    from threadpoolctl import threadpool_limits
+
+    dev = torch.device(device)
+    x, source = _data(6000 if quick else 60000)
+    repeats = 1 if quick else 3
+    load_start = os.getloadavg()[0]
+    threads = torch.get_num_threads()
+    main = _measure(x, dev, repeats)
+    rows = _rows(main, "")
+    report = {
+        "rows": rows,
+        **{k: v for k, v in main.items() if k != "repeats"},
+        "device": f"{dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'{threads} threads'})",
+        "data": source,
+        "repeats": main["repeats"],
+    }
+    if dev.type == "cpu" and threads > 1:
+        torch.set_num_threads(1)
+        try:
+            with threadpool_limits(limits=1):
+                single = _measure(x, dev, repeats)
+        finally:
+            torch.set_num_threads(threads)
+        rows += _rows(single, " [1 thread]")
+        report["single_thread"] = single
+    report["load_average"] = {"start": load_start, "end": os.getloadavg()[0], "cpus": os.cpu_count()}
+    return report
