@@ -31,8 +31,8 @@ from crbm.units import Units, units_from_json
 
 
 def history(frames: Tensor, order: int) -> Tensor:
-    """The history of the last frame of ``frames`` (..., T >= order, D): [v_{T-1}, ..., v_{T-order}]
-    flattened, shape (..., order * D)."""
+    """The history u_T of the frame that follows ``frames`` (..., T >= order, D), i.e. of frame index T:
+    [v_{T-1}, ..., v_{T-order}] flattened, shape (..., order * D)."""
     if frames.shape[-2] < order:
         raise CRBMError(f"history of order {order} needs at least {order} frames, got {frames.shape[-2]}")
     last = frames[..., frames.shape[-2] - order :, :].flip(-2)
@@ -71,7 +71,7 @@ class Windows:
         self.labels = None if labels is None else torch.cat(labels).to(self.frames.dtype)
         starts = torch.cumsum(torch.tensor([0] + [c.shape[0] for c in clips[:-1]]), 0)
         self.ends = torch.cat(
-            [s + torch.arange(order, c.shape[0], dtype=torch.long) for s, c in zip(starts.tolist(), clips)]
+            [s + torch.arange(order, max(order, c.shape[0]), dtype=torch.long) for s, c in zip(starts.tolist(), clips)]
         )
         if self.ends.numel() == 0:
             raise CRBMError(f"no clip has more than {order} frames: no training window of order {order}")
