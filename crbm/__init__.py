@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from crbm.checkpoint import load_checkpoint, load_model, save_checkpoint  # noqa: E402
+from crbm.conditional import CRBM, TwoLayerCRBM, Windows, fit_two_layer, taylor_config  # noqa: E402
 from crbm.dbn import greedy_pretrain, up_pass  # noqa: E402
 from crbm.errors import CRBMError, DivergenceError, FormatError  # noqa: E402
 from crbm.evaluate import (  # noqa: E402
@@ -14,8 +15,11 @@ from crbm.evaluate import (  # noqa: E402
     log_probability,
     reconstruction_error,
 )
+from crbm.factored import FCRBM, LabelCRBM, fcrbm_config  # noqa: E402
+from crbm.forecast import LinearAR, model_predictor, prediction_errors, zero_velocity  # noqa: E402
 from crbm.mocap import Joint, Motion, Skeleton  # noqa: E402
 from crbm.rbm import RBM  # noqa: E402
+from crbm.sample import denoise, fill_missing, generate, smooth, style_schedule  # noqa: E402
 from crbm.train import TensorData, TrainConfig, fit  # noqa: E402
 from crbm.units import Bernoulli, Concat, Gaussian, ReLU, ReplicatedSoftmax, Softmax  # noqa: E402
 
@@ -49,4 +53,21 @@ __all__ = [
     "log_probability",
     "reconstruction_error",
     "save_checkpoint",
+    "CRBM",
+    "TwoLayerCRBM",
+    "Windows",
+    "fit_two_layer",
+    "taylor_config",
+    "FCRBM",
+    "LabelCRBM",
+    "fcrbm_config",
+    "LinearAR",
+    "model_predictor",
+    "prediction_errors",
+    "zero_velocity",
+    "denoise",
+    "fill_missing",
+    "generate",
+    "style_schedule",
+    "smooth",
 ]

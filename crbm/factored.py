@@ -154,7 +154,7 @@ class FCRBM(nn.Module):
         n_factors_past: int | None = None,
         visible: str | Units = "gaussian",
         sigma: float = 1.0,
-        init_std: float = 0.3,
+        init_std: float = 0.1,
         dtype: torch.dtype = torch.float32,
         device: str | torch.device | None = None,
         generator: torch.Generator | None = None,
@@ -283,7 +283,7 @@ class FCRBM(nn.Module):
         v, u, y = batch[:3]
         with torch.no_grad():
             cond = self._conditioned(u, y)
-            h = torch.bernoulli(torch.sigmoid(cond.hidden_pre(v)), generator=generator)
+            h = self._sample_hidden(cond, v, generator)
             recon = None
             for step in range(config.k):
                 pre = cond.visible_pre(h)
@@ -294,9 +294,14 @@ class FCRBM(nn.Module):
                 if recon is None:
                     recon = self.visible.mean(pre)
                 if step < config.k - 1:
-                    h = torch.bernoulli(torch.sigmoid(cond.hidden_pre(v_neg)), generator=generator)
+                    h = self._sample_hidden(cond, v_neg, generator)
         directions = self.cd_directions(v, v_neg, u, y)
         return directions, {"recon_error": (v - recon).square().sum() / v.shape[0]}
+
+    @staticmethod
+    def _sample_hidden(cond: Conditioned, v: Tensor, generator) -> Tensor:
+        p = cond.hidden_mean(v)
+        return (torch.rand(p.shape, generator=generator, dtype=p.dtype, device=p.device) < p).to(p.dtype)
 
     def cd_directions(self, v: Tensor, v_neg: Tensor, u: Tensor, labels: Tensor) -> dict[str, Tensor]:
         """The CD ascent direction for every parameter: -d/dtheta mean_batch [F(v | u, y) - F(v_neg | u, y)]

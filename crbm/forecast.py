@@ -118,6 +118,17 @@ class LinearAR:
         return torch.stack(out, 1)
 
 
+@torch.no_grad()
+def prediction_residual_std(model, clips: Sequence[Tensor], *, k: int = 1) -> Tensor:
+    """Per-channel RMS of the model's one-step mean-field prediction error over every window of ``clips``
+    (D,): the ``prediction_std`` of ``crbm.sample.denoise``."""
+    order = model.order
+    w = Windows(clips, order)
+    seeds = torch.stack([w.frames[e - order : e] for e in w.ends.tolist()])
+    pred = model_predictor(model, k=k)(seeds, 1, None)[:, 0]
+    return (pred - w.v).square().mean(0).sqrt()
+
+
 # ---------------------------------------------------------------------------------------------- denoising
 def savgol_denoise(clip: np.ndarray, *, window: int, polyorder: int) -> np.ndarray:
     """Savitzky-Golay smoothing of each channel of (T, D) (scipy.signal.savgol_filter, mode 'interp')."""
@@ -281,3 +292,47 @@ def taylor_nearest_neighbour(
         best = ((tn[rows][:, None, present] - yn[None, :, present]) ** 2).sum(-1).argmin(1)
         out[which] = float(((tn[rows][:, miss] - yn[best][:, miss]) ** 2).sum() / len(miss))
     return out
+
+
+def tune_filter_factor(
+    filter_fn: Callable[[Tensor, float], Tensor],
+    clips: Sequence[Tensor],
+    noise_std: float,
+    *,
+    generator: torch.Generator | None,
+    factors: Sequence[float] = (0.75, 1.0, 1.5, 2.0, 3.0, 4.0),
+) -> float:
+    """The factor f (from ``factors``) for which ``filter_fn(noisy_clip, f)`` has the lowest mean squared
+    error on noisy copies of ``clips`` (Gaussian noise of ``noise_std``). The model filters of
+    ``crbm.sample`` (``denoise`` with ``prediction_std=f * s``, ``smooth``) are tuned on training data this
+    way, as the scipy filters are: a filtered history makes the real prediction error larger than s."""
+    noisy = [c + noise_std * torch.randn(c.shape, generator=generator, dtype=c.dtype) for c in clips]
+    best = None
+    for f in factors:
+        err = sum(float((filter_fn(n, f) - c).square().sum()) for n, c in zip(noisy, clips))
+        if best is None or err < best[0]:
+            best = (err, f)
+    return best[1]
+
+
+# ---------------------------------------------------------------------------------------------- stability figures
+def spread_ratio(generated: Tensor, reference: Tensor) -> Tensor:
+    """Per-channel standard deviation of ``generated`` (..., T, D) over time (averaged over leading dims)
+    divided by that of ``reference`` (N, D): 1 means the same spread, 0 a frozen channel. Shape (D,)."""
+    g = generated.reshape(-1, generated.shape[-2], generated.shape[-1]).std(1).mean(0)
+    return g / reference.std(0).clamp_min(1e-12)
+
+
+def dominant_period(signal: np.ndarray, *, min_lag: int = 5, max_lag: int | None = None) -> float:
+    """The lag (in frames) of the highest autocorrelation peak of a 1-D ``signal`` between ``min_lag`` and
+    ``max_lag`` (default: a third of its length): the gait period for a leg angle. NaN without a peak."""
+    x = np.asarray(signal, dtype=np.float64)
+    x = x - x.mean()
+    if not np.any(x):
+        return float("nan")
+    max_lag = max_lag or len(x) // 3
+    ac = np.correlate(x, x, "full")[len(x) - 1 :] / np.arange(len(x), 0, -1)
+    ac = ac / ac[0]
+    lags = np.arange(min_lag, max_lag)
+    peaks = [lag for lag in lags if ac[lag] > ac[lag - 1] and ac[lag] >= ac[lag + 1] and ac[lag] > 0]
+    return float(max(peaks, key=lambda lag: ac[lag])) if peaks else float("nan")

@@ -201,26 +201,91 @@ def _generate_two_layer(model: TwoLayerCRBM, buf: Tensor, t0: int, n_frames: int
 
 
 @torch.no_grad()
-def denoise(model, noisy: Tensor, *, iterations: int = 1, labels: Tensor | None = None) -> Tensor:
-    """Online filter: for t >= order, h = p(h | x_t, u_t) with u_t from the already-filtered frames, then
-    v_t = E[v | h, u_t]; ``iterations - 1`` further mean-field rounds h = p(h | v_t, u_t), v_t = E[v | h, u_t].
-    The first ``order`` frames are returned as given (they have no history).
+def denoise(
+    model,
+    noisy: Tensor,
+    *,
+    iterations: int = 1,
+    noise_std: float | Tensor | None = None,
+    prediction_std: Tensor | None = None,
+    labels: Tensor | None = None,
+) -> Tensor:
+    """Online filter; frame t >= order uses only u_t, built from the already-filtered frames.
 
-    Args: noisy (T, D) or (C, T, D); labels (T, L) or (C, T, L) for style models. Returns the shape of noisy.
+    Without ``noise_std`` (Taylor's filter): h = p(h | x_t, u_t), v_t = E[v | h, u_t], then ``iterations - 1``
+    further mean-field rounds. With ``noise_std`` (the corruption's standard deviation, scalar or (D,)) and
+    ``prediction_std`` (D,) (the model's one-step prediction error, ``crbm.forecast.prediction_residual_std``),
+    the model's mean-field prediction p_t (from v_{t-1}, ``iterations`` rounds) is fused with the
+    observation as two Gaussian estimates:
+
+        v_t = p_t + s^2 / (s^2 + noise_std^2) * (x_t - p_t),   s = prediction_std.
+
+    The first ``order`` frames are returned as given (they have no history).
+    Args: noisy (T, D) or (C, T, D); labels (T, L) or (C, T, L) for style models. Returns noisy's shape.
     For a TwoLayerCRBM pass ``model.layer1``."""
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise CRBMError(f"iterations must be a positive integer, got {iterations!r}")
+    if (noise_std is None) != (prediction_std is None):
+        raise CRBMError("give both noise_std and prediction_std (the fused filter) or neither (Taylor's filter)")
+    gain = None
+    if noise_std is not None:
+        s2 = torch.as_tensor(prediction_std, dtype=noisy.dtype, device=noisy.device).square()
+        gain = s2 / (s2 + torch.as_tensor(noise_std, dtype=noisy.dtype, device=noisy.device).square())
     squeeze = noisy.ndim == 2
-    x = _chains(noisy, None, "noisy")
+    out, _ = _filter(model, _chains(noisy, None, "noisy"), gain, iterations, labels)
+    return out[0] if squeeze else out
+
+
+def _filter(model, x: Tensor, gain: Tensor | None, iterations: int, labels: Tensor | None) -> tuple[Tensor, Tensor]:
+    """The online filter over (C, T, D); returns the filtered frames and the model's predictions (the
+    estimate before the observation at t is used; NaN for the first ``order`` frames)."""
     n = model.order
     out = x.clone()
+    predictions = torch.full_like(x, float("nan"))
     sched = _schedule(labels, x.shape[0], x.shape[1], x)
     for t in range(n, x.shape[1]):
         cond = model.conditioned(history(out[:, t - n : t], n), None if sched is None else sched[:, t])
-        v = x[:, t]
+        v = x[:, t] if gain is None else out[:, t - 1]
         for _ in range(iterations):
             v = cond.visible_mean(cond.hidden_mean(v))
-        out[:, t] = v
+        predictions[:, t] = v
+        out[:, t] = v if gain is None else v + gain * (x[:, t] - v)
+    return out, predictions
+
+
+@torch.no_grad()
+def smooth(
+    forward,
+    backward,
+    noisy: Tensor,
+    *,
+    noise_std: float | Tensor,
+    forward_std: Tensor,
+    backward_std: Tensor,
+) -> Tensor:
+    """Offline smoother from two filters: ``forward`` (a model of the clips) and ``backward`` (the same kind of
+    model trained on the time-reversed clips) each run the fused online filter of ``denoise`` in their
+    direction; frame t is then the inverse-variance average of the forward prediction p_f (from the past,
+    std ``forward_std`` (D,)), the backward prediction p_b (from the future, ``backward_std``) and the
+    observation x_t (``noise_std``):
+
+        v_t = (p_f / s_f^2 + p_b / s_b^2 + x_t / s_n^2) / (1 / s_f^2 + 1 / s_b^2 + 1 / s_n^2)
+
+    (a prediction that does not exist near either end is left out). noisy (T, D) or (C, T, D)."""
+    squeeze = noisy.ndim == 2
+    x = _chains(noisy, None, "noisy")
+    like = {"dtype": x.dtype, "device": x.device}
+    s2n = torch.as_tensor(noise_std, **like).square().expand(x.shape[-1])
+    s2f, s2b = torch.as_tensor(forward_std, **like).square(), torch.as_tensor(backward_std, **like).square()
+    _, pf = _filter(forward, x, s2f / (s2f + s2n), 1, None)
+    _, pb = _filter(backward, x.flip(1), s2b / (s2b + s2n), 1, None)
+    pb = pb.flip(1)
+    num, den = x / s2n, (1 / s2n).expand_as(x).clone()
+    for p, s2 in ((pf, s2f), (pb, s2b)):
+        ok = ~torch.isnan(p)
+        num = num + torch.where(ok, p / s2, 0.0)
+        den = den + torch.where(ok, 1 / s2, 0.0)
+    out = num / den
     return out[0] if squeeze else out
 
 

@@ -8,7 +8,7 @@ import torch
 from crbm.conditional import CRBM, TwoLayerCRBM, Windows, history, taylor_config
 from crbm.errors import CRBMError
 from crbm.factored import FCRBM, LabelCRBM
-from crbm.sample import _Settler, denoise, fill_missing, generate, style_schedule
+from crbm.sample import _Settler, denoise, fill_missing, generate, smooth, style_schedule
 from crbm.train import fit
 
 F64 = torch.float64
@@ -110,3 +110,21 @@ def test_generation_stays_stable_on_a_learned_oscillation(gen):
     assert bool(torch.isfinite(out).all())
     ratio = out[:, 200:].std(1) / clip.std(0)
     assert bool((ratio > 0.5).all() and (ratio < 1.5).all()), ratio
+
+
+def test_smoother_fuses_both_predictions_with_the_observation(gen):
+    fwd, bwd = _crbm(gen, dtype=F64), _crbm(gen, dtype=F64)
+    noisy = torch.randn(9, 4, generator=gen, dtype=F64)
+    sf, sb = torch.full((4,), 0.5, dtype=F64), torch.full((4,), 0.8, dtype=F64)
+    out = smooth(fwd, bwd, noisy, noise_std=0.3, forward_std=sf, backward_std=sb)
+    assert out.shape == noisy.shape
+    # huge prediction errors: the smoother trusts the observation
+    big = torch.full((4,), 1e8, dtype=F64)
+    torch.testing.assert_close(smooth(fwd, bwd, noisy, noise_std=0.3, forward_std=big, backward_std=big), noisy)
+    # frame 0 has no forward prediction: observation and backward prediction only
+    filtered = denoise(bwd, noisy.flip(0), noise_std=0.3, prediction_std=sb).flip(0)
+    u = history(filtered[1:3].flip(0), 2).unsqueeze(0)
+    cond = bwd.conditioned(u)
+    pb = cond.visible_mean(cond.hidden_mean(filtered[1:2]))[0]
+    expected = (noisy[0] / 0.09 + pb / 0.64) / (1 / 0.09 + 1 / 0.64)
+    torch.testing.assert_close(out[0], expected)
