@@ -102,6 +102,17 @@ class Windows:
         return self.v[idx], self.u[idx], self.y[idx]
 
 
+def ridge_autoregression(windows: Windows, *, ridge: float = 1e-3) -> tuple[Tensor, Tensor]:
+    """The linear autoregression v_t ~ c + M u_t over ``windows`` by ridge regression, in closed form:
+    [M c] = V^T U1 (U1^T U1 + ridge N I')^-1 with U1 = [U 1] and no penalty on the intercept.
+    Returns M (D, n D) and c (D,) in the windows' dtype."""
+    u = torch.cat([windows.u, windows.u.new_ones(len(windows), 1)], 1).double()
+    penalty = torch.full((u.shape[1],), ridge * len(windows), dtype=torch.float64, device=u.device)
+    penalty[-1] = 0
+    sol = torch.linalg.solve(u.T @ u + torch.diag(penalty), u.T @ windows.v.double())  # (nD + 1, D)
+    return sol[:-1].T.to(windows.v.dtype), sol[-1].to(windows.v.dtype)
+
+
 @dataclass
 class Conditioned:
     """A conditional model frozen at one time step: an RBM with per-row biases and interaction.
@@ -236,6 +247,18 @@ class CRBM(nn.Module):
 
     def decayed_parameters(self) -> tuple[str, ...]:
         return ("rbm.weight", "A", "B")
+
+    @torch.no_grad()
+    def initialise_autoregressive(self, windows: Windows, *, ridge: float = 1e-3) -> CRBM:
+        """Start A and the visible bias at the ridge autoregression of the training windows
+        (``ridge_autoregression``), so training begins from the linear AR model and the hidden units learn
+        what it misses (a warm start; Taylor's code starts A near zero). Returns self."""
+        if windows.order != self.order or windows.v.shape[1] != self.n_visible:
+            raise CRBMError(f"windows of order {windows.order} and width {windows.v.shape[1]} do not fit this CRBM")
+        weight, bias = ridge_autoregression(windows, ridge=ridge)
+        self.A.copy_(weight)
+        self.rbm.visible_bias.copy_(bias)
+        return self
 
     # ------------------------------------------------------------------ conditionals
     def check_context(self, v: Tensor, u: Tensor) -> None:

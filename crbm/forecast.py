@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from crbm.conditional import Windows, history
+from crbm.conditional import Windows, history, ridge_autoregression
 from crbm.errors import CRBMError
 
 HORIZONS = (1, 2, 4, 8, 16)
@@ -98,14 +98,9 @@ class LinearAR:
 
     @classmethod
     def fit(cls, clips: Sequence[Tensor], order: int, *, ridge: float = 1e-3) -> LinearAR:
-        """Fit on every window of ``clips`` that lies inside one clip."""
-        w = Windows(clips, order)
-        u = torch.cat([w.u, w.u.new_ones(len(w), 1)], 1).double()
-        gram = u.T @ u
-        penalty = torch.full((u.shape[1],), ridge * len(w), dtype=torch.float64)
-        penalty[-1] = 0
-        sol = torch.linalg.solve(gram + torch.diag(penalty), u.T @ w.v.double())  # (nD + 1, D)
-        return cls(sol[:-1].T.to(w.v.dtype), sol[-1].to(w.v.dtype), order)
+        """Fit on every window of ``clips`` that lies inside one clip (``ridge_autoregression``)."""
+        weight, bias = ridge_autoregression(Windows(clips, order), ridge=ridge)
+        return cls(weight, bias, order)
 
     def __call__(self, seeds: Tensor, horizon: int, labels: Tensor | None = None) -> Tensor:
         u = history(seeds, self.order)

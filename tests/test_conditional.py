@@ -184,3 +184,15 @@ def test_crbm_learns_a_sine_and_two_layers_train(gen):
     single = CRBM(3, 20, 2, generator=gen)
     hist = fit(single, Windows(clips, 2), cfg)
     assert hist[-1]["recon_error"] < 0.2 * hist[0]["recon_error"]
+
+
+def test_autoregressive_warm_start_reproduces_the_ridge_ar(gen):
+    from crbm.forecast import LinearAR, model_predictor
+
+    clips = _clips(gen, (30, 25), d=3)
+    crbm = CRBM(3, 4, 2, init_std=0.0, dtype=F64)  # W = B = 0: the CRBM is its autoregressive part
+    crbm.initialise_autoregressive(Windows(clips, 2), ridge=1e-2)
+    ar = LinearAR.fit(clips, 2, ridge=1e-2)
+    assert torch.equal(crbm.A, ar.weight) and torch.equal(crbm.rbm.visible_bias, ar.bias)
+    seeds = torch.stack([clips[0][:2], clips[1][5:7]])
+    torch.testing.assert_close(model_predictor(crbm, k=3)(seeds, 4, None), ar(seeds, 4))
