@@ -83,6 +83,7 @@ class _Settler:
             raise CRBMError(f"k (Gibbs steps per frame) must be a positive integer, got {k!r}")
         self.k, self.mean_field, self.generator = k, mean_field, generator
         self._gram: Tensor | None = None
+        self._buffer: Tensor | None = None
 
     def settle(self, cond: Conditioned, v: Tensor, missing: Tensor | None = None) -> Tensor:
         """Settle frames ``v`` (B, D) (the starting state); with ``missing`` (B, D) bool only those entries
@@ -91,19 +92,15 @@ class _Settler:
         pre = cond.hidden_pre(v)
         if k > 1:
             h = torch.empty_like(pre)
-            noise = None
-            if not self.mean_field:
-                noise = torch.rand(
-                    (k - 1, batch, pre.shape[1]), generator=self.generator, dtype=v.dtype, device=v.device
-                )
+            noise = None if self.mean_field else self._noise(pre)
             gram = self._gram_route(cond, batch) if missing is None else None
-            if gram is not None:  # pre <- a_t + h (W^T W)
+            if gram is not None:  # pre <- a_t + h (W^T W), written in place (no allocation per step)
                 a = cond.hidden_pre(cond.visible_bias)
                 for s in range(k - 1):
                     torch.sigmoid(pre, out=h)
                     if noise is not None:
                         torch.lt(noise[s], h, out=h)
-                    pre = torch.addmm(a, h, gram)
+                    torch.addmm(a, h, gram, out=pre)
             else:
                 for s in range(k - 1):
                     torch.sigmoid(pre, out=h)
@@ -114,6 +111,13 @@ class _Settler:
                     pre = cond.hidden_pre(v)
         mean = cond.visible_mean(torch.sigmoid(pre))
         return mean if missing is None else torch.where(missing, mean, v)
+
+    def _noise(self, pre: Tensor) -> Tensor:
+        """Uniforms for the k - 1 hidden samples of a frame, (k - 1, B, H), drawn into a reused buffer."""
+        shape = (self.k - 1, *pre.shape)
+        if self._buffer is None or self._buffer.shape != shape or self._buffer.dtype != pre.dtype:
+            self._buffer = torch.empty(shape, dtype=pre.dtype, device=pre.device)
+        return torch.rand(shape, generator=self.generator, dtype=pre.dtype, device=pre.device, out=self._buffer)
 
     def _gram_route(self, cond: Conditioned, batch: int) -> Tensor | None:
         """W^T W for Gaussian visibles with a shared weight, when one H x H product is cheaper than two
