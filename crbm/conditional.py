@@ -139,17 +139,16 @@ class Conditioned:
         """True when every row has the same interaction matrix (no gate)."""
         return self.gate is None
 
-    def hidden_pre(self, v: Tensor) -> Tensor:
-        """c_t + (v / sigma) W_t, (B, H)."""
-        if self.gate is None:
-            return torch.addmm(self.hidden_bias, v, self.weight_in)
-        return torch.addmm(self.hidden_bias, (v @ self.weight_in) * self.gate, self.hidden_factors.T)
+    def hidden_pre(self, v: Tensor, *, out: Tensor | None = None) -> Tensor:
+        """c_t + (v / sigma) W_t, (B, H) (written into ``out`` when given)."""
+        x = v if self.gate is None else (v @ self.weight_in) * self.gate
+        w = self.weight_in if self.gate is None else self.hidden_factors.T
+        return torch.addmm(self.hidden_bias, x, w, out=out)
 
-    def visible_pre(self, h: Tensor) -> Tensor:
-        """b_t + sigma (W_t h), (B, D)."""
-        if self.gate is None:
-            return torch.addmm(self.visible_bias, h, self.weight_out.T)
-        return torch.addmm(self.visible_bias, (h @ self.hidden_factors) * self.gate, self.weight_out.T)
+    def visible_pre(self, h: Tensor, *, out: Tensor | None = None) -> Tensor:
+        """b_t + sigma (W_t h), (B, D) (written into ``out`` when given)."""
+        x = h if self.gate is None else (h @ self.hidden_factors) * self.gate
+        return torch.addmm(self.visible_bias, x, self.weight_out.T, out=out)
 
     def visible_mean(self, h: Tensor) -> Tensor:
         """E[v | h] at this step, (B, D)."""

@@ -311,11 +311,14 @@ def tune_filter_factor(
 
 
 # ---------------------------------------------------------------------------------------------- stability figures
-def spread_ratio(generated: Tensor, reference: Tensor) -> Tensor:
-    """Per-channel standard deviation of ``generated`` (..., T, D) over time (averaged over leading dims)
-    divided by that of ``reference`` (N, D): 1 means the same spread, 0 a frozen channel. Shape (D,)."""
-    g = generated.reshape(-1, generated.shape[-2], generated.shape[-1]).std(1).mean(0)
-    return g / reference.std(0).clamp_min(1e-12)
+def spread_ratio(generated: Tensor, reference: Sequence[Tensor]) -> Tensor:
+    """Per-channel spread of generated motion against real clips: the standard deviation over time of
+    ``generated`` (C, T, D), averaged over chains, divided by the per-clip standard deviation over time of
+    the ``reference`` clips (each (T_c, D)), averaged over clips. 1: the same spread; 0: a frozen channel.
+    Shape (D,)."""
+    g = generated.std(1).mean(0)
+    r = torch.stack([c.std(0) for c in reference]).mean(0)
+    return g / r.clamp_min(1e-12)
 
 
 def dominant_period(signal: np.ndarray, *, min_lag: int = 5, max_lag: int | None = None) -> float:

@@ -102,13 +102,14 @@ class _Settler:
                         torch.lt(noise[s], h, out=h)
                     torch.addmm(a, h, gram, out=pre)
             else:
+                vis = torch.empty_like(v)
                 for s in range(k - 1):
                     torch.sigmoid(pre, out=h)
                     if noise is not None:
                         torch.lt(noise[s], h, out=h)
-                    mean = cond.visible_mean(h)
+                    mean = cond.visible.mean(cond.visible_pre(h, out=vis))
                     v = mean if missing is None else torch.where(missing, mean, v)
-                    pre = cond.hidden_pre(v)
+                    cond.hidden_pre(v, out=pre)
         mean = cond.visible_mean(torch.sigmoid(pre))
         return mean if missing is None else torch.where(missing, mean, v)
 
