@@ -137,6 +137,8 @@ class FCRBM(nn.Module):
             ``n_factors_past`` (Fb) for the autoregressive and past-to-hidden terms (default F).
         visible: "gaussian" (sigma fixed at ``sigma``) or "bernoulli".
         init_std: factor matrices start ~ N(0, init_std^2); biases at zero.
+        history_noise: standard deviation of Gaussian noise added to the histories of training batches
+            (Taylor's FCRBM code adds unit noise; it makes generation robust to the model's own history).
     """
 
     kind = "FCRBM"
@@ -155,6 +157,7 @@ class FCRBM(nn.Module):
         visible: str | Units = "gaussian",
         sigma: float = 1.0,
         init_std: float = 0.1,
+        history_noise: float = 0.0,
         dtype: torch.dtype = torch.float32,
         device: str | torch.device | None = None,
         generator: torch.Generator | None = None,
@@ -176,6 +179,9 @@ class FCRBM(nn.Module):
         self.order = order
         self.sigma_value = float(sigma)
         self.init_std = init_std
+        if not history_noise >= 0:
+            raise CRBMError(f"history_noise must be >= 0, got {history_noise!r}")
+        self.history_noise = float(history_noise)
         meta = device is not None and torch.device(device).type == "meta"
         for name, (r, c) in _FCRBM_SHAPES.items():
             shape = (sizes[r], sizes[c])
@@ -216,6 +222,7 @@ class FCRBM(nn.Module):
             "visible": self.visible.name,
             "sigma": self.sigma_value,
             "init_std": self.init_std,
+            "history_noise": self.history_noise,
         }
 
     @classmethod
@@ -281,6 +288,8 @@ class FCRBM(nn.Module):
         if config.persistent:
             raise CRBMError("an FCRBM trains with CD (persistent chains cannot follow a changing history)")
         v, u, y = batch[:3]
+        if self.history_noise:
+            u = u + self.history_noise * torch.randn(u.shape, generator=generator, dtype=u.dtype, device=u.device)
         with torch.no_grad():
             cond = self._conditioned(u, y)
             h = self._sample_hidden(cond, v, generator)

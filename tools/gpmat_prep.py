@@ -125,3 +125,17 @@ def prepared(data_root: str | Path, *, dtype=torch.float32) -> dict:
         "test_walk": prep.transform(raw["test_walk"], dtype=dtype),
         "test_run": prep.transform(raw["test_run"], dtype=dtype),
     }
+
+
+def balanced(clips: list, styles: list, trials: list[int]) -> tuple[list, list]:
+    """Repeat the run clips so that both styles have about as many frames (the split has ~6x more walking);
+    returns the lengthened clip and style lists."""
+    walk = sum(c.shape[0] for c, t in zip(clips, trials) if style_of_trial(t) == WALK)
+    run = sum(c.shape[0] for c, t in zip(clips, trials) if style_of_trial(t) == RUN)
+    reps = max(1, round(walk / max(run, 1)))
+    out_c, out_s = [], []
+    for c, y, t in zip(clips, styles, trials):
+        n = reps if style_of_trial(t) == RUN else 1
+        out_c += [c] * n
+        out_s += [y] * n
+    return out_c, out_s
