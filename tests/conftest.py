@@ -32,3 +32,13 @@ def data_root() -> Path:
 def gen() -> torch.Generator:
     """A CPU generator with a fixed seed."""
     return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one torch thread (restored afterwards): loops of small matrix products are many times
+    faster single-threaded on a loaded machine, where BLAS threads wait for busy cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -16,6 +16,8 @@ from crbm.train import TrainConfig, fit
 
 F64 = torch.float64
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _clips(gen, lengths=(7, 3, 9), d=2):
     return [torch.randn(t, d, generator=gen, dtype=F64) for t in lengths]

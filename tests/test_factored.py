@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 import torch
 
 from crbm.checkpoint import load_checkpoint, save_checkpoint
@@ -12,6 +13,8 @@ from crbm.factored import FCRBM, LabelCRBM, fcrbm_config
 from crbm.train import TrainConfig, fit
 
 F64 = torch.float64
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_label_crbm_with_zero_label_weights_equals_the_crbm(gen):

@@ -23,6 +23,8 @@ from crbm.forecast import (
 
 F64 = torch.float64
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _ar2_clip(n=80, seed=0):
     rng = np.random.default_rng(seed)

@@ -13,6 +13,8 @@ from crbm.train import fit
 
 F64 = torch.float64
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _crbm(gen, d=4, h=6, order=2, dtype=torch.float32):
     return CRBM(d, h, order, init_std=0.3, dtype=dtype, generator=gen)
