@@ -173,6 +173,29 @@ def run(*, quick: bool, device: str) -> list[dict]:
                     )
                 )
 
+    # ------------------------------------------------------------------ a larger held-out set
+    # four training walks held out (35_02, 35_12, 35_30, 35_34); CRBMs and the AR refitted on the other 27 clips
+    held_trials = (2, 12, 30, 34)
+    trials = d["raw"]["train_trials"]
+    rest = [c for c, t in zip(train, trials) if t not in held_trials]
+    held = [c for c, t in zip(train, trials) if t in held_trials]
+    held_predictors = {"zero velocity": zero_velocity, "linear AR": LinearAR.fit(rest, ORDER)}
+    for name, warm_start in (("CRBM", False), ("CRBM, AR warm start", True)):
+        m = CRBM(width, 150, ORDER, generator=g)
+        if warm_start:
+            m.initialise_autoregressive(Windows(rest, ORDER))
+        fit(m, Windows(rest, ORDER), taylor_config(epochs=epochs["crbm"]))
+        held_predictors[name] = model_predictor(m, k=1)
+    held_errors = {n: prediction_errors(p, held, order=2 * ORDER) for n, p in held_predictors.items()}
+    for name, errors in held_errors.items():
+        for h in HORIZONS:
+            base = (
+                None
+                if name in ("zero velocity", "linear AR")
+                else min(held_errors["zero velocity"][h], held_errors["linear AR"][h])
+            )
+            rows.append(_row(f"predict held-out walks 35_02/12/30/34 h={h} {name} (RMS z)", errors[h], base, "lower"))
+
     # ------------------------------------------------------------------ denoising
     # the offline smoother's backward model: the same CRBM trained on the time-reversed clips
     back = CRBM(width, 150, ORDER, generator=g)
