@@ -267,6 +267,7 @@ def smooth(
     noise_std: float | Tensor,
     forward_std: Tensor,
     backward_std: Tensor,
+    labels: Tensor | None = None,
 ) -> Tensor:
     """Offline smoother from two filters: ``forward`` (a model of the clips) and ``backward`` (the same kind of
     model trained on the time-reversed clips) each run the fused online filter of ``denoise`` in their
@@ -276,14 +277,16 @@ def smooth(
 
         v_t = (p_f / s_f^2 + p_b / s_b^2 + x_t / s_n^2) / (1 / s_f^2 + 1 / s_b^2 + 1 / s_n^2)
 
-    (a prediction that does not exist near either end is left out). noisy (T, D) or (C, T, D)."""
+    (a prediction that does not exist near either end is left out). noisy (T, D) or (C, T, D); labels (T, L)
+    or (C, T, L) for style models."""
     squeeze = noisy.ndim == 2
     x = _chains(noisy, None, "noisy")
     like = {"dtype": x.dtype, "device": x.device}
     s2n = torch.as_tensor(noise_std, **like).square().expand(x.shape[-1])
     s2f, s2b = torch.as_tensor(forward_std, **like).square(), torch.as_tensor(backward_std, **like).square()
-    _, pf = _filter(forward, x, s2f / (s2f + s2n), 1, None)
-    _, pb = _filter(backward, x.flip(1), s2b / (s2b + s2n), 1, None)
+    sched = _schedule(labels, x.shape[0], x.shape[1], x)
+    _, pf = _filter(forward, x, s2f / (s2f + s2n), 1, sched)
+    _, pb = _filter(backward, x.flip(1), s2b / (s2b + s2n), 1, None if sched is None else sched.flip(1))
     pb = pb.flip(1)
     num, den = x / s2n, (1 / s2n).expand_as(x).clone()
     for p, s2 in ((pf, s2f), (pb, s2b)):
