@@ -22,6 +22,12 @@ from crbm.rbm import RBM
 from crbm.train import TensorData, TrainConfig, fit, init_distributed
 from crbm.units import Bernoulli, Concat, Gaussian, ReLU, ReplicatedSoftmax, Softmax
 
+# motion models: conditional RBMs, generation, filtering, forecasting
+from crbm.conditional import CRBM, TwoLayerCRBM, Windows, fit_two_layer, taylor_config
+from crbm.factored import FCRBM, LabelCRBM, fcrbm_config
+from crbm.forecast import LinearAR, model_predictor, prediction_errors, zero_velocity
+from crbm.sample import denoise, fill_missing, generate, smooth, style_schedule
+
 # motion capture: values, kinematics, preprocessing, data sets
 from crbm.datasets import cmu_skeleton, cmu_trials, data_path, load_gpmat_walkjog, load_mit_motion
 from crbm.mocap import (

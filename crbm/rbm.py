@@ -321,6 +321,8 @@ class RBM(nn.Module):
             return v, d_hidden, None
         s = self.sigma
         d_visible = (v - b_eff) / s.square()
+        if not self.learn_sigma:
+            return d_visible, d_hidden, None
         # F = sum (v - b)^2 / (2 s^2) - LP(c + (v / s) W): -dF/dlog s = (v - b)^2 / s^2 - (v / s)(W E[h|v])
         d_log_sigma = (v - b_eff).square() / s.square() - (v / s) * (ph @ self.weight.T)
         return d_visible, d_hidden, d_log_sigma

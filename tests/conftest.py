@@ -42,3 +42,13 @@ def _single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one torch thread (restored afterwards): loops of small matrix products are many times
+    faster single-threaded on a loaded machine, where BLAS threads wait for busy cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

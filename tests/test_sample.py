@@ -1,0 +1,132 @@
+"""Generation, filtering and filling: shapes, determinism, the fast Gibbs route, clamping, stability."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from crbm.conditional import CRBM, TwoLayerCRBM, Windows, history, taylor_config
+from crbm.errors import CRBMError
+from crbm.factored import FCRBM, LabelCRBM
+from crbm.sample import _Settler, denoise, fill_missing, generate, smooth, style_schedule
+from crbm.train import fit
+
+F64 = torch.float64
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _crbm(gen, d=4, h=6, order=2, dtype=torch.float32):
+    return CRBM(d, h, order, init_std=0.3, dtype=dtype, generator=gen)
+
+
+def test_generate_shapes_and_seeded_determinism(gen):
+    model = _crbm(gen)
+    seed = torch.randn(5, 4, generator=gen)
+    a = generate(model, seed, 7, n_chains=3, generator=torch.Generator().manual_seed(1))
+    b = generate(model, seed, 7, n_chains=3, generator=torch.Generator().manual_seed(1))
+    c = generate(model, seed, 7, n_chains=3, generator=torch.Generator().manual_seed(2))
+    assert a.shape == (3, 7, 4) and torch.equal(a, b) and not torch.equal(a, c)
+    assert not torch.equal(a[0], a[1])  # chains draw their own samples
+    with pytest.raises(CRBMError, match="seed frames"):
+        generate(model, seed[:1], 3, generator=gen)
+
+
+def test_first_generated_frame_is_the_documented_update(gen):
+    model = _crbm(gen, dtype=F64)
+    seed = torch.randn(4, 4, generator=gen, dtype=F64)
+    out = generate(model, seed, 1, k=1, generator=None)  # k = 1: the mean-field update only
+    u = history(seed, 2).unsqueeze(0)
+    ph = model.hidden_mean(seed[-1:], u)
+    torch.testing.assert_close(out[0, 0], model.visible_mean(ph, u)[0])
+
+
+@pytest.mark.parametrize("mean_field", [True, False])
+def test_gram_route_equals_the_two_product_route(mean_field, gen):
+    model = _crbm(gen, d=5, h=8, dtype=F64)  # H <= 2 D: the W^T W route
+    u = torch.randn(3, 10, generator=gen, dtype=F64)
+    v = torch.randn(3, 5, generator=gen, dtype=F64)
+    cond = model.conditioned(u)
+    fast = _Settler(6, mean_field, torch.Generator().manual_seed(9)).settle(cond, v)
+    slow = _Settler(6, mean_field, torch.Generator().manual_seed(9))
+    slow._gram_route = lambda cond, batch: None
+    torch.testing.assert_close(fast, slow.settle(cond, v), rtol=1e-10, atol=1e-10)
+
+
+def test_style_schedule_and_label_models_generate(gen):
+    sched = style_schedule([(0, 3), (1, 4)], 2, blend=2)
+    assert sched.shape == (7, 2)
+    assert sched[:3].tolist() == [[1, 0]] * 3
+    torch.testing.assert_close(sched[3], torch.tensor([2 / 3, 1 / 3]))  # fading from walk to run
+    torch.testing.assert_close(sched[4], torch.tensor([1 / 3, 2 / 3]))
+    torch.testing.assert_close(sched.sum(1), torch.ones(7))
+    seed = torch.randn(3, 4, generator=gen)
+    for model in (LabelCRBM(4, 6, 2, 2, generator=gen), FCRBM(4, 6, 2, 2, n_features=3, n_factors=5, generator=gen)):
+        out = generate(model, seed, 7, n_chains=2, labels=sched, generator=gen)
+        assert out.shape == (2, 7, 4) and bool(torch.isfinite(out).all())
+        with pytest.raises(CRBMError, match="labels"):
+            generate(model, seed, 7, generator=gen)
+
+
+def test_two_layer_generation(gen):
+    model = TwoLayerCRBM(4, (6, 5), (2, 3), generator=gen)
+    seed = torch.randn(5, 4, generator=gen)
+    out = generate(model, seed, 6, n_chains=2, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (2, 6, 4) and bool(torch.isfinite(out).all())
+    with pytest.raises(CRBMError, match="needs at least 5"):
+        generate(model, seed[:4], 3, generator=gen)
+
+
+def test_fill_missing_leaves_observed_entries_untouched(gen):
+    model = _crbm(gen)
+    frames = torch.randn(12, 4, generator=gen)
+    missing = torch.zeros(12, 4, dtype=torch.bool)
+    missing[5:, 1] = True
+    missing[8:, 3] = True
+    out = fill_missing(model, frames, missing, n_samples=4, k=5, generator=gen)
+    assert torch.equal(out[~missing], frames[~missing])
+    assert not torch.equal(out[missing], frames[missing]) and bool(torch.isfinite(out).all())
+    bad = missing.clone()
+    bad[0, 0] = True
+    with pytest.raises(CRBMError, match="fully observed"):
+        fill_missing(model, frames, bad, generator=gen)
+
+
+def test_denoise_is_causal_and_keeps_the_first_frames(gen):
+    model = _crbm(gen)
+    noisy = torch.randn(10, 4, generator=gen)
+    out = denoise(model, noisy, iterations=2)
+    assert torch.equal(out[:2], noisy[:2])
+    later = noisy.clone()
+    later[7:] += 5.0
+    assert torch.equal(denoise(model, later, iterations=2)[:7], out[:7])  # no frame looks ahead
+
+
+@pytest.mark.slow
+def test_generation_stays_stable_on_a_learned_oscillation(gen):
+    t = torch.arange(600, dtype=torch.float32) * 0.3
+    clip = torch.stack([torch.sin(t), torch.cos(t), torch.sin(t + 1.0)], 1)
+    model = CRBM(3, 24, 3, generator=gen)
+    fit(model, Windows([clip], 3), taylor_config(epochs=150, learning_rate=1e-2))
+    out = generate(model, clip[:3], 1000, n_chains=4, generator=torch.Generator().manual_seed(0))
+    assert bool(torch.isfinite(out).all())
+    ratio = out[:, 200:].std(1) / clip.std(0)
+    assert bool((ratio > 0.5).all() and (ratio < 1.5).all()), ratio
+
+
+def test_smoother_fuses_both_predictions_with_the_observation(gen):
+    fwd, bwd = _crbm(gen, dtype=F64), _crbm(gen, dtype=F64)
+    noisy = torch.randn(9, 4, generator=gen, dtype=F64)
+    sf, sb = torch.full((4,), 0.5, dtype=F64), torch.full((4,), 0.8, dtype=F64)
+    out = smooth(fwd, bwd, noisy, noise_std=0.3, forward_std=sf, backward_std=sb)
+    assert out.shape == noisy.shape
+    # huge prediction errors: the smoother trusts the observation
+    big = torch.full((4,), 1e8, dtype=F64)
+    torch.testing.assert_close(smooth(fwd, bwd, noisy, noise_std=0.3, forward_std=big, backward_std=big), noisy)
+    # frame 0 has no forward prediction: observation and backward prediction only
+    filtered = denoise(bwd, noisy.flip(0), noise_std=0.3, prediction_std=sb).flip(0)
+    u = history(filtered[1:3].flip(0), 2).unsqueeze(0)
+    cond = bwd.conditioned(u)
+    pb = cond.visible_mean(cond.hidden_mean(filtered[1:2]))[0]
+    expected = (noisy[0] / 0.09 + pb / 0.64) / (1 / 0.09 + 1 / 0.64)
+    torch.testing.assert_close(out[0], expected)
