@@ -19,13 +19,191 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("crbm-demo"), help="folder for the outputs (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda when available)")
+    p.add_argument("--train", action="store_true",
+                   help="retrain the model from the CMU subject-35 data instead of using the shipped one")
+    p.add_argument("--data", type=Path, default=None, help="data folder for --train (default: CRBM_DATA, cache)")
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from crbm.demo import run_demo
 
-    for path in run_demo(args.out, seed=args.seed, device=args.device):
+    for path in run_demo(args.out, seed=args.seed, device=args.device, train=args.train, data=args.data):
         print(path)
+    return 0
+
+
+def _add_clip_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--asf", type=Path, default=None, help="ASF skeleton of .amc inputs")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of .amc inputs (default: 120)")
+
+
+def _parse_schedule(text: str) -> list[tuple[str, int]]:
+    """"walk:120,run:120" -> [("walk", 120), ("run", 120)]."""
+    out = []
+    for part in text.split(","):
+        name, _, n = part.partition(":")
+        if not n.strip().isdigit() or int(n) < 1:
+            raise CRBMError(f"--style {text!r}: expected STYLE:FRAMES pairs like walk:120,run:120")
+        out.append((name.strip(), int(n)))
+    return out
+
+
+def _style_of(name: str) -> str:
+    """A clip's style from its name: the name without trailing digits and separators ("walk_03" -> "walk")."""
+    return name.rstrip("0123456789_- .").lower() or name
+
+
+def _add_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", type=Path, nargs="+", metavar="DATA", help=".bvh, .amc (with --asf) or .parquet files")
+    p.add_argument("--out", type=Path, required=True, metavar="MODEL", help="checkpoint to write (.safetensors)")
+    p.add_argument("--kind", choices=["crbm", "two-layer", "label", "fcrbm"], default=None,
+                   help="model: crbm (default), two-layer, label (style labels as inputs) or fcrbm (factored, "
+                   "style-gated; default when styles are given)")
+    p.add_argument("--layers", type=int, choices=[1, 2], default=1, help="2: two-layer CRBM (= --kind two-layer)")
+    p.add_argument("--epochs", type=int, default=2000, help="passes over the data (default: %(default)s)")
+    p.add_argument("--order", type=int, default=3, help="frames of history (default: %(default)s)")
+    p.add_argument("--hidden", type=int, default=150, help="hidden units per layer (default: %(default)s)")
+    p.add_argument("--model-fps", type=float, default=30.0, help="the model's frame rate (default: %(default)s)")
+    p.add_argument("--style-from", default=None, metavar="clip-names|FILE.csv",
+                   help="style labels: from clip names (walk_01 -> walk) or a CSV of clip,style rows")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda when available)")
+    _add_clip_options(p)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from crbm.mocap.io import read_motions
+    from crbm.motion_model import train_motion_model
+    from crbm.train import init_distributed
+
+    rank, _ = init_distributed()  # under torchrun: data-parallel training
+    motions = [m for path in args.data for m in read_motions(path, asf=args.asf, fps=args.fps)]
+    styles = None
+    if args.style_from == "clip-names":
+        styles = [_style_of(m.name) for m in motions]
+    elif args.style_from:
+        table = dict(line.split(",")[:2] for line in Path(args.style_from).read_text().split() if "," in line)
+        missing = [m.name for m in motions if m.name not in table]
+        if missing:
+            raise CRBMError(f"{args.style_from}: no style for clips {missing}")
+        styles = [table[m.name].strip() for m in motions]
+    kind = args.kind or ("two-layer" if args.layers == 2 else "fcrbm" if styles else "crbm")
+    model = train_motion_model(motions, styles=styles, kind=kind, order=args.order, hidden=args.hidden,
+                               epochs=args.epochs, fps=args.model_fps, seed=args.seed, device=args.device,
+                               verbose=True)
+    if rank == 0:
+        print(model.save(args.out))
+    return 0
+
+
+def _write_clips(clips, out: Path) -> list[Path]:
+    from crbm.mocap.io import write_motion
+
+    if out.suffix.lower() == ".parquet" or len(clips) == 1:
+        return write_motion(clips if len(clips) > 1 else clips[0], out)
+    return [p for i, c in enumerate(clips) for p in write_motion(c, out.with_name(f"{out.stem}_{i}{out.suffix}"))]
+
+
+def _add_generate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a checkpoint from crbm train, or 'demo'")
+    p.add_argument("--frames", type=int, default=None, help="frames to generate (models without styles)")
+    p.add_argument("--style", default=None, metavar="STYLE:N,...", help="style schedule, e.g. walk:120,run:120")
+    p.add_argument("--out", type=Path, required=True, help=".bvh or .parquet")
+    p.add_argument("--chains", type=int, default=1, help="independent sequences (default: %(default)s)")
+    p.add_argument("--k", type=int, default=30, help="Gibbs steps per frame (default: %(default)s)")
+    p.add_argument("--blend", type=int, default=15, help="frames of cross-fade at a style switch")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from crbm.motion_model import load_motion_model
+
+    model = load_motion_model(args.model)
+    if args.style:
+        schedule = _parse_schedule(args.style)
+    elif args.frames:
+        schedule = [(model.styles[0] if model.styles else "", args.frames)]
+    else:
+        raise CRBMError("give --frames N or --style STYLE:N,...")
+    clips = model.generate(schedule, n_chains=args.chains, k=args.k, blend=args.blend,
+                           generator=torch.Generator().manual_seed(args.seed))
+    for path in _write_clips(clips, args.out):
+        print(path)
+    return 0
+
+
+def _add_denoise(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a checkpoint from crbm train, or 'demo'")
+    p.add_argument("input", type=Path, metavar="IN", help="noisy clip: .bvh, .amc (with --asf) or .parquet")
+    p.add_argument("--out", type=Path, required=True, help="where to write the filtered clip")
+    p.add_argument("--style", default=None, help="style label for style models (default: the first)")
+    _add_clip_options(p)
+
+
+def _run_denoise(args: argparse.Namespace) -> int:
+    from crbm.mocap.io import read_motion
+    from crbm.motion_model import load_motion_model
+
+    model = load_motion_model(args.model)
+    clip = model.denoise(read_motion(args.input, asf=args.asf, fps=args.fps), style=args.style)
+    for path in _write_clips([clip], args.out):
+        print(path)
+    return 0
+
+
+def _add_fill(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a checkpoint from crbm train, or 'demo'")
+    p.add_argument("input", type=Path, metavar="IN", help="clip with missing channels")
+    p.add_argument("--missing", required=True, help="comma-separated joints or channels, e.g. rfemur,rtibia,rfoot")
+    p.add_argument("--start", type=int, default=0, help="first missing frame at the model's rate (default: 0)")
+    p.add_argument("--out", type=Path, required=True, help="where to write the filled clip")
+    p.add_argument("--samples", type=int, default=20, help="chains averaged (default: %(default)s)")
+    p.add_argument("--style", default=None, help="style label for style models (default: the first)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    _add_clip_options(p)
+
+
+def _run_fill(args: argparse.Namespace) -> int:
+    import torch
+
+    from crbm.mocap.io import read_motion
+    from crbm.motion_model import load_motion_model
+
+    model = load_motion_model(args.model)
+    clip = model.fill(read_motion(args.input, asf=args.asf, fps=args.fps), args.missing.split(","),
+                      start=args.start, style=args.style, n_samples=args.samples,
+                      generator=torch.Generator().manual_seed(args.seed))
+    for path in _write_clips([clip], args.out):
+        print(path)
+    return 0
+
+
+def _add_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a checkpoint from crbm train, or 'demo'")
+    p.add_argument("clips", type=Path, nargs="+", metavar="CLIP", help="clips to predict")
+    p.add_argument("--json", type=Path, default=None, help="write the errors here")
+    _add_clip_options(p)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from crbm.atomic import atomic_open
+    from crbm.mocap.io import read_motions
+    from crbm.motion_model import load_motion_model
+
+    model = load_motion_model(args.model)
+    clips = [m for path in args.clips for m in read_motions(path, asf=args.asf, fps=args.fps)]
+    errors = model.evaluate(clips)
+    print("horizon  " + "  ".join(f"{name:>13}" for name in errors))
+    for h in next(iter(errors.values())):
+        print(f"{h:>7}  " + "  ".join(f"{errors[name][h]:>13.4f}" for name in errors))
+    if args.json:
+        with atomic_open(args.json) as f:
+            json.dump(errors, f, indent=2)
+        print(args.json)
     return 0
 
 
@@ -71,7 +249,13 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 # name -> (help line, add-arguments function, run function)
 COMMANDS = {
-    "demo": ("train a small model and write pictures of what it learned", _add_demo, _run_demo),
+    "demo": ("generate 8 s of walking that turns into running: BVH, GIF and a plot", _add_demo, _run_demo),
+    "train": ("train a motion model (CRBM, two-layer, label or FCRBM) on clips", _add_train, _run_train),
+    "generate": ("generate motion from a trained model, with a style schedule", _add_generate, _run_generate),
+    "denoise": ("filter a noisy clip with a trained model", _add_denoise, _run_denoise),
+    "fill": ("fill in missing joints of a clip with a trained model", _add_fill, _run_fill),
+    "evaluate": ("prediction errors of a model against zero-velocity and AR baselines", _add_evaluate,
+                 _run_evaluate),
     "show": ("draw a motion file as a stick figure: GIF/MP4 animation or PNG of poses", _add_show, _run_show),
     "convert": ("convert motion files: .bvh, .amc (with .asf), .parquet", _add_convert, _run_convert),
 }

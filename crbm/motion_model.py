@@ -1,0 +1,319 @@
+"""The main job, end to end: motion clips -> preprocessing -> a conditional model -> generation, filtering and
+filling -> motion clips (BVH, Parquet).
+
+A ``MotionModel`` bundles what a user needs to go from files to files: the trained conditional model (CRBM,
+two-layer CRBM, label-conditioned CRBM or FCRBM), the fitted preprocessing pipeline (body-centred root,
+exponential maps, z-scoring, resampling to the model's frame rate), the skeleton, the style names, seed frames
+per style (so generation needs no data), and the ridge AR baseline fitted on the same training data. It saves
+as one code-free checkpoint (tensors in safetensors, everything else JSON).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from crbm.checkpoint import load_checkpoint, save_checkpoint
+from crbm.conditional import CRBM, TwoLayerCRBM, Windows, fit_two_layer, taylor_config
+from crbm.errors import CRBMError
+from crbm.factored import FCRBM, LabelCRBM, fcrbm_config
+from crbm.forecast import HORIZONS, LinearAR, model_predictor, prediction_errors, zero_velocity
+from crbm.mocap.motion import Motion, Skeleton
+from crbm.mocap.preprocess import Pipeline, body_centred_pipeline
+from crbm.sample import denoise, fill_missing, generate, style_schedule
+from crbm.train import TrainConfig, fit
+
+KINDS = ("crbm", "two-layer", "label", "fcrbm")
+
+
+@dataclass
+class MotionModel:
+    """A trained motion model with everything needed to read and write real clips."""
+
+    model: nn.Module
+    pipeline: Pipeline
+    skeleton: Skeleton
+    fps: float
+    styles: tuple[str, ...] = ()
+    seeds: dict[str, Tensor] = field(default_factory=dict)  # style (or "") -> (n_seed, D) normalised frames
+    ar: LinearAR | None = None
+
+    @property
+    def order(self) -> int:
+        """Frames of history the model needs before it can generate or filter."""
+        m = self.model
+        return m.layer1.order + m.layer2.order if isinstance(m, TwoLayerCRBM) else m.order
+
+    @property
+    def channels(self) -> list[str]:
+        """The model's (normalised) channels, ``pipeline.names_out``."""
+        return list(self.pipeline.names_out)
+
+    # ------------------------------------------------------------------ data in and out
+    def _check_clip(self, motion: Motion) -> None:
+        if list(motion.channel_names) != list(self.pipeline.names_in):
+            raise CRBMError(
+                f"clip {motion.name!r}: its channels do not match the model's skeleton "
+                f"({len(motion.channel_names)} channels, the model expects {len(self.pipeline.names_in)})"
+            )
+
+    def _resampled(self, motion: Motion) -> Motion:
+        """The clip at the model's frame rate (keeps every k-th frame for an integer ratio)."""
+        ratio = motion.fps / self.fps
+        if abs(ratio - 1) < 1e-6:
+            return motion
+        k = round(ratio)
+        if k < 1 or abs(ratio - k) > 1e-6:
+            raise CRBMError(
+                f"clip {motion.name!r} is at {motion.fps:g} fps; the model runs at {self.fps:g} fps and resamples "
+                "only by whole factors (e.g. 120 -> 30)"
+            )
+        return motion.replace(frames=motion.frames[::k], fps=self.fps)
+
+    def transform(self, motions: Sequence[Motion]) -> list[Tensor]:
+        """Clips -> normalised model frames, one (T_i, D) tensor each."""
+        clips = []
+        for m in motions:
+            self._check_clip(m)
+            clips.append(self._resampled(m).frames)
+        dtype = next(self.model.parameters()).dtype
+        return [torch.as_tensor(z, dtype=dtype) for z in self.pipeline.transform(clips)]
+
+    def to_motion(self, frames: Tensor, *, name: str = "", context: Motion | None = None) -> Motion:
+        """Normalised frames (T, D) -> a clip on the model's skeleton. With ``context`` (the clip the frames
+        came from) the root trajectory starts from that clip's first pose, otherwise at the origin."""
+        contexts = None if context is None else self.pipeline.contexts([self._resampled(context).frames])
+        raw = self.pipeline.inverse_transform([frames.detach().cpu().double().numpy()], contexts=contexts)[0]
+        return Motion(self.skeleton, np.asarray(raw, dtype=np.float64), self.fps, name=name)
+
+    # ------------------------------------------------------------------ generation
+    def style_labels(self, schedule: Sequence[tuple[str, int]], *, blend: int = 15) -> Tensor | None:
+        """``[("walk", 120), ("run", 120)]`` -> per-frame one-hot labels (frames, n_styles), or None for a
+        model without styles."""
+        if not self.styles:
+            if any(s for s, _ in schedule):
+                raise CRBMError("this model has no styles; generate with --frames only")
+            return None
+        segments = []
+        for style, n in schedule:
+            if style not in self.styles:
+                raise CRBMError(f"unknown style {style!r}; the model knows {list(self.styles)}")
+            segments.append((self.styles.index(style), int(n)))
+        return style_schedule(segments, len(self.styles), blend=blend, dtype=next(self.model.parameters()).dtype)
+
+    def generate(
+        self,
+        schedule: Sequence[tuple[str, int]],
+        *,
+        n_chains: int = 1,
+        k: int = 30,
+        blend: int = 15,
+        seed: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> list[Motion]:
+        """Generate ``sum(n)`` frames following ``schedule`` (style, frames) pairs, e.g. walk 120 frames then
+        run 120; ``n_chains`` independent clips. Seeded with stored frames of the first style unless
+        ``seed`` (T0, D) normalised frames is given. Returns clips that include the seed frames."""
+        n_frames = sum(int(n) for _, n in schedule)
+        if n_frames < 1:
+            raise CRBMError("the schedule asks for no frames")
+        labels = self.style_labels(schedule, blend=blend)
+        if seed is None:
+            first = schedule[0][0] if self.styles else ""
+            if first not in self.seeds:
+                raise CRBMError(f"no stored seed frames for style {first!r}")
+            seed = self.seeds[first]
+        out = generate(self.model, seed, n_frames, k=k, n_chains=n_chains, labels=labels, generator=generator)
+        full = torch.cat([seed.expand(out.shape[0], -1, -1), out], 1)
+        return [self.to_motion(full[c], name=f"generated_{c}") for c in range(full.shape[0])]
+
+    # ------------------------------------------------------------------ filtering and filling
+    def _one_layer(self) -> nn.Module:
+        return self.model.layer1 if isinstance(self.model, TwoLayerCRBM) else self.model
+
+    def _labels_for(self, style: str | None, n: int) -> Tensor | None:
+        if not self.styles:
+            return None
+        return self.style_labels([(style or self.styles[0], n)], blend=0)
+
+    def denoise(self, motion: Motion, *, style: str | None = None) -> Motion:
+        """Online filter (Taylor's): each frame's hidden state inferred from the noisy frame and the already
+        filtered history, the frame replaced by the model's reconstruction. Root trajectory reintegrated from
+        the clip's first pose."""
+        (z,) = self.transform([motion])
+        clean = denoise(self._one_layer(), z, labels=self._labels_for(style, z.shape[0]))
+        return self.to_motion(clean, name=f"{motion.name}_denoised", context=motion)
+
+    def fill(
+        self,
+        motion: Motion,
+        missing: Sequence[str],
+        *,
+        start: int = 0,
+        style: str | None = None,
+        n_samples: int = 20,
+        k: int = 30,
+        generator: torch.Generator | None = None,
+    ) -> Motion:
+        """Fill the joints of the ``missing`` channels (names like ``rfemur.rx`` or whole joints ``rfemur``)
+        from frame ``start`` on, by Gibbs sampling with the observed channels clamped (``fill_missing``)."""
+        joints = {c.split(".")[0] for c in missing}
+        unknown = sorted(j for j in joints if j not in self.skeleton.names)
+        if unknown:
+            raise CRBMError(f"unknown joints {unknown}; the skeleton has {self.skeleton.names}")
+        cols = [i for i, c in enumerate(self.channels) if c.split(".")[0] in joints]
+        if not cols:
+            raise CRBMError(f"the model has no channels for {sorted(joints)} (they may be constant in training)")
+        (z,) = self.transform([motion])
+        mask = torch.zeros(z.shape, dtype=torch.bool)
+        mask[max(start, self.order) :, cols] = True
+        labels = self._labels_for(style, z.shape[0])
+        out = fill_missing(self._one_layer(), z, mask, n_samples=n_samples, k=k, labels=labels, generator=generator)
+        return self.to_motion(out, name=f"{motion.name}_filled", context=motion)
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, motions: Sequence[Motion], *, horizons: Sequence[int] = HORIZONS) -> dict:
+        """RMS prediction error (normalised units) at each horizon of the model (deterministic mean-field
+        rollouts), the zero-velocity baseline and the stored ridge AR, on ``motions``."""
+        clips = self.transform(motions)
+        order = self.order
+        labels = None
+        if self.styles:
+            labels = [self._labels_for(self.styles[0], c.shape[0]) for c in clips]
+        kw = {"order": order, "horizons": horizons, "labels": labels}
+        out = {
+            "model": prediction_errors(model_predictor(self.model, k=1), clips, **kw),
+            "zero_velocity": prediction_errors(zero_velocity, clips, **kw),
+        }
+        if self.ar is not None:
+            out["linear_ar"] = prediction_errors(self.ar, clips, **{**kw, "order": self.ar.order})
+        return {name: {int(h): float(e) for h, e in errs.items()} for name, errs in out.items()}
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike) -> Path:
+        extra = {
+            "motion_model": {
+                "pipeline": self.pipeline.state_dict(),
+                "skeleton": self.skeleton.to_dict(),
+                "fps": self.fps,
+                "styles": list(self.styles),
+                "seeds": {k: v.tolist() for k, v in self.seeds.items()},
+                "ar": None
+                if self.ar is None
+                else {"order": self.ar.order, "weight": self.ar.weight.tolist(), "bias": self.ar.bias.tolist()},
+            }
+        }
+        return save_checkpoint(path, self.model, extra=extra)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str | torch.device | None = None) -> MotionModel:
+        ck = load_checkpoint(path, device=device)
+        meta = ck.extra.get("motion_model")
+        if not isinstance(meta, dict):
+            raise CRBMError(f"{path}: a {ck.model.kind} checkpoint without motion data (not written by crbm train)")
+        dtype = next(ck.model.parameters()).dtype
+        ar = meta.get("ar")
+        return cls(
+            model=ck.model,
+            pipeline=Pipeline.from_state(meta["pipeline"]),
+            skeleton=Skeleton.from_dict(meta["skeleton"]),
+            fps=float(meta["fps"]),
+            styles=tuple(meta.get("styles", ())),
+            seeds={k: torch.tensor(v, dtype=dtype) for k, v in meta.get("seeds", {}).items()},
+            ar=None
+            if ar is None
+            else LinearAR(torch.tensor(ar["weight"], dtype=dtype), torch.tensor(ar["bias"], dtype=dtype), ar["order"]),
+        )
+
+
+def demo_model_path() -> Path:
+    """The small walk/run model shipped inside the package (trained by ``tools/train_demo.py``)."""
+    return Path(__file__).resolve().parent / "pretrained" / "demo-walk-run.safetensors"
+
+
+def load_motion_model(name_or_path: str | os.PathLike, *, device=None) -> MotionModel:
+    """A MotionModel from a checkpoint path, or the shipped demo model for the name ``"demo"``."""
+    path = demo_model_path() if str(name_or_path) == "demo" else Path(name_or_path)
+    return MotionModel.load(path, device=device)
+
+
+def train_motion_model(
+    motions: Sequence[Motion],
+    *,
+    styles: Sequence[str] | None = None,
+    kind: str = "crbm",
+    order: int = 3,
+    hidden: int = 150,
+    epochs: int = 2000,
+    fps: float = 30.0,
+    representation: str = "expmap",
+    config: TrainConfig | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    verbose: bool = False,
+) -> MotionModel:
+    """Fit preprocessing and a conditional model on ``motions`` (same skeleton) and return a MotionModel.
+
+    Args:
+        styles: one style name per clip (e.g. "walk", "run"); needed for kind "label" and "fcrbm".
+        kind: "crbm", "two-layer" (two CRBMs of ``hidden`` units and ``order`` each), "label" (labels as extra
+            conditioning, the baseline) or "fcrbm" (Taylor & Hinton 2009's factored, style-gated model).
+        order, hidden: history length and hidden units.
+        epochs: passes over the windows (Taylor's demo: 2000).
+        fps: the model's frame rate; clips are resampled by whole factors (120 -> 30).
+        config: training settings (default ``taylor_config`` / ``fcrbm_config`` with ``epochs``, ``seed``).
+    """
+    if kind not in KINDS:
+        raise CRBMError(f"unknown model kind {kind!r}; expected one of {list(KINDS)}")
+    if not motions:
+        raise CRBMError("no training clips")
+    skeleton = motions[0].skeleton
+    for m in motions:
+        if m.channel_names != skeleton.channel_names:
+            raise CRBMError(f"clip {m.name!r} has a different skeleton from {motions[0].name!r}")
+    style_names: tuple[str, ...] = ()
+    if kind in ("label", "fcrbm"):
+        if styles is None or len(styles) != len(motions):
+            raise CRBMError(f"kind {kind!r} needs one style name per clip (got {0 if styles is None else len(styles)})")
+        style_names = tuple(sorted(set(styles), key=list(styles).index))
+    pipeline = body_centred_pipeline(skeleton, representation=representation)
+    probe = MotionModel(nn.Linear(1, 1), pipeline, skeleton, fps)
+    raw = [probe._resampled(m).frames for m in motions]
+    short = [m.name for m, r in zip(motions, raw) if r.shape[0] <= 2 * order]
+    if short:
+        raise CRBMError(f"clips {short} are too short for a model of order {order} at {fps:g} fps")
+    clips = [torch.as_tensor(z, dtype=torch.float32) for z in pipeline.fit_transform(raw, skeleton.channel_names)]
+    labels = None
+    if style_names:
+        labels = []
+        for c, s in zip(clips, styles):
+            y = torch.zeros(c.shape[0], len(style_names))
+            y[:, style_names.index(s)] = 1
+            labels.append(y)
+    gen = torch.Generator().manual_seed(seed)
+    d = clips[0].shape[1]
+    base = fcrbm_config if kind == "fcrbm" else taylor_config
+    cfg = config or base(epochs=epochs, seed=seed, device=device, verbose=verbose)
+    if kind == "two-layer":
+        model: nn.Module = TwoLayerCRBM(d, (hidden, hidden), (order, order), generator=gen)
+        fit_two_layer(model, clips, cfg)
+    else:
+        if kind == "crbm":
+            model = CRBM(d, hidden, order, generator=gen)
+        elif kind == "label":
+            model = LabelCRBM(d, hidden, order, len(style_names), generator=gen)
+        else:
+            model = FCRBM(d, hidden, order, len(style_names), generator=gen)
+        fit(model, Windows(clips, order, labels=labels), cfg)
+    model = model.cpu()
+    n_seed = model.layer1.order + model.layer2.order if isinstance(model, TwoLayerCRBM) else order
+    seeds = {}
+    for c, s in zip(clips, styles if style_names else [""] * len(clips)):
+        seeds.setdefault(s, c[:n_seed].clone())
+    return MotionModel(model, pipeline, skeleton, fps, style_names, seeds, LinearAR.fit(clips, order))

@@ -1,0 +1,152 @@
+"""The main job end to end: clips -> MotionModel -> generate / denoise / fill / evaluate -> files, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import crbm
+from crbm.cli import main
+from crbm.motion_model import MotionModel, demo_model_path, load_motion_model, train_motion_model
+
+
+@pytest.fixture(scope="module")
+def cmu(data_root):
+    walkjog = crbm.load_gpmat_walkjog(data_root)
+    train, test = walkjog.motions(crbm.cmu_skeleton(35, path=data_root))
+    return walkjog, train, test
+
+
+@pytest.fixture(scope="module")
+def label_model(cmu):
+    walkjog, train, _ = cmu
+    torch.set_num_threads(1)
+    return train_motion_model(train, styles=walkjog.train_styles, kind="label", hidden=40, epochs=15, seed=1)
+
+
+def test_train_save_load_round_trip(label_model, tmp_path):
+    path = label_model.save(tmp_path / "m.safetensors")
+    again = MotionModel.load(path)
+    assert again.styles == ("walk", "run") and again.fps == 30.0 and again.order == 3
+    assert again.pipeline.names_out == label_model.pipeline.names_out
+    for k, v in label_model.model.state_dict().items():
+        assert torch.equal(again.model.state_dict()[k], v)
+    torch.testing.assert_close(again.ar.weight, label_model.ar.weight)
+    assert again.skeleton.channel_names == label_model.skeleton.channel_names
+
+
+def test_same_seed_same_model(cmu):
+    walkjog, train, _ = cmu
+    a = train_motion_model(train[:4], kind="crbm", hidden=8, epochs=2, seed=3)
+    b = train_motion_model(train[:4], kind="crbm", hidden=8, epochs=2, seed=3)
+    for k, v in a.model.state_dict().items():
+        assert torch.equal(b.model.state_dict()[k], v)
+
+
+def test_generate_walk_then_run_gives_clips_on_the_skeleton(label_model):
+    clips = label_model.generate(
+        [("walk", 30), ("run", 30)], n_chains=2, k=5, generator=torch.Generator().manual_seed(0)
+    )
+    assert len(clips) == 2
+    for c in clips:
+        assert c.frames.shape == (3 + 60, 62) and np.isfinite(c.frames).all()
+        assert c.skeleton is label_model.skeleton and c.fps == 30.0
+    assert not np.allclose(clips[0].frames, clips[1].frames)  # independent chains
+    with pytest.raises(crbm.CRBMError, match="unknown style 'swim'"):
+        label_model.generate([("swim", 10)])
+
+
+def test_denoise_and_fill_keep_the_clip_shape_and_observed_channels(label_model, cmu):
+    _, _, test = cmu
+    walk = test[1]
+    clean = label_model.denoise(walk)
+    assert clean.frames.shape == walk.frames.shape and np.isfinite(clean.frames).all()
+    filled = label_model.fill(
+        walk, ["rfemur", "rtibia"], start=63, n_samples=3, k=3, generator=torch.Generator().manual_seed(0)
+    )
+    names = walk.channel_names
+    keep = [i for i, n in enumerate(names) if n.split(".")[0] not in ("rfemur", "rtibia", "root")]
+    # observed joint angles come back unchanged (to the pipeline's round-trip precision)
+    np.testing.assert_allclose(filled.frames[:, keep], walk.frames[:, keep], atol=1e-6)
+    leg = [names.index("rfemur.rx"), names.index("rtibia.rx")]
+    np.testing.assert_allclose(filled.frames[:63, leg], walk.frames[:63, leg], atol=1e-6)
+    assert not np.allclose(filled.frames[64:, leg], walk.frames[64:, leg], atol=1e-3)
+    with pytest.raises(crbm.CRBMError, match="unknown joints"):
+        label_model.fill(walk, ["tail"])
+
+
+def test_evaluate_reports_model_and_both_baselines(label_model, cmu):
+    errors = label_model.evaluate([cmu[2][1]])
+    assert set(errors) == {"model", "zero_velocity", "linear_ar"}
+    for errs in errors.values():
+        assert list(errs) == [1, 2, 4, 8, 16] and all(np.isfinite(e) and e > 0 for e in errs.values())
+    assert errors["zero_velocity"][16] > errors["zero_velocity"][1]
+
+
+def test_cli_train_generate_evaluate_fill(tmp_path, data_root, capsys):
+    amc = data_root / "mocap" / "cmu" / "35"
+    model = tmp_path / "m.safetensors"
+    args = [
+        "train",
+        str(amc / "35_01.amc"),
+        str(amc / "35_02.amc"),
+        "--asf",
+        str(amc / "35.asf"),
+        "--out",
+        str(model),
+        "--epochs",
+        "2",
+        "--hidden",
+        "10",
+    ]
+    assert main(args) == 0 and model.is_file()
+    out = tmp_path / "gen.bvh"
+    assert main(["generate", str(model), "--frames", "20", "--k", "3", "--out", str(out)]) == 0
+    motion = crbm.read_bvh(out)
+    assert motion.n_frames == 23
+    report = tmp_path / "errors.json"
+    assert (
+        main(["evaluate", str(model), str(amc / "35_03.amc"), "--asf", str(amc / "35.asf"), "--json", str(report)]) == 0
+    )
+    assert set(json.loads(report.read_text())) == {"model", "zero_velocity", "linear_ar"}
+    filled = tmp_path / "filled.parquet"
+    assert (
+        main(
+            [
+                "fill",
+                str(model),
+                str(amc / "35_03.amc"),
+                "--asf",
+                str(amc / "35.asf"),
+                "--missing",
+                "rfemur,rtibia",
+                "--start",
+                "10",
+                "--samples",
+                "2",
+                "--out",
+                str(filled),
+            ]
+        )
+        == 0
+    )
+    assert crbm.read_parquet(filled)[0].n_frames > 10
+    capsys.readouterr()
+    assert main(["generate", str(model), "--style", "walk:10", "--out", str(tmp_path / "x.bvh")]) == 2
+    assert "no styles" in capsys.readouterr().err
+    assert not (tmp_path / "x.bvh").exists()
+
+
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="the shipped demo model is not built yet")
+def test_demo_runs_from_the_shipped_model_without_data(tmp_path, monkeypatch):
+    monkeypatch.delenv("CRBM_DATA", raising=False)
+    model = load_motion_model("demo")
+    assert model.styles == ("walk", "run")
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    for name in ("demo.bvh", "demo.gif", "demo_channels.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    motion = crbm.read_bvh(tmp_path / "demo.bvh")
+    assert motion.n_frames == 3 + 240 and np.isfinite(motion.frames).all()

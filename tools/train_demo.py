@@ -1,0 +1,41 @@
+"""Train the walk/run model shipped in the package (crbm/pretrained/demo-walk-run.safetensors).
+
+    python tools/train_demo.py [--data DIR] [--out PATH] [--epochs N] [--seed S]
+
+Data: the GPmat CMU subject-35 walk/jog split and the CMU 35.asf skeleton, found through --data, CRBM_DATA or
+the cache (see README, "Getting the data"). The recipe is crbm.demo.DEMO_RECIPE; the command that produced the
+shipped file is recorded in README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from crbm.demo import DEMO_RECIPE, train_demo_model  # noqa: E402
+from crbm.motion_model import demo_model_path  # noqa: E402
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default=None, help="data folder (default: CRBM_DATA, then ~/.cache/crbm)")
+    p.add_argument("--out", type=Path, default=demo_model_path(), help="where to write (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=DEMO_RECIPE["epochs"])
+    p.add_argument("--seed", type=int, default=DEMO_RECIPE["seed"])
+    args = p.parse_args()
+    torch.set_num_threads(1)  # small matrices: one thread is fastest on a shared CPU
+    t0 = time.perf_counter()
+    model = train_demo_model(args.data, seed=args.seed, epochs=args.epochs, verbose=False)
+    model.save(args.out)
+    print(f"{args.out}: {args.out.stat().st_size / 1e6:.2f} MB, trained in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
