@@ -3,7 +3,8 @@
 __version__ = "0.1.0"
 
 from crbm.checkpoint import load_checkpoint, load_model, save_checkpoint  # noqa: E402
-from crbm.dbn import greedy_pretrain, up_pass  # noqa: E402
+from crbm.classifier import DBNClassifier, fine_tune_backprop  # noqa: E402
+from crbm.dbn import DBN, fine_tune_up_down, greedy_pretrain, save_label_samples, train_dbn, up_pass  # noqa: E402
 from crbm.errors import CRBMError, DivergenceError, FormatError  # noqa: E402
 from crbm.evaluate import (  # noqa: E402
     AISResult,
@@ -14,6 +15,7 @@ from crbm.evaluate import (  # noqa: E402
     log_probability,
     reconstruction_error,
 )
+from crbm.mnist import load_mnist  # noqa: E402
 from crbm.mocap import Joint, Motion, Skeleton  # noqa: E402
 from crbm.rbm import RBM  # noqa: E402
 from crbm.train import TensorData, TrainConfig, fit  # noqa: E402
@@ -49,4 +51,11 @@ __all__ = [
     "log_probability",
     "reconstruction_error",
     "save_checkpoint",
+    "DBN",
+    "DBNClassifier",
+    "fine_tune_backprop",
+    "fine_tune_up_down",
+    "load_mnist",
+    "save_label_samples",
+    "train_dbn",
 ]

@@ -103,15 +103,17 @@ def check_labels(labels: Tensor, n_labels: int, *, n_rows: int | None = None, wh
 def balanced_order(labels: Tensor, *, generator: torch.Generator | None) -> Tensor:
     """A permutation of the examples in which every consecutive block of ``n_classes`` holds one example of
     each class (the balanced mini-batches of Hinton, Osindero & Teh 2006), as far as the rarest class
-    allows; the remaining examples follow in random order. Shape (N,), on the labels' device."""
+    allows; the remaining examples follow in random order. Shape (N,), on the labels' device; ``generator``
+    is a CPU generator."""
+    device, labels = labels.device, labels.cpu()
     n_classes = int(labels.max()) + 1
-    perm = torch.randperm(labels.shape[0], generator=generator, device=labels.device)
+    perm = torch.randperm(labels.shape[0], generator=generator)
     by_class = [perm[labels[perm] == c] for c in range(n_classes)]
     rounds = min(len(idx) for idx in by_class)
     blocks = torch.stack([idx[:rounds] for idx in by_class], 1).reshape(-1)  # (rounds * n_classes,)
     rest = torch.cat([idx[rounds:] for idx in by_class])
-    rest = rest[torch.randperm(rest.shape[0], generator=generator, device=labels.device)]
-    return torch.cat([blocks, rest])
+    rest = rest[torch.randperm(rest.shape[0], generator=generator)]
+    return torch.cat([blocks, rest]).to(device)
 
 
 @register_model
