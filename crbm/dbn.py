@@ -406,7 +406,7 @@ def train_dbn(
     Args:
         images: (N, sizes[0]) in [0, 1]; labels: (N,) integers in [0, n_labels).
         sizes: e.g. [784, 500, 500, 2000]; configs: one TrainConfig per RBM (len(sizes) - 1) or one for all."""
-    dbn = DBN(sizes, n_labels=n_labels, dtype=images.dtype, generator=generator)
+    dbn = DBN(sizes, n_labels=n_labels, dtype=images.dtype, device=images.device, generator=generator)
     dbn.check_images(images)
     targets = dbn.one_hot(labels, n_rows=images.shape[0]).to(images.device)
     n_rbms = len(dbn.rbms)
@@ -438,8 +438,8 @@ def fine_tune_up_down(
     each class in turn (``balanced_order``; use ``config.batch_size = n_labels``), as in the paper;
     ``config.shuffle`` is then turned off. Momentum restarts at the final value in later stages.
     Returns the concatenated history."""
-    dbn.check_images(images)
-    targets = dbn.one_hot(labels, n_rows=images.shape[0]).to(images.device)
+    images = dbn.check_images(images.to(dbn.top.weight.device))
+    targets = dbn.one_hot(labels, n_rows=images.shape[0])
     dbn.untie()
     if balanced:
         order = balanced_order(labels, generator=torch.Generator().manual_seed(config.seed))
