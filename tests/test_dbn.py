@@ -247,3 +247,15 @@ def test_mnist_subset_end_to_end(data_root):
     history = fine_tune_up_down(dbn, train_x, train_y, tune, stages=((1, 3),))
     assert len(history) == 1 and dbn.untied
     assert dbn.error_rate(test_x, test_y) < 0.2  # 0.131 when written
+
+
+def test_cli_dbn_samples(tmp_path, capsys):
+    from crbm.cli import main
+
+    crbm.save_checkpoint(tmp_path / "dbn.safetensors", _random_dbn((9, 4, 6), n_labels=3))
+    png = tmp_path / "s.png"
+    assert main(["dbn-samples", str(tmp_path / "dbn.safetensors"), "--out", str(png), "--steps", "3"]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    crbm.save_checkpoint(tmp_path / "rbm.safetensors", crbm.RBM(4, 3))
+    assert main(["dbn-samples", str(tmp_path / "rbm.safetensors")]) == 2
+    assert "expected a DBN checkpoint, got a RBM" in capsys.readouterr().err
