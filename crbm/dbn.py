@@ -274,6 +274,8 @@ class DBN(nn.Module):
         log-probabilities over ``n_samples`` stochastic up-passes."""
         self._require_labels()
         self.check_images(images)
+        if n_samples < 0:
+            raise CRBMError(f"n_samples: expected 0 (deterministic up-pass) or a positive count, got {n_samples}")
         if n_samples == 0:
             return torch.log_softmax(-self.label_free_energies(self.up(images)), 1)
         total = 0
@@ -311,7 +313,7 @@ class DBN(nn.Module):
             h, _ = top.sample_hidden(torch.cat([pen, y], 1), generator=generator)
             pen_pre = top.visible_pre(h)[:, :n_pen]
             pen = Bernoulli().sample(pen_pre, generator=generator)
-        x = torch.sigmoid(pen_pre)
+        x = Bernoulli().mean(pen_pre)
         for rbm in reversed(self.lower):
             x = rbm.visible_mean(x)
         return x
