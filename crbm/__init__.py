@@ -22,6 +22,11 @@ from crbm.rbm import RBM
 from crbm.train import TensorData, TrainConfig, fit, init_distributed
 from crbm.units import Bernoulli, Concat, Gaussian, ReLU, ReplicatedSoftmax, Softmax
 
+# static models: deep belief nets, classifiers, MNIST
+from crbm.classifier import DBNClassifier, fine_tune_backprop
+from crbm.dbn import DBN, fine_tune_up_down, save_label_samples, train_dbn
+from crbm.mnist import load_mnist
+
 # motion models: conditional RBMs, generation, filtering, forecasting
 from crbm.conditional import CRBM, TwoLayerCRBM, Windows, fit_two_layer, taylor_config
 from crbm.factored import FCRBM, LabelCRBM, fcrbm_config

@@ -247,6 +247,30 @@ def _run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_dbn_samples(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", type=Path, help="a DBN checkpoint (kind DBN, with label units)")
+    p.add_argument("--out", type=Path, default=Path("dbn_samples.png"), help="PNG to write (default: %(default)s)")
+    p.add_argument("--per-label", type=int, default=10, help="images per label (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=1000, help="Gibbs rounds in the top RBM (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+
+
+def _run_dbn_samples(args: argparse.Namespace) -> int:
+    import torch
+
+    from crbm.checkpoint import load_model
+    from crbm.dbn import DBN, save_label_samples
+
+    dbn = load_model(args.checkpoint, device=args.device)
+    if not isinstance(dbn, DBN):
+        raise CRBMError(f"{args.checkpoint}: expected a DBN checkpoint, got a {type(dbn).__name__}")
+    g = torch.Generator(device=args.device).manual_seed(args.seed)
+    save_label_samples(dbn, args.out, per_label=args.per_label, steps=args.steps, generator=g)
+    print(args.out)
+    return 0
+
+
 # name -> (help line, add-arguments function, run function)
 COMMANDS = {
     "demo": ("generate 8 s of walking that turns into running: BVH, GIF and a plot", _add_demo, _run_demo),
@@ -258,6 +282,7 @@ COMMANDS = {
                  _run_evaluate),
     "show": ("draw a motion file as a stick figure: GIF/MP4 animation or PNG of poses", _add_show, _run_show),
     "convert": ("convert motion files: .bvh, .amc (with .asf), .parquet", _add_convert, _run_convert),
+    "dbn-samples": ("write a PNG of DBN samples, one row per clamped label", _add_dbn_samples, _run_dbn_samples),
 }
 
 

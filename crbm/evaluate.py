@@ -144,19 +144,20 @@ def ais(
     zero_h = model.weight.new_zeros(1, model.n_hidden)
     log_z_a = vis.base_log_partition(b_a, sigma) + hid.log_partition(zero_h)[0]
 
-    def log_p(v: Tensor, beta: Tensor) -> Tensor:
+    def log_p(v: Tensor, pre_b: Tensor, beta: Tensor) -> Tensor:
         """log p*_beta(v) = -(1 - beta) E_A(v) - beta self_energy_B(v) + LP_hidden(beta * pre_B(v))."""
         return (
             -(1 - beta) * vis.self_energy(v, b_a, sigma)
             - beta * vis.self_energy(v, model.visible_bias, sigma)
-            + hid.log_partition(beta * model.hidden_pre(v))
+            + hid.log_partition(beta * pre_b)
         )
 
     v = vis.sample(b_a.expand(n_chains, -1), generator=generator, sigma=sigma)
     log_w = torch.zeros(n_chains, dtype=torch.float64, device=device)  # summed in float64 whatever the model's dtype
     for beta_prev, beta in zip(betas[:-1], betas[1:]):
-        log_w += (log_p(v, beta) - log_p(v, beta_prev)).double()
-        h = hid.sample(beta * model.hidden_pre(v), generator=generator)
+        pre_b = model.hidden_pre(v)  # shared by both weights and the hidden draw
+        log_w += (log_p(v, pre_b, beta) - log_p(v, pre_b, beta_prev)).double()
+        h = hid.sample(beta * pre_b, generator=generator)
         pre = (1 - beta) * b_a + beta * model.visible_pre(h)
         v = vis.sample(pre, generator=generator, sigma=sigma)
     log_z = log_z_a + logmeanexp(log_w)

@@ -1,0 +1,158 @@
+"""A pretrained RBM stack fine-tuned by backpropagation for classification (Hinton & Salakhutdinov 2006,
+the 784-500-500-2000-10 network of their ``backpropclassify.m``).
+
+Each hidden layer is a sigmoid layer initialised from an RBM: ``h_{k+1} = sigmoid(c_k + h_k W_k)`` with the
+RBM's weight W_k (n_below, n_above) and hidden bias c_k, so before fine-tuning the hidden layers compute the
+stack's mean-field up-pass exactly. A softmax output layer sits on top; the loss is the mean cross-entropy.
+Training runs through the one trainer (``crbm.train.fit``): ``gradient`` returns minus the loss gradient,
+computed by autograd, and the trainer applies learning rate, momentum and weight decay.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from crbm.checkpoint import register_model
+from crbm.dbn import check_labels
+from crbm.errors import CRBMError
+from crbm.rbm import RBM, check_tensor
+from crbm.train import TensorData, TrainConfig, fit
+
+
+@register_model
+class DBNClassifier(nn.Module):
+    """Sigmoid layers ``sizes[0] -> ... -> sizes[-1]`` and a softmax layer of ``n_classes``.
+
+    Parameters: ``weights[k]`` (sizes[k], sizes[k+1]) and ``biases[k]`` for the hidden layers, then
+    ``out_weight`` (sizes[-1], n_classes) and ``out_bias``. Use ``from_rbms`` to initialise from a stack."""
+
+    kind = "DBNClassifier"
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        n_classes: int = 10,
+        *,
+        out_init_std: float = 0.1,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        sizes = list(sizes)
+        if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+            raise CRBMError(f"sizes: expected at least 2 positive integer layer sizes, got {sizes!r}")
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+            raise CRBMError(f"n_classes: expected an integer >= 2, got {n_classes!r}")
+        self.sizes, self.n_classes, self.out_init_std = sizes, n_classes, out_init_std
+        meta = device is not None and torch.device(device).type == "meta"
+
+        def param(*shape: int, std: float = 0.0) -> nn.Parameter:
+            if meta or std == 0.0:
+                t = torch.zeros(shape, dtype=dtype, device=device)
+            else:
+                t = (torch.randn(shape, generator=generator, dtype=torch.float64) * std).to(dtype=dtype, device=device)
+            return nn.Parameter(t)
+
+        self.weights = nn.ParameterList([param(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.biases = nn.ParameterList([param(b) for b in sizes[1:]])
+        self.out_weight = param(sizes[-1], n_classes, std=out_init_std)
+        self.out_bias = param(n_classes)
+
+    @classmethod
+    def from_rbms(
+        cls, rbms: Sequence[RBM], n_classes: int = 10, *, generator: torch.Generator | None = None, **kw
+    ) -> DBNClassifier:
+        """Hidden layers copied from trained RBMs (bottom first; weights and hidden biases), a new output
+        layer ~ N(0, out_init_std^2). Raises CRBMError when the RBMs' sizes do not chain."""
+        rbms = list(rbms)
+        if not rbms:
+            raise CRBMError("rbms: expected at least one RBM")
+        for i, (below, above) in enumerate(zip(rbms[:-1], rbms[1:])):
+            if above.n_visible != below.n_hidden:
+                raise CRBMError(
+                    f"layer {i + 1}: expected {below.n_hidden} visible units (the hidden units of layer {i}), "
+                    f"got {above.n_visible}"
+                )
+        ref = rbms[0].weight
+        sizes = [rbms[0].n_visible] + [r.n_hidden for r in rbms]
+        clf = cls(sizes, n_classes, dtype=ref.dtype, device=ref.device, generator=generator, **kw)
+        with torch.no_grad():
+            for k, rbm in enumerate(rbms):
+                clf.weights[k].copy_(rbm.weight)
+                clf.biases[k].copy_(rbm.hidden_bias)
+        return clf
+
+    def config(self) -> dict:
+        return {"sizes": self.sizes, "n_classes": self.n_classes, "out_init_std": self.out_init_std}
+
+    @classmethod
+    def from_config(cls, config: dict, *, dtype=torch.float32, device=None) -> DBNClassifier:
+        return cls(**config, dtype=dtype, device=device)
+
+    def decayed_parameters(self) -> tuple[str, ...]:
+        return tuple(f"weights.{k}" for k in range(len(self.weights))) + ("out_weight",)
+
+    def hidden_parameters(self) -> tuple[str, ...]:
+        """Names of the pretrained (hidden-layer) parameters."""
+        return tuple(f"{g}.{k}" for g in ("weights", "biases") for k in range(len(self.weights)))
+
+    def check_inputs(self, x: Tensor, what: str = "images") -> Tensor:
+        return check_tensor(x, what, width=self.sizes[0], like=self.out_weight)
+
+    def hidden(self, x: Tensor) -> Tensor:
+        """Top hidden activities, (batch, sizes[-1])."""
+        for w, b in zip(self.weights, self.biases):
+            x = torch.sigmoid(torch.addmm(b, x, w))
+        return x
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Class logits, (batch, n_classes)."""
+        return torch.addmm(self.out_bias, self.hidden(x), self.out_weight)
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, *, batch_size: int = 10000) -> Tensor:
+        self.check_inputs(x)
+        return torch.cat([self(chunk).argmax(1) for chunk in torch.split(x, batch_size)])
+
+    @torch.no_grad()
+    def error_rate(self, x: Tensor, labels: Tensor) -> float:
+        check_labels(labels, self.n_classes, n_rows=x.shape[0])
+        return float((self.predict(x) != labels.to(x.device)).sum()) / x.shape[0]
+
+    def gradient(self, batch: tuple[Tensor, ...], config: TrainConfig, *, state: dict, generator):
+        """Trainer hook: minus the gradient of the mean cross-entropy of ``batch = (x, labels)``.
+        Figures (on the device): ``loss`` and ``train_error``."""
+        x, y = batch[0], batch[1]
+        params = dict(self.named_parameters())
+        with torch.enable_grad():
+            logits = self(x)
+            loss = F.cross_entropy(logits, y)
+            grads = torch.autograd.grad(loss, list(params.values()))
+        directions = {name: -g for name, g in zip(params, grads)}
+        wrong = (logits.detach().argmax(1) != y).to(logits.dtype).mean()
+        return directions, {"loss": loss.detach(), "train_error": wrong}
+
+
+def fine_tune_backprop(
+    clf: DBNClassifier, images: Tensor, labels: Tensor, config: TrainConfig, *, top_only_epochs: int = 6
+) -> list[dict]:
+    """Backprop fine-tuning through ``crbm.train.fit``: first ``top_only_epochs`` epochs train only the
+    output layer (the hidden layers' learning rates scaled to 0, as in ``backpropclassify.m``), then all
+    layers for ``config.epochs - top_only_epochs`` more. Returns the concatenated history."""
+    clf.check_inputs(images)
+    check_labels(labels, clf.n_classes, n_rows=images.shape[0])
+    data = TensorData(images, labels.to(images.device))
+    history: list[dict] = []
+    if top_only_epochs > 0:
+        frozen = {**config.lr_scale, **dict.fromkeys(clf.hidden_parameters(), 0.0)}
+        history += fit(clf, data, dataclasses.replace(config, epochs=top_only_epochs, lr_scale=frozen))
+    rest = config.epochs - max(top_only_epochs, 0)
+    if rest > 0:
+        history += fit(clf, data, dataclasses.replace(config, epochs=rest, seed=config.seed + 1))
+    return history

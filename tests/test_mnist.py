@@ -1,0 +1,82 @@
+"""MNIST loader: IDX header checks on crafted files, and the real canonical files."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from crbm.errors import CRBMError, FormatError
+from crbm.mnist import SHA256, load_mnist, mnist_root, read_idx
+
+
+def _idx(dims: tuple[int, ...], body: bytes | None = None, magic: int | None = None) -> bytes:
+    magic = 0x0800 | len(dims) if magic is None else magic
+    if body is None:
+        body = bytes(range(256)) * (int(np.prod(dims)) // 256 + 1)
+        body = body[: int(np.prod(dims))]
+    return struct.pack(">I", magic) + struct.pack(f">{len(dims)}I", *dims) + body
+
+
+def test_read_idx_round_trips_gzip_and_plain(tmp_path):
+    raw = _idx((3, 28, 28))
+    (tmp_path / "a.gz").write_bytes(gzip.compress(raw))
+    (tmp_path / "a").write_bytes(raw)
+    a = read_idx(tmp_path / "a.gz", ndim=3, sizes=(3, 28, 28))
+    b = read_idx(tmp_path / "a", ndim=3, sizes=(None, 28, 28))
+    assert a.shape == (3, 28, 28) and np.array_equal(a, b)
+    assert a.reshape(-1)[:5].tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (_idx((2, 28, 28), magic=0x0801), r"expected IDX magic number 0x00000803 .* got 0x00000801"),
+        (_idx((2, 28, 28), magic=0x0D03), r"expected IDX magic number 0x00000803"),
+        (b"\x00\x00\x08", r"expected an IDX header of 16 bytes, got a file of 3 bytes"),
+        (_idx((2, 27, 28)), r"expected size 28 in dimension 1 of the IDX header, got 27"),
+        (_idx((2, 28, 28))[:-5], r"the header \(2, 28, 28\) needs 1568 data bytes, the file holds 1563"),
+        (b"\x1f\x8b\x08\x00garbage", r"not a readable gzip file"),
+    ],
+)
+def test_bad_idx_files_raise_format_error(tmp_path, content, message):
+    path = tmp_path / "bad-idx3-ubyte.gz"
+    path.write_bytes(content)
+    with pytest.raises(FormatError, match=message) as err:
+        read_idx(path, ndim=3, sizes=(None, 28, 28))
+    assert err.value.path == str(path)
+
+
+def test_missing_files_and_bad_split(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.gz: MNIST file not found"):
+        load_mnist(tmp_path)
+    with pytest.raises(CRBMError, match=r"split must be one of \['test', 'train'\], got 'valid'"):
+        load_mnist(tmp_path, split="valid")
+    monkeypatch.setenv("CRBM_DATA", str(tmp_path))
+    assert mnist_root() == tmp_path / "mnist"
+    monkeypatch.delenv("CRBM_DATA")
+    assert mnist_root().parts[-3:] == (".cache", "crbm", "mnist")
+
+
+def test_out_of_range_label_is_a_format_error(tmp_path):
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx((10000, 28, 28))))
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx((10000,), bytes([3]) * 9999 + b"\x0b")))
+    with pytest.raises(FormatError, match=r"expected labels 0..9, found 11"):
+        load_mnist(tmp_path, split="test")
+
+
+def test_real_test_split(data_root):
+    folder = data_root / "mnist"
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == SHA256[name]
+    x, y = load_mnist(folder, split="test")
+    assert x.shape == (10000, 784) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert float(x.min()) == 0.0 and float(x.max()) == 1.0
+    # figures recorded in BENCHMARK_DATA.md when the files were assembled
+    assert y.bincount().tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert abs(float(x.mean()) - 0.1325) < 5e-5 and abs(float(x.std()) - 0.3105) < 5e-5
+    assert y[:5].tolist() == [7, 2, 1, 0, 4]  # the first test digits, as printed in countless tutorials
