@@ -23,15 +23,19 @@ import numpy as np
 import torch
 
 from crbm import RBM, TrainConfig, fit
-from crbm.demo import find_mnist, read_idx_images
+from crbm.errors import CRBMError
+from crbm.mnist import load_mnist
 
 N_VISIBLE, N_HIDDEN, BATCH = 784, 500, 100
 
 
 def _data(n: int) -> tuple[np.ndarray, str]:
-    path = find_mnist(os.environ.get("CRBM_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
-    if path is not None:
-        return (read_idx_images(path)[:n].astype(np.float32) / 255.0), f"MNIST ({path}, first {n} images)"
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+    try:
+        images, _ = load_mnist(None if os.environ.get("CRBM_DATA") or not shared.is_dir() else shared)
+        return images[:n].numpy(), f"MNIST (first {n} training images)"
+    except CRBMError:
+        pass
     rng = np.random.default_rng(0)
     return (rng.random((n, N_VISIBLE)) < 0.13).astype(np.float32), f"random binary images ({n} x {N_VISIBLE}, p=0.13)"
 
