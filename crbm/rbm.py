@@ -33,9 +33,10 @@ from crbm.units import Gaussian, ReplicatedSoftmax, Units, resolve_units, units_
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def check_tensor(x: Tensor, what: str, *, width: int, like: Tensor, ndim: int = 2) -> Tensor:
+def check_tensor(x: Tensor, what: str, *, width: int, like: Tensor, ndim: int = 2, finite: bool = True) -> Tensor:
     """Validate a batch: a floating tensor of shape (batch, width) with the model's dtype and device,
-    finite values. Raises CRBMError naming ``what``, the expected and the received."""
+    finite values (``finite=False`` skips that check, which reads the values and so synchronises a GPU).
+    Raises CRBMError naming ``what``, the expected and the received."""
     if not isinstance(x, Tensor):
         raise CRBMError(f"{what}: expected a torch.Tensor of shape (batch, {width}), got {type(x).__name__}")
     if x.ndim != ndim or x.shape[-1] != width:
@@ -46,7 +47,7 @@ def check_tensor(x: Tensor, what: str, *, width: int, like: Tensor, ndim: int = 
         raise CRBMError(f"{what}: expected dtype {like.dtype} (the model's), got {x.dtype}; use .to({like.dtype})")
     if x.device != like.device:
         raise CRBMError(f"{what}: expected a tensor on {like.device} (the model's device), got {x.device}")
-    if not bool(torch.isfinite(x).all()):
+    if finite and not bool(torch.isfinite(x).all()):
         raise CRBMError(f"{what}: contains NaN or Inf")
     return x
 
@@ -109,6 +110,8 @@ class RBM(nn.Module):
                 raise CRBMError(f"{name} must be a positive integer, got {n!r}")
         if dtype not in _FLOATS:
             raise CRBMError(f"dtype must be a floating dtype, got {dtype}")
+        if not (isinstance(init_std, (int, float)) and math.isfinite(init_std) and init_std >= 0):
+            raise CRBMError(f"init_std must be a finite number >= 0, got {init_std!r}")
         self.visible = resolve_units(visible)
         self.hidden = resolve_units(hidden)
         if isinstance(self.hidden, ReplicatedSoftmax):
@@ -178,15 +181,16 @@ class RBM(nn.Module):
         self.hidden.validate(h, what)
         return h
 
-    def _shift(self, shift: Tensor | None, width: int, what: str, batch: int) -> None:
+    def _shift(self, shift: Tensor | None, width: int, what: str, batch: int, *, finite: bool = True) -> None:
         if shift is not None:
-            check_tensor(shift, what, width=width, like=self.weight)
+            check_tensor(shift, what, width=width, like=self.weight, finite=finite)
             if shift.shape[0] not in (1, batch):
                 raise CRBMError(f"{what}: expected {batch} rows (one per example), got {shift.shape[0]}")
 
     # ------------------------------------------------------------------ conditionals
     def hidden_pre(self, v: Tensor, hidden_shift: Tensor | None = None) -> Tensor:
         """c + s_h + (v / sigma) W, times the document length for replicated-softmax visibles: (batch, n_hidden)."""
+        check_tensor(v, "v", width=self.n_visible, like=self.weight, finite=False)
         x = v if self.log_sigma is None else v / self.sigma
         c = self.hidden_bias if hidden_shift is None else self.hidden_bias + hidden_shift
         scale = self.visible.hidden_bias_scale(v)
@@ -196,6 +200,7 @@ class RBM(nn.Module):
 
     def visible_pre(self, h: Tensor, visible_shift: Tensor | None = None) -> Tensor:
         """b + s_v + sigma (W h): the mean for Gaussian visibles, the logits otherwise. (batch, n_visible)."""
+        check_tensor(h, "h", width=self.n_hidden, like=self.weight, finite=False)
         wh = h @ self.weight.T
         if self.log_sigma is not None:
             wh = wh * self.sigma
@@ -235,6 +240,9 @@ class RBM(nn.Module):
     ) -> Tensor:
         """E(v, h) for paired rows, shape (batch,). (Hidden base energies, e.g. h^2/2 for Gaussian hidden
         units, are included.)"""
+        check_tensor(h, "h", width=self.n_hidden, like=self.weight, finite=False)
+        if h.shape[0] != v.shape[0]:
+            raise CRBMError(f"h: expected {v.shape[0]} rows (one per row of v), got {h.shape[0]}")
         b = self.visible_bias if visible_shift is None else self.visible_bias + visible_shift
         pre = self.hidden_pre(v, hidden_shift)
         if self.hidden.name == "relu":
@@ -271,6 +279,8 @@ class RBM(nn.Module):
     ) -> Tensor:
         """``steps`` rounds of h ~ p(h | v), v ~ p(v | h) from ``v``; returns the last v (batch, n_visible).
         ``mean_visible`` replaces each visible draw by its mean."""
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise CRBMError(f"steps must be an integer >= 0, got {steps!r}")
         lengths = self._lengths(v)
         for _ in range(steps):
             h, _ = self.sample_hidden(v, generator=generator, hidden_shift=hidden_shift)
@@ -333,6 +343,13 @@ class RBM(nn.Module):
         ``sparsity_target`` p, ``sparsity_cost * (p - q)`` (q: the batch's mean hidden activation) is
         added to the hidden-bias direction and ``sparsity_cost * mean(v/sigma) (p - q)`` to the weights'.
         """
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise CRBMError(f"k (Gibbs steps of CD-k) must be a positive integer, got {k!r}")
+        check_tensor(v, "v", width=self.n_visible, like=self.weight, finite=False)
+        if chain is not None:
+            check_tensor(chain, "chain", width=self.n_visible, like=self.weight, finite=False)
+        self._shift(visible_shift, self.n_visible, "visible_shift", v.shape[0], finite=False)
+        self._shift(hidden_shift, self.n_hidden, "hidden_shift", v.shape[0], finite=False)
         batch = v.shape[0]
         lengths = self._lengths(v)
         b_eff = self.visible_bias if visible_shift is None else self.visible_bias + visible_shift
