@@ -81,18 +81,30 @@ class TrainConfig:
     verbose: bool = True  # one line of figures per epoch on stderr
 
     def __post_init__(self) -> None:
+        def count(x, lo=1):
+            return isinstance(x, int) and not isinstance(x, bool) and x >= lo
+
+        def number(x, lo=0.0):
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= lo
+
         checks = [
-            ("epochs", self.epochs >= 1 and isinstance(self.epochs, int), "a positive integer"),
-            ("batch_size", self.batch_size >= 1 and isinstance(self.batch_size, int), "a positive integer"),
-            ("learning_rate", self.learning_rate >= 0 and math.isfinite(self.learning_rate), "a finite number >= 0"),
-            ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
-            ("final_momentum", 0 <= self.final_momentum < 1, "in [0, 1)"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-            ("k", self.k >= 1 and isinstance(self.k, int), "a positive integer"),
+            ("epochs", count(self.epochs), "a positive integer"),
+            ("batch_size", count(self.batch_size), "a positive integer"),
+            ("learning_rate", number(self.learning_rate), "a finite number >= 0"),
+            ("momentum", number(self.momentum) and self.momentum < 1, "in [0, 1)"),
+            ("final_momentum", number(self.final_momentum) and self.final_momentum < 1, "in [0, 1)"),
+            ("momentum_epochs", count(self.momentum_epochs, 0), "an integer >= 0"),
+            ("weight_decay", number(self.weight_decay), "a finite number >= 0"),
+            ("k", count(self.k), "a positive integer"),
+            ("n_chains", self.n_chains is None or count(self.n_chains), "None or a positive integer"),
+            ("sparsity_cost", number(self.sparsity_cost), "a finite number >= 0"),
             ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {sorted(LR_SCHEDULES)}"),
-            ("lr_final", self.lr_final > 0, "> 0"),
-            ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
-            ("checkpoint_every_steps", self.checkpoint_every_steps is None or self.checkpoint_every_steps >= 1, ">= 1"),
+            ("lr_final", number(self.lr_final) and self.lr_final > 0, "a finite number > 0"),
+            ("lr_scale", all(number(f) for f in dict(self.lr_scale).values()), "a dict of finite factors >= 0"),
+            ("checkpoint_every", count(self.checkpoint_every), "a positive integer"),
+            ("checkpoint_every_steps", self.checkpoint_every_steps is None or count(self.checkpoint_every_steps),
+             "None or a positive integer"),
+            ("explode_factor", not isinstance(self.explode_factor, bool) and self.explode_factor > 1, "> 1"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -137,7 +149,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None`` -> cuda when available, else cpu; refuses cuda when it is absent."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise CRBMError(f"device {device!r} is not a torch device; expected e.g. 'cpu', 'cuda' or 'cuda:1'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise CRBMError(f"device {device!r} was asked for but CUDA is not available; use device='cpu'")
     return dev
@@ -180,6 +195,13 @@ def fit(
     same device the result is bit-identical to an uninterrupted run.
     ``extra``: JSON stored in every checkpoint (e.g. fitted preprocessing)."""
     config = config or TrainConfig()
+    if not isinstance(config, TrainConfig):
+        raise CRBMError(f"config: expected a crbm.TrainConfig, got {type(config).__name__}")
+    if not isinstance(data, Tensor) and not all(hasattr(data, a) for a in ("__len__", "to", "batch")):
+        raise CRBMError(
+            f"data: expected a torch.Tensor of shape (N, n_visible) or an object with __len__, to(device) and "
+            f"batch(idx) (e.g. crbm.TensorData), got {type(data).__name__}"
+        )
     device = resolve_device(config.device)
     model.to(device)
     if isinstance(data, Tensor):
@@ -196,6 +218,11 @@ def fit(
     if global_batch > n:
         raise CRBMError(f"batch_size {config.batch_size} x {world} processes is larger than the data ({n} examples)")
     params = _named_parameters(model)
+    unknown = sorted(set(config.lr_scale) - set(params))
+    if unknown:
+        raise CRBMError(f"TrainConfig.lr_scale names {unknown}, which are not parameters of the model {sorted(params)}")
+    if valid is not None and hasattr(model, "check_visible"):
+        model.check_visible(valid.to(device) if isinstance(valid, Tensor) else valid, "valid")
     decayed = set(model.decayed_parameters())
     velocity = {k: torch.zeros_like(p) for k, p in params.items()}
     state: dict[str, Tensor] = {}
@@ -207,8 +234,12 @@ def fit(
 
     if resume is not None:
         ck = load_checkpoint(resume, device=device)
-        if ck.model.config() != model.config() or ck.model.kind != model.kind:
-            raise CRBMError(f"{resume}: checkpoint holds a different model ({ck.model.kind} {ck.model.config()})")
+        if ck.model.kind != model.kind or ck.model.config() != model.config():
+            raise CRBMError(
+                f"{resume}: checkpoint holds a different model, a {ck.model.kind} {ck.model.config()}; "
+                f"this run trains a {model.kind} {model.config()}"
+            )
+        _check_trainer_state(resume, ck.trainer, params, n)
         model.load_state_dict(ck.model.state_dict())
         for k, v in ck.trainer.items():
             group, _, name = k.partition("/")
@@ -218,7 +249,11 @@ def fit(
                 state[name] = v.to(device)
             elif group == "sums":
                 sums[name] = v.to(device)
-        generator.set_state(ck.trainer["rng/generator"])
+        try:
+            generator.set_state(ck.trainer["rng/generator"])
+        except RuntimeError as err:
+            raise CRBMError(f"{resume}: the checkpoint's generator state does not fit a {device.type} generator "
+                            f"({err})") from None
         history = list(ck.trainer_meta.get("history", []))
         start_epoch = int(ck.trainer_meta.get("epoch", 0))
         start_step = int(ck.trainer_meta.get("step", 0))
@@ -326,6 +361,26 @@ def _sharded_gradient(model, data, rows: Tensor, config, state, generator, shard
         out[k] = flat[i : i + size].view_as(directions[k])
         i += size
     return out, figures
+
+
+def _check_trainer_state(path, trainer: dict[str, Tensor], params: dict[str, Tensor], n: int) -> None:
+    """Refuse a checkpoint whose trainer state cannot continue this run (before anything is changed)."""
+    if "rng/generator" not in trainer:
+        raise CRBMError(f"{path}: checkpoint has no trainer state (written by save_checkpoint, not fit); "
+                        "load it with crbm.load_model, or start training without resume=")
+    rng = trainer["rng/generator"]
+    if rng.dtype != torch.uint8 or rng.ndim != 1:
+        raise CRBMError(f"{path}: trainer tensor 'rng/generator' must be a 1-D uint8 generator state, "
+                        f"got {rng.dtype} {tuple(rng.shape)}")
+    for key, v in trainer.items():
+        group, _, name = key.partition("/")
+        if group == "velocity" and (name not in params or v.shape != params[name].shape):
+            expected = tuple(params[name].shape) if name in params else "no such parameter"
+            raise CRBMError(f"{path}: trainer tensor {key!r} has shape {tuple(v.shape)}; expected {expected}")
+    order = trainer.get("epoch/order")
+    if order is not None and (order.shape != (n,) or order.dtype != torch.int64):
+        raise CRBMError(f"{path}: the checkpoint's data order is {order.dtype} {tuple(order.shape)}; this run's "
+                        f"data has {n} examples (resume with the data the run was started with)")
 
 
 def _check_divergence(model, figures: dict, first_recon: float | None, config: TrainConfig) -> None:
