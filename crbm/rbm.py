@@ -28,7 +28,16 @@ from torch import Tensor, nn
 from crbm.checkpoint import register_model
 from crbm.errors import CRBMError
 from crbm.noise import torch_generator
-from crbm.units import Gaussian, ReplicatedSoftmax, Units, resolve_units, units_from_json, units_to_json
+from crbm.units import (
+    Concat,
+    Gaussian,
+    ReplicatedSoftmax,
+    Softmax,
+    Units,
+    resolve_units,
+    units_from_json,
+    units_to_json,
+)
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -116,6 +125,11 @@ class RBM(nn.Module):
         self.hidden = resolve_units(hidden)
         if isinstance(self.hidden, ReplicatedSoftmax):
             raise CRBMError("replicated softmax units can only be visible")
+        for what, units, n in (("visible", self.visible, n_visible), ("hidden", self.hidden, n_hidden)):
+            if isinstance(units, Concat) and units.size != n:
+                raise CRBMError(f"{what}: the Concat blocks hold {units.size} units but the layer has {n}")
+            if isinstance(units, Softmax) and units.group and n % units.group:
+                raise CRBMError(f"{what}: a softmax layer of {n} units does not split into groups of {units.group}")
         if learn_sigma and not self.visible.has_sigma:
             raise CRBMError("learn_sigma needs Gaussian visible units")
         self.n_visible, self.n_hidden = n_visible, n_hidden
