@@ -1,8 +1,9 @@
 """The ``crbm`` command line: thin sub-commands over the library.
 
 Each sub-command is a pair of functions, ``_add_<name>(parser)`` and ``_run_<name>(args)``, listed in
-``COMMANDS``. Errors of the package print one line to stderr and exit with code 2 (``--debug`` shows the
-traceback instead).
+``COMMANDS``. Any error (bad input, a missing or unwritable file, an unexpected failure) prints one line to
+stderr and exits with code 2 (``--debug`` shows the traceback instead); outputs are written atomically, so a
+failed command leaves no partial file.
 """
 
 from __future__ import annotations
@@ -100,14 +101,19 @@ def main(argv: list[str] | None = None) -> int:
     run = COMMANDS[args.command][2]
     try:
         return run(args)
-    except (CRBMError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
-        if args.debug:
-            raise
-        print(f"crbm {args.command}: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"crbm {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # one line, never a traceback, unless --debug
+        if args.debug:
+            raise
+        message = (
+            str(err)
+            if isinstance(err, (CRBMError, OSError))
+            else f"unexpected {type(err).__name__}: {err} (run with --debug for the traceback)"
+        )
+        print(f"crbm {args.command}: error: " + " ".join(message.split()), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
