@@ -78,7 +78,7 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | Non
     path = Path(path)
     if not path.is_file():
         raise FormatError(path, "no such checkpoint file")
-    _refuse_pickle(path)
+    _check_header(path)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             raw = (f.metadata() or {}).get("crbm")
@@ -123,7 +123,11 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | Non
             state = {k: f.get_tensor("model/" + k) for k in expected}
             trainer = {k[len("trainer/") :]: f.get_tensor(k) for k in names if k.startswith("trainer/")}
     except SafetensorError as err:
-        raise FormatError(path, f"not a readable safetensors checkpoint ({err})") from None
+        if "not fully covered" in str(err):
+            message = "the tensor data does not match the header's offsets (file truncated or corrupt)"
+        else:
+            message = f"not a readable safetensors checkpoint ({err})"
+        raise FormatError(path, message) from None
     except (OSError, ValueError) as err:
         if isinstance(err, CRBMError):
             raise
@@ -136,15 +140,24 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | Non
 _SAFETENSORS_DTYPES = {torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32", torch.float64: "F64"}
 
 
-def _refuse_pickle(path: Path) -> None:
-    """A clear refusal of pickles (``torch.save``/``pickle.dump`` files): loading them can execute code."""
+def _check_header(path: Path) -> None:
+    """Clear refusals of pickles (``torch.save``/``pickle.dump`` files: loading them can execute code) and of
+    files too short for the header they declare (safetensors: 8-byte little-endian length, then JSON)."""
+    size = path.stat().st_size
     with open(path, "rb") as f:
-        head = f.read(4)
+        head = f.read(8)
     if head.startswith(b"PK\x03\x04") or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5):
         raise FormatError(
             path,
             "this is a pickle (torch.save) file, not a crbm checkpoint; pickles are refused because loading "
             "them can run arbitrary code: expected a safetensors file written by crbm.save_checkpoint",
+        )
+    if len(head) < 8:
+        raise FormatError(path, f"the file holds {size} bytes; a checkpoint starts with an 8-byte header size")
+    declared = int.from_bytes(head, "little")
+    if size - 8 < declared < 100_000_000:  # (larger declared sizes are garbage, refused by safetensors itself)
+        raise FormatError(
+            path, f"truncated: the safetensors header declares {declared} bytes but only {size - 8} follow"
         )
 
 
