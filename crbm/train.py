@@ -234,11 +234,17 @@ def fit(
 
     if resume is not None:
         ck = load_checkpoint(resume, device=device)
-        if ck.model.kind != model.kind or ck.model.config() != model.config():
+        if ck.model.kind != model.kind:
             raise CRBMError(
-                f"{resume}: checkpoint holds a different model, a {ck.model.kind} {ck.model.config()}; "
-                f"this run trains a {model.kind} {model.config()}"
+                f"{resume}: checkpoint holds a different model, a {ck.model.kind}; this run trains a {model.kind}"
             )
+        theirs, ours = ck.model.config(), model.config()
+        if theirs != ours:
+            diff = ", ".join(
+                f"{k} {theirs.get(k)!r} (this run: {ours.get(k)!r})" for k in sorted(set(theirs) | set(ours))
+                if theirs.get(k) != ours.get(k)
+            )
+            raise CRBMError(f"{resume}: checkpoint holds a different model, a {ck.model.kind} with {diff}")
         _check_trainer_state(resume, ck.trainer, params, n)
         model.load_state_dict(ck.model.state_dict())
         for k, v in ck.trainer.items():
