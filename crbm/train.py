@@ -76,7 +76,7 @@ class TrainConfig:
     checkpoint: str | None = None  # path of the checkpoint written during training
     checkpoint_every: int = 1  # epochs between checkpoints
     checkpoint_every_steps: int | None = None  # also checkpoint every this many mini-batches (exact mid-epoch resume)
-    explode_factor: float = 1e3  # stop when recon_error exceeds this times its first value
+    explode_factor: float = 1e3  # stop when an epoch's recon_error exceeds this times the run's first batch's
     progress: bool | None = None  # progress bar (None: when stderr is a terminal)
     verbose: bool = True  # one line of figures per epoch on stderr
 
@@ -275,7 +275,11 @@ def fit(
 
         total = (config.epochs - start_epoch) * n_batches - start_step
         bar = tqdm(total=total, unit="batch", leave=False, dynamic_ncols=True)
-    first_recon = next((h["recon_error"] for h in history if "recon_error" in h), None)
+    first_recon = None
+    if resume is not None:  # (checkpoints written before "first_recon" existed: the first epoch's figure)
+        earlier = next((h["recon_error"] for h in history if "recon_error" in h), None)
+        first_recon = ck.trainer_meta.get("first_recon", earlier)
+    first_batch: Tensor | None = None  # the run's first recon_error, read at the end of the first epoch
     monitor = getattr(model, "monitor", None)
 
     def save(epoch_done: int, step: int = 0, order: Tensor | None = None) -> None:
@@ -283,7 +287,13 @@ def fit(
             config.checkpoint,
             model,
             trainer=_trainer_tensors(velocity, state, generator, order, sums),
-            trainer_meta={"epoch": epoch_done, "step": step, "history": history, "config": config.to_json()},
+            trainer_meta={
+                "epoch": epoch_done,
+                "step": step,
+                "history": history,
+                "config": config.to_json(),
+                "first_recon": first_recon if first_recon is not None or first_batch is None else float(first_batch),
+            },
             extra=extra,
         )
 
@@ -300,7 +310,7 @@ def fit(
                     else torch.arange(n, device=device)
                 )
                 sums, start_step = {}, 0
-            every = config.checkpoint_every_steps if config.checkpoint and rank == 0 else None
+            every = config.checkpoint_every_steps if config.checkpoint else None
             with torch.no_grad():
                 for b in range(start_step, n_batches):
                     rows = order[b * global_batch : (b + 1) * global_batch]
@@ -317,10 +327,14 @@ def fit(
                         p.add_(velocity[name])
                     for k, v in figures.items():
                         sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
+                    if first_recon is None and first_batch is None and world == 1 and "recon_error" in figures:
+                        first_batch = sums["recon_error"].clone()
                     if bar is not None:
                         bar.update()
                     if every and (b + 1) % every == 0 and b + 1 < n_batches:
-                        save(epoch, b + 1, order)
+                        _check_divergence(model, {"epoch": epoch + 1}, None, config)  # never save a NaN state
+                        if rank == 0:
+                            save(epoch, b + 1, order)
             if world > 1 and sums:
                 flat = torch.stack([sums[k] for k in sorted(sums)])
                 dist.all_reduce(flat)
@@ -332,6 +346,8 @@ def fit(
                     sub = data.batch(torch.arange(min(n, vv.shape[0]), device=device))[0]
                     figures["free_energy_gap"] = float(monitor(vv) - monitor(sub))
             figures = {"epoch": epoch + 1, **figures, "lr": lr, "momentum": mom, "seconds": time.perf_counter() - t0}
+            if first_recon is None and first_batch is not None:
+                first_recon = float(first_batch)
             _check_divergence(model, figures, first_recon, config)
             if first_recon is None and "recon_error" in figures:
                 first_recon = figures["recon_error"]
