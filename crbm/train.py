@@ -417,7 +417,13 @@ def _check_divergence(model, figures: dict, first_recon: float | None, config: T
     advice = f"lower the learning rate (now {config.learning_rate:g})"
     if gaussian:
         advice += " and check that the data are normalised (z-scored channels, sigma near 1)"
-    kept = f"; the last good checkpoint is {config.checkpoint}" if config.checkpoint else ""
+    kept = ""
+    if config.checkpoint:
+        kept = (
+            f"; the last good checkpoint is {config.checkpoint}"
+            if Path(config.checkpoint).is_file()
+            else "; no checkpoint was written before it"
+        )
     raise DivergenceError(f"training diverged at epoch {figures['epoch']}: {what}; {advice}{kept}")
 
 
