@@ -414,7 +414,9 @@ def _check_divergence(model, figures: dict, first_recon: float | None, config: T
         return
     what = f"{', '.join(bad)} became NaN/Inf" if bad else f"recon_error rose from {first_recon:.4g} to {recon:.4g}"
     gaussian = getattr(getattr(model, "visible", None), "has_sigma", False)
-    advice = f"lower the learning rate (now {config.learning_rate:g})"
+    lr = config.learning_rate_at(figures["epoch"] - 1)
+    advice = f"lower the learning rate (TrainConfig.learning_rate {config.learning_rate:g}"
+    advice += f", {lr:g} in this epoch by the schedule)" if lr != config.learning_rate else ")"
     if gaussian:
         advice += " and check that the data are normalised (z-scored channels, sigma near 1)"
     kept = ""
