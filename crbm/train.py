@@ -396,13 +396,18 @@ def _check_trainer_state(path, trainer: dict[str, Tensor], params: dict[str, Ten
                         f"got {rng.dtype} {tuple(rng.shape)}")
     for key, v in trainer.items():
         group, _, name = key.partition("/")
-        if group == "velocity" and (name not in params or v.shape != params[name].shape):
-            expected = tuple(params[name].shape) if name in params else "no such parameter"
-            raise CRBMError(f"{path}: trainer tensor {key!r} has shape {tuple(v.shape)}; expected {expected}")
+        p = params.get(name)
+        if group == "velocity" and (p is None or (v.shape, v.dtype) != (p.shape, p.dtype)):
+            expected = "no such parameter" if p is None else f"{p.dtype} {tuple(p.shape)}"
+            raise CRBMError(f"{path}: trainer tensor {key!r} is {v.dtype} {tuple(v.shape)}; expected {expected}")
+        if group == "sums" and (v.ndim != 0 or not v.is_floating_point()):
+            raise CRBMError(f"{path}: trainer tensor {key!r} is {v.dtype} {tuple(v.shape)}; expected a float scalar")
     order = trainer.get("epoch/order")
     if order is not None and (order.shape != (n,) or order.dtype != torch.int64):
         raise CRBMError(f"{path}: the checkpoint's data order is {order.dtype} {tuple(order.shape)}; this run's "
                         f"data has {n} examples (resume with the data the run was started with)")
+    if order is not None and not torch.equal(order.sort().values, torch.arange(n)):
+        raise CRBMError(f"{path}: the checkpoint's data order is not a permutation of 0..{n - 1}")
 
 
 def _check_divergence(model, figures: dict, first_recon: float | None, config: TrainConfig) -> None:
