@@ -109,3 +109,32 @@ def test_metadata_field_replaced_by_arbitrary_json(field, value):
     else:
         meta[where] = value
     _load(st_save(TENSORS, metadata={"crbm": json.dumps(meta)}))
+
+
+TRAINER_KEYS = ["velocity/weight", "velocity/hidden_bias", "state/chain", "rng/generator", "epoch/order",
+                "sums/recon_error", "velocity/nonsense"]
+DTYPES = [torch.float32, torch.float64, torch.int64, torch.uint8, torch.bool]
+
+
+@settings(FUZZ, max_examples=30)
+@given(st.sampled_from(TRAINER_KEYS), st.lists(st.integers(0, 9), max_size=3), st.sampled_from(DTYPES))
+def test_resume_with_a_mangled_trainer_tensor(key, shape, dtype):
+    """A resume checkpoint whose trainer tensor has any shape and dtype: refused with CRBMError, or resumed."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "run.safetensors"
+        data = (torch.rand(8, 3, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+        model = crbm.RBM(3, 2, generator=torch.Generator().manual_seed(0))
+        cfg = crbm.TrainConfig(epochs=2, batch_size=4, persistent=True, device="cpu", verbose=False, progress=False)
+        trainer = {
+            "velocity/weight": torch.zeros(3, 2),
+            "state/chain": data[:4].clone(),
+            "rng/generator": torch.Generator().get_state(),
+            "epoch/order": torch.randperm(8),
+            "sums/recon_error": torch.tensor(0.5),
+        }
+        trainer[key] = torch.zeros(shape, dtype=dtype)
+        crbm.save_checkpoint(path, model, trainer=trainer, trainer_meta={"epoch": 1, "step": 1, "history": []})
+        try:
+            crbm.fit(crbm.RBM(3, 2), data, cfg, resume=path)
+        except crbm.CRBMError:
+            pass
