@@ -162,3 +162,18 @@ def test_subprocess_bad_input(tmp_path):
     assert r.stdout == ""
     _assert_one_line(r.stderr, "convert", r"truncated\.bvh:6: the hierarchy ends early")
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_amc_output_is_both_files_or_neither(tmp_path, capsys):
+    """AMC output is two files (.amc and its .asf): when the .asf cannot be written, no .amc is left either."""
+    _inputs(tmp_path)
+    (tmp_path / "out.asf").mkdir()
+    before = set(os.listdir(tmp_path))
+    argv = ["convert", str(tmp_path / "walk.amc"), str(tmp_path / "out.amc"), "--asf", str(tmp_path / "tiny.asf")]
+    code, err = _run(capsys, argv)
+    assert code == 2
+    _assert_one_line(err, "convert", r"out\.asf")
+    assert _outputs(tmp_path, before) == []
+    (tmp_path / "out.asf").rmdir()
+    assert main(argv) == 0
+    assert sorted(_outputs(tmp_path, before - {"out.asf"})) == ["out.amc", "out.asf"]
