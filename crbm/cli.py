@@ -43,6 +43,8 @@ def _run_show(args: argparse.Namespace) -> int:
     from crbm.mocap.io import read_motion
     from crbm.mocap.render import animate, plot_poses
 
+    if args.stride < 1:
+        raise CRBMError(f"--stride must be a positive integer, got {args.stride}")
     motion = read_motion(args.input, asf=args.asf, fps=args.fps)
     if args.out.suffix.lower() == ".png":
         frames = range(0, motion.n_frames, args.stride) if args.stride > 1 else None
@@ -78,15 +80,22 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (``crbm show: error: ...``, exit code 2) like every other error."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="crbm",
         description="Conditional restricted Boltzmann machines for motion capture, and the Boltzmann-machine "
         "family (RBM, DBN, deep autoencoders) on one engine.",
     )
     parser.add_argument("--version", action="version", version=f"crbm {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (help_line, add, _) in COMMANDS.items():
         add(sub.add_parser(name, help=help_line, description=help_line[0].upper() + help_line[1:] + "."))
     return parser
