@@ -177,3 +177,25 @@ def test_amc_output_is_both_files_or_neither(tmp_path, capsys):
     (tmp_path / "out.asf").rmdir()
     assert main(argv) == 0
     assert sorted(_outputs(tmp_path, before - {"out.asf"})) == ["out.amc", "out.asf"]
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["show", "{tmp}/good.bvh", "--out", "{tmp}/x.png", "--stride", "0"],
+     r"crbm show: error: --stride must be a positive integer, got 0$"),
+    (["show", "{tmp}/good.bvh", "--out", "{tmp}/x.png", "--stride", "abc"],
+     r"crbm show: error: argument --stride: invalid int value: 'abc' \(see crbm show --help\)"),
+    (["show", "{tmp}/good.bvh"], r"crbm show: error: the following arguments are required: --out"),
+    (["convert"], r"crbm convert: error: the following arguments are required: IN, OUT"),
+    (["bogus"], r"crbm: error: argument COMMAND: invalid choice: 'bogus'"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys, argv, pattern):
+    _inputs(tmp_path)
+    before = set(os.listdir(tmp_path))
+    try:
+        code = main([a.format(tmp=tmp_path) for a in argv])
+    except SystemExit as stop:  # argparse's own errors exit
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.splitlines()) == 1 and re.match(pattern, err), err
+    assert _outputs(tmp_path, before) == []
