@@ -161,6 +161,13 @@ def _dataframe(tmp: Path, edit: Callable[[pd.DataFrame], pd.DataFrame]) -> crbm.
     return crbm.motion_from_dataframe(edit(crbm.motion_to_dataframe(motion)), motion.skeleton, fps=25.0)
 
 
+def _mat(tmp: Path, **variables) -> Path:
+    import scipy.io
+
+    scipy.io.savemat(tmp / "walkjog.mat", variables)
+    return tmp / "walkjog.mat"
+
+
 def _rbm(**kw) -> crbm.RBM:
     return crbm.RBM(4, 3, generator=torch.Generator().manual_seed(0), **kw)
 
@@ -366,6 +373,22 @@ CASES = [
     Case("motion-wrong-shape", "a Motion whose frames have 5 columns for 9 channels",
          lambda t: crbm.Motion(_motion(t).skeleton, np.zeros((2, 5)), 25.0, name="walk"), CRBMError,
          r"motion 'walk': frames must have shape \(T, 9\), got \(2, 5\)"),
+    # ---- data sets
+    Case("mat-binary-garbage", "4 KiB of random bytes as the MIT `motion.mat`",
+         lambda t: crbm.load_mit_motion(_file(t, "motion.mat", _garbage())), FormatError,
+         r"motion\.mat: not a readable MATLAB \.mat file \(v4-v7\.2 expected\)"),
+    Case("mat-wrong-variables", "a `.mat` file without GPmat's variables as the walk/jog set",
+         lambda t: crbm.load_gpmat_walkjog(_mat(t, x=np.zeros(3))), CRBMError,
+         r"walkjog\.mat: expected variable 'Y' of shape \(None, 62\), got None"),
+    Case("cmu-subject-name", "CMU subject `'abc'`",
+         lambda t: crbm.cmu_trials("abc", [1], path=t), CRBMError,
+         r"subject must be a CMU subject number such as 35, got 'abc'"),
+    Case("cmu-trial-number", "CMU trial number -1",
+         lambda t: crbm.cmu_trials(35, [1, -1], path=t), CRBMError,
+         r"trials must be positive trial numbers .*, got \[-1\]"),
+    Case("data-file-missing", "a data file found in no data folder",
+         lambda t: crbm.data_path("mocap/none/missing.mat", path=t), CRBMError,
+         r"data file 'mocap/none/missing\.mat' not found; tried .*missing\.mat \(explicit path\)"),
     # ---- the engine: shapes, dtypes, values
     Case("rbm-wrong-width", "RBM(4, 3).free_energy of a (8, 5) batch",
          lambda t: _rbm().free_energy(torch.rand(8, 5)), CRBMError, r"v: expected shape \(batch, 4\), got \(8, 5\)"),

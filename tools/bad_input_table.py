@@ -1,7 +1,8 @@
 """Print the README's table of bad inputs: ``python tools/bad_input_table.py [--out FILE]``.
 
 Runs every case of the catalogue in ``tests/test_bad_inputs.py`` (in a scratch folder, so file names show
-without their folder) and prints a markdown table of the input, the exception and the message it raised.
+without their folder; the home folder shows as ~) and prints a markdown table of the input, the exception
+and the message it raised.
 A case that raises nothing, or a message that no longer matches the catalogue, stops the script.
 """
 
@@ -31,7 +32,8 @@ def rows() -> list[tuple[str, str, str]]:
                 message = str(err)
                 if not re.search(case.match, message):
                     raise SystemExit(f"{case.id}: message {message!r} does not match {case.match!r}") from None
-                out.append((case.input, type(err).__name__, message.replace(folder + "/", "")))
+                message = message.replace(folder + "/", "").replace(str(Path.home()), "~")
+                out.append((case.input, type(err).__name__, message))
             else:
                 raise SystemExit(f"{case.id}: raised nothing")
     return out
