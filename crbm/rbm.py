@@ -50,9 +50,9 @@ def check_tensor(x: Tensor, what: str, *, width: int, like: Tensor, ndim: int = 
         raise CRBMError(f"{what}: expected a torch.Tensor of shape (batch, {width}), got {type(x).__name__}")
     if x.ndim != ndim or x.shape[-1] != width:
         raise CRBMError(f"{what}: expected shape (batch, {width}), got {tuple(x.shape)}")
-    if x.dtype not in _FLOATS:
-        raise CRBMError(f"{what}: expected a floating dtype ({like.dtype}), got {x.dtype}")
     if x.dtype != like.dtype:
+        if x.dtype not in _FLOATS:
+            raise CRBMError(f"{what}: expected a floating dtype ({like.dtype}), got {x.dtype}")
         raise CRBMError(f"{what}: expected dtype {like.dtype} (the model's), got {x.dtype}; use .to({like.dtype})")
     if x.device != like.device:
         raise CRBMError(f"{what}: expected a tensor on {like.device} (the model's device), got {x.device}")
