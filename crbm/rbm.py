@@ -61,6 +61,20 @@ def check_tensor(x: Tensor, what: str, *, width: int, like: Tensor, ndim: int = 
     return x
 
 
+def check_device(device: str | torch.device | None) -> torch.device | None:
+    """``device`` as a ``torch.device`` (None stays None); CRBMError for an unknown name or for CUDA on a
+    machine without it."""
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise CRBMError(f"unknown device {device!r}; expected e.g. 'cpu', 'cuda' or 'cuda:0' ({err})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CRBMError(f"device {device!r} was asked for but CUDA is not available; use device='cpu'")
+    return dev
+
+
 @dataclass
 class Statistics:
     """The result of one CD/PCD step on a batch.
@@ -132,10 +146,11 @@ class RBM(nn.Module):
                 raise CRBMError(f"{what}: a softmax layer of {n} units does not split into groups of {units.group}")
         if learn_sigma and not self.visible.has_sigma:
             raise CRBMError("learn_sigma needs Gaussian visible units")
+        device = check_device(device)
         self.n_visible, self.n_hidden = n_visible, n_hidden
         self.learn_sigma = learn_sigma
         self.init_std = init_std
-        if device is not None and torch.device(device).type == "meta":  # shapes only (checkpoint validation)
+        if device is not None and device.type == "meta":  # shapes only (checkpoint validation)
             w = torch.empty(n_visible, n_hidden, dtype=dtype, device=device)
         else:
             w = torch.randn(n_visible, n_hidden, generator=generator, dtype=torch.float64) * init_std
@@ -214,7 +229,6 @@ class RBM(nn.Module):
 
     def visible_pre(self, h: Tensor, visible_shift: Tensor | None = None) -> Tensor:
         """b + s_v + sigma (W h): the mean for Gaussian visibles, the logits otherwise. (batch, n_visible)."""
-        check_tensor(h, "h", width=self.n_hidden, like=self.weight, finite=False)
         wh = h @ self.weight.T
         if self.log_sigma is not None:
             wh = wh * self.sigma
@@ -227,6 +241,7 @@ class RBM(nn.Module):
 
     def visible_mean(self, h: Tensor, visible_shift: Tensor | None = None) -> Tensor:
         """E[v | h], (batch, n_visible) (word probabilities for replicated softmax)."""
+        check_tensor(h, "h", width=self.n_hidden, like=self.weight, finite=False)
         return self.visible.mean(self.visible_pre(h, visible_shift))
 
     def sample_hidden(self, v: Tensor, *, generator: torch.Generator | None, hidden_shift: Tensor | None = None):
@@ -243,6 +258,7 @@ class RBM(nn.Module):
         lengths: Tensor | None = None,
     ) -> Tensor:
         """A draw of p(v | h); ``lengths`` (batch,) gives the word counts for replicated softmax."""
+        check_tensor(h, "h", width=self.n_hidden, like=self.weight, finite=False)
         pre = self.visible_pre(h, visible_shift)
         if isinstance(self.visible, ReplicatedSoftmax):
             return self.visible.sample(pre, generator=generator, counts=lengths)

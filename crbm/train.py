@@ -40,6 +40,7 @@ from torch import Tensor
 from crbm.checkpoint import load_checkpoint, save_checkpoint
 from crbm.errors import CRBMError, DivergenceError
 from crbm.noise import ShardedGenerator
+from crbm.rbm import check_device
 
 LR_SCHEDULES: dict[str, Callable[[float, float], float]] = {
     # progress in [0, 1) and the final fraction -> multiplier of the learning rate
@@ -81,36 +82,36 @@ class TrainConfig:
     verbose: bool = True  # one line of figures per epoch on stderr
 
     def __post_init__(self) -> None:
-        def count(x, lo=1):
-            return isinstance(x, int) and not isinstance(x, bool) and x >= lo
-
-        def number(x, lo=0.0):
-            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= lo
-
         checks = [
-            ("epochs", count(self.epochs), "a positive integer"),
-            ("batch_size", count(self.batch_size), "a positive integer"),
-            ("learning_rate", number(self.learning_rate), "a finite number >= 0"),
-            ("momentum", number(self.momentum) and self.momentum < 1, "in [0, 1)"),
-            ("final_momentum", number(self.final_momentum) and self.final_momentum < 1, "in [0, 1)"),
-            ("momentum_epochs", count(self.momentum_epochs, 0), "an integer >= 0"),
-            ("weight_decay", number(self.weight_decay), "a finite number >= 0"),
-            ("k", count(self.k), "a positive integer"),
-            ("n_chains", self.n_chains is None or count(self.n_chains), "None or a positive integer"),
-            ("sparsity_cost", number(self.sparsity_cost), "a finite number >= 0"),
+            ("epochs", _positive_int(self.epochs), "a positive integer"),
+            ("batch_size", _positive_int(self.batch_size), "a positive integer"),
+            ("learning_rate", _number(self.learning_rate) and self.learning_rate >= 0, "a finite number >= 0"),
+            ("momentum", _number(self.momentum) and 0 <= self.momentum < 1, "in [0, 1)"),
+            ("final_momentum", _number(self.final_momentum) and 0 <= self.final_momentum < 1, "in [0, 1)"),
+            ("weight_decay", _number(self.weight_decay) and self.weight_decay >= 0, "a finite number >= 0"),
+            ("momentum_epochs", isinstance(self.momentum_epochs, int) and self.momentum_epochs >= 0, "an integer >= 0"),
+            ("k", _positive_int(self.k), "a positive integer"),
             ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {sorted(LR_SCHEDULES)}"),
-            ("lr_final", number(self.lr_final) and self.lr_final > 0, "a finite number > 0"),
-            ("lr_scale", all(number(f) for f in dict(self.lr_scale).values()), "a dict of finite factors >= 0"),
-            ("checkpoint_every", count(self.checkpoint_every), "a positive integer"),
-            ("checkpoint_every_steps", self.checkpoint_every_steps is None or count(self.checkpoint_every_steps),
-             "None or a positive integer"),
-            ("explode_factor", not isinstance(self.explode_factor, bool) and self.explode_factor > 1, "> 1"),
+            ("lr_final", _number(self.lr_final) and self.lr_final > 0, "a finite number > 0"),
+            ("checkpoint_every", _positive_int(self.checkpoint_every), "a positive integer"),
+            (
+                "checkpoint_every_steps",
+                self.checkpoint_every_steps is None or _positive_int(self.checkpoint_every_steps),
+                "None or a positive integer",
+            ),
+            ("n_chains", self.n_chains is None or _positive_int(self.n_chains), "None or a positive integer"),
+            ("explode_factor", _number(self.explode_factor) and self.explode_factor > 1, "a finite number > 1"),
         ]
         for name, ok, expected in checks:
             if not ok:
                 raise CRBMError(f"TrainConfig.{name} must be {expected}, got {getattr(self, name)!r}")
+        if not (_number(self.sparsity_cost) and self.sparsity_cost >= 0):
+            raise CRBMError(f"TrainConfig.sparsity_cost must be a finite number >= 0, got {self.sparsity_cost!r}")
+        if not isinstance(self.lr_scale, Mapping) or not all(_number(f) and f >= 0 for f in self.lr_scale.values()):
+            raise CRBMError(f"TrainConfig.lr_scale must be a dict of finite factors >= 0, got {self.lr_scale!r}")
         if self.sparsity_target is not None and not 0 < self.sparsity_target < 1:
             raise CRBMError(f"TrainConfig.sparsity_target must be in (0, 1), got {self.sparsity_target!r}")
+        check_device(self.device)
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -122,6 +123,14 @@ class TrainConfig:
 
     def momentum_at(self, epoch: int) -> float:
         return self.momentum if epoch < self.momentum_epochs else self.final_momentum
+
+
+def _positive_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 class TensorData:
@@ -149,13 +158,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None`` -> cuda when available, else cpu; refuses cuda when it is absent."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise CRBMError(f"device {device!r} is not a torch device; expected e.g. 'cpu', 'cuda' or 'cuda:1'") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise CRBMError(f"device {device!r} was asked for but CUDA is not available; use device='cpu'")
-    return dev
+    return check_device(device)
 
 
 Callback = Callable[[int, dict, torch.nn.Module], "bool | None"]
@@ -216,7 +219,8 @@ def fit(
     if n == 0:
         raise CRBMError("data: no training examples")
     if global_batch > n:
-        raise CRBMError(f"batch_size {config.batch_size} x {world} processes is larger than the data ({n} examples)")
+        procs = f" x {world} processes" if world > 1 else ""
+        raise CRBMError(f"batch_size {config.batch_size}{procs} is larger than the data ({n} examples)")
     params = _named_parameters(model)
     unknown = sorted(set(config.lr_scale) - set(params))
     if unknown:
@@ -424,13 +428,11 @@ def _check_divergence(model, figures: dict, first_recon: float | None, config: T
     advice += f", {lr:g} in this epoch by the schedule)" if lr != config.learning_rate else ")"
     if gaussian:
         advice += " and check that the data are normalised (z-scored channels, sigma near 1)"
-    kept = ""
-    if config.checkpoint:
-        kept = (
-            f"; the last good checkpoint is {config.checkpoint}"
-            if Path(config.checkpoint).is_file()
-            else "; no checkpoint was written before it"
-        )
+    kept = (
+        f"; the last good checkpoint is {config.checkpoint}"
+        if config.checkpoint and Path(config.checkpoint).is_file()
+        else ""
+    )
     raise DivergenceError(f"training diverged at epoch {figures['epoch']}: {what}; {advice}{kept}")
 
 
