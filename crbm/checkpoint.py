@@ -21,6 +21,7 @@ from crbm.atomic import write_bytes
 from crbm.errors import CRBMError, FormatError
 
 FORMAT = "crbm-checkpoint/1"
+_UNREADABLE = "not a readable safetensors checkpoint"  # how every refusal of the file's container begins
 MODEL_KINDS: dict[str, type] = {}
 
 
@@ -124,14 +125,14 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | Non
             trainer = {k[len("trainer/") :]: f.get_tensor(k) for k in names if k.startswith("trainer/")}
     except SafetensorError as err:
         if "not fully covered" in str(err):
-            message = "the tensor data does not match the header's offsets (file truncated or corrupt)"
+            message = f"{_UNREADABLE}: the tensor data does not match the header's offsets (truncated or corrupt)"
         else:
-            message = f"not a readable safetensors checkpoint ({err})"
+            message = f"{_UNREADABLE} ({err})"
         raise FormatError(path, message) from None
     except (OSError, ValueError) as err:
         if isinstance(err, CRBMError):
             raise
-        raise FormatError(path, f"not a readable safetensors checkpoint ({err})") from None
+        raise FormatError(path, f"{_UNREADABLE} ({err})") from None
     model = cls.from_config(meta["config"], dtype=dtype, device=device)
     model.load_state_dict({k: v.to(model.state_dict()[k].device) for k, v in state.items()})
     return Checkpoint(model, trainer, meta.get("trainer", {}), meta.get("extra", {}))
@@ -149,15 +150,15 @@ def _check_header(path: Path) -> None:
     if head.startswith(b"PK\x03\x04") or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5):
         raise FormatError(
             path,
-            "this is a pickle (torch.save) file, not a crbm checkpoint; pickles are refused because loading "
-            "them can run arbitrary code: expected a safetensors file written by crbm.save_checkpoint",
+            f"{_UNREADABLE}: this is a pickle (torch.save) file, refused because loading it can run arbitrary "
+            "code; expected a safetensors file written by crbm.save_checkpoint",
         )
     if len(head) < 8:
-        raise FormatError(path, f"the file holds {size} bytes; a checkpoint starts with an 8-byte header size")
+        raise FormatError(path, f"{_UNREADABLE}: the file holds {size} bytes; it starts with an 8-byte header size")
     declared = int.from_bytes(head, "little")
     if size - 8 < declared < 100_000_000:  # (larger declared sizes are garbage, refused by safetensors itself)
         raise FormatError(
-            path, f"truncated: the safetensors header declares {declared} bytes but only {size - 8} follow"
+            path, f"{_UNREADABLE}: truncated, the header declares {declared} bytes but only {size - 8} follow"
         )
 
 
