@@ -461,15 +461,19 @@ CASES = [
     # ---- checkpoints
     Case("ckpt-truncated-header", "checkpoint cut inside its JSON header",
          lambda t: crbm.load_checkpoint(_truncated_checkpoint(t, 100)), FormatError,
-         r"bad\.safetensors: truncated: the safetensors header declares \d+ bytes but only 92 follow"),
+         r"bad\.safetensors: not a readable safetensors checkpoint: truncated, the header declares \d+ bytes but only "
+         r"92 follow"),
     Case("ckpt-truncated-data", "checkpoint cut inside its tensor data",
          lambda t: crbm.load_checkpoint(_truncated_checkpoint(t, -4)), FormatError,
-         r"bad\.safetensors: the tensor data does not match the header's offsets \(file truncated or corrupt\)"),
+         r"bad\.safetensors: not a readable safetensors checkpoint: the tensor data does not match the header's "
+         r"offsets \(truncated or corrupt\)"),
     Case("ckpt-pickle", "a pickle file given as a checkpoint",
          lambda t: crbm.load_checkpoint(_file(t, "bad.safetensors", pickle.dumps({"weight": [1.0]}))), FormatError,
-         r"bad\.safetensors: this is a pickle \(torch\.save\) file, not a crbm checkpoint; pickles are refused"),
+         r"bad\.safetensors: not a readable safetensors checkpoint: this is a pickle \(torch\.save\) file, refused "
+         r"because loading it can run arbitrary code"),
     Case("ckpt-torch-save", "a `torch.save` state dict given as a checkpoint",
-         lambda t: crbm.load_model(_torch_save(t)), FormatError, r"model\.pt: this is a pickle \(torch\.save\) file"),
+         lambda t: crbm.load_model(_torch_save(t)), FormatError,
+         r"model\.pt: not a readable safetensors checkpoint: this is a pickle \(torch\.save\) file"),
     Case("ckpt-shape-mismatch", "checkpoint whose weight is (3, 4) for a (4, 3) config",
          lambda t: _load(t, tensors={"model/weight": torch.zeros(3, 4), "model/visible_bias": torch.zeros(4),
                                      "model/hidden_bias": torch.zeros(3)}), FormatError,

@@ -120,12 +120,12 @@ HOSTILE = {
     "header-claims-a-1e12-element-tensor": (
         lambda: _raw({"model/weight": {"dtype": "F32", "shape": [10**6, 10**6], "data_offsets": [0, 4 * 10**12]},
                       "__metadata__": _meta()}, bytes(64)),
-        r"not a readable safetensors checkpoint|file truncated or corrupt",
+        r"not a readable safetensors checkpoint",
     ),
     "header-size-claims-2-62-bytes": (lambda: struct.pack("<Q", 2**62) + b"{}",
                                       r"not a readable safetensors checkpoint \(.*header too large"),
     "header-size-beyond-the-file": (lambda: struct.pack("<Q", 5000) + b"{}",
-                                    r"truncated: the safetensors header declares 5000 bytes but only 2 follow"),
+                                    r"truncated, the header declares 5000 bytes but only 2 follow"),
 }
 
 
