@@ -484,9 +484,9 @@ CASES = [
     Case("ckpt-dtype-mismatch", "checkpoint storing float64 tensors under dtype float32",
          lambda t: _load(t, tensors={f"model/{k}": v.double() for k, v in _rbm().state_dict().items()}),
          FormatError, r"bad\.safetensors: tensor '\w+' is stored as F64; the checkpoint's dtype is torch\.float32"),
-    Case("ckpt-unknown-kind", "checkpoint of kind `CRBM` (not registered)",
-         lambda t: _load(t, kind="CRBM"), FormatError,
-         r"bad\.safetensors: unknown model kind 'CRBM'; expected one of \["),
+    Case("ckpt-unknown-kind", "checkpoint of kind `Transformer` (not registered)",
+         lambda t: _load(t, kind="Transformer"), FormatError,
+         r"bad\.safetensors: unknown model kind 'Transformer'; expected one of \["),
     Case("ckpt-not-json", "checkpoint whose metadata is not JSON",
          lambda t: crbm.load_checkpoint(_file(t, "bad.safetensors", st_save(
              {"model/weight": torch.zeros(1)}, metadata={"crbm": "{not json"}))), FormatError,
