@@ -21,6 +21,7 @@ from crbm.atomic import write_bytes
 from crbm.errors import CRBMError, FormatError
 
 FORMAT = "crbm-checkpoint/1"
+_UNREADABLE = "not a readable safetensors checkpoint"  # how every refusal of the file's container begins
 MODEL_KINDS: dict[str, type] = {}
 
 
@@ -77,6 +78,7 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | Non
     path = Path(path)
     if not path.is_file():
         raise FormatError(path, "no such checkpoint file")
+    _check_header(path)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             raw = (f.metadata() or {}).get("crbm")
@@ -86,10 +88,12 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | Non
                 meta = json.loads(raw)
             except json.JSONDecodeError as err:
                 raise FormatError(path, f"checkpoint metadata is not valid JSON ({err})") from None
+            if not isinstance(meta, dict):
+                raise FormatError(path, f"checkpoint metadata must be a JSON object, got {type(meta).__name__}")
             if meta.get("format") != FORMAT:
                 raise FormatError(path, f"expected checkpoint format {FORMAT!r}, got {meta.get('format')!r}")
             kinds = _model_kinds()
-            if meta.get("kind") not in kinds:
+            if not isinstance(meta.get("kind"), str) or meta["kind"] not in kinds:
                 raise FormatError(path, f"unknown model kind {meta.get('kind')!r}; expected one of {sorted(kinds)}")
             cls = kinds[meta["kind"]]
             dtype = getattr(torch, str(meta.get("dtype", "float32")), None)
@@ -97,7 +101,7 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | Non
                 raise FormatError(path, f"unknown dtype {meta.get('dtype')!r}")
             try:
                 skeleton = cls.from_config(meta["config"], dtype=dtype, device="meta")
-            except (CRBMError, TypeError, KeyError, ValueError) as err:
+            except (CRBMError, TypeError, KeyError, ValueError, RuntimeError) as err:
                 raise FormatError(path, f"invalid {meta['kind']} config: {err}") from None
             expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
             names = set(f.keys())
@@ -110,17 +114,51 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | Non
             for k, shape in expected.items():
                 if stored[k] != shape:
                     raise FormatError(path, f"tensor {k!r} has shape {stored[k]}, the config needs {shape}")
+                kept = f.get_slice("model/" + k).get_dtype()
+                if kept != _SAFETENSORS_DTYPES.get(dtype):
+                    raise FormatError(path, f"tensor {k!r} is stored as {kept}; the checkpoint's dtype is {dtype}")
+            for key in ("trainer", "extra"):
+                if not isinstance(meta.get(key, {}), dict):
+                    raise FormatError(path, f"checkpoint metadata {key!r} must be a JSON object")
             state = {k: f.get_tensor("model/" + k) for k in expected}
             trainer = {k[len("trainer/") :]: f.get_tensor(k) for k in names if k.startswith("trainer/")}
     except SafetensorError as err:
-        raise FormatError(path, f"not a readable safetensors checkpoint ({err})") from None
+        if "not fully covered" in str(err):
+            message = f"{_UNREADABLE}: the tensor data does not match the header's offsets (truncated or corrupt)"
+        else:
+            message = f"{_UNREADABLE} ({err})"
+        raise FormatError(path, message) from None
     except (OSError, ValueError) as err:
         if isinstance(err, CRBMError):
             raise
-        raise FormatError(path, f"not a readable safetensors checkpoint ({err})") from None
+        raise FormatError(path, f"{_UNREADABLE} ({err})") from None
     model = cls.from_config(meta["config"], dtype=dtype, device=device)
     model.load_state_dict({k: v.to(model.state_dict()[k].device) for k, v in state.items()})
     return Checkpoint(model, trainer, meta.get("trainer", {}), meta.get("extra", {}))
+
+
+_SAFETENSORS_DTYPES = {torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32", torch.float64: "F64"}
+
+
+def _check_header(path: Path) -> None:
+    """Clear refusals of pickles (``torch.save``/``pickle.dump`` files: loading them can execute code) and of
+    files too short for the header they declare (safetensors: 8-byte little-endian length, then JSON)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"PK\x03\x04") or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5):
+        raise FormatError(
+            path,
+            f"{_UNREADABLE}: this is a pickle (torch.save) file, refused because loading it can run arbitrary "
+            "code; expected a safetensors file written by crbm.save_checkpoint",
+        )
+    if len(head) < 8:
+        raise FormatError(path, f"{_UNREADABLE}: the file holds {size} bytes; it starts with an 8-byte header size")
+    declared = int.from_bytes(head, "little")
+    if size - 8 < declared < 100_000_000:  # (larger declared sizes are garbage, refused by safetensors itself)
+        raise FormatError(
+            path, f"{_UNREADABLE}: truncated, the header declares {declared} bytes but only {size - 8} follow"
+        )
 
 
 def load_model(path: str | os.PathLike, *, device: str | torch.device | None = None) -> torch.nn.Module:

@@ -1,8 +1,9 @@
 """The ``crbm`` command line: thin sub-commands over the library.
 
 Each sub-command is a pair of functions, ``_add_<name>(parser)`` and ``_run_<name>(args)``, listed in
-``COMMANDS``. Errors of the package print one line to stderr and exit with code 2 (``--debug`` shows the
-traceback instead).
+``COMMANDS``. Any error (bad input, a missing or unwritable file, an unexpected failure) prints one line to
+stderr and exits with code 2 (``--debug`` shows the traceback instead); outputs are written atomically, so a
+failed command leaves no partial file.
 """
 
 from __future__ import annotations
@@ -220,6 +221,8 @@ def _run_show(args: argparse.Namespace) -> int:
     from crbm.mocap.io import read_motion
     from crbm.mocap.render import animate, plot_poses
 
+    if args.stride < 1:
+        raise CRBMError(f"--stride must be a positive integer, got {args.stride}")
     motion = read_motion(args.input, asf=args.asf, fps=args.fps)
     if args.out.suffix.lower() == ".png":
         frames = range(0, motion.n_frames, args.stride) if args.stride > 1 else None
@@ -286,15 +289,22 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (``crbm show: error: ...``, exit code 2) like every other error."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="crbm",
         description="Conditional restricted Boltzmann machines for motion capture, and the Boltzmann-machine "
         "family (RBM, DBN, deep autoencoders) on one engine.",
     )
     parser.add_argument("--version", action="version", version=f"crbm {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (help_line, add, _) in COMMANDS.items():
         add(sub.add_parser(name, help=help_line, description=help_line[0].upper() + help_line[1:] + "."))
     return parser
@@ -309,14 +319,19 @@ def main(argv: list[str] | None = None) -> int:
     run = COMMANDS[args.command][2]
     try:
         return run(args)
-    except (CRBMError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
-        if args.debug:
-            raise
-        print(f"crbm {args.command}: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"crbm {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # one line, never a traceback, unless --debug
+        if args.debug:
+            raise
+        message = (
+            str(err)
+            if isinstance(err, (CRBMError, OSError))
+            else f"unexpected {type(err).__name__}: {err} (run with --debug for the traceback)"
+        )
+        print(f"crbm {args.command}: error: " + " ".join(message.split()), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ CRBM code page (the ``motion.mat`` of the MIT walking data, also in github.com/t
 from __future__ import annotations
 
 import hashlib
+import numbers
 import os
 import urllib.request
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from crbm.atomic import write_bytes
-from crbm.errors import CRBMError
+from crbm.errors import CRBMError, FormatError
 from crbm.mocap.motion import Motion, Skeleton
 
 CACHE = Path("~/.cache/crbm")
@@ -132,6 +133,17 @@ def download(url: str, dest: Path, *, sha256: str | None, text: bool = False, ti
     return write_bytes(dest, data)
 
 
+def _loadmat(file: Path) -> dict:
+    """The variables of a MATLAB .mat file; FormatError when it is not one scipy can read."""
+    import scipy.io
+    from scipy.io.matlab import MatReadError
+
+    try:
+        return scipy.io.loadmat(file)
+    except (MatReadError, ValueError, NotImplementedError, TypeError) as err:
+        raise FormatError(file, f"not a readable MATLAB .mat file (v4-v7.2 expected): {err}") from None
+
+
 def _fetch(relative: str, *, path, download_ok: bool, url: str, text: bool = False) -> Path:
     try:
         return data_path(relative, path=path)
@@ -202,11 +214,10 @@ class WalkJog:
 def load_gpmat_walkjog(path: str | os.PathLike | None = None, *, download: bool = False) -> WalkJog:
     """Load GPmat's CMU-35 walk/jog split (see :class:`WalkJog`); ``download=True`` fetches the file from
     GPmat on GitHub (pinned commit, SHA-256 checked) into the cache when it is not found."""
-    import scipy.io
 
     relative = "mocap/gpmat/cmu35WalkJog.mat"
     file = _fetch(relative, path=path, download_ok=download, url=SOURCES[relative])
-    d = scipy.io.loadmat(file)
+    d = _loadmat(file)
     for key, shape in (("Y", (None, 62)), ("lbls", (None, 31)), ("Ytest", (169, 62)), ("lblstest", (169, 2))):
         got = d.get(key)
         bad = got is None or got.ndim != 2
@@ -263,10 +274,9 @@ class MitMotion:
 
 def load_mit_motion(path: str | os.PathLike | None = None) -> MitMotion:
     """Load Taylor's MIT walking data ``motion.mat`` (see :class:`MitMotion`)."""
-    import scipy.io
 
     file = data_path("mocap/mit/motion.mat", path=path)
-    d = scipy.io.loadmat(file)
+    d = _loadmat(file)
     if "Motion" not in d or "skel" not in d:
         found = sorted(k for k in d if not k.startswith("_"))
         raise CRBMError(f"{file}: expected variables 'Motion' and 'skel', got {found}")
@@ -302,7 +312,7 @@ def cmu_skeleton(subject: int | str, *, path: str | os.PathLike | None = None,
     """The CMU subject's skeleton ``<subject>.asf`` (found and downloaded as in :func:`cmu_trials`)."""
     from crbm.mocap.acclaim import read_asf
 
-    subject = str(int(subject))
+    subject = _subject(subject)
     return read_asf(_cmu_file(subject, f"{subject}.asf", path, download))
 
 
@@ -317,7 +327,17 @@ def cmu_trials(subject: int | str, trials: Sequence[int], *, path: str | os.Path
     """
     from crbm.mocap.acclaim import read_amc
 
-    subject = str(int(subject))
+    subject = _subject(subject)
+    bad = [t for t in trials if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 1]
+    if bad:
+        raise CRBMError(f"trials must be positive trial numbers (e.g. [1, 2] for {subject}_01 and _02), got {bad}")
     skeleton = cmu_skeleton(subject, path=path, download=download)
     return [read_amc(_cmu_file(subject, f"{subject}_{int(t):02d}.amc", path, download), skeleton, fps=fps)
             for t in trials]
+
+
+def _subject(subject: int | str) -> str:
+    text = str(subject).strip()
+    if not (text.isascii() and text.isdigit() and int(text) >= 1):
+        raise CRBMError(f"subject must be a CMU subject number such as 35, got {subject!r}")
+    return str(int(text))

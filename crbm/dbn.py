@@ -59,6 +59,9 @@ def greedy_pretrain(
         generator: random source of the initial weights (training draws come from each config's seed).
 
     Returns the trained RBMs, bottom first."""
+    if not isinstance(data, Tensor) or data.ndim != 2 or not data.is_floating_point():
+        got = f"{data.dtype} {tuple(data.shape)}" if isinstance(data, Tensor) else type(data).__name__
+        raise CRBMError(f"data: expected a floating torch.Tensor of shape (N, n_visible), got {got}")
     sizes = list(sizes)
     if not sizes or any(not isinstance(s, int) or s < 1 for s in sizes):
         raise CRBMError(f"sizes must be a non-empty list of positive integers, got {sizes!r}")

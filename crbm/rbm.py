@@ -28,25 +28,35 @@ from torch import Tensor, nn
 from crbm.checkpoint import register_model
 from crbm.errors import CRBMError
 from crbm.noise import torch_generator
-from crbm.units import Gaussian, ReplicatedSoftmax, Units, resolve_units, units_from_json, units_to_json
+from crbm.units import (
+    Concat,
+    Gaussian,
+    ReplicatedSoftmax,
+    Softmax,
+    Units,
+    resolve_units,
+    units_from_json,
+    units_to_json,
+)
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def check_tensor(x: Tensor, what: str, *, width: int, like: Tensor, ndim: int = 2) -> Tensor:
+def check_tensor(x: Tensor, what: str, *, width: int, like: Tensor, ndim: int = 2, finite: bool = True) -> Tensor:
     """Validate a batch: a floating tensor of shape (batch, width) with the model's dtype and device,
-    finite values. Raises CRBMError naming ``what``, the expected and the received."""
+    finite values (``finite=False`` skips that check, which reads the values and so synchronises a GPU).
+    Raises CRBMError naming ``what``, the expected and the received."""
     if not isinstance(x, Tensor):
         raise CRBMError(f"{what}: expected a torch.Tensor of shape (batch, {width}), got {type(x).__name__}")
     if x.ndim != ndim or x.shape[-1] != width:
         raise CRBMError(f"{what}: expected shape (batch, {width}), got {tuple(x.shape)}")
-    if x.dtype not in _FLOATS:
-        raise CRBMError(f"{what}: expected a floating dtype ({like.dtype}), got {x.dtype}")
     if x.dtype != like.dtype:
+        if x.dtype not in _FLOATS:
+            raise CRBMError(f"{what}: expected a floating dtype ({like.dtype}), got {x.dtype}")
         raise CRBMError(f"{what}: expected dtype {like.dtype} (the model's), got {x.dtype}; use .to({like.dtype})")
     if x.device != like.device:
         raise CRBMError(f"{what}: expected a tensor on {like.device} (the model's device), got {x.device}")
-    if not bool(torch.isfinite(x).all()):
+    if finite and not bool(torch.isfinite(x).all()):
         raise CRBMError(f"{what}: contains NaN or Inf")
     return x
 
@@ -123,10 +133,17 @@ class RBM(nn.Module):
                 raise CRBMError(f"{name} must be a positive integer, got {n!r}")
         if dtype not in _FLOATS:
             raise CRBMError(f"dtype must be a floating dtype, got {dtype}")
+        if not (isinstance(init_std, (int, float)) and math.isfinite(init_std) and init_std >= 0):
+            raise CRBMError(f"init_std must be a finite number >= 0, got {init_std!r}")
         self.visible = resolve_units(visible)
         self.hidden = resolve_units(hidden)
         if isinstance(self.hidden, ReplicatedSoftmax):
             raise CRBMError("replicated softmax units can only be visible")
+        for what, units, n in (("visible", self.visible, n_visible), ("hidden", self.hidden, n_hidden)):
+            if isinstance(units, Concat) and units.size != n:
+                raise CRBMError(f"{what}: the Concat blocks hold {units.size} units but the layer has {n}")
+            if isinstance(units, Softmax) and units.group and n % units.group:
+                raise CRBMError(f"{what}: a softmax layer of {n} units does not split into groups of {units.group}")
         if learn_sigma and not self.visible.has_sigma:
             raise CRBMError("learn_sigma needs Gaussian visible units")
         device = check_device(device)
@@ -193,15 +210,16 @@ class RBM(nn.Module):
         self.hidden.validate(h, what)
         return h
 
-    def _shift(self, shift: Tensor | None, width: int, what: str, batch: int) -> None:
+    def _shift(self, shift: Tensor | None, width: int, what: str, batch: int, *, finite: bool = True) -> None:
         if shift is not None:
-            check_tensor(shift, what, width=width, like=self.weight)
+            check_tensor(shift, what, width=width, like=self.weight, finite=finite)
             if shift.shape[0] not in (1, batch):
                 raise CRBMError(f"{what}: expected {batch} rows (one per example), got {shift.shape[0]}")
 
     # ------------------------------------------------------------------ conditionals
     def hidden_pre(self, v: Tensor, hidden_shift: Tensor | None = None) -> Tensor:
         """c + s_h + (v / sigma) W, times the document length for replicated-softmax visibles: (batch, n_hidden)."""
+        check_tensor(v, "v", width=self.n_visible, like=self.weight, finite=False)
         x = v if self.log_sigma is None else v / self.sigma
         c = self.hidden_bias if hidden_shift is None else self.hidden_bias + hidden_shift
         scale = self.visible.hidden_bias_scale(v)
@@ -222,6 +240,7 @@ class RBM(nn.Module):
 
     def visible_mean(self, h: Tensor, visible_shift: Tensor | None = None) -> Tensor:
         """E[v | h], (batch, n_visible) (word probabilities for replicated softmax)."""
+        check_tensor(h, "h", width=self.n_hidden, like=self.weight, finite=False)
         return self.visible.mean(self.visible_pre(h, visible_shift))
 
     def sample_hidden(self, v: Tensor, *, generator: torch.Generator | None, hidden_shift: Tensor | None = None):
@@ -238,6 +257,7 @@ class RBM(nn.Module):
         lengths: Tensor | None = None,
     ) -> Tensor:
         """A draw of p(v | h); ``lengths`` (batch,) gives the word counts for replicated softmax."""
+        check_tensor(h, "h", width=self.n_hidden, like=self.weight, finite=False)
         pre = self.visible_pre(h, visible_shift)
         if isinstance(self.visible, ReplicatedSoftmax):
             return self.visible.sample(pre, generator=generator, counts=lengths)
@@ -249,6 +269,9 @@ class RBM(nn.Module):
     ) -> Tensor:
         """E(v, h) for paired rows, shape (batch,). (Hidden base energies, e.g. h^2/2 for Gaussian hidden
         units, are included.)"""
+        check_tensor(h, "h", width=self.n_hidden, like=self.weight, finite=False)
+        if h.shape[0] != v.shape[0]:
+            raise CRBMError(f"h: expected {v.shape[0]} rows (one per row of v), got {h.shape[0]}")
         b = self.visible_bias if visible_shift is None else self.visible_bias + visible_shift
         pre = self.hidden_pre(v, hidden_shift)
         if self.hidden.name == "relu":
@@ -285,6 +308,8 @@ class RBM(nn.Module):
     ) -> Tensor:
         """``steps`` rounds of h ~ p(h | v), v ~ p(v | h) from ``v``; returns the last v (batch, n_visible).
         ``mean_visible`` replaces each visible draw by its mean."""
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise CRBMError(f"steps must be an integer >= 0, got {steps!r}")
         lengths = self._lengths(v)
         for _ in range(steps):
             h, _ = self.sample_hidden(v, generator=generator, hidden_shift=hidden_shift)
@@ -349,6 +374,13 @@ class RBM(nn.Module):
         ``sparsity_target`` p, ``sparsity_cost * (p - q)`` (q: the batch's mean hidden activation) is
         added to the hidden-bias direction and ``sparsity_cost * mean(v/sigma) (p - q)`` to the weights'.
         """
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise CRBMError(f"k (Gibbs steps of CD-k) must be a positive integer, got {k!r}")
+        check_tensor(v, "v", width=self.n_visible, like=self.weight, finite=False)
+        if chain is not None:
+            check_tensor(chain, "chain", width=self.n_visible, like=self.weight, finite=False)
+        self._shift(visible_shift, self.n_visible, "visible_shift", v.shape[0], finite=False)
+        self._shift(hidden_shift, self.n_hidden, "hidden_shift", v.shape[0], finite=False)
         batch = v.shape[0]
         lengths = self._lengths(v)
         b_eff = self.visible_bias if visible_shift is None else self.visible_bias + visible_shift

@@ -77,7 +77,7 @@ class TrainConfig:
     checkpoint: str | None = None  # path of the checkpoint written during training
     checkpoint_every: int = 1  # epochs between checkpoints
     checkpoint_every_steps: int | None = None  # also checkpoint every this many mini-batches (exact mid-epoch resume)
-    explode_factor: float = 1e3  # stop when recon_error exceeds this times its first value
+    explode_factor: float = 1e3  # stop when an epoch's recon_error exceeds this times the run's first batch's
     progress: bool | None = None  # progress bar (None: when stderr is a terminal)
     verbose: bool = True  # one line of figures per epoch on stderr
 
@@ -105,6 +105,10 @@ class TrainConfig:
         for name, ok, expected in checks:
             if not ok:
                 raise CRBMError(f"TrainConfig.{name} must be {expected}, got {getattr(self, name)!r}")
+        if not (_number(self.sparsity_cost) and self.sparsity_cost >= 0):
+            raise CRBMError(f"TrainConfig.sparsity_cost must be a finite number >= 0, got {self.sparsity_cost!r}")
+        if not isinstance(self.lr_scale, Mapping) or not all(_number(f) and f >= 0 for f in self.lr_scale.values()):
+            raise CRBMError(f"TrainConfig.lr_scale must be a dict of finite factors >= 0, got {self.lr_scale!r}")
         if self.sparsity_target is not None and not 0 < self.sparsity_target < 1:
             raise CRBMError(f"TrainConfig.sparsity_target must be in (0, 1), got {self.sparsity_target!r}")
         check_device(self.device)
@@ -194,6 +198,13 @@ def fit(
     same device the result is bit-identical to an uninterrupted run.
     ``extra``: JSON stored in every checkpoint (e.g. fitted preprocessing)."""
     config = config or TrainConfig()
+    if not isinstance(config, TrainConfig):
+        raise CRBMError(f"config: expected a crbm.TrainConfig, got {type(config).__name__}")
+    if not isinstance(data, Tensor) and not all(hasattr(data, a) for a in ("__len__", "to", "batch")):
+        raise CRBMError(
+            f"data: expected a torch.Tensor of shape (N, n_visible) or an object with __len__, to(device) and "
+            f"batch(idx) (e.g. crbm.TensorData), got {type(data).__name__}"
+        )
     device = resolve_device(config.device)
     model.to(device)
     if isinstance(data, Tensor):
@@ -211,6 +222,11 @@ def fit(
         procs = f" x {world} processes" if world > 1 else ""
         raise CRBMError(f"batch_size {config.batch_size}{procs} is larger than the data ({n} examples)")
     params = _named_parameters(model)
+    unknown = sorted(set(config.lr_scale) - set(params))
+    if unknown:
+        raise CRBMError(f"TrainConfig.lr_scale names {unknown}, which are not parameters of the model {sorted(params)}")
+    if valid is not None and hasattr(model, "check_visible"):
+        model.check_visible(valid.to(device) if isinstance(valid, Tensor) else valid, "valid")
     decayed = set(model.decayed_parameters())
     velocity = {k: torch.zeros_like(p) for k, p in params.items()}
     state: dict[str, Tensor] = {}
@@ -222,8 +238,18 @@ def fit(
 
     if resume is not None:
         ck = load_checkpoint(resume, device=device)
-        if ck.model.config() != model.config() or ck.model.kind != model.kind:
-            raise CRBMError(f"{resume}: checkpoint holds a different model ({ck.model.kind} {ck.model.config()})")
+        if ck.model.kind != model.kind:
+            raise CRBMError(
+                f"{resume}: checkpoint holds a different model, a {ck.model.kind}; this run trains a {model.kind}"
+            )
+        theirs, ours = ck.model.config(), model.config()
+        if theirs != ours:
+            diff = ", ".join(
+                f"{k} {theirs.get(k)!r} (this run: {ours.get(k)!r})" for k in sorted(set(theirs) | set(ours))
+                if theirs.get(k) != ours.get(k)
+            )
+            raise CRBMError(f"{resume}: checkpoint holds a different model, a {ck.model.kind} with {diff}")
+        _check_trainer_state(resume, ck.trainer, params, n)
         model.load_state_dict(ck.model.state_dict())
         for k, v in ck.trainer.items():
             group, _, name = k.partition("/")
@@ -233,7 +259,11 @@ def fit(
                 state[name] = v.to(device)
             elif group == "sums":
                 sums[name] = v.to(device)
-        generator.set_state(ck.trainer["rng/generator"])
+        try:
+            generator.set_state(ck.trainer["rng/generator"])
+        except RuntimeError as err:
+            raise CRBMError(f"{resume}: the checkpoint's generator state does not fit a {device.type} generator "
+                            f"({err})") from None
         history = list(ck.trainer_meta.get("history", []))
         start_epoch = int(ck.trainer_meta.get("epoch", 0))
         start_step = int(ck.trainer_meta.get("step", 0))
@@ -249,7 +279,11 @@ def fit(
 
         total = (config.epochs - start_epoch) * n_batches - start_step
         bar = tqdm(total=total, unit="batch", leave=False, dynamic_ncols=True)
-    first_recon = next((h["recon_error"] for h in history if "recon_error" in h), None)
+    first_recon = None
+    if resume is not None:  # (checkpoints written before "first_recon" existed: the first epoch's figure)
+        earlier = next((h["recon_error"] for h in history if "recon_error" in h), None)
+        first_recon = ck.trainer_meta.get("first_recon", earlier)
+    first_batch: Tensor | None = None  # the run's first recon_error, read at the end of the first epoch
     monitor = getattr(model, "monitor", None)
 
     def save(epoch_done: int, step: int = 0, order: Tensor | None = None) -> None:
@@ -257,7 +291,13 @@ def fit(
             config.checkpoint,
             model,
             trainer=_trainer_tensors(velocity, state, generator, order, sums),
-            trainer_meta={"epoch": epoch_done, "step": step, "history": history, "config": config.to_json()},
+            trainer_meta={
+                "epoch": epoch_done,
+                "step": step,
+                "history": history,
+                "config": config.to_json(),
+                "first_recon": first_recon if first_recon is not None or first_batch is None else float(first_batch),
+            },
             extra=extra,
         )
 
@@ -274,7 +314,7 @@ def fit(
                     else torch.arange(n, device=device)
                 )
                 sums, start_step = {}, 0
-            every = config.checkpoint_every_steps if config.checkpoint and rank == 0 else None
+            every = config.checkpoint_every_steps if config.checkpoint else None
             with torch.no_grad():
                 for b in range(start_step, n_batches):
                     rows = order[b * global_batch : (b + 1) * global_batch]
@@ -291,10 +331,14 @@ def fit(
                         p.add_(vel)
                     for k, v in figures.items():
                         sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
+                    if first_recon is None and first_batch is None and world == 1 and "recon_error" in figures:
+                        first_batch = sums["recon_error"].clone()
                     if bar is not None:
                         bar.update()
                     if every and (b + 1) % every == 0 and b + 1 < n_batches:
-                        save(epoch, b + 1, order)
+                        _check_divergence(model, {"epoch": epoch + 1}, None, config)  # never save a NaN state
+                        if rank == 0:
+                            save(epoch, b + 1, order)
             if world > 1 and sums:
                 flat = torch.stack([sums[k] for k in sorted(sums)])
                 dist.all_reduce(flat)
@@ -306,6 +350,8 @@ def fit(
                     sub = data.batch(torch.arange(min(n, vv.shape[0]), device=device))[0]
                     figures["free_energy_gap"] = float(monitor(vv) - monitor(sub))
             figures = {"epoch": epoch + 1, **figures, "lr": lr, "momentum": mom, "seconds": time.perf_counter() - t0}
+            if first_recon is None and first_batch is not None:
+                first_recon = float(first_batch)
             _check_divergence(model, figures, first_recon, config)
             if first_recon is None and "recon_error" in figures:
                 first_recon = figures["recon_error"]
@@ -343,6 +389,31 @@ def _sharded_gradient(model, data, rows: Tensor, config, state, generator, shard
     return out, figures
 
 
+def _check_trainer_state(path, trainer: dict[str, Tensor], params: dict[str, Tensor], n: int) -> None:
+    """Refuse a checkpoint whose trainer state cannot continue this run (before anything is changed)."""
+    if "rng/generator" not in trainer:
+        raise CRBMError(f"{path}: checkpoint has no trainer state (written by save_checkpoint, not fit); "
+                        "load it with crbm.load_model, or start training without resume=")
+    rng = trainer["rng/generator"]
+    if rng.dtype != torch.uint8 or rng.ndim != 1:
+        raise CRBMError(f"{path}: trainer tensor 'rng/generator' must be a 1-D uint8 generator state, "
+                        f"got {rng.dtype} {tuple(rng.shape)}")
+    for key, v in trainer.items():
+        group, _, name = key.partition("/")
+        p = params.get(name)
+        if group == "velocity" and (p is None or (v.shape, v.dtype) != (p.shape, p.dtype)):
+            expected = "no such parameter" if p is None else f"{p.dtype} {tuple(p.shape)}"
+            raise CRBMError(f"{path}: trainer tensor {key!r} is {v.dtype} {tuple(v.shape)}; expected {expected}")
+        if group == "sums" and (v.ndim != 0 or not v.is_floating_point()):
+            raise CRBMError(f"{path}: trainer tensor {key!r} is {v.dtype} {tuple(v.shape)}; expected a float scalar")
+    order = trainer.get("epoch/order")
+    if order is not None and (order.shape != (n,) or order.dtype != torch.int64):
+        raise CRBMError(f"{path}: the checkpoint's data order is {order.dtype} {tuple(order.shape)}; this run's "
+                        f"data has {n} examples (resume with the data the run was started with)")
+    if order is not None and not torch.equal(order.sort().values, torch.arange(n)):
+        raise CRBMError(f"{path}: the checkpoint's data order is not a permutation of 0..{n - 1}")
+
+
 def _check_divergence(model, figures: dict, first_recon: float | None, config: TrainConfig) -> None:
     bad = [k for k, v in figures.items() if isinstance(v, float) and not math.isfinite(v)]
     bad += [f"parameter {k}" for k, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
@@ -352,7 +423,9 @@ def _check_divergence(model, figures: dict, first_recon: float | None, config: T
         return
     what = f"{', '.join(bad)} became NaN/Inf" if bad else f"recon_error rose from {first_recon:.4g} to {recon:.4g}"
     gaussian = getattr(getattr(model, "visible", None), "has_sigma", False)
-    advice = f"lower the learning rate (now {config.learning_rate:g})"
+    lr = config.learning_rate_at(figures["epoch"] - 1)
+    advice = f"lower the learning rate (TrainConfig.learning_rate {config.learning_rate:g}"
+    advice += f", {lr:g} in this epoch by the schedule)" if lr != config.learning_rate else ")"
     if gaussian:
         advice += " and check that the data are normalised (z-scored channels, sigma near 1)"
     kept = (

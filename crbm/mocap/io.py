@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from crbm.atomic import atomic_path
 from crbm.errors import CRBMError
 from crbm.mocap.acclaim import read_amc, read_asf, write_amc, write_asf
 from crbm.mocap.bvh import read_bvh, write_bvh
@@ -73,8 +74,9 @@ def write_motion(motions: Motion | Sequence[Motion], path: str | os.PathLike) ->
             "BVH -> AMC is not supported: AMC needs an ASF skeleton (write .bvh or .parquet instead)"
         )
     asf_path = path.with_suffix(".asf")
-    write_amc(motion, path)  # validates the motion before anything is written
-    write_asf(motion.skeleton, asf_path)
+    with atomic_path(path) as amc_tmp, atomic_path(asf_path) as asf_tmp:  # both files appear, or neither
+        write_amc(motion, amc_tmp)  # validates the motion before anything is written
+        write_asf(motion.skeleton, asf_tmp)
     return [path, asf_path]
 
 

@@ -1,0 +1,201 @@
+"""The CLI on bad input: one line on stderr, exit code 2, no traceback (unless --debug), no partial output."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from crbm import CRBMError, FormatError
+from crbm.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from test_bad_inputs import AMC, ASF, BVH, _garbage  # noqa: E402
+
+
+def _inputs(tmp: Path) -> dict[str, Path]:
+    files = {
+        "good.bvh": BVH,
+        "truncated.bvh": BVH[:120],
+        "huge.bvh": BVH.replace("Frames: 2", "Frames: 999999999999"),
+        "garbage.parquet": _garbage(),
+        "walk.amc": AMC,
+        "tiny.asf": ASF,
+        "other.asf": ASF.replace("lfemur", "rfemur").replace("ltibia", "rtibia"),
+    }
+    for name, content in files.items():
+        path = tmp / name
+        (path.write_bytes if isinstance(content, bytes) else path.write_text)(content)
+    return {name: tmp / name for name in files}
+
+
+# (sub-command arguments with {tmp} for the scratch folder, a regex for the one line on stderr)
+BAD_RUNS = [
+    (["convert", "{tmp}/truncated.bvh", "{tmp}/out.parquet"], r"truncated\.bvh:6: the hierarchy ends early"),
+    (["convert", "{tmp}/huge.bvh", "{tmp}/out.bvh"], r"huge\.bvh:20: 'Frames: 999999999999'"),
+    (["convert", "{tmp}/garbage.parquet", "{tmp}/out.bvh"], r"garbage\.parquet: cannot read Parquet data"),
+    (["convert", "{tmp}/walk.amc", "{tmp}/out.bvh"], r"walk\.amc: an \.amc file needs its skeleton"),
+    (["convert", "{tmp}/walk.amc", "{tmp}/out.bvh", "--asf", "{tmp}/other.asf"],
+     r"walk\.amc:5: expected a bone of the skeleton with channels, got 'lfemur'"),
+    (["convert", "{tmp}/missing.bvh", "{tmp}/out.bvh"], r"No such file or directory: .*missing\.bvh"),
+    (["convert", "{tmp}/good.bvh", "{tmp}/out.txt"], r"out\.txt: unknown motion file type '\.txt'"),
+    (["convert", "{tmp}/good.bvh", "{tmp}/good.bvh"], r"good\.bvh: the output would overwrite the input"),
+    (["convert", "{tmp}/good.bvh", "{tmp}/no/such/folder/out.bvh"], r"folder .*no/such/folder does not exist"),
+    (["show", "{tmp}/truncated.bvh", "--out", "{tmp}/out.png"], r"truncated\.bvh:6: the hierarchy ends early"),
+    (["show", "{tmp}/garbage.parquet", "--out", "{tmp}/out.gif"], r"garbage\.parquet: cannot read Parquet data"),
+    (["show", "{tmp}/walk.amc", "--asf", "{tmp}/other.asf", "--out", "{tmp}/out.png"],
+     r"walk\.amc:5: expected a bone of the skeleton"),
+    (["show", "{tmp}/missing.bvh", "--out", "{tmp}/out.png"], r"No such file or directory: .*missing\.bvh"),
+]
+
+
+def _run(capsys, argv: list[str]) -> tuple[int, str]:
+    code = main(argv)
+    err = capsys.readouterr().err
+    return code, err
+
+
+def _assert_one_line(err: str, command: str, pattern: str) -> None:
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"crbm {command}: error: "), err
+    assert "Traceback" not in err
+    assert re.search(pattern, lines[0]), (pattern, lines[0])
+
+
+def _outputs(tmp: Path, before: set[str]) -> list[str]:
+    """Files that appeared in the scratch folder (outputs, temporary files)."""
+    return sorted(set(os.listdir(tmp)) - before)
+
+
+@pytest.mark.parametrize("argv, pattern", BAD_RUNS, ids=[f"{a[0]}-{Path(a[1]).name}-{i}" for i, (a, _) in
+                                                         enumerate(BAD_RUNS)])
+def test_bad_input_prints_one_line_and_exits_2(tmp_path, capsys, argv, pattern):
+    _inputs(tmp_path)
+    before = set(os.listdir(tmp_path))
+    code, err = _run(capsys, [a.format(tmp=tmp_path) for a in argv])
+    assert code == 2
+    _assert_one_line(err, argv[0], pattern)
+    assert _outputs(tmp_path, before) == []  # no output, no temporary file
+
+
+def test_debug_reraises(tmp_path):
+    _inputs(tmp_path)
+    with pytest.raises(FormatError, match="hierarchy ends early"):
+        main(["--debug", "convert", str(tmp_path / "truncated.bvh"), str(tmp_path / "out.bvh")])
+    with pytest.raises(CRBMError, match="needs its skeleton"):
+        main(["--debug", "show", str(tmp_path / "walk.amc"), "--out", str(tmp_path / "out.png")])
+
+
+def test_unexpected_exception_is_one_line_and_debug_shows_it(tmp_path, capsys, monkeypatch):
+    import crbm.mocap.io
+
+    _inputs(tmp_path)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(crbm.mocap.io, "read_motions", broken)
+    argv = ["convert", str(tmp_path / "good.bvh"), str(tmp_path / "out.bvh")]
+    code, err = _run(capsys, argv)
+    assert code == 2
+    _assert_one_line(err, "convert", r"unexpected RuntimeError: boom second line \(run with --debug")
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["--debug", *argv])
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
+    """The writer dies after the temporary file exists (a full disk): no output, no temporary file."""
+    _inputs(tmp_path)
+    before = set(os.listdir(tmp_path))
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", disk_full)
+    code, err = _run(capsys, ["convert", str(tmp_path / "good.bvh"), str(tmp_path / "out.parquet")])
+    assert code == 2
+    _assert_one_line(err, "convert", r"No space left on device")
+    assert _outputs(tmp_path, before) == []
+
+
+def test_output_onto_a_folder_is_one_line(tmp_path, capsys):
+    """An OSError from the final rename (the output name is a folder) is one line too."""
+    _inputs(tmp_path)
+    (tmp_path / "out.bvh").mkdir()
+    before = set(os.listdir(tmp_path))
+    code, err = _run(capsys, ["convert", str(tmp_path / "good.bvh"), str(tmp_path / "out.bvh")])
+    assert code == 2
+    _assert_one_line(err, "convert", r"out\.bvh")
+    assert _outputs(tmp_path, before) == []
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")
+def test_read_only_folder_is_one_line(tmp_path, capsys):
+    _inputs(tmp_path)
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        code, err = _run(capsys, ["convert", str(tmp_path / "good.bvh"), str(folder / "out.bvh")])
+    finally:
+        folder.chmod(0o700)
+    assert code == 2
+    _assert_one_line(err, "convert", r"Permission denied")
+    assert os.listdir(folder) == []
+
+
+def test_subprocess_bad_input(tmp_path):
+    _inputs(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = subprocess.run(
+        [sys.executable, "-m", "crbm", "convert", str(tmp_path / "truncated.bvh"), str(tmp_path / "out.parquet")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert r.returncode == 2
+    assert r.stdout == ""
+    _assert_one_line(r.stderr, "convert", r"truncated\.bvh:6: the hierarchy ends early")
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_amc_output_is_both_files_or_neither(tmp_path, capsys):
+    """AMC output is two files (.amc and its .asf): when the .asf cannot be written, no .amc is left either."""
+    _inputs(tmp_path)
+    (tmp_path / "out.asf").mkdir()
+    before = set(os.listdir(tmp_path))
+    argv = ["convert", str(tmp_path / "walk.amc"), str(tmp_path / "out.amc"), "--asf", str(tmp_path / "tiny.asf")]
+    code, err = _run(capsys, argv)
+    assert code == 2
+    _assert_one_line(err, "convert", r"out\.asf")
+    assert _outputs(tmp_path, before) == []
+    (tmp_path / "out.asf").rmdir()
+    assert main(argv) == 0
+    assert sorted(_outputs(tmp_path, before - {"out.asf"})) == ["out.amc", "out.asf"]
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["show", "{tmp}/good.bvh", "--out", "{tmp}/x.png", "--stride", "0"],
+     r"crbm show: error: --stride must be a positive integer, got 0$"),
+    (["show", "{tmp}/good.bvh", "--out", "{tmp}/x.png", "--stride", "abc"],
+     r"crbm show: error: argument --stride: invalid int value: 'abc' \(see crbm show --help\)"),
+    (["show", "{tmp}/good.bvh"], r"crbm show: error: the following arguments are required: --out"),
+    (["convert"], r"crbm convert: error: the following arguments are required: IN, OUT"),
+    (["bogus"], r"crbm: error: argument COMMAND: invalid choice: 'bogus'"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys, argv, pattern):
+    _inputs(tmp_path)
+    before = set(os.listdir(tmp_path))
+    try:
+        code = main([a.format(tmp=tmp_path) for a in argv])
+    except SystemExit as stop:  # argparse's own errors exit
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.splitlines()) == 1 and re.match(pattern, err), err
+    assert _outputs(tmp_path, before) == []
