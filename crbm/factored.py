@@ -330,9 +330,10 @@ class FCRBM(nn.Module):
 
 
 def fcrbm_config(**overrides) -> TrainConfig:
-    """Training settings for an FCRBM: learning rate 1e-2 on every parameter (Taylor's rate for the
-    undirected factors; his 1e-3 for the autoregressive factors left them untrained from our initialisation
-    in a short run), CD-1, mean-field reconstructions; override any field."""
+    """Training settings for an FCRBM: learning rate 1e-2 on every parameter (Taylor's FCRBM code uses 1e-2
+    for the undirected and past-to-hidden factors and the biases, 1e-3 for the autoregressive factors and the
+    label-feature matrix; use ``lr_scale`` for that), CD-1, mean-field reconstructions, weight decay 2e-4 on
+    the factor matrices, momentum 0.5 for 5 epochs then 0.9; override any field."""
     base = {
         "epochs": 500,
         "batch_size": 100,
