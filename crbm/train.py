@@ -206,8 +206,8 @@ def fit(
     streamed = hasattr(data, "epoch_batches")
     if not isinstance(data, Tensor) and not streamed and not all(hasattr(data, a) for a in ("__len__", "to", "batch")):
         raise CRBMError(
-            f"data: expected a torch.Tensor of shape (N, n_visible), an object with __len__, to(device) and "
-            f"batch(idx) (e.g. crbm.TensorData) or a stream with epoch_batches(epoch, generator) "
+            f"data: expected a torch.Tensor of shape (N, n_visible) or an object with __len__, to(device) and "
+            f"batch(idx) (e.g. crbm.TensorData), or a stream with epoch_batches(epoch, generator) "
             f"(e.g. crbm.StreamingWindows), got {type(data).__name__}"
         )
     device = resolve_device(config.device)
