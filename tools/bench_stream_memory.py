@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-BYTES_PER_FRAME = 720  # measured: 62 float64 channels + frame + clip, snappy (noisy floats barely compress)
+BYTES_PER_FRAME = 600  # measured: 62 float64 channels + frame + clip, snappy (noisy floats barely compress)
 
 
 def _sources():
