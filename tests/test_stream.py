@@ -104,10 +104,24 @@ def test_fit_refuses_what_a_stream_cannot_do(parquet):
     stream = StreamingWindows(path, 3, batch_size=16)
     model = CRBM(3, 4, 3)
     with pytest.raises(CRBMError, match="batches of 16"):
-        fit(model, stream, _config().__class__(batch_size=8, verbose=False))
+        fit(model, stream, TrainConfig(batch_size=8, verbose=False))
     with pytest.raises(CRBMError, match="checkpoint_every_steps"):
         fit(model, stream, _config(checkpoint_every_steps=2))
     with pytest.raises(CRBMError, match="valid="):
         fit(model, stream, _config(), valid=torch.zeros(2, 3))
     with pytest.raises(CRBMError, match="order must be"):
         StreamingWindows(path, 0, batch_size=4)
+
+
+def test_shuffled_streamed_training_is_reproducible_from_the_seed(parquet):
+    path, _ = parquet
+
+    def train(seed):
+        model = CRBM(3, 8, 3, generator=torch.Generator().manual_seed(1))
+        fit(model, StreamingWindows(path, 3, batch_size=16, buffer=30), TrainConfig(
+            epochs=2, batch_size=16, learning_rate=1e-3, seed=seed, verbose=False, progress=False))
+        return torch.cat([p.reshape(-1) for p in model.parameters()])
+
+    a, b, c = train(5), train(5), train(6)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
