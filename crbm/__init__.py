@@ -33,6 +33,7 @@ from crbm.factored import FCRBM, LabelCRBM, fcrbm_config
 from crbm.forecast import LinearAR, model_predictor, prediction_errors, zero_velocity
 from crbm.sample import denoise, fill_missing, generate, smooth, style_schedule
 from crbm.motion_model import MotionModel, load_motion_model, train_motion_model
+from crbm.stream import StreamingWindows
 
 # motion capture: values, kinematics, preprocessing, data sets
 from crbm.datasets import cmu_skeleton, cmu_trials, data_path, load_gpmat_walkjog, load_mit_motion

@@ -180,7 +180,7 @@ def _trainer_tensors(velocity, state, generator, order=None, sums=None) -> dict[
 
 def fit(
     model: torch.nn.Module,
-    data: Tensor | TensorData,
+    data,
     config: TrainConfig | None = None,
     *,
     valid: Tensor | None = None,
@@ -189,7 +189,10 @@ def fit(
     extra: dict | None = None,
 ) -> list[dict]:
     """Train ``model`` on ``data`` (a (N, n_visible) tensor or any object with ``__len__``, ``to(device)``
-    and ``batch(idx) -> tuple``) and return the history: one dict of figures per epoch.
+    and ``batch(idx) -> tuple``) and return the history: one dict of figures per epoch. ``data`` may also
+    be a stream larger than memory: an object with ``epoch_batches(epoch, generator) -> iterator of tuples``
+    (CPU or device tensors; moved to the device here) and optionally ``n_batches`` (for the progress bar),
+    e.g. ``crbm.StreamingWindows``; one process, epoch-level checkpoints, no ``valid``.
 
     ``valid``: held-out rows for the free-energy gap. ``callbacks(epoch, figures, model)``: called after
     every epoch; returning True stops training. ``resume``: a checkpoint written by a previous ``fit``
@@ -200,10 +203,12 @@ def fit(
     config = config or TrainConfig()
     if not isinstance(config, TrainConfig):
         raise CRBMError(f"config: expected a crbm.TrainConfig, got {type(config).__name__}")
-    if not isinstance(data, Tensor) and not all(hasattr(data, a) for a in ("__len__", "to", "batch")):
+    streamed = hasattr(data, "epoch_batches")
+    if not isinstance(data, Tensor) and not streamed and not all(hasattr(data, a) for a in ("__len__", "to", "batch")):
         raise CRBMError(
             f"data: expected a torch.Tensor of shape (N, n_visible) or an object with __len__, to(device) and "
-            f"batch(idx) (e.g. crbm.TensorData), got {type(data).__name__}"
+            f"batch(idx) (e.g. crbm.TensorData), or a stream with epoch_batches(epoch, generator) "
+            f"(e.g. crbm.StreamingWindows), got {type(data).__name__}"
         )
     device = resolve_device(config.device)
     model.to(device)
@@ -211,14 +216,17 @@ def fit(
         if hasattr(model, "check_visible"):
             model.check_visible(data.to(device), "data")
         data = TensorData(data)
-    data = data.to(device)
-    n = len(data)
     dist = torch.distributed
     world, rank = (dist.get_world_size(), dist.get_rank()) if dist.is_available() and dist.is_initialized() else (1, 0)
+    if streamed:
+        _check_stream(data, config, world, valid)
+    else:
+        data = data.to(device)
+    n = 1 if streamed else len(data)
     global_batch = config.batch_size * world
-    if n == 0:
+    if not streamed and n == 0:
         raise CRBMError("data: no training examples")
-    if global_batch > n:
+    if not streamed and global_batch > n:
         procs = f" x {world} processes" if world > 1 else ""
         raise CRBMError(f"batch_size {config.batch_size}{procs} is larger than the data ({n} examples)")
     params = _named_parameters(model)
@@ -271,13 +279,13 @@ def fit(
         if saved_order is not None:
             saved_order = saved_order.to(device)
 
-    n_batches = n // global_batch + (n % global_batch > 0)
+    n_batches = getattr(data, "n_batches", None) if streamed else n // global_batch + (n % global_batch > 0)
     progress = sys.stderr.isatty() if config.progress is None else config.progress
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        total = (config.epochs - start_epoch) * n_batches - start_step
+        total = None if n_batches is None else (config.epochs - start_epoch) * n_batches - start_step
         bar = tqdm(total=total, unit="batch", leave=False, dynamic_ncols=True)
     first_recon = None
     if resume is not None:  # (checkpoints written before "first_recon" existed: the first epoch's figure)
@@ -305,7 +313,10 @@ def fit(
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
             lr, mom = config.learning_rate_at(epoch), config.momentum_at(epoch)
-            if saved_order is not None:  # resuming mid-epoch
+            if streamed:
+                order, start_step, sums = None, 0, {}
+                batches = (tuple(t.to(device) for t in b) for b in data.epoch_batches(epoch, generator))
+            elif saved_order is not None:  # resuming mid-epoch
                 order, saved_order = saved_order, None
             else:
                 order = (
@@ -315,10 +326,15 @@ def fit(
                 )
                 sums, start_step = {}, 0
             every = config.checkpoint_every_steps if config.checkpoint else None
+            if not streamed:
+                batches = (order[b * global_batch : (b + 1) * global_batch] for b in range(start_step, n_batches))
+            seen = start_step
             with torch.no_grad():
-                for b in range(start_step, n_batches):
-                    rows = order[b * global_batch : (b + 1) * global_batch]
-                    if world == 1:
+                for b, rows in enumerate(batches, start_step):
+                    seen = b + 1
+                    if streamed:
+                        directions, figures = model.gradient(rows, config, state=state, generator=generator)
+                    elif world == 1:
                         directions, figures = model.gradient(data.batch(rows), config, state=state, generator=generator)
                     else:
                         shard = (rank, world)
@@ -343,6 +359,7 @@ def fit(
                 flat = torch.stack([sums[k] for k in sorted(sums)])
                 dist.all_reduce(flat)
                 sums = {k: flat[i] / world for i, k in enumerate(sorted(sums))}
+            n_batches = seen
             figures = {k: float(v) / n_batches for k, v in sums.items()}
             if valid is not None and monitor is not None:
                 with torch.no_grad():
@@ -369,6 +386,19 @@ def fit(
         if bar is not None:
             bar.close()
     return history
+
+
+def _check_stream(data, config: TrainConfig, world: int, valid) -> None:
+    """What a streamed data source (``epoch_batches``) cannot do yet."""
+    size = getattr(data, "batch_size", config.batch_size)
+    if size != config.batch_size:
+        raise CRBMError(f"the stream yields batches of {size}; TrainConfig.batch_size is {config.batch_size}")
+    if world > 1:
+        raise CRBMError("streamed data (epoch_batches) trains in one process; use in-memory data with torchrun")
+    if valid is not None:
+        raise CRBMError("valid= needs in-memory training data (the free-energy gap compares with training rows)")
+    if config.checkpoint_every_steps is not None:
+        raise CRBMError("checkpoint_every_steps needs in-memory data (a stream resumes at epoch boundaries)")
 
 
 def _sharded_gradient(model, data, rows: Tensor, config, state, generator, shard: tuple[int, int]):

@@ -1,0 +1,143 @@
+"""crbm-speed: CRBM training throughput and batched generation speed, each against its matmul floor.
+
+Training: one epoch of CD-1 through ``crbm.fit`` with Taylor's settings (``taylor_config``: batch 100,
+mean-field reconstructions) on windows of order 3 over 56 channels (the width of the CMU-35 data after
+DropConstant), for Taylor's model (150 hidden units) and a 10x larger one (1500 hidden units: 10x the
+weights W and B). Figures are windows (frames) per second. The floor is the same matrix products alone,
+with the same shapes and count per batch, into preallocated outputs: the shifts u A^T and u B^T, v W, h W^T,
+v' W, the statistics v^T p(h|v) and v'^T p(h|v'), and dA = d_v^T u, dB = d_h^T u (9 products).
+
+Generation: ``crbm.generate`` with 30 Gibbs steps per frame (Taylor's setting) from Taylor's model for
+1, 256 and 4096 chains; figures are generated frames per second over all chains. The floor is the
+standard route's products alone per frame: u A^T and u B^T, then 30 x (v W and h W^T) on (chains, .)
+matrices (the sampler may take a cheaper route with W^T W for small batches, so the ratio can fall below 1).
+``floor_rng`` adds drawing the uniforms of the 29 hidden samples per frame with the same kind of generator
+(on CPU torch's generator is serial and this draw dominates at 4096 chains).
+
+Each figure is the best of ``repeats`` timed runs after a warm-up, ours and its floors run in turn in each
+round (the machine may be shared). The
+threads used are ``torch.get_num_threads()`` after ``torch.set_num_threads(os.cpu_count())`` on CPU; the
+report says how many.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import torch
+
+import crbm
+
+D, ORDER, BATCH, K = 56, 3, 100, 30
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _race(fns, repeats: int, device: torch.device) -> list[float]:
+    """Best time of each function over ``repeats`` rounds that run them in turn (after a warm-up of each),
+    so that a burst of load on a shared machine hits ours and the floor alike."""
+    for fn in fns:
+        fn()
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            _sync(device)
+            t = time.perf_counter()
+            fn()
+            _sync(device)
+            best[i] = min(best[i], time.perf_counter() - t)
+    return best
+
+
+def _windows(n_frames: int, device: torch.device) -> crbm.Windows:
+    g = torch.Generator().manual_seed(0)
+    t = torch.arange(n_frames, dtype=torch.float32)[:, None] * 0.1
+    frames = torch.sin(t + torch.rand(1, D, generator=g) * 6) + 0.1 * torch.randn(n_frames, D, generator=g)
+    return crbm.Windows([frames[i : i + 500] for i in range(0, n_frames, 500)], ORDER).to(device)
+
+
+def _train_floor(hidden: int, n_batches: int, device: torch.device):
+    kw = {"device": device, "dtype": torch.float32}
+    g = torch.Generator(device=device).manual_seed(1)
+    w, a, b = (torch.randn(*s, generator=g, **kw) for s in ((D, hidden), (D, ORDER * D), (hidden, ORDER * D)))
+    v, u = torch.randn(BATCH, D, generator=g, **kw), torch.randn(BATCH, ORDER * D, generator=g, **kw)
+    ph = torch.rand(BATCH, hidden, generator=g, **kw)
+    vs, hs, pre, vneg = (torch.empty(BATCH, D, **kw), torch.empty(BATCH, hidden, **kw),
+                         torch.empty(BATCH, hidden, **kw), torch.empty(BATCH, D, **kw))
+    dw, da, db = torch.empty_like(w), torch.empty_like(a), torch.empty_like(b)
+
+    def step():
+        for _ in range(n_batches):
+            torch.mm(u, a.T, out=vs)
+            torch.mm(u, b.T, out=hs)
+            torch.mm(v, w, out=pre)
+            torch.mm(ph, w.T, out=vneg)
+            torch.mm(vneg, w, out=pre)
+            torch.mm(v.T, ph, out=dw)
+            torch.mm(vneg.T, ph, out=dw)
+            torch.mm(vs.T, u, out=da)
+            torch.mm(hs.T, u, out=db)
+
+    return step
+
+
+def _generate_floor(chains: int, n_frames: int, hidden: int, device: torch.device, *, rng: bool = False):
+    """The products of generation alone; with ``rng`` also the uniforms of the K - 1 hidden samples per frame."""
+    kw = {"device": device, "dtype": torch.float32}
+    g = torch.Generator(device=device).manual_seed(2)
+    w, a, b = (torch.randn(*s, generator=g, **kw) for s in ((D, hidden), (D, ORDER * D), (hidden, ORDER * D)))
+    u, v = torch.randn(chains, ORDER * D, generator=g, **kw), torch.randn(chains, D, generator=g, **kw)
+    vs, hs, pre = torch.empty(chains, D, **kw), torch.empty(chains, hidden, **kw), torch.empty(chains, hidden, **kw)
+    noise = torch.empty(K - 1, chains, hidden, **kw)
+
+    def step():
+        for _ in range(n_frames):
+            if rng:
+                torch.rand(noise.shape, generator=g, out=noise, **kw)
+            torch.mm(u, a.T, out=vs)
+            torch.mm(u, b.T, out=hs)
+            for _ in range(K):
+                torch.mm(v, w, out=pre)
+                torch.mm(pre, w.T, out=v)
+
+    return step
+
+
+def run(*, quick: bool, device: str) -> dict:
+    dev = crbm.train.resolve_device(device)
+    if dev.type == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+    repeats = 2 if quick else 5
+    rows = []
+    n_frames = 10000 if quick else 50000
+    data = _windows(n_frames, dev)
+    n_batches = -(-len(data) // BATCH)
+    for name, hidden in (("train_fps_taylor_h150", 150), ("train_fps_10x_h1500", 1500)):
+        model = crbm.CRBM(D, hidden, ORDER, device=dev, generator=torch.Generator().manual_seed(0))
+        config = crbm.taylor_config(epochs=1, verbose=False, progress=False, device=str(dev))
+        times = _race([lambda m=model, c=config: crbm.fit(m, data, c), _train_floor(hidden, n_batches, dev)],
+                      repeats, dev)
+        ours, floor = (len(data) / t for t in times)
+        rows.append({"name": name, "ours": round(ours), "published": round(floor), "better": "higher",
+                     "peer": "matmul floor", "ratio": round(floor / ours, 2)})
+    model = crbm.CRBM(D, 150, ORDER, device=dev, generator=torch.Generator().manual_seed(0))
+    seed = data.frames[:ORDER]
+    frames_per_chain = {1: 100 if quick else 300, 256: 10 if quick else 40, 4096: 2 if quick else 10}
+    if dev.type == "cuda":
+        frames_per_chain = {1: 100, 256: 100, 4096: 100}
+    for chains, t in frames_per_chain.items():
+        g = torch.Generator(device=dev).manual_seed(3)
+
+        def gen(chains=chains, t=t, g=g):
+            crbm.generate(model, seed, t, k=K, n_chains=chains, generator=g)
+
+        floors = [_generate_floor(chains, t, 150, dev, rng=rng) for rng in (False, True)]
+        ours, floor, floor_rng = (chains * t / s for s in _race([gen, *floors], repeats, dev))
+        rows.append({"name": f"generate_fps_{chains}", "ours": round(ours), "published": round(floor),
+                     "better": "higher", "peer": "matmul floor", "ratio": round(floor / ours, 2),
+                     "floor_rng": round(floor_rng), "ratio_rng": round(floor_rng / ours, 2)})
+    return {"rows": rows, "threads": torch.get_num_threads()}
