@@ -50,3 +50,6 @@ __all__ = [
     "reconstruction_error",
     "save_checkpoint",
 ]
+from crbm.autoencoder import DeepAutoencoder  # noqa: E402
+
+__all__ += ["DeepAutoencoder"]
