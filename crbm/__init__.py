@@ -53,3 +53,18 @@ __all__ = [
 from crbm.autoencoder import DeepAutoencoder  # noqa: E402
 
 __all__ += ["DeepAutoencoder"]
+from crbm.documents import Corpus, load_bag_of_words, tokenize_20news  # noqa: E402
+from crbm.hashing import HashTable, binary_codes, pack_bits  # noqa: E402
+from crbm.retrieval import RECALL_LEVELS, precision_at_recall, retrieval_curve  # noqa: E402
+
+__all__ += [
+    "Corpus",
+    "HashTable",
+    "RECALL_LEVELS",
+    "binary_codes",
+    "load_bag_of_words",
+    "pack_bits",
+    "precision_at_recall",
+    "retrieval_curve",
+    "tokenize_20news",
+]

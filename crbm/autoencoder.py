@@ -108,9 +108,7 @@ class DeepAutoencoder(nn.Module):
                     f"{rbms[i - 1].n_hidden} hidden units; the stack does not chain"
                 )
         w0 = rbms[0].weight
-        model = cls(
-            [(r.n_visible, r.n_hidden, r.visible, r.hidden) for r in rbms], dtype=w0.dtype, device=w0.device
-        )
+        model = cls([(r.n_visible, r.n_hidden, r.visible, r.hidden) for r in rbms], dtype=w0.dtype, device=w0.device)
         with torch.no_grad():
             for i, r in enumerate(rbms):
                 w = r.weight
