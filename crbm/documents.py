@@ -282,3 +282,12 @@ def tokenize_20news(
         )
         for s in SPLITS
     )
+
+
+def word_log_frequencies(counts: torch.Tensor, *, prior: float = 1.0) -> torch.Tensor:
+    """log of the smoothed word frequencies (n_k + prior) / (sum n + K prior) of a (n_docs, K) count tensor:
+    the visible biases a replicated-softmax RBM starts from, so that training begins at the unigram model
+    (the analogue of log(p / (1 - p)) for binary visibles in Hinton's practical guide)."""
+    check_counts(counts, "counts")
+    total = counts.sum(0) + prior
+    return (total / total.sum()).log()

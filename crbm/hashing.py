@@ -89,3 +89,24 @@ class HashTable:
         address = int(address)
         found = [b for m in self._masks[radius] if (b := self.buckets.get(address ^ m)) is not None]
         return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+
+
+def negative_hamming(queries: torch.Tensor, docs: torch.Tensor) -> torch.Tensor:
+    """Similarity of 0/1 codes for ranking: -Hamming distance = -(|q| + |d| - 2 q.d), (n_queries, n_docs)."""
+    q, d = queries.float(), docs.float()
+    return 2 * q @ d.T - q.sum(1, keepdim=True) - d.sum(1)
+
+
+def hamming_then_cosine(n_bits: int):
+    """A similarity for ``crbm.retrieval.retrieval_curve`` on rows ``[code bits | TF-IDF vector]``: documents
+    ranked by Hamming distance of the first ``n_bits`` columns, ties re-ranked by the cosine of the rest
+    (the short list of a Hamming ball re-ranked by TF-IDF). TF-IDF cosines lie in [0, 1]; scaled by 0.999
+    they never reorder two distances."""
+
+    def similarity(queries: torch.Tensor, docs: torch.Tensor) -> torch.Tensor:
+        from crbm.retrieval import cosine_similarity
+
+        hamming = negative_hamming(queries[:, :n_bits], docs[:, :n_bits])
+        return hamming + 0.999 * cosine_similarity(queries[:, n_bits:], docs[:, n_bits:])
+
+    return similarity

@@ -20,6 +20,7 @@ from crbm.documents import (
     strip_header,
     tokenize,
     tokenize_20news,
+    word_log_frequencies,
 )
 from crbm.errors import CRBMError, FormatError
 
@@ -134,3 +135,15 @@ def test_replicated_softmax_samples_keep_document_lengths(rsm, gen):
     n = torch.tensor([[2.0, 0.0, 1.0], [0.0, 5.0, 4.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
     v = rsm.gibbs(n, 3, generator=gen)
     assert v.sum(1).tolist() == [3.0, 9.0, 0.0] and bool((v == v.round()).all() and (v >= 0).all())
+
+
+def test_word_log_frequencies_start_at_the_unigram_model():
+    counts = torch.tensor([[3.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    b = word_log_frequencies(counts)
+    torch.testing.assert_close(b.exp(), torch.tensor([5.0, 1.0, 2.0]) / 8)
+    rsm = RBM(3, 2, visible="replicated_softmax", init_std=0.0)
+    with torch.no_grad():
+        rsm.visible_bias.copy_(b)
+    torch.testing.assert_close(rsm.visible_mean(torch.zeros(1, 2))[0], b.exp())
+    with pytest.raises(CRBMError, match="counts: word counts must be non-negative"):
+        word_log_frequencies(-counts)

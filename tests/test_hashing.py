@@ -6,9 +6,18 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from crbm.errors import CRBMError
-from crbm.hashing import HashTable, ball_masks, binary_codes, hamming_distances, pack_bits
+from crbm.hashing import (
+    HashTable,
+    ball_masks,
+    binary_codes,
+    hamming_distances,
+    hamming_then_cosine,
+    negative_hamming,
+    pack_bits,
+)
 
 
 def test_pack_bits_and_distances_by_hand():
@@ -49,3 +58,14 @@ def test_bad_codes_are_refused():
         HashTable(np.array([16], dtype=np.uint64), 4)
     with pytest.raises(CRBMError, match="radius"):
         ball_masks(4, 5)
+
+
+def test_ranking_similarities():
+    bits = np.array([[1, 0, 1], [0, 0, 0], [1, 1, 1], [1, 0, 0]], dtype=bool)
+    t = torch.as_tensor(bits, dtype=torch.float32)
+    expected = np.stack([hamming_distances(a, pack_bits(bits)) for a in pack_bits(bits)])
+    assert (-negative_hamming(t, t)).long().numpy().tolist() == expected.tolist()
+    weights = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    s = hamming_then_cosine(3)(torch.cat([t, weights], 1)[:1], torch.cat([t, weights], 1))
+    # query 0: distances 0, 2, 1, 1; docs 2 and 3 tie at distance 1 and the TF-IDF cosine orders them (3 first)
+    assert torch.argsort(s[0], descending=True).tolist() == [0, 3, 2, 1]
