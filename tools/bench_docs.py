@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 import torch
-from figures import save_png
+from benchkit import fine_tune_config, save_png
 
 from crbm import RBM, DeepAutoencoder, TensorData, TrainConfig, fit, greedy_pretrain, up_pass
 from crbm.documents import docs_dir, load_bag_of_words, word_log_frequencies
@@ -58,16 +58,7 @@ def _pretrain_config(settings, device, lr, seed):
 def _fine_tune(rbms, data, settings, device) -> DeepAutoencoder:
     """Unroll ``rbms`` and fine-tune on ``data`` (a tensor, or TensorData(counts, code noise))."""
     ae = DeepAutoencoder.from_rbms(rbms)
-    cfg = TrainConfig(
-        epochs=settings["fine_epochs"],
-        batch_size=100,
-        learning_rate=FINE_LR,
-        momentum=0.9,
-        weight_decay=0.0,
-        device=device,
-        verbose=False,
-        seed=3,
-    )
+    cfg = fine_tune_config(epochs=settings["fine_epochs"], learning_rate=FINE_LR, device=device, seed=3)
     fit(ae, data, cfg)
     return ae
 

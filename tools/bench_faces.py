@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from figures import save_png
+from benchkit import fine_tune_config, save_png
 
 from crbm import DeepAutoencoder, TrainConfig, fit, greedy_pretrain
 from crbm.errors import FormatError
@@ -73,16 +73,7 @@ def run(*, quick: bool, device: str) -> dict:
         generator=gen,
     )
     ae = DeepAutoencoder.from_rbms(rbms)
-    cfg = TrainConfig(
-        epochs=settings["fine_epochs"],
-        batch_size=100,
-        learning_rate=settings["fine_lr"],
-        momentum=0.9,
-        weight_decay=0.0,
-        device=device,
-        verbose=False,
-        seed=9,
-    )
+    cfg = fine_tune_config(epochs=settings["fine_epochs"], learning_rate=settings["fine_lr"], device=device, seed=9)
     before = float((test - ae.reconstruct(test.to(device)).cpu()).square().sum(1).mean())
     fit(ae, train.to(device), cfg)
     seconds = time.perf_counter() - t0

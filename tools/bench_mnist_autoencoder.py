@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from figures import save_png
+from benchkit import fine_tune_config, save_png
 
 from crbm import RBM, DeepAutoencoder, TrainConfig, fit, greedy_pretrain, up_pass
 from crbm.errors import FormatError
@@ -64,16 +64,7 @@ def _configs(settings: dict, device: str, top_lr: float) -> list[TrainConfig]:
 
 def _fine_tune(rbms: list[RBM], x: torch.Tensor, settings: dict, device: str) -> DeepAutoencoder:
     ae = DeepAutoencoder.from_rbms(rbms)
-    cfg = TrainConfig(
-        epochs=settings["fine_epochs"],
-        batch_size=100,
-        learning_rate=settings["fine_lr"],
-        momentum=0.9,
-        weight_decay=0.0,
-        device=device,
-        verbose=False,
-        seed=2,
-    )
+    cfg = fine_tune_config(epochs=settings["fine_epochs"], learning_rate=settings["fine_lr"], device=device, seed=2)
     fit(ae, x, cfg)
     return ae
 

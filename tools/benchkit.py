@@ -1,4 +1,4 @@
-"""Shared helpers of the static-model benchmarks: the output folder and atomic PNG writing."""
+"""Shared helpers of the static-model benchmarks: the output folder, atomic PNG writing, fine-tuning settings."""
 
 from __future__ import annotations
 
@@ -24,3 +24,20 @@ def save_png(fig, name: str) -> str:
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
     return str(atomic_write_bytes(out_dir() / name, buf.getvalue()))
+
+
+def fine_tune_config(*, epochs: int, learning_rate: float, device: str, seed: int):
+    """The backprop fine-tuning settings the autoencoder benchmarks share: batches of 100, momentum 0.9
+    throughout, no weight decay, quiet."""
+    from crbm import TrainConfig
+
+    return TrainConfig(
+        epochs=epochs,
+        batch_size=100,
+        learning_rate=learning_rate,
+        momentum=0.9,
+        weight_decay=0.0,
+        device=device,
+        verbose=False,
+        seed=seed,
+    )
