@@ -23,7 +23,9 @@ def save_png(fig, name: str) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
-    return str(atomic_write_bytes(out_dir() / name, buf.getvalue()))
+    path = atomic_write_bytes(out_dir() / name, buf.getvalue())
+    path.chmod(0o644)  # the temporary file was private; a picture is for everyone to read
+    return str(path)
 
 
 def fine_tune_config(*, epochs: int, learning_rate: float, device: str, seed: int):
