@@ -176,10 +176,14 @@ def _pictures(name: str, result: dict) -> list[str]:
 
 
 def run(*, quick: bool, device: str) -> dict:
-    settings = QUICK if quick else FULL
+    return run_settings(QUICK if quick else FULL, device=device)
+
+
+def run_settings(settings: dict, *, device: str, corpora: tuple[str, ...] = ("20news", "reuters")) -> dict:
+    """The benchmark with explicit settings (keys as in FULL) on some of the corpora."""
     gen = torch.Generator().manual_seed(0)
     rows, report, pictures = [], {}, []
-    for name in ("20news", "reuters"):
+    for name in corpora:
         result = _corpus(name, settings, device, gen)
         curves = result["curves"]
         ae, lsa10 = curves["autoencoder-10"], curves["LSA-10"]
