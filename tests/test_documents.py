@@ -71,7 +71,8 @@ def test_malformed_files_raise_format_errors(tmp_path, data_root):
     (tmp_path / f"{stem}_test.npz").write_bytes(b"not a zip")
     with pytest.raises(FormatError, match="expected a scipy.sparse CSR matrix"):
         load_bag_of_words("20news", "test", path=tmp_path)
-    sp.save_npz(tmp_path / f"{stem}_test.npz", sp.csr_matrix(-np.ones((7532, 2000), dtype=np.int32)))
+    negative = sp.csr_matrix((np.array([-1], dtype=np.int32), ([7], [3])), shape=(7532, 2000))
+    sp.save_npz(tmp_path / f"{stem}_test.npz", negative)
     with pytest.raises(FormatError, match="word counts must be non-negative"):
         load_bag_of_words("20news", "test", path=tmp_path)
     (tmp_path / f"{stem}_vocab.txt").write_text("ax\t62520\nedu 12293\n")
