@@ -6,7 +6,8 @@ benchmark reads the shipped matrices. Reuters is Reuters-21578 ModApte, not the 
 its test stories without a topic (280) are neither queries nor relevant.
 
 Model: a 2000-500 replicated-softmax RBM (visible biases started at the log word frequencies;
-learning rate 1e-4, since its statistics scale with document length), 500-250 and 250-125 binary RBMs
+learning rate 1e-4, since its statistics scale with document length, and 0.01 of that for the hidden
+biases, whose statistics are N times larger again), 500-250 and 250-125 binary RBMs
 (0.1) and a 125-10 RBM with linear (Gaussian) code units (0.001), unrolled into a 2000-500-250-125-10
 autoencoder and fine-tuned on the cross-entropy of word proportions (momentum SGD through the one
 trainer, learning rate 0.1). Semantic hashing: the same three bottom RBMs under a 125-20 or 125-32 RBM
@@ -23,6 +24,7 @@ address in a hash table, with query times against brute-force scans.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -114,7 +116,10 @@ def _corpus(name: str, settings: dict, device: str, gen: torch.Generator) -> dic
     rsm = RBM(2000, 500, visible="replicated_softmax", generator=gen)
     with torch.no_grad():
         rsm.visible_bias.copy_(word_log_frequencies(x.cpu()))
-    fit(rsm, x, _pretrain_config(settings, device, RSM_LR, 1))
+    # the hidden biases are multiplied by the document length N, so their statistics are N times larger
+    # than the weights'; without this scale they race ahead and the features encode length, not topic
+    rsm_config = dataclasses.replace(_pretrain_config(settings, device, RSM_LR, 1), lr_scale={"hidden_bias": 0.01})
+    fit(rsm, x, rsm_config)
     configs = [_pretrain_config(settings, device, RBM_LR, seed) for seed in (2, 3)]
     bottom = [rsm, *greedy_pretrain(up_pass([rsm], x), [250, 125], configs=configs, generator=gen)]
     h3 = up_pass(bottom, x)
