@@ -125,7 +125,11 @@ def run_settings(settings: dict, *, device: str) -> dict:
         map2d, source = fit_pca(codes, 2).transform(codes), "first 2 principal components of the 30-D codes"
     else:
         top = greedy_pretrain(
-            up_pass(rbms[:3], train_x.to(device)), [2], hidden="gaussian", configs=_configs(settings, device, 0.001)[3:]
+            up_pass(rbms[:3], train_x.to(device)),
+            [2],
+            hidden="gaussian",
+            configs=_configs(settings, device, 0.001)[3:],
+            generator=gen,
         )
         ae2 = _fine_tune(rbms[:3] + top, train_x.to(device), settings, device)
         map2d, source = ae2.codes(test_d).cpu(), "784-1000-500-250-2 autoencoder"
