@@ -140,3 +140,22 @@ def test_bad_stacks_and_data_are_refused(gen):
         fit(ae, torch.zeros(10, 7), TrainConfig(epochs=1, batch_size=5, verbose=False, device="cpu"))
     with pytest.raises(CRBMError, match="Bernoulli units take values in"):
         ae.check_visible(torch.full((2, 6), 2.0), "data")
+
+
+def test_fine_tuning_resumes_from_a_trainer_checkpoint(tmp_path, gen):
+    data = (torch.rand(60, 6, generator=gen) < 0.4).float()
+    rbms = [RBM(6, 4, generator=gen, init_std=0.1), RBM(4, 2, hidden="gaussian", generator=gen, init_std=0.1)]
+    base = dict(batch_size=20, learning_rate=0.05, verbose=False, device="cpu", checkpoint=str(tmp_path / "ae.ck"))
+    straight = DeepAutoencoder.from_rbms(rbms)
+    fit(straight, data, TrainConfig(epochs=3, **base))
+    first = DeepAutoencoder.from_rbms(rbms)
+    fit(first, data, TrainConfig(epochs=1, **{**base, "checkpoint": str(tmp_path / "one.ck")}))
+    resumed = DeepAutoencoder.from_config(first.config())  # all zeros: everything must come from the checkpoint
+    fit(
+        resumed,
+        data,
+        TrainConfig(epochs=3, **{**base, "checkpoint": str(tmp_path / "one.ck")}),
+        resume=tmp_path / "one.ck",
+    )
+    for (name, a), (_, b) in zip(straight.named_parameters(), resumed.named_parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
