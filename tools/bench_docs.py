@@ -16,10 +16,12 @@ added to the code inputs; codes thresholded at 0.5. The settings of the full run
 give no per-layer schedule for documents): 50 pretraining epochs per layer, 50 fine-tuning epochs.
 
 Evaluation: every test document is a query against the other test documents; precision at recall
-0.001 ... 1.0 by cosine of the 10-D codes, of LSA-10 and LSA-50 (log(1 + counts), fitted on the training
-set) and of TF-IDF vectors; hashing by Hamming-distance ranking (ties in random order), by Hamming
-distance with TF-IDF re-ranking inside each distance, and by a Hamming ball of radius 2 around the query's
-address in a hash table, with query times against brute-force scans.
+0.001 ... 1.0 by cosine of the 10-D codes (before and after fine-tuning), of the replicated-softmax RBM's
+500 hidden probabilities (centred by their training mean: a check of the first layer), of LSA-10 and
+LSA-50 (log(1 + counts), fitted on the training set) and of TF-IDF vectors; hashing by Hamming-distance
+ranking (ties in random order), by Hamming distance with TF-IDF re-ranking inside each distance, and by a
+Hamming ball of radius 2 around the query's address in a hash table, with query times against
+brute-force scans.
 """
 
 from __future__ import annotations
@@ -132,6 +134,8 @@ def _corpus(name: str, settings: dict, device: str, gen: torch.Generator) -> dic
     curves["unrolled-10 (no fine-tuning)"] = retrieval_curve(
         DeepAutoencoder.from_rbms(bottom + top10).codes(xt).cpu(), topics
     )
+    features, train_mean = up_pass([rsm], xt).cpu(), up_pass([rsm], x).mean(0).cpu()
+    curves["RSM-500 features (centred)"] = retrieval_curve(features - train_mean, topics)
     for k in (10, 50):
         curves[f"LSA-{k}"] = retrieval_curve(lsa_codes(test.counts, fit_lsa(train.counts, k)), topics)
     weights = tfidf(test.counts, inverse_document_frequency(train.counts))
