@@ -33,7 +33,10 @@ def _unsafe_uses(tree: ast.AST) -> list[str]:
             name = ast.unparse(f)
             if name in ("eval", "exec", "torch.load", "pickle.load", "pickle.loads"):
                 found.append(name)
-            if name.endswith(".load") and any(k.arg == "allow_pickle" for k in node.keywords):
+            pickles = [k for k in node.keywords if k.arg == "allow_pickle"]
+            if name.endswith(".load") and any(
+                not (isinstance(k.value, ast.Constant) and k.value.value is False) for k in pickles
+            ):
                 found.append(f"{name}(allow_pickle=...)")
     return found
 
@@ -46,8 +49,10 @@ def test_the_package_never_unpickles():
 
 
 def test_the_scan_finds_what_it_looks_for():
-    code = "import pickle\nfrom dill import loads\nimport torch\ntorch.load('x')\nimport numpy as np\n" \
-           "np.load('y', allow_pickle=True)\neval('1')\n"
+    code = (
+        "import pickle\nfrom dill import loads\nimport torch\ntorch.load('x')\nimport numpy as np\n"
+        "np.load('y', allow_pickle=True)\neval('1')\n"
+    )
     assert _unsafe_uses(ast.parse(code)) == ["pickle", "dill", "torch.load", "np.load(allow_pickle=...)", "eval"]
 
 
@@ -90,42 +95,65 @@ def real_builds(monkeypatch) -> list:
 
 HOSTILE = {
     "config-claims-1e9-squared-units": (
-        lambda: st_save(_small_tensors(), metadata=_meta(config={**RBM(4, 3).config(), "n_visible": 10**9,
-                                                                 "n_hidden": 10**9})),
+        lambda: st_save(
+            _small_tensors(), metadata=_meta(config={**RBM(4, 3).config(), "n_visible": 10**9, "n_hidden": 10**9})
+        ),
         r"tensor 'weight' has shape \(4, 3\), the config needs \(1000000000, 1000000000\)",
     ),
     "config-overflows-int64": (
-        lambda: st_save(_small_tensors(), metadata=_meta(config={**RBM(4, 3).config(), "n_visible": 10**12,
-                                                                 "n_hidden": 10**12})),
+        lambda: st_save(
+            _small_tensors(), metadata=_meta(config={**RBM(4, 3).config(), "n_visible": 10**12, "n_hidden": 10**12})
+        ),
         r"invalid RBM config: .*overflow",
     ),
     "concat-claims-1e12-units": (
-        lambda: st_save(_small_tensors(), metadata=_meta(config={**RBM(4, 3).config(),
-                                                                 "visible": {"concat": [["bernoulli", 10**12]]}})),
+        lambda: st_save(
+            _small_tensors(),
+            metadata=_meta(config={**RBM(4, 3).config(), "visible": {"concat": [["bernoulli", 10**12]]}}),
+        ),
         r"the Concat blocks hold 1000000000000 units but the layer has 4",
     ),
-    "unknown-dtype-in-metadata": (lambda: st_save(_small_tensors(), metadata=_meta(dtype="quaternion128")),
-                                  r"unknown dtype 'quaternion128'"),
-    "integer-dtype-in-metadata": (lambda: st_save(_small_tensors(), metadata=_meta(dtype="int64")),
-                                  r"dtype must be a floating dtype, got torch\.int64"),
-    "metadata-not-json": (lambda: st_save(_small_tensors(), metadata={"crbm": "{'kind': 'RBM'"}),
-                          r"checkpoint metadata is not valid JSON"),
-    "metadata-a-json-list": (lambda: st_save(_small_tensors(), metadata={"crbm": "[]"}),
-                             r"checkpoint metadata must be a JSON object, got list"),
+    "unknown-dtype-in-metadata": (
+        lambda: st_save(_small_tensors(), metadata=_meta(dtype="quaternion128")),
+        r"unknown dtype 'quaternion128'",
+    ),
+    "integer-dtype-in-metadata": (
+        lambda: st_save(_small_tensors(), metadata=_meta(dtype="int64")),
+        r"dtype must be a floating dtype, got torch\.int64",
+    ),
+    "metadata-not-json": (
+        lambda: st_save(_small_tensors(), metadata={"crbm": "{'kind': 'RBM'"}),
+        r"checkpoint metadata is not valid JSON",
+    ),
+    "metadata-a-json-list": (
+        lambda: st_save(_small_tensors(), metadata={"crbm": "[]"}),
+        r"checkpoint metadata must be a JSON object, got list",
+    ),
     "tensor-dtype-unknown-to-safetensors": (
-        lambda: _raw({"model/weight": {"dtype": "X99", "shape": [4, 3], "data_offsets": [0, 48]},
-                      "__metadata__": _meta()}, bytes(48)),
+        lambda: _raw(
+            {"model/weight": {"dtype": "X99", "shape": [4, 3], "data_offsets": [0, 48]}, "__metadata__": _meta()},
+            bytes(48),
+        ),
         r"not a readable safetensors checkpoint",
     ),
     "header-claims-a-1e12-element-tensor": (
-        lambda: _raw({"model/weight": {"dtype": "F32", "shape": [10**6, 10**6], "data_offsets": [0, 4 * 10**12]},
-                      "__metadata__": _meta()}, bytes(64)),
+        lambda: _raw(
+            {
+                "model/weight": {"dtype": "F32", "shape": [10**6, 10**6], "data_offsets": [0, 4 * 10**12]},
+                "__metadata__": _meta(),
+            },
+            bytes(64),
+        ),
         r"not a readable safetensors checkpoint",
     ),
-    "header-size-claims-2-62-bytes": (lambda: struct.pack("<Q", 2**62) + b"{}",
-                                      r"not a readable safetensors checkpoint \(.*header too large"),
-    "header-size-beyond-the-file": (lambda: struct.pack("<Q", 5000) + b"{}",
-                                    r"truncated, the header declares 5000 bytes but only 2 follow"),
+    "header-size-claims-2-62-bytes": (
+        lambda: struct.pack("<Q", 2**62) + b"{}",
+        r"not a readable safetensors checkpoint \(.*header too large",
+    ),
+    "header-size-beyond-the-file": (
+        lambda: struct.pack("<Q", 5000) + b"{}",
+        r"truncated, the header declares 5000 bytes but only 2 follow",
+    ),
 }
 
 

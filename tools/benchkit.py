@@ -1,0 +1,45 @@
+"""Shared helpers of the static-model benchmarks: the output folder, atomic PNG writing, fine-tuning settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from crbm.checkpoint import atomic_write_bytes
+
+
+def out_dir() -> Path:
+    """Where benchmark pictures go: ``$CRBM_BENCH_OUT`` or ``out/`` at the repository root (gitignored)."""
+    env = os.environ.get("CRBM_BENCH_OUT")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "out"
+
+
+def save_png(fig, name: str) -> str:
+    """Render a matplotlib figure to ``out_dir() / name`` atomically; returns the path."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    path = atomic_write_bytes(out_dir() / name, buf.getvalue())
+    path.chmod(0o644)  # the temporary file was private; a picture is for everyone to read
+    return str(path)
+
+
+def fine_tune_config(*, epochs: int, learning_rate: float, device: str, seed: int):
+    """The backprop fine-tuning settings the autoencoder benchmarks share: batches of 100, momentum 0.9
+    throughout, no weight decay, quiet."""
+    from crbm import TrainConfig
+
+    return TrainConfig(
+        epochs=epochs,
+        batch_size=100,
+        learning_rate=learning_rate,
+        momentum=0.9,
+        weight_decay=0.0,
+        device=device,
+        verbose=False,
+        seed=seed,
+    )
