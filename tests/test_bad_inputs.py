@@ -29,6 +29,7 @@ from safetensors.torch import save as st_save
 import crbm
 from crbm import CRBMError, FormatError, TrainConfig
 from crbm.checkpoint import MODEL_KINDS, register_model
+from crbm.cli import _parse_schedule
 
 # ------------------------------------------------------------------------------------------ tiny valid inputs
 
@@ -507,6 +508,37 @@ CASES = [
     Case("resume-other-data", "resume a mid-epoch checkpoint with 12 examples instead of 8",
          _resume_mid_epoch_with_other_data, CRBMError,
          r"run\.safetensors: the checkpoint's data order is torch\.int64 \(8,\); this run's data has 12 examples"),
+    # motion models and the main job
+    Case("crbm-order-zero", "a CRBM of order 0", lambda t: crbm.CRBM(4, 3, 0), CRBMError,
+         r"^order must be a positive integer, got 0$"),
+    Case("windows-widths", "training clips of different widths", lambda t: crbm.Windows(
+        [torch.zeros(10, 4), torch.zeros(10, 5)], 2), CRBMError, r"clip 1: expected a tensor \(frames, 4\)"),
+    Case("windows-short", "clips too short for the model's order", lambda t: crbm.Windows([torch.zeros(2, 4)], 3),
+         CRBMError, r"no clip has more than 3 frames: no training window of order 3"),
+    Case("generate-short-seed", "generation seeded with fewer frames than the order",
+         lambda t: crbm.generate(crbm.CRBM(4, 3, 2), torch.zeros(1, 4), 5, generator=None), CRBMError,
+         r"seed: a model of order 2 needs at least 2 seed frames, got 1"),
+    Case("generate-seed-width", "generation seeded with frames of the wrong width",
+         lambda t: crbm.generate(crbm.CRBM(4, 3, 2), torch.zeros(3, 5), 5, generator=None), CRBMError,
+         r"seed: expected frames of 4 values, got 5"),
+    Case("generate-label-width", "a style schedule with 3 labels for a 2-style model",
+         lambda t: crbm.generate(crbm.LabelCRBM(4, 3, 2, 2), torch.zeros(3, 4), 5, labels=torch.zeros(5, 3),
+                                 generator=None), CRBMError, r"labels: expected shape \(batch, 2\), got \(1, 3\)"),
+    Case("fill-mask-shape", "a missing-data mask of the wrong shape",
+         lambda t: crbm.fill_missing(crbm.CRBM(4, 3, 2), torch.zeros(6, 4), torch.zeros(6, 3, dtype=torch.bool),
+                                     generator=None),
+         CRBMError, r"missing \(T, D\) must match; got \(6, 4\), \(6, 3\)"),
+    Case("train-unknown-kind", "`train_motion_model(kind=\"lstm\")`",
+         lambda t: crbm.train_motion_model([_motion(t)], kind="lstm"), CRBMError,
+         r"unknown model kind 'lstm'; expected one of \['crbm', 'two-layer', 'label', 'fcrbm'\]"),
+    Case("train-label-without-styles", "a style model trained without style names",
+         lambda t: crbm.train_motion_model([_motion(t)], kind="label"), CRBMError,
+         r"kind 'label' needs one style name per clip \(got 0\)"),
+    Case("cli-style-schedule", "`crbm generate --style walk-120`", lambda t: _parse_schedule("walk-120"), CRBMError,
+         r"--style 'walk-120': expected STYLE:FRAMES pairs like walk:120,run:120"),
+    Case("motion-model-from-rbm", "a plain RBM checkpoint given where a motion model is expected",
+         lambda t: crbm.MotionModel.load(crbm.save_checkpoint(t / "rbm.safetensors", crbm.RBM(3, 2))), CRBMError,
+         r"rbm\.safetensors: a RBM checkpoint without motion data \(not written by crbm train\)"),
 ]
 
 
