@@ -307,13 +307,18 @@ class CRBM(nn.Module):
         v, u = batch[0], batch[1]
         if config.persistent:
             raise CRBMError("a CRBM trains with CD (persistent chains cannot follow a changing history)")
-        vs, hs = self.shifts(u)
+        grads, stats = self._cd_directions(v, u, *self.shifts(u), config, generator)
+        return grads, {"recon_error": stats.recon_error / v.shape[0]}
+
+    def _cd_directions(self, v, u, visible_shift, hidden_shift, config: TrainConfig, generator):
+        """CD statistics of the engine at the given bias shifts, and the directions of W, the biases, A and B
+        (dA = d_visible^T u / n, dB = d_hidden^T u / n)."""
         stats = self.rbm.contrastive_divergence(
             v,
             k=config.k,
             generator=generator,
-            visible_shift=vs,
-            hidden_shift=hs,
+            visible_shift=visible_shift,
+            hidden_shift=hidden_shift,
             mean_visible=config.mean_visible,
             sparsity_target=config.sparsity_target,
             sparsity_cost=config.sparsity_cost,
@@ -322,7 +327,7 @@ class CRBM(nn.Module):
         grads = {f"rbm.{k}": g for k, g in stats.grads.items()}
         grads["A"] = stats.d_visible.T @ u / n
         grads["B"] = stats.d_hidden.T @ u / n
-        return grads, {"recon_error": stats.recon_error / n}
+        return grads, stats
 
     def monitor(self, v: Tensor) -> Tensor:
         raise CRBMError("the free-energy gap of a CRBM needs histories; pass valid=None to fit")

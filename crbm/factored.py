@@ -91,21 +91,8 @@ class LabelCRBM(CRBM):
         v, u, y = batch[:3]
         if config.persistent:
             raise CRBMError("a LabelCRBM trains with CD (persistent chains cannot follow a changing history)")
-        vs, hs = self._label_shifts(u, y)
-        stats = self.rbm.contrastive_divergence(
-            v,
-            k=config.k,
-            generator=generator,
-            visible_shift=vs,
-            hidden_shift=hs,
-            mean_visible=config.mean_visible,
-            sparsity_target=config.sparsity_target,
-            sparsity_cost=config.sparsity_cost,
-        )
+        grads, stats = self._cd_directions(v, u, *self._label_shifts(u, y), config, generator)
         n = v.shape[0]
-        grads = {f"rbm.{k}": g for k, g in stats.grads.items()}
-        grads["A"] = stats.d_visible.T @ u / n
-        grads["B"] = stats.d_hidden.T @ u / n
         grads["P"] = stats.d_visible.T @ y / n
         grads["Q"] = stats.d_hidden.T @ y / n
         return grads, {"recon_error": stats.recon_error / n}
