@@ -67,6 +67,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-fps", type=float, default=30.0, help="the model's frame rate (default: %(default)s)")
     p.add_argument("--style-from", default=None, metavar="clip-names|FILE.csv",
                    help="style labels: from clip names (walk_01 -> walk) or a CSV of clip,style rows")
+    p.add_argument("--ar-start", action="store_true",
+                   help="start the autoregressive weights at the ridge AR fit (better prediction, worse generation)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--device", default=None, help="torch device (default: cuda when available)")
     _add_clip_options(p)
@@ -91,7 +93,7 @@ def _run_train(args: argparse.Namespace) -> int:
     kind = args.kind or ("two-layer" if args.layers == 2 else "fcrbm" if styles else "crbm")
     model = train_motion_model(motions, styles=styles, kind=kind, order=args.order, hidden=args.hidden,
                                epochs=args.epochs, fps=args.model_fps, seed=args.seed, device=args.device,
-                               verbose=True)
+                               ar_start=args.ar_start, verbose=True)
     if rank == 0:
         print(model.save(args.out))
     return 0
