@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from crbm.checkpoint import atomic_write_bytes
+from crbm.atomic import write_bytes
 
 
 def out_dir() -> Path:
@@ -23,9 +23,7 @@ def save_png(fig, name: str) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
-    path = atomic_write_bytes(out_dir() / name, buf.getvalue())
-    path.chmod(0o644)  # the temporary file was private; a picture is for everyone to read
-    return str(path)
+    return str(write_bytes(out_dir() / name, buf.getvalue()))
 
 
 def fine_tune_config(*, epochs: int, learning_rate: float, device: str, seed: int):
