@@ -32,6 +32,20 @@ from crbm.train import TrainConfig, fit
 KINDS = ("crbm", "two-layer", "label", "fcrbm")
 
 
+def resample(motion: Motion, fps: float) -> Motion:
+    """The clip at ``fps``, keeping every k-th frame for a whole ratio k (e.g. 120 -> 30 fps)."""
+    ratio = motion.fps / fps
+    if abs(ratio - 1) < 1e-6:
+        return motion
+    k = round(ratio)
+    if k < 1 or abs(ratio - k) > 1e-6:
+        raise CRBMError(
+            f"clip {motion.name!r} is at {motion.fps:g} fps; the model runs at {fps:g} fps and resamples only by "
+            "whole factors (e.g. 120 -> 30)"
+        )
+    return motion.replace(frames=motion.frames[::k], fps=fps)
+
+
 @dataclass
 class MotionModel:
     """A trained motion model with everything needed to read and write real clips."""
@@ -63,32 +77,19 @@ class MotionModel:
                 f"({len(motion.channel_names)} channels, the model expects {len(self.pipeline.names_in)})"
             )
 
-    def _resampled(self, motion: Motion) -> Motion:
-        """The clip at the model's frame rate (keeps every k-th frame for an integer ratio)."""
-        ratio = motion.fps / self.fps
-        if abs(ratio - 1) < 1e-6:
-            return motion
-        k = round(ratio)
-        if k < 1 or abs(ratio - k) > 1e-6:
-            raise CRBMError(
-                f"clip {motion.name!r} is at {motion.fps:g} fps; the model runs at {self.fps:g} fps and resamples "
-                "only by whole factors (e.g. 120 -> 30)"
-            )
-        return motion.replace(frames=motion.frames[::k], fps=self.fps)
-
     def transform(self, motions: Sequence[Motion]) -> list[Tensor]:
         """Clips -> normalised model frames, one (T_i, D) tensor each."""
         clips = []
         for m in motions:
             self._check_clip(m)
-            clips.append(self._resampled(m).frames)
+            clips.append(resample(m, self.fps).frames)
         dtype = next(self.model.parameters()).dtype
         return [torch.as_tensor(z, dtype=dtype) for z in self.pipeline.transform(clips)]
 
     def to_motion(self, frames: Tensor, *, name: str = "", context: Motion | None = None) -> Motion:
         """Normalised frames (T, D) -> a clip on the model's skeleton. With ``context`` (the clip the frames
         came from) the root trajectory starts from that clip's first pose, otherwise at the origin."""
-        contexts = None if context is None else self.pipeline.contexts([self._resampled(context).frames])
+        contexts = None if context is None else self.pipeline.contexts([resample(context, self.fps).frames])
         raw = self.pipeline.inverse_transform([frames.detach().cpu().double().numpy()], contexts=contexts)[0]
         return Motion(self.skeleton, np.asarray(raw, dtype=np.float64), self.fps, name=name)
 
@@ -289,8 +290,7 @@ def train_motion_model(
             raise CRBMError(f"kind {kind!r} needs one style name per clip (got {0 if styles is None else len(styles)})")
         style_names = tuple(sorted(set(styles), key=list(styles).index))
     pipeline = body_centred_pipeline(skeleton, representation=representation)
-    probe = MotionModel(nn.Linear(1, 1), pipeline, skeleton, fps)
-    raw = [probe._resampled(m).frames for m in motions]
+    raw = [resample(m, fps).frames for m in motions]
     short = [m.name for m, r in zip(motions, raw) if r.shape[0] <= 2 * order]
     if short:
         raise CRBMError(f"clips {short} are too short for a model of order {order} at {fps:g} fps")
