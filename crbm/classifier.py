@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crbm.checkpoint import register_model
-from crbm.dbn import check_labels
+from crbm.dbn import check_labels, check_sizes
 from crbm.errors import CRBMError
 from crbm.rbm import RBM, check_tensor
 from crbm.train import TensorData, TrainConfig, fit
@@ -44,9 +44,7 @@ class DBNClassifier(nn.Module):
         generator: torch.Generator | None = None,
     ):
         super().__init__()
-        sizes = list(sizes)
-        if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-            raise CRBMError(f"sizes: expected at least 2 positive integer layer sizes, got {sizes!r}")
+        sizes = check_sizes(sizes)
         if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
             raise CRBMError(f"n_classes: expected an integer >= 2, got {n_classes!r}")
         self.sizes, self.n_classes, self.out_init_std = sizes, n_classes, out_init_std

@@ -120,6 +120,16 @@ def balanced_order(labels: Tensor, *, generator: torch.Generator | None) -> Tens
     return torch.cat([blocks, rest]).to(device)
 
 
+def check_sizes(sizes: Sequence[int]) -> list[int]:
+    """Layer sizes of a stack, bottom first: at least 2 positive integers (else CRBMError)."""
+    sizes = list(sizes)
+    if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+        raise CRBMError(
+            f"sizes: expected at least 2 positive integer layer sizes (bottom first, top last), got {sizes!r}"
+        )
+    return sizes
+
+
 @register_model
 class DBN(nn.Module):
     """A deep belief net with label units (Hinton, Osindero & Teh 2006).
@@ -148,11 +158,7 @@ class DBN(nn.Module):
         generator: torch.Generator | None = None,
     ):
         super().__init__()
-        sizes = list(sizes)
-        if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-            raise CRBMError(
-                f"sizes: expected at least 2 positive integer layer sizes (bottom first, top last), got {sizes!r}"
-            )
+        sizes = check_sizes(sizes)
         if isinstance(n_labels, bool) or not isinstance(n_labels, int) or n_labels == 1 or n_labels < 0:
             raise CRBMError(f"n_labels: expected 0 (no labels) or an integer >= 2, got {n_labels!r}")
         self.sizes, self.n_labels, self.init_std = sizes, n_labels, init_std

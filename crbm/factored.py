@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crbm.checkpoint import register_model
-from crbm.conditional import CRBM, Conditioned
+from crbm.conditional import CRBM, Conditioned, taylor_config
 from crbm.errors import CRBMError
 from crbm.rbm import check_tensor
 from crbm.train import TrainConfig
@@ -321,19 +321,4 @@ def fcrbm_config(**overrides) -> TrainConfig:
     for the undirected and past-to-hidden factors and the biases, 1e-3 for the autoregressive factors and the
     label-feature matrix; use ``lr_scale`` for that), CD-1, mean-field reconstructions, weight decay 2e-4 on
     the factor matrices, momentum 0.5 for 5 epochs then 0.9; override any field."""
-    base = {
-        "epochs": 500,
-        "batch_size": 100,
-        "learning_rate": 1e-2,
-        "lr_scale": {},
-        "momentum": 0.5,
-        "final_momentum": 0.9,
-        "momentum_epochs": 5,
-        "weight_decay": 2e-4,
-        "k": 1,
-        "mean_visible": True,
-        "verbose": False,
-        "progress": False,
-    }
-    base.update(overrides)
-    return TrainConfig(**base)
+    return taylor_config(**{"epochs": 500, "learning_rate": 1e-2, "lr_scale": {}, "momentum": 0.5, **overrides})
