@@ -8,7 +8,10 @@ protocol (both formulas) against the nearest-neighbour baselines and the publish
 stability (per-channel spread ratio, gait period, root speed per style) over long runs; training time;
 generation frames per second for 1 and 256 chains (30 Gibbs steps a frame).
 
-Data preparation is the PRIVATE stand-in in ``tools/gpmat_prep.py`` until crbm.mocap.preprocess lands.
+Data: ``crbm.datasets.load_gpmat_walkjog`` and the library's ``body_centred_pipeline`` with Euler joint angles
+(so that errors convert to degrees channel by channel and the missing-data channels are the AMC ones): root
+ground velocity in the heading frame, yaw rate, height and tilt; unwrapped Euler angles; constant channels
+dropped; z-scored with the training statistics. Frame j of a prepared clip is AMC frame j.
 Threads: ``CRBM_BENCH_THREADS`` (default 1: on a 2-core machine shared with other jobs one thread was
 faster than two); the figures say how many were used. Timings on a shared machine are noisy.
 """
@@ -27,9 +30,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
-from gpmat_prep import RUN, WALK, balanced, prepared  # noqa: E402
-
 from crbm.conditional import CRBM, TwoLayerCRBM, Windows, taylor_config  # noqa: E402
+from crbm.datasets import cmu_skeleton, load_gpmat_walkjog  # noqa: E402
 from crbm.factored import FCRBM, LabelCRBM, fcrbm_config  # noqa: E402
 from crbm.forecast import (  # noqa: E402
     FIRST_MISSING,
@@ -52,6 +54,7 @@ from crbm.forecast import (  # noqa: E402
     tune_savgol,
     zero_velocity,
 )
+from crbm.mocap.preprocess import body_centred_pipeline  # noqa: E402
 from crbm.sample import denoise, fill_missing, generate, smooth, style_schedule  # noqa: E402
 from crbm.train import fit  # noqa: E402
 
@@ -60,7 +63,9 @@ NOISE_LEVELS = (0.1, 0.3, 0.5, 1.0)  # standard deviations in z-scored units
 # published missing-data figures (MISSING_DATA_PROTOCOL.md section 8): GPmat formula (cum, rms) and pair formula
 PUBLISHED_GPMAT = {"leg": (9.7, 3.38), "body": (16.9, 2.49)}
 PUBLISHED_PAIR = {"leg": 11.7, "body": 8.8}
-LFEMUR_RX = 6  # AMC channel whose autocorrelation gives the gait period
+LFEMUR_RX = "lfemur.rx"  # the channel whose autocorrelation gives the gait period
+FORWARD = "root.vz"  # ground speed along the heading (ASF units per frame)
+WALK, RUN = 0, 1
 
 
 def _data_root() -> Path:
@@ -69,6 +74,57 @@ def _data_root() -> Path:
     if not (root / "mocap" / "gpmat" / "cmu35WalkJog.mat").is_file():
         raise SystemExit(f"GPmat CMU-35 data not found under {root}; set CRBM_DATA to the data folder")
     return root
+
+
+def _prepared(root: Path) -> dict:
+    """The GPmat split through the library pipeline: ``pipe`` (fitted on the 31 training clips), ``names`` (its
+    output channels), ``train`` (float32 clips), ``train_styles`` (one-hot (T, 2) walk/run per frame),
+    ``is_run`` per training clip, ``test_walk`` / ``test_run``, ``raw`` (the WalkJog), ``mean`` / ``std`` (the
+    z-scores' per-channel statistics) and ``angle_cols`` (the joint-angle channels)."""
+    wj = load_gpmat_walkjog(root)
+    skeleton = cmu_skeleton(35, path=root)
+    pipe = body_centred_pipeline(skeleton, representation="euler")
+    pipe.fit(wj.train, skeleton.channel_names)
+
+    def prep(clips):
+        return [torch.as_tensor(z, dtype=torch.float32) for z in pipe.transform(clips)]
+
+    train = prep(wj.train)
+    is_run = [s == "run" for s in wj.train_styles]
+    styles = []
+    for c, run in zip(train, is_run):
+        y = torch.zeros(c.shape[0], 2)
+        y[:, RUN if run else WALK] = 1
+        styles.append(y)
+    test = dict(zip(wj.test_trials, prep(wj.test)))
+    names = pipe.names_out
+    zscore = pipe.steps[-1]
+    root_joint = skeleton.joints[0].name
+    return {
+        "pipe": pipe,
+        "names": names,
+        "train": train,
+        "train_styles": styles,
+        "is_run": is_run,
+        "test_walk": test["35_29"],
+        "test_run": test["35_18"],
+        "raw": wj,
+        "mean": np.asarray(zscore.mean),
+        "std": np.asarray(zscore.std),
+        "angle_cols": np.array([i for i, n in enumerate(names) if not n.startswith(f"{root_joint}.")]),
+    }
+
+
+def _balanced(clips: list, styles: list, is_run: list[bool]) -> tuple[list, list]:
+    """Repeat the run clips so that both styles have about as many frames (the split has ~6x more walking)."""
+    walk = sum(c.shape[0] for c, r in zip(clips, is_run) if not r)
+    run = sum(c.shape[0] for c, r in zip(clips, is_run) if r)
+    reps = max(1, round(walk / max(run, 1)))
+    out_c, out_s = [], []
+    for c, y, r in zip(clips, styles, is_run):
+        out_c += [c] * (reps if r else 1)
+        out_s += [y] * (reps if r else 1)
+    return out_c, out_s
 
 
 def _row(name, ours, published, better, **extra):
@@ -85,9 +141,9 @@ def run(*, quick: bool, device: str) -> list[dict]:
     threads = int(os.environ.get("CRBM_BENCH_THREADS", "1"))
     torch.set_num_threads(threads)
     root = _data_root()
-    d = prepared(root)
-    prep, train, styles = d["prep"], d["train"], d["train_styles"]
-    width = prep.width
+    d = _prepared(root)
+    train, styles, names, is_run = d["train"], d["train_styles"], d["names"], d["is_run"]
+    width = len(names)
     epochs = {"crbm": 200 if quick else 2000, "layer2": 100 if quick else 2000, "fcrbm": 40 if quick else 300}
     gen_frames = 1000 if quick else 10000
     rows: list[dict] = []
@@ -115,7 +171,7 @@ def run(*, quick: bool, device: str) -> list[dict]:
     _, tw = _timed(lambda: fit(warm, Windows(train, ORDER), taylor_config(epochs=epochs["crbm"])))
     rows.append(_row("train CRBM with AR warm start (s)", tw, None, "lower", epochs=epochs["crbm"]))
     # style models: the run clips repeated so that both styles weigh about the same (the split is ~6x walking)
-    style_clips, style_labels = balanced(train, styles, d["raw"]["train_trials"])
+    style_clips, style_labels = _balanced(train, styles, is_run)
     style_windows = Windows(style_clips, ORDER, labels=style_labels)
     lab = LabelCRBM(width, 150, ORDER, 2, generator=g)
     _, tl = _timed(lambda: fit(lab, style_windows, taylor_config(epochs=epochs["crbm"])))
@@ -128,8 +184,8 @@ def run(*, quick: bool, device: str) -> list[dict]:
 
     # ------------------------------------------------------------------ prediction
     ar = LinearAR.fit(train, ORDER)
-    angle_cols = prep.angle_columns()
-    deg = torch.as_tensor(prep.std, dtype=torch.float32)
+    angle_cols = d["angle_cols"]
+    deg = torch.as_tensor(d["std"], dtype=torch.float32)
     walk_lab = [torch.tensor([[1.0, 0.0]]).expand(d["test_walk"].shape[0], -1)]
     run_lab = [torch.tensor([[0.0, 1.0]]).expand(d["test_run"].shape[0], -1)]
     predictors = {
@@ -175,8 +231,8 @@ def run(*, quick: bool, device: str) -> list[dict]:
 
     # ------------------------------------------------------------------ a larger held-out set
     # four training walks held out (35_02, 35_12, 35_30, 35_34); CRBMs and the AR refitted on the other 27 clips
-    held_trials = (2, 12, 30, 34)
-    trials = d["raw"]["train_trials"]
+    held_trials = ("35_02", "35_12", "35_30", "35_34")
+    trials = d["raw"].train_trials
     rest = [c for c, t in zip(train, trials) if t not in held_trials]
     held = [c for c, t in zip(train, trials) if t in held_trials]
     held_predictors = {"zero velocity": zero_velocity, "linear AR": LinearAR.fit(rest, ORDER)}
@@ -251,18 +307,20 @@ def run(*, quick: bool, device: str) -> list[dict]:
     # ------------------------------------------------------------------ missing data
     sb = scipy.io.loadmat(root / "mocap" / "gpmat" / "cmu35TaylorScaleBias.mat")
     scale, bias = sb["scale"].ravel(), sb["bias"].ravel()
-    raw_walk = d["raw"]["test_walk"]
-    nn = nearest_neighbour_baselines(d["raw"]["train"], raw_walk, scale)
-    tnn = taylor_nearest_neighbour(d["raw"]["train"], raw_walk, scale, bias)
+    raw_walk = d["raw"].test[d["raw"].test_trials.index("35_29")]
+    nn = nearest_neighbour_baselines(d["raw"].train, raw_walk, scale)
+    tnn = taylor_nearest_neighbour(d["raw"].train, raw_walk, scale, bias)
+    walk_context = d["pipe"].contexts([raw_walk])
+    channel_names = d["raw"].channel_names
     gm = torch.Generator().manual_seed(2)
     for which in ("leg", "body"):
-        pos = prep.channel_position(MISSING_SETS[which])
+        pos = [names.index(channel_names[c]) for c in MISSING_SETS[which]]
         filled = {}
         for form, first in FIRST_MISSING.items():
             miss = torch.zeros_like(x, dtype=torch.bool)
-            miss[first - 1 :, pos] = True  # prepared frame j is AMC frame j + 1
+            miss[first:, pos] = True
             f = fill_missing(crbm, x, miss, n_samples=20, k=30, generator=gm)
-            filled[form] = np.concatenate([raw_walk[:1], prep.angles(f.numpy(), raw_walk[1:])])
+            filled[form] = d["pipe"].inverse_transform([f.double().numpy()], contexts=walk_context)[0]
         cum, rms_deg = gpmat_errors(raw_walk, filled["gpmat"], which, scale)
         pair = taylor_pair_error(raw_walk, filled["pair"], which, scale)
         rows.append(
@@ -302,14 +360,12 @@ def run(*, quick: bool, device: str) -> list[dict]:
     # ------------------------------------------------------------------ generation stability and style
     seed = x[: ORDER + ORDER]
     gs = torch.Generator().manual_seed(3)
-    walks = [c for c, t in zip(train, d["raw"]["train_trials"]) if not 17 <= t <= 26]
-    femur = int(prep.channel_position([LFEMUR_RX])[0])
-    speed = int(prep.channel_position([0])[0])  # forward speed (AMC col 0 replaced by it)
+    walks = [c for c, r in zip(train, is_run) if not r]
+    femur, speed = names.index(LFEMUR_RX), names.index(FORWARD)
     train_period = np.nanmedian(
         [
             dominant_period(c[:, femur].numpy(), max_lag=60)
-            for c, t in zip(train, d["raw"]["train_trials"])
-            if not 17 <= t <= 26
+            for c in walks
         ]
     )
     for name, model in (("CRBM", crbm), ("two-layer CRBM", two)):
@@ -332,14 +388,14 @@ def run(*, quick: bool, device: str) -> list[dict]:
     n_style = 600 if quick else 2400
     half = n_style // 2
     sched = style_schedule([(WALK, half), (RUN, half)], 2, blend=15)
-    speed_scale = prep.std[speed]
+    speed_scale, speed_mean = d["std"][speed], d["mean"][speed]
     train_speed = {
         st: float(
             np.mean(
                 [
-                    (c[:, speed] * speed_scale + prep.mean[speed]).mean()
-                    for c, t in zip(train, d["raw"]["train_trials"])
-                    if (17 <= t <= 26) == (st == RUN)
+                    (c[:, speed] * speed_scale + speed_mean).mean()
+                    for c, r in zip(train, is_run)
+                    if r == (st == RUN)
                 ]
             )
         )
@@ -347,7 +403,7 @@ def run(*, quick: bool, device: str) -> list[dict]:
     }
     for name, model in (("label CRBM", lab), ("FCRBM", fc)):
         out = generate(model, seed, n_style, n_chains=4, labels=sched, generator=gs)
-        v = out[:, :, speed] * speed_scale + prep.mean[speed]
+        v = out[:, :, speed] * speed_scale + speed_mean
         walk_speed, run_speed = float(v[:, half // 2 : half].mean()), float(v[:, half + half // 2 :].mean())
         rows.append(_row(f"style {name}: walk root speed (ASF units/frame)", walk_speed, train_speed[WALK], "closer"))
         rows.append(
