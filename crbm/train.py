@@ -30,7 +30,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +81,7 @@ class TrainConfig:
     explode_factor: float = 1e3  # stop when an epoch's recon_error exceeds this times the run's first batch's
     progress: bool | None = None  # progress bar (None: when stderr is a terminal)
     verbose: bool = True  # one line of figures per epoch on stderr
+    matmul_precision: str = "ieee"  # float32 matrix products: "ieee", "bf16" (CPU), "tf32"; see matmul_precision()
 
     def __post_init__(self) -> None:
         checks = [
@@ -101,6 +103,7 @@ class TrainConfig:
             ),
             ("n_chains", self.n_chains is None or _positive_int(self.n_chains), "None or a positive integer"),
             ("explode_factor", _number(self.explode_factor) and self.explode_factor > 1, "a finite number > 1"),
+            ("matmul_precision", self.matmul_precision in MATMUL_PRECISIONS, f"one of {list(MATMUL_PRECISIONS)}"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -123,6 +126,43 @@ class TrainConfig:
 
     def momentum_at(self, epoch: int) -> float:
         return self.momentum if epoch < self.momentum_epochs else self.final_momentum
+
+
+MATMUL_PRECISIONS = ("ieee", "bf16", "tf32")
+
+
+@contextmanager
+def matmul_precision(precision: str, device: str | torch.device | None = None) -> Iterator[None]:
+    """Run float32 matrix products on ``device``'s backend at ``precision`` inside the block (restored after).
+
+    "ieee": plain float32. "bf16" (CPU only): oneDNN's bf16 math mode, which may split float32 operands into
+    bf16 terms; on an AVX-512-BF16 CPU (AMD Zen, measured) the 784x500 CD-1 products ran about 2x faster with
+    relative errors of 7e-7 against 4e-7 for "ieee"; other CPUs may round the operands to bf16 (relative error
+    up to ~4e-3) or ignore the mode. "tf32": TensorFloat-32 tensor cores on CUDA (10-bit mantissa operands).
+    Parameters, updates and every elementwise operation stay float32 whatever the mode.
+    """
+    restore = _set_matmul_precision(precision, device)
+    try:
+        yield
+    finally:
+        restore()
+
+
+def _set_matmul_precision(precision: str, device) -> Callable[[], None]:
+    """Set the backend's float32 matmul precision; returns the function that puts the old one back."""
+    if precision not in MATMUL_PRECISIONS:
+        raise CRBMError(f"matmul precision must be one of {list(MATMUL_PRECISIONS)}, got {precision!r}")
+    cuda = torch.device(device or "cpu").type == "cuda"
+    if cuda and precision == "bf16":
+        raise CRBMError("matmul precision 'bf16' is a CPU (oneDNN) mode; on CUDA use 'tf32'")
+    backend = torch.backends.cuda.matmul if cuda else torch.backends.mkldnn.matmul
+    old = backend.fp32_precision
+
+    def restore() -> None:
+        backend.fp32_precision = old
+
+    backend.fp32_precision = precision
+    return restore
 
 
 def _positive_int(x) -> bool:
@@ -309,6 +349,7 @@ def fit(
             extra=extra,
         )
 
+    restore_precision = _set_matmul_precision(config.matmul_precision, device)
     try:
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
@@ -383,6 +424,7 @@ def fit(
             if stop:
                 break
     finally:
+        restore_precision()
         if bar is not None:
             bar.close()
     return history

@@ -8,6 +8,11 @@ is reported (the machine may be shared: the minimum is the least disturbed figur
 minima from this run. Data: the 60,000 MNIST training images (intensities in [0, 1]) when found through
 ``CRBM_DATA`` or ``../shared/data``, else random binary images of the same shape (the report says which).
 
+``--device cpu`` also measures the floor and our epoch with oneDNN's bf16 math mode for float32 products
+(``TrainConfig(matmul_precision="bf16")``, rows marked [bf16 matmuls]), against the same sklearn figures, and
+the mode's effect on the learned model: two RBMs trained from the same seed for a few epochs, with and without
+the mode; their reconstruction errors and the relative difference of their weights.
+
 scikit-learn computes in its input's dtype: ``sklearn_s`` is its epoch on float64 input (``images / 255.0``,
 what its users get by default); ``sklearn_float32_s`` on float32 input. Both do the same five products per
 batch as we do, so against float32 sklearn the speed-up is bounded by sklearn's own overhead above the floor.
@@ -22,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crbm import RBM, TrainConfig, fit
+from crbm import RBM, TrainConfig, fit, matmul_precision
 from crbm.errors import CRBMError
 from crbm.mnist import load_mnist
 
@@ -64,10 +69,43 @@ def _floor_seconds(n_batches: int, device: torch.device, gen: torch.Generator) -
     return time.perf_counter() - t
 
 
-def _epoch_seconds(model: RBM, data: torch.Tensor, device: torch.device) -> float:
+def _epoch_seconds(model: RBM, data: torch.Tensor, device: torch.device, precision: str = "ieee") -> float:
     """One CD-1 epoch through the trainer (momentum, weight decay, shuffling, figures: the real path)."""
-    cfg = TrainConfig(epochs=1, batch_size=BATCH, learning_rate=0.1, device=str(device), verbose=False, progress=False)
+    cfg = TrainConfig(epochs=1, batch_size=BATCH, learning_rate=0.1, device=str(device), verbose=False, progress=False,
+                      matmul_precision=precision)
     return fit(model, data, cfg)[0]["seconds"]
+
+
+def _bf16(x: np.ndarray, dev: torch.device, repeats: int, sklearn_s: float, effect_epochs: int) -> dict:
+    """Floor and epoch in oneDNN's bf16 math mode (minimum of ``repeats``), and the mode's effect on a model
+    trained ``effect_epochs`` epochs from the same seed as a plain float32 one."""
+    data = torch.from_numpy(x)
+    gen = torch.Generator().manual_seed(0)
+    model = RBM(N_VISIBLE, N_HIDDEN, generator=gen, device=dev)
+    _epoch_seconds(model, data[: 20 * BATCH], dev, "bf16")  # warm-up
+    floors, epochs = [], []
+    for _ in range(repeats):
+        with matmul_precision("bf16", dev):
+            floors.append(_floor_seconds(len(x) // BATCH, dev, gen))
+        epochs.append(_epoch_seconds(model, data, dev, "bf16"))
+    trained = {}
+    for precision in ("ieee", "bf16"):
+        m = RBM(N_VISIBLE, N_HIDDEN, generator=torch.Generator().manual_seed(1), device=dev)
+        cfg = TrainConfig(epochs=effect_epochs, batch_size=BATCH, learning_rate=0.1, device=str(dev), verbose=False,
+                          progress=False, matmul_precision=precision)
+        trained[precision] = (m, fit(m, data, cfg)[-1]["recon_error"])
+    w32, w16 = trained["ieee"][0].weight, trained["bf16"][0].weight
+    return {
+        "epoch_s": min(epochs),
+        "floor_s": min(floors),
+        "ratio_to_floor": min(epochs) / min(floors),
+        "speedup_vs_sklearn": sklearn_s / min(epochs),
+        "effect_epochs": effect_epochs,
+        "recon_error_float32": trained["ieee"][1],
+        "recon_error_bf16": trained["bf16"][1],
+        "weight_relative_difference": float((w16 - w32).norm() / w32.norm()),
+        "repeats": {"floor_s": floors, "epoch_s": epochs},
+    }
 
 
 def _sklearn_seconds(x: np.ndarray) -> float:
@@ -145,6 +183,19 @@ def run(*, quick: bool, device: str) -> dict:
         "data": source,
         "repeats": main["repeats"],
     }
+    if dev.type == "cpu":
+        bf = _bf16(x, dev, repeats, main["sklearn_s"], 1 if quick else 5)
+        report["bf16_matmuls"] = bf
+        rows += [
+            {"name": "cd1_epoch_s vs matmul floor [bf16 matmuls]", "ours": bf["epoch_s"], "published": bf["floor_s"],
+             "better": "lower"},
+            {"name": "speedup_vs_sklearn float64 [bf16 matmuls]", "ours": bf["speedup_vs_sklearn"], "published": None,
+             "better": "higher"},
+            {"name": f"recon error after {bf['effect_epochs']} epochs [bf16 matmuls] vs float32",
+             "ours": bf["recon_error_bf16"], "published": bf["recon_error_float32"], "better": "lower"},
+            {"name": f"weights' relative difference after {bf['effect_epochs']} epochs [bf16 vs float32]",
+             "ours": bf["weight_relative_difference"], "published": None, "better": "lower"},
+        ]
     if dev.type == "cpu" and threads > 1:
         torch.set_num_threads(1)
         try:
