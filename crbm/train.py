@@ -81,7 +81,7 @@ class TrainConfig:
     explode_factor: float = 1e3  # stop when an epoch's recon_error exceeds this times the run's first batch's
     progress: bool | None = None  # progress bar (None: when stderr is a terminal)
     verbose: bool = True  # one line of figures per epoch on stderr
-    matmul_precision: str = "ieee"  # float32 matrix products: "ieee", "bf16" (CPU), "tf32"; see matmul_precision()
+    matmul_precision: str | None = None  # float32 products: "ieee", "bf16" (CPU), "tf32"; None: as the backend is set
 
     def __post_init__(self) -> None:
         checks = [
@@ -103,7 +103,11 @@ class TrainConfig:
             ),
             ("n_chains", self.n_chains is None or _positive_int(self.n_chains), "None or a positive integer"),
             ("explode_factor", _number(self.explode_factor) and self.explode_factor > 1, "a finite number > 1"),
-            ("matmul_precision", self.matmul_precision in MATMUL_PRECISIONS, f"one of {list(MATMUL_PRECISIONS)}"),
+            (
+                "matmul_precision",
+                self.matmul_precision is None or self.matmul_precision in MATMUL_PRECISIONS,
+                f"None or one of {list(MATMUL_PRECISIONS)}",
+            ),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -349,7 +353,9 @@ def fit(
             extra=extra,
         )
 
-    restore_precision = _set_matmul_precision(config.matmul_precision, device)
+    restore_precision = (
+        _set_matmul_precision(config.matmul_precision, device) if config.matmul_precision else lambda: None
+    )
     try:
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()

@@ -257,8 +257,20 @@ def test_matmul_precision_context_sets_and_restores_the_backend_and_refuses_bad_
     with pytest.raises(CRBMError, match="CUDA use 'tf32'"):
         with matmul_precision("bf16", "cuda"):
             pass
-    with pytest.raises(CRBMError, match="matmul_precision must be one of"):
+    with pytest.raises(CRBMError, match="matmul_precision must be None or one of"):
         TrainConfig(matmul_precision="half")
+    # the trainer leaves an outer setting alone by default and applies (then restores) its own when given
+    seen = []
+
+    def look(epoch, figures, model):
+        seen.append(backend.fp32_precision)
+
+    with matmul_precision("bf16"):
+        fit(_rbm().float(), _patterns().float(), TrainConfig(epochs=1, batch_size=10, **QUIET), callbacks=[look])
+        fit(_rbm().float(), _patterns().float(), TrainConfig(epochs=1, batch_size=10, matmul_precision="ieee", **QUIET),
+            callbacks=[look])
+        assert backend.fp32_precision == "bf16"
+    assert seen == ["bf16", "ieee"]
 
 
 def test_bf16_matmul_mode_learns_the_same_model_as_float32():

@@ -51,13 +51,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="reduced sizes for a smoke test (numbers are not claims)")
     parser.add_argument("--json", type=Path, help="write the report here")
     parser.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    parser.add_argument(
+        "--matmul-precision",
+        choices=("ieee", "bf16", "tf32"),
+        help="float32 matrix products for the whole run (crbm.matmul_precision): bf16 is oneDNN's math mode\n"
+        "on CPU, tf32 CUDA's; default: the backend's own (plain float32)",
+    )
     args = parser.parse_args(argv)
 
     module = importlib.import_module("bench_" + args.name.replace("-", "_"))
     import torch
 
+    from crbm import matmul_precision
+
     start = time.perf_counter()
-    result = module.run(quick=args.quick, device=args.device)
+    if args.matmul_precision:
+        with matmul_precision(args.matmul_precision, args.device):
+            result = module.run(quick=args.quick, device=args.device)
+    else:
+        result = module.run(quick=args.quick, device=args.device)
     seconds = time.perf_counter() - start
     if isinstance(result, list):
         result = {"rows": result}
@@ -66,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         dev = f"{dev} ({torch.cuda.get_device_name()})"
     else:
         dev = f"{dev} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    if args.matmul_precision:
+        dev = f"{dev}, {args.matmul_precision} matmuls"
     report = {"benchmark": args.name, "quick": args.quick, "device": dev, "seconds": round(seconds, 2), **result}
     print_table(report["rows"])
     print(f"\n{args.name}: {seconds:.1f} s on {dev}{' (quick)' if args.quick else ''}")
