@@ -139,11 +139,14 @@ MATMUL_PRECISIONS = ("ieee", "bf16", "tf32")
 def matmul_precision(precision: str, device: str | torch.device | None = None) -> Iterator[None]:
     """Run float32 matrix products on ``device``'s backend at ``precision`` inside the block (restored after).
 
-    "ieee": plain float32. "bf16" (CPU only): oneDNN's bf16 math mode, which may split float32 operands into
-    bf16 terms; on an AVX-512-BF16 CPU (AMD Zen, measured) the 784x500 CD-1 products ran about 2x faster with
-    relative errors of 7e-7 against 4e-7 for "ieee"; other CPUs may round the operands to bf16 (relative error
-    up to ~4e-3) or ignore the mode. "tf32": TensorFloat-32 tensor cores on CUDA (10-bit mantissa operands).
-    Parameters, updates and every elementwise operation stay float32 whatever the mode.
+    "ieee": plain float32 (torch's CPU products go to MKL). "bf16" (CPU only): the products go to oneDNN with its
+    bf16 math mode, which *allows* rounding float32 operands to bf16. Measured on this project's AMD CPU
+    (AVX-512-BF16, no AMX), no rounding took place: relative error 7e-7 against 4e-7 for "ieee", and
+    784 x (1 + 2^-12) summed exactly, which bf16 operands cannot give; the 784x500 CD-1 products ran about 2x
+    faster (oneDNN's kernels against MKL's, which run slowly on AMD CPUs). CPUs with AMX-BF16 may round the
+    operands (relative error up to ~4e-3). Small products (the mocap models') are unaffected. "tf32":
+    TensorFloat-32 tensor cores on CUDA (10-bit mantissa operands). Parameters, updates and every elementwise
+    operation stay float32 whatever the mode.
     """
     restore = _set_matmul_precision(precision, device)
     try:
@@ -195,7 +198,7 @@ class TensorData:
         return TensorData(*(t.to(device) for t in self.tensors))
 
     def batch(self, idx: Tensor) -> tuple[Tensor, ...]:
-        return tuple(t[idx] for t in self.tensors)
+        return tuple(t.index_select(0, idx) for t in self.tensors)  # faster than t[idx] on CPU
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
