@@ -312,44 +312,63 @@ def run(*, quick: bool, device: str) -> list[dict]:
     tnn = taylor_nearest_neighbour(d["raw"].train, raw_walk, scale, bias)
     walk_context = d["pipe"].contexts([raw_walk])
     channel_names = d["raw"].channel_names
-    gm = torch.Generator().manual_seed(2)
+    # the fill error depends on the trained model more than on the chains (100 chains instead of 20 moved it by
+    # <= 0.5): the layer-1 CRBM (seed 0) and two more CRBMs trained alike from seeds 1 and 2; rows give the mean
+    fillers = [crbm]
+    for s in (1, 2):
+        m = CRBM(width, 150, ORDER, generator=torch.Generator().manual_seed(s))
+        fit(m, Windows(train, ORDER), taylor_config(epochs=epochs["crbm"], seed=s))
+        fillers.append(m)
     for which in ("leg", "body"):
         pos = [names.index(channel_names[c]) for c in MISSING_SETS[which]]
-        filled = {}
-        for form, first in FIRST_MISSING.items():
-            miss = torch.zeros_like(x, dtype=torch.bool)
-            miss[first:, pos] = True
-            f = fill_missing(crbm, x, miss, n_samples=20, k=30, generator=gm)
-            filled[form] = d["pipe"].inverse_transform([f.double().numpy()], contexts=walk_context)[0]
-        cum, rms_deg = gpmat_errors(raw_walk, filled["gpmat"], which, scale)
-        pair = taylor_pair_error(raw_walk, filled["pair"], which, scale)
+        per_seed = {"cum": [], "rms": [], "pair": []}
+        for model in fillers:
+            gm = torch.Generator().manual_seed(2)
+            filled = {}
+            for form, first in FIRST_MISSING.items():
+                miss = torch.zeros_like(x, dtype=torch.bool)
+                miss[first:, pos] = True
+                f = fill_missing(model, x, miss, n_samples=20, k=30, generator=gm)
+                filled[form] = d["pipe"].inverse_transform([f.double().numpy()], contexts=walk_context)[0]
+            cum, rms_deg = gpmat_errors(raw_walk, filled["gpmat"], which, scale)
+            per_seed["cum"].append(cum)
+            per_seed["rms"].append(rms_deg)
+            per_seed["pair"].append(taylor_pair_error(raw_walk, filled["pair"], which, scale))
+
+        def spread(key, per_seed=per_seed):
+            v = per_seed[key]
+            return {"seeds": [round(e, 3) for e in v], "min": min(v), "max": max(v)}
+
         rows.append(
             _row(
-                f"missing {which} CRBM cumulative scaled (GPmat formula)",
-                cum,
+                f"missing {which} CRBM cumulative scaled (GPmat formula), mean of 3 seeds",
+                float(np.mean(per_seed["cum"])),
                 PUBLISHED_GPMAT[which][0],
                 "lower",
                 nn_unit=nn[f"{which}/unit"][0],
                 nn_raw=nn[f"{which}/raw"][0],
+                **spread("cum"),
             )
         )
         rows.append(
             _row(
-                f"missing {which} CRBM RMS degrees (GPmat formula)",
-                rms_deg,
+                f"missing {which} CRBM RMS degrees (GPmat formula), mean of 3 seeds",
+                float(np.mean(per_seed["rms"])),
                 PUBLISHED_GPMAT[which][1],
                 "lower",
                 nn_unit=nn[f"{which}/unit"][1],
                 nn_raw=nn[f"{which}/raw"][1],
+                **spread("rms"),
             )
         )
         rows.append(
             _row(
-                f"missing {which} CRBM (Taylor pair formula)",
-                pair,
+                f"missing {which} CRBM (Taylor pair formula), mean of 3 seeds",
+                float(np.mean(per_seed["pair"])),
                 PUBLISHED_PAIR[which],
                 "lower",
                 taylor_nn_script=tnn[which],
+                **spread("pair"),
             )
         )
         for key, pub in ((f"{which}/unit", {"leg": 13.5, "body": 20.8}), (f"{which}/raw", {"leg": 14.0, "body": 30.9})):
