@@ -64,3 +64,22 @@ def test_generation_on_cuda():
     seed = torch.randn(3, 6, generator=torch.Generator().manual_seed(1)).cuda()
     out = crbm.generate(model, seed, 50, k=5, n_chains=8, generator=torch.Generator(device="cuda").manual_seed(2))
     assert out.shape == (8, 50, 6) and out.device.type == "cuda" and bool(torch.isfinite(out).all())
+
+
+def test_tf32_matmuls_on_cuda_learn_the_same_model_as_float32():
+    """float32 RBM (64 x 12) trained on CUDA with plain float32 and with TF32 products from one seed: exact
+    log-likelihoods within 0.05 nats; the backend setting is restored afterwards."""
+    g = torch.Generator().manual_seed(3)
+    protos = (torch.rand(4, 64, generator=g) < 0.5).float()
+    data = protos[torch.arange(200) % 4]
+    data = torch.where(torch.rand(data.shape, generator=g) < 0.05, 1 - data, data)
+    before = torch.backends.cuda.matmul.fp32_precision
+    result = {}
+    for precision in ("ieee", "tf32"):
+        model = crbm.RBM(64, 12, init_std=0.1, generator=torch.Generator().manual_seed(0), device="cuda")
+        config = crbm.TrainConfig(epochs=20, batch_size=20, learning_rate=0.05, matmul_precision=precision,
+                                  device="cuda", verbose=False, progress=False)
+        crbm.fit(model, data, config)
+        result[precision] = _mean_log_likelihood(model.double().cpu(), data.double())
+    assert torch.backends.cuda.matmul.fp32_precision == before
+    assert abs(result["tf32"] - result["ieee"]) < 0.05, result
