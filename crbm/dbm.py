@@ -217,7 +217,8 @@ class DBM(nn.Module):
             d weight = x_pos^T mu1 / batch - x_neg^T E[h1 | x_neg] / n_chains
             d visible_bias = mean(x_pos) - mean(x_neg);   d hidden_bias = mean(mu1) - mean(E[h1 | x_neg])
 
-        Figure ``recon_error``: sum_i (v_i - sigmoid(b + W1 mu1)_i)^2 per example."""
+        Figure ``recon_error``: sum_i (v_i - sigmoid(b + W1 mu1)_i)^2 per example. The chains are always
+        persistent (``config.persistent`` and ``config.mean_visible`` are not used)."""
         if config.sparsity_target is not None:
             raise CRBMError("DBM training does not support TrainConfig.sparsity_target; leave it None")
         (v,) = batch[:1]

@@ -271,3 +271,17 @@ def test_bad_input_raises_one_line_errors():
     big = DBM(30, 30, 4, dtype=DT)
     assert "at most 25" in one_line_error(lambda: crbm.exact_log_partition(big.joint_rbm))
     assert "configs" in one_line_error(lambda: crbm.pretrain_dbm(training_data(), 4, 3, [CFG] * 3))
+
+
+def test_resume_continues_the_chains_bit_identically(tmp_path):
+    """The persistent chains go into fit's checkpoint: 2 epochs + resume to 4 equals 4 epochs straight."""
+    data = training_data(100)
+    cfg = dataclasses.replace(CFG, epochs=4)
+    straight = DBM(6, 4, 3, dtype=DT, generator=torch.Generator().manual_seed(18))
+    crbm.fit(straight, data, cfg)
+    ck = str(tmp_path / "run.safetensors")
+    first = DBM(6, 4, 3, dtype=DT, generator=torch.Generator().manual_seed(18))
+    crbm.fit(first, data, dataclasses.replace(cfg, epochs=2, checkpoint=ck))
+    resumed = DBM(6, 4, 3, dtype=DT)
+    crbm.fit(resumed, data, dataclasses.replace(cfg, checkpoint=ck), resume=ck)
+    assert torch.equal(resumed.joint_rbm.weight, straight.joint_rbm.weight)
