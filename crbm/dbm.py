@@ -195,14 +195,14 @@ class DBM(nn.Module):
         return self.joint_rbm.sample(n, steps=steps, generator=generator, init=init)[:, : self.n_visible]
 
     @torch.no_grad()
-    def ais_base_bias(self, data: Tensor, *, eps: float = 0.05) -> Tensor:
+    def ais_base_bias(self, data: Tensor, *, eps: float = 0.05, batch_size: int = 10000) -> Tensor:
         """Biases of the AIS base model over x = [v, h2], shape (n_visible + n_h2,): the data's smoothed
         log-odds for v (``base_rate_bias``) and the log-odds of the mean-field marginals of h2 averaged over
         the data, smoothed the same way. Any base biases give an unbiased estimate of Z; these make the base
         model close to the DBM's marginal of [v, h2], which lowers the variance. Pass to
         ``crbm.ais(dbm.joint_rbm, base_bias=...)``."""
-        _, mu2 = self.mean_field(data)
-        return torch.cat([base_rate_bias(data, eps=eps), base_rate_bias(mu2, eps=eps)])
+        mean_mu2 = sum(self.mean_field(chunk)[1].sum(0) for chunk in torch.split(data, batch_size)) / data.shape[0]
+        return torch.cat([base_rate_bias(data, eps=eps), base_rate_bias(mean_mu2.unsqueeze(0), eps=eps)])
 
     # ------------------------------------------------------------------ trainer protocol
     def gradient(self, batch: tuple[Tensor, ...], config: TrainConfig, *, state: dict, generator):
