@@ -103,3 +103,11 @@ def gaussian_log_z(model: RBM, hs: torch.Tensor) -> torch.Tensor:
     mu = b + s * a
     per_h = hs @ model.hidden_bias + (((mu.square() - b.square()) / (2 * s.square())) + torch.log(s)).sum(-1)
     return torch.logsumexp(per_h + model.n_visible * 0.5 * math.log(2 * math.pi), 0)
+
+
+def noisy_prototypes(n: int = 200, width: int = 64, seed: int = 3) -> torch.Tensor:
+    """(n, width) float32 binary rows: 4 random prototypes in turn, 5% of the pixels flipped."""
+    g = torch.Generator().manual_seed(seed)
+    protos = (torch.rand(4, width, generator=g) < 0.5).float()
+    data = protos[torch.arange(n) % 4]
+    return torch.where(torch.rand(data.shape, generator=g) < 0.05, 1 - data, data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from engine_helpers import noisy_prototypes
 
 import crbm
 
@@ -69,10 +70,7 @@ def test_generation_on_cuda():
 def test_tf32_matmuls_on_cuda_learn_the_same_model_as_float32():
     """float32 RBM (64 x 12) trained on CUDA with plain float32 and with TF32 products from one seed: exact
     log-likelihoods within 0.05 nats; the backend setting is restored afterwards."""
-    g = torch.Generator().manual_seed(3)
-    protos = (torch.rand(4, 64, generator=g) < 0.5).float()
-    data = protos[torch.arange(200) % 4]
-    data = torch.where(torch.rand(data.shape, generator=g) < 0.05, 1 - data, data)
+    data = noisy_prototypes()
     before = torch.backends.cuda.matmul.fp32_precision
     result = {}
     for precision in ("ieee", "tf32"):

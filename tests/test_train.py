@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from engine_helpers import DT
+from engine_helpers import DT, noisy_prototypes
 
 from crbm import RBM, DivergenceError, TensorData, TrainConfig, exact_log_partition, fit, load_checkpoint
 from crbm.errors import CRBMError
@@ -276,10 +276,7 @@ def test_matmul_precision_context_sets_and_restores_the_backend_and_refuses_bad_
 def test_bf16_matmul_mode_learns_the_same_model_as_float32():
     """float32 RBM (64 x 12, exact likelihood by enumerating the hidden layer) trained with and without
     oneDNN's bf16 math mode from the same seed: the exact log-likelihoods agree to 0.02 nats."""
-    g = torch.Generator().manual_seed(3)
-    protos = (torch.rand(4, 64, generator=g) < 0.5).float()
-    data = protos[torch.arange(200) % 4]
-    data = torch.where(torch.rand(data.shape, generator=g) < 0.05, 1 - data, data)
+    data = noisy_prototypes()
     before = torch.backends.mkldnn.matmul.fp32_precision
     result = {}
     for precision in ("ieee", "bf16"):

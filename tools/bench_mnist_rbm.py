@@ -55,12 +55,8 @@ def run(*, quick: bool, device: str) -> dict:
     train = binarize(load_mnist(split="train")[0][: s["n_train"]], generator=g)
     test = binarize(load_mnist(split="test")[0][: s["n_test"]], generator=g).to(device)
     base = crbm.base_rate_bias(train)
+    # batches of 100, momentum 0.5 then 0.9 after 5 epochs, weight decay 2e-4: TrainConfig's defaults
     common = crbm.TrainConfig(
-        batch_size=100,
-        momentum=0.5,
-        final_momentum=0.9,
-        momentum_epochs=5,
-        weight_decay=2e-4,
         device=device,
         verbose=False,
         **s["train"],
