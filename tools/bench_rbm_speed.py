@@ -70,7 +70,7 @@ def _floor_seconds(n_batches: int, device: torch.device, gen: torch.Generator) -
     return time.perf_counter() - t
 
 
-def _epoch_seconds(model: RBM, data: torch.Tensor, device: torch.device, precision: str = "ieee") -> float:
+def _epoch_seconds(model: RBM, data: torch.Tensor, device: torch.device, precision: str | None = None) -> float:
     """One CD-1 epoch through the trainer (momentum, weight decay, shuffling, figures: the real path)."""
     cfg = TrainConfig(epochs=1, batch_size=BATCH, learning_rate=0.1, device=str(device), verbose=False, progress=False,
                       matmul_precision=precision)
