@@ -335,42 +335,25 @@ def run(*, quick: bool, device: str) -> list[dict]:
             per_seed["rms"].append(rms_deg)
             per_seed["pair"].append(taylor_pair_error(raw_walk, filled["pair"], which, scale))
 
-        def spread(key, per_seed=per_seed):
+        nn_extra = [{"nn_unit": nn[f"{which}/unit"][i], "nn_raw": nn[f"{which}/raw"][i]} for i in (0, 1)]
+        for key, label, published, extra in (
+            ("cum", "cumulative scaled (GPmat formula)", PUBLISHED_GPMAT[which][0], nn_extra[0]),
+            ("rms", "RMS degrees (GPmat formula)", PUBLISHED_GPMAT[which][1], nn_extra[1]),
+            ("pair", "(Taylor pair formula)", PUBLISHED_PAIR[which], {"taylor_nn_script": tnn[which]}),
+        ):
             v = per_seed[key]
-            return {"seeds": [round(e, 3) for e in v], "min": min(v), "max": max(v)}
-
-        rows.append(
-            _row(
-                f"missing {which} CRBM cumulative scaled (GPmat formula), mean of 3 seeds",
-                float(np.mean(per_seed["cum"])),
-                PUBLISHED_GPMAT[which][0],
-                "lower",
-                nn_unit=nn[f"{which}/unit"][0],
-                nn_raw=nn[f"{which}/raw"][0],
-                **spread("cum"),
+            rows.append(
+                _row(
+                    f"missing {which} CRBM {label}, mean of 3 seeds",
+                    float(np.mean(v)),
+                    published,
+                    "lower",
+                    seeds=[round(e, 3) for e in v],
+                    min=min(v),
+                    max=max(v),
+                    **extra,
+                )
             )
-        )
-        rows.append(
-            _row(
-                f"missing {which} CRBM RMS degrees (GPmat formula), mean of 3 seeds",
-                float(np.mean(per_seed["rms"])),
-                PUBLISHED_GPMAT[which][1],
-                "lower",
-                nn_unit=nn[f"{which}/unit"][1],
-                nn_raw=nn[f"{which}/raw"][1],
-                **spread("rms"),
-            )
-        )
-        rows.append(
-            _row(
-                f"missing {which} CRBM (Taylor pair formula), mean of 3 seeds",
-                float(np.mean(per_seed["pair"])),
-                PUBLISHED_PAIR[which],
-                "lower",
-                taylor_nn_script=tnn[which],
-                **spread("pair"),
-            )
-        )
         for key, pub in ((f"{which}/unit", {"leg": 13.5, "body": 20.8}), (f"{which}/raw", {"leg": 14.0, "body": 30.9})):
             rows.append(
                 _row(f"missing {which} NN {key.split('/')[1]} cumulative (reproduced)", nn[key][0], pub[which], "lower")
