@@ -19,12 +19,18 @@ precomputed H x H matrix W^T W when that is cheaper than two products with W.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+
 import torch
 from torch import Tensor
 
 from crbm.conditional import Conditioned, TwoLayerCRBM, history
 from crbm.errors import CRBMError
 from crbm.units import Gaussian
+
+# uniforms per frame from which a CPU draw is worth a second thread (about 0.2 ms of drawing); none on one core
+_PREFETCH_MIN = 1 << 16 if (os.cpu_count() or 1) > 1 else 1 << 62
 
 
 def _chains(frames: Tensor, n_chains: int | None, what: str) -> Tensor:
@@ -78,12 +84,17 @@ def style_schedule(segments: list[tuple[int, int]], n_labels: int, *, blend: int
 class _Settler:
     """Runs the per-frame Gibbs settling of a one-layer model (see the module docstring)."""
 
-    def __init__(self, k: int, mean_field: bool, generator: torch.Generator | None):
+    def __init__(self, k: int, mean_field: bool, generator: torch.Generator | None, *, frames: int = 0):
+        """``frames``: how many frames of the same shape will be settled in a row (``generate``); with more
+        than one, large CPU draws of the next frame's uniforms run on a second thread (see ``_noise``)."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise CRBMError(f"k (Gibbs steps per frame) must be a positive integer, got {k!r}")
         self.k, self.mean_field, self.generator = k, mean_field, generator
         self._gram: Tensor | None = None
-        self._buffer: Tensor | None = None
+        self._buffers: list[Tensor] = []
+        self._frames_left = frames
+        self._next: Future | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def settle(self, cond: Conditioned, v: Tensor, missing: Tensor | None = None) -> Tensor:
         """Settle frames ``v`` (B, D) (the starting state); with ``missing`` (B, D) bool only those entries
@@ -114,11 +125,39 @@ class _Settler:
         return mean if missing is None else torch.where(missing, mean, v)
 
     def _noise(self, pre: Tensor) -> Tensor:
-        """Uniforms for the k - 1 hidden samples of a frame, (k - 1, B, H), drawn into a reused buffer."""
+        """Uniforms for the k - 1 hidden samples of a frame, (k - 1, B, H), drawn into reused buffers.
+
+        torch's CPU generator is serial and, for many chains, drawing costs more than the Gibbs products.
+        When more frames follow and the draw is large, the next frame's uniforms are drawn on a second
+        thread while this frame settles (into the other of two buffers). Every draw still comes from
+        ``generator`` in the same order with the same shape, and none is drawn beyond the last frame, so
+        the samples and the generator's final state equal those of drawing each frame in turn."""
         shape = (self.k - 1, *pre.shape)
-        if self._buffer is None or self._buffer.shape != shape or self._buffer.dtype != pre.dtype:
-            self._buffer = torch.empty(shape, dtype=pre.dtype, device=pre.device)
-        return torch.rand(shape, generator=self.generator, dtype=pre.dtype, device=pre.device, out=self._buffer)
+        if not self._buffers or self._buffers[0].shape != shape or self._buffers[0].dtype != pre.dtype:
+            self._buffers = [torch.empty(shape, dtype=pre.dtype, device=pre.device) for _ in range(2)]
+        if self._next is not None:
+            noise, self._next = self._next.result(), None
+        else:
+            noise = self._draw(self._buffers[0])
+        self._frames_left -= 1
+        if self._frames_left > 0 and pre.device.type == "cpu" and noise.numel() >= _PREFETCH_MIN:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crbm-uniforms")
+            spare = self._buffers[1] if noise is self._buffers[0] else self._buffers[0]
+            self._next = self._pool.submit(self._draw, spare)
+        return noise
+
+    def _draw(self, out: Tensor) -> Tensor:
+        return torch.rand(out.shape, generator=self.generator, dtype=out.dtype, device=out.device, out=out)
+
+    def close(self) -> None:
+        """Wait for a draw still under way and stop the drawing thread."""
+        if self._next is not None:
+            self._next.result()
+            self._next = None
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def _gram_route(self, cond: Conditioned, batch: int) -> Tensor | None:
         """W^T W for Gaussian visibles with a shared weight, when one H x H product is cheaper than two
@@ -170,13 +209,20 @@ def generate(
     buf = seed.new_empty(c, t0 + n_frames, seed.shape[2])
     buf[:, :t0] = seed
     sched = _schedule(labels, c, n_frames, seed)
-    settler = _Settler(k, mean_field, generator)
-    if isinstance(model, TwoLayerCRBM):
-        if sched is not None:
-            raise CRBMError("TwoLayerCRBM takes no labels")
-        return _generate_two_layer(model, buf, t0, n_frames, settler)
-    u = history(seed, order).contiguous()
-    d = seed.shape[2]
+    if isinstance(model, TwoLayerCRBM) and sched is not None:
+        raise CRBMError("TwoLayerCRBM takes no labels")
+    settler = _Settler(k, mean_field, generator, frames=n_frames)
+    try:
+        if isinstance(model, TwoLayerCRBM):
+            return _generate_two_layer(model, buf, t0, n_frames, settler)
+        return _generate_one_layer(model, buf, t0, n_frames, sched, settler)
+    finally:
+        settler.close()
+
+
+def _generate_one_layer(model, buf: Tensor, t0: int, n_frames: int, sched: Tensor | None, settler: _Settler) -> Tensor:
+    order, d = model.order, buf.shape[2]
+    u = history(buf[:, :t0], order).contiguous()
     for t in range(t0, t0 + n_frames):
         # the first frame goes through the checked public method, later ones skip the checks
         conditioned = model.conditioned if t == t0 else getattr(model, "_conditioned", model.conditioned)

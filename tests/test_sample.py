@@ -77,6 +77,34 @@ def test_two_layer_generation(gen):
         generate(model, seed[:4], 3, generator=gen)
 
 
+@pytest.mark.parametrize("kind", ["crbm", "label", "two-layer"])
+def test_drawing_ahead_on_a_thread_changes_no_sample(kind, gen, monkeypatch):
+    """The next frame's uniforms drawn on a second thread: same frames and same final generator state as
+    drawing each frame in turn, and nothing drawn past the last frame."""
+    seed = torch.randn(6, 4, generator=gen)
+    models = {
+        "crbm": (_crbm(gen), None),
+        "label": (LabelCRBM(4, 6, 2, 2, generator=gen), style_schedule([(0, 4), (1, 5)], 2)),
+        "two-layer": (TwoLayerCRBM(4, (6, 5), (2, 3), generator=gen), None),
+    }
+    model, labels = models[kind]
+    runs = []
+    for threshold in (1, 1 << 62):  # every draw ahead on the thread / none
+        monkeypatch.setattr("crbm.sample._PREFETCH_MIN", threshold)
+        g = torch.Generator().manual_seed(4)
+        out = generate(model, seed, 9, k=5, n_chains=3, labels=labels, generator=g)
+        runs.append((out, g.get_state(), torch.rand(3, generator=g)))
+    (a, state_a, next_a), (b, state_b, next_b) = runs
+    assert torch.equal(a, b) and torch.equal(state_a, state_b) and torch.equal(next_a, next_b)
+    serial = _Settler(5, False, torch.Generator().manual_seed(4))
+    ahead = _Settler(5, False, torch.Generator().manual_seed(4), frames=2)
+    monkeypatch.setattr("crbm.sample._PREFETCH_MIN", 1)
+    pre = torch.zeros(3, 6)
+    assert torch.equal(serial._noise(pre), ahead._noise(pre)) and ahead._next is not None  # drawing frame 2
+    assert torch.equal(serial._noise(pre), ahead._noise(pre)) and ahead._next is None  # nothing past frame 2
+    ahead.close()
+
+
 def test_fill_missing_leaves_observed_entries_untouched(gen):
     model = _crbm(gen)
     frames = torch.randn(12, 4, generator=gen)
