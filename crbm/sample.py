@@ -95,6 +95,7 @@ class _Settler:
         self._frames_left = frames
         self._next: Future | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._threads = 0  # torch's intra-op threads before the drawing thread started
 
     def settle(self, cond: Conditioned, v: Tensor, missing: Tensor | None = None) -> Tensor:
         """Settle frames ``v`` (B, D) (the starting state); with ``missing`` (B, D) bool only those entries
@@ -131,7 +132,9 @@ class _Settler:
         When more frames follow and the draw is large, the next frame's uniforms are drawn on a second
         thread while this frame settles (into the other of two buffers). Every draw still comes from
         ``generator`` in the same order with the same shape, and none is drawn beyond the last frame, so
-        the samples and the generator's final state equal those of drawing each frame in turn."""
+        the samples and the generator's final state equal those of drawing each frame in turn. While the
+        thread runs, torch's intra-op threads are one fewer (restored by ``close``): matrix products on every
+        core would make the two fight for the cores (measured: no gain at all with 2 threads on 2 cores)."""
         shape = (self.k - 1, *pre.shape)
         if not self._buffers or self._buffers[0].shape != shape or self._buffers[0].dtype != pre.dtype:
             self._buffers = [torch.empty(shape, dtype=pre.dtype, device=pre.device) for _ in range(2)]
@@ -143,6 +146,8 @@ class _Settler:
         if self._frames_left > 0 and pre.device.type == "cpu" and noise.numel() >= _PREFETCH_MIN:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crbm-uniforms")
+                self._threads = torch.get_num_threads()
+                torch.set_num_threads(max(1, self._threads - 1))  # leave a core to the drawing thread
             spare = self._buffers[1] if noise is self._buffers[0] else self._buffers[0]
             self._next = self._pool.submit(self._draw, spare)
         return noise
@@ -158,6 +163,7 @@ class _Settler:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+            torch.set_num_threads(self._threads)
 
     def _gram_route(self, cond: Conditioned, batch: int) -> Tensor | None:
         """W^T W for Gaussian visibles with a shared weight, when one H x H product is cheaper than two

@@ -105,6 +105,19 @@ def test_drawing_ahead_on_a_thread_changes_no_sample(kind, gen, monkeypatch):
     ahead.close()
 
 
+def test_drawing_thread_borrows_one_intra_op_thread_and_gives_it_back(gen, monkeypatch):
+    monkeypatch.setattr("crbm.sample._PREFETCH_MIN", 1)
+    torch.set_num_threads(2)  # the one_thread fixture restores its own setting afterwards
+    seen = []
+    model = _crbm(gen)
+    for name in ("conditioned", "_conditioned"):  # the first frame's checked method, then the unchecked one
+        method = getattr(model, name)
+        monkeypatch.setattr(model, name, lambda u, m=method: seen.append(torch.get_num_threads()) or m(u))
+    generate(model, torch.randn(3, 4, generator=gen), 4, k=3, generator=gen)
+    assert seen[0] == 2 and seen[-3:] == [1, 1, 1]  # frame 1 draws before the thread starts
+    assert torch.get_num_threads() == 2
+
+
 def test_fill_missing_leaves_observed_entries_untouched(gen):
     model = _crbm(gen)
     frames = torch.randn(12, 4, generator=gen)
