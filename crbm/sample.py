@@ -29,8 +29,12 @@ from crbm.conditional import Conditioned, TwoLayerCRBM, history
 from crbm.errors import CRBMError
 from crbm.units import Gaussian
 
-# uniforms per frame from which a CPU draw is worth a second thread (about 0.2 ms of drawing); none on one core
+# uniforms per frame for which a CPU draw goes to a second thread (see _Settler._noise): from about 0.2 ms of
+# drawing, up to 32 MB buffers (beyond, the products on one fewer intra-op thread cost more than the overlap
+# saves: crbm-speed measured 46-50k frames/s with the thread at 4096 chains against 56-58k without); none on
+# one core
 _PREFETCH_MIN = 1 << 16 if (os.cpu_count() or 1) > 1 else 1 << 62
+_PREFETCH_MAX = 1 << 23
 
 
 def _chains(frames: Tensor, n_chains: int | None, what: str) -> Tensor:
@@ -137,17 +141,19 @@ class _Settler:
         core would make the two fight for the cores (measured: no gain at all with 2 threads on 2 cores)."""
         shape = (self.k - 1, *pre.shape)
         if not self._buffers or self._buffers[0].shape != shape or self._buffers[0].dtype != pre.dtype:
-            self._buffers = [torch.empty(shape, dtype=pre.dtype, device=pre.device) for _ in range(2)]
+            self._buffers = [torch.empty(shape, dtype=pre.dtype, device=pre.device)]
         if self._next is not None:
             noise, self._next = self._next.result(), None
         else:
             noise = self._draw(self._buffers[0])
         self._frames_left -= 1
-        if self._frames_left > 0 and pre.device.type == "cpu" and noise.numel() >= _PREFETCH_MIN:
+        if self._frames_left > 0 and pre.device.type == "cpu" and _PREFETCH_MIN <= noise.numel() <= _PREFETCH_MAX:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crbm-uniforms")
                 self._threads = torch.get_num_threads()
                 torch.set_num_threads(max(1, self._threads - 1))  # leave a core to the drawing thread
+            if len(self._buffers) == 1:
+                self._buffers.append(torch.empty_like(noise))
             spare = self._buffers[1] if noise is self._buffers[0] else self._buffers[0]
             self._next = self._pool.submit(self._draw, spare)
         return noise
