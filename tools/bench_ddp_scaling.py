@@ -4,6 +4,8 @@ Each process trains a 784x500 Bernoulli RBM with a per-process batch of 100 on M
 data through ``crbm.fit``; the global batch grows with the process count. The floor is ideal linear
 scaling: efficiency = throughput(N) / (N * throughput(1)). On CPU every process gets one thread, so the
 figures say how the all-reduce and sharding overheads scale, not how fast one process can go.
+``allreduce_ms``: one all-reduce of a batch's directions (the model's parameter count, one flat tensor as
+``fit`` sends it) timed alone after training, the communication part of every step.
 """
 
 from __future__ import annotations
@@ -38,9 +40,18 @@ def _worker(rank: int, world: int, init_file: str, device: str, n_rows: int, epo
             torch.cuda.synchronize()
         dist.barrier()
         seconds = time.perf_counter() - t0
+        # the all-reduce of one batch's directions alone (one flat tensor, as fit sends it)
+        flat = torch.zeros(sum(p.numel() for p in model.parameters()), device=dev)
+        dist.barrier()
+        t1 = time.perf_counter()
+        for _ in range(50):
+            dist.all_reduce(flat)
+        if dev.startswith("cuda"):
+            torch.cuda.synchronize()
+        allreduce_ms = (time.perf_counter() - t1) / 50 * 1e3
         if rank == 0:
             with open(out, "w") as f:
-                f.write(str(seconds))
+                f.write(f"{seconds} {allreduce_ms}")
     finally:
         dist.destroy_process_group()
 
@@ -50,8 +61,8 @@ def _run(world: int, device: str, n_rows: int, epochs: int) -> float:
         out = os.path.join(tmp, "seconds")
         mp.spawn(_worker, args=(world, os.path.join(tmp, "init"), device, n_rows, epochs, out), nprocs=world)
         with open(out) as f:
-            seconds = float(f.read())
-    return n_rows * epochs / seconds  # examples per second over all processes
+            seconds, allreduce_ms = map(float, f.read().split())
+    return n_rows * epochs / seconds, allreduce_ms  # examples per second over all processes
 
 
 def run(*, quick: bool, device: str) -> dict:
@@ -62,7 +73,7 @@ def run(*, quick: bool, device: str) -> dict:
     rows = []
     base = None
     for world in counts:
-        thr = _run(world, device, n_rows, epochs)
+        thr, allreduce_ms = _run(world, device, n_rows, epochs)
         base = base or thr
         rows.append(
             {
@@ -71,6 +82,7 @@ def run(*, quick: bool, device: str) -> dict:
                 "published": round(base * world, 1),  # ideal linear scaling from the 1-process run
                 "better": "higher",
                 "efficiency": round(thr / (base * world), 3),
+                "allreduce_ms": round(allreduce_ms, 3),
             }
         )
     return {"rows": rows, "cpu_count": os.cpu_count()}
