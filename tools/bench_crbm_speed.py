@@ -149,7 +149,8 @@ def run(*, quick: bool, device: str) -> dict:
             finally:
                 crbm.sample._PREFETCH_MIN = saved
 
-        floors = [_generate_floor(chains, t, 150, dev, products=p, rng=r) for p, r in ((1, 0), (1, 1), (0, 1))]
+        floors = [_generate_floor(chains, t, 150, dev, products=p, rng=r)
+                  for p, r in ((True, False), (True, True), (False, True))]
         times = _race([gen, gen_serial, *floors], repeats, dev)
         ours, serial, floor, floor_rng, floor_uniforms = (chains * t / s for s in times)
         rows.append({"name": f"generate_fps_{chains}", "ours": round(ours), "published": round(floor),
