@@ -28,7 +28,8 @@ from crbm.dbn import DBN, fine_tune_up_down, save_label_samples, train_dbn
 from crbm.mnist import load_mnist
 from crbm.autoencoder import DeepAutoencoder
 from crbm.dbm import DBM, pretrain_dbm
-from crbm.documents import Corpus, load_bag_of_words, tokenize_20news
+from crbm.documents import Corpus, load_bag_of_words, tokenize_20news, tokenize_reuters
+from crbm.faces import face_patches, load_olivetti
 from crbm.hashing import HashTable, binary_codes, pack_bits
 from crbm.retrieval import RECALL_LEVELS, precision_at_recall, retrieval_curve
 

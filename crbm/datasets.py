@@ -1,13 +1,16 @@
-"""Motion-capture data sets used by the papers: where they live, how to load them.
+"""Data sets used by the papers: where they live, how to load the motion-capture ones.
 
 Files are found in this order: an explicit ``path``, the ``CRBM_DATA`` environment variable, the user
 cache ``~/.cache/crbm``. Each folder mirrors the layout of the project's data folder
-(``mocap/cmu/35/35_01.amc``, ``mocap/gpmat/cmu35WalkJog.mat``, ``mocap/mit/motion.mat``). Nothing is
+(``mocap/cmu/35/35_01.amc``, ``mocap/gpmat/cmu35WalkJog.mat``, ``mocap/mit/motion.mat``,
+``faces/olivettifaces.mat``, ``docs/20news-bydate.tar.gz``). Nothing is
 downloaded unless a function is called with ``download=True``; downloads go to the cache (or the explicit
 ``path``), are written atomically and checked against SHA-256 sums.
 
 Public homes: CMU Graphics Lab Motion Capture Database (http://mocap.cs.cmu.edu, "free for use in research
-and commercial projects"); GPmat (github.com/SheffieldML/GPmat, ``datasets/data/``, BSD-3); Graham Taylor's
+and commercial projects"); Olivetti faces and 20 Newsgroups: scikit-learn's figshare copies (their
+SHA-256 as scikit-learn pins them); Reuters-21578: the UCI KDD archive (no published checksum; the reader
+checks the story counts instead); GPmat (github.com/SheffieldML/GPmat, ``datasets/data/``, BSD-3); Graham Taylor's
 CRBM code page (the ``motion.mat`` of the MIT walking data, also in github.com/taneishi/CRBM ``data/``).
 """
 
@@ -39,11 +42,19 @@ SOURCES = {
     "mocap/gpmat/cmu35TaylorScaleBias.mat": GPMAT_URL + "cmu35TaylorScaleBias.mat",
     "mocap/mit/motion.mat": "Graham Taylor's CRBM code page (www.uoguelph.ca/~gwtaylor/, 'motion.mat' in the "
                             "NIPS 2006 code archive), or github.com/taneishi/CRBM data/motion.mat",
+    "faces/olivettifaces.mat": "https://ndownloader.figshare.com/files/5976027",
+    "docs/20news-bydate.tar.gz": "https://ndownloader.figshare.com/files/5975967",
+    "docs/reuters21578.tar.gz":
+        "https://archive.ics.uci.edu/ml/machine-learning-databases/reuters21578-mld/reuters21578.tar.gz",
 }
 
 # SHA-256 of the files as the project's data folder holds them. CMU serves ASF/AMC with CRLF line endings;
 # these sums are of the text with LF line endings, so a download is checked after normalising them.
+# The faces and 20 Newsgroups sums are those scikit-learn pins for its public copies (the project's data
+# folder holds a re-save of the faces and a rebuilt .tar.xz of the posts: local files are not hashed).
 SHA256 = {
+    "faces/olivettifaces.mat": "b612fb967f2dc77c9c62d3e1266e0c73d5fca46a4b8906c18e454d41af987794",
+    "docs/20news-bydate.tar.gz": "8f1b2514ca22a5ade8fbb9cfa5727df95fa587f4c87b786e15c759fa66d95610",
     "mocap/gpmat/cmu35WalkJog.mat": "50db534501bdfb1611153e3b5d122fc08b0c42ea159e875d5656ec13fa11a353",
     "mocap/gpmat/cmu35TaylorScaleBias.mat":
         "e6533fa9ba17de0d095e4c63aba0ef17c85289cf6a820f8e01b5548891e08408",
@@ -133,7 +144,7 @@ def download(url: str, dest: Path, *, sha256: str | None, text: bool = False, ti
     return write_bytes(dest, data)
 
 
-def _loadmat(file: Path) -> dict:
+def read_mat(file: Path) -> dict:
     """The variables of a MATLAB .mat file; FormatError when it is not one scipy can read."""
     import scipy.io
     from scipy.io.matlab import MatReadError
@@ -144,7 +155,9 @@ def _loadmat(file: Path) -> dict:
         raise FormatError(file, f"not a readable MATLAB .mat file (v4-v7.2 expected): {err}") from None
 
 
-def _fetch(relative: str, *, path, download_ok: bool, url: str, text: bool = False) -> Path:
+def fetch_file(relative: str, *, path, download_ok: bool, url: str, text: bool = False) -> Path:
+    """``data_path(relative, path=path)``, else (``download_ok``) ``url`` downloaded into ``path`` or the
+    user cache, checked against ``SHA256[relative]`` when it has one."""
     try:
         return data_path(relative, path=path)
     except CRBMError:
@@ -216,8 +229,8 @@ def load_gpmat_walkjog(path: str | os.PathLike | None = None, *, download: bool 
     GPmat on GitHub (pinned commit, SHA-256 checked) into the cache when it is not found."""
 
     relative = "mocap/gpmat/cmu35WalkJog.mat"
-    file = _fetch(relative, path=path, download_ok=download, url=SOURCES[relative])
-    d = _loadmat(file)
+    file = fetch_file(relative, path=path, download_ok=download, url=SOURCES[relative])
+    d = read_mat(file)
     for key, shape in (("Y", (None, 62)), ("lbls", (None, 31)), ("Ytest", (169, 62)), ("lblstest", (169, 2))):
         got = d.get(key)
         bad = got is None or got.ndim != 2
@@ -276,7 +289,7 @@ def load_mit_motion(path: str | os.PathLike | None = None) -> MitMotion:
     """Load Taylor's MIT walking data ``motion.mat`` (see :class:`MitMotion`)."""
 
     file = data_path("mocap/mit/motion.mat", path=path)
-    d = _loadmat(file)
+    d = read_mat(file)
     if "Motion" not in d or "skel" not in d:
         found = sorted(k for k in d if not k.startswith("_"))
         raise CRBMError(f"{file}: expected variables 'Motion' and 'skel', got {found}")
@@ -304,7 +317,7 @@ def _cmu_file(subject: str, name: str, path, download: bool) -> Path:
     if path is not None and (Path(path).expanduser() / name).is_file():
         return Path(path).expanduser() / name
     url = f"{CMU_URL}{subject}/{name}"
-    return _fetch(f"mocap/cmu/{subject}/{name}", path=path, download_ok=download, url=url, text=True)
+    return fetch_file(f"mocap/cmu/{subject}/{name}", path=path, download_ok=download, url=url, text=True)
 
 
 def cmu_skeleton(subject: int | str, *, path: str | os.PathLike | None = None,

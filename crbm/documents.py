@@ -1,19 +1,24 @@
-"""Bags of words: the ready 2000-word count matrices, and our own tokenisation of the raw 20 Newsgroups text.
+"""Bags of words: the ready 2000-word count matrices, and our own tokenisation of the raw text.
 
 Two corpora ship in the data folder's ``docs/`` (see its BENCHMARK_DATA.md): 20 Newsgroups "bydate"
 (11,314 train / 7,532 test posts, 20 groups, one label each) and Reuters-21578 ModApte (9,603 / 3,299
 stories, 135 topics, any number per story). ``load_bag_of_words`` reads their ready count matrices;
-``tokenize_20news`` rebuilds the 20 Newsgroups matrices from the raw tarball with the documented recipe:
+``tokenize_20news`` and ``tokenize_reuters`` rebuild them from the raw archives with the documented recipe:
 
-    latin-1 text, CRLF -> LF; drop the header (everything before the first blank line) but keep the text
-    of the ``Subject:`` line; lowercase; tokens ``[a-z]+`` of length >= 2 not in the stop-word list;
-    vocabulary = the ``size`` most frequent training tokens, ties broken alphabetically.
+    20 Newsgroups: latin-1 text, CRLF -> LF; drop the header (everything before the first blank line) but
+    keep the text of the ``Subject:`` line. Reuters: the ModApte stories (LEWISSPLIT TRAIN or TEST with
+    TOPICS="YES"), TITLE then BODY, numeric entities ``&#N;`` as spaces, other entities unescaped. Both:
+    lowercase; tokens ``[a-z]+`` of length >= 2 not in the stop-word list; vocabulary = the ``size`` most
+    frequent training tokens, ties broken alphabetically.
 
 Data folders are found in this order: the explicit ``path``, ``$CRBM_DATA/docs``, ``~/.cache/crbm/docs``.
+The raw archives may be the data folder's rebuilt ``.tar.xz`` or the public ``.tar.gz`` originals, which
+``download=True`` fetches (20 Newsgroups: SHA-256 checked; Reuters: story counts checked).
 """
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import tarfile
@@ -25,11 +30,16 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from crbm.datasets import SHA256, SOURCES, download as download_file
 from crbm.errors import CRBMError, FormatError
 
 #: file stems of the ready bags of words, by corpus name
 CORPORA = {"20news": "20news_bydate_bow2000", "reuters": "reuters21578_modapte_bow2000"}
 SPLITS = ("train", "test")
+#: stems of the raw archives (``.tar.xz`` in the data folder, ``.tar.gz`` from the public home)
+RAW = {"20news": "20news-bydate", "reuters": "reuters21578"}
+STOPWORDS = "stopwords_sklearn_glasgow.txt"
+REUTERS_STORIES, REUTERS_MODAPTE = 21578, {"train": 9603, "test": 3299}
 _TOKEN = re.compile(r"[a-z]+")
 
 
@@ -121,18 +131,61 @@ def check_labels(labels, n_classes: int, what: str = "labels", *, n_docs: int | 
         raise CRBMError(f"{what}: expected a 1-D or 2-D array, got shape {labels.shape}")
 
 
+def _docs_candidates(path: str | os.PathLike | None) -> list[Path]:
+    if path is not None:
+        return [Path(path).expanduser()]
+    env = os.environ.get("CRBM_DATA")
+    return ([Path(env).expanduser() / "docs"] if env else []) + [Path.home() / ".cache" / "crbm" / "docs"]
+
+
 def docs_dir(path: str | os.PathLike | None = None) -> Path:
     """The folder holding the document files: ``path``, else ``$CRBM_DATA/docs``, else ``~/.cache/crbm/docs``."""
-    if path is not None:
-        candidates = [Path(path)]
-    else:
-        env = os.environ.get("CRBM_DATA")
-        candidates = ([Path(env) / "docs"] if env else []) + [Path.home() / ".cache" / "crbm" / "docs"]
+    candidates = _docs_candidates(path)
     for c in candidates:
         if c.is_dir():
             return c
     tried = ", ".join(str(c) for c in candidates)
     raise FileNotFoundError(f"document data not found (tried {tried}); set CRBM_DATA to the data folder")
+
+
+def raw_archive(corpus: str, path: str | os.PathLike | None = None, *, download: bool = False) -> Path:
+    """The raw archive of ``corpus`` ("20news" or "reuters"): ``<stem>.tar.xz`` or ``<stem>.tar.gz`` in the
+    first docs folder that has one (``path``, ``$CRBM_DATA/docs``, ``~/.cache/crbm/docs``); else, with
+    ``download=True``, the public ``.tar.gz`` fetched into ``path`` (or the cache) and checked."""
+    if corpus not in RAW:
+        raise CRBMError(f"corpus must be one of {sorted(RAW)}, got {corpus!r}")
+    candidates = _docs_candidates(path)
+    names = [f"{RAW[corpus]}.tar.xz", f"{RAW[corpus]}.tar.gz"]
+    for folder in candidates:
+        for name in names:
+            if (folder / name).is_file():
+                return folder / name
+    relative = f"docs/{names[1]}"
+    if not download:
+        tried = ", ".join(str(c) for c in candidates)
+        raise CRBMError(
+            f"{corpus}: no {' or '.join(names)} in {tried}; get {SOURCES[relative]} (or pass download=True)"
+        )
+    target = download_file(SOURCES[relative], candidates[0] / names[1], sha256=SHA256.get(relative))
+    if corpus == "reuters":  # no published checksum: check the stories instead, and keep nothing unchecked
+        try:
+            read_reuters_tarball(target)
+        except FormatError:
+            target.unlink()
+            raise
+    return target
+
+
+def default_stopwords(archive: Path) -> frozenset[str]:
+    """The stop words beside ``archive`` (``stopwords_sklearn_glasgow.txt``, one word a line)."""
+    file = archive.parent / STOPWORDS
+    if not file.is_file():
+        raise CRBMError(
+            f"{file}: no stop-word list; put the Glasgow list there (one word a line; the data folder's "
+            f"BENCHMARK_DATA.md says which) or pass stopwords= (e.g. scikit-learn's ENGLISH_STOP_WORDS, "
+            f"which differs in a few words and gives slightly different bags)"
+        )
+    return read_stopwords(file)
 
 
 def _load_npz(path: Path) -> np.lib.npyio.NpzFile:
@@ -258,29 +311,108 @@ def read_20news_tarball(path: str | os.PathLike) -> dict[str, list[tuple[str, st
 
 
 def tokenize_20news(
-    path: str | os.PathLike | None = None, *, size: int = 2000, stopwords: frozenset[str] | None = None
+    path: str | os.PathLike | None = None,
+    *,
+    size: int = 2000,
+    stopwords: frozenset[str] | None = None,
+    download: bool = False,
 ) -> tuple[Corpus, Corpus]:
-    """Our own bags of words (train, test) from the raw ``20news-bydate.tar.xz`` (recipe: module docstring).
+    """Our own bags of words (train, test) from the raw 20 Newsgroups archive (recipe: module docstring).
 
-    ``path`` is the docs folder (default: found as in ``docs_dir``); ``stopwords`` default to the folder's
-    ``stopwords_sklearn_glasgow.txt``. Classes are the group names in alphabetical order."""
-    folder = docs_dir(path)
-    if stopwords is None:
-        stopwords = read_stopwords(folder / "stopwords_sklearn_glasgow.txt")
-    posts = read_20news_tarball(folder / "20news-bydate.tar.xz")
+    ``path`` is the docs folder (default: found as in ``raw_archive``); ``stopwords`` default to the
+    ``stopwords_sklearn_glasgow.txt`` beside the archive. Classes are the group names in alphabetical order."""
+    archive = raw_archive("20news", path, download=download)
+    stopwords = default_stopwords(archive) if stopwords is None else stopwords
+    posts = read_20news_tarball(archive)
     groups = sorted({g for split in posts.values() for _, g, _ in split})
-    tokens = {s: [tokenize(strip_header(text), stopwords) for _, _, text in posts[s]] for s in SPLITS}
-    vocabulary = build_vocabulary(tokens["train"], size)
     index = {g: i for i, g in enumerate(groups)}
-    return tuple(
-        Corpus(
-            count_matrix(tokens[s], vocabulary),
-            np.array([index[g] for _, g, _ in posts[s]], dtype=np.int64),
-            tuple(groups),
-            vocabulary,
-            tuple(i for i, _, _ in posts[s]),
+    texts = {s: [strip_header(text) for _, _, text in posts[s]] for s in SPLITS}
+    labels = {s: np.array([index[g] for _, g, _ in posts[s]], dtype=np.int64) for s in SPLITS}
+    ids = {s: tuple(i for i, _, _ in posts[s]) for s in SPLITS}
+    return _bags(texts, labels, tuple(groups), ids, size, stopwords)
+
+
+def read_reuters_tarball(path: str | os.PathLike) -> tuple[dict[str, list[tuple[str, tuple[str, ...], str]]],
+                                                           tuple[str, ...]]:
+    """The ModApte stories of a Reuters-21578 archive and the topic names.
+
+    Returns ``({"train": [(newid, topics, text), ...], "test": ...}, topic_names)``: stories with
+    LEWISSPLIT TRAIN or TEST and TOPICS="YES", in NEWID order; text = TITLE + newline + BODY with numeric
+    entities as spaces and other entities unescaped; topic names from ``all-topics-strings.lc.txt``.
+    Raises FormatError unless the archive holds 21,578 stories, 9,603 / 3,299 of them ModApte."""
+    out: dict[str, list[tuple[int, tuple[str, ...], str]]] = {s: [] for s in SPLITS}
+    names, n_stories = None, 0
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                base = member.name.rsplit("/", 1)[-1]
+                if not member.isfile():
+                    continue
+                if base == "all-topics-strings.lc.txt":
+                    names = tuple(tar.extractfile(member).read().decode("latin-1").split())
+                elif re.fullmatch(r"reut2-\d{3}\.sgm", base):
+                    n_stories += _read_sgml(tar.extractfile(member).read().decode("latin-1"), out)
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise FormatError(path, f"not a readable Reuters-21578 archive ({err})") from None
+    counts = {s: len(v) for s, v in out.items()}
+    if names is None or n_stories != REUTERS_STORIES or counts != REUTERS_MODAPTE:
+        raise FormatError(
+            path, f"expected Reuters-21578 (all-topics-strings.lc.txt, {REUTERS_STORIES} stories in reut2-*.sgm, "
+            f"ModApte {REUTERS_MODAPTE}), found {n_stories} stories, ModApte {counts}"
         )
-        for s in SPLITS
+    unknown = sorted({t for v in out.values() for _, topics, _ in v for t in topics} - set(names))
+    if unknown:
+        raise FormatError(path, f"topics missing from all-topics-strings.lc.txt: {unknown[:5]}")
+    return {s: [(str(i), t, x) for i, t, x in sorted(v)] for s, v in out.items()}, names
+
+
+def _read_sgml(text: str, out: dict[str, list]) -> int:
+    """Append the ModApte stories of one ``reut2-*.sgm`` text to ``out``; returns its number of stories."""
+    n = 0
+    for story in re.finditer(r"<REUTERS([^>]*)>(.*?)</REUTERS>", text, re.S):
+        n += 1
+        attrs = dict(re.findall(r'(\w+)="([^"]*)"', story[1]))
+        split = {"TRAIN": "train", "TEST": "test"}.get(attrs.get("LEWISSPLIT", ""))
+        if split is None or attrs.get("TOPICS") != "YES":
+            continue
+        body = story[2]
+        topics = re.search(r"<TOPICS>(.*?)</TOPICS>", body, re.S)
+        parts = [re.search(f"<{tag}>(.*?)</{tag}>", body, re.S) for tag in ("TITLE", "BODY")]
+        words = "\n".join(p[1] if p else "" for p in parts)
+        words = html.unescape(re.sub(r"&#\d+;", " ", words))
+        out[split].append((int(attrs["NEWID"]), tuple(re.findall(r"<D>(.*?)</D>", topics[1]) if topics else ()), words))
+    return n
+
+
+def tokenize_reuters(
+    path: str | os.PathLike | None = None,
+    *,
+    size: int = 2000,
+    stopwords: frozenset[str] | None = None,
+    download: bool = False,
+) -> tuple[Corpus, Corpus]:
+    """Our own bags of words (train, test) of Reuters-21578 ModApte from the raw archive (recipe: module
+    docstring); labels (n_docs, 135) 0/1 topic indicators, ids the NEWIDs. Arguments as ``tokenize_20news``."""
+    archive = raw_archive("reuters", path, download=download)
+    stopwords = default_stopwords(archive) if stopwords is None else stopwords
+    stories, names = read_reuters_tarball(archive)
+    column = {t: j for j, t in enumerate(names)}
+    labels = {}
+    for s in SPLITS:
+        labels[s] = np.zeros((len(stories[s]), len(names)), dtype=np.int64)
+        for row, (_, topics, _) in enumerate(stories[s]):
+            labels[s][row, [column[t] for t in topics]] = 1
+    texts = {s: [x for _, _, x in stories[s]] for s in SPLITS}
+    ids = {s: tuple(i for i, _, _ in stories[s]) for s in SPLITS}
+    return _bags(texts, labels, names, ids, size, stopwords)
+
+
+def _bags(texts, labels, label_names, ids, size, stopwords) -> tuple[Corpus, Corpus]:
+    """(train, test) Corpus of ``texts[split]`` tokenised, over the training split's ``size`` top words."""
+    tokens = {s: [tokenize(x, stopwords) for x in texts[s]] for s in SPLITS}
+    vocabulary = build_vocabulary(tokens["train"], size)
+    return tuple(
+        Corpus(count_matrix(tokens[s], vocabulary), labels[s], tuple(label_names), vocabulary, ids[s]) for s in SPLITS
     )
 
 

@@ -17,9 +17,12 @@ from crbm.documents import (
     check_labels,
     count_matrix,
     load_bag_of_words,
+    raw_archive,
+    read_reuters_tarball,
     strip_header,
     tokenize,
     tokenize_20news,
+    tokenize_reuters,
     word_log_frequencies,
 )
 from crbm.errors import CRBMError, FormatError
@@ -83,13 +86,53 @@ def test_malformed_files_raise_format_errors(tmp_path, data_root):
 
 
 @pytest.mark.slow
-def test_own_tokenisation_reproduces_the_shipped_bags_of_words(data_root):
-    """Our reading of the raw tarball gives the ready matrices exactly (files nobody here wrote)."""
-    ours = tokenize_20news(data_root / "docs")
-    for corpus, split in zip(ours, ("train", "test")):
-        ref = load_bag_of_words("20news", split, path=data_root / "docs")
-        assert corpus.vocabulary == ref.vocabulary and corpus.ids == ref.ids
-        assert np.array_equal(corpus.labels, ref.labels) and (corpus.counts != ref.counts).nnz == 0
+@pytest.mark.parametrize("corpus", ["20news", "reuters"])
+def test_own_tokenisation_reproduces_the_shipped_bags_of_words(data_root, corpus):
+    """Our reading of the raw archives gives the ready matrices exactly (files nobody here wrote): for
+    Reuters, the ModApte stories of the SGML with their NEWIDs and 135 topic indicators."""
+    ours = {"20news": tokenize_20news, "reuters": tokenize_reuters}[corpus](data_root / "docs")
+    for mine, split in zip(ours, ("train", "test")):
+        ref = load_bag_of_words(corpus, split, path=data_root / "docs")
+        assert mine.vocabulary == ref.vocabulary and mine.ids == ref.ids and mine.label_names == ref.label_names
+        assert np.array_equal(mine.labels, ref.labels) and (mine.counts != ref.counts).nnz == 0
+
+
+def _sgml_tarball(path, stories: str, topics: str = "acq\nearn\n"):
+    """A tiny Reuters-like archive with one reut2-000.sgm holding ``stories``."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in (("reut2-000.sgm", stories), ("all-topics-strings.lc.txt", topics)):
+            data = text.encode("latin-1")
+            info = tarfile.TarInfo(f"reuters21578/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_reuters_reader_checks_the_story_counts_and_names_the_file(tmp_path):
+    story = ('<REUTERS TOPICS="YES" LEWISSPLIT="TRAIN" NEWID="{}"><TOPICS><D>acq</D></TOPICS>'
+             "<TEXT><TITLE>A &amp; B</TITLE><BODY>Hello&#3; world</BODY></TEXT></REUTERS>\n")
+    bad = _sgml_tarball(tmp_path / "reuters21578.tar.gz", story.format(1) + story.format(2))
+    with pytest.raises(FormatError, match=r"reuters21578.tar.gz: expected Reuters-21578 .* found 2 stories"):
+        read_reuters_tarball(bad)
+    (tmp_path / "junk.tar.gz").write_bytes(b"not a tarball")
+    with pytest.raises(FormatError, match="junk.tar.gz: not a readable Reuters-21578 archive"):
+        read_reuters_tarball(tmp_path / "junk.tar.gz")
+
+
+def test_raw_archive_says_where_to_get_the_public_originals(tmp_path):
+    with pytest.raises(CRBMError, match=r"reuters: no reuters21578.tar.xz or reuters21578.tar.gz in .*archive.ics"):
+        raw_archive("reuters", tmp_path)
+    with pytest.raises(CRBMError, match=r"20news: no 20news-bydate.tar.xz .*figshare.*download=True"):
+        raw_archive("20news", tmp_path)
+    with pytest.raises(CRBMError, match="corpus must be one of"):
+        raw_archive("rcv1", tmp_path)
+    (tmp_path / "20news-bydate.tar.gz").write_bytes(b"x")
+    assert raw_archive("20news", tmp_path) == tmp_path / "20news-bydate.tar.gz"
+    with pytest.raises(CRBMError, match="stopwords_sklearn_glasgow.txt: no stop-word list"):
+        tokenize_20news(tmp_path)
 
 
 # ------------------------------------------------------------------ replicated softmax on a tiny vocabulary
@@ -148,3 +191,23 @@ def test_word_log_frequencies_start_at_the_unigram_model():
     torch.testing.assert_close(rsm.visible_mean(torch.zeros(1, 2))[0], b.exp())
     with pytest.raises(CRBMError, match="counts: word counts must be non-negative"):
         word_log_frequencies(-counts)
+
+
+def test_a_reuters_download_that_fails_its_story_check_is_not_kept(tmp_path, monkeypatch):
+    """No checksum is published for reuters21578.tar.gz: the download is checked by reading it, and a
+    file that fails is deleted. The 20 Newsgroups download is asked for its pinned SHA-256."""
+    import crbm.documents as documents
+
+    asked = {}
+
+    def fake_download(url, dest, *, sha256):
+        asked[dest.name] = (url, sha256)
+        return _sgml_tarball(dest, '<REUTERS TOPICS="YES" LEWISSPLIT="TRAIN" NEWID="1"></REUTERS>')
+
+    monkeypatch.setattr(documents, "download_file", fake_download)
+    with pytest.raises(FormatError, match="expected Reuters-21578"):
+        raw_archive("reuters", tmp_path, download=True)
+    assert not (tmp_path / "reuters21578.tar.gz").exists()
+    assert asked["reuters21578.tar.gz"] == (documents.SOURCES["docs/reuters21578.tar.gz"], None)
+    assert raw_archive("20news", tmp_path, download=True) == tmp_path / "20news-bydate.tar.gz"
+    assert asked["20news-bydate.tar.gz"][1] == "8f1b2514ca22a5ade8fbb9cfa5727df95fa587f4c87b786e15c759fa66d95610"

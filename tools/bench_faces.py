@@ -12,54 +12,24 @@ components fitted in the same run (published 126 vs 135).
 
 from __future__ import annotations
 
-import math
-import os
 import time
-from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from benchkit import fine_tune_config, save_png
 
-from crbm import DeepAutoencoder, TrainConfig, fit, greedy_pretrain
-from crbm.errors import FormatError
+from crbm import DeepAutoencoder, TrainConfig, face_patches, fit, greedy_pretrain, load_olivetti
 from crbm.pca import fit_pca
 
 FULL = {"variants": 414, "pre_epochs": 50, "fine_epochs": 200, "fine_lr": 1e-3}
 QUICK = {"variants": 25, "pre_epochs": 2, "fine_epochs": 6, "fine_lr": 1e-3}
 
 
-def load_faces() -> tuple[torch.Tensor, torch.Tensor]:
-    """(images (400, 64, 64) float32 in [0, 1], person (400,) int64) from ``faces/olivetti_faces_uint8.npz``."""
-    path = Path(os.environ.get("CRBM_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-    path = path / "faces" / "olivetti_faces_uint8.npz"
-    with np.load(path, allow_pickle=False) as f:
-        if f["images"].shape != (400, 64, 64):
-            raise FormatError(path, f"expected images of shape (400, 64, 64), got {f['images'].shape}")
-        return torch.as_tensor(f["images"] / 255.0, dtype=torch.float32), torch.as_tensor(f["target"]).long()
-
-
-def patches(images: torch.Tensor, variants: int, *, generator: torch.Generator) -> torch.Tensor:
-    """``variants`` random rotations (-90..90 degrees) and scalings (1.4..1.8) of each image, cropped around
-    a randomly shifted centre and resampled to 25x25: (len(images) * variants, 625)."""
-    n = len(images) * variants
-    angle = (torch.rand(n, generator=generator) - 0.5) * math.pi
-    scale = 1.4 + 0.4 * torch.rand(n, generator=generator)
-    shift = (torch.rand(n, 2, generator=generator) - 0.5) * 0.2
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = F.affine_grid(theta, [n, 1, 25, 25], align_corners=False)
-    src = images.repeat_interleave(variants, 0).unsqueeze(1)
-    return F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False).reshape(n, 625)
-
-
 def run(*, quick: bool, device: str) -> dict:
     settings = QUICK if quick else FULL
     gen = torch.Generator().manual_seed(0)
-    images, person = load_faces()
-    train = patches(images[person < 30], settings["variants"], generator=gen)
-    test = patches(images[person >= 30], settings["variants"], generator=gen)
+    images, person = load_olivetti()
+    train = face_patches(images[person < 30], settings["variants"], generator=gen)
+    test = face_patches(images[person >= 30], settings["variants"], generator=gen)
     mean, std = train.mean(0), train.std(0)
     train, test = (train - mean) / std, (test - mean) / std
     t0 = time.perf_counter()
