@@ -283,25 +283,29 @@ def count_matrix(documents: list[list[str]], vocabulary: tuple[str, ...]) -> sp.
 
 
 def read_20news_tarball(path: str | os.PathLike) -> dict[str, list[tuple[str, str, str]]]:
-    """The posts of ``20news-bydate.tar.xz`` by split: ``{"train": [(id, group, text), ...], "test": ...}``,
-    ids like ``20news-bydate-train/alt.atheism/49960``, sorted by group then by numeric file name (the
-    order of the ready bag of words); text decoded as latin-1 with CRLF -> LF."""
+    """The posts of a 20 Newsgroups "bydate" archive by split: ``{"train": [(id, group, text), ...], ...}``.
+
+    Files ``20news-bydate-{train,test}/<group>/<id>``, at the top (the public ``20news-bydate.tar.gz``) or
+    under ``20news-bydate/`` (the data folder's ``.tar.xz``); ids like ``20news-bydate-train/alt.atheism/49960``,
+    sorted by group then by numeric file name (the order of the ready bag of words); text decoded as
+    latin-1 with CRLF -> LF."""
     out: dict[str, list[tuple[str, str, str]]] = {s: [] for s in SPLITS}
     try:
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
-                parts = member.name.split("/")
-                if not member.isfile() or len(parts) != 4 or parts[0] != "20news-bydate":
+                parts = [p for p in member.name.split("/") if p not in ("", ".")]
+                parts = parts[1:] if parts[:1] == ["20news-bydate"] else parts
+                if not member.isfile() or len(parts) != 3 or not parts[0].startswith("20news-bydate-"):
                     continue
-                split = parts[1].removeprefix("20news-bydate-")
+                split = parts[0].removeprefix("20news-bydate-")
                 if split not in out:
-                    raise FormatError(path, f"expected folders 20news-bydate-train/-test, got {parts[1]!r}")
+                    raise FormatError(path, f"expected folders 20news-bydate-train/-test, got {parts[0]!r}")
                 text = tar.extractfile(member).read().decode("latin-1").replace("\r\n", "\n")
-                out[split].append(("/".join(parts[1:]), parts[2], text))
+                out[split].append(("/".join(parts), parts[1], text))
     except (tarfile.TarError, OSError, EOFError) as err:
         raise FormatError(path, f"not a readable 20 Newsgroups tarball ({err})") from None
     if not out["train"] or not out["test"]:
-        raise FormatError(path, "expected 20news-bydate/20news-bydate-{train,test}/<group>/<id> files, found none")
+        raise FormatError(path, "expected 20news-bydate-{train,test}/<group>/<id> files, found none")
 
     def order(post: tuple[str, str, str]) -> tuple:
         name = post[0].rsplit("/", 1)[1]

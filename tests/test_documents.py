@@ -18,6 +18,7 @@ from crbm.documents import (
     count_matrix,
     load_bag_of_words,
     raw_archive,
+    read_20news_tarball,
     read_reuters_tarball,
     strip_header,
     tokenize,
@@ -97,18 +98,40 @@ def test_own_tokenisation_reproduces_the_shipped_bags_of_words(data_root, corpus
         assert np.array_equal(mine.labels, ref.labels) and (mine.counts != ref.counts).nnz == 0
 
 
-def _sgml_tarball(path, stories: str, topics: str = "acq\nearn\n"):
-    """A tiny Reuters-like archive with one reut2-000.sgm holding ``stories``."""
+def _tarball(path, files: dict[str, str]):
+    """A .tar.gz holding ``files`` (name -> latin-1 text)."""
     import io
     import tarfile
 
     with tarfile.open(path, "w:gz") as tar:
-        for name, text in (("reut2-000.sgm", stories), ("all-topics-strings.lc.txt", topics)):
+        for name, text in files.items():
             data = text.encode("latin-1")
-            info = tarfile.TarInfo(f"reuters21578/{name}")
+            info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return path
+
+
+def _sgml_tarball(path, stories: str, topics: str = "acq\nearn\n"):
+    """A tiny Reuters-like archive with one reut2-000.sgm holding ``stories``."""
+    return _tarball(path, {"reuters21578/reut2-000.sgm": stories, "reuters21578/all-topics-strings.lc.txt": topics})
+
+
+@pytest.mark.parametrize("prefix", ["", "20news-bydate/"])
+def test_20news_reader_takes_the_public_layout_and_the_data_folders(tmp_path, prefix):
+    """The public tarball has 20news-bydate-train/... at the top; the data folder's rebuild puts it under
+    20news-bydate/. Both read the same; posts sort by group, then numerically by file name."""
+    files = {f"{prefix}20news-bydate-{split}/{group}/{name}": f"Subject: {group}\r\n\r\nbody {name}"
+             for split in ("train", "test") for group in ("b.group", "a.group") for name in ("10", "9")}
+    posts = read_20news_tarball(_tarball(tmp_path / "n.tar.gz", files))
+    assert [i for i, _, _ in posts["test"]] == [
+        "20news-bydate-test/a.group/9", "20news-bydate-test/a.group/10",
+        "20news-bydate-test/b.group/9", "20news-bydate-test/b.group/10",
+    ]
+    assert posts["train"][0][1:] == ("a.group", "Subject: a.group\n\nbody 9")
+    only_train = {k: v for k, v in files.items() if "-train/" in k}
+    with pytest.raises(FormatError, match=r"n2.tar.gz: expected 20news-bydate-\{train,test\}/<group>/<id> files"):
+        read_20news_tarball(_tarball(tmp_path / "n2.tar.gz", only_train))
 
 
 def test_reuters_reader_checks_the_story_counts_and_names_the_file(tmp_path):
