@@ -276,6 +276,58 @@ def _run_dbn_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fetch_mnist(folder: Path | None) -> Path:
+    from crbm.mnist import load_mnist, mnist_root
+
+    root = mnist_root(folder / "mnist" if folder else None)
+    for split in ("train", "test"):
+        load_mnist(root, split=split, download=True)
+    return root
+
+
+def _fetch_docs(corpus: str):
+    def fetch(folder: Path | None) -> Path:
+        from crbm.documents import raw_archive
+
+        return raw_archive(corpus, folder / "docs" if folder else None, download=True)
+
+    return fetch
+
+
+def _fetch_data_file(relative: str):
+    def fetch(folder: Path | None) -> Path:
+        from crbm.datasets import SOURCES, fetch_file
+
+        return fetch_file(relative, path=folder, download_ok=True, url=SOURCES[relative])
+
+    return fetch
+
+
+# data set -> function(folder or None) -> the path found or downloaded
+FETCH = {
+    "mnist": _fetch_mnist,
+    "faces": _fetch_data_file("faces/olivettifaces.mat"),
+    "20news": _fetch_docs("20news"),
+    "reuters": _fetch_docs("reuters"),
+    "gpmat": _fetch_data_file("mocap/gpmat/cmu35WalkJog.mat"),
+}
+
+
+def _add_fetch(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="+", choices=sorted(FETCH), metavar="NAME",
+                   help=f"data sets to get: {', '.join(sorted(FETCH))}")
+    p.add_argument("--dir", type=Path, default=None,
+                   help="data folder to look in and download into (default: CRBM_DATA, then ~/.cache/crbm)")
+    p.epilog = ("Files already present (in --dir, CRBM_DATA or the cache) are kept; missing ones are downloaded "
+                "from their public homes and kept only if they pass their checksum (Reuters: its story counts).")
+
+
+def _run_fetch(args: argparse.Namespace) -> int:
+    for name in args.names:
+        print(f"{name}: {FETCH[name](args.dir)}")
+    return 0
+
+
 # name -> (help line, add-arguments function, run function)
 COMMANDS = {
     "demo": ("generate 8 s of walking that turns into running: BVH, GIF and a plot", _add_demo, _run_demo),
@@ -288,6 +340,8 @@ COMMANDS = {
     "show": ("draw a motion file as a stick figure: GIF/MP4 animation or PNG of poses", _add_show, _run_show),
     "convert": ("convert motion files: .bvh, .amc (with .asf), .parquet", _add_convert, _run_convert),
     "dbn-samples": ("write a PNG of DBN samples, one row per clamped label", _add_dbn_samples, _run_dbn_samples),
+    "fetch": ("find or download the public data sets (MNIST, faces, 20 Newsgroups, Reuters, GPmat)", _add_fetch,
+              _run_fetch),
 }
 
 

@@ -135,8 +135,12 @@ def _sha256_lf(data: bytes) -> str:
 def download(url: str, dest: Path, *, sha256: str | None, text: bool = False, timeout: float = 60.0) -> Path:
     """Fetch ``url`` into ``dest`` atomically; when ``sha256`` is given the content must match it
     (``text=True``: after CRLF -> LF), otherwise nothing is written and CRBMError is raised."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (fixed http(s) hosts)
-        data = response.read()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (fixed http(s) hosts)
+            data = response.read()
+    except OSError as err:  # URLError, timeouts, refused connections
+        reason = getattr(err, "reason", err)
+        raise CRBMError(f"could not download {url} ({reason}); check the network, or put the file at {dest} by hand")
     digest = _sha256_lf(data) if text else hashlib.sha256(data).hexdigest()
     if sha256 is not None and digest != sha256:
         raise CRBMError(f"download of {url} has SHA-256 {digest}, expected {sha256}; nothing was written")

@@ -147,3 +147,42 @@ def test_cmu_trials_reads_local_folder(data_root):
     assert motion.fps == 120.0
     assert motion.channel_names == sk.channel_names
     assert np.array_equal(motion.frames, read_amc_frames(data_root / "mocap/cmu/35/35_01.amc", sk))
+
+
+def test_faces_download_keeps_only_the_pinned_bytes(data_root, tmp_path, monkeypatch):
+    """The data folder's olivettifaces.mat is a re-save whose bytes differ from scikit-learn's pinned copy:
+    served as the download, it is refused and nothing is written."""
+    from crbm.faces import load_olivetti
+
+    blob = (data_root / "faces/olivettifaces.mat").read_bytes()
+    seen = []
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: seen.append(url) or _FakeResponse(blob))
+    monkeypatch.delenv("CRBM_DATA", raising=False)
+    monkeypatch.setattr(ds, "CACHE", tmp_path / "cache")
+    with pytest.raises(CRBMError, match=r"has SHA-256 b1988d02.*expected b612fb96.*nothing was written"):
+        load_olivetti(tmp_path, download=True)
+    assert seen == ["https://ndownloader.figshare.com/files/5976027"] and not any(tmp_path.rglob("*.mat"))
+
+
+def test_cli_fetch_finds_present_data_and_reports_a_failed_download(data_root, tmp_path, monkeypatch, capsys):
+    from crbm.cli import main
+
+    def offline(url, timeout):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.delenv("CRBM_DATA", raising=False)
+    monkeypatch.setattr(ds, "CACHE", tmp_path / "cache")
+    assert main(["fetch", "mnist", "faces", "20news", "reuters", "gpmat", "--dir", str(data_root)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"mnist: {data_root / 'mnist'}",
+        f"faces: {data_root / 'faces/olivettifaces.mat'}",
+        f"20news: {data_root / 'docs/20news-bydate.tar.xz'}",
+        f"reuters: {data_root / 'docs/reuters21578.tar.xz'}",
+        f"gpmat: {data_root / 'mocap/gpmat/cmu35WalkJog.mat'}",
+    ]
+    assert main(["fetch", "faces", "--dir", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("crbm fetch: error: could not download https://ndownloader.figshare.com/files/5976027")
+    assert "\n" not in err and not (tmp_path / "empty").exists()
