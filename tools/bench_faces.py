@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 import torch
-from benchkit import fine_tune_config, save_png
+from benchkit import fine_tune_config, save_model, save_png
 
 from crbm import DeepAutoencoder, TrainConfig, face_patches, fit, greedy_pretrain, load_olivetti
 from crbm.pca import fit_pca
@@ -60,7 +60,7 @@ def run(*, quick: bool, device: str) -> dict:
     ]
     note = f"{len(train)} training / {len(test)} test patches, {settings['pre_epochs']} pretraining epochs, "
     note += f"{settings['fine_epochs']} fine-tuning epochs (momentum SGD, lr {settings['fine_lr']})"
-    return {"rows": rows, "settings": note, "pictures": pictures}
+    return {"rows": rows, "settings": note, "pictures": pictures, "model": save_model(ae, "faces_autoencoder.safetensors")}
 
 
 def _picture(test, ae_recon, pca_recon, mean, std) -> str:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import torch
-from benchkit import fine_tune_config, save_png
+from benchkit import fine_tune_config, save_model, save_png
 
 from crbm import RBM, DeepAutoencoder, TrainConfig, fit, greedy_pretrain, up_pass
 from crbm.mnist import load_mnist as crbm_load_mnist
@@ -118,4 +118,6 @@ def run_settings(settings: dict, *, device: str) -> dict:
         {"name": "unrolled, before fine-tuning", "ours": before, "published": None, "better": "lower"},
         {"name": "train seconds (pretrain + fine-tune)", "ours": seconds, "published": None, "better": "lower"},
     ]
-    return {"rows": rows, "settings": settings_note, "pretrain_seconds": pretrain_s, "pictures": pictures}
+    model = save_model(ae, "mnist_autoencoder.safetensors")
+    return {"rows": rows, "settings": settings_note, "pretrain_seconds": pretrain_s, "pictures": pictures,
+            "model": model}

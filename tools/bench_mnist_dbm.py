@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+from benchkit import save_model
 
 import crbm
 from crbm.mnist import binarize, load_mnist
@@ -130,4 +131,4 @@ def run(*, quick: bool, device: str) -> dict:
     )
     config = {k: v for k, v in s.items() if k not in ("pretrain", "dbm")}
     config |= {"pretrain": pre_cfg.to_json(), "dbm": dbm_cfg.to_json()}
-    return {"rows": rows, "config": config}
+    return {"rows": rows, "config": config, "model": save_model(dbm, f"mnist_dbm{'_quick' if quick else ''}.safetensors")}

@@ -20,17 +20,18 @@ the cross-entropy, the first 6 training only the output layer. They used conjuga
 smoke tests, not claims.
 ``CRBM_BENCH_PARTS=up-down`` or ``=backprop`` runs one half (they share no model and draw from separate
 generators, so either half gives the same figures alone as in a whole run).
-Data: ``CRBM_DATA`` (its ``mnist/``) or ``~/.cache/crbm/mnist``. The PNG goes to ``$CRBM_BENCH_OUT``
-(default ``bench-out/``).
+Data: ``CRBM_DATA`` (its ``mnist/``) or ``~/.cache/crbm/mnist``. The PNG and the trained models
+(``mnist_dbn_up_down*.safetensors``, ``mnist_dbn_backprop*.safetensors``) go to ``$CRBM_BENCH_OUT`` (default
+``out/``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 
 import torch
+from benchkit import out_dir, save_model
 
 import crbm
 from crbm.classifier import DBNClassifier, fine_tune_backprop
@@ -108,7 +109,7 @@ def run(*, quick: bool, device: str) -> dict:
         config["up_down"], out["samples_png"] = tune_cfg.to_json(), str(png)
     if "backprop" in parts:  # its own RBM stack and random stream: the two parts are independent
         bp_x, bp_y = (sub_x, sub_y) if quick else (x, y)
-        bp_row, clf_cfg = _backprop(s, bp_x, bp_y, test_x, test_y, rbm_cfg, torch.Generator().manual_seed(1))
+        bp_row, clf_cfg = _backprop(s, quick, bp_x, bp_y, test_x, test_y, rbm_cfg, torch.Generator().manual_seed(1))
         rows.append(bp_row)
         config["backprop"] = clf_cfg.to_json()
     return {"rows": rows, "config": config, **out}
@@ -124,8 +125,9 @@ def _up_down(s, quick, sub_x, sub_y, x, y, test_x, test_y, rbm_cfg, g):
     if s["all_epochs"]:
         fine_tune_up_down(dbn, x, y, tune_cfg, stages=[(s["all_epochs"], s["stages"][-1][1])], balanced=True)
     up_down_error = dbn.error_rate(test_x, test_y)
-    out = Path(os.environ.get("CRBM_BENCH_OUT", "bench-out"))
-    png = out / ("mnist_dbn_samples_quick.png" if quick else "mnist_dbn_samples.png")
+    suffix = "_quick" if quick else ""
+    save_model(dbn, f"mnist_dbn_up_down{suffix}.safetensors")
+    png = out_dir() / f"mnist_dbn_samples{suffix}.png"
     save_label_samples(
         dbn, png, per_label=10, steps=s["gibbs_png"], generator=torch.Generator(device=device).manual_seed(3)
     )
@@ -138,7 +140,7 @@ def _up_down(s, quick, sub_x, sub_y, x, y, test_x, test_y, rbm_cfg, g):
     return rows, tune_cfg, png
 
 
-def _backprop(s, bp_x, bp_y, test_x, test_y, rbm_cfg, g):
+def _backprop(s, quick, bp_x, bp_y, test_x, test_y, rbm_cfg, g):
     """784-500-500-2000-10: an RBM stack on the training images, then backprop of the cross-entropy."""
     device = rbm_cfg.device
     bp_cfg = dataclasses.replace(rbm_cfg, epochs=s["bp_pretrain_epochs"], shuffle=True)
@@ -156,5 +158,6 @@ def _backprop(s, bp_x, bp_y, test_x, test_y, rbm_cfg, g):
     )
     fine_tune_backprop(clf, bp_x.to(device), bp_y.to(device), clf_cfg, top_only_epochs=s["bp_top_only"])
     error = clf.error_rate(test_x, test_y)
+    save_model(clf, "mnist_dbn_backprop_quick.safetensors" if quick else "mnist_dbn_backprop.safetensors")
     row = {"name": "DBN + backprop, test error %", "ours": round(100 * error, 2), "published": 1.2, "better": "lower"}
     return row, clf_cfg

@@ -1,4 +1,5 @@
-"""Shared helpers of the static-model benchmarks: the output folder, atomic PNG writing, fine-tuning settings."""
+"""Shared helpers of the static-model benchmarks: the output folder, atomic PNG and checkpoint writing,
+fine-tuning settings."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from crbm.atomic import write_bytes
 
 
 def out_dir() -> Path:
-    """Where benchmark pictures go: ``$CRBM_BENCH_OUT`` or ``out/`` at the repository root (gitignored)."""
+    """Where benchmark pictures and models go: ``$CRBM_BENCH_OUT`` or ``out/`` at the repository root (gitignored)."""
     env = os.environ.get("CRBM_BENCH_OUT")
     return Path(env) if env else Path(__file__).resolve().parents[1] / "out"
 
@@ -24,6 +25,14 @@ def save_png(fig, name: str) -> str:
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
     return str(write_bytes(out_dir() / name, buf.getvalue()))
+
+
+def save_model(model, name: str) -> str:
+    """Checkpoint a trained model to ``out_dir() / name`` (``crbm.save_checkpoint``: safetensors, atomic), so
+    a long run's model can be examined afterwards; returns the path."""
+    from crbm import save_checkpoint
+
+    return str(save_checkpoint(out_dir() / name, model))
 
 
 def fine_tune_config(*, epochs: int, learning_rate: float, device: str, seed: int):
