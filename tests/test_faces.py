@@ -7,6 +7,7 @@ import pytest
 import scipy.io
 import torch
 
+import crbm.datasets as datasets
 from crbm.errors import CRBMError, FormatError
 from crbm.faces import face_patches, load_olivetti
 
@@ -25,7 +26,7 @@ def test_loader_matches_the_independently_made_npz(data_root):
     torch.testing.assert_close((first - lo) / (hi - lo), torch.tensor([0.30991736, 0.3677686, 0.41735536, 0.44214877]))
 
 
-def test_bad_faces_files_name_the_file_and_what_was_expected(tmp_path):
+def test_bad_faces_files_name_the_file_and_what_was_expected(tmp_path, monkeypatch):
     (tmp_path / "faces").mkdir()
     file = tmp_path / "faces" / "olivettifaces.mat"
     scipy.io.savemat(file, {"faces": np.zeros((4096, 399), dtype=np.uint8)})
@@ -40,6 +41,8 @@ def test_bad_faces_files_name_the_file_and_what_was_expected(tmp_path):
     file.write_bytes(b"not a mat file")
     with pytest.raises(FormatError, match="olivettifaces.mat: not a readable MATLAB .mat file"):
         load_olivetti(tmp_path)
+    monkeypatch.delenv("CRBM_DATA", raising=False)  # else the lookup falls back to the real data folder
+    monkeypatch.setattr(datasets, "CACHE", tmp_path / "cache")
     with pytest.raises(CRBMError, match=r"'faces/olivettifaces.mat' not found.*figshare"):
         load_olivetti(tmp_path / "elsewhere")
 
