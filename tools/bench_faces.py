@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 import torch
-from benchkit import fine_tune_config, save_model, save_png
+from benchkit import fine_tune_config, progress_log, save_model, save_png
 
 from crbm import DeepAutoencoder, TrainConfig, face_patches, fit, greedy_pretrain, load_olivetti
 from crbm.pca import fit_pca
@@ -45,7 +45,13 @@ def run(*, quick: bool, device: str) -> dict:
     ae = DeepAutoencoder.from_rbms(rbms)
     cfg = fine_tune_config(epochs=settings["fine_epochs"], learning_rate=settings["fine_lr"], device=device, seed=9)
     before = float((test - ae.reconstruct(test.to(device)).cpu()).square().sum(1).mean())
-    fit(ae, train.to(device), cfg)
+    test_dev = test.to(device)
+
+    def test_error(model) -> dict:
+        return {"test_squared_error": float((test_dev - model.reconstruct(test_dev)).square().sum(1).mean())}
+
+    curve = progress_log(f"faces{'_quick' if quick else ''}_progress.json", test_error)
+    fit(ae, train.to(device), cfg, callbacks=[curve])
     seconds = time.perf_counter() - t0
     ae_recon = ae.reconstruct(test.to(device)).cpu()
     pca_recon = fit_pca(train, 30).reconstruct(test)
@@ -60,7 +66,13 @@ def run(*, quick: bool, device: str) -> dict:
     ]
     note = f"{len(train)} training / {len(test)} test patches, {settings['pre_epochs']} pretraining epochs, "
     note += f"{settings['fine_epochs']} fine-tuning epochs (momentum SGD, lr {settings['fine_lr']})"
-    return {"rows": rows, "settings": note, "pictures": pictures, "model": save_model(ae, "faces_autoencoder.safetensors")}
+    curve_rows = [
+        {"epoch": e["epoch"], "test_squared_error": e["test_squared_error"]}
+        for e in curve.entries
+        if "test_squared_error" in e
+    ]
+    model = save_model(ae, f"faces_autoencoder{'_quick' if quick else ''}.safetensors")
+    return {"rows": rows, "settings": note, "curve": curve_rows, "pictures": pictures, "model": model}
 
 
 def _picture(test, ae_recon, pca_recon, mean, std) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-from benchkit import save_model
+from benchkit import progress_log, save_model
 
 import crbm
 from crbm.mnist import binarize, load_mnist
@@ -75,12 +75,13 @@ def evaluate(dbm: crbm.DBM, train: torch.Tensor, test: torch.Tensor, s: dict, de
     return {"elbo": elbo, "log_z": z.log_z, "log_z_std": z.log_z_std}
 
 
-def train_dbm(train: torch.Tensor, n_h1: int, n_h2: int, pre_cfg, dbm_cfg, *, before=None) -> crbm.DBM:
-    """Pretrain, call ``before(dbm)`` on the composed model, then train jointly; returns the DBM."""
+def train_dbm(train: torch.Tensor, n_h1: int, n_h2: int, pre_cfg, dbm_cfg, *, before=None, callbacks=()) -> crbm.DBM:
+    """Pretrain, call ``before(dbm)`` on the composed model, then train jointly (``callbacks`` go to
+    ``crbm.fit``); returns the DBM."""
     dbm = crbm.pretrain_dbm(train, n_h1, n_h2, pre_cfg, generator=torch.Generator().manual_seed(1))
     if before is not None:
         before(dbm)
-    crbm.fit(dbm, train, dbm_cfg)
+    crbm.fit(dbm, train, dbm_cfg, callbacks=callbacks)
     return dbm
 
 
@@ -101,7 +102,8 @@ def run(*, quick: bool, device: str) -> dict:
     def pretrained(dbm: crbm.DBM) -> None:
         figures["pretrained"] = evaluate(dbm, train, test, s, device)
 
-    dbm = train_dbm(train, 500, 1000, pre_cfg, dbm_cfg, before=pretrained)
+    log = progress_log(f"mnist_dbm{'_quick' if quick else ''}_progress.json")
+    dbm = train_dbm(train, 500, 1000, pre_cfg, dbm_cfg, before=pretrained, callbacks=[log])
     figures["trained"] = evaluate(dbm, train, test, s, device)
     rows = [
         {
@@ -131,4 +133,5 @@ def run(*, quick: bool, device: str) -> dict:
     )
     config = {k: v for k, v in s.items() if k not in ("pretrain", "dbm")}
     config |= {"pretrain": pre_cfg.to_json(), "dbm": dbm_cfg.to_json()}
-    return {"rows": rows, "config": config, "model": save_model(dbm, f"mnist_dbm{'_quick' if quick else ''}.safetensors")}
+    model = save_model(dbm, f"mnist_dbm{'_quick' if quick else ''}.safetensors")
+    return {"rows": rows, "config": config, "model": model}

@@ -50,3 +50,24 @@ def fine_tune_config(*, epochs: int, learning_rate: float, device: str, seed: in
         verbose=False,
         seed=seed,
     )
+
+
+def progress_log(name: str, measure=None):
+    """A ``crbm.fit`` callback that rewrites ``out_dir() / name`` (JSON, atomically) after every epoch with
+    one entry per epoch so far: the trainer's figures, plus ``measure(model)`` (a dict) on the epochs where
+    ``measure`` is given and the epoch is a multiple of 10 or the first. A long run can be watched, and a
+    run cut short still leaves its learning curve."""
+    import json
+
+    entries: list[dict] = []
+
+    def callback(epoch: int, figures: dict, model) -> bool:
+        entry = dict(figures)
+        if measure is not None and (epoch == 1 or epoch % 10 == 0):
+            entry |= measure(model)
+        entries.append(entry)
+        write_bytes(out_dir() / name, json.dumps(entries, indent=1).encode())
+        return False
+
+    callback.entries = entries
+    return callback
