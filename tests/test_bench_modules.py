@@ -29,3 +29,31 @@ def test_benchmark_module_imports_and_has_run(name, monkeypatch):
         assert all(params[p].kind is inspect.Parameter.KEYWORD_ONLY for p in ("quick", "device"))
     finally:
         sys.modules.pop(name, None)
+
+
+def test_progress_log_rewrites_the_curve_after_every_epoch(tmp_path, monkeypatch):
+    import json
+
+    import torch
+
+    import crbm
+
+    monkeypatch.syspath_prepend(str(TOOLS))
+    monkeypatch.setenv("CRBM_BENCH_OUT", str(tmp_path))
+    benchkit = importlib.import_module("benchkit")
+    seen = []
+
+    def measure(model):
+        seen.append(len(json.loads((tmp_path / "curve.json").read_text())) if seen else 0)
+        return {"weight_norm": float(model.weight.norm())}
+
+    log = benchkit.progress_log("curve.json", measure)
+    x = torch.bernoulli(torch.full((40, 6), 0.3), generator=torch.Generator().manual_seed(0))
+    rbm = crbm.RBM(6, 3, generator=torch.Generator().manual_seed(1))
+    crbm.fit(rbm, x, crbm.TrainConfig(epochs=12, batch_size=10, verbose=False), callbacks=[log])
+    entries = json.loads((tmp_path / "curve.json").read_text())
+    assert [e["epoch"] for e in entries] == list(range(1, 13))
+    assert [e["epoch"] for e in entries if "weight_norm" in e] == [1, 10]
+    assert seen == [0, 9]  # measured before its own epoch is written, after the nine before it
+    assert entries[9]["weight_norm"] != entries[0]["weight_norm"]  # measured on the model as it trains
+    assert log.entries == entries
