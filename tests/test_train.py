@@ -273,19 +273,28 @@ def test_matmul_precision_context_sets_and_restores_the_backend_and_refuses_bad_
     assert seen == ["bf16", "ieee"]
 
 
-def test_bf16_matmul_mode_learns_the_same_model_as_float32():
-    """float32 RBM (64 x 12, exact likelihood by enumerating the hidden layer) trained with and without
-    oneDNN's bf16 math mode from the same seed: the exact log-likelihoods agree to 0.02 nats."""
+def test_bf16_matmul_mode_changes_the_model_far_less_than_a_new_seed_does():
+    """float32 RBM (64 x 12, exact likelihood by enumerating the hidden layer) trained from four seeds with and
+    without oneDNN's bf16 math mode. Whether the mode rounds the operands depends on the CPU (AMD with
+    AVX-512-BF16: not at all, the two agreed to 0.02 nats; Intel with AMX-BF16: relative error ~2e-3, up to
+    0.45 nats apart), so the claim is the hardware-independent one: on every seed the two modes land closer
+    together than a fifth of the spread between seeds (measured 6.0 nats across seeds 0-5)."""
     data = noisy_prototypes()
     before = torch.backends.mkldnn.matmul.fp32_precision
-    result = {}
-    for precision in ("ieee", "bf16"):
-        model = RBM(64, 12, init_std=0.1, generator=torch.Generator().manual_seed(0))
-        start = _loglik(model.double(), data.double())
-        model.float()
-        config = TrainConfig(epochs=20, batch_size=20, learning_rate=0.05, matmul_precision=precision, **QUIET)
-        fit(model, data, config)
-        result[precision] = _loglik(model.double(), data.double())
+    result = {"ieee": [], "bf16": []}
+    for seed in range(4):
+        for precision in result:
+            model = RBM(64, 12, init_std=0.1, generator=torch.Generator().manual_seed(seed))
+            start = _loglik(model.double(), data.double())
+            model.float()
+            config = TrainConfig(
+                epochs=20, batch_size=20, learning_rate=0.05, matmul_precision=precision, seed=seed, **QUIET
+            )
+            fit(model, data, config)
+            result[precision].append(_loglik(model.double(), data.double()))
+            assert result[precision][-1] > start + 5.0, (precision, seed, start, result)
     assert torch.backends.mkldnn.matmul.fp32_precision == before
-    assert result["ieee"] > start + 5.0, (start, result)
-    assert abs(result["bf16"] - result["ieee"]) < 0.02, result
+    spread = max(result["ieee"]) - min(result["ieee"])
+    gaps = [abs(b - f) for b, f in zip(result["bf16"], result["ieee"])]
+    assert spread > 1.0, result
+    assert max(gaps) < spread / 5, (gaps, spread, result)
