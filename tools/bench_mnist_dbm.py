@@ -54,7 +54,7 @@ def settings(quick: bool) -> dict:
         "pretrain": {"epochs": 100, "learning_rate": 0.05},
         "dbm": {
             "epochs": 300,
-            "learning_rate": 0.001,  # 0.005 (the 4 Dec 2026 full run) blew up once momentum reached 0.9
+            "learning_rate": 0.001,
             "lr_schedule": "linear",
             "lr_final": 0.1,
             "k": 5,
