@@ -6,6 +6,13 @@ RBM's weight W_k (n_below, n_above) and hidden bias c_k, so before fine-tuning t
 stack's mean-field up-pass exactly. A softmax output layer sits on top; the loss is the mean cross-entropy.
 Training runs through the one trainer (``crbm.train.fit``): ``gradient`` returns minus the loss gradient,
 computed by autograd, and the trainer applies learning rate, momentum and weight decay.
+
+Dropout (Hinton et al. 2012; Srivastava et al. 2014): with ``input_dropout`` / ``hidden_dropout`` = q > 0,
+each training case's input pixels / hidden activities (every hidden layer, the top one included) are zeroed
+with probability q and the kept ones scaled by 1 / (1 - q), so their expectation is unchanged and the test-time
+network (no dropout) is the plain one. The scaling is the papers' "multiply the weights by the retain
+probability at test time" done at training time instead, which leaves a pretrained stack's weights valid as
+they are.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from torch import Tensor, nn
 from crbm.checkpoint import register_model
 from crbm.dbn import check_labels, check_sizes
 from crbm.errors import CRBMError
+from crbm.noise import Generator, uniform
 from crbm.rbm import RBM, check_tensor
 from crbm.train import TensorData, TrainConfig, fit
 
@@ -29,7 +37,9 @@ class DBNClassifier(nn.Module):
     """Sigmoid layers ``sizes[0] -> ... -> sizes[-1]`` and a softmax layer of ``n_classes``.
 
     Parameters: ``weights[k]`` (sizes[k], sizes[k+1]) and ``biases[k]`` for the hidden layers, then
-    ``out_weight`` (sizes[-1], n_classes) and ``out_bias``. Use ``from_rbms`` to initialise from a stack."""
+    ``out_weight`` (sizes[-1], n_classes) and ``out_bias``. Use ``from_rbms`` to initialise from a stack.
+    ``input_dropout`` and ``hidden_dropout`` are the probabilities of dropping a unit during training
+    (``gradient``), in [0, 1); prediction never drops."""
 
     kind = "DBNClassifier"
 
@@ -39,6 +49,8 @@ class DBNClassifier(nn.Module):
         n_classes: int = 10,
         *,
         out_init_std: float = 0.1,
+        input_dropout: float = 0.0,
+        hidden_dropout: float = 0.0,
         dtype: torch.dtype = torch.float32,
         device: str | torch.device | None = None,
         generator: torch.Generator | None = None,
@@ -47,7 +59,11 @@ class DBNClassifier(nn.Module):
         sizes = check_sizes(sizes)
         if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
             raise CRBMError(f"n_classes: expected an integer >= 2, got {n_classes!r}")
+        for name, q in (("input_dropout", input_dropout), ("hidden_dropout", hidden_dropout)):
+            if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0.0 <= q < 1.0:
+                raise CRBMError(f"{name}: expected a probability in [0, 1), got {q!r}")
         self.sizes, self.n_classes, self.out_init_std = sizes, n_classes, out_init_std
+        self.input_dropout, self.hidden_dropout = float(input_dropout), float(hidden_dropout)
         meta = device is not None and torch.device(device).type == "meta"
 
         def param(*shape: int, std: float = 0.0) -> nn.Parameter:
@@ -87,7 +103,13 @@ class DBNClassifier(nn.Module):
         return clf
 
     def config(self) -> dict:
-        return {"sizes": self.sizes, "n_classes": self.n_classes, "out_init_std": self.out_init_std}
+        return {
+            "sizes": self.sizes,
+            "n_classes": self.n_classes,
+            "out_init_std": self.out_init_std,
+            "input_dropout": self.input_dropout,
+            "hidden_dropout": self.hidden_dropout,
+        }
 
     @classmethod
     def from_config(cls, config: dict, *, dtype=torch.float32, device=None) -> DBNClassifier:
@@ -103,15 +125,20 @@ class DBNClassifier(nn.Module):
     def check_inputs(self, x: Tensor, what: str = "images") -> Tensor:
         return check_tensor(x, what, width=self.sizes[0], like=self.out_weight)
 
-    def hidden(self, x: Tensor) -> Tensor:
-        """Top hidden activities, (batch, sizes[-1])."""
+    def hidden(self, x: Tensor, *, generator: Generator = None) -> Tensor:
+        """Top hidden activities, (batch, sizes[-1]); with a ``generator``, the training pass with dropout."""
+        drop = generator is not None
+        if drop:
+            x = dropout(x, self.input_dropout, generator)
         for w, b in zip(self.weights, self.biases):
             x = torch.sigmoid(torch.addmm(b, x, w))
+            if drop:
+                x = dropout(x, self.hidden_dropout, generator)
         return x
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Class logits, (batch, n_classes)."""
-        return torch.addmm(self.out_bias, self.hidden(x), self.out_weight)
+    def forward(self, x: Tensor, *, generator: Generator = None) -> Tensor:
+        """Class logits, (batch, n_classes); with a ``generator``, the training pass with dropout."""
+        return torch.addmm(self.out_bias, self.hidden(x, generator=generator), self.out_weight)
 
     @torch.no_grad()
     def predict(self, x: Tensor, *, batch_size: int = 10000) -> Tensor:
@@ -125,16 +152,27 @@ class DBNClassifier(nn.Module):
 
     def gradient(self, batch: tuple[Tensor, ...], config: TrainConfig, *, state: dict, generator):
         """Trainer hook: minus the gradient of the mean cross-entropy of ``batch = (x, labels)``.
-        Figures (on the device): ``loss`` and ``train_error``."""
+        The pass drops units as ``input_dropout`` / ``hidden_dropout`` say, the masks drawn from ``generator``.
+        Figures (on the device): ``loss`` and ``train_error`` (of that pass)."""
         x, y = batch[0], batch[1]
+        if generator is None and (self.input_dropout or self.hidden_dropout):
+            raise CRBMError("generator: dropout needs a generator for its masks, got None")
         params = dict(self.named_parameters())
         with torch.enable_grad():
-            logits = self(x)
+            logits = self(x, generator=generator)
             loss = F.cross_entropy(logits, y)
             grads = torch.autograd.grad(loss, list(params.values()))
         directions = {name: -g for name, g in zip(params, grads)}
         wrong = (logits.detach().argmax(1) != y).to(logits.dtype).mean()
         return directions, {"loss": loss.detach(), "train_error": wrong}
+
+
+def dropout(x: Tensor, q: float, generator: Generator) -> Tensor:
+    """``x`` (batch, n) with each entry zeroed with probability ``q`` and the rest scaled by 1 / (1 - q)."""
+    if q == 0.0:
+        return x
+    keep = uniform(x.shape, generator, x) >= q
+    return x * keep / (1.0 - q)
 
 
 def fine_tune_backprop(

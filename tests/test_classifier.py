@@ -79,3 +79,46 @@ def test_bad_input(tmp_path):
     back = crbm.load_model(tmp_path / "clf.safetensors")
     x = torch.rand(3, 7, dtype=D)
     torch.testing.assert_close(back(x), clf(x))
+
+
+def test_dropout_masks_are_bernoulli_and_keep_the_expectation():
+    from scipy.stats import binomtest
+
+    from crbm.classifier import dropout
+
+    x = torch.rand(200, 50, generator=torch.Generator().manual_seed(0), dtype=D) + 0.5
+    out = dropout(x, 0.2, torch.Generator().manual_seed(1))
+    kept = out != 0
+    torch.testing.assert_close(out[kept], x[kept] / 0.8)  # kept entries scaled by 1 / (1 - q)
+    assert binomtest(int((~kept).sum()), x.numel(), 0.2).pvalue > 1e-3
+    assert dropout(x, 0.0, None) is x
+
+
+def test_dropout_training_pass_is_seeded_and_prediction_never_drops(tmp_path):
+    rbms, g = _stack()
+    clf = DBNClassifier.from_rbms(rbms, 3, generator=g, input_dropout=0.2, hidden_dropout=0.5)
+    x = torch.rand(8, 7, generator=g, dtype=D)
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 2, 1])
+    grads = [
+        clf.gradient((x, y), crbm.TrainConfig(), state={}, generator=torch.Generator().manual_seed(s))[0]
+        for s in (5, 5, 6)
+    ]
+    assert all(torch.equal(grads[0][k], grads[1][k]) for k in grads[0])  # same seed, same masks
+    assert not torch.equal(grads[0]["weights.0"], grads[2]["weights.0"])
+    # the training pass with all masks drawn by hand equals the model's
+    gen = torch.Generator().manual_seed(5)
+    h = x * (torch.rand(x.shape, generator=gen, dtype=D) >= 0.2) / 0.8
+    for w, b in zip(clf.weights, clf.biases):
+        h = torch.sigmoid(h @ w + b)
+        h = h * (torch.rand(h.shape, generator=gen, dtype=D) >= 0.5) / 0.5
+    with torch.no_grad():
+        torch.testing.assert_close(clf(x, generator=torch.Generator().manual_seed(5)), h @ clf.out_weight + clf.out_bias)
+        torch.testing.assert_close(clf.hidden(x), crbm.up_pass(rbms, x))
+    with pytest.raises(CRBMError, match=r"generator: dropout needs a generator"):
+        clf.gradient((x, y), crbm.TrainConfig(), state={}, generator=None)
+    crbm.save_checkpoint(tmp_path / "clf.safetensors", clf)
+    back = crbm.load_model(tmp_path / "clf.safetensors")
+    assert (back.input_dropout, back.hidden_dropout) == (0.2, 0.5)
+    for bad in (1.0, -0.1, float("nan"), True):
+        with pytest.raises(CRBMError, match=r"hidden_dropout: expected a probability in \[0, 1\)"):
+            DBNClassifier([7, 5], 3, hidden_dropout=bad)
