@@ -13,7 +13,7 @@ ELBO with 30 mean-field updates. The pretrained DBM (before joint training) is e
 
 Full-run settings (ours: the paper's learning rates and epoch counts were not checked here): 60,000 images,
 batches of 100; pretraining CD-1, 100 epochs per RBM, learning rate 0.05, momentum 0.5 then 0.9, weight decay
-2e-4; DBM 300 epochs, learning rate 0.001 (the 4 Dec 2026 full run used 0.005, which blew up) decayed
+2e-4; DBM 300 epochs, learning rate 0.001 (Salakhutdinov's released code's; 0.005 blew up in a full run) decayed
 linearly to 0.0001, momentum 0.5 then 0.9, weight decay 2e-4, 100 persistent chains, k = 5 Gibbs steps per
 update; AIS with 100 chains and 20,000 betas
 (``crbm.evaluate.ais_betas``); all 10,000 test images. ``--quick``: 3,000 training images, 3 epochs of each
