@@ -29,7 +29,7 @@ from crbm.dbn import check_labels, check_sizes
 from crbm.errors import CRBMError
 from crbm.noise import Generator, uniform
 from crbm.rbm import RBM, check_tensor
-from crbm.train import TensorData, TrainConfig, fit
+from crbm.train import Callback, TensorData, TrainConfig, fit
 
 
 @register_model
@@ -176,19 +176,41 @@ def dropout(x: Tensor, q: float, generator: Generator) -> Tensor:
 
 
 def fine_tune_backprop(
-    clf: DBNClassifier, images: Tensor, labels: Tensor, config: TrainConfig, *, top_only_epochs: int = 6
+    clf: DBNClassifier,
+    images: Tensor,
+    labels: Tensor,
+    config: TrainConfig,
+    *,
+    top_only_epochs: int = 6,
+    callbacks: Sequence[Callback] = (),
 ) -> list[dict]:
     """Backprop fine-tuning through ``crbm.train.fit``: first ``top_only_epochs`` epochs train only the
     output layer (the hidden layers' learning rates scaled to 0, as in ``backpropclassify.m``), then all
-    layers for ``config.epochs - top_only_epochs`` more. Returns the concatenated history."""
+    layers for ``config.epochs - top_only_epochs`` more. Returns the concatenated history.
+    ``callbacks(epoch, figures, clf)``: as in ``fit``, with epochs counted 1 ... ``config.epochs`` across both
+    phases; returning True stops training (the second phase too)."""
     clf.check_inputs(images)
     check_labels(labels, clf.n_classes, n_rows=images.shape[0])
     data = TensorData(images, labels.to(images.device))
     history: list[dict] = []
-    if top_only_epochs > 0:
+    stopped = False
+
+    def offset(start: int) -> list[Callback]:
+        def call(cb: Callback) -> Callback:
+            def shifted(epoch: int, figures: dict, model: nn.Module) -> bool:
+                nonlocal stopped
+                stopped = bool(cb(start + epoch, figures, model)) or stopped
+                return stopped
+
+            return shifted
+
+        return [call(cb) for cb in callbacks]
+
+    top = max(top_only_epochs, 0)
+    if top > 0:
         frozen = {**config.lr_scale, **dict.fromkeys(clf.hidden_parameters(), 0.0)}
-        history += fit(clf, data, dataclasses.replace(config, epochs=top_only_epochs, lr_scale=frozen))
-    rest = config.epochs - max(top_only_epochs, 0)
-    if rest > 0:
-        history += fit(clf, data, dataclasses.replace(config, epochs=rest, seed=config.seed + 1))
+        history += fit(clf, data, dataclasses.replace(config, epochs=top, lr_scale=frozen), callbacks=offset(0))
+    rest = config.epochs - top
+    if rest > 0 and not stopped:
+        history += fit(clf, data, dataclasses.replace(config, epochs=rest, seed=config.seed + 1), callbacks=offset(top))
     return history

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -64,6 +66,41 @@ def test_fine_tuning_freezes_hidden_layers_first_then_learns():
     with torch.no_grad():
         loss1 = float(F.cross_entropy(clf(x), y))
     assert loss1 < 0.7 * loss0 and history[-1]["train_error"] < 0.15
+
+
+def test_fine_tuning_callbacks_count_epochs_across_phases_and_a_prefix_equals_a_shorter_run():
+    """Epochs are numbered 1..N through the output-only phase and the full one; True stops both; and (constant
+    schedule) the first 3 epochs of a 6-epoch run with dropout equal a 3-epoch run, so a long run's curve
+    holds the result of every shorter one."""
+    x = torch.rand(48, 7, generator=torch.Generator().manual_seed(4), dtype=D)
+    y = (x[:, 0] > 0.5).long()
+
+    def make():
+        rbms, g = _stack()
+        return DBNClassifier.from_rbms(rbms, 2, generator=g, input_dropout=0.2, hidden_dropout=0.5)
+
+    cfg = crbm.TrainConfig(epochs=6, batch_size=16, learning_rate=0.3, seed=5, device="cpu", verbose=False)
+    seen, at_3 = [], {}
+
+    def record(epoch, figures, model):
+        seen.append(epoch)
+        if epoch == 3:
+            at_3.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+
+    long = make()
+    history = fine_tune_backprop(long, x, y, cfg, top_only_epochs=2, callbacks=[record])
+    assert seen == [1, 2, 3, 4, 5, 6] and len(history) == 6
+    short = make()
+    fine_tune_backprop(short, x, y, dataclasses.replace(cfg, epochs=3), top_only_epochs=2)
+    for k, v in short.state_dict().items():
+        torch.testing.assert_close(v, at_3[k], rtol=0, atol=0)
+    seen.clear()
+    def stop_at_1(epoch, figures, model):
+        seen.append(epoch)
+        return epoch == 1
+
+    stopped = fine_tune_backprop(make(), x, y, cfg, top_only_epochs=2, callbacks=[stop_at_1])
+    assert seen == [1] and len(stopped) == 1
 
 
 def test_bad_input(tmp_path):

@@ -146,9 +146,10 @@ def _up_down(s, quick, sub_x, sub_y, x, y, test_x, test_y, rbm_cfg, g):
     return rows, tune_cfg, png
 
 
-def _backprop(s, quick, bp_x, bp_y, test_x, test_y, rbm_cfg, g, dropout):
+def _backprop(s, quick, bp_x, bp_y, test_x, test_y, rbm_cfg, g, dropout, callbacks=()):
     """784-500-500-2000-10: an RBM stack on the training images, then backprop of the cross-entropy
-    (with ``dropout``: DBNClassifier's input_dropout / hidden_dropout, or none when empty)."""
+    (with ``dropout``: DBNClassifier's input_dropout / hidden_dropout, or none when empty; ``callbacks``: passed
+    to ``fine_tune_backprop``)."""
     device = rbm_cfg.device
     bp_cfg = dataclasses.replace(rbm_cfg, epochs=s["bp_pretrain_epochs"], shuffle=True)
     stack = crbm.greedy_pretrain(bp_x, SIZES[1:], configs=bp_cfg, generator=g)
@@ -163,7 +164,9 @@ def _backprop(s, quick, bp_x, bp_y, test_x, test_y, rbm_cfg, g, dropout):
         device=device,
         verbose=False,
     )
-    fine_tune_backprop(clf, bp_x.to(device), bp_y.to(device), clf_cfg, top_only_epochs=s["bp_top_only"])
+    fine_tune_backprop(
+        clf, bp_x.to(device), bp_y.to(device), clf_cfg, top_only_epochs=s["bp_top_only"], callbacks=callbacks
+    )
     error = clf.error_rate(test_x, test_y)
     name = "mnist_dbn_backprop" + ("_dropout" if dropout else "") + ("_quick" if quick else "")
     save_model(clf, f"{name}.safetensors")
