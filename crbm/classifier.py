@@ -187,6 +187,7 @@ def fine_tune_backprop(
     """Backprop fine-tuning through ``crbm.train.fit``: first ``top_only_epochs`` epochs train only the
     output layer (the hidden layers' learning rates scaled to 0, as in ``backpropclassify.m``), then all
     layers for ``config.epochs - top_only_epochs`` more. Returns the concatenated history.
+    ``config.lr_schedule`` runs over the all-layer phase; the output-only epochs use the starting rate.
     ``callbacks(epoch, figures, clf)``: as in ``fit``, with epochs counted 1 ... ``config.epochs`` across both
     phases; returning True stops training (the second phase too)."""
     clf.check_inputs(images)
@@ -209,7 +210,8 @@ def fine_tune_backprop(
     top = max(top_only_epochs, 0)
     if top > 0:
         frozen = {**config.lr_scale, **dict.fromkeys(clf.hidden_parameters(), 0.0)}
-        history += fit(clf, data, dataclasses.replace(config, epochs=top, lr_scale=frozen), callbacks=offset(0))
+        top_cfg = dataclasses.replace(config, epochs=top, lr_scale=frozen, lr_schedule="constant")
+        history += fit(clf, data, top_cfg, callbacks=offset(0))
     rest = config.epochs - top
     if rest > 0 and not stopped:
         history += fit(clf, data, dataclasses.replace(config, epochs=rest, seed=config.seed + 1), callbacks=offset(top))

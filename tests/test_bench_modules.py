@@ -57,3 +57,12 @@ def test_progress_log_rewrites_the_curve_after_every_epoch(tmp_path, monkeypatch
     assert seen == [0, 9]  # measured before its own epoch is written, after the nine before it
     assert entries[9]["weight_norm"] != entries[0]["weight_norm"]  # measured on the model as it trains
     assert log.entries == entries
+
+
+def test_progress_log_numbers_entries_by_the_callers_epoch(tmp_path, monkeypatch):
+    """fine_tune_backprop numbers epochs across its two phases; the log keeps that count, not fit's own."""
+    monkeypatch.syspath_prepend(str(TOOLS))
+    monkeypatch.setenv("CRBM_BENCH_OUT", str(tmp_path))
+    log = importlib.import_module("benchkit").progress_log("curve.json")
+    log(7, {"epoch": 1, "loss": 0.5}, None)
+    assert log.entries == [{"epoch": 7, "loss": 0.5}]

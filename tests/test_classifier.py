@@ -95,12 +95,35 @@ def test_fine_tuning_callbacks_count_epochs_across_phases_and_a_prefix_equals_a_
     for k, v in short.state_dict().items():
         torch.testing.assert_close(v, at_3[k], rtol=0, atol=0)
     seen.clear()
+
     def stop_at_1(epoch, figures, model):
         seen.append(epoch)
         return epoch == 1
 
     stopped = fine_tune_backprop(make(), x, y, cfg, top_only_epochs=2, callbacks=[stop_at_1])
     assert seen == [1] and len(stopped) == 1
+
+
+def test_the_learning_rate_schedule_runs_over_the_all_layer_phase():
+    """Output-only epochs at the starting rate; the schedule then decays from it over the remaining epochs, as
+    ``fit`` would over a run of that length."""
+    rbms, g = _stack()
+    clf = DBNClassifier.from_rbms(rbms, 2, generator=g)
+    x = torch.rand(32, 7, generator=g, dtype=D)
+    y = (x[:, 0] > 0.5).long()
+    cfg = crbm.TrainConfig(
+        epochs=7,
+        batch_size=16,
+        learning_rate=0.2,
+        lr_schedule="exponential",
+        lr_final=0.01,
+        device="cpu",
+        verbose=False,
+    )
+    history = fine_tune_backprop(clf, x, y, cfg, top_only_epochs=3)
+    rates = [h["lr"] for h in history]
+    assert rates[:3] == [0.2] * 3
+    assert rates[3:] == pytest.approx([0.2 * 0.01 ** (e / 4) for e in range(4)])
 
 
 def test_bad_input(tmp_path):
@@ -149,7 +172,9 @@ def test_dropout_training_pass_is_seeded_and_prediction_never_drops(tmp_path):
         h = torch.sigmoid(h @ w + b)
         h = h * (torch.rand(h.shape, generator=gen, dtype=D) >= 0.5) / 0.5
     with torch.no_grad():
-        torch.testing.assert_close(clf(x, generator=torch.Generator().manual_seed(5)), h @ clf.out_weight + clf.out_bias)
+        torch.testing.assert_close(
+            clf(x, generator=torch.Generator().manual_seed(5)), h @ clf.out_weight + clf.out_bias
+        )
         torch.testing.assert_close(clf.hidden(x), crbm.up_pass(rbms, x))
     with pytest.raises(CRBMError, match=r"generator: dropout needs a generator"):
         clf.gradient((x, y), crbm.TrainConfig(), state={}, generator=None)

@@ -62,7 +62,7 @@ def progress_log(name: str, measure=None):
     entries: list[dict] = []
 
     def callback(epoch: int, figures: dict, model) -> bool:
-        entry = dict(figures)
+        entry = {**figures, "epoch": epoch}  # the caller's count (fine_tune_backprop numbers across phases)
         if measure is not None and (epoch == 1 or epoch % 10 == 0):
             entry |= measure(model)
         entries.append(entry)
