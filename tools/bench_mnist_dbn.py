@@ -18,8 +18,9 @@ the cross-entropy, the first 6 training only the output layer. They used conjuga
 1,000; here the one trainer's momentum SGD (batches of 100, rate 0.1, momentum 0.9, no weight decay).
 Dropout: the same recipe on its own RBM stack, fine-tuned with 20% of the pixels and 50% of every hidden
 layer's units dropped (the papers' retain probabilities 0.8 and 0.5) for 1,000 epochs with the rate decayed
-by 0.998 an epoch (to 13.5%), as Hinton et al. (2012) fine-tuned their pretrained nets with dropout; the
-output-only epochs and the other settings are the backprop recipe's.
+by 0.998 an epoch (to 13.5%): dropout nets learn more slowly, and the length and decay are those of Hinton et
+al. (2012)'s dropout runs as we recall them (not rechecked against the paper here). The output-only epochs
+and the other settings are the backprop recipe's. Fixed before any full run of it.
 
 ``--quick``: 3,000 training images, batches of 20, 1-5 epochs per stage, sizes unchanged; figures are
 smoke tests, not claims.
