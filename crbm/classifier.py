@@ -29,7 +29,7 @@ from crbm.dbn import check_labels, check_sizes
 from crbm.errors import CRBMError
 from crbm.noise import Generator, uniform
 from crbm.rbm import RBM, check_tensor
-from crbm.train import Callback, TensorData, TrainConfig, fit
+from crbm.train import Callback, TensorData, TrainConfig, fit_phases
 
 
 @register_model
@@ -193,26 +193,11 @@ def fine_tune_backprop(
     clf.check_inputs(images)
     check_labels(labels, clf.n_classes, n_rows=images.shape[0])
     data = TensorData(images, labels.to(images.device))
-    history: list[dict] = []
-    stopped = False
-
-    def offset(start: int) -> list[Callback]:
-        def call(cb: Callback) -> Callback:
-            def shifted(epoch: int, figures: dict, model: nn.Module) -> bool:
-                nonlocal stopped
-                stopped = bool(cb(start + epoch, figures, model)) or stopped
-                return stopped
-
-            return shifted
-
-        return [call(cb) for cb in callbacks]
-
     top = max(top_only_epochs, 0)
+    phases = []
     if top > 0:
         frozen = {**config.lr_scale, **dict.fromkeys(clf.hidden_parameters(), 0.0)}
-        top_cfg = dataclasses.replace(config, epochs=top, lr_scale=frozen, lr_schedule="constant")
-        history += fit(clf, data, top_cfg, callbacks=offset(0))
-    rest = config.epochs - top
-    if rest > 0 and not stopped:
-        history += fit(clf, data, dataclasses.replace(config, epochs=rest, seed=config.seed + 1), callbacks=offset(top))
-    return history
+        phases.append((data, dataclasses.replace(config, epochs=top, lr_scale=frozen, lr_schedule="constant")))
+    if config.epochs > top:
+        phases.append((data, dataclasses.replace(config, epochs=config.epochs - top, seed=config.seed + 1)))
+    return fit_phases(clf, phases, callbacks=callbacks)

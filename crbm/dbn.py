@@ -27,7 +27,7 @@ from crbm.atomic import write_bytes
 from crbm.checkpoint import register_model
 from crbm.errors import CRBMError
 from crbm.rbm import RBM, check_tensor
-from crbm.train import TensorData, TrainConfig, fit
+from crbm.train import Callback, TensorData, TrainConfig, fit, fit_phases
 from crbm.units import Bernoulli, Concat, Softmax, Units
 
 
@@ -442,6 +442,7 @@ def fine_tune_up_down(
     *,
     stages: Sequence[tuple[int, int]] = ((100, 3), (100, 6), (100, 10)),
     balanced: bool = True,
+    callbacks: Sequence[Callback] = (),
 ) -> list[dict]:
     """Up-down (contrastive wake-sleep) fine-tuning through ``crbm.train.fit``.
 
@@ -449,6 +450,7 @@ def fine_tune_up_down(
     300 epochs with 3, then 6, then 10 rounds. ``balanced``: fixed mini-batches holding one example of
     each class in turn (``balanced_order``; use ``config.batch_size = n_labels``), as in the paper;
     ``config.shuffle`` is then turned off. Momentum restarts at the final value in later stages.
+    ``callbacks(epoch, figures, dbn)``: as in ``fit``, epochs numbered across the stages (``fit_phases``).
     Returns the concatenated history."""
     images = dbn.check_images(images.to(dbn.top.weight.device))
     targets = dbn.one_hot(labels, n_rows=images.shape[0])
@@ -457,12 +459,12 @@ def fine_tune_up_down(
         order = balanced_order(labels, generator=torch.Generator().manual_seed(config.seed))
         images, targets = images[order.to(images.device)], targets[order.to(images.device)]
         config = dataclasses.replace(config, shuffle=False)
-    history: list[dict] = []
+    data, phases = TensorData(images, targets), []
     for stage, (epochs, k) in enumerate(stages):
         momentum_epochs = config.momentum_epochs if stage == 0 else 0
         cfg = dataclasses.replace(config, epochs=epochs, k=k, seed=config.seed + stage, momentum_epochs=momentum_epochs)
-        history += fit(dbn, TensorData(images, targets), cfg)
-    return history
+        phases.append((data, cfg))
+    return fit_phases(dbn, phases, callbacks=callbacks)
 
 
 def save_image_grid(

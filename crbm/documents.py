@@ -30,7 +30,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from crbm.datasets import SHA256, SOURCES, download as download_file
+from crbm.datasets import SHA256, SOURCES
+from crbm.datasets import download as download_file
 from crbm.errors import CRBMError, FormatError
 
 #: file stems of the ready bags of words, by corpus name
@@ -336,8 +337,9 @@ def tokenize_20news(
     return _bags(texts, labels, tuple(groups), ids, size, stopwords)
 
 
-def read_reuters_tarball(path: str | os.PathLike) -> tuple[dict[str, list[tuple[str, tuple[str, ...], str]]],
-                                                           tuple[str, ...]]:
+def read_reuters_tarball(
+    path: str | os.PathLike,
+) -> tuple[dict[str, list[tuple[str, tuple[str, ...], str]]], tuple[str, ...]]:
     """The ModApte stories of a Reuters-21578 archive and the topic names.
 
     Returns ``({"train": [(newid, topics, text), ...], "test": ...}, topic_names)``: stories with
@@ -361,8 +363,9 @@ def read_reuters_tarball(path: str | os.PathLike) -> tuple[dict[str, list[tuple[
     counts = {s: len(v) for s, v in out.items()}
     if names is None or n_stories != REUTERS_STORIES or counts != REUTERS_MODAPTE:
         raise FormatError(
-            path, f"expected Reuters-21578 (all-topics-strings.lc.txt, {REUTERS_STORIES} stories in reut2-*.sgm, "
-            f"ModApte {REUTERS_MODAPTE}), found {n_stories} stories, ModApte {counts}"
+            path,
+            f"expected Reuters-21578 (all-topics-strings.lc.txt, {REUTERS_STORIES} stories in reut2-*.sgm, "
+            f"ModApte {REUTERS_MODAPTE}), found {n_stories} stories, ModApte {counts}",
         )
     unknown = sorted({t for v in out.values() for _, topics, _ in v for t in topics} - set(names))
     if unknown:

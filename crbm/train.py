@@ -439,6 +439,33 @@ def fit(
     return history
 
 
+def fit_phases(
+    model: torch.nn.Module, phases: Sequence[tuple[object, TrainConfig]], *, callbacks: Sequence[Callback] = ()
+) -> list[dict]:
+    """``fit`` on each ``(data, config)`` of ``phases`` in turn (each phase starts its own schedule, momentum
+    and generator from its config) and return the concatenated history. ``callbacks(epoch, figures, model)``
+    see epochs numbered 1, 2, ... across all phases; one returning True stops this phase and skips the rest."""
+    history: list[dict] = []
+    done = 0
+    stopped = False
+
+    def shifted(cb: Callback) -> Callback:
+        def call(epoch: int, figures: dict, m: torch.nn.Module) -> bool:
+            nonlocal stopped
+            stopped = bool(cb(done + epoch, figures, m)) or stopped
+            return stopped
+
+        return call
+
+    wrapped = [shifted(cb) for cb in callbacks]
+    for data, config in phases:
+        history += fit(model, data, config, callbacks=wrapped)
+        done += config.epochs
+        if stopped:
+            break
+    return history
+
+
 def _check_stream(data, config: TrainConfig, world: int, valid) -> None:
     """What a streamed data source (``epoch_batches``) cannot do yet."""
     size = getattr(data, "batch_size", config.batch_size)

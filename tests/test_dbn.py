@@ -232,6 +232,24 @@ def test_balanced_order_gives_one_of_each_class_per_block():
     assert all(sorted(b.tolist()) == [0, 1, 2] for b in blocks)
 
 
+def test_up_down_stages_run_in_order_with_epochs_numbered_across_them():
+    """Callbacks count epochs 1..N over all stages; returning True stops the stage and skips the rest."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.bernoulli(torch.full((12, 6), 0.4, dtype=D), generator=g)
+    y = torch.arange(12) % 3
+    cfg = crbm.TrainConfig(batch_size=3, learning_rate=0.01, device="cpu", verbose=False)
+    seen = []
+    history = fine_tune_up_down(
+        _random_dbn(), x, y, cfg, stages=((2, 1), (3, 4)), callbacks=[lambda e, f, m: seen.append(e)]
+    )
+    assert seen == [1, 2, 3, 4, 5] and len(history) == 5
+    seen.clear()
+    stopped = fine_tune_up_down(
+        _random_dbn(), x, y, cfg, stages=((2, 1), (3, 4)), callbacks=[lambda e, f, m: seen.append(e) or e == 3]
+    )
+    assert seen == [1, 2, 3] and len(stopped) == 3
+
+
 @pytest.mark.slow
 def test_mnist_subset_end_to_end(data_root):
     from crbm.mnist import load_mnist

@@ -30,7 +30,9 @@ def test_bad_faces_files_name_the_file_and_what_was_expected(tmp_path, monkeypat
     (tmp_path / "faces").mkdir()
     file = tmp_path / "faces" / "olivettifaces.mat"
     scipy.io.savemat(file, {"faces": np.zeros((4096, 399), dtype=np.uint8)})
-    with pytest.raises(FormatError, match=r"olivettifaces.mat: expected 'faces' of shape \(4096, 400\), got \(4096, 399\)"):
+    with pytest.raises(
+        FormatError, match=r"olivettifaces.mat: expected 'faces' of shape \(4096, 400\), got \(4096, 399\)"
+    ):
         load_olivetti(tmp_path)
     scipy.io.savemat(file, {"pixels": np.zeros((4096, 400))})
     with pytest.raises(FormatError, match=r"expected a variable 'faces' \(4096 x 400\), found \['pixels'\]"):

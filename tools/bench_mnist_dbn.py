@@ -26,9 +26,10 @@ and the other settings are the backprop recipe's. Fixed before any full run of i
 smoke tests, not claims.
 ``CRBM_BENCH_PARTS`` picks some of ``up-down``, ``backprop`` and ``dropout`` (comma-separated; default all).
 They share no model and draw from separate generators, so each gives the same figures alone as in a whole run.
-``CRBM_BENCH_HOLDOUT=N`` (backprop and dropout parts): hold out N random training images (a fixed draw), train
-on the rest and report the error on the held-out ones instead of the test set, measured every 10 epochs into
-``mnist_dbn_<part>_holdout_progress.json``: the validation split on which to choose settings.
+``CRBM_BENCH_HOLDOUT=N``: the validation split on which to choose settings. Hold out N training images (a
+fixed draw: for backprop and dropout from all 60,000; for up-down from the 16,000 outside its balanced subset,
+as the paper's validation set), train on the rest and report the error on the held-out images instead of the
+test set, measured every 10 epochs into ``mnist_dbn_<part>_holdout_progress.json``.
 Data: ``CRBM_DATA`` (its ``mnist/``) or ``~/.cache/crbm/mnist``. The PNG and the trained models
 (``mnist_dbn_up_down*.safetensors``, ``mnist_dbn_backprop*.safetensors``) go to ``$CRBM_BENCH_OUT`` (default
 ``out/``).
@@ -57,6 +58,7 @@ def settings(quick: bool) -> dict:
             "batch_size": 20,
             "greedy_epochs": 4,
             "stages": [(2, 3)],
+            "up_down_lr": 0.001,
             "all_epochs": 0,
             "bp_pretrain_epochs": 3,
             "bp_epochs": 5,
@@ -70,6 +72,7 @@ def settings(quick: bool) -> dict:
         "batch_size": 100,
         "greedy_epochs": 30,
         "stages": [(100, 3), (100, 6), (100, 10)],
+        "up_down_lr": 0.001,
         "all_epochs": 59,
         "bp_pretrain_epochs": 50,
         "bp_epochs": 200,
@@ -119,8 +122,21 @@ def run(*, quick: bool, device: str) -> dict:
     )
     rows, config, out = [], {"settings": s, "rbm": rbm_cfg.to_json()}, {}
     if "up-down" in parts:
-        dbn_rows, tune_cfg, png = _up_down(s, quick, sub_x, sub_y, x, y, test_x, test_y, rbm_cfg, g)
-        rows += dbn_rows
+        all_x, all_y, ud_x, ud_y = x, y, test_x, test_y
+        if holdout:  # the paper's validation set: images outside the balanced subset
+            outside = torch.ones(len(y), dtype=torch.bool)
+            outside[idx] = False
+            pool = outside.nonzero().squeeze(1)
+            if holdout > len(pool):
+                raise SystemExit(f"CRBM_BENCH_HOLDOUT: expected at most {len(pool)} images for up-down, got {holdout}")
+            pick = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(11))[:holdout]]
+            keep = torch.ones(len(y), dtype=torch.bool)
+            keep[pick] = False
+            all_x, all_y, ud_x, ud_y = x[keep], y[keep], x[pick].to(device), y[pick].to(device)
+        tag = ("_quick" if quick else "") + ("_holdout" if holdout else "")
+        curve = progress_log(f"mnist_dbn_up_down{tag}_progress.json", _measure(ud_x, ud_y) if holdout else None)
+        dbn_rows, tune_cfg, png = _up_down(s, tag, sub_x, sub_y, all_x, all_y, ud_x, ud_y, rbm_cfg, g, [curve])
+        rows += [_held_out(row, holdout) for row in dbn_rows]
         config["up_down"], out["samples_png"] = tune_cfg.to_json(), str(png)
     bp_x, bp_y = (sub_x, sub_y) if quick else (x, y)
     eval_x, eval_y = test_x, test_y
@@ -137,15 +153,9 @@ def run(*, quick: bool, device: str) -> dict:
         if part in parts:  # its own RBM stack and random stream: the parts are independent
             g_part = torch.Generator().manual_seed(seed)
             tag = ("_quick" if quick else "") + ("_holdout" if holdout else "")
-            curve = progress_log(
-                f"mnist_dbn_{part}{tag}_progress.json",
-                (lambda clf, ex=eval_x, ey=eval_y: {"holdout_error": clf.error_rate(ex, ey)}) if holdout else None,
-            )
+            curve = progress_log(f"mnist_dbn_{part}{tag}_progress.json", _measure(eval_x, eval_y) if holdout else None)
             bp_row, clf_cfg = _backprop(s, tag, bp_x, bp_y, eval_x, eval_y, rbm_cfg, g_part, dropout, callbacks=[curve])
-            if holdout:
-                bp_row.update(name=bp_row["name"].replace("test error", f"error on {holdout} held-out images"))
-                bp_row["published"] = None
-            rows.append(bp_row)
+            rows.append(_held_out(bp_row, holdout))
             config[part] = {**clf_cfg.to_json(), **dropout}
     return {"rows": rows, "config": config, **out}
 
@@ -158,19 +168,35 @@ def _holdout() -> int:
     return int(text)
 
 
-def _up_down(s, quick, sub_x, sub_y, x, y, test_x, test_y, rbm_cfg, g):
-    """The generatively fine-tuned DBN: greedy stack with labels, up-down stages, the sample PNG."""
+def _measure(images, labels):
+    """A ``progress_log`` measure: the model's error rate on held-out images."""
+    return lambda model: {"holdout_error": model.error_rate(images, labels)}
+
+
+def _held_out(row: dict, holdout: int) -> dict:
+    """``row`` renamed for a held-out evaluation (no published figure to compare with); as is when 0."""
+    if not holdout:
+        return row
+    return {**row, "name": row["name"].replace("test error", f"error on {holdout} held-out images"), "published": None}
+
+
+def _up_down(s, tag, sub_x, sub_y, x, y, test_x, test_y, rbm_cfg, g, callbacks=()):
+    """The generatively fine-tuned DBN: greedy stack with labels on the balanced subset, up-down stages on it,
+    then on all of ``x``; errors on ``test_x``; the sample PNG. ``callbacks`` see the up-down epochs numbered
+    across the stages and the final phase."""
     device = rbm_cfg.device
     dbn = train_dbn(sub_x, sub_y, SIZES, configs=rbm_cfg, generator=g)
     greedy_error = dbn.error_rate(test_x, test_y)
-    tune_cfg = dataclasses.replace(rbm_cfg, learning_rate=0.001, momentum=0.9, momentum_epochs=0)
-    fine_tune_up_down(dbn, sub_x, sub_y, tune_cfg, stages=s["stages"], balanced=False)
+    tune_cfg = dataclasses.replace(rbm_cfg, learning_rate=s["up_down_lr"], momentum=0.9, momentum_epochs=0)
+    fine_tune_up_down(dbn, sub_x, sub_y, tune_cfg, stages=s["stages"], balanced=False, callbacks=callbacks)
     if s["all_epochs"]:
-        fine_tune_up_down(dbn, x, y, tune_cfg, stages=[(s["all_epochs"], s["stages"][-1][1])], balanced=True)
+        done = sum(epochs for epochs, _ in s["stages"])
+        later = [lambda epoch, figures, model, cb=cb: cb(done + epoch, figures, model) for cb in callbacks]
+        stage = [(s["all_epochs"], s["stages"][-1][1])]
+        fine_tune_up_down(dbn, x, y, tune_cfg, stages=stage, balanced=True, callbacks=later)
     up_down_error = dbn.error_rate(test_x, test_y)
-    suffix = "_quick" if quick else ""
-    save_model(dbn, f"mnist_dbn_up_down{suffix}.safetensors")
-    png = out_dir() / f"mnist_dbn_samples{suffix}.png"
+    save_model(dbn, f"mnist_dbn_up_down{tag}.safetensors")
+    png = out_dir() / f"mnist_dbn_samples{tag}.png"
     save_label_samples(
         dbn, png, per_label=10, steps=s["gibbs_png"], generator=torch.Generator(device=device).manual_seed(3)
     )
