@@ -19,7 +19,7 @@ from crbm.evaluate import (
     reconstruction_error,
 )
 from crbm.rbm import RBM
-from crbm.train import TensorData, TrainConfig, fit, init_distributed, matmul_precision
+from crbm.train import TensorData, TrainConfig, fit, fit_phases, init_distributed, matmul_precision
 from crbm.units import Bernoulli, Concat, Gaussian, ReLU, ReplicatedSoftmax, Softmax
 
 # static models: deep belief nets, classifiers, MNIST
