@@ -28,6 +28,11 @@ LSA-50 (log(1 + counts), fitted on the training set) and of TF-IDF vectors; hash
 ranking (ties in random order), by Hamming distance with TF-IDF re-ranking inside each distance, and by a
 Hamming ball of radius 2 around the query's address in a hash table, with query times against
 brute-force scans.
+
+``CRBM_BENCH_HOLDOUT=N``: the validation split on which fine-tuning lengths are chosen. N random training
+documents of each corpus (a fixed draw) replace its test set as the queries and the retrieved, the models
+and LSA are fitted on the other training documents, hashing is skipped, and the 10-D codes' precision at
+every recall level is measured every 10 fine-tuning epochs into ``docs_<corpus>_holdout_progress.json``.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import time
 
 import numpy as np
 import torch
-from benchkit import fine_tune_config, save_png
+from benchkit import fine_tune_config, holdout_count, progress_log, save_png
 
 from crbm import RBM, DeepAutoencoder, TensorData, TrainConfig, fit, greedy_pretrain, up_pass
 from crbm.documents import docs_dir, load_bag_of_words, word_log_frequencies
@@ -68,11 +73,11 @@ def _pretrain_config(settings, device, lr, seed):
     )
 
 
-def _fine_tune(rbms, data, settings, device) -> DeepAutoencoder:
+def _fine_tune(rbms, data, settings, device, callbacks=()) -> DeepAutoencoder:
     """Unroll ``rbms`` and fine-tune on ``data`` (a tensor, or TensorData(counts, code noise))."""
     ae = DeepAutoencoder.from_rbms(rbms)
     cfg = fine_tune_config(epochs=settings["fine_epochs"], learning_rate=FINE_LR, device=device, seed=3)
-    fit(ae, data, cfg)
+    fit(ae, data, cfg, callbacks=callbacks)
     return ae
 
 
@@ -115,12 +120,20 @@ def _hash_figures(bits: np.ndarray, topics: np.ndarray, weights: torch.Tensor) -
     }
 
 
-def _corpus(name: str, settings: dict, device: str, gen: torch.Generator) -> dict:
+def _corpus(name: str, settings: dict, device: str, gen: torch.Generator, holdout: int = 0) -> dict:
+    """Train and evaluate on one corpus; with ``holdout`` documents held out of its training set, those are
+    the test set (see the module's ``CRBM_BENCH_HOLDOUT``)."""
     settings = {**settings, "fine_epochs": settings.get(f"fine_epochs_{name}", settings["fine_epochs"])}
     folder = docs_dir()
     train, test = (load_bag_of_words(name, s, path=folder) for s in ("train", "test"))
     if settings["train"] is not None:
         train = train.subset(np.sort(torch.randperm(len(train), generator=gen)[: settings["train"]].numpy()))
+    if holdout:
+        if holdout >= len(train):
+            raise SystemExit(f"CRBM_BENCH_HOLDOUT: expected fewer than the {len(train)} {name} training documents")
+        held = np.zeros(len(train), dtype=bool)
+        held[torch.randperm(len(train), generator=torch.Generator().manual_seed(12))[:holdout].numpy()] = True
+        train, test = train.subset(~held), train.subset(held)
     x = train.tensor(device=device)
     xt = test.tensor(device=device)
     topics = test.topics
@@ -138,7 +151,11 @@ def _corpus(name: str, settings: dict, device: str, gen: torch.Generator) -> dic
     top10 = greedy_pretrain(
         h3, [10], hidden="gaussian", configs=_pretrain_config(settings, device, CODE_LR, 4), generator=gen
     )
-    ae = _fine_tune(bottom + top10, x, settings, device)
+    measure = (
+        (lambda model: {"precision": retrieval_curve(model.codes(xt).cpu(), topics).tolist()}) if holdout else None
+    )
+    curve = progress_log(f"docs_{name}{'_holdout' if holdout else ''}_progress.json", measure)
+    ae = _fine_tune(bottom + top10, x, settings, device, callbacks=[curve])
     train_s = time.perf_counter() - t0
     curves = {"autoencoder-10": retrieval_curve(ae.codes(xt).cpu(), topics, generator=torch.Generator().manual_seed(5))}
     curves["unrolled-10 (no fine-tuning)"] = retrieval_curve(
@@ -151,7 +168,7 @@ def _corpus(name: str, settings: dict, device: str, gen: torch.Generator) -> dic
     weights = tfidf(test.counts, inverse_document_frequency(train.counts))
     curves["TF-IDF"] = retrieval_curve(weights, topics)
     hashing = {}
-    for bits in (20, 32):
+    for bits in () if holdout else (20, 32):
         top = greedy_pretrain(h3, [bits], configs=_pretrain_config(settings, device, RBM_LR, 5 + bits), generator=gen)
         noise = torch.randn(len(x), bits, generator=gen).to(device) * NOISE_STD  # fixed per document
         activity = _fine_tune(bottom + top, TensorData(x, noise), settings, device).codes(xt).cpu()
@@ -202,8 +219,9 @@ def run_settings(settings: dict, *, device: str, corpora: tuple[str, ...] = ("20
     """The benchmark with explicit settings (keys as in FULL) on some of the corpora."""
     gen = torch.Generator().manual_seed(0)
     rows, report, pictures = [], {}, []
+    holdout = holdout_count()
     for name in corpora:
-        result = _corpus(name, settings, device, gen)
+        result = _corpus(name, settings, device, gen, holdout)
         curves = result["curves"]
         ae, lsa10 = curves["autoencoder-10"], curves["LSA-10"]
         for i, level in enumerate(RECALL_LEVELS):
@@ -225,7 +243,7 @@ def run_settings(settings: dict, *, device: str, corpora: tuple[str, ...] = ("20
                         "better": "higher",
                     }
                 )
-            for bits in (20, 32):
+            for bits in result["hashing"]:
                 rows.append(
                     {
                         "name": f"{name} P@R={level} hash-{bits} Hamming vs LSA-10",
@@ -259,7 +277,7 @@ def run_settings(settings: dict, *, device: str, corpora: tuple[str, ...] = ("20
                     "better": "lower",
                 }
             )
-        pictures += _pictures(name, result)
+        pictures += _pictures(name + ("_holdout" if holdout else ""), result)
         report[name] = {
             "curves": {k: [round(float(p), 4) for p in v] for k, v in curves.items()},
             "hashing": result["hashing"],
@@ -268,7 +286,7 @@ def run_settings(settings: dict, *, device: str, corpora: tuple[str, ...] = ("20
     settings_note = (
         f"{'all' if settings['train'] is None else settings['train']} training documents, "
         f"{settings['pre_epochs']} pretraining epochs per layer, {settings['fine_epochs']} fine-tuning epochs"
-        + "".join(f" ({settings[k]} for {k[len('fine_epochs_'):]})" for k in settings if k.startswith("fine_epochs_"))
+        + "".join(f" ({settings[k]} for {k[len('fine_epochs_') :]})" for k in settings if k.startswith("fine_epochs_"))
     )
     return {
         "rows": rows,

@@ -41,7 +41,7 @@ import dataclasses
 import os
 
 import torch
-from benchkit import out_dir, progress_log, save_model
+from benchkit import holdout_count, out_dir, progress_log, save_model
 
 import crbm
 from crbm.classifier import DBNClassifier, fine_tune_backprop
@@ -100,7 +100,7 @@ def run(*, quick: bool, device: str) -> dict:
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         raise SystemExit(f"CRBM_BENCH_PARTS: unknown parts {unknown}; expected some of {list(PARTS)}")
-    holdout = _holdout()
+    holdout = holdout_count()
     g = torch.Generator().manual_seed(0)
     x, y = load_mnist(split="train")
     test_x, test_y = load_mnist(split="test")
@@ -158,14 +158,6 @@ def run(*, quick: bool, device: str) -> dict:
             rows.append(_held_out(bp_row, holdout))
             config[part] = {**clf_cfg.to_json(), **dropout}
     return {"rows": rows, "config": config, **out}
-
-
-def _holdout() -> int:
-    """``CRBM_BENCH_HOLDOUT`` as a count of training images (0 when unset)."""
-    text = os.environ.get("CRBM_BENCH_HOLDOUT", "0")
-    if not text.isdigit():
-        raise SystemExit(f"CRBM_BENCH_HOLDOUT: expected a whole number of images, got {text!r}")
-    return int(text)
 
 
 def _measure(images, labels):

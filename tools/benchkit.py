@@ -15,6 +15,15 @@ def out_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1] / "out"
 
 
+def holdout_count() -> int:
+    """``CRBM_BENCH_HOLDOUT``: how many training examples a benchmark holds out as its validation split (0 when
+    unset); exits with a one-line message when it is not a whole number."""
+    text = os.environ.get("CRBM_BENCH_HOLDOUT", "0")
+    if not text.isdigit():
+        raise SystemExit(f"CRBM_BENCH_HOLDOUT: expected a whole number of training examples, got {text!r}")
+    return int(text)
+
+
 def save_png(fig, name: str) -> str:
     """Render a matplotlib figure to ``out_dir() / name`` atomically; returns the path."""
     import io
