@@ -89,8 +89,11 @@ def train_dbm(train: torch.Tensor, n_h1: int, n_h2: int, pre_cfg, dbm_cfg, *, be
 def run(*, quick: bool, device: str) -> dict:
     s = settings(quick)
     g = torch.Generator().manual_seed(0)
-    train = binarize(load_mnist(split="train")[0][: s["n_train"]], generator=g)
+    intensities = load_mnist(split="train")[0][: s["n_train"]]
+    train = binarize(intensities, generator=g)  # drawn either way: the test draw below stays the same
     test = binarize(load_mnist(split="test")[0][: s["n_test"]], generator=g).to(device)
+    if s.get("train_on") == "intensities":
+        train = intensities
     # batches of 100, momentum 0.5 then 0.9 after 5 epochs, weight decay 2e-4: TrainConfig's defaults
     common = crbm.TrainConfig(
         device=device,
