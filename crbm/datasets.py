@@ -41,10 +41,11 @@ SOURCES = {
     "mocap/gpmat/cmu35WalkJog.mat": GPMAT_URL + "cmu35WalkJog.mat",
     "mocap/gpmat/cmu35TaylorScaleBias.mat": GPMAT_URL + "cmu35TaylorScaleBias.mat",
     "mocap/mit/motion.mat": "Graham Taylor's CRBM code page (www.uoguelph.ca/~gwtaylor/, 'motion.mat' in the "
-    "NIPS 2006 code archive), or github.com/taneishi/CRBM data/motion.mat",
+                            "NIPS 2006 code archive), or github.com/taneishi/CRBM data/motion.mat",
     "faces/olivettifaces.mat": "https://ndownloader.figshare.com/files/5976027",
     "docs/20news-bydate.tar.gz": "https://ndownloader.figshare.com/files/5975967",
-    "docs/reuters21578.tar.gz": "https://archive.ics.uci.edu/ml/machine-learning-databases/reuters21578-mld/reuters21578.tar.gz",
+    "docs/reuters21578.tar.gz":
+        "https://archive.ics.uci.edu/ml/machine-learning-databases/reuters21578-mld/reuters21578.tar.gz",
 }
 
 # SHA-256 of the files as the project's data folder holds them. CMU serves ASF/AMC with CRLF line endings;
@@ -55,7 +56,8 @@ SHA256 = {
     "faces/olivettifaces.mat": "b612fb967f2dc77c9c62d3e1266e0c73d5fca46a4b8906c18e454d41af987794",
     "docs/20news-bydate.tar.gz": "8f1b2514ca22a5ade8fbb9cfa5727df95fa587f4c87b786e15c759fa66d95610",
     "mocap/gpmat/cmu35WalkJog.mat": "50db534501bdfb1611153e3b5d122fc08b0c42ea159e875d5656ec13fa11a353",
-    "mocap/gpmat/cmu35TaylorScaleBias.mat": "e6533fa9ba17de0d095e4c63aba0ef17c85289cf6a820f8e01b5548891e08408",
+    "mocap/gpmat/cmu35TaylorScaleBias.mat":
+        "e6533fa9ba17de0d095e4c63aba0ef17c85289cf6a820f8e01b5548891e08408",
     "mocap/mit/motion.mat": "378bf28e6f3ac4f9b7271bd793b4fd03f0cc406f92e6525c0026a931df38a6e9",
     "mocap/cmu/35/35.asf": "9b4888836cbd13cdab14a86c53a6b7765ccae48ddc7075d8c5e03ac34bc08364",
     "mocap/cmu/35/35_01.amc": "efe882ca211915da0c70d7a1ac565660c75e373171f64e199ede283b921850d3",
@@ -188,7 +190,7 @@ GPMAT_TEST_TRIALS = ("35_18", "35_29")
 
 
 def cmu35_style(trial: str) -> str:
-    """ "run" for CMU subject 35 trials 17-26 (the CMU index's "run/jog"), "walk" for 1-16 and 28-34,
+    """"run" for CMU subject 35 trials 17-26 (the CMU index's "run/jog"), "walk" for 1-16 and 28-34,
     "navigate" for 27. Checked on the GPmat data: walks move at 1.2-1.3 m/s, runs at 3.1-3.6 m/s."""
     subject, number = trial.split("_")
     n = int(number)
@@ -219,7 +221,8 @@ class WalkJog:
         """(train, test) as Motion values on the CMU 35 skeleton (e.g. ``read_asf(data_path(
         "mocap/cmu/35/35.asf"))``), whose channels must be exactly these 62."""
         if tuple(skeleton.channel_names) != self.channel_names:
-            raise CRBMError("the skeleton's channels are not the 62 CMU subject-35 AMC channels of the GPmat set")
+            raise CRBMError("the skeleton's channels are not the 62 CMU subject-35 AMC channels of the GPmat "
+                            "set")
 
         def build(clips, trials):
             return [Motion(skeleton, x, self.fps, name=n) for x, n in zip(clips, trials, strict=True)]
@@ -238,9 +241,8 @@ def load_gpmat_walkjog(path: str | os.PathLike | None = None, *, download: bool 
         got = d.get(key)
         bad = got is None or got.ndim != 2
         if bad or any(s not in (None, g) for s, g in zip(shape, got.shape, strict=True)):
-            raise CRBMError(
-                f"{file}: expected variable {key!r} of shape {shape}, got {None if got is None else got.shape}"
-            )
+            raise CRBMError(f"{file}: expected variable {key!r} of shape {shape}, got "
+                            f"{None if got is None else got.shape}")
     y, lbls = d["Y"].astype(np.float64), d["lbls"]
     if len(y) != len(lbls) or not np.all(lbls.sum(axis=1) == 1):
         raise CRBMError(f"{file}: 'lbls' must be one-hot with one row per row of 'Y'")
@@ -251,10 +253,7 @@ def load_gpmat_walkjog(path: str | os.PathLike | None = None, *, download: bool 
     test_seq = d["lblstest"].argmax(axis=1)
     test = [d["Ytest"][test_seq == s].astype(np.float64) for s in range(2)]
     return WalkJog(
-        train=train,
-        test=test,
-        train_trials=GPMAT_TRAIN_TRIALS,
-        test_trials=GPMAT_TEST_TRIALS,
+        train=train, test=test, train_trials=GPMAT_TRAIN_TRIALS, test_trials=GPMAT_TEST_TRIALS,
         train_styles=tuple(cmu35_style(t) for t in GPMAT_TRAIN_TRIALS),
         test_styles=tuple(cmu35_style(t) for t in GPMAT_TEST_TRIALS),
     )
@@ -310,14 +309,10 @@ def load_mit_motion(path: str | os.PathLike | None = None) -> MitMotion:
         off.append(tuple(int(c) - 1 for c in node["offset"].ravel()))
     width = 6 * len(tree)
     if any(c.ndim != 2 or c.shape[1] != width for c in clips):
-        raise CRBMError(f"{file}: every clip must have {width} columns (6 per joint), got {[c.shape for c in clips]}")
-    return MitMotion(
-        clips=clips,
-        parents=tuple(parents),
-        rotation_columns=tuple(rot),
-        offset_columns=tuple(off),
-        skeleton_type=str(np.ravel(skel["type"])[0]),
-    )
+        raise CRBMError(f"{file}: every clip must have {width} columns (6 per joint), got "
+                        f"{[c.shape for c in clips]}")
+    return MitMotion(clips=clips, parents=tuple(parents), rotation_columns=tuple(rot),
+                     offset_columns=tuple(off), skeleton_type=str(np.ravel(skel["type"])[0]))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -331,7 +326,8 @@ def _cmu_file(subject: str, name: str, path, download: bool) -> Path:
     return fetch_file(f"mocap/cmu/{subject}/{name}", path=path, download_ok=download, url=url, text=True)
 
 
-def cmu_skeleton(subject: int | str, *, path: str | os.PathLike | None = None, download: bool = False) -> Skeleton:
+def cmu_skeleton(subject: int | str, *, path: str | os.PathLike | None = None,
+                 download: bool = False) -> Skeleton:
     """The CMU subject's skeleton ``<subject>.asf`` (found and downloaded as in :func:`cmu_trials`)."""
     from crbm.mocap.acclaim import read_asf
 
@@ -339,14 +335,8 @@ def cmu_skeleton(subject: int | str, *, path: str | os.PathLike | None = None, d
     return read_asf(_cmu_file(subject, f"{subject}.asf", path, download))
 
 
-def cmu_trials(
-    subject: int | str,
-    trials: Sequence[int],
-    *,
-    path: str | os.PathLike | None = None,
-    download: bool = False,
-    fps: float = 120.0,
-) -> list[Motion]:
+def cmu_trials(subject: int | str, trials: Sequence[int], *, path: str | os.PathLike | None = None,
+               download: bool = False, fps: float = 120.0) -> list[Motion]:
     """CMU database trials ``<subject>_<trial>.amc`` with their ``<subject>.asf`` as Motion values.
 
     Files are looked up as ``mocap/cmu/<subject>/...`` under ``path`` / ``$CRBM_DATA`` / the cache (or
@@ -361,9 +351,8 @@ def cmu_trials(
     if bad:
         raise CRBMError(f"trials must be positive trial numbers (e.g. [1, 2] for {subject}_01 and _02), got {bad}")
     skeleton = cmu_skeleton(subject, path=path, download=download)
-    return [
-        read_amc(_cmu_file(subject, f"{subject}_{int(t):02d}.amc", path, download), skeleton, fps=fps) for t in trials
-    ]
+    return [read_amc(_cmu_file(subject, f"{subject}_{int(t):02d}.amc", path, download), skeleton, fps=fps)
+            for t in trials]
 
 
 def _subject(subject: int | str) -> str:
