@@ -2,7 +2,10 @@
 
 Published: Salakhutdinov & Hinton (2009), "Deep Boltzmann Machines", table 1: the two-layer DBM's estimated
 test log-probability, -84.62 nats per image (a variational lower bound with an AIS estimate of log Z).
-Data: MNIST binarised stochastically (each pixel on with probability equal to its intensity), one fixed draw.
+Data: MNIST binarised stochastically (each pixel on with probability equal to its intensity), one fixed draw
+for the test images. The training images are that draw too, or with the setting ``train_on="intensities"``
+the grey levels themselves, used as the probabilities of the visible units (the statistics' expectation over
+fresh binarisations, as far as they are linear in v); the test draw is the same either way.
 
 Pipeline (``crbm.pretrain_dbm``, then ``crbm.fit`` on the ``DBM``): RBM 784-500 with doubled bottom-up input,
 RBM 500-1000 with doubled top-down input, composed into the DBM; joint training with 10 mean-field updates per
