@@ -22,6 +22,9 @@ update; AIS with 100 chains and 20,000 betas
 (``crbm.evaluate.ais_betas``); all 10,000 test images. ``--quick``: 3,000 training images, 3 epochs of each
 stage, 1,000 AIS betas, 1,000 test images (smoke-test figures, not claims).
 
+The jointly trained model is written (``mnist_dbm[_quick].safetensors`` in ``$CRBM_BENCH_OUT``) as soon as
+training ends, before the hour-long evaluation, so that a run stopped there keeps it.
+
 Data: ``CRBM_DATA`` (its ``mnist/`` folder) or ``~/.cache/crbm/mnist``.
 """
 
@@ -111,6 +114,7 @@ def run(*, quick: bool, device: str) -> dict:
 
     log = progress_log(f"mnist_dbm{'_quick' if quick else ''}_progress.json")
     dbm = train_dbm(train, 500, 1000, pre_cfg, dbm_cfg, before=pretrained, callbacks=[log])
+    model = save_model(dbm, f"mnist_dbm{'_quick' if quick else ''}.safetensors")  # before the long evaluation
     figures["trained"] = evaluate(dbm, train, test, s, device)
     rows = [
         {
@@ -140,5 +144,4 @@ def run(*, quick: bool, device: str) -> dict:
     )
     config = {k: v for k, v in s.items() if k not in ("pretrain", "dbm")}
     config |= {"pretrain": pre_cfg.to_json(), "dbm": dbm_cfg.to_json()}
-    model = save_model(dbm, f"mnist_dbm{'_quick' if quick else ''}.safetensors")
     return {"rows": rows, "config": config, "model": model}
