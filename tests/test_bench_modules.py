@@ -66,3 +66,15 @@ def test_progress_log_numbers_entries_by_the_callers_epoch(tmp_path, monkeypatch
     log = importlib.import_module("benchkit").progress_log("curve.json")
     log(7, {"epoch": 1, "loss": 0.5}, None)
     assert log.entries == [{"epoch": 7, "loss": 0.5}]
+
+
+def test_dbm_ais_names_a_checkpoint_that_is_not_a_dbm(tmp_path, monkeypatch):
+    import crbm
+
+    monkeypatch.syspath_prepend(str(TOOLS))
+    dbm_ais = importlib.import_module("dbm_ais")
+    path = crbm.save_checkpoint(tmp_path / "rbm.safetensors", crbm.RBM(4, 3))
+    with pytest.raises(SystemExit, match=r"rbm\.safetensors: expected a DBM checkpoint, got a RBM"):
+        dbm_ais.main([str(path)])
+    with pytest.raises(SystemExit, match="not a readable safetensors checkpoint"):
+        dbm_ais.main([str(TOOLS / "bench.py")])
