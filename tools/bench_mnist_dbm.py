@@ -23,8 +23,8 @@ update; AIS with 1,000 chains and 20,000 betas
 (``crbm.evaluate.ais_betas``; on the 5 Dec model, ``tools/dbm_ais.py``: 100 chains gave log Z 502.41 / 502.69 /
 502.67 at 20,000 / 100,000 / 200,000 betas, 1,000 and 3,000 chains of 20,000 gave 503.64 +- 0.62 and
 502.61 +- 0.04: one run can move by a nat on a rare heavy weight, so more chains, not more betas); all
-10,000 test images. ``--quick``: 3,000 training images (the binarised
-draw), 3 epochs of each stage, 1,000 AIS betas, 1,000 test images (smoke-test figures, not claims).
+10,000 test images. ``--quick``: 3,000 training images (the binarised draw), 3 epochs of each stage, 1,000
+AIS betas, 1,000 test images (smoke-test figures, not claims).
 
 The jointly trained model is written (``mnist_dbm[_quick].safetensors`` in ``$CRBM_BENCH_OUT``) as soon as
 training ends, before the hour-long evaluation, so that a run stopped there keeps it.
@@ -74,14 +74,15 @@ def settings(quick: bool) -> dict:
     }
 
 
-def evaluate(dbm: crbm.DBM, train: torch.Tensor, test: torch.Tensor, s: dict, device: str) -> dict:
-    """AIS log Z (base model from the training data) and the mean test ELBO (30 mean-field updates)."""
+def evaluate(dbm: crbm.DBM, train: torch.Tensor, test: torch.Tensor, s: dict, device: str, *, seed: int = 2) -> dict:
+    """AIS log Z (``s["n_chains"]`` chains, ``s["n_betas"]`` betas, base model from the training data, generator
+    seeded ``seed``) and the mean test ELBO (30 mean-field updates)."""
     z = crbm.ais(
         dbm.joint_rbm,
         n_chains=s["n_chains"],
         n_betas=s["n_betas"],
         base_bias=dbm.ais_base_bias(train.to(device)),
-        generator=torch.Generator(device=device).manual_seed(2),
+        generator=torch.Generator(device=device).manual_seed(seed),
     )
     elbo = float(torch.cat([dbm.elbo(x, z.log_z, steps=30) for x in torch.split(test, 1000)]).mean())
     return {"elbo": elbo, "log_z": z.log_z, "log_z_std": z.log_z_std}
