@@ -78,3 +78,32 @@ def test_dbm_ais_names_a_checkpoint_that_is_not_a_dbm(tmp_path, monkeypatch):
         dbm_ais.main([str(path)])
     with pytest.raises(SystemExit, match="not a readable safetensors checkpoint"):
         dbm_ais.main([str(TOOLS / "bench.py")])
+
+
+def test_dbn_validation_split_is_disjoint_from_the_balanced_subset(monkeypatch):
+    import torch
+
+    monkeypatch.syspath_prepend(str(TOOLS))
+    bench = importlib.import_module("bench_mnist_dbn")
+    labels = torch.arange(200) % 10
+    order = bench.balanced_subset(labels, 6, torch.Generator().manual_seed(0))
+    assert order.shape == (60,) and len(set(order.tolist())) == 60
+    assert all(sorted(labels[order[i : i + 10]].tolist()) == list(range(10)) for i in range(0, 60, 10))
+    pick = bench.validation_pick(200, order, 50)
+    assert pick.shape == (50,) and not set(pick.tolist()) & set(order.tolist())
+    assert torch.equal(pick, bench.validation_pick(200, order, 50))  # a fixed draw
+    with pytest.raises(SystemExit, match="expected at most 140 images for up-down, got 141"):
+        bench.validation_pick(200, order, 141)
+
+
+def test_dbn_greedy_variants_parse_and_bad_ones_are_named(monkeypatch):
+    monkeypatch.syspath_prepend(str(TOOLS))
+    tool = importlib.import_module("dbn_greedy")
+    assert tool.parse_variant("top_k=3,weight_decay=0") == {"top_k": 3, "weight_decay": 0.0}
+    assert tool.parse_variant("") == {}
+    with pytest.raises(SystemExit, match="KEY one of .* got 'top_k3'"):
+        tool.parse_variant("top_k3")
+    with pytest.raises(SystemExit, match="top_k expects an integer, got 'x'"):
+        tool.parse_variant("top_k=x")
+    with pytest.raises(SystemExit, match="precision expects one of"):
+        tool.parse_variant("precision=fp8")

@@ -87,10 +87,23 @@ def settings(quick: bool) -> dict:
     }
 
 
-def _balanced_subset(labels: torch.Tensor, per_class: int, generator: torch.Generator) -> torch.Tensor:
-    """Indices of ``per_class`` random examples of each class."""
+def balanced_subset(labels: torch.Tensor, per_class: int, generator: torch.Generator) -> torch.Tensor:
+    """Indices of ``per_class`` random examples of each class, in fixed balanced order (one of each class in
+    every 10): the paper's 44,000 training images when ``per_class`` is 4,400."""
     perm = torch.randperm(labels.shape[0], generator=generator)
-    return torch.cat([perm[labels[perm] == c][:per_class] for c in range(10)])
+    idx = torch.cat([perm[labels[perm] == c][:per_class] for c in range(10)])
+    return idx[balanced_order(labels[idx], generator=generator)]
+
+
+def validation_pick(n_train: int, subset: torch.Tensor, holdout: int) -> torch.Tensor:
+    """Indices of the up-down validation split: ``holdout`` images (a fixed draw) from the ``n_train`` training
+    images outside ``subset``, as the paper's 10,000 held-out images."""
+    outside = torch.ones(n_train, dtype=torch.bool)
+    outside[subset] = False
+    pool = outside.nonzero().squeeze(1)
+    if holdout > len(pool):
+        raise SystemExit(f"CRBM_BENCH_HOLDOUT: expected at most {len(pool)} images for up-down, got {holdout}")
+    return pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(11))[:holdout]]
 
 
 PARTS = ("up-down", "backprop", "dropout")
@@ -109,8 +122,7 @@ def run(*, quick: bool, device: str) -> dict:
     x, y = load_mnist(split="train")
     test_x, test_y = load_mnist(split="test")
     test_x, test_y = test_x.to(device), test_y.to(device)
-    idx = _balanced_subset(y, s["per_class"], g)
-    order = idx[balanced_order(y[idx], generator=g)]  # one of each class in every 10
+    order = balanced_subset(y, s["per_class"], g)
     sub_x, sub_y = x[order], y[order]
     rbm_cfg = crbm.TrainConfig(
         epochs=s["greedy_epochs"],
@@ -128,12 +140,7 @@ def run(*, quick: bool, device: str) -> dict:
     if "up-down" in parts:
         all_x, all_y, ud_x, ud_y = x, y, test_x, test_y
         if holdout:  # the paper's validation set: images outside the balanced subset
-            outside = torch.ones(len(y), dtype=torch.bool)
-            outside[idx] = False
-            pool = outside.nonzero().squeeze(1)
-            if holdout > len(pool):
-                raise SystemExit(f"CRBM_BENCH_HOLDOUT: expected at most {len(pool)} images for up-down, got {holdout}")
-            pick = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(11))[:holdout]]
+            pick = validation_pick(len(y), order, holdout)
             keep = torch.ones(len(y), dtype=torch.bool)
             keep[pick] = False
             all_x, all_y, ud_x, ud_y = x[keep], y[keep], x[pick].to(device), y[pick].to(device)

@@ -1,0 +1,125 @@
+"""Greedy labelled DBNs (784-500-500-2000 + 10 labels, no fine-tuning) on the ``mnist-dbn`` benchmark's balanced
+44,000 images, with one setting changed at a time; error on its up-down validation split (10,000 of the other
+16,000 training images; ``bench_mnist_dbn.validation_pick``).
+
+A variant is a comma-separated list of changes to the benchmark's greedy settings (empty: the benchmark's):
+``top_k=K`` (CD-K for the top RBM), ``top_epochs=N``, ``top_persistent=1`` (PCD for the top RBM),
+``weight_decay=W`` (every RBM), ``precision=ieee|bf16|tf32`` (float32 products), ``binarised=1`` (one fixed
+Bernoulli draw of the pixels instead of the intensities). Seed 0 is the benchmark's stack (initial weights
+from its generator); other seeds draw initial weights and training from that seed. The peer is the paper's
+greedy figure, 2.49 % (test error; Hinton, Osindero & Teh 2006, section 6).
+
+    CRBM_DATA=../shared/data OMP_NUM_THREADS=1 python tools/dbn_greedy.py top_k=1 top_k=10 --seeds 0 1 \\
+        --matmul-precision bf16 --json greedy.json
+
+Prints a table (variant, seed, held-out error, ratio to 2.49 %, seconds) and writes it as JSON with ``--json``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+from bench_mnist_dbn import SIZES, balanced_subset, settings, validation_pick  # noqa: E402
+
+import crbm  # noqa: E402
+from crbm.atomic import atomic_open  # noqa: E402
+from crbm.dbn import train_dbn  # noqa: E402
+from crbm.mnist import load_mnist  # noqa: E402
+
+PAPER_GREEDY = 2.49
+PRECISIONS = ("ieee", "bf16", "tf32")
+
+
+def _precision(text: str) -> str:
+    if text not in PRECISIONS:
+        raise ValueError(text)
+    return text
+
+
+KEYS = {
+    "top_k": int,
+    "top_epochs": int,
+    "top_persistent": int,
+    "weight_decay": float,
+    "precision": _precision,
+    "binarised": int,
+}
+WHAT = {int: "an integer", float: "a number", _precision: f"one of {list(PRECISIONS)}"}
+
+
+def parse_variant(text: str) -> dict:
+    """``"top_k=10,weight_decay=0"`` -> {"top_k": 10, "weight_decay": 0.0}; SystemExit naming a bad part."""
+    out: dict = {}
+    for part in filter(None, text.split(",")):
+        key, sep, value = part.partition("=")
+        if not sep or key not in KEYS:
+            raise SystemExit(f"variant {text!r}: expected KEY=VALUE with KEY one of {sorted(KEYS)}, got {part!r}")
+        try:
+            out[key] = KEYS[key](value)
+        except ValueError:
+            raise SystemExit(f"variant {text!r}: {key} expects {WHAT[KEYS[key]]}, got {value!r}") from None
+    return out
+
+
+def greedy_error(variant: dict, seed: int, precision: str | None) -> float:
+    """Train the benchmark's greedy stack with ``variant`` applied; its error on the validation split."""
+    s = settings(quick=False)
+    g = torch.Generator().manual_seed(0)
+    x, y = load_mnist(split="train")
+    order = balanced_subset(y, s["per_class"], g)
+    pick = validation_pick(len(y), order, 10000)
+    images, labels = x[order], y[order]
+    if variant.get("binarised"):
+        images = torch.bernoulli(images, generator=torch.Generator().manual_seed(5))
+    cfg = crbm.TrainConfig(
+        epochs=s["greedy_epochs"], batch_size=s["batch_size"], learning_rate=0.1, momentum=0.5, final_momentum=0.9,
+        momentum_epochs=5, weight_decay=variant.get("weight_decay", 2e-4), shuffle=False, device="cpu",
+        verbose=False, seed=seed,
+    )  # fmt: skip
+    top = dataclasses.replace(
+        cfg,
+        k=variant.get("top_k", s["top_k"]),
+        epochs=variant.get("top_epochs", cfg.epochs),
+        persistent=bool(variant.get("top_persistent", 0)),
+    )
+    init = g if seed == 0 else torch.Generator().manual_seed(seed)
+    with crbm.matmul_precision(variant.get("precision", precision)):
+        dbn = train_dbn(images, labels, SIZES, configs=[cfg, cfg, top], generator=init)
+    return dbn.error_rate(x[pick], y[pick])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("variants", nargs="+", help='e.g. "top_k=1" "top_k=10,weight_decay=0" ("" = the benchmark\'s)')
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to run each variant with (default 0)")
+    ap.add_argument("--matmul-precision", choices=PRECISIONS, help="float32 products (default: as set)")
+    ap.add_argument("--json", type=Path, help="write the rows here")
+    args = ap.parse_args(argv)
+    variants = [(text, parse_variant(text)) for text in args.variants]
+    rows = []
+    print(f"{'variant':<28}  {'seed':>4}  {'held-out %':>10}  {'/ 2.49 %':>8}  {'seconds':>7}")
+    for text, variant in variants:
+        for seed in args.seeds:
+            t = time.perf_counter()
+            err = 100 * greedy_error(variant, seed, args.matmul_precision)
+            row = {"variant": text or "benchmark", "seed": seed, "holdout_error_pct": round(err, 2)}
+            row |= {"ratio_to_paper": round(err / PAPER_GREEDY, 3), "seconds": round(time.perf_counter() - t, 1)}
+            rows.append(row)
+            print(
+                f"{row['variant']:<28}  {seed:>4}  {err:>10.2f}  {row['ratio_to_paper']:>8.3f}  {row['seconds']:>7.0f}"
+            )
+    if args.json:
+        with atomic_open(args.json, "w") as f:
+            json.dump({"peer": f"paper greedy test error {PAPER_GREEDY} %", "rows": rows}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
