@@ -106,6 +106,23 @@ def validation_pick(n_train: int, subset: torch.Tensor, holdout: int) -> torch.T
     return pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(11))[:holdout]]
 
 
+def rbm_config(s: dict, device: str) -> crbm.TrainConfig:
+    """The greedy RBMs' training settings (``rbm.m``'s): rate 0.1, momentum 0.5 then 0.9 after 5 epochs, weight
+    decay 2e-4, the fixed balanced batches in order."""
+    return crbm.TrainConfig(
+        epochs=s["greedy_epochs"],
+        batch_size=s["batch_size"],
+        learning_rate=0.1,
+        momentum=0.5,
+        final_momentum=0.9,
+        momentum_epochs=5,
+        weight_decay=2e-4,
+        shuffle=False,
+        device=device,
+        verbose=False,
+    )
+
+
 PARTS = ("up-down", "backprop", "dropout")
 DROPOUT = {"input_dropout": 0.2, "hidden_dropout": 0.5}
 
@@ -124,18 +141,7 @@ def run(*, quick: bool, device: str) -> dict:
     test_x, test_y = test_x.to(device), test_y.to(device)
     order = balanced_subset(y, s["per_class"], g)
     sub_x, sub_y = x[order], y[order]
-    rbm_cfg = crbm.TrainConfig(
-        epochs=s["greedy_epochs"],
-        batch_size=s["batch_size"],
-        learning_rate=0.1,
-        momentum=0.5,
-        final_momentum=0.9,
-        momentum_epochs=5,
-        weight_decay=2e-4,
-        shuffle=False,
-        device=device,
-        verbose=False,
-    )
+    rbm_cfg = rbm_config(s, device)
     rows, config, out = [], {"settings": s, "rbm": rbm_cfg.to_json()}, {}
     if "up-down" in parts:
         all_x, all_y, ud_x, ud_y = x, y, test_x, test_y
