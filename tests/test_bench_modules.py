@@ -101,6 +101,7 @@ def test_dbn_greedy_variants_parse_and_bad_ones_are_named(monkeypatch):
     tool = importlib.import_module("dbn_greedy")
     assert tool.parse_variant("top_k=3,weight_decay=0") == {"top_k": 3, "weight_decay": 0.0}
     assert tool.parse_variant("") == {}
+    assert tool.parse_variant("low_k=3,low_epochs=60,low_lr=0.05") == {"low_k": 3, "low_epochs": 60, "low_lr": 0.05}
     with pytest.raises(SystemExit, match="KEY one of .* got 'top_k3'"):
         tool.parse_variant("top_k3")
     with pytest.raises(SystemExit, match="top_k expects an integer, got 'x'"):

@@ -4,12 +4,13 @@
 
 A variant is a comma-separated list of changes to the benchmark's greedy settings (empty: the benchmark's):
 ``top_k=K`` (CD-K for the top RBM), ``top_epochs=N``, ``top_persistent=1`` (PCD for the top RBM),
+``low_k=K``, ``low_epochs=N``, ``low_lr=R`` (CD-K, epochs and learning rate of the two lower RBMs),
 ``weight_decay=W`` (every RBM), ``precision=ieee|bf16|tf32`` (float32 products), ``binarised=1`` (one fixed
 Bernoulli draw of the pixels instead of the intensities). Seed 0 is the benchmark's stack (initial weights
 from its generator); other seeds draw initial weights and training from that seed. The peer is the paper's
 greedy figure, 2.49 % (test error; Hinton, Osindero & Teh 2006, section 6).
 
-    CRBM_DATA=../shared/data OMP_NUM_THREADS=1 python tools/dbn_greedy.py top_k=1 top_k=10 --seeds 0 1 \\
+    CRBM_DATA=../shared/data OMP_NUM_THREADS=1 python tools/dbn_greedy.py low_k=1 low_k=3 --seeds 0 1 \\
         --matmul-precision bf16 --json greedy.json
 
 Prints a table (variant, seed, held-out error, ratio to 2.49 %, seconds) and writes it as JSON with ``--json``."""
@@ -47,6 +48,9 @@ KEYS = {
     "top_k": int,
     "top_epochs": int,
     "top_persistent": int,
+    "low_k": int,
+    "low_epochs": int,
+    "low_lr": float,
     "weight_decay": float,
     "precision": _precision,
     "binarised": int,
@@ -87,6 +91,12 @@ def greedy_error(data: tuple, variant: dict, seed: int, precision: str | None) -
     s = settings(quick=False)
     base = rbm_config(s, "cpu")
     cfg = dataclasses.replace(base, weight_decay=variant.get("weight_decay", base.weight_decay), seed=seed)
+    low = dataclasses.replace(
+        cfg,
+        k=variant.get("low_k", s["low_k"]),
+        epochs=variant.get("low_epochs", cfg.epochs),
+        learning_rate=variant.get("low_lr", cfg.learning_rate),
+    )
     top = dataclasses.replace(
         cfg,
         k=variant.get("top_k", s["top_k"]),
@@ -95,7 +105,7 @@ def greedy_error(data: tuple, variant: dict, seed: int, precision: str | None) -
     )
     init = torch.Generator().set_state(state) if seed == 0 else torch.Generator().manual_seed(seed)
     with crbm.matmul_precision(variant.get("precision", precision)):
-        dbn = train_dbn(images, labels, SIZES, configs=[cfg, cfg, top], generator=init)
+        dbn = train_dbn(images, labels, SIZES, configs=[low, low, top], generator=init)
     return dbn.error_rate(held_x, held_y)
 
 
