@@ -126,6 +126,13 @@ def rbm_config(s: dict, device: str) -> crbm.TrainConfig:
     )
 
 
+def greedy_configs(s: dict, rbm_cfg: crbm.TrainConfig) -> list[crbm.TrainConfig]:
+    """The up-down DBN's greedy RBMs, bottom first: ``rbm_cfg`` with CD-``low_k`` for the two lower RBMs and
+    CD-``top_k`` for the top one (with the labels)."""
+    low = dataclasses.replace(rbm_cfg, k=s["low_k"])
+    return [low, low, dataclasses.replace(rbm_cfg, k=s["top_k"])]
+
+
 PARTS = ("up-down", "backprop", "dropout")
 DROPOUT = {"input_dropout": 0.2, "hidden_dropout": 0.5}
 
@@ -197,8 +204,7 @@ def _up_down(s, tag, sub_x, sub_y, x, y, test_x, test_y, rbm_cfg, g, callbacks=(
     then on all of ``x``; errors on ``test_x``; the sample PNG. ``callbacks`` see the up-down epochs numbered
     across the stages and the final phase."""
     device = rbm_cfg.device
-    low_cfg, top_cfg = dataclasses.replace(rbm_cfg, k=s["low_k"]), dataclasses.replace(rbm_cfg, k=s["top_k"])
-    dbn = train_dbn(sub_x, sub_y, SIZES, configs=[low_cfg, low_cfg, top_cfg], generator=g)
+    dbn = train_dbn(sub_x, sub_y, SIZES, configs=greedy_configs(s, rbm_cfg), generator=g)
     greedy_error = dbn.error_rate(test_x, test_y)
     tune_cfg = dataclasses.replace(rbm_cfg, learning_rate=s["up_down_lr"], momentum=0.9, momentum_epochs=0)
     fine_tune_up_down(dbn, sub_x, sub_y, tune_cfg, stages=s["stages"], balanced=False, callbacks=callbacks)

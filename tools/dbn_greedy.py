@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from bench_mnist_dbn import SIZES, balanced_subset, rbm_config, settings, validation_pick  # noqa: E402
+from bench_mnist_dbn import SIZES, balanced_subset, greedy_configs, rbm_config, settings, validation_pick  # noqa: E402
 
 import crbm  # noqa: E402
 from crbm.atomic import atomic_open  # noqa: E402
@@ -91,16 +91,17 @@ def greedy_error(data: tuple, variant: dict, seed: int, precision: str | None) -
     s = settings(quick=False)
     base = rbm_config(s, "cpu")
     cfg = dataclasses.replace(base, weight_decay=variant.get("weight_decay", base.weight_decay), seed=seed)
+    low, _, top = greedy_configs(s, cfg)
     low = dataclasses.replace(
-        cfg,
-        k=variant.get("low_k", s["low_k"]),
-        epochs=variant.get("low_epochs", cfg.epochs),
-        learning_rate=variant.get("low_lr", cfg.learning_rate),
+        low,
+        k=variant.get("low_k", low.k),
+        epochs=variant.get("low_epochs", low.epochs),
+        learning_rate=variant.get("low_lr", low.learning_rate),
     )
     top = dataclasses.replace(
-        cfg,
-        k=variant.get("top_k", s["top_k"]),
-        epochs=variant.get("top_epochs", cfg.epochs),
+        top,
+        k=variant.get("top_k", top.k),
+        epochs=variant.get("top_epochs", top.epochs),
         persistent=bool(variant.get("top_persistent", 0)),
     )
     init = torch.Generator().set_state(state) if seed == 0 else torch.Generator().manual_seed(seed)
