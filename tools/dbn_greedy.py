@@ -4,8 +4,9 @@
 
 A variant is a comma-separated list of changes to the benchmark's greedy settings (empty: the benchmark's):
 ``top_k=K`` (CD-K for the top RBM), ``top_epochs=N``, ``top_persistent=1`` (PCD for the top RBM),
-``low_k=K``, ``low_epochs=N``, ``low_lr=R`` (CD-K, epochs and learning rate of the two lower RBMs),
-``weight_decay=W`` (every RBM), ``precision=ieee|bf16|tf32`` (float32 products), ``binarised=1`` (one fixed
+``top_lr=R`` and ``top_decay=W`` (the top RBM's learning rate and weight decay), ``low_k=K``, ``low_epochs=N``,
+``low_lr=R`` (CD-K, epochs and learning rate of the two lower RBMs), ``weight_decay=W`` (every RBM; ``top_decay``
+overrides it for the top one), ``precision=ieee|bf16|tf32`` (float32 products), ``binarised=1`` (one fixed
 Bernoulli draw of the pixels instead of the intensities). Seed 0 is the benchmark's stack (initial weights
 from its generator); other seeds draw initial weights and training from that seed. The peer is the paper's
 greedy figure, 2.49 % (test error; Hinton, Osindero & Teh 2006, section 6).
@@ -48,6 +49,8 @@ KEYS = {
     "top_k": int,
     "top_epochs": int,
     "top_persistent": int,
+    "top_lr": float,
+    "top_decay": float,
     "low_k": int,
     "low_epochs": int,
     "low_lr": float,
@@ -82,12 +85,8 @@ def validation_data(x: torch.Tensor, y: torch.Tensor) -> tuple:
     return x[order], y[order], x[pick], y[pick], g.get_state()
 
 
-def greedy_error(data: tuple, variant: dict, seed: int, precision: str | None) -> float:
-    """Train the benchmark's greedy stack on ``data`` (``validation_data``) with ``variant`` applied; its error on
-    the validation split. Seed 0 continues the benchmark's generator from the saved state."""
-    images, labels, held_x, held_y, state = data
-    if variant.get("binarised"):
-        images = torch.bernoulli(images, generator=torch.Generator().manual_seed(5))
+def variant_configs(variant: dict, seed: int) -> list[crbm.TrainConfig]:
+    """The benchmark's greedy RBM configs (bottom first) with ``variant`` applied and ``seed`` as their seed."""
     s = settings(quick=False)
     base = rbm_config(s, "cpu")
     cfg = dataclasses.replace(base, weight_decay=variant.get("weight_decay", base.weight_decay), seed=seed)
@@ -103,10 +102,21 @@ def greedy_error(data: tuple, variant: dict, seed: int, precision: str | None) -
         k=variant.get("top_k", top.k),
         epochs=variant.get("top_epochs", top.epochs),
         persistent=bool(variant.get("top_persistent", 0)),
+        learning_rate=variant.get("top_lr", top.learning_rate),
+        weight_decay=variant.get("top_decay", top.weight_decay),
     )
+    return [low, low, top]
+
+
+def greedy_error(data: tuple, variant: dict, seed: int, precision: str | None) -> float:
+    """Train the benchmark's greedy stack on ``data`` (``validation_data``) with ``variant`` applied; its error on
+    the validation split. Seed 0 continues the benchmark's generator from the saved state."""
+    images, labels, held_x, held_y, state = data
+    if variant.get("binarised"):
+        images = torch.bernoulli(images, generator=torch.Generator().manual_seed(5))
     init = torch.Generator().set_state(state) if seed == 0 else torch.Generator().manual_seed(seed)
     with crbm.matmul_precision(variant.get("precision", precision)):
-        dbn = train_dbn(images, labels, SIZES, configs=[low, low, top], generator=init)
+        dbn = train_dbn(images, labels, SIZES, configs=variant_configs(variant, seed), generator=init)
     return dbn.error_rate(held_x, held_y)
 
 
