@@ -106,7 +106,8 @@ def test_dbn_greedy_variants_parse_and_bad_ones_are_named(monkeypatch):
     low, mid, top = tool.variant_configs({"weight_decay": 5e-4, "top_decay": 1e-4, "top_lr": 0.05, "low_k": 3}, 7)
     assert (low.weight_decay, low.k, low.learning_rate, low.seed) == (5e-4, 3, 0.1, 7) and mid == low
     assert (top.weight_decay, top.learning_rate, top.k, top.seed) == (1e-4, 0.05, 10, 7)
-    assert [c.k for c in tool.variant_configs({}, 0)] == [10, 10, 10]
+    assert [(c.k, c.weight_decay) for c in tool.variant_configs({}, 0)] == [(10, 1e-4)] * 3
+    assert [c.weight_decay for c in tool.variant_configs({"weight_decay": 2e-4}, 0)] == [2e-4] * 3
     with pytest.raises(SystemExit, match="KEY one of .* got 'top_k3'"):
         tool.parse_variant("top_k3")
     with pytest.raises(SystemExit, match="top_k expects an integer, got 'x'"):

@@ -89,10 +89,10 @@ def variant_configs(variant: dict, seed: int) -> list[crbm.TrainConfig]:
     """The benchmark's greedy RBM configs (bottom first) with ``variant`` applied and ``seed`` as their seed."""
     s = settings(quick=False)
     base = rbm_config(s, "cpu")
-    cfg = dataclasses.replace(base, weight_decay=variant.get("weight_decay", base.weight_decay), seed=seed)
-    low, _, top = greedy_configs(s, cfg)
+    low, _, top = greedy_configs(s, dataclasses.replace(base, seed=seed))
     low = dataclasses.replace(
         low,
+        weight_decay=variant.get("weight_decay", low.weight_decay),
         k=variant.get("low_k", low.k),
         epochs=variant.get("low_epochs", low.epochs),
         learning_rate=variant.get("low_lr", low.learning_rate),
@@ -103,7 +103,7 @@ def variant_configs(variant: dict, seed: int) -> list[crbm.TrainConfig]:
         epochs=variant.get("top_epochs", top.epochs),
         persistent=bool(variant.get("top_persistent", 0)),
         learning_rate=variant.get("top_lr", top.learning_rate),
-        weight_decay=variant.get("top_decay", top.weight_decay),
+        weight_decay=variant.get("top_decay", variant.get("weight_decay", top.weight_decay)),
     )
     return [low, low, top]
 
