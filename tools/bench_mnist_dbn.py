@@ -9,8 +9,8 @@ Full run, Hinton, Osindero & Teh section 6: 44,000 training images (4,400 per cl
 mini-batches of 100 (10 per class); each RBM trained greedily for 30 epochs by CD-10 (the paper does not say
 which CD-k it used; on the validation split below, the top RBM, with the labels, by CD-1 / CD-3 / CD-10 / CD-20
 gave greedy errors of 2.9 / 2.4 / 1.8 / 1.9 % over CD-1 lower RBMs, and then the lower RBMs by CD-1 / CD-3 /
-CD-10 gave 1.8 / 1.7 / 1.5 %, and weight decay 1e-4 instead of 2e-4 1.54 % against 1.59 % (mean of three seeds;
-1.45 % over the two on which it was chosen): ``tools/dbn_greedy.py``);
+CD-10 gave 1.8 / 1.7 / 1.5 %; greedy weight decay 1e-4 gave 1.54 % against 2e-4's 1.59 %, the mean of three
+seeds, within noise: ``tools/dbn_greedy.py``);
 up-down for 300 epochs with 3, 6 and 10 rounds of Gibbs sampling in the top RBM (100 epochs each); then 59 more
 epochs (10 rounds) on all 60,000 images. The paper gives no learning rates; we use Hinton's ``rbm.m`` settings
 for the RBMs (rate 0.1, momentum 0.5 then 0.9 after 5 epochs, weight decay 2e-4, halved for the up-down DBN's
