@@ -103,7 +103,7 @@ def _source(relative: str) -> str:
     parts = Path(relative).parts
     if parts[:2] == ("mocap", "cmu") and len(parts) == 4:
         return f"{CMU_URL}{parts[2]}/{parts[3]} (CMU Graphics Lab Motion Capture Database)"
-    return "its public home (see the README, 'Data')"
+    return "its public home (listed in crbm's data guide, docs/data.md)"
 
 
 def data_path(relative: str, *, path: str | os.PathLike | None = None) -> Path:

@@ -24,7 +24,7 @@ def data_root() -> Path:
     """The shared real data (``CRBM_DATA`` or ``../shared/data``); skips the test when absent."""
     root = _data_root()
     if root is None:
-        pytest.skip("real data not found: set CRBM_DATA to the data folder (see README, 'Data')")
+        pytest.skip("real data not found: set CRBM_DATA to the data folder (see docs/data.md)")
     return root
 
 
