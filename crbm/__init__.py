@@ -32,6 +32,8 @@ from crbm.documents import Corpus, load_bag_of_words, tokenize_20news, tokenize_
 from crbm.faces import face_patches, load_olivetti
 from crbm.hashing import HashTable, binary_codes, pack_bits
 from crbm.retrieval import RECALL_LEVELS, precision_at_recall, retrieval_curve
+from crbm.collaborative import BiasRecommender, MFRecommender, RatingRBM, RBMRecommender, SVDRecommender
+from crbm.movielens import load_movielens, read_ratings, split_ratings
 
 # motion models: conditional RBMs, generation, filtering, forecasting
 from crbm.conditional import CRBM, TwoLayerCRBM, Windows, fit_two_layer, taylor_config
