@@ -76,6 +76,7 @@ from crbm.mocap import (
     joint_positions,
     step_from_state,
 )
+from crbm.mocap.resample import frame_count, resample
 
 _LAZY = ("animate", "plot_channels", "plot_poses")  # rendering pulls in matplotlib: imported on first use
 

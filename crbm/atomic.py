@@ -1,19 +1,26 @@
 """Atomic file writing: write to a temporary file in the target's folder, fsync, then rename.
 
-Every file the package writes (checkpoints, BVH, AMC, Parquet, PNG, GIF, JSON, downloads) goes through
-here. A crash or an exception while writing leaves the destination as it was and no partial file behind
-(a temporary file left by a process killed mid-write is removed by the next successful write).
+Every file the package writes (checkpoints, BVH, AMC, Parquet, PNG, GIF, MP4, JSON, downloads) goes through
+here. A crash or an exception while writing leaves the destination as it was and no partial file behind.
+Several writers may write the same path at once: each has its own temporary file (named after the host, the
+process and a random token), and the last complete write wins. A temporary file left by a process killed
+mid-write is removed by the next successful write on the same host, once that process is gone; the
+temporary files of live writers are never touched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
-from collections.abc import Iterator
+import socket
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from crbm.errors import CRBMError
+
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -29,30 +36,73 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path`` (ending in the same suffix, so writers that pick the format
-    by suffix work); on success fsync it and ``os.replace`` it onto ``path``.
-
-    The caller writes the whole file to the yielded path (for writers that take a path, e.g. pyarrow).
-    On an exception the temporary file is removed and the exception propagates.
-    """
-    path = Path(path)
+def _temporary(path: Path) -> Path:
+    """Create an empty temporary file next to ``path``: ``.<name>.<host>.<pid>.<token>.tmp<suffix>`` (ending
+    in the same suffix, so writers that pick the format by suffix work)."""
     if not path.parent.is_dir():
         raise CRBMError(f"cannot write {path}: folder {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.name}.{_HOST}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as for open()
+    return tmp
+
+
+def _process_gone(pid: int) -> bool:
+    if os.name != "posix":  # (no harmless existence probe elsewhere: keep every temporary file)
+        return False
     try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. another user's process: it exists
+        return False
+    return False
+
+
+def _remove_stale(path: Path) -> None:
+    """Remove temporary files of ``path`` left by writers on this host that were killed mid-write."""
+    prefix = f".{path.name}.{_HOST}."
+    for stale in path.parent.glob(f"{prefix}*.tmp{path.suffix}"):
+        pid = stale.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and _process_gone(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_paths(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
+    """Yield one temporary path next to each of ``paths``; when the block ends, fsync every one, and only
+    then rename each onto its destination.
+
+    The caller writes the whole files to the yielded paths. An exception while writing or syncing any of
+    them removes every temporary file and leaves all the destinations as they were (all or nothing).
+    """
+    paths = [Path(p) for p in paths]
+    if len(set(paths)) != len(paths):
+        raise CRBMError(f"cannot write {[str(p) for p in paths]}: a path is named twice")
+    tmps: list[Path] = []
+    try:
+        for path in paths:
+            tmps.append(_temporary(path))
+        yield list(tmps)
+        for tmp in tmps:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        for tmp, path in zip(tmps, paths):
+            os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
-    for stale in path.parent.glob(f".{path.name}.*.tmp{path.suffix}"):  # left by writers killed mid-write
-        stale.unlink(missing_ok=True)
+    for folder in {p.parent for p in paths}:
+        _fsync_dir(folder)
+    for path in paths:
+        _remove_stale(path)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """``atomic_paths`` for one file: yield a temporary path next to ``path``, renamed onto it at the end."""
+    with atomic_paths([path]) as (tmp,):
+        yield tmp
 
 
 @contextmanager

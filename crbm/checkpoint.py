@@ -19,6 +19,7 @@ from safetensors.torch import save as st_save
 
 from crbm.atomic import write_bytes
 from crbm.errors import CRBMError, FormatError
+from crbm.limits import load_json
 
 FORMAT = "crbm-checkpoint/1"
 _UNREADABLE = "not a readable safetensors checkpoint"  # how every refusal of the file's container begins
@@ -84,10 +85,7 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | Non
             raw = (f.metadata() or {}).get("crbm")
             if raw is None:
                 raise FormatError(path, "not a crbm checkpoint (no 'crbm' metadata in the safetensors header)")
-            try:
-                meta = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise FormatError(path, f"checkpoint metadata is not valid JSON ({err})") from None
+            meta = load_json(path, raw, "checkpoint metadata")
             if not isinstance(meta, dict):
                 raise FormatError(path, f"checkpoint metadata must be a JSON object, got {type(meta).__name__}")
             if meta.get("format") != FORMAT:
@@ -99,10 +97,7 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | Non
             dtype = getattr(torch, str(meta.get("dtype", "float32")), None)
             if not isinstance(dtype, torch.dtype):
                 raise FormatError(path, f"unknown dtype {meta.get('dtype')!r}")
-            try:
-                skeleton = cls.from_config(meta["config"], dtype=dtype, device="meta")
-            except (CRBMError, TypeError, KeyError, ValueError, RuntimeError) as err:
-                raise FormatError(path, f"invalid {meta['kind']} config: {err}") from None
+            skeleton = _build(path, cls, meta, dtype, "meta")
             expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
             names = set(f.keys())
             stored = {k[len("model/") :]: tuple(f.get_slice(k).get_shape()) for k in names if k.startswith("model/")}
@@ -132,9 +127,18 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | Non
         if isinstance(err, CRBMError):
             raise
         raise FormatError(path, f"{_UNREADABLE} ({err})") from None
-    model = cls.from_config(meta["config"], dtype=dtype, device=device)
+    model = _build(path, cls, meta, dtype, device)  # (a config may pass on the meta device and fail here)
     model.load_state_dict({k: v.to(model.state_dict()[k].device) for k, v in state.items()})
     return Checkpoint(model, trainer, meta.get("trainer", {}), meta.get("extra", {}))
+
+
+def _build(path: Path, cls: type, meta: dict, dtype: torch.dtype, device) -> torch.nn.Module:
+    """``cls.from_config(meta["config"])`` on ``device``; any failure of the config is a FormatError."""
+    try:
+        return cls.from_config(meta["config"], dtype=dtype, device=device)
+    except (CRBMError, TypeError, KeyError, ValueError, RuntimeError, OverflowError, AttributeError) as err:
+        reason = str(err) if isinstance(err, CRBMError) else f"{type(err).__name__}: {err}"
+        raise FormatError(path, f"invalid {meta['kind']} config: {reason}") from None
 
 
 _SAFETENSORS_DTYPES = {torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32", torch.float64: "F64"}

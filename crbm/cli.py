@@ -33,9 +33,27 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_fps(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fps", type=float, default=None, help="frame rate of the input, overriding the file's "
+                   "(default: the BVH Frame Time or the Parquet metadata; 120 for .amc)")
+
+
 def _add_clip_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--asf", type=Path, default=None, help="ASF skeleton of .amc inputs")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of .amc inputs (default: 120)")
+    _add_fps(p)
+
+
+def _add_out_fps(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--out-fps", type=float, default=None, help=f"frame rate of the output (default: {default})")
+
+
+def _check_rates(args: argparse.Namespace) -> None:
+    """Every frame-rate option given (--fps, --model-fps, --out-fps) is in (0, 10,000]; else a one-line error."""
+    from crbm.mocap.motion import check_fps
+
+    for name in ("fps", "model_fps", "out_fps"):
+        if getattr(args, name, None) is not None:
+            check_fps(getattr(args, name), "--" + name.replace("_", "-"))
 
 
 def _parse_schedule(text: str) -> list[tuple[str, int]]:
@@ -64,7 +82,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=2000, help="passes over the data (default: %(default)s)")
     p.add_argument("--order", type=int, default=3, help="frames of history (default: %(default)s)")
     p.add_argument("--hidden", type=int, default=150, help="hidden units per layer (default: %(default)s)")
-    p.add_argument("--model-fps", type=float, default=30.0, help="the model's frame rate (default: %(default)s)")
+    p.add_argument("--model-fps", type=float, default=30.0,
+                   help="the model's frame rate; clips at other rates are resampled to it (default: %(default)s)")
     p.add_argument("--style-from", default=None, metavar="clip-names|FILE.csv",
                    help="style labels: from clip names (walk_01 -> walk) or a CSV of clip,style rows")
     p.add_argument("--ar-start", action="store_true",
@@ -116,11 +135,13 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, default=30, help="Gibbs steps per frame (default: %(default)s)")
     p.add_argument("--blend", type=int, default=15, help="frames of cross-fade at a style switch")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    _add_out_fps(p, "the model's")
 
 
 def _run_generate(args: argparse.Namespace) -> int:
     import torch
 
+    from crbm.mocap.resample import resample
     from crbm.motion_model import load_motion_model
 
     model = load_motion_model(args.model)
@@ -132,6 +153,8 @@ def _run_generate(args: argparse.Namespace) -> int:
         raise CRBMError("give --frames N or --style STYLE:N,...")
     clips = model.generate(schedule, n_chains=args.chains, k=args.k, blend=args.blend,
                            generator=torch.Generator().manual_seed(args.seed))
+    if args.out_fps is not None:
+        clips = [resample(c, args.out_fps) for c in clips]
     for path in _write_clips(clips, args.out):
         print(path)
     return 0
@@ -143,6 +166,7 @@ def _add_denoise(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="where to write the filtered clip")
     p.add_argument("--style", default=None, help="style label for style models (default: the first)")
     _add_clip_options(p)
+    _add_out_fps(p, "the input's rate and frame count")
 
 
 def _run_denoise(args: argparse.Namespace) -> int:
@@ -150,7 +174,8 @@ def _run_denoise(args: argparse.Namespace) -> int:
     from crbm.motion_model import load_motion_model
 
     model = load_motion_model(args.model)
-    clip = model.denoise(read_motion(args.input, asf=args.asf, fps=args.fps), style=args.style)
+    clip = model.denoise(read_motion(args.input, asf=args.asf, fps=args.fps), style=args.style,
+                         out_fps=args.out_fps)
     for path in _write_clips([clip], args.out):
         print(path)
     return 0
@@ -160,12 +185,13 @@ def _add_fill(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="a checkpoint from crbm train, or 'demo'")
     p.add_argument("input", type=Path, metavar="IN", help="clip with missing channels")
     p.add_argument("--missing", required=True, help="comma-separated joints or channels, e.g. rfemur,rtibia,rfoot")
-    p.add_argument("--start", type=int, default=0, help="first missing frame at the model's rate (default: 0)")
+    p.add_argument("--start", type=int, default=0, help="first missing frame of the input clip (default: 0)")
     p.add_argument("--out", type=Path, required=True, help="where to write the filled clip")
     p.add_argument("--samples", type=int, default=20, help="chains averaged (default: %(default)s)")
     p.add_argument("--style", default=None, help="style label for style models (default: the first)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     _add_clip_options(p)
+    _add_out_fps(p, "the input's rate and frame count")
 
 
 def _run_fill(args: argparse.Namespace) -> int:
@@ -177,7 +203,7 @@ def _run_fill(args: argparse.Namespace) -> int:
     model = load_motion_model(args.model)
     clip = model.fill(read_motion(args.input, asf=args.asf, fps=args.fps), args.missing.split(","),
                       start=args.start, style=args.style, n_samples=args.samples,
-                      generator=torch.Generator().manual_seed(args.seed))
+                      generator=torch.Generator().manual_seed(args.seed), out_fps=args.out_fps)
     for path in _write_clips([clip], args.out):
         print(path)
     return 0
@@ -215,7 +241,7 @@ def _add_show(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True,
                    help="picture to write: .gif or .mp4 (animation, MP4 needs ffmpeg) or .png (poses)")
     p.add_argument("--asf", type=Path, default=None, help="ASF skeleton for an .amc input")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of an .amc input (default: 120)")
+    _add_fps(p)
     p.add_argument("--stride", type=int, default=1, help="draw every N-th frame (default: %(default)s)")
 
 
@@ -239,15 +265,20 @@ def _add_convert(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, metavar="IN", help="motion file: .bvh, .amc (needs --asf) or .parquet")
     p.add_argument("output", type=Path, metavar="OUT", help="file to write: .bvh, .amc (+ .asf) or .parquet")
     p.add_argument("--asf", type=Path, default=None, help="the ASF skeleton of an .amc input")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of an .amc input (default: 120)")
+    _add_fps(p)
+    _add_out_fps(p, "the input's rate and frame count")
 
 
 def _run_convert(args: argparse.Namespace) -> int:
     from crbm.mocap.io import read_motions, write_motion
+    from crbm.mocap.resample import resample
 
     if args.output.resolve() == args.input.resolve():
         raise CRBMError(f"{args.output}: the output would overwrite the input; choose another name")
-    for path in write_motion(read_motions(args.input, asf=args.asf, fps=args.fps), args.output):
+    clips = read_motions(args.input, asf=args.asf, fps=args.fps)
+    if args.out_fps is not None:
+        clips = [resample(c, args.out_fps) for c in clips]
+    for path in write_motion(clips, args.output):
         print(path)
     return 0
 
@@ -374,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     run = COMMANDS[args.command][2]
     try:
+        _check_rates(args)
         return run(args)
     except KeyboardInterrupt:
         print(f"crbm {args.command}: interrupted", file=sys.stderr)

@@ -7,8 +7,20 @@ the file (or argument), the place (line, column, channel) and what was expected.
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """``text`` with every line break (and the blanks around it) replaced by one space: messages quoted from
+    other libraries (pyarrow, torch) often span several lines."""
+    return " ".join(part for part in (line.strip() for line in text.splitlines()) if part)
+
+
 class CRBMError(ValueError):
-    """Base class of the package's errors; a ValueError, so ``except ValueError`` catches it too."""
+    """Base class of the package's errors; a ValueError, so ``except ValueError`` catches it too. A message
+    is always one line (line breaks in quoted text become spaces)."""
+
+    def __init__(self, *args):
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (one_line(args[0]),)
+        super().__init__(*args)
 
 
 class FormatError(CRBMError):

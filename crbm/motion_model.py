@@ -10,6 +10,7 @@ as one code-free checkpoint (tensors in safetensors, everything else JSON).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,24 +27,11 @@ from crbm.factored import FCRBM, LabelCRBM, fcrbm_config
 from crbm.forecast import HORIZONS, LinearAR, model_predictor, prediction_errors, zero_velocity
 from crbm.mocap.motion import Motion, Skeleton
 from crbm.mocap.preprocess import Pipeline, body_centred_pipeline
+from crbm.mocap.resample import frame_count, rate_ratio, resample
 from crbm.sample import denoise, fill_missing, generate, style_schedule
 from crbm.train import TrainConfig, fit
 
 KINDS = ("crbm", "two-layer", "label", "fcrbm")
-
-
-def resample(motion: Motion, fps: float) -> Motion:
-    """The clip at ``fps``, keeping every k-th frame for a whole ratio k (e.g. 120 -> 30 fps)."""
-    ratio = motion.fps / fps
-    if abs(ratio - 1) < 1e-6:
-        return motion
-    k = round(ratio)
-    if k < 1 or abs(ratio - k) > 1e-6:
-        raise CRBMError(
-            f"clip {motion.name!r} is at {motion.fps:g} fps; the model runs at {fps:g} fps and resamples only by "
-            "whole factors (e.g. 120 -> 30)"
-        )
-    return motion.replace(frames=motion.frames[::k], fps=fps)
 
 
 @dataclass
@@ -143,13 +131,22 @@ class MotionModel:
             return None
         return self.style_labels([(style or self.styles[0], n)], blend=0)
 
-    def denoise(self, motion: Motion, *, style: str | None = None) -> Motion:
+    def _like_input(self, frames: Tensor, motion: Motion, name: str, out_fps: float | None) -> Motion:
+        """Model-rate frames of ``motion`` -> a clip at ``out_fps`` (default: ``motion``'s rate) spanning
+        ``motion``'s time: ``frame_count(motion.n_frames, motion.fps, out_fps)`` frames, so ``motion``'s own
+        frame count at its own rate."""
+        fps = motion.fps if out_fps is None else out_fps
+        clip = self.to_motion(frames, name=name, context=motion)
+        return resample(clip, fps, n_frames=frame_count(motion.n_frames, motion.fps, fps))
+
+    def denoise(self, motion: Motion, *, style: str | None = None, out_fps: float | None = None) -> Motion:
         """Online filter (Taylor's): each frame's hidden state inferred from the noisy frame and the already
         filtered history, the frame replaced by the model's reconstruction. Root trajectory reintegrated from
-        the clip's first pose."""
+        the clip's first pose. The clip is filtered at the model's rate and comes back at ``out_fps``
+        (default: the clip's own rate and frame count; ``crbm.mocap.resample``)."""
         (z,) = self.transform([motion])
         clean = denoise(self._one_layer(), z, labels=self._labels_for(style, z.shape[0]))
-        return self.to_motion(clean, name=f"{motion.name}_denoised", context=motion)
+        return self._like_input(clean, motion, f"{motion.name}_denoised", out_fps)
 
     def fill(
         self,
@@ -161,9 +158,12 @@ class MotionModel:
         n_samples: int = 20,
         k: int = 30,
         generator: torch.Generator | None = None,
+        out_fps: float | None = None,
     ) -> Motion:
         """Fill the joints of the ``missing`` channels (names like ``rfemur.rx`` or whole joints ``rfemur``)
-        from frame ``start`` on, by Gibbs sampling with the observed channels clamped (``fill_missing``)."""
+        from frame ``start`` of the clip on, by Gibbs sampling with the observed channels clamped
+        (``fill_missing``) at the model's rate, from the first model frame at or after that time (and not
+        before the model's order). Comes back at ``out_fps`` (default: the clip's own rate and frame count)."""
         joints = {c.split(".")[0] for c in missing}
         unknown = sorted(j for j in joints if j not in self.skeleton.names)
         if unknown:
@@ -173,10 +173,11 @@ class MotionModel:
             raise CRBMError(f"the model has no channels for {sorted(joints)} (they may be constant in training)")
         (z,) = self.transform([motion])
         mask = torch.zeros(z.shape, dtype=torch.bool)
-        mask[max(start, self.order) :, cols] = True
+        first = math.ceil(start / rate_ratio(motion.fps, self.fps) - 1e-9)  # model frame at or after the start
+        mask[max(first, self.order) :, cols] = True
         labels = self._labels_for(style, z.shape[0])
         out = fill_missing(self._one_layer(), z, mask, n_samples=n_samples, k=k, labels=labels, generator=generator)
-        return self.to_motion(out, name=f"{motion.name}_filled", context=motion)
+        return self._like_input(out, motion, f"{motion.name}_filled", out_fps)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, motions: Sequence[Motion], *, horizons: Sequence[int] = HORIZONS) -> dict:
@@ -268,7 +269,8 @@ def train_motion_model(
             conditioning, the baseline) or "fcrbm" (Taylor & Hinton 2009's factored, style-gated model).
         order, hidden: history length and hidden units.
         epochs: passes over the windows (Taylor's demo: 2000).
-        fps: the model's frame rate; clips are resampled by whole factors (120 -> 30).
+        fps: the model's frame rate; clips at other rates are resampled to it (``crbm.mocap.resample``:
+            every k-th frame for a whole ratio k such as 120 -> 30, quaternion slerp otherwise).
         config: training settings (default ``taylor_config`` / ``fcrbm_config`` with ``epochs``, ``seed``).
         ar_start: start a CRBM's or label CRBM's autoregressive weights at the ridge AR solution of the same
             windows (``CRBM.initialise_autoregressive``) instead of Taylor's start near zero. On the CMU-35 split it

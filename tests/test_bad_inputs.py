@@ -146,10 +146,28 @@ def _parquet(tmp: Path, edit: Callable[[pa.Table], pa.Table]) -> list:
     return crbm.read_parquet(tmp / "bad.parquet")
 
 
+def _parquet_fps(tmp: Path, fps: float, name: str = "bad.parquet") -> Path:
+    """A valid file written by crbm whose metadata gives its clip the frame rate ``fps``."""
+    good = tmp / "good.parquet"
+    crbm.write_parquet(_motion(tmp), good)
+    table = pq.read_table(good)
+    meta = dict(table.schema.metadata)
+    info = json.loads(meta[b"crbm"])
+    info["clips"][0]["fps"] = fps
+    meta[b"crbm"] = json.dumps(info).encode()
+    pq.write_table(table.replace_schema_metadata(meta), tmp / name)
+    return tmp / name
+
+
 def _set_value(table: pa.Table, column: str, row: int, value: float) -> pa.Table:
     values = table.column(column).to_numpy().copy()
     values[row] = value
     return table.set_column(table.schema.get_field_index(column), column, pa.array(values))
+
+
+def _nan_after_construction(motion: crbm.Motion) -> crbm.Motion:
+    motion.frames[1, 2] = np.nan  # (the array stays writable: a Motion checks its values when it is made)
+    return motion
 
 
 def _plain_parquet(tmp: Path) -> Path:
@@ -297,6 +315,33 @@ CASES = [
     Case("bvh-negative-frame-time", "BVH with `Frame Time: -0.04`",
          lambda t: crbm.read_bvh(_bvh(t, "Frame Time: 0.04", "Frame Time: -0.04")), FormatError,
          r"bad\.bvh:18: expected a positive Frame Time, got '-0\.04'"),
+    Case("bvh-zero-frame-time", "BVH with `Frame Time: 0`",
+         lambda t: crbm.read_bvh(_bvh(t, "Frame Time: 0.04", "Frame Time: 0")), FormatError,
+         r"bad\.bvh:18: expected a positive Frame Time, got '0'"),
+    Case("bvh-nan-frame-time", "BVH with `Frame Time: nan`",
+         lambda t: crbm.read_bvh(_bvh(t, "Frame Time: 0.04", "Frame Time: nan")), FormatError,
+         r"bad\.bvh:18: expected a number for 'Frame Time:', got 'nan'"),
+    Case("bvh-absurd-frame-rate", "BVH with `Frame Time: 0.00001` (100,000 fps)",
+         lambda t: crbm.read_bvh(_bvh(t, "Frame Time: 0.04", "Frame Time: 0.00001")), FormatError,
+         r"bad\.bvh:18: Frame Time 0\.00001 s is 100,000 fps; expected a frame rate of at most 10,000 fps"),
+    Case("parquet-nan-fps", "Parquet whose metadata gives a clip fps NaN",
+         lambda t: crbm.read_parquet(_parquet_fps(t, float("nan"))), FormatError,
+         r"bad\.parquet: metadata 'crbm': clip 'good' has bad fps nan; expected a frame rate above 0 and at most "
+         r"10,000 fps"),
+    Case("parquet-absurd-fps", "Parquet whose metadata gives a clip 1,000,000 fps",
+         lambda t: crbm.read_parquet(_parquet_fps(t, 1e6)), FormatError,
+         r"bad\.parquet: metadata 'crbm': clip 'good' has bad fps 1000000\.0"),
+    Case("motion-fps-override-negative", "`read_motions(path, fps=-30)`",
+         lambda t: crbm.read_motions(_bvh(t, name="good.bvh"), fps=-30), CRBMError,
+         r"good\.bvh: fps: expected a frame rate above 0 and at most 10,000 fps, got -30"),
+    Case("amc-fps-nan", "an `.amc` read with `fps=nan`",
+         lambda t: crbm.read_motions(_file(t, "bad.amc", AMC), asf=_asf(t, name="tiny.asf"), fps=float("nan")),
+         CRBMError, r"bad\.amc: fps: expected a frame rate above 0 and at most 10,000 fps, got nan"),
+    Case("motion-zero-fps", "a Motion built at 0 fps",
+         lambda t: crbm.Motion(_motion(t).skeleton, np.zeros((2, 9)), 0.0),
+         CRBMError, r"motion '': fps: expected a frame rate above 0 and at most 10,000 fps, got 0\.0"),
+    Case("resample-absurd-fps", "`resample(clip, 20000)`", lambda t: crbm.resample(_motion(t), 20_000), CRBMError,
+         r"clip 'good': resampling rate: expected a frame rate above 0 and at most 10,000 fps, got 20000"),
     Case("bvh-binary-garbage", "4 KiB of random bytes named `.bvh`",
          lambda t: crbm.read_bvh(_file(t, "bad.bvh", _garbage())), FormatError,
          r"bad\.bvh:1: the hierarchy is not valid UTF-8 text"),
@@ -367,10 +412,12 @@ CASES = [
     Case("dataframe-inf", "DataFrame channel column holding -Inf",
          lambda t: _dataframe(t, lambda df: df.assign(**{"Hips.Xposition": [0.0, -np.inf]})), CRBMError,
          r"column 'Hips\.Xposition' has a NaN or infinite value at row 1; expected finite numbers"),
-    Case("motion-nan-to-bvh", "a Motion with NaN frames written to BVH",
-         lambda t: crbm.write_bvh(crbm.Motion(_motion(t).skeleton, np.full((2, 9), np.nan), 25.0, name="walk"),
-                                  t / "out.bvh"), CRBMError,
-         r"motion 'walk': frames contain NaN or infinity; BVH cannot store them"),
+    Case("motion-nan", "a Motion with a NaN in its frames",
+         lambda t: crbm.Motion(_motion(t).skeleton, np.full((2, 9), np.nan), 25.0, name="walk"), CRBMError,
+         r"motion 'walk': frame 0 holds nan in channel 'Hips\.Xposition'; expected finite numbers"),
+    Case("motion-nan-to-bvh", "a Motion whose frames were set to NaN after it was made, written to BVH",
+         lambda t: crbm.write_bvh(_nan_after_construction(_motion(t)), t / "out.bvh"), CRBMError,
+         r"motion 'good': frames contain NaN or infinity; BVH cannot store them"),
     Case("motion-wrong-shape", "a Motion whose frames have 5 columns for 9 channels",
          lambda t: crbm.Motion(_motion(t).skeleton, np.zeros((2, 5)), 25.0, name="walk"), CRBMError,
          r"motion 'walk': frames must have shape \(T, 9\), got \(2, 5\)"),

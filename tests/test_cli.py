@@ -1,8 +1,16 @@
+import re
 import subprocess
 import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
 
 from crbm import __version__
 from crbm.cli import main
+from crbm.mocap.io import read_motion, write_motion
+from crbm.motion_model import MotionModel
 
 
 def test_version(capsys):
@@ -25,3 +33,83 @@ def test_help_lists_commands(capsys):
 def test_module_entry_point():
     r = subprocess.run([sys.executable, "-m", "crbm", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and __version__ in r.stdout
+
+
+# ------------------------------------------------------------------------------------------ frame rates
+
+
+@pytest.fixture(scope="module")
+def walk_bvh(data_root, tmp_path_factory):
+    """CMU 35_08 (455 frames at 120 fps) written as a BVH file."""
+    d = data_root / "mocap" / "cmu" / "35"
+    path = tmp_path_factory.mktemp("rates") / "walk.bvh"
+    write_motion(read_motion(d / "35_08.amc", asf=d / "35.asf"), path)
+    return path
+
+
+def _with_frame_time(src: Path, dst: Path, frame_time: str) -> Path:
+    text, n = re.subn(r"Frame Time: \S+", f"Frame Time: {frame_time}", src.read_text(), count=1)
+    assert n == 1
+    dst.write_text(text)
+    return dst
+
+
+def _train(data: list[Path], out: Path, *extra: str) -> MotionModel:
+    assert main(["train", *map(str, data), "--out", str(out), "--epochs", "1", "--hidden", "4", *extra]) == 0
+    return MotionModel.load(out)
+
+
+@pytest.mark.parametrize("frame_time", ["0.00833333", ".0083333", "0.008333", "0.033333", "0.04", "0.041667",
+                                        "0.02", "0.016667"])
+def test_train_takes_any_frame_rate(walk_bvh, tmp_path, frame_time):
+    """Rounded 120 fps frame times (120.000048, 120.0005, 120.0048 fps), Blender's 30.0003 fps, and 25, 24, 50 and
+    60 fps train with no flags, resampled to the model's 30 fps."""
+    bvh = _with_frame_time(walk_bvh, tmp_path / "walk.bvh", frame_time)
+    model = _train([bvh], tmp_path / "m.safetensors")
+    assert model.fps == 30.0
+
+
+def test_rounded_120_fps_trains_as_every_fourth_frame(walk_bvh, tmp_path):
+    exact = _train([walk_bvh], tmp_path / "exact.safetensors")
+    rounded = _train([_with_frame_time(walk_bvh, tmp_path / "walk.bvh", "0.00833333")], tmp_path / "r.safetensors")
+    for k, v in exact.model.state_dict().items():
+        assert torch.equal(rounded.model.state_dict()[k], v), k
+
+
+def test_fps_overrides_amc_and_bvh_rates(data_root, walk_bvh, tmp_path, capsys):
+    d = data_root / "mocap" / "cmu" / "35"
+    assert _train([d / "35_01.amc"], tmp_path / "a.safetensors", "--asf", str(d / "35.asf"), "--fps", "60").fps == 30
+    out = tmp_path / "walk60.bvh"
+    assert main(["convert", str(walk_bvh), str(out), "--fps", "60"]) == 0
+    relabelled, original = read_motion(out), read_motion(walk_bvh)
+    assert abs(relabelled.fps - 60.0) < 1e-9 and np.allclose(relabelled.frames, original.frames, atol=1e-9)
+
+
+def test_outputs_come_back_at_the_input_rate_unless_asked(walk_bvh, tmp_path, capsys):
+    model = tmp_path / "m.safetensors"
+    _train([walk_bvh], model)
+    original = read_motion(walk_bvh)
+    runs = {
+        "denoised.bvh": (["denoise", str(model), str(walk_bvh)], 120.0, 455),
+        "denoised30.bvh": (["denoise", str(model), str(walk_bvh), "--out-fps", "30"], 30.0, 114),
+        "filled.bvh": (["fill", str(model), str(walk_bvh), "--missing", "rfemur", "--samples", "1",
+                        "--start", "200"], 120.0, 455),
+        "filled24.bvh": (["fill", str(model), str(walk_bvh), "--missing", "rfemur", "--samples", "1",
+                          "--out-fps", "24"], 24.0, 91),
+        "converted.bvh": (["convert", str(walk_bvh)], 120.0, 455),
+        "converted30.bvh": (["convert", str(walk_bvh), "--out-fps", "30"], 30.0, 114),
+        # 20 frames at the model's 30 fps (no seed frames) span 19/30 s: 39 frames at 60 fps
+    }
+    for name, (argv, fps, frames) in runs.items():
+        out = tmp_path / name
+        argv = argv + [str(out)] if argv[0] == "convert" else argv + ["--out", str(out)]
+        assert main(argv) == 0, name
+        clip = read_motion(out)
+        assert abs(clip.fps - fps) < 1e-6 and clip.n_frames == frames, (name, clip.fps, clip.n_frames)
+    np.testing.assert_allclose(read_motion(tmp_path / "converted30.bvh").frames, original.frames[::4], atol=1e-9)
+    # generate: the model's rate by default; --out-fps 60 puts the same frames on every other 60 fps frame
+    for name, extra in (("generated.bvh", []), ("generated60.bvh", ["--out-fps", "60"])):
+        assert main(["generate", str(model), "--frames", "20", "--k", "2", "--out", str(tmp_path / name), *extra]) == 0
+    at30, at60 = read_motion(tmp_path / "generated.bvh"), read_motion(tmp_path / "generated60.bvh")
+    assert abs(at30.fps - 30.0) < 1e-9 and abs(at60.fps - 60.0) < 1e-9 and at60.n_frames == 2 * at30.n_frames - 1
+    np.testing.assert_allclose(at60.frames[::2], at30.frames, atol=1e-9)

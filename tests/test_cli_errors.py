@@ -16,7 +16,7 @@ from crbm.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
-from test_bad_inputs import AMC, ASF, BVH, _garbage  # noqa: E402
+from test_bad_inputs import AMC, ASF, BVH, _garbage, _parquet_fps  # noqa: E402
 
 
 def _inputs(tmp: Path) -> dict[str, Path]:
@@ -29,11 +29,16 @@ def _inputs(tmp: Path) -> dict[str, Path]:
         "tiny.asf": ASF,
         "other.asf": ASF.replace("lfemur", "rfemur").replace("ltibia", "rtibia"),
     }
+    for old, new in (("0.00001", "fast"), ("nan", "nan"), ("0", "zero")):  # Frame Times: 100,000 fps, NaN, 0
+        files[f"{new}.bvh"] = BVH.replace("Frame Time: 0.04", f"Frame Time: {old}")
     for name, content in files.items():
         path = tmp / name
         (path.write_bytes if isinstance(content, bytes) else path.write_text)(content)
+    _parquet_fps(tmp, 1e6, "fast.parquet")
     return {name: tmp / name for name in files}
 
+
+RATE = "expected a frame rate above 0 and at most 10,000 fps, got "  # the frame-rate options' message
 
 # (sub-command arguments with {tmp} for the scratch folder, a regex for the one line on stderr)
 BAD_RUNS = [
@@ -52,6 +57,27 @@ BAD_RUNS = [
     (["show", "{tmp}/walk.amc", "--asf", "{tmp}/other.asf", "--out", "{tmp}/out.png"],
      r"walk\.amc:5: expected a bone of the skeleton"),
     (["show", "{tmp}/missing.bvh", "--out", "{tmp}/out.png"], r"No such file or directory: .*missing\.bvh"),
+    # frame rates: 0, negative, NaN, infinite or above 10,000 fps, wherever a rate enters
+    (["convert", "{tmp}/good.bvh", "{tmp}/out.bvh", "--fps", "0"], rf"--fps: {RATE}0\.0$"),
+    (["convert", "{tmp}/walk.amc", "{tmp}/out.bvh", "--asf", "{tmp}/tiny.asf", "--fps", "-30"],
+     rf"--fps: {RATE}-30\.0$"),
+    (["convert", "{tmp}/good.bvh", "{tmp}/out.parquet", "--out-fps", "20000"], rf"--out-fps: {RATE}20000\.0$"),
+    (["show", "{tmp}/good.bvh", "--out", "{tmp}/out.png", "--fps", "nan"], rf"--fps: {RATE}nan$"),
+    (["train", "{tmp}/good.bvh", "--out", "{tmp}/m.safetensors", "--model-fps", "0"], rf"--model-fps: {RATE}0\.0$"),
+    (["train", "{tmp}/good.bvh", "--out", "{tmp}/m.safetensors", "--fps", "inf"], rf"--fps: {RATE}inf$"),
+    (["evaluate", "demo", "{tmp}/good.bvh", "--fps", "-1"], rf"--fps: {RATE}-1\.0$"),
+    (["denoise", "demo", "{tmp}/good.bvh", "--out", "{tmp}/out.bvh", "--out-fps", "1e5"],
+     rf"--out-fps: {RATE}100000\.0$"),
+    (["fill", "demo", "{tmp}/good.bvh", "--missing", "lfemur", "--out", "{tmp}/out.bvh", "--fps", "0"],
+     rf"--fps: {RATE}0\.0$"),
+    (["generate", "demo", "--frames", "5", "--out", "{tmp}/out.bvh", "--out-fps", "nan"], rf"--out-fps: {RATE}nan$"),
+    (["convert", "{tmp}/fast.bvh", "{tmp}/out.bvh"],
+     r"fast\.bvh:18: Frame Time 0\.00001 s is 100,000 fps; expected a frame rate of at most 10,000 fps"),
+    (["train", "{tmp}/fast.bvh", "--out", "{tmp}/m.safetensors"], r"fast\.bvh:18: Frame Time 0\.00001 s is 100,000"),
+    (["convert", "{tmp}/nan.bvh", "{tmp}/out.bvh"], r"nan\.bvh:18: expected a number for 'Frame Time:', got 'nan'"),
+    (["convert", "{tmp}/zero.bvh", "{tmp}/out.bvh"], r"zero\.bvh:18: expected a positive Frame Time, got '0'"),
+    (["convert", "{tmp}/fast.parquet", "{tmp}/out.bvh"],
+     r"fast\.parquet: metadata 'crbm': clip 'good' has bad fps 1000000\.0; expected a frame rate above 0"),
 ]
 
 

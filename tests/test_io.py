@@ -36,13 +36,30 @@ def test_read_by_suffix(cmu, data_root, tmp_path):
     [
         (lambda p: read_motions(p / "x.txt"), "unknown motion file type '.txt'"),
         (lambda p: read_motions(p / "x.amc"), "needs its skeleton"),
-        (lambda p: read_motions(p / "x.bvh", fps=30.0), "store their frame rate"),
+        (lambda p: read_motions(p / "x.bvh", fps=0.0), r"x\.bvh: fps: expected a frame rate above 0"),
         (lambda p: read_motions(p / "x.parquet", asf=p / "s.asf"), "only used with .amc"),
     ],
 )
 def test_argument_errors(tmp_path, call, expected):
     with pytest.raises(CRBMError, match=expected):
         call(tmp_path)
+
+
+def test_fps_overrides_the_rate_of_every_format(cmu, tmp_path):
+    """``fps`` relabels the clips of BVH, Parquet and AMC alike; the frames are untouched."""
+    m = read_motion(cmu[1], asf=cmu[0])
+    write_motion(m, tmp_path / "walk.bvh")
+    write_motion([m, m.replace(name="b")], tmp_path / "two.parquet")
+    bvh = read_motion(tmp_path / "walk.bvh")
+    assert abs(bvh.fps - 120.0) < 1e-9
+    for clips, original in (
+        (read_motions(tmp_path / "walk.bvh", fps=25.0), [bvh]),
+        (read_motions(tmp_path / "two.parquet", fps=25.0), read_motions(tmp_path / "two.parquet")),
+        (read_motions(cmu[1], asf=cmu[0], fps=25.0), [m]),
+    ):
+        assert [c.fps for c in clips] == [25.0] * len(original)
+        for c, o in zip(clips, original):
+            assert c.name == o.name and np.array_equal(c.frames, o.frames)
 
 
 def test_write_motion_amc_writes_its_asf(cmu, tmp_path):

@@ -78,6 +78,29 @@ def test_denoise_and_fill_keep_the_clip_shape_and_observed_channels(label_model,
         label_model.fill(walk, ["tail"])
 
 
+def test_denoise_and_fill_come_back_at_the_clip_rate(label_model, cmu):
+    """A 60 fps clip is filtered at the model's 30 fps and comes back at 60 fps with its own frame count; its
+    frames on the 30 fps grid are the 30 fps clip's results exactly (60 -> 30 keeps every other frame)."""
+    walk = cmu[2][1]
+    walk60 = crbm.resample(walk, 60.0)
+    assert walk60.n_frames == 2 * walk.n_frames - 1
+    clean30, clean60 = label_model.denoise(walk), label_model.denoise(walk60)
+    assert clean60.fps == 60.0 and clean60.n_frames == walk60.n_frames
+    np.testing.assert_array_equal(clean60.frames[::2], clean30.frames)
+    assert label_model.denoise(walk60, out_fps=24.0).n_frames == crbm.frame_count(walk60.n_frames, 60.0, 24.0)
+
+    def fill(clip, start):
+        return label_model.fill(clip, ["rfemur"], start=start, n_samples=2, k=2,
+                                generator=torch.Generator().manual_seed(0))
+
+    filled30, filled60 = fill(walk, 63), fill(walk60, 126)  # the same time: frame 63 at 30 fps
+    assert filled60.fps == 60.0 and filled60.n_frames == walk60.n_frames
+    np.testing.assert_array_equal(filled60.frames[::2], filled30.frames)
+    # the first model frame at or after the start: 125 at 60 fps is 62.5 at 30 -> 63; 124 -> 62
+    np.testing.assert_array_equal(fill(walk60, 125).frames[::2], filled30.frames)
+    assert not np.array_equal(fill(walk60, 124).frames[::2], filled30.frames)
+
+
 def test_evaluate_reports_model_and_both_baselines(label_model, cmu):
     errors = label_model.evaluate([cmu[2][1]])
     assert set(errors) == {"model", "zero_velocity", "linear_ar"}

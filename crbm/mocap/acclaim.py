@@ -14,26 +14,32 @@ In the Skeleton: the root is joint 0, named ``root``, with ``channels`` = the ro
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
 import re
+from array import array
+from collections import Counter
+from collections.abc import Iterator
 
 import numpy as np
 
 from crbm.atomic import atomic_open
 from crbm.errors import CRBMError, FormatError
+from crbm.limits import MAX_JOINTS, MAX_LINE_BYTES, parse_count
 from crbm.mocap.motion import Joint, Motion, Skeleton
 
 DOFS = ("tx", "ty", "tz", "rx", "ry", "rz", "l")
-_PLAIN = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# each number matches one way only (no nested choices), so a failed match costs time linear in the text
+_PLAIN = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _PLAIN_LIST = re.compile(rf"(?:(?:{_PLAIN.pattern}) )*(?:{_PLAIN.pattern})?")
-_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.IGNORECASE)
+_NUMBER = re.compile(r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.IGNORECASE)
+_LIMIT = r"\(\s*([^\s()]+)\s+([^\s()]+)\s*\)"  # one "(lo hi)" pair
 
 
 def read_asf(path: str | os.PathLike) -> Skeleton:
     """Read an ASF skeleton (kind "asf"). Raises FormatError on malformed input, cycles, unknown bones."""
-    lines = _read_lines(path)
-    sections = _split_sections(path, lines)
+    sections = _split_sections(path, _lines(path))
     units = _parse_units(path, sections.get("units", []))
     root = _parse_root(path, sections.get("root"))
     bones = _parse_bonedata(path, sections.get("bonedata"))
@@ -72,69 +78,73 @@ def read_amc(
     """
     if skeleton.kind != "asf":
         raise CRBMError(f"read_amc needs an ASF skeleton (kind 'asf'), got kind {skeleton.kind!r}")
-    lines = _read_lines(path)
-    widths = np.array([len(j.channels) for j in skeleton.joints])
-    starts = np.concatenate(([0], np.cumsum(widths)))
+    widths = [len(j.channels) for j in skeleton.joints]
+    starts = np.concatenate(([0], np.cumsum(widths))).astype(np.int64)
     bone_of = {j.name: i for i, j in enumerate(skeleton.joints) if j.channels}
     n_channels = int(starts[-1])
 
     frame_lines: list[int] = []  # line number of each frame's number
-    owner, line_no, frame_of, tokens = [], [], [], []  # per bone line: joint, line, frame; all values
-    frame, expected_number = -1, 0
-    for n, raw in lines:
-        parts = raw.split()
+    owner, frame_of, line_no = array("q"), array("q"), array("q")  # per bone line: joint, frame, line
+    values: list[str] = []  # per bone line: its values, single-spaced
+    seen_in = [-1] * len(skeleton.joints)  # the last frame that listed each bone
+    frame, expected_number, listed = -1, 0, 0
+    for n, raw in _lines(path):
+        parts = raw.split(None, 1)
         if not parts or parts[0].startswith(("#", ":")):
             if frame_lines and parts and parts[0].startswith(":"):
-                raise FormatError(path, f"expected a frame number or a bone line, got {parts[0]!r}", line=n)
+                raise FormatError(path, f"expected a frame number or a bone line, got {parts[0][:40]!r}", line=n)
             continue
-        if len(parts) == 1 and parts[0].isascii() and parts[0].isdigit():
-            number = int(parts[0])
-            if frame_lines and number != expected_number:
-                raise FormatError(path, f"expected frame number {expected_number}, got {number}", line=n)
+        head = parts[0]
+        if len(parts) == 1 and head.isascii() and head.isdigit():
+            number = parse_count(path, head, "a frame number", line=n)
+            if frame_lines:
+                if number != expected_number:
+                    raise FormatError(path, f"expected frame number {expected_number}, got {number}", line=n)
+                _check_frame(path, skeleton, bone_of, seen_in, frame, listed, frame_lines[-1])
             expected_number = number + 1
             frame_lines.append(n)
-            frame += 1
+            frame, listed = frame + 1, 0
             continue
         if frame < 0:
             raise FormatError(
                 path, f"expected a frame number before the first bone line, got {raw.strip()[:40]!r}", line=n
             )
-        j = bone_of.get(parts[0])
+        j = bone_of.get(head)
         if j is None:
             known = (
                 "a bone of the skeleton with channels"
-                if parts[0] not in skeleton.names
+                if head not in skeleton.names
                 else ("a bone with channels (this bone has no dof in the ASF)")
             )
-            raise FormatError(path, f"expected {known}, got {parts[0]!r}", line=n)
-        if len(parts) - 1 != widths[j]:
+            raise FormatError(path, f"expected {known}, got {head[:40]!r}", line=n)
+        tokens = parts[1].split() if len(parts) > 1 else []
+        if len(tokens) != widths[j]:
             raise FormatError(
                 path,
-                f"bone {parts[0]!r}: expected {widths[j]} values ({' '.join(skeleton.joints[j].channels)}), "
-                f"got {len(parts) - 1}",
+                f"bone {head!r}: expected {widths[j]} values ({' '.join(skeleton.joints[j].channels)}), "
+                f"got {len(tokens)}",
                 line=n,
             )
+        if seen_in[j] == frame:
+            raise FormatError(path, f"frame {frame + 1} lists bone {head!r} twice", line=n)
+        seen_in[j], listed = frame, listed + 1
         owner.append(j)
-        line_no.append(n)
         frame_of.append(frame)
-        tokens.extend(parts[1:])
-    n_frames = len(frame_lines)
-    owner_a, frame_a, line_a = (
-        np.array(owner, dtype=np.int64),
-        np.array(frame_of, dtype=np.int64),
-        np.array(line_no),
-    )
-    _check_bones_per_frame(path, skeleton, bone_of, owner_a, frame_a, line_a, frame_lines)
-    values = _to_floats(path, tokens, np.repeat(line_a, widths[owner_a]) if owner else line_a)
+        line_no.append(n)
+        values.append(" ".join(tokens))
+    if frame_lines:
+        _check_frame(path, skeleton, bone_of, seen_in, frame, listed, frame_lines[-1])
+    owner_a, frame_a = np.frombuffer(owner, dtype=np.int64), np.frombuffer(frame_of, dtype=np.int64)
+    flat = _to_floats(path, values, line_no)
     # scatter every value to (frame, column): column = channel start of its bone + its place on the line
-    w = widths[owner_a]
+    w = np.asarray(widths, dtype=np.int64)[owner_a]
     first = np.repeat(frame_a * n_channels + starts[owner_a], w)
-    within = np.arange(values.size) - np.repeat(np.cumsum(w) - w, w)
-    out = np.empty(n_frames * n_channels)
-    out[first + within] = values
+    within = np.arange(flat.size) - np.repeat(np.cumsum(w) - w, w)
+    out = np.empty(len(frame_lines) * n_channels)
+    out[first + within] = flat
     return Motion(
         skeleton=skeleton,
-        frames=out.reshape(n_frames, n_channels),
+        frames=out.reshape(len(frame_lines), n_channels),
         fps=fps,
         name=_stem(path) if name is None else name,
     )
@@ -183,7 +193,7 @@ def write_asf(skeleton: Skeleton, path: str | os.PathLike) -> None:
         out.append("  end")
     out += [":hierarchy", "  begin"]
     for i, j in enumerate(skeleton.joints):
-        kids = [c.name for c in skeleton.joints if c.parent == i and c is not j]
+        kids = [skeleton.joints[k].name for k in skeleton.children(i)]
         if kids:
             out.append(f"    {j.name} {' '.join(kids)}")
     out.append("  end")
@@ -231,14 +241,34 @@ def _nums(xs) -> str:
     return " ".join(_num(v) for v in xs)
 
 
-def _read_lines(path) -> list[tuple[int, str]]:
+def _lines(path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every line (LF, CRLF or CR endings), read in blocks; a line longer than
+    ``MAX_LINE_BYTES`` raises FormatError."""
     with open(path, "rb") as f:
         data = f.read()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("latin-1")  # paths in comment headers of old files; never in the data itself
-    return list(enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1))
+    del data
+    n, pos = 0, 0
+    while pos < len(text):
+        end = text.find("\n", pos + _BLOCK_CHARS)
+        end = len(text) if end < 0 else end + 1
+        block = text[pos:end].replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        if end < len(text):
+            block.pop()  # the empty text after the block's last line break
+        for line in block:
+            n += 1
+            if len(line) > MAX_LINE_BYTES:
+                raise FormatError(
+                    path, f"a line of {len(line):,} characters; expected lines of at most {MAX_LINE_BYTES:,}", line=n
+                )
+            yield n, line
+        pos = end
+
+
+_BLOCK_CHARS = 1 << 20
 
 
 def _float(path, tok: str, line: int, what: str) -> float:
@@ -254,15 +284,16 @@ def _finite(path, tok: str, line: int, what: str) -> float:
     return value
 
 
-def _to_floats(path, tokens: list[str], token_lines: np.ndarray) -> np.ndarray:
-    """Convert decimal-number tokens to float64 in one pass; on a bad token raise naming its line."""
-    if _PLAIN_LIST.fullmatch(" ".join(tokens)) is not None:
-        return np.array(tokens, dtype=np.float64)
-    for k, t in enumerate(tokens):
-        if _PLAIN.fullmatch(t) is None:
-            raise FormatError(
-                path, f"expected a finite decimal number, got {t[:40]!r}", line=int(token_lines[k])
-            )
+def _to_floats(path, values: list[str], lines: array) -> np.ndarray:
+    """Parse the single-spaced decimal numbers of every bone line (``values[k]`` from line ``lines[k]``) to
+    float64 in one pass; on a bad token raise naming its line."""
+    text = " ".join(values)
+    if _PLAIN_LIST.fullmatch(text) is not None:
+        return np.fromstring(text, dtype=np.float64, sep=" ") if text else np.zeros(0)
+    for k, line in enumerate(values):
+        for t in line.split(" "):
+            if _PLAIN.fullmatch(t) is None:
+                raise FormatError(path, f"expected a finite decimal number, got {t[:40]!r}", line=lines[k])
     raise AssertionError("unreachable: some token failed the joined check")
 
 
@@ -298,6 +329,9 @@ def _parse_units(path, lines) -> dict:
             raise FormatError(path, f"expected ':units' lines 'name value', got {text[:40]!r}", line=n)
         key, value = parts
         units[key] = _finite(path, value, n, f"unit {key!r}") if _NUMBER.fullmatch(value) else value
+        if key == "length" and not (isinstance(units[key], float) and units[key] > 0):
+            raise FormatError(path, f"expected ':units length' to be a positive number (1 unit = 1/length inch), "
+                                    f"got {value!r}", line=n)
     angle = str(units.get("angle", "deg")).lower()
     if angle not in ("deg", "rad"):
         raise FormatError(path, f"expected ':units angle' to be 'deg' or 'rad', got {units['angle']!r}")
@@ -357,6 +391,8 @@ def _parse_bonedata(path, lines) -> list[dict]:
         if key == "begin":
             if bone is not None:
                 raise FormatError(path, "expected 'end' before the next 'begin'", line=n)
+            if len(bones) == MAX_JOINTS:
+                raise FormatError(path, f"the skeleton has more than {MAX_JOINTS:,} bones", line=n)
             bone = {"line": n, "dof": (), "limits": [], "axis": None}
             limits_left = 0
         elif bone is None:
@@ -389,8 +425,8 @@ def _parse_bonedata(path, lines) -> list[dict]:
             bone["dof"] = dof
         elif key == "limits" or (key.startswith("(") and limits_left > 0):
             text_limits = " ".join(rest) if key == "limits" else text
-            pairs = re.findall(r"\(\s*(\S+)\s+(\S+)\s*\)", text_limits)
-            if not pairs or re.sub(r"\(\s*\S+\s+\S+\s*\)", "", text_limits).strip():
+            pairs = re.findall(_LIMIT, text_limits)
+            if not pairs or re.sub(_LIMIT, "", text_limits).strip():
                 raise FormatError(path, f"expected limits as '(lo hi)' pairs, got {text[:40]!r}", line=n)
             bone["limits"] += [
                 (_float(path, a, n, "a limit"), _float(path, b, n, "a limit")) for a, b in pairs
@@ -408,9 +444,9 @@ def _parse_bonedata(path, lines) -> list[dict]:
         limits_left = 0
     if bone is not None:
         raise FormatError(path, "the last bone has no 'end'", line=bone["line"])
-    names = [b["name"] for b in bones]
+    uses = Counter(b["name"] for b in bones)
     for b in bones:
-        if b["name"] == "root" or names.count(b["name"]) > 1:
+        if b["name"] == "root" or uses[b["name"]] > 1:
             raise FormatError(path, f"bone name {b['name']!r} is used twice (or is 'root')", line=b["line"])
     return bones
 
@@ -463,47 +499,45 @@ def _parse_hierarchy(path, lines, names: list[str]) -> tuple[dict[str, str], dic
 def _parents_first(
     path, names: list[str], parents: dict[str, str], parent_lines: dict[str, int], where
 ) -> list[int]:
-    """Bone indices in bonedata order, each moved after its parent (stable); cycles raise."""
+    """Bone indices in bonedata order, each moved after its parent: repeatedly the first bone (in bonedata
+    order) whose parent is placed. Missing parents and cycles raise. O(n log n) for n bones."""
     for name in names:
-        seen = [name]
-        while seen[-1] != "root":
-            p = parents.get(seen[-1])
-            if p is None:
-                raise FormatError(
-                    path, f"bone {seen[-1]!r} has no parent in :hierarchy; expected it under root", line=where
-                )
-            if p in seen:
-                cycle = " -> ".join(seen[seen.index(p) :] + [p])
-                raise FormatError(path, f"hierarchy has a cycle: {cycle}", line=parent_lines[seen[-1]])
-            seen.append(p)
-    placed = {"root"}
+        if name not in parents:
+            raise FormatError(
+                path, f"bone {name!r} has no parent in :hierarchy; expected it under root", line=where
+            )
+    kids: dict[str, list[int]] = {}
+    for k, name in enumerate(names):
+        kids.setdefault(parents[name], []).append(k)
+    ready = list(kids.get("root", []))
+    heapq.heapify(ready)
     order: list[int] = []
-    while len(order) < len(names):
-        for k, name in enumerate(names):
-            if name not in placed and parents[name] in placed:
-                placed.add(name)
-                order.append(k)
-                break
+    while ready:
+        k = heapq.heappop(ready)
+        order.append(k)
+        for child in kids.get(names[k], ()):
+            heapq.heappush(ready, child)
+    if len(order) < len(names):  # the bones left hang from a cycle: walk up from the first one to find it
+        placed = set(order)
+        name = next(names[k] for k in range(len(names)) if k not in placed)
+        seen = {name: 0}
+        chain = [name]
+        while parents[chain[-1]] not in seen:
+            chain.append(parents[chain[-1]])
+            seen[chain[-1]] = len(chain) - 1
+        p = parents[chain[-1]]
+        cycle = " -> ".join(chain[seen[p] :] + [p])
+        raise FormatError(path, f"hierarchy has a cycle: {cycle}", line=parent_lines[chain[-1]])
     return order
 
 
-def _check_bones_per_frame(path, skeleton, bone_of, owner, frame, line, frame_lines) -> None:
-    """Every frame lists every bone that has channels exactly once."""
-    n_frames = len(frame_lines)
-    bones = sorted(bone_of.values())
-    seen = np.zeros((n_frames, len(skeleton.joints)), dtype=np.int64)
-    np.add.at(seen, (frame, owner), 1)
-    twice = np.argwhere(seen > 1)
-    if twice.size:
-        f, j = twice[0]
-        n = int(line[(frame == f) & (owner == j)][1])
-        raise FormatError(path, f"frame {f + 1} lists bone {skeleton.joints[j].name!r} twice", line=n)
-    missing = np.argwhere(seen[:, bones] == 0)
-    if missing.size:
-        f, k = missing[0]
+def _check_frame(path, skeleton, bone_of: dict[str, int], seen_in: list[int], frame: int, listed: int,
+                 line: int) -> None:
+    """Frame ``frame`` (starting at ``line``, ``listed`` bone lines) lists every bone that has channels."""
+    if listed != len(bone_of):
+        missing = next(j for j in bone_of.values() if seen_in[j] != frame)
         raise FormatError(
             path,
-            f"frame starting here misses bone {skeleton.joints[bones[k]].name!r}; expected "
-            f"every bone with a dof",
-            line=frame_lines[f],
+            f"frame starting here misses bone {skeleton.joints[missing].name!r}; expected every bone with a dof",
+            line=line,
         )

@@ -19,11 +19,14 @@ import numpy as np
 
 from crbm.atomic import atomic_open
 from crbm.errors import CRBMError, FormatError
-from crbm.mocap.motion import Joint, Motion, Skeleton
+from crbm.limits import MAX_JOINTS, parse_count
+from crbm.mocap.motion import MAX_FPS, Joint, Motion, Skeleton
 
 CHANNELS = ("Xposition", "Yposition", "Zposition", "Xrotation", "Yrotation", "Zrotation")
 _CHANNEL_CANON = {c.lower(): c for c in CHANNELS}
-_NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# one way to match each number (no nested choices), so a failed match costs time linear in the token
+_NUMBER = re.compile(rb"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_TOKEN = re.compile(r"\S+")
 
 
 def read_bvh(path: str | os.PathLike) -> Motion:
@@ -70,8 +73,7 @@ def write_bvh(motion: Motion, path: str | os.PathLike, *, precision: int = 6) ->
         if bad:
             raise CRBMError(f"joint {j.name!r}: BVH channels must be among {CHANNELS}, got {bad}")
     order = sk.depth_first()
-    lines = ["HIERARCHY"]
-    _write_joint(sk, order[0], 0, lines)
+    lines = ["HIERARCHY", *_hierarchy_lines(sk)]
     lines += ["MOTION", f"Frames: {motion.n_frames}", f"Frame Time: {1.0 / motion.fps:.17g}"]
     starts = np.cumsum([0] + [len(j.channels) for j in sk.joints])
     columns = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in order]).astype(np.int64)
@@ -107,20 +109,30 @@ def _decode(path, data: bytes) -> str:
 
 
 class _Tokens:
-    """The hierarchy's whitespace-separated tokens with their 1-based line numbers."""
+    """The hierarchy's whitespace-separated tokens with their 1-based line numbers, read one at a time."""
 
     def __init__(self, path, text: str):
-        self.path = path
-        self.items = [(tok, n) for n, line in enumerate(text.split("\n"), 1) for tok in line.split()]
-        self.pos = 0
+        self.path, self.text = path, text
+        self.matches = _TOKEN.finditer(text)
+        self.line, self.offset = 1, 0  # the line number at character ``offset``
         self.last_line = text.count("\n") + 1
 
     def next(self, what: str) -> tuple[str, int]:
-        if self.pos >= len(self.items):
+        item = self.peek()
+        if item is None:
             raise FormatError(self.path, f"the hierarchy ends early; expected {what}", line=self.last_line)
-        item = self.items[self.pos]
-        self.pos += 1
+        del self._peeked
         return item
+    def peek(self) -> tuple[str, int] | None:
+        """The next token and its line without consuming it, or None at the end."""
+        if not hasattr(self, "_peeked"):
+            m = next(self.matches, None)
+            if m is not None:
+                self.line += self.text.count("\n", self.offset, m.start())
+                self.offset = m.start()
+            self._peeked = None if m is None else (m.group(), self.line)
+        return self._peeked
+
 
     def expect(self, word: str) -> int:
         tok, line = self.next(repr(word))
@@ -150,16 +162,15 @@ def _parse_hierarchy(path, text: str) -> Skeleton:
     toks.expect("HIERARCHY")
     toks.expect("ROOT")
     name, line = toks.next("the root joint's name")
-    joints: list[dict] = []
-    _parse_joint(toks, name, line, -1, joints)
-    if toks.pos < len(toks.items):
-        tok, line = toks.items[toks.pos]
+    joints = _parse_joints(toks, name, line)
+    if toks.peek() is not None:
+        tok, line = toks.peek()
         raise FormatError(
             path, f"expected 'MOTION' after the root joint's closing brace, got {tok!r}", line=line
         )
-    names = [j["name"] for j in joints]
-    for i, j in enumerate(joints):
-        if names.index(j["name"]) != i:
+    seen: set[str] = set()
+    for j in joints:
+        if j["name"] in seen:
             raise FormatError(
                 path, f"joint name {j['name']!r} is used twice; names must be unique", line=j["line"]
             )
@@ -169,7 +180,8 @@ def _parse_hierarchy(path, text: str) -> Skeleton:
                 name=j["name"],
                 parent=j["parent"],
                 offset=j["offset"],
-                channels=j["channels"],
+        seen.add(j["name"])
+                channels=j["channels"] or (),
                 end_site=j["end"],
             )
             for j in joints
@@ -178,30 +190,40 @@ def _parse_hierarchy(path, text: str) -> Skeleton:
     )
 
 
-def _parse_joint(toks: _Tokens, name: str, line: int, parent: int, joints: list[dict]) -> None:
+def _open_joint(toks: _Tokens, name: str, line: int, parent: int, joints: list[dict]) -> dict:
+    """Start joint ``name`` (its line, parent index) after ROOT/JOINT and its opening brace."""
     if name in ("{", "}"):
         raise FormatError(toks.path, f"expected a joint name, got {name!r}", line=line)
-    me = {"name": name, "parent": parent, "offset": None, "channels": (), "end": None, "line": line}
-    index = len(joints)
+    if len(joints) == MAX_JOINTS:
+        raise FormatError(toks.path, f"the hierarchy has more than {MAX_JOINTS:,} joints", line=line)
+    me = {"name": name, "parent": parent, "offset": None, "channels": None, "end": None, "line": line,
+          "index": len(joints)}
     joints.append(me)
     toks.expect("{")
-    seen_channels = False
-    while True:
+    return me
+
+
+def _parse_joints(toks: _Tokens, name: str, line: int) -> list[dict]:
+    """Every joint of the tree rooted at ``name``, depth first, without recursion (any nesting depth)."""
+    joints: list[dict] = []
+    open_joints = [_open_joint(toks, name, line, -1, joints)]  # the joints whose '}' is still to come
+    while open_joints:
+        me = open_joints[-1]
+        name = me["name"]
         tok, line = toks.next(f"'}}' closing joint {name!r}")
         if tok == "OFFSET":
             if me["offset"] is not None:
                 raise FormatError(toks.path, f"joint {name!r} has a second OFFSET", line=line)
             me["offset"] = toks.floats(3, f"joint {name!r} OFFSET (3 numbers)")
         elif tok == "CHANNELS":
-            if seen_channels:
+            if me["channels"] is not None:
                 raise FormatError(toks.path, f"joint {name!r} has a second CHANNELS line", line=line)
-            seen_channels = True
             me["channels"] = _parse_channels(toks, name, line)
         elif tok in ("JOINT", "ROOT"):
             if tok == "ROOT":
                 raise FormatError(toks.path, "a second ROOT inside the hierarchy; expected JOINT", line=line)
             child, cline = toks.next("a joint name after JOINT")
-            _parse_joint(toks, child, cline, index, joints)
+            open_joints.append(_open_joint(toks, child, cline, me["index"], joints))
         elif tok == "End":
             toks.expect("Site")
             if me["end"] is not None:
@@ -211,25 +233,27 @@ def _parse_joint(toks: _Tokens, name: str, line: int, parent: int, joints: list[
             me["end"] = toks.floats(3, f"End Site OFFSET of {name!r} (3 numbers)")
             toks.expect("}")
         elif tok == "}":
-            break
+            if me["offset"] is None:
+                raise FormatError(toks.path, f"joint {name!r} has no OFFSET", line=me["line"])
+            open_joints.pop()
         else:
             raise FormatError(
                 toks.path,
                 f"in joint {name!r}: expected OFFSET, CHANNELS, JOINT, End Site or '}}', got {tok!r}",
                 line=line,
             )
-    if me["offset"] is None:
-        raise FormatError(toks.path, f"joint {name!r} has no OFFSET", line=me["line"])
+    return joints
 
 
 def _parse_channels(toks: _Tokens, name: str, line: int) -> tuple[str, ...]:
     tok, cline = toks.next("the channel count")
-    if not (tok.isascii() and tok.isdigit()) or int(tok) > 6:
+    count = tok.lstrip("0") or "0"  # (compared as text: a count of 5,000 digits is no int to convert)
+    if not (tok.isascii() and tok.isdigit()) or len(count) > 1 or count > "6":
         raise FormatError(
-            toks.path, f"joint {name!r}: expected a channel count 0..6, got {tok!r}", line=cline
+            toks.path, f"joint {name!r}: expected a channel count 0..6, got {tok[:40]!r}", line=cline
         )
     channels = []
-    for _ in range(int(tok)):
+    for _ in range(int(count)):
         c, cl = toks.next(f"a channel name of joint {name!r}")
         if c.lower() not in _CHANNEL_CANON:
             raise FormatError(
@@ -265,15 +289,17 @@ def _parse_motion_header(path, data: bytes, pos: int, line: int) -> tuple[int, f
             raise FormatError(path, f"expected '{key}: <number>', got {shown!r}", line=line)
         found[key] = (m.group(1).decode("utf-8", "replace"), line)
     frames, frames_line = found["Frames"]
-    if not (frames.isascii() and frames.isdigit()):
-        raise FormatError(
-            path, f"expected a whole frame count after 'Frames:', got {frames!r}", line=frames_line
-        )
+    n_frames = parse_count(path, frames, "a whole frame count after 'Frames:'", line=frames_line)
     text, time_line = found["Frame Time"]
     frame_time = _float(path, text, time_line, "'Frame Time:'")
     if frame_time <= 0:
         raise FormatError(path, f"expected a positive Frame Time, got {text!r}", line=time_line)
-    return int(frames), frame_time, min(pos, len(data)), line + 1
+    if frame_time < 1 / MAX_FPS:
+        raise FormatError(
+            path, f"Frame Time {text} s is {1 / frame_time:,.0f} fps; expected a frame rate of at most "
+            f"{MAX_FPS:,.0f} fps (a Frame Time of at least {1 / MAX_FPS:g} s)", line=time_line,
+        )
+    return n_frames, frame_time, min(pos, len(data)), line + 1
 
 
 def _parse_frames(
@@ -368,20 +394,27 @@ def _num(x: float) -> str:
     return np.format_float_positional(float(x), unique=True, trim="-")
 
 
-def _write_joint(sk: Skeleton, i: int, depth: int, lines: list[str]) -> None:
-    j = sk.joints[i]
-    pad = "\t" * depth
-    lines.append(f"{pad}{'ROOT' if depth == 0 else 'JOINT'} {j.name}")
-    lines.append(pad + "{")
-    lines.append(f"{pad}\tOFFSET {' '.join(_num(v) for v in j.offset)}")
-    lines.append(f"{pad}\tCHANNELS {len(j.channels)}" + "".join(" " + c for c in j.channels))
-    for k in sk.children(i):
-        _write_joint(sk, k, depth + 1, lines)
-    if j.end_site is not None:
-        lines += [
-            f"{pad}\tEnd Site",
-            f"{pad}\t{{",
-            f"{pad}\t\tOFFSET {' '.join(_num(v) for v in j.end_site)}",
-            f"{pad}\t}}",
-        ]
-    lines.append(pad + "}")
+def _hierarchy_lines(sk: Skeleton) -> list[str]:
+    """The HIERARCHY section's lines, joints depth first (children in skeleton order), without recursion."""
+    lines = []
+    todo = [(0, 0, False)]  # (joint, depth, whether its children are written)
+    while todo:
+        i, depth, closing = todo.pop()
+        j, pad = sk.joints[i], "\t" * depth
+        if closing:
+            if j.end_site is not None:
+                lines += [
+                    f"{pad}\tEnd Site",
+                    f"{pad}\t{{",
+                    f"{pad}\t\tOFFSET {' '.join(_num(v) for v in j.end_site)}",
+                    f"{pad}\t}}",
+                ]
+            lines.append(pad + "}")
+            continue
+        lines.append(f"{pad}{'ROOT' if depth == 0 else 'JOINT'} {j.name}")
+        lines.append(pad + "{")
+        lines.append(f"{pad}\tOFFSET {' '.join(_num(v) for v in j.offset)}")
+        lines.append(f"{pad}\tCHANNELS {len(j.channels)}" + "".join(" " + c for c in j.channels))
+        todo.append((i, depth, True))
+        todo.extend((k, depth + 1, False) for k in reversed(sk.children(i)))
+    return lines

@@ -11,7 +11,7 @@ from crbm.errors import CRBMError
 from crbm.mocap.acclaim import read_amc, read_asf, write_amc, write_asf
 from crbm.mocap.bvh import read_bvh, write_bvh
 from crbm.mocap.convert import asf_to_bvh
-from crbm.mocap.motion import Motion, Skeleton
+from crbm.mocap.motion import Motion, Skeleton, check_fps
 from crbm.mocap.parquet import read_parquet, write_parquet
 
 SUFFIXES = (".bvh", ".amc", ".parquet")
@@ -22,16 +22,18 @@ def read_motions(
 ) -> list[Motion]:
     """Every clip in a motion file, as a list: one for BVH and AMC, one or more for Parquet.
 
-    asf: the skeleton (path or Skeleton) an ``.amc`` needs. fps: the frame rate of an ``.amc`` (default
-    120, CMU's); BVH and Parquet store theirs, so passing ``fps`` for them is an error.
+    asf: the skeleton (path or Skeleton) an ``.amc`` needs. fps: the clips' frame rate, overriding the one
+    the file states (BVH ``Frame Time``, Parquet metadata); an ``.amc`` states none and defaults to 120
+    (CMU's). Frames are kept as they are: only the rate they are said to be at changes.
     """
     suffix = _suffix(path)
+    if fps is not None:
+        fps = check_fps(fps, f"{os.fspath(path)}: fps")
     if suffix != ".amc":
         if asf is not None:
             raise CRBMError(f"an ASF skeleton is only used with .amc input, not {suffix}")
-        if fps is not None:
-            raise CRBMError(f"{suffix} files store their frame rate; fps is only used with .amc input")
-        return [read_bvh(path)] if suffix == ".bvh" else read_parquet(path)
+        motions = [read_bvh(path)] if suffix == ".bvh" else read_parquet(path)
+        return motions if fps is None else [m.replace(fps=fps) for m in motions]
     if asf is None:
         raise CRBMError(f"{os.fspath(path)}: an .amc file needs its skeleton; pass the .asf file (--asf)")
     skeleton = asf if isinstance(asf, Skeleton) else read_asf(asf)

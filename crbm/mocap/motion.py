@@ -6,11 +6,23 @@ Readers return it and writers take it; it holds no parser state. Channels are na
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
 from crbm.errors import CRBMError
+
+MAX_FPS = 10_000.0  # frame rates above this are refused as absurd (a misread Frame Time, a unit mix-up)
+
+
+def check_fps(fps: float, what: str) -> float:
+    """``fps`` as a float if it is a frame rate in (0, MAX_FPS]; otherwise CRBMError naming ``what``."""
+    value = float(fps)
+    if not (np.isfinite(value) and 0 < value <= MAX_FPS):
+        raise CRBMError(f"{what}: expected a frame rate above 0 and at most {MAX_FPS:,.0f} fps, got {fps}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,7 @@ class Skeleton:
             raise CRBMError(f"skeleton kind must be 'bvh' or 'asf', got {self.kind!r}")
         names = [j.name for j in self.joints]
         if len(set(names)) != len(names):
-            dup = sorted({n for n in names if names.count(n) > 1})
+            dup = sorted(n for n, count in Counter(names).items() if count > 1)
             raise CRBMError(f"skeleton joint names must be unique; repeated: {dup}")
         for i, j in enumerate(self.joints):
             if not (-1 <= j.parent < i) or (j.parent == -1 and i != 0):
@@ -78,9 +90,17 @@ class Skeleton:
         """``<joint>.<channel>`` for every channel, in frame-column order."""
         return [f"{j.name}.{c}" for j in self.joints for c in j.channels]
 
+    @cached_property
+    def _children(self) -> dict[int, list[int]]:
+        kids: dict[int, list[int]] = {}
+        for k, j in enumerate(self.joints):
+            if j.parent != k:
+                kids.setdefault(j.parent, []).append(k)
+        return kids
+
     def children(self, i: int) -> list[int]:
         """Indices of the joints whose parent is joint ``i``, in skeleton order."""
-        return [k for k, j in enumerate(self.joints) if j.parent == i and k != i]
+        return list(self._children.get(i, ()))
 
     def depth_first(self) -> list[int]:
         """Joint indices in depth-first order from the root, children in skeleton order (BVH file order)."""
@@ -88,7 +108,7 @@ class Skeleton:
         while stack:
             i = stack.pop()
             order.append(i)
-            stack.extend(reversed(self.children(i)))
+            stack.extend(reversed(self._children.get(i, ())))
         return order
 
     def to_dict(self) -> dict:
@@ -131,7 +151,7 @@ class Skeleton:
             )
             units, meta = dict(d.get("units", {})), dict(d.get("meta", {}))
             kind = str(d["kind"])
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
             raise CRBMError(f"malformed skeleton description: {type(err).__name__}: {err}") from None
         if not joints:
             raise CRBMError("malformed skeleton description: no joints")
@@ -151,7 +171,8 @@ def _vec3(v) -> tuple[float, float, float]:
 
 @dataclass(frozen=True, eq=False)
 class Motion:
-    """A clip: ``frames`` of shape (T, n_channels) float64 in the skeleton's channel order, at ``fps``."""
+    """A clip: ``frames`` of shape (T, n_channels) float64 in the skeleton's channel order, at ``fps``; every
+    value finite (a NaN or infinity is refused with the clip's name, frame and channel)."""
 
     skeleton: Skeleton
     frames: np.ndarray
@@ -165,8 +186,13 @@ class Motion:
             raise CRBMError(f"motion {self.name!r}: frames must have shape (T, {n}), got {frames.shape}")
         if not np.issubdtype(frames.dtype, np.floating):
             raise CRBMError(f"motion {self.name!r}: frames must be floating point, got {frames.dtype}")
-        if not (np.isfinite(self.fps) and self.fps > 0):
-            raise CRBMError(f"motion {self.name!r}: fps must be a positive number, got {self.fps}")
+        check_fps(self.fps, f"motion {self.name!r}: fps")
+        if not np.isfinite(frames).all():
+            t, c = (int(i) for i in np.argwhere(~np.isfinite(frames))[0])
+            raise CRBMError(
+                f"motion {self.name!r}: frame {t} holds {frames[t, c]} in channel {self.channel_names[c]!r}; "
+                "expected finite numbers (a NaN or infinite value is refused: fill or cut the gap first)"
+            )
         object.__setattr__(self, "frames", frames)
 
     @property

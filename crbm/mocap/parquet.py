@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 
 from crbm.atomic import atomic_path
 from crbm.errors import CRBMError, FormatError
-from crbm.mocap.motion import Motion, Skeleton
+from crbm.limits import load_json
+from crbm.mocap.motion import MAX_FPS, Motion, Skeleton
 
 if TYPE_CHECKING:  # pandas is imported on first use: it is slow to import
     import pandas as pd
@@ -227,8 +228,8 @@ def _open(path) -> tuple[pq.ParquetFile, Skeleton, list[dict]]:
             "no 'crbm' key in the schema metadata; expected the skeleton, fps and clips as "
             "JSON (a file written by crbm.write_parquet); for a bare table use motion_from_dataframe",
         )
+    meta = load_json(path, raw, "metadata 'crbm'")
     try:
-        meta = json.loads(raw)
         if meta.get("format") != FORMAT or meta.get("version") != VERSION:
             raise ValueError(f"format {meta.get('format')!r} version {meta.get('version')!r}")
         skeleton = Skeleton.from_dict(meta["skeleton"])
@@ -236,16 +237,20 @@ def _open(path) -> tuple[pq.ParquetFile, Skeleton, list[dict]]:
             {"name": str(c["name"]), "fps": float(c["fps"]), "frames": int(c["frames"])}
             for c in meta["clips"]
         ]
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as err:
         raise FormatError(
             path,
             f"metadata 'crbm' is malformed ({err}); expected JSON with format {FORMAT!r} "
             f"version {VERSION}, 'skeleton' and 'clips'",
         ) from None
-    if not clips or any(c["frames"] < 0 or not (np.isfinite(c["fps"]) and c["fps"] > 0) for c in clips):
-        raise FormatError(
-            path, "metadata 'crbm' lists no clips, or a clip with a negative frame count or bad fps"
-        )
+    if not clips or any(c["frames"] < 0 for c in clips):
+        raise FormatError(path, "metadata 'crbm' lists no clips, or a clip with a negative frame count")
+    for c in clips:
+        if not (np.isfinite(c["fps"]) and 0 < c["fps"] <= MAX_FPS):
+            raise FormatError(
+                path, f"metadata 'crbm': clip {c['name']!r} has bad fps {c['fps']}; expected a frame rate above 0 "
+                f"and at most {MAX_FPS:,.0f} fps",
+            )
     if len({c["name"] for c in clips}) != len(clips):
         raise FormatError(path, "metadata 'crbm' repeats a clip name; expected unique names")
     total = sum(c["frames"] for c in clips)
@@ -260,18 +265,24 @@ def _check_columns(path, pf: pq.ParquetFile, skeleton: Skeleton, clips: list[dic
     channels = skeleton.channel_names
     expected = (["clip"] if len(clips) > 1 else []) + ["frame"] + channels
     present = pf.schema_arrow.names
+    position: dict[str, int] = {}
+    for k, c in enumerate(present):
+        if c in position:
+            raise FormatError(path, f"column {c!r} appears twice; expected each column once")
+        position[c] = k
     for c in expected:
-        if c not in present:
+        if c not in position:
             raise FormatError(path, f"column {c!r} is missing; expected columns {_show(expected)}")
+    known = set(expected)
     for c in present:
-        if c not in expected:
+        if c not in known:
             raise FormatError(path, f"column {c!r} is not in the layout; expected columns {_show(expected)}")
-    types = pf.schema_arrow
+    types = pf.schema_arrow.types
     for c in channels:
-        if not pa.types.is_floating(types.field(c).type):
-            raise FormatError(path, f"column {c!r} has type {types.field(c).type}; expected float64")
-    if not pa.types.is_integer(types.field("frame").type):
-        raise FormatError(path, f"column 'frame' has type {types.field('frame').type}; expected int64")
+        if not pa.types.is_floating(types[position[c]]):
+            raise FormatError(path, f"column {c!r} has type {types[position[c]]}; expected float64")
+    if not pa.types.is_integer(types[position["frame"]]):
+        raise FormatError(path, f"column 'frame' has type {types[position['frame']]}; expected int64")
     return expected
 
 
