@@ -174,13 +174,13 @@ def _parse_hierarchy(path, text: str) -> Skeleton:
             raise FormatError(
                 path, f"joint name {j['name']!r} is used twice; names must be unique", line=j["line"]
             )
+        seen.add(j["name"])
     return Skeleton(
         joints=tuple(
             Joint(
                 name=j["name"],
                 parent=j["parent"],
                 offset=j["offset"],
-        seen.add(j["name"])
                 channels=j["channels"] or (),
                 end_site=j["end"],
             )
