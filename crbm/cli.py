@@ -38,6 +38,19 @@ def _add_fps(p: argparse.ArgumentParser) -> None:
                    "(default: the BVH Frame Time or the Parquet metadata; 120 for .amc)")
 
 
+def _add_units(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--units", default=None, metavar="mm|cm|m|in",
+                   help="length unit of the output (default: cm for .bvh; .parquet and .amc keep the clip's unit)")
+
+
+def _check_units(args: argparse.Namespace) -> None:
+    """--units, when given, names a length unit crbm knows; else a one-line error before any work."""
+    from crbm.mocap.lengths import check_length_unit
+
+    if getattr(args, "units", None) is not None:
+        check_length_unit(args.units, "--units")
+
+
 def _add_clip_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--asf", type=Path, default=None, help="ASF skeleton of .amc inputs")
     _add_fps(p)
@@ -54,6 +67,17 @@ def _check_rates(args: argparse.Namespace) -> None:
     for name in ("fps", "model_fps", "out_fps"):
         if getattr(args, name, None) is not None:
             check_fps(getattr(args, name), "--" + name.replace("_", "-"))
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    """Every input file a command names exists; else one line naming it (not the operating system's text)."""
+    paths = [getattr(args, name, None) for name in ("data", "clips", "input", "asf", "checkpoint", "seed_clip")]
+    if getattr(args, "style_from", None) not in (None, "clip-names"):
+        paths.append(Path(args.style_from))
+    for path in paths:
+        for p in path if isinstance(path, list) else [path]:
+            if isinstance(p, Path) and not p.exists():
+                raise CRBMError(f"{p}: no such file")
 
 
 def _parse_schedule(text: str) -> list[tuple[str, int]]:
@@ -73,7 +97,9 @@ def _style_of(name: str) -> str:
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", type=Path, nargs="+", metavar="DATA", help=".bvh, .amc (with --asf) or .parquet files")
+    p.add_argument("data", type=Path, nargs="+", metavar="DATA",
+                   help=".bvh, .amc or .parquet files, of one subject or several of one topology (joints matched by "
+                   "name); an .amc without --asf uses the one .asf in its folder")
     p.add_argument("--out", type=Path, required=True, metavar="MODEL", help="checkpoint to write (.safetensors)")
     p.add_argument("--kind", choices=["crbm", "two-layer", "label", "fcrbm"], default=None,
                    help="model: crbm (default), two-layer, label (style labels as inputs) or fcrbm (factored, "
@@ -82,10 +108,15 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=2000, help="passes over the data (default: %(default)s)")
     p.add_argument("--order", type=int, default=3, help="frames of history (default: %(default)s)")
     p.add_argument("--hidden", type=int, default=150, help="hidden units per layer (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="training windows per mini-batch (default: 100, or all of them when the clips hold fewer)")
     p.add_argument("--model-fps", type=float, default=30.0,
                    help="the model's frame rate; clips at other rates are resampled to it (default: %(default)s)")
     p.add_argument("--style-from", default=None, metavar="clip-names|FILE.csv",
                    help="style labels: from clip names (walk_01 -> walk) or a CSV of clip,style rows")
+    p.add_argument("--differences", action="store_true",
+                   help="model frame-to-frame pose differences: better prediction on subjects the model never saw, "
+                   "generated poses may drift")
     p.add_argument("--ar-start", action="store_true",
                    help="start the autoregressive weights at the ridge AR fit (better prediction, worse generation)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -112,35 +143,49 @@ def _run_train(args: argparse.Namespace) -> int:
     kind = args.kind or ("two-layer" if args.layers == 2 else "fcrbm" if styles else "crbm")
     model = train_motion_model(motions, styles=styles, kind=kind, order=args.order, hidden=args.hidden,
                                epochs=args.epochs, fps=args.model_fps, seed=args.seed, device=args.device,
-                               ar_start=args.ar_start, verbose=True)
+                               ar_start=args.ar_start, differences=args.differences, batch_size=args.batch_size,
+                               verbose=True)
     if rank == 0:
         print(model.save(args.out))
     return 0
 
 
-def _write_clips(clips, out: Path) -> list[Path]:
+def _write_clips(clips, out: Path, units: str | None) -> list[Path]:
     from crbm.mocap.io import write_motion
 
     if out.suffix.lower() == ".parquet" or len(clips) == 1:
-        return write_motion(clips if len(clips) > 1 else clips[0], out)
-    return [p for i, c in enumerate(clips) for p in write_motion(c, out.with_name(f"{out.stem}_{i}{out.suffix}"))]
+        return write_motion(clips if len(clips) > 1 else clips[0], out, units=units)
+    return [p for i, c in enumerate(clips)
+            for p in write_motion(c, out.with_name(f"{out.stem}_{i}{out.suffix}"), units=units)]
 
 
 def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="a checkpoint from crbm train, or 'demo'")
-    p.add_argument("--frames", type=int, default=None, help="frames to generate (models without styles)")
+    p.add_argument("--frames", type=int, default=None,
+                   help="frames to generate at the model's rate, of the first style for style models; the output "
+                   "has exactly this many (the seed frames are not part of it)")
     p.add_argument("--style", default=None, metavar="STYLE:N,...", help="style schedule, e.g. walk:120,run:120")
     p.add_argument("--out", type=Path, required=True, help=".bvh or .parquet")
     p.add_argument("--chains", type=int, default=1, help="independent sequences (default: %(default)s)")
     p.add_argument("--k", type=int, default=30, help="Gibbs steps per frame (default: %(default)s)")
     p.add_argument("--blend", type=int, default=15, help="frames of cross-fade at a style switch")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--seed-clip", type=Path, default=None, metavar="CLIP",
+                   help="start from the frames of this clip (.bvh, .amc with --asf, .parquet) and continue it, "
+                   "instead of the training frames stored in the model")
+    p.add_argument("--seed-frames", default=None, metavar="START:END",
+                   help="the frames of --seed-clip to start from, in the clip's own frames, END exclusive "
+                   "(default: the whole clip)")
+    p.add_argument("--asf", type=Path, default=None, help="ASF skeleton of an .amc --seed-clip")
+    _add_fps(p)
     _add_out_fps(p, "the model's")
+    _add_units(p)
 
 
 def _run_generate(args: argparse.Namespace) -> int:
     import torch
 
+    from crbm.mocap.io import read_motion
     from crbm.mocap.resample import resample
     from crbm.motion_model import load_motion_model
 
@@ -151,13 +196,33 @@ def _run_generate(args: argparse.Namespace) -> int:
         schedule = [(model.styles[0] if model.styles else "", args.frames)]
     else:
         raise CRBMError("give --frames N or --style STYLE:N,...")
-    clips = model.generate(schedule, n_chains=args.chains, k=args.k, blend=args.blend,
+    seed = None
+    if args.seed_clip is not None:
+        seed = _seed_frames(read_motion(args.seed_clip, asf=args.asf, fps=args.fps), args.seed_frames)
+    elif args.seed_frames is not None:
+        raise CRBMError("--seed-frames selects frames of --seed-clip; give the clip too")
+    clips = model.generate(schedule, n_chains=args.chains, k=args.k, blend=args.blend, seed=seed,
                            generator=torch.Generator().manual_seed(args.seed))
     if args.out_fps is not None:
         clips = [resample(c, args.out_fps) for c in clips]
-    for path in _write_clips(clips, args.out):
+    for path in _write_clips(clips, args.out, args.units):
         print(path)
     return 0
+
+
+def _seed_frames(clip, span: str | None):
+    """Frames ``START:END`` of ``clip`` (its own frames, END exclusive; either may be left out)."""
+    if span is None:
+        return clip
+    start, sep, end = span.partition(":")
+    try:
+        a, b = int(start or 0), int(end) if end else clip.n_frames
+    except ValueError:
+        a = b = -1
+    if not sep or not 0 <= a < b <= clip.n_frames:
+        raise CRBMError(f"--seed-frames {span!r}: expected START:END with 0 <= START < END <= {clip.n_frames} "
+                        f"(the frames of {clip.name or 'the seed clip'})")
+    return clip.replace(frames=clip.frames[a:b])
 
 
 def _add_denoise(p: argparse.ArgumentParser) -> None:
@@ -167,6 +232,7 @@ def _add_denoise(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style", default=None, help="style label for style models (default: the first)")
     _add_clip_options(p)
     _add_out_fps(p, "the input's rate and frame count")
+    _add_units(p)
 
 
 def _run_denoise(args: argparse.Namespace) -> int:
@@ -176,7 +242,7 @@ def _run_denoise(args: argparse.Namespace) -> int:
     model = load_motion_model(args.model)
     clip = model.denoise(read_motion(args.input, asf=args.asf, fps=args.fps), style=args.style,
                          out_fps=args.out_fps)
-    for path in _write_clips([clip], args.out):
+    for path in _write_clips([clip], args.out, args.units):
         print(path)
     return 0
 
@@ -192,6 +258,7 @@ def _add_fill(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     _add_clip_options(p)
     _add_out_fps(p, "the input's rate and frame count")
+    _add_units(p)
 
 
 def _run_fill(args: argparse.Namespace) -> int:
@@ -204,7 +271,7 @@ def _run_fill(args: argparse.Namespace) -> int:
     clip = model.fill(read_motion(args.input, asf=args.asf, fps=args.fps), args.missing.split(","),
                       start=args.start, style=args.style, n_samples=args.samples,
                       generator=torch.Generator().manual_seed(args.seed), out_fps=args.out_fps)
-    for path in _write_clips([clip], args.out):
+    for path in _write_clips([clip], args.out, args.units):
         print(path)
     return 0
 
@@ -214,6 +281,9 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("clips", type=Path, nargs="+", metavar="CLIP", help="clips to predict")
     p.add_argument("--json", type=Path, default=None, help="write the errors here")
     _add_clip_options(p)
+    p.epilog = ("The model predicts by deterministic mean-field rollouts: one mean-field pass per frame (k = 1), "
+                "the setting of the published prediction errors; generate instead samples each frame with --k "
+                "Gibbs steps (default 30). Errors are RMS over the model's normalised channels.")
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
@@ -267,6 +337,7 @@ def _add_convert(p: argparse.ArgumentParser) -> None:
     p.add_argument("--asf", type=Path, default=None, help="the ASF skeleton of an .amc input")
     _add_fps(p)
     _add_out_fps(p, "the input's rate and frame count")
+    _add_units(p)
 
 
 def _run_convert(args: argparse.Namespace) -> int:
@@ -278,7 +349,7 @@ def _run_convert(args: argparse.Namespace) -> int:
     clips = read_motions(args.input, asf=args.asf, fps=args.fps)
     if args.out_fps is not None:
         clips = [resample(c, args.out_fps) for c in clips]
-    for path in write_motion(clips, args.output):
+    for path in write_motion(clips, args.output, units=args.units):
         print(path)
     return 0
 
@@ -377,7 +448,12 @@ COMMANDS = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (``crbm show: error: ...``, exit code 2) like every other error."""
+    """argparse with a one-line error (``crbm show: error: ...``, exit code 2) like every other error, and no
+    abbreviated options (``--epoch`` is an error, not ``--epochs``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -393,19 +469,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (help_line, add, _) in COMMANDS.items():
-        add(sub.add_parser(name, help=help_line, description=help_line[0].upper() + help_line[1:] + "."))
+        command = sub.add_parser(name, help=help_line, description=help_line[0].upper() + help_line[1:] + ".")
+        add(command)
+        command.set_defaults(command_parser=command)  # so that an unknown option is reported by its command
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # reported by the command they follow, or by crbm when they come before it
+        before = argv[: argv.index(args.command)] if args.command in argv else argv
+        own = parser if any(u in before for u in unknown) else getattr(args, "command_parser", parser)
+        own.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return 0
     run = COMMANDS[args.command][2]
     try:
         _check_rates(args)
+        _check_units(args)
+        _check_inputs(args)
         return run(args)
     except KeyboardInterrupt:
         print(f"crbm {args.command}: interrupted", file=sys.stderr)

@@ -28,10 +28,20 @@ from crbm.forecast import HORIZONS, LinearAR, model_predictor, prediction_errors
 from crbm.mocap.motion import Motion, Skeleton
 from crbm.mocap.preprocess import Pipeline, body_centred_pipeline
 from crbm.mocap.resample import frame_count, rate_ratio, resample
+from crbm.mocap.retarget import canonical_rig, retarget
 from crbm.sample import denoise, fill_missing, generate, style_schedule
 from crbm.train import TrainConfig, fit
 
 KINDS = ("crbm", "two-layer", "label", "fcrbm")
+
+# Smallest scale the z-scoring gives a channel of the model's rig, by the end of its name: 1 degree for
+# rotations (exponential maps in radians, Euler and root angles in degrees), 0.2 cm for the root's height and
+# ground steps, and a tenth of those for frame-to-frame differences (".d"). A channel that barely moves in
+# training would otherwise turn a degree of noise into hundreds of standard deviations.
+_DEGREE = np.pi / 180
+MIN_STD = {"ex": _DEGREE, "ey": _DEGREE, "ez": _DEGREE, "Xrotation": 1.0, "Yrotation": 1.0, "Zrotation": 1.0,
+           "dyaw": 1.0, "pitch": 1.0, "roll": 1.0, "vx": 0.2, "vz": 0.2, "height": 0.2}
+MIN_STD |= {f"{k}.d": v / 10 for k, v in MIN_STD.items()}
 
 
 @dataclass
@@ -58,28 +68,31 @@ class MotionModel:
         return list(self.pipeline.names_out)
 
     # ------------------------------------------------------------------ data in and out
-    def _check_clip(self, motion: Motion) -> None:
-        if list(motion.channel_names) != list(self.pipeline.names_in):
-            raise CRBMError(
-                f"clip {motion.name!r}: its channels do not match the model's skeleton "
-                f"({len(motion.channel_names)} channels, the model expects {len(self.pipeline.names_in)})"
-            )
+    def on_rig(self, motion: Motion) -> Motion:
+        """The clip at the model's rate on the model's rig: resampled (``crbm.mocap.resample``), then
+        retargeted by joint name (``crbm.mocap.retarget``: same limb directions, root trajectory scaled by
+        leg length) unless it already is on that rig. Works for BVH, ASF/AMC and Parquet clips of any
+        subject of the model's topology, any channel layout and rotation order."""
+        motion = resample(motion, self.fps)
+        return motion if motion.skeleton == self.skeleton else retarget(motion, self.skeleton)
 
     def transform(self, motions: Sequence[Motion]) -> list[Tensor]:
-        """Clips -> normalised model frames, one (T_i, D) tensor each."""
-        clips = []
-        for m in motions:
-            self._check_clip(m)
-            clips.append(resample(m, self.fps).frames)
+        """Clips -> normalised model frames, one (T_i, D) tensor each (:meth:`on_rig`, then the pipeline)."""
+        clips = [self.on_rig(m).frames for m in motions]
         dtype = next(self.model.parameters()).dtype
         return [torch.as_tensor(z, dtype=dtype) for z in self.pipeline.transform(clips)]
 
     def to_motion(self, frames: Tensor, *, name: str = "", context: Motion | None = None) -> Motion:
-        """Normalised frames (T, D) -> a clip on the model's skeleton. With ``context`` (the clip the frames
-        came from) the root trajectory starts from that clip's first pose, otherwise at the origin."""
-        contexts = None if context is None else self.pipeline.contexts([resample(context, self.fps).frames])
+        """Normalised frames (T, D) at the model's rate -> a clip. Without ``context`` it is on the model's
+        rig, its root starting at the origin. With ``context`` (the clip the frames came from) the root
+        trajectory starts from that clip's first pose and the clip comes back on ``context``'s own skeleton
+        (retargeted by joint name), still at the model's rate."""
+        contexts = None if context is None else self.pipeline.contexts([self.on_rig(context).frames])
         raw = self.pipeline.inverse_transform([frames.detach().cpu().double().numpy()], contexts=contexts)[0]
-        return Motion(self.skeleton, np.asarray(raw, dtype=np.float64), self.fps, name=name)
+        clip = Motion(self.skeleton, np.asarray(raw, dtype=np.float64), self.fps, name=name)
+        if context is None or context.skeleton == self.skeleton:
+            return clip
+        return retarget(clip, context.skeleton)
 
     # ------------------------------------------------------------------ generation
     def style_labels(self, schedule: Sequence[tuple[str, int]], *, blend: int = 15) -> Tensor | None:
@@ -98,29 +111,48 @@ class MotionModel:
 
     def generate(
         self,
-        schedule: Sequence[tuple[str, int]],
+        schedule: Sequence[tuple[str, int]] | int,
         *,
         n_chains: int = 1,
         k: int = 30,
         blend: int = 15,
-        seed: Tensor | None = None,
+        seed: Tensor | Motion | None = None,
         generator: torch.Generator | None = None,
     ) -> list[Motion]:
-        """Generate ``sum(n)`` frames following ``schedule`` (style, frames) pairs, e.g. walk 120 frames then
-        run 120; ``n_chains`` independent clips. Seeded with stored frames of the first style unless
-        ``seed`` (T0, D) normalised frames is given. Returns clips that include the seed frames."""
+        """Generate ``n_chains`` independent clips of exactly ``sum(n)`` frames at the model's rate, following
+        ``schedule``: (style, frames) pairs such as ``[("walk", 120), ("run", 120)]``, or a frame count
+        (``generate(200)``: 200 frames of the first style, or of the one motion a model without styles has).
+
+        The chains start from ``seed`` frames, which are not part of the returned clips: by default the
+        frames stored for the first style (real training frames), on the model's rig with the root starting
+        at the origin. ``seed`` may be a clip (a ``Motion`` of the model's topology, at any rate: all its
+        frames, at least the model's order of them at the model's rate), and then the clips continue it: on
+        its skeleton, the root going on from where the seed clip is; or normalised frames (T0, D) with
+        T0 >= the model's order."""
+        if isinstance(schedule, int) and not isinstance(schedule, bool):
+            schedule = [(self.styles[0] if self.styles else "", schedule)]
         n_frames = sum(int(n) for _, n in schedule)
         if n_frames < 1:
             raise CRBMError("the schedule asks for no frames")
         labels = self.style_labels(schedule, blend=blend)
-        if seed is None:
+        context = None
+        if isinstance(seed, Motion):
+            context = seed
+            (seed,) = self.transform([seed])
+            if seed.shape[0] < self.order:
+                raise CRBMError(
+                    f"seed clip {context.name!r}: a model of order {self.order} needs at least {self.order} seed "
+                    f"frames at {self.fps:g} fps, the clip gives {seed.shape[0]}"
+                )
+        elif seed is None:
             first = schedule[0][0] if self.styles else ""
             if first not in self.seeds:
                 raise CRBMError(f"no stored seed frames for style {first!r}")
             seed = self.seeds[first]
         out = generate(self.model, seed, n_frames, k=k, n_chains=n_chains, labels=labels, generator=generator)
         full = torch.cat([seed.expand(out.shape[0], -1, -1), out], 1)
-        return [self.to_motion(full[c], name=f"generated_{c}") for c in range(full.shape[0])]
+        clips = [self.to_motion(full[c], name=f"generated_{c}", context=context) for c in range(full.shape[0])]
+        return [c.replace(frames=c.frames[seed.shape[-2] :]) for c in clips]
 
     # ------------------------------------------------------------------ filtering and filling
     def _one_layer(self) -> nn.Module:
@@ -255,23 +287,36 @@ def train_motion_model(
     epochs: int = 2000,
     fps: float = 30.0,
     representation: str = "expmap",
+    differences: bool = False,
     config: TrainConfig | None = None,
     seed: int = 0,
     device: str | None = None,
     ar_start: bool = False,
+    batch_size: int | None = None,
     verbose: bool = False,
 ) -> MotionModel:
-    """Fit preprocessing and a conditional model on ``motions`` (same skeleton) and return a MotionModel.
+    """Fit preprocessing and a conditional model on ``motions`` and return a MotionModel.
+
+    The clips may come from several subjects and formats of one topology (joints matched by name): they are
+    resampled to ``fps`` and retargeted onto one rig for all of them (``crbm.mocap.retarget.canonical_rig``:
+    mean rest directions, leg-scaled bone lengths, centimetres), so the same pose is the same model input
+    whatever the subject; the preprocessing (``body_centred_pipeline`` with ``MIN_STD`` floors) is fitted on
+    that rig.
 
     Args:
         styles: one style name per clip (e.g. "walk", "run"); needed for kind "label" and "fcrbm".
         kind: "crbm", "two-layer" (two CRBMs of ``hidden`` units and ``order`` each), "label" (labels as extra
             conditioning, the baseline) or "fcrbm" (Taylor & Hinton 2009's factored, style-gated model).
         order, hidden: history length and hidden units.
+        differences: model frame-to-frame differences of the pose (``FrameDifferences``) instead of poses: a
+            subject's own way of holding a limb then means nothing to the model, which helps prediction on
+            subjects it never saw; generated poses, integrated from the training mean, may drift.
         epochs: passes over the windows (Taylor's demo: 2000).
         fps: the model's frame rate; clips at other rates are resampled to it (``crbm.mocap.resample``:
             every k-th frame for a whole ratio k such as 120 -> 30, quaternion slerp otherwise).
         config: training settings (default ``taylor_config`` / ``fcrbm_config`` with ``epochs``, ``seed``).
+        batch_size: windows per mini-batch (default: the config's 100, or every window when the clips hold
+            fewer, so that a clip of a few seconds trains); not together with ``config``.
         ar_start: start a CRBM's or label CRBM's autoregressive weights at the ridge AR solution of the same
             windows (``CRBM.initialise_autoregressive``) instead of Taylor's start near zero. On the CMU-35 split it
             makes the label CRBM beat the AR baseline at every horizon on the walk 35_29 (h=1: 0.2266 vs AR 0.2277;
@@ -282,21 +327,22 @@ def train_motion_model(
         raise CRBMError(f"unknown model kind {kind!r}; expected one of {list(KINDS)}")
     if not motions:
         raise CRBMError("no training clips")
-    skeleton = motions[0].skeleton
+    skeletons: list[Skeleton] = []
     for m in motions:
-        if m.channel_names != skeleton.channel_names:
-            raise CRBMError(f"clip {m.name!r} has a different skeleton from {motions[0].name!r}")
+        if m.skeleton not in skeletons:
+            skeletons.append(m.skeleton)
     style_names: tuple[str, ...] = ()
     if kind in ("label", "fcrbm"):
         if styles is None or len(styles) != len(motions):
             raise CRBMError(f"kind {kind!r} needs one style name per clip (got {0 if styles is None else len(styles)})")
         style_names = tuple(sorted(set(styles), key=list(styles).index))
-    pipeline = body_centred_pipeline(skeleton, representation=representation)
-    raw = [resample(m, fps).frames for m in motions]
+    rig = canonical_rig(skeletons)
+    pipeline = body_centred_pipeline(rig, representation=representation, differences=differences, min_std=MIN_STD)
+    raw = [retarget(resample(m, fps), rig).frames for m in motions]
     short = [m.name for m, r in zip(motions, raw) if r.shape[0] <= 2 * order]
     if short:
         raise CRBMError(f"clips {short} are too short for a model of order {order} at {fps:g} fps")
-    clips = [torch.as_tensor(z, dtype=torch.float32) for z in pipeline.fit_transform(raw, skeleton.channel_names)]
+    clips = [torch.as_tensor(z, dtype=torch.float32) for z in pipeline.fit_transform(raw, rig.channel_names)]
     labels = None
     if style_names:
         labels = []
@@ -307,7 +353,12 @@ def train_motion_model(
     gen = torch.Generator().manual_seed(seed)
     d = clips[0].shape[1]
     base = fcrbm_config if kind == "fcrbm" else taylor_config
-    cfg = config or base(epochs=epochs, seed=seed, device=device, verbose=verbose)
+    if config is not None and batch_size is not None:
+        raise CRBMError("give batch_size in the config, not beside it")
+    # the smallest window count the model trains on (a two-layer model's second layer sees 2 * order fewer)
+    n_windows = sum(max(0, c.shape[0] - (2 * order if kind == "two-layer" else order)) for c in clips)
+    cfg = config or base(epochs=epochs, seed=seed, device=device, verbose=verbose,
+                         batch_size=batch_size or min(base().batch_size, n_windows))
     if kind == "two-layer":
         model: nn.Module = TwoLayerCRBM(d, (hidden, hidden), (order, order), generator=gen)
         fit_two_layer(model, clips, cfg)
@@ -327,4 +378,4 @@ def train_motion_model(
     seeds = {}
     for c, s in zip(clips, styles if style_names else [""] * len(clips)):
         seeds.setdefault(s, c[:n_seed].clone())
-    return MotionModel(model, pipeline, skeleton, fps, style_names, seeds, LinearAR.fit(clips, order))
+    return MotionModel(model, pipeline, rig, fps, style_names, seeds, LinearAR.fit(clips, order))

@@ -21,7 +21,7 @@ takes = model.generate([("walk", 120), ("run", 120)], n_chains=3, blend=15, gene
 for i, motion in enumerate(takes):
     crbm.write_bvh(crbm.asf_to_bvh(motion), args.out / f"take_{i}.bvh")
     print(args.out / f"take_{i}.bvh")
-switch = model.order + 120
+switch = 120
 print(
     crbm.plot_channels(
         takes[0].frames,

@@ -113,3 +113,39 @@ def test_outputs_come_back_at_the_input_rate_unless_asked(walk_bvh, tmp_path, ca
     at30, at60 = read_motion(tmp_path / "generated.bvh"), read_motion(tmp_path / "generated60.bvh")
     assert abs(at30.fps - 30.0) < 1e-9 and abs(at60.fps - 60.0) < 1e-9 and at60.n_frames == 2 * at30.n_frames - 1
     np.testing.assert_allclose(at60.frames[::2], at30.frames, atol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------ everyday use
+
+
+def test_a_clip_of_a_few_seconds_trains_and_the_batch_size_is_an_option(walk_bvh, tmp_path, capsys):
+    clip = read_motion(walk_bvh)
+    short = tmp_path / "short.bvh"
+    write_motion(clip.replace(frames=clip.frames[:408]), short)  # 3.4 s at 120 fps: 99 windows of order 3 at 30 fps
+    _train([short], tmp_path / "m.safetensors")  # the default batch of 100 shrinks to the 99 windows
+    capsys.readouterr()
+    assert main(["train", str(short), "--out", str(tmp_path / "big.safetensors"), "--epochs", "1", "--hidden", "4",
+                 "--batch-size", "1000"]) == 2
+    assert "batch_size 1000 is larger than the data (99 examples)" in capsys.readouterr().err
+    assert not (tmp_path / "big.safetensors").exists()
+
+
+def test_generate_writes_exactly_the_frames_asked_for(tmp_path):
+    out = tmp_path / "g.bvh"
+    assert main(["generate", "demo", "--frames", "300", "--k", "2", "--out", str(out)]) == 0
+    assert read_motion(out).n_frames == 300
+    assert main(["generate", "demo", "--style", "walk:40,run:20", "--k", "2", "--chains", "2", "--out", str(out)]) == 0
+    assert [read_motion(tmp_path / f"g_{i}.bvh").n_frames for i in range(2)] == [60, 60]
+
+
+def test_generate_continues_a_seed_clip(walk_bvh, tmp_path):
+    """--seed-clip: the chains start from frames 0-39 of the clip (10 frames at the model's 30 fps, the last
+    one the clip's frame 36) and the output continues the clip on its own skeleton, from where it was."""
+    out = tmp_path / "g.bvh"
+    assert main(["generate", "demo", "--style", "walk:20", "--k", "5", "--seed-clip", str(walk_bvh),
+                 "--seed-frames", "0:40", "--out", str(out)]) == 0
+    seed, generated = read_motion(walk_bvh), read_motion(out)
+    assert generated.n_frames == 20 and generated.channel_names == seed.channel_names
+    ground = [seed.channel_names.index(seed.skeleton.names[0] + f".{axis}position") for axis in "XZ"]
+    step = np.linalg.norm(seed.frames[40, ground] - seed.frames[36, ground])  # one model frame of walking
+    assert np.linalg.norm(generated.frames[0, ground] - seed.frames[40, ground]) < 0.25 * step

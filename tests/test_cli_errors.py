@@ -39,6 +39,7 @@ def _inputs(tmp: Path) -> dict[str, Path]:
 
 
 RATE = "expected a frame rate above 0 and at most 10,000 fps, got "  # the frame-rate options' message
+UNIT = r"--units: unknown length unit '{}'; expected one of mm, cm, m, in$"  # the --units message
 
 # (sub-command arguments with {tmp} for the scratch folder, a regex for the one line on stderr)
 BAD_RUNS = [
@@ -48,7 +49,7 @@ BAD_RUNS = [
     (["convert", "{tmp}/walk.amc", "{tmp}/out.bvh"], r"walk\.amc: an \.amc file needs its skeleton"),
     (["convert", "{tmp}/walk.amc", "{tmp}/out.bvh", "--asf", "{tmp}/other.asf"],
      r"walk\.amc:5: expected a bone of the skeleton with channels, got 'lfemur'"),
-    (["convert", "{tmp}/missing.bvh", "{tmp}/out.bvh"], r"No such file or directory: .*missing\.bvh"),
+    (["convert", "{tmp}/missing.bvh", "{tmp}/out.bvh"], r"missing\.bvh: no such file$"),
     (["convert", "{tmp}/good.bvh", "{tmp}/out.txt"], r"out\.txt: unknown motion file type '\.txt'"),
     (["convert", "{tmp}/good.bvh", "{tmp}/good.bvh"], r"good\.bvh: the output would overwrite the input"),
     (["convert", "{tmp}/good.bvh", "{tmp}/no/such/folder/out.bvh"], r"folder .*no/such/folder does not exist"),
@@ -56,7 +57,20 @@ BAD_RUNS = [
     (["show", "{tmp}/garbage.parquet", "--out", "{tmp}/out.gif"], r"garbage\.parquet: cannot read Parquet data"),
     (["show", "{tmp}/walk.amc", "--asf", "{tmp}/other.asf", "--out", "{tmp}/out.png"],
      r"walk\.amc:5: expected a bone of the skeleton"),
-    (["show", "{tmp}/missing.bvh", "--out", "{tmp}/out.png"], r"No such file or directory: .*missing\.bvh"),
+    (["show", "{tmp}/missing.bvh", "--out", "{tmp}/out.png"], r"missing\.bvh: no such file$"),
+    # every input a command names is checked before any work, and named in one line
+    (["train", "{tmp}/good.bvh", "{tmp}/missing.bvh", "--out", "{tmp}/m.safetensors"], r"missing\.bvh: no such file$"),
+    (["evaluate", "demo", "{tmp}/missing.parquet"], r"missing\.parquet: no such file$"),
+    (["denoise", "demo", "{tmp}/walk.amc", "--asf", "{tmp}/missing.asf", "--out", "{tmp}/out.bvh"],
+     r"missing\.asf: no such file$"),
+    (["train", "{tmp}/good.bvh", "--out", "{tmp}/m.safetensors", "--style-from", "{tmp}/missing.csv"],
+     r"missing\.csv: no such file$"),
+    (["generate", "demo", "--frames", "5", "--out", "{tmp}/out.bvh", "--seed-clip", "{tmp}/missing.bvh"],
+     r"missing\.bvh: no such file$"),
+    (["generate", "demo", "--frames", "5", "--out", "{tmp}/out.bvh", "--seed-clip", "{tmp}/good.bvh",
+      "--seed-frames", "1:0"], r"--seed-frames '1:0': expected START:END with 0 <= START < END <= 2 "),
+    (["generate", "demo", "--frames", "5", "--out", "{tmp}/out.bvh", "--seed-frames", "0:3"],
+     r"--seed-frames selects frames of --seed-clip; give the clip too$"),
     # frame rates: 0, negative, NaN, infinite or above 10,000 fps, wherever a rate enters
     (["convert", "{tmp}/good.bvh", "{tmp}/out.bvh", "--fps", "0"], rf"--fps: {RATE}0\.0$"),
     (["convert", "{tmp}/walk.amc", "{tmp}/out.bvh", "--asf", "{tmp}/tiny.asf", "--fps", "-30"],
@@ -78,6 +92,12 @@ BAD_RUNS = [
     (["convert", "{tmp}/zero.bvh", "{tmp}/out.bvh"], r"zero\.bvh:18: expected a positive Frame Time, got '0'"),
     (["convert", "{tmp}/fast.parquet", "{tmp}/out.bvh"],
      r"fast\.parquet: metadata 'crbm': clip 'good' has bad fps 1000000\.0; expected a frame rate above 0"),
+    # a length unit crbm does not know, on every command that writes motion
+    (["convert", "{tmp}/good.bvh", "{tmp}/out.bvh", "--units", "ft"], UNIT.format("ft")),
+    (["generate", "demo", "--frames", "5", "--out", "{tmp}/out.bvh", "--units", "km"], UNIT.format("km")),
+    (["denoise", "demo", "{tmp}/good.bvh", "--out", "{tmp}/out.bvh", "--units", "CM"], UNIT.format("CM")),
+    (["fill", "demo", "{tmp}/good.bvh", "--missing", "lfemur", "--out", "{tmp}/out.bvh", "--units", "inch"],
+     UNIT.format("inch")),
 ]
 
 
@@ -213,6 +233,13 @@ def test_amc_output_is_both_files_or_neither(tmp_path, capsys):
     (["show", "{tmp}/good.bvh"], r"crbm show: error: the following arguments are required: --out"),
     (["convert"], r"crbm convert: error: the following arguments are required: IN, OUT"),
     (["bogus"], r"crbm: error: argument COMMAND: invalid choice: 'bogus'"),
+    # abbreviations are refused, and an unknown option is reported by its command, not by crbm
+    (["train", "{tmp}/good.bvh", "--out", "{tmp}/m.safetensors", "--epoch", "3"],
+     r"crbm train: error: unrecognized arguments: --epoch 3 \(see crbm train --help\)$"),
+    (["generate", "demo", "--frame", "30", "--out", "{tmp}/g.bvh"],
+     r"crbm generate: error: unrecognized arguments: --frame 30 "),
+    (["show", "{tmp}/good.bvh", "--out", "{tmp}/x.png", "--strid", "2"], r"crbm show: error: unrecognized arguments"),
+    (["--debu", "show", "{tmp}/good.bvh", "--out", "{tmp}/x.png"], r"crbm: error: unrecognized arguments: --debu"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys, argv, pattern):
     _inputs(tmp_path)

@@ -52,7 +52,8 @@ def test_generate_walk_then_run_gives_clips_on_the_skeleton(label_model):
     )
     assert len(clips) == 2
     for c in clips:
-        assert c.frames.shape == (3 + 60, 62) and np.isfinite(c.frames).all()
+        # on the model's rig: 31 joints with 3 rotation channels each, the root's position as well
+        assert c.frames.shape == (60, 3 + 3 * 31) and np.isfinite(c.frames).all()  # exactly 60: no seed frames
         assert c.skeleton is label_model.skeleton and c.fps == 30.0
     assert not np.allclose(clips[0].frames, clips[1].frames)  # independent chains
     with pytest.raises(crbm.CRBMError, match="unknown style 'swim'"):
@@ -129,7 +130,10 @@ def test_cli_train_generate_evaluate_fill(tmp_path, data_root, capsys):
     out = tmp_path / "gen.bvh"
     assert main(["generate", str(model), "--frames", "20", "--k", "3", "--out", str(out)]) == 0
     motion = crbm.read_bvh(out)
-    assert motion.n_frames == 23
+    assert motion.n_frames == 20  # exactly the frames asked for: the seed frames are not written
+    # a model without styles generates from a frame count alone
+    (clip,) = MotionModel.load(model).generate(15, k=2, generator=torch.Generator().manual_seed(0))
+    assert clip.n_frames == 15 and np.isfinite(clip.frames).all()
     report = tmp_path / "errors.json"
     assert (
         main(["evaluate", str(model), str(amc / "35_03.amc"), "--asf", str(amc / "35.asf"), "--json", str(report)]) == 0
@@ -172,4 +176,35 @@ def test_demo_runs_from_the_shipped_model_without_data(tmp_path, monkeypatch):
     for name in ("demo.bvh", "demo.gif", "demo_channels.png"):
         assert (tmp_path / name).stat().st_size > 0
     motion = crbm.read_bvh(tmp_path / "demo.bvh")
-    assert motion.n_frames == 3 + 240 and np.isfinite(motion.frames).all()
+    assert motion.n_frames == 240 and np.isfinite(motion.frames).all()
+
+
+def test_cli_trains_on_two_subjects_and_cleans_a_bvh_of_a_third(tmp_path, data_root, capsys):
+    """AMC files of two CMU subjects, each read with the .asf in its own folder; the model then denoises
+    and fills a BVH of a third subject (another rig, 96 channels) and gives it back on that rig."""
+    cmu = data_root / "mocap" / "cmu"
+    model = tmp_path / "m.safetensors"
+    args = ["train", str(cmu / "35" / "35_01.amc"), str(cmu / "12" / "12_01.amc"), "--out", str(model),
+            "--epochs", "2", "--hidden", "10"]
+    assert main(args) == 0
+    skeleton = crbm.read_asf(cmu / "02" / "02.asf")
+    clip = crbm.asf_to_bvh(crbm.read_amc(cmu / "02" / "02_01.amc", skeleton))
+    crbm.write_bvh(clip, tmp_path / "walk.bvh")
+    for command in (["denoise"], ["fill", "--missing", "rfemur,rtibia", "--start", "40", "--samples", "2"]):
+        out = tmp_path / f"{command[0]}.bvh"
+        assert main([command[0], str(model), str(tmp_path / "walk.bvh"), *command[1:], "--out", str(out)]) == 0
+        back = crbm.read_bvh(out)
+        assert back.skeleton.names == clip.skeleton.names and back.frames.shape == clip.frames.shape
+        assert np.isfinite(back.frames).all()
+    capsys.readouterr()
+
+
+def test_the_same_pose_on_two_subjects_is_the_same_model_input(label_model, data_root):
+    """A clip retargeted onto another subject's rig (same limb directions, root scaled by leg length) gives
+    the model the same normalised frames as the original: the input does not depend on the subject."""
+    s12 = crbm.read_asf(data_root / "mocap" / "cmu" / "12" / "12.asf")
+    s35 = crbm.read_asf(data_root / "mocap" / "cmu" / "35" / "35.asf")
+    walk = crbm.read_amc(data_root / "mocap" / "cmu" / "35" / "35_03.amc", s35)
+    other = crbm.retarget(walk, crbm.canonical_rig([s12]))  # subject 12's rest directions and bone lengths
+    (a,), (b,) = label_model.transform([walk]), label_model.transform([other])
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
