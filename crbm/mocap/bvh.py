@@ -20,6 +20,7 @@ import numpy as np
 from crbm.atomic import atomic_open
 from crbm.errors import CRBMError, FormatError
 from crbm.limits import MAX_JOINTS, parse_count
+from crbm.mocap.lengths import BVH_DEFAULT_UNIT, check_length_unit
 from crbm.mocap.motion import MAX_FPS, Joint, Motion, Skeleton
 
 CHANNELS = ("Xposition", "Yposition", "Zposition", "Xrotation", "Yrotation", "Zrotation")
@@ -29,12 +30,17 @@ _NUMBER = re.compile(rb"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _TOKEN = re.compile(r"\S+")
 
 
-def read_bvh(path: str | os.PathLike) -> Motion:
+def read_bvh(path: str | os.PathLike, *, units: str = BVH_DEFAULT_UNIT) -> Motion:
     """Read a BVH file into a Motion: frames (T, n_channels) float64, fps = 1 / Frame Time.
 
     Channel names keep the file's spelling (``Hips.Zrotation``); joints keep file order (depth first).
-    Raises FormatError (file, line, what was expected) on malformed input.
+    units: the length unit of the file's numbers, recorded as the skeleton's ``units["length"]`` (values
+    are not scaled; ``crbm.mocap.lengths.convert_length`` does that). BVH declares no unit; the default is
+    centimetres, the unit of most motion-capture BVH releases. Position channels replace their joint's
+    OFFSET components (see :mod:`crbm.mocap.kinematics`).
+    Raises FormatError (file, line, what was expected) on malformed input, CRBMError for an unknown unit.
     """
+    check_length_unit(units, os.fspath(path))
     data = _read_bytes(path)
     match = re.search(rb"(?m)^[ \t]*MOTION[ \t]*\r?$", data)
     if match is None:
@@ -43,7 +49,7 @@ def read_bvh(path: str | os.PathLike) -> Motion:
             path, "no MOTION section found; expected a line 'MOTION' after the HIERARCHY section"
         )
     header = _decode(path, data[: match.start()])
-    skeleton = _parse_hierarchy(path, header)
+    skeleton = _parse_hierarchy(path, header, units)
     first_line = header.count("\n") + 1  # line number of 'MOTION'
     n_frames, frame_time, data_start, data_line = _parse_motion_header(path, data, match.end(), first_line)
     frames = _parse_frames(path, data, data_start, data_line, n_frames, len(skeleton.channel_names))
@@ -117,12 +123,6 @@ class _Tokens:
         self.line, self.offset = 1, 0  # the line number at character ``offset``
         self.last_line = text.count("\n") + 1
 
-    def next(self, what: str) -> tuple[str, int]:
-        item = self.peek()
-        if item is None:
-            raise FormatError(self.path, f"the hierarchy ends early; expected {what}", line=self.last_line)
-        del self._peeked
-        return item
     def peek(self) -> tuple[str, int] | None:
         """The next token and its line without consuming it, or None at the end."""
         if not hasattr(self, "_peeked"):
@@ -133,6 +133,12 @@ class _Tokens:
             self._peeked = None if m is None else (m.group(), self.line)
         return self._peeked
 
+    def next(self, what: str) -> tuple[str, int]:
+        item = self.peek()
+        if item is None:
+            raise FormatError(self.path, f"the hierarchy ends early; expected {what}", line=self.last_line)
+        del self._peeked
+        return item
 
     def expect(self, word: str) -> int:
         tok, line = self.next(repr(word))
@@ -157,7 +163,7 @@ def _float(path, tok: str, line: int, what: str) -> float:
     return value
 
 
-def _parse_hierarchy(path, text: str) -> Skeleton:
+def _parse_hierarchy(path, text: str, units: str = BVH_DEFAULT_UNIT) -> Skeleton:
     toks = _Tokens(path, text)
     toks.expect("HIERARCHY")
     toks.expect("ROOT")
@@ -187,6 +193,7 @@ def _parse_hierarchy(path, text: str) -> Skeleton:
             for j in joints
         ),
         kind="bvh",
+        units={"length": units},
     )
 
 
