@@ -21,6 +21,16 @@ reconstruction loss of the bottom unit family
 averaged over the batch. The paper used conjugate gradient (3 line searches per 1000-case batch); the
 trainer here uses momentum SGD with the TrainConfig's learning rate, momentum and weight decay.
 
+Sparse autoencoders (the sparse autoencoder of Ng's unsupervised feature learning notes): with
+``TrainConfig.sparsity_target`` rho and ``sparsity_cost`` beta the loss gains
+
+    beta * sum over Bernoulli (logistic) encoder layers, sum over their units j of KL(rho || rho^_j),
+    KL(rho || rho^) = rho log(rho / rho^) + (1 - rho) log((1 - rho) / (1 - rho^))
+
+where rho^_j is unit j's mean activity over the mini-batch. ``greedy_autoencoders`` trains one-layer
+autoencoders from random weights, each on the codes of the one below (greedy layer-wise, like
+``greedy_pretrain`` for RBMs), and ``DeepAutoencoder.stack`` joins them into a deep autoencoder to fine-tune.
+
 Semantic hashing (Salakhutdinov & Hinton 2009): with logistic code units, pass a second data tensor of
 per-example Gaussian noise (drawn once, so the same example always gets the same noise: "deterministic"
 noise) and it is added to the code units' inputs during fine-tuning; the codes are pushed towards 0 or 1
@@ -29,6 +39,7 @@ and are binarised at 0.5 afterwards.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -38,7 +49,8 @@ from torch import Tensor, nn
 from crbm.checkpoint import register_model
 from crbm.errors import CRBMError
 from crbm.rbm import RBM
-from crbm.units import ReplicatedSoftmax, Units, resolve_units, units_from_json, units_to_json
+from crbm.train import TrainConfig, fit
+from crbm.units import Bernoulli, ReplicatedSoftmax, Units, resolve_units, units_from_json, units_to_json
 
 _LOSSES = ("bernoulli", "gaussian", "replicated_softmax")
 
@@ -52,9 +64,12 @@ class DeepAutoencoder(nn.Module):
             unit families. Encoder layer i maps n_in -> n_out with the ``hidden`` family's mean; decoder
             layer i maps n_out -> n_in with the ``visible`` family's mean.
 
+        init_std: weights start ~ N(0, init_std^2) (0: all zeros, to be filled by ``from_rbms`` or a
+            checkpoint); biases start at zero. generator: the random source of those weights.
+
     Parameters: ``encoder_weight_i`` (n_in, n_out), ``encoder_bias_i`` (n_out,), ``decoder_weight_i``
     (n_out, n_in), ``decoder_bias_i`` (n_in,) for i = 0 .. L-1 (bottom first). Build one from trained RBMs
-    with ``DeepAutoencoder.from_rbms``.
+    with ``DeepAutoencoder.from_rbms``, or from trained autoencoders with ``DeepAutoencoder.stack``.
     """
 
     kind = "DeepAutoencoder"
@@ -63,10 +78,14 @@ class DeepAutoencoder(nn.Module):
         self,
         layers: Sequence[tuple[int, int, str | Units, str | Units]],
         *,
+        init_std: float = 0.0,
         dtype: torch.dtype = torch.float32,
         device: str | torch.device | None = None,
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
+        if not (isinstance(init_std, (int, float)) and math.isfinite(init_std) and init_std >= 0):
+            raise CRBMError(f"init_std must be a finite number >= 0, got {init_std!r}")
         if not layers:
             raise CRBMError("layers: an autoencoder needs at least one (n_in, n_out, visible, hidden) layer")
         spec = []
@@ -92,7 +111,10 @@ class DeepAutoencoder(nn.Module):
             shapes = {"encoder_weight": (n_in, n_out), "encoder_bias": (n_out,), "decoder_weight": (n_out, n_in)}
             shapes["decoder_bias"] = (n_in,)
             for name, shape in shapes.items():
-                self.register_parameter(f"{name}_{i}", nn.Parameter(torch.zeros(shape, dtype=dtype, device=device)))
+                t = torch.zeros(shape, dtype=dtype, device=device)
+                if init_std and name.endswith("weight") and t.device.type != "meta":
+                    t = (torch.randn(shape, generator=generator, dtype=torch.float64) * init_std).to(t)
+                self.register_parameter(f"{name}_{i}", nn.Parameter(t))
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -119,6 +141,28 @@ class DeepAutoencoder(nn.Module):
                 getattr(model, f"encoder_bias_{i}").copy_(r.hidden_bias)
                 getattr(model, f"decoder_weight_{i}").copy_(dec)
                 getattr(model, f"decoder_bias_{i}").copy_(r.visible_bias)
+        return model
+
+    @classmethod
+    def stack(cls, autoencoders: Sequence[DeepAutoencoder]) -> DeepAutoencoder:
+        """One autoencoder whose encoder runs the given ones' encoders bottom first and whose decoder runs their
+        decoders top first (copies of their parameters), e.g. the one-layer autoencoders of
+        ``greedy_autoencoders``."""
+        aes = list(autoencoders)
+        if not aes:
+            raise CRBMError("autoencoders: need at least one")
+        layers = [layer for ae in aes for layer in ae.spec]
+        for i in range(1, len(aes)):
+            if aes[i].n_visible != aes[i - 1].n_code:
+                raise CRBMError(f"autoencoders[{i}] takes {aes[i].n_visible} inputs but autoencoders[{i - 1}] "
+                                f"makes {aes[i - 1].n_code}-unit codes; the stack does not chain")
+        ref = aes[0].encoder_weight_0
+        model = cls(layers, dtype=ref.dtype, device=ref.device)
+        sources = [(ae, j) for ae in aes for j in range(len(ae.spec))]
+        with torch.no_grad():
+            for i, (ae, j) in enumerate(sources):
+                for part in ("encoder_weight", "encoder_bias", "decoder_weight", "decoder_bias"):
+                    getattr(model, f"{part}_{i}").copy_(getattr(ae, f"{part}_{j}"))
         return model
 
     def config(self) -> dict:
@@ -158,26 +202,25 @@ class DeepAutoencoder(nn.Module):
         return v
 
     # ------------------------------------------------------------------ passes
-    def code_pre(self, v: Tensor) -> Tensor:
-        """Pre-activation of the code units, (batch, n_code)."""
-        x = v
+    def activities(self, v: Tensor, *, noise: Tensor | None = None) -> list[Tensor]:
+        """Every encoder layer's activities, bottom first: [E[h_1 | v], ..., E[h_L | h_{L-1}]], each (batch, n_out);
+        ``noise`` (batch, n_code) is added to the code units' inputs first (semantic-hashing fine-tuning)."""
+        x, out = v, []
         for i, (_, _, vis, hid) in enumerate(self.spec):
             pre = x @ getattr(self, f"encoder_weight_{i}")
             bias = getattr(self, f"encoder_bias_{i}")
             scale = vis.hidden_bias_scale(x) if i == 0 else None
             pre = pre + (bias if scale is None else bias * scale)
-            if i + 1 == len(self.spec):
-                return pre
+            if noise is not None and i + 1 == len(self.spec):
+                pre = pre + noise
             x = hid.mean(pre)
-        raise AssertionError("unreachable")
+            out.append(x)
+        return out
 
     def encode(self, v: Tensor, *, noise: Tensor | None = None) -> Tensor:
         """Code-unit activities E[h_L | ...] of ``v`` (batch, n_visible) -> (batch, n_code); ``noise``
         (batch, n_code) is added to the code units' inputs first (semantic-hashing fine-tuning)."""
-        pre = self.code_pre(v)
-        if noise is not None:
-            pre = pre + noise
-        return self.spec[-1][3].mean(pre)
+        return self.activities(v, noise=noise)[-1]
 
     def decoder_pre(self, code: Tensor) -> Tensor:
         """Pre-activation of the reconstruction (logits, means or word scores), (batch, n_visible)."""
@@ -212,6 +255,14 @@ class DeepAutoencoder(nn.Module):
         """Code-unit activities of every row of ``v``, in chunks: (N, n_code)."""
         return torch.cat([self.encode(chunk) for chunk in torch.split(v, batch_size)])
 
+    @torch.no_grad()
+    def filters(self) -> Tensor:
+        """The first encoder layer's weights as one row per hidden unit, each rescaled to [0, 1] (its smallest
+        weight 0, its largest 1): (n_out, n_visible), for ``crbm.dbn.save_image_grid``."""
+        w = self.encoder_weight_0.T
+        low, high = w.min(1, keepdim=True).values, w.max(1, keepdim=True).values
+        return (w - low) / (high - low).clamp(min=torch.finfo(w.dtype).tiny)
+
     # ------------------------------------------------------------------ loss and trainer protocol
     def loss(self, v: Tensor, *, noise: Tensor | None = None) -> Tensor:
         """Reconstruction loss per example (see the module docstring), shape (batch,)."""
@@ -231,17 +282,73 @@ class DeepAutoencoder(nn.Module):
             return 0.5 * (v - pre).square().sum(-1)
         return -(self._target(v) * torch.log_softmax(pre, -1)).sum(-1)
 
-    def gradient(self, batch: tuple[Tensor, ...], config, *, state: dict, generator: torch.Generator | None):
-        """Trainer hook: minus the autograd gradient of the mean loss of ``batch = (v,)`` or ``(v, noise)``.
+    def sparsity_penalty(self, activities: Sequence[Tensor], target: float) -> Tensor:
+        """sum over the Bernoulli encoder layers and their units of KL(target || mean activity over the batch);
+        ``activities`` as ``activities()`` returns them. A scalar tensor."""
+        total = activities[0].new_zeros(())
+        for (_, _, _, hid), a in zip(self.spec, activities):
+            if isinstance(hid, Bernoulli):
+                q = a.mean(0).clamp(1e-6, 1 - 1e-6)
+                kl = target * torch.log(target / q) + (1 - target) * torch.log((1 - target) / (1 - q))
+                total = total + kl.sum()
+        return total
 
-        Figures: ``loss`` (mean per example) and ``recon_error`` (mean squared error of the reconstruction
-        per example, on word proportions for count data)."""
+    def gradient(self, batch: tuple[Tensor, ...], config, *, state: dict, generator: torch.Generator | None):
+        """Trainer hook: minus the autograd gradient of the mean loss of ``batch = (v,)`` or ``(v, noise)`` (plus
+        ``config.sparsity_cost`` times ``sparsity_penalty`` when ``config.sparsity_target`` is set).
+
+        Figures: ``loss`` (mean reconstruction loss per example), ``recon_error`` (mean squared error of the
+        reconstruction per example, on word proportions for count data) and, with a sparsity target,
+        ``sparsity`` (the penalty before its cost)."""
         v = batch[0]
         noise = batch[1] if len(batch) > 1 else None
         params = dict(self.named_parameters())
+        sparse = config.sparsity_target is not None and config.sparsity_cost > 0
+        figures = {}
         with torch.enable_grad():
-            pre = self.decoder_pre(self.encode(v, noise=noise))
+            acts = self.activities(v, noise=noise)
+            pre = self.decoder_pre(acts[-1])
             loss = self._loss(v, pre).mean()
-            grads = torch.autograd.grad(loss, list(params.values()))
+            total = loss
+            if sparse:
+                penalty = self.sparsity_penalty(acts, config.sparsity_target)
+                total = loss + config.sparsity_cost * penalty
+                figures["sparsity"] = penalty.detach()
+            grads = torch.autograd.grad(total, list(params.values()))
         err = (self._target(v) - self.spec[0][2].mean(pre.detach())).square().sum(-1).mean()
-        return {k: -g for k, g in zip(params, grads)}, {"loss": loss.detach(), "recon_error": err}
+        return {k: -g for k, g in zip(params, grads)}, {"loss": loss.detach(), "recon_error": err, **figures}
+
+
+def greedy_autoencoders(
+    data: Tensor,
+    sizes: Sequence[int],
+    *,
+    visible: str | Units = "bernoulli",
+    hidden: str | Units | Sequence[str | Units] = "bernoulli",
+    configs: TrainConfig | Sequence[TrainConfig] | None = None,
+    init_std: float = 0.1,
+    generator: torch.Generator | None = None,
+) -> list[DeepAutoencoder]:
+    """Greedy layer-wise training of one-layer autoencoders ``data.shape[1] -> sizes[0] -> sizes[1] -> ...``:
+    each starts from weights ~ N(0, init_std^2) (``generator``) and is trained by ``crbm.train.fit`` with its
+    config (a ``sparsity_target`` there makes it a sparse autoencoder) on the codes of the one below. The
+    first reconstructs ``visible`` data; the others the codes below, with the unit family of those codes.
+    ``hidden``: one family for every layer or one per layer. Returns them bottom first; join them with
+    ``DeepAutoencoder.stack``."""
+    sizes = list(sizes)
+    if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+        raise CRBMError(f"sizes must be a non-empty list of positive integers, got {sizes!r}")
+    hiddens = list(hidden) if isinstance(hidden, (list, tuple)) else [hidden] * len(sizes)
+    cfgs = list(configs) if isinstance(configs, (list, tuple)) else [configs or TrainConfig()] * len(sizes)
+    if len(hiddens) != len(sizes) or len(cfgs) != len(sizes):
+        raise CRBMError(f"got {len(sizes)} layer sizes but {len(hiddens)} hidden unit types and {len(cfgs)} configs; "
+                        "give one of each per layer (or a single one for all)")
+    out: list[DeepAutoencoder] = []
+    x, below = data, visible
+    for n_out, hid, cfg in zip(sizes, hiddens, cfgs):
+        ae = DeepAutoencoder([(x.shape[1], n_out, below, hid)], init_std=init_std, dtype=data.dtype,
+                             generator=generator)
+        fit(ae, x, cfg)
+        out.append(ae)
+        x, below = ae.codes(x.to(ae.encoder_weight_0.device)), hid
+    return out

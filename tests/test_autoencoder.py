@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from crbm import RBM, CRBMError, DeepAutoencoder, TensorData, TrainConfig, fit, load_model, save_checkpoint, up_pass
+from crbm.autoencoder import greedy_autoencoders
 
 
 @pytest.fixture(autouse=True)
@@ -159,3 +160,60 @@ def test_fine_tuning_resumes_from_a_trainer_checkpoint(tmp_path, gen):
     )
     for (name, a), (_, b) in zip(straight.named_parameters(), resumed.named_parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+# ------------------------------------------------------------------------------------------ sparse autoencoders
+def test_sparsity_penalty_is_the_kl_to_the_target_and_its_gradient_is_followed(gen):
+    ae = DeepAutoencoder([(5, 4, "bernoulli", "bernoulli"), (4, 2, "bernoulli", "gaussian")], init_std=0.5,
+                         dtype=torch.float64, generator=gen)
+    v = (torch.rand(6, 5, generator=gen, dtype=torch.float64) < 0.5).double()
+    acts = ae.activities(v)
+    q = acts[0].mean(0)  # the Gaussian code layer has no penalty
+    kl = (0.1 * torch.log(0.1 / q) + 0.9 * torch.log(0.9 / (1 - q))).sum()
+    torch.testing.assert_close(ae.sparsity_penalty(acts, 0.1), kl)
+    cfg = TrainConfig(sparsity_target=0.1, sparsity_cost=2.0)
+    directions, figures = ae.gradient((v,), cfg, state={}, generator=None)
+    torch.testing.assert_close(figures["sparsity"], kl.detach())
+
+    def objective() -> float:
+        return float(ae.loss(v).mean() + 2.0 * ae.sparsity_penalty(ae.activities(v), 0.1))
+
+    eps = 1e-6
+    for name, p in ae.named_parameters():
+        idx = (0,) * p.dim()
+        with torch.no_grad():
+            p[idx] += eps
+            up = objective()
+            p[idx] -= 2 * eps
+            down = objective()
+            p[idx] += eps
+        assert float(directions[name][idx]) == pytest.approx(-(up - down) / (2 * eps), rel=1e-6, abs=1e-9)
+
+
+def test_the_sparsity_target_sets_the_mean_activity(gen):
+    data = (torch.rand(400, 12, generator=gen) < torch.linspace(0.1, 0.6, 12)).float()
+    base = dict(epochs=40, batch_size=40, learning_rate=0.1, weight_decay=0.0, verbose=False, device="cpu")
+    means = {}
+    for target in (None, 0.05):
+        cfg = TrainConfig(**base, sparsity_target=target, sparsity_cost=10.0 if target else 0.0)
+        (ae,) = greedy_autoencoders(data, [20], configs=cfg, generator=torch.Generator().manual_seed(0))
+        means[target] = ae.codes(data).mean(0)  # each hidden unit's mean activity
+    assert float(means[0.05].min()) > 0.04 and float(means[0.05].max()) < 0.07
+    assert float(means[None].min()) > 0.3
+
+
+def test_greedy_layers_stack_into_one_deep_autoencoder(gen):
+    data = (torch.rand(60, 8, generator=gen) < 0.4).float()
+    cfg = TrainConfig(epochs=2, batch_size=20, verbose=False, device="cpu")
+    aes = greedy_autoencoders(data, [6, 3], hidden=["bernoulli", "gaussian"], configs=cfg, generator=gen)
+    assert [ae.spec[0][:2] for ae in aes] == [(8, 6), (6, 3)] and aes[1].spec[0][2].name == "bernoulli"
+    deep = DeepAutoencoder.stack(aes)
+    torch.testing.assert_close(deep.codes(data), aes[1].codes(aes[0].codes(data)))
+    codes = aes[1].codes(aes[0].codes(data))
+    torch.testing.assert_close(deep.decode(codes), aes[0].decode(aes[1].decode(codes)))
+    f = deep.filters()
+    assert f.shape == (6, 8) and float(f.min()) == 0.0 and float(f.max()) == 1.0
+    with pytest.raises(CRBMError, match=r"autoencoders\[1\] takes 6 inputs but autoencoders\[0\] makes 3-unit codes"):
+        DeepAutoencoder.stack([aes[1], aes[1]])
+    with pytest.raises(CRBMError, match="sizes must be a non-empty list of positive integers"):
+        greedy_autoencoders(data, [], configs=cfg)
