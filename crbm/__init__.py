@@ -47,6 +47,7 @@ from crbm.stream import StreamingWindows
 from crbm.datasets import cmu_skeleton, cmu_trials, data_path, load_gpmat_walkjog, load_mit_motion
 from crbm.mocap import (
     asf_to_bvh,
+    convert_length,
     iter_parquet_clips,
     iter_parquet_frames,
     motion_from_dataframe,

@@ -54,16 +54,16 @@ def asf_points(motion, frame: int) -> dict[str, np.ndarray]:
 def bvh_points(motion, frame: int) -> dict[str, np.ndarray]:
     """BVH FK of one frame: ``{joint: position, joint + "/end": End Site position}``.
 
-    Joint world transform = parent's world transform * translate(OFFSET + position channels) * R, with R
-    the rotation channels composed in file order as intrinsic rotations (``Zrotation Xrotation
-    Yrotation`` -> Rz Rx Ry).
+    Joint world transform = parent's world transform * translate(t) * R, with t the OFFSET whose
+    components the joint's position channels replace (as bvhio and Blender read them) and R the rotation
+    channels composed in file order as intrinsic rotations (``Zrotation Xrotation Yrotation`` -> Rz Rx Ry).
     """
     sk = motion.skeleton
     cols = _columns(sk)
     world, pos, out = {}, {}, {}
     for i, j in enumerate(sk.joints):
         values = dict(zip(j.channels, motion.frames[frame, cols[i]], strict=True))
-        t = np.asarray(j.offset, dtype=float) + np.array([values.get(a + "position", 0.0) for a in "XYZ"])
+        t = np.array([values.get(a + "position", o) for a, o in zip("XYZ", j.offset)], dtype=float)
         rot = [ch for ch in j.channels if ch.endswith("rotation")]
         r = Rotation.from_euler(
             "".join(ch[0] for ch in rot), [values[ch] for ch in rot], degrees=True

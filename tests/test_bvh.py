@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mocap_fk import bvh_points, bvhio_points
 
-from crbm import CRBMError, FormatError, Joint, Motion, Skeleton, read_bvh, write_bvh
+from crbm import CRBMError, FormatError, Joint, Motion, Skeleton, joint_positions, read_bvh, write_bvh
 
 TINY = """\
 HIERARCHY
@@ -171,6 +171,165 @@ def test_written_sample_agrees_with_bvhio(data_root, tmp_path, name):
         for joint, p in theirs.items():
             # bvhio computes in float32 (PyGLM): allow a few float32 ulps of the coordinate scale
             np.testing.assert_allclose(p, ours[joint], rtol=0, atol=2e-6 * scale, err_msg=joint)
+
+
+# ------------------------------------------------------------------------------------------ as other tools write it
+
+# A 17-joint humanoid in centimetres (1.72 m tall): (name, parent, OFFSET), and End Sites.
+_HUMAN = [
+    ("Hips", None, (10.0, 20.0, 30.0)), ("Spine", "Hips", (0, 10, 0)), ("Chest", "Spine", (0, 25, -2)),
+    ("Neck", "Chest", (0, 20, 1)), ("Head", "Neck", (0, 12, 2)),
+    ("LArm", "Chest", (18, 15, 0)), ("LForeArm", "LArm", (28, 0, 0)), ("LHand", "LForeArm", (25, 0, 0)),
+    ("RArm", "Chest", (-18, 15, 0)), ("RForeArm", "RArm", (-28, 0, 0)), ("RHand", "RForeArm", (-25, 0, 0)),
+    ("LUpLeg", "Hips", (9, -8, 0)), ("LLeg", "LUpLeg", (0, -42, 0)), ("LFoot", "LLeg", (0, -40, 2)),
+    ("RUpLeg", "Hips", (-9, -8, 0)), ("RLeg", "RUpLeg", (0, -42, 0)), ("RFoot", "RLeg", (0, -40, 2)),
+]
+_HUMAN_ENDS = {"Head": (0, 10, 0), "LHand": (8, 0, 0), "RHand": (-8, 0, 0), "LFoot": (0, -5, 12), "RFoot": (0, -5, 12)}
+_POS = ("Xposition", "Yposition", "Zposition")
+_ORDERS = ("ZXY", "XYZ", "YXZ")
+
+
+def _rot(order: str) -> tuple[str, ...]:
+    return tuple(a + "rotation" for a in order)
+
+
+def _human_text(channels_of, *, root_offset=(10.0, 20.0, 30.0), indent="\t", sep=" ", frame_time="0.033333",
+                n_frames=6, seed=0) -> str:
+    """A BVH of ``_HUMAN`` with the channels ``channels_of(joint index)``: position channels hold the OFFSET
+    component plus noise (the root also walks), as Blender's exporter writes them; rotations in +-60 deg."""
+    rng = np.random.default_rng(seed)
+    lines, columns = ["HIERARCHY"], []
+
+    def visit(i: int, depth: int) -> None:
+        name, parent, offset = _HUMAN[i]
+        offset = root_offset if parent is None else offset
+        pad = indent * depth
+        channels = channels_of(i)
+        lines.extend([f"{pad}{'ROOT' if parent is None else 'JOINT'} {name}", pad + "{",
+                      f"{pad}{indent}OFFSET{sep}" + sep.join(f"{v:.6f}" for v in offset),
+                      f"{pad}{indent}CHANNELS {len(channels)}" + "".join(sep + c for c in channels)])
+        for c in channels:
+            if c.endswith("position"):
+                axis = "XYZ".index(c[0])
+                walk = np.linspace(0.0, 80.0, n_frames) if parent is None and axis != 1 else 0.0
+                columns.append(offset[axis] + walk + rng.normal(0.0, 3.0, n_frames))
+            else:
+                columns.append(rng.uniform(-60.0, 60.0, n_frames))
+        for k, (_, p, _) in enumerate(_HUMAN):
+            if p == name:
+                visit(k, depth + 1)
+        if name in _HUMAN_ENDS:
+            lines.extend([f"{pad}{indent}End Site", f"{pad}{indent}{{",
+                          f"{pad}{indent * 2}OFFSET{sep}" + sep.join(f"{v:.6f}" for v in _HUMAN_ENDS[name]),
+                          f"{pad}{indent}}}"])
+        lines.append(pad + "}")
+
+    visit(0, 0)
+    frames = np.stack(columns, axis=1)
+    lines += ["MOTION", f"Frames: {n_frames}", f"Frame Time: {frame_time}"]
+    lines += [sep.join(f"{v:.4f}" for v in row) for row in frames]
+    return "\n".join(lines) + "\n"
+
+
+# the variants Blender, bvhio and mocap releases write; every one has a non-zero root OFFSET
+_VARIANTS = {
+    # Blender's exporter (3.x default): tabs, 6 channels on every joint, each bone's own rotation order
+    "blender-6-channels-everywhere": dict(channels_of=lambda i: _POS + _rot(_ORDERS[i % 3])),
+    "root-positions-zxy": dict(channels_of=lambda i: (_POS if i == 0 else ()) + _rot("ZXY"), indent="  "),
+    "xyz-tabs-crlf": dict(channels_of=lambda i: (_POS if i == 0 else ()) + _rot("XYZ"), sep="\t", newline="\r\n"),
+    "yxz-root-offset-only": dict(channels_of=lambda i: (_POS if i == 0 else ()) + _rot("YXZ"), frame_time="0.0083333"),
+    # any channel subset: Yposition alone, one or two rotation axes, positions after rotations
+    "partial-channels": dict(channels_of=lambda i: _rot(_ORDERS[i % 3])[: 1 + i % 3] + (("Yposition",) if i % 4 == 0
+                                                                                         else ())),
+}
+
+
+def _variant(tmp_path: Path, name: str) -> Path:
+    options = dict(_VARIANTS[name])
+    newline = options.pop("newline", "\n")
+    return _write(tmp_path, _human_text(**options), f"{name}.bvh", newline=newline)
+
+
+def _height(motion: Motion) -> float:
+    """Rest-pose height: the vertical extent of joints and End Sites with every rotation zero, OFFSETs as is."""
+    pos: list[np.ndarray] = []
+    for j in motion.skeleton.joints:
+        pos.append(np.asarray(j.offset) + (pos[j.parent] if j.parent >= 0 else 0.0))
+    ends = [pos[i] + j.end_site for i, j in enumerate(motion.skeleton.joints) if j.end_site is not None]
+    return float(np.ptp(np.array(pos + ends)[:, 1]))
+
+
+def _bvhio_positions(path: Path, names: list[str], n_frames: int) -> np.ndarray:
+    """World joint positions (n_frames, J, 3) as bvhio computes them (float32 internally)."""
+    import warnings
+
+    bvhio = pytest.importorskip("bvhio")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        root = bvhio.readAsHierarchy(str(path))
+    joints = {j.Name: j for j, _, _ in root.layout()}
+    assert set(joints) == set(names)
+    out = np.empty((n_frames, len(names), 3))
+    for t in range(n_frames):
+        root.loadPose(t)
+        out[t] = [list(joints[n].PositionWorld) for n in names]
+    return out
+
+
+def _assert_same_positions(ours: np.ndarray, theirs: np.ndarray, height: float) -> None:
+    err = np.abs(ours - theirs).max()
+    assert err < 1e-6 * height, f"{err:.3g} cm apart, {err / height:.3g} of the body height"
+
+
+@pytest.mark.parametrize("variant", sorted(_VARIANTS))
+def test_fk_matches_bvhio_on_the_variants_tools_write(tmp_path, variant):
+    """Position channels replace the OFFSET (root included), any channel subset and order, tabs, CRLF."""
+    path = _variant(tmp_path, variant)
+    m = read_bvh(path)
+    assert m.skeleton.joints[0].offset == (10.0, 20.0, 30.0) and _height(m) == 172.0
+    _assert_same_positions(joint_positions(m), _bvhio_positions(path, m.skeleton.names, m.n_frames), _height(m))
+
+
+@pytest.mark.parametrize("variant", sorted(_VARIANTS))
+def test_crbm_write_then_bvhio_read(tmp_path, variant):
+    m = read_bvh(_variant(tmp_path, variant))
+    write_bvh(m, tmp_path / "ours.bvh")
+    back = read_bvh(tmp_path / "ours.bvh")  # reading inverts writing: same skeleton, same numbers
+    assert back.skeleton == m.skeleton and back.fps == m.fps
+    np.testing.assert_array_equal(back.frames, m.frames)
+    theirs = _bvhio_positions(tmp_path / "ours.bvh", m.skeleton.names, m.n_frames)
+    _assert_same_positions(joint_positions(m), theirs, _height(m))
+
+
+@pytest.mark.parametrize("writer", ["writeBvh", "writeHierarchy"])
+@pytest.mark.parametrize("variant", sorted(_VARIANTS))
+def test_bvhio_write_then_crbm_read(tmp_path, variant, writer):
+    """bvhio rewrites the file (writeHierarchy rebuilds OFFSETs and channels from its own rest pose: ZXY
+    rotations, position channels where they move); crbm's reading of it puts every joint where bvhio does."""
+    import warnings
+
+    bvhio = pytest.importorskip("bvhio")
+    path = _variant(tmp_path, variant)
+    m = read_bvh(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if writer == "writeBvh":
+            bvhio.writeBvh(str(tmp_path / "theirs.bvh"), bvhio.readAsBvh(str(path)), 9)
+        else:
+            bvhio.writeHierarchy(str(tmp_path / "theirs.bvh"), bvhio.readAsHierarchy(str(path)), 1 / m.fps,
+                                 frames=m.n_frames)
+    theirs = read_bvh(tmp_path / "theirs.bvh")
+    assert theirs.skeleton.names == m.skeleton.names and theirs.n_frames == m.n_frames
+    want = _bvhio_positions(path, m.skeleton.names, m.n_frames)
+    _assert_same_positions(joint_positions(theirs), want, _height(m))
+
+
+@pytest.mark.parametrize("name", ["test_mocapbank.bvh", "test_freebvh.bvh"])
+def test_samples_fk_matches_bvhio_in_every_frame(data_root, name):
+    m = read_bvh(data_root / SAMPLES / name)
+    assert 160 < _height(m) < 185  # human figures in centimetres, the unit crbm assumes for BVH
+    _assert_same_positions(joint_positions(m), _bvhio_positions(data_root / SAMPLES / name, m.skeleton.names,
+                                                                m.n_frames), _height(m))
 
 
 # ------------------------------------------------------------------------------------------ bad input

@@ -32,7 +32,8 @@ def cmu(data_root):
 
 
 def _check_same_positions(asf_motion, frames, tol):
-    bvh = asf_to_bvh(asf_motion)
+    bvh = asf_to_bvh(asf_motion, units=None)  # lengths stay in ASF units
+    assert bvh.skeleton.units["length"] == asf_motion.skeleton.units.get("length", 1.0)
     assert bvh.skeleton.kind == "bvh" and bvh.n_frames == asf_motion.n_frames and bvh.fps == asf_motion.fps
     for frame in frames:
         want = _asf_joint_positions(asf_motion, frame)
@@ -54,18 +55,39 @@ def test_pyacclaim_positions_equal_asf_fk(data_root):
 
 
 def test_written_bvh_read_by_bvhio_matches_asf_fk(cmu, tmp_path):
-    bvh = asf_to_bvh(cmu)
+    bvh = asf_to_bvh(cmu)  # centimetres by default
+    assert bvh.skeleton.units == {"length": "cm"}
     write_bvh(bvh, tmp_path / "35_01.bvh")
     back = read_bvh(tmp_path / "35_01.bvh")
-    assert back.skeleton.joints == bvh.skeleton.joints  # (BVH has no place for units and meta)
+    assert back.skeleton.joints == bvh.skeleton.joints  # (BVH has no place for meta)
     np.testing.assert_allclose(back.frames, bvh.frames, rtol=0, atol=0.5e-6 + 1e-12)
+    cm_per_unit = 2.54 / 0.45  # CMU's ASF: length 0.45, 1 unit = 1/0.45 inch
     for frame in (0, 177, cmu.n_frames - 1):
         want = _asf_joint_positions(cmu, frame)
         theirs = bvhio_points(tmp_path / "35_01.bvh", frame)
         assert set(theirs) == set(cmu.skeleton.names)
         for name, p in theirs.items():
-            # 6 written decimals of degrees and bvhio's float32 arithmetic: ~1e-5 of ~50 units
-            np.testing.assert_allclose(p, want[name], rtol=0, atol=5e-5, err_msg=f"frame {frame} {name}")
+            # 6 written decimals of degrees and bvhio's float32 arithmetic: ~1e-5 of ~300 cm
+            np.testing.assert_allclose(p, want[name] * cm_per_unit, rtol=0, atol=3e-4, err_msg=f"{frame} {name}")
+
+
+def test_cmu_bvh_is_a_human_height_in_each_unit(cmu):
+    """The default BVH is in centimetres: subject 35 stands about 1.7 m tall (30 ASF units)."""
+    from crbm.mocap.kinematics import joint_positions
+
+    def height(motion):
+        p = joint_positions(motion.replace(frames=motion.frames[:1]), end_sites=True)[0]
+        return p[:, 1].max() - p[:, 1].min()
+
+    units = height(asf_to_bvh(cmu, units=None))
+    assert 28 < units < 32
+    for unit, per_unit in (("cm", 2.54 / 0.45), ("m", 0.0254 / 0.45), ("in", 1 / 0.45), ("mm", 25.4 / 0.45)):
+        bvh = asf_to_bvh(cmu, units=unit)
+        assert bvh.skeleton.units == {"length": unit}
+        assert abs(height(bvh) - units * per_unit) < 1e-9 * units * per_unit
+    assert 160 < height(asf_to_bvh(cmu)) < 180
+    with pytest.raises(CRBMError, match="unknown length unit 'ft'; expected one of mm, cm, m, in"):
+        asf_to_bvh(cmu, units="ft")
 
 
 def test_asf_fk_is_a_plausible_walk(cmu):
@@ -93,6 +115,7 @@ def test_rad_units_give_the_same_bvh(cmu):
     frames[:, rot] = np.radians(frames[:, rot])
     a = asf_to_bvh(cmu.replace(frames=cmu.frames[:20]))
     b = asf_to_bvh(Motion(sk, frames, fps=cmu.fps))
+    assert a.skeleton == b.skeleton
     np.testing.assert_allclose(b.frames, a.frames, rtol=0, atol=1e-9)
 
 

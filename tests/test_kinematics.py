@@ -149,8 +149,8 @@ def test_expmap_continuous_through_pi():
 
 
 def _bvh_arm():
-    """Root at (1, 2, 3) + translation, rotating Zrotation Xrotation Yrotation; an elbow one unit along x
-    with a 6-channel joint and an end site one unit along x."""
+    """Root with OFFSET (1, 2, 3) and position channels, rotating Zrotation Xrotation Yrotation; an elbow
+    one unit along x; a 6-channel hand with OFFSET (0, 2, 0) and an end site one unit along x."""
     joints = (
         Joint("hips", -1, (1.0, 2.0, 3.0),
               ("Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation")),
@@ -163,23 +163,36 @@ def _bvh_arm():
 
 def test_bvh_fk_known_answer():
     sk = _bvh_arm()
-    f = np.zeros((2, 13))
-    f[1, :3] = [10.0, 0.0, 0.0]   # root translation
-    f[1, 5] = 0.0
-    f[1, 6] = 90.0                # elbow Yrotation: x -> -z
-    f[1, 7:10] = [0.0, 0.0, 1.0]  # hand translation channel added to its offset
-    f[1, 10] = 90.0               # hand Zrotation: end site x -> y
+    f = np.zeros((3, 13))
+    f[0, :3] = [1.0, 2.0, 3.0]     # position channels equal to the OFFSETs: the rest pose
+    f[0, 7:10] = [0.0, 2.0, 0.0]
+    f[1, :3] = [11.0, 2.0, 3.0]    # root translation: the channels are the root's position
+    f[1, 6] = 90.0                 # elbow Yrotation: x -> -z
+    f[1, 7:10] = [0.0, 2.0, 1.0]   # the hand's channels replace its OFFSET
+    f[1, 10] = 90.0                # hand Zrotation: end site x -> y
+    # frame 2: every position channel 0 puts the root at the origin and the hand on the elbow
     p = joint_positions(Motion(sk, f, 30.0), end_sites=True)
-    assert p.shape == (2, 4, 3)
+    assert p.shape == (3, 4, 3)
     expect0 = [[1, 2, 3], [2, 2, 3], [2, 4, 3], [3, 4, 3]]
     assert np.abs(p[0] - expect0).max() < 1e-14
-    # frame 1: root at (11,2,3); elbow at (12,2,3); hand offset (0,2,1) rotated by Ry(90): (1,2,0)
+    # frame 1: root at (11,2,3); elbow at (12,2,3); hand translation (0,2,1) rotated by Ry(90): (1,2,0)
     # end site: R = Ry(90) Rz(90) applied to (1,0,0) = Ry(90) (0,1,0) = (0,1,0)
     expect1 = [[11, 2, 3], [12, 2, 3], [13, 4, 3], [13, 5, 3]]
     assert np.abs(p[1] - expect1).max() < 1e-14
+    assert np.abs(p[2] - [[0, 0, 0], [1, 0, 0], [1, 0, 0], [2, 0, 0]]).max() < 1e-14
     assert position_parents(sk, end_sites=True) == [-1, 0, 1, 2]
     assert position_names(sk, end_sites=True)[-1] == "hand.end"
-    assert joint_positions(Motion(sk, f, 30.0)).shape == (2, 3, 3)
+    assert joint_positions(Motion(sk, f, 30.0)).shape == (3, 3, 3)
+
+
+def test_bvh_partial_position_channels_replace_only_their_components():
+    """``Yposition`` alone replaces OFFSET[1]; x and z stay the OFFSET's (bvhio's reading)."""
+    sk = Skeleton((Joint("root", -1, (10.0, 20.0, 30.0), ("Yposition", "Zrotation")),
+                   Joint("slider", 0, (1.0, 2.0, 3.0), ("Zposition", "Xposition"), end_site=(0.0, 1.0, 0.0))))
+    f = np.array([[5.0, 90.0, -4.0, 7.0]])  # root y = 5, Rz(90); slider z = -4, x = 7
+    p = joint_positions(Motion(sk, f, 30.0), end_sites=True)[0]
+    # slider translation (7, 2, -4) turned by Rz(90): (-2, 7, -4); its end site (0, 1, 0) -> (-1, 0, 0)
+    assert np.abs(p - [[10, 5, 30], [8, 12, 26], [7, 12, 26]]).max() < 1e-13
 
 
 def _asf_leg():
@@ -225,7 +238,7 @@ def test_fk_root_rotation_rotates_whole_body():
     g = f.copy()
     r_root = euler_to_matrix(f[:, 3:6], "ZXY")
     g[:, 3:6] = matrix_to_euler(axis_rotation("Y", yaw) @ r_root, "ZXY")
-    g[:, :3] = (axis_rotation("Y", yaw) @ (f[:, :3] + [1, 2, 3])[..., None])[..., 0] - [1, 2, 3]
+    g[:, :3] = (axis_rotation("Y", yaw) @ f[:, :3][..., None])[..., 0]
     q = joint_positions(Motion(sk, g, 30.0), end_sites=True)
     assert np.abs(q - p @ axis_rotation("Y", yaw).T).max() < 1e-12
 

@@ -4,6 +4,7 @@ from crbm.mocap.acclaim import read_amc, read_asf, write_amc, write_asf
 from crbm.mocap.bvh import read_bvh, write_bvh
 from crbm.mocap.convert import asf_to_bvh
 from crbm.mocap.io import read_motion, read_motions, write_motion
+from crbm.mocap.lengths import LENGTH_UNITS, convert_length, length_unit
 from crbm.mocap.kinematics import (
     euler_to_matrix,
     expmap_to_matrix,
@@ -37,7 +38,7 @@ from crbm.mocap.preprocess import (
 _RENDER = ("animate", "plot_channels", "plot_poses")  # matplotlib (about 0.5 s): imported on first use
 
 __all__ = sorted([n for n in dir() if not n.startswith("_") and n not in {"acclaim", "bvh", "convert", "io",
-    "kinematics", "motion", "parquet", "preprocess"}] + list(_RENDER))  # fmt: skip
+    "kinematics", "lengths", "motion", "parquet", "preprocess"}] + list(_RENDER))  # fmt: skip
 
 
 def __getattr__(name):

@@ -11,7 +11,9 @@ The BVH written here has one joint per ASF bone, placed at the bone's start, wit
 the world frame: so its OFFSET is the parent bone's ``direction * length``, its local rotation is
 ``W_parent^T W = C M C^T`` written as ``Zrotation Yrotation Xrotation`` (R = Rz Ry Rx), and a leaf bone's
 end becomes an End Site. Joints are written depth first; every joint gets the three rotation channels
-(zeros for bones without dofs), which BVH readers such as Blender's and bvhio expect.
+(zeros for bones without dofs), which BVH readers such as Blender's and bvhio expect. The root's OFFSET
+is the ASF root ``position`` and its position channels hold ``position + (tx, ty, tz)``: BVH position
+channels replace the OFFSET (see :mod:`crbm.mocap.kinematics`).
 """
 
 from __future__ import annotations
@@ -20,21 +22,29 @@ import numpy as np
 
 from crbm.errors import CRBMError
 from crbm.mocap.kinematics import matrix_to_euler, world_rotations
+from crbm.mocap.lengths import BVH_DEFAULT_UNIT, convert_length, length_unit
 from crbm.mocap.motion import Joint, Motion, Skeleton
 
 _BVH_ROTATION = ("Zrotation", "Yrotation", "Xrotation")
 _BVH_POSITION = ("Xposition", "Yposition", "Zposition")
 
 
-def asf_to_bvh(motion: Motion) -> Motion:
+def asf_to_bvh(motion: Motion, *, units: str | None = BVH_DEFAULT_UNIT) -> Motion:
     """Convert an ASF-kind Motion to a BVH-kind Motion with the same world positions (float rounding).
 
-    Lengths stay in ASF units; angles become degrees. frames: (T, 6 + 3 * n_rotating_bones).
-    Raises CRBMError for non-root bones with translation or length dofs (no BVH equivalent here).
+    units: the BVH's length unit (a name of ``crbm.mocap.lengths.LENGTH_UNITS``; default centimetres, so a
+    CMU subject is about 1.7 m tall rather than 30 ASF units); None keeps the ASF file's unit (the
+    skeleton's ``units["length"]`` stays the ASF number). Angles become degrees.
+    frames: (T, 6 + 3 * (J - 1)) for J joints. Raises CRBMError for an unknown unit and for non-root bones
+    with translation or length dofs (no BVH equivalent here).
     """
     sk = motion.skeleton
     if sk.kind != "asf":
         raise CRBMError(f"asf_to_bvh needs an ASF-kind motion, got kind {sk.kind!r}")
+    length = length_unit(sk) if units is None else units
+    if units is not None:
+        motion = convert_length(motion, units)
+        sk = motion.skeleton
     world = world_rotations(motion)
     order = sk.depth_first()
     new_index = {old: new for new, old in enumerate(order)}
@@ -47,9 +57,7 @@ def asf_to_bvh(motion: Motion) -> Motion:
             for axis, c in enumerate(("tx", "ty", "tz")):
                 if c in j.channels:
                     t[:, axis] = motion.frames[:, cols[0][j.channels.index(c)]]
-            joints.append(
-                Joint(name=j.name, parent=-1, offset=(0.0, 0.0, 0.0), channels=_BVH_POSITION + _BVH_ROTATION)
-            )
+            joints.append(Joint(name=j.name, parent=-1, offset=j.offset, channels=_BVH_POSITION + _BVH_ROTATION))
             columns += [t + np.asarray(j.offset), matrix_to_euler(world[:, 0], "ZYX")]
             continue
         bad = [c for c in j.channels if not c.startswith("r")]
@@ -70,10 +78,9 @@ def asf_to_bvh(motion: Motion) -> Motion:
         local = np.swapaxes(world[:, j.parent], -1, -2) @ world[:, i]
         columns.append(matrix_to_euler(local, "ZYX"))
     frames = np.concatenate(columns, axis=1) if columns else np.zeros((motion.n_frames, 0))
-    units = {"length": sk.units["length"]} if "length" in sk.units else {}
     meta = {"converted_from": "asf"} | ({"name": sk.meta["name"]} if "name" in sk.meta else {})
     return Motion(
-        skeleton=Skeleton(joints=tuple(joints), kind="bvh", units=units, meta=meta),
+        skeleton=Skeleton(joints=tuple(joints), kind="bvh", units={"length": length}, meta=meta),
         frames=frames,
         fps=motion.fps,
         name=motion.name,

@@ -11,6 +11,7 @@ from crbm.errors import CRBMError
 from crbm.mocap.acclaim import read_amc, read_asf, write_amc, write_asf
 from crbm.mocap.bvh import read_bvh, write_bvh
 from crbm.mocap.convert import asf_to_bvh
+from crbm.mocap.lengths import BVH_DEFAULT_UNIT, check_length_unit, convert_length
 from crbm.mocap.motion import Motion, Skeleton, check_fps
 from crbm.mocap.parquet import read_parquet, write_parquet
 
@@ -18,21 +19,29 @@ SUFFIXES = (".bvh", ".amc", ".parquet")
 
 
 def read_motions(
-    path: str | os.PathLike, *, asf: str | os.PathLike | Skeleton | None = None, fps: float | None = None
+    path: str | os.PathLike,
+    *,
+    asf: str | os.PathLike | Skeleton | None = None,
+    fps: float | None = None,
+    units: str | None = None,
 ) -> list[Motion]:
     """Every clip in a motion file, as a list: one for BVH and AMC, one or more for Parquet.
 
     asf: the skeleton (path or Skeleton) an ``.amc`` needs. fps: the clips' frame rate, overriding the one
     the file states (BVH ``Frame Time``, Parquet metadata); an ``.amc`` states none and defaults to 120
-    (CMU's). Frames are kept as they are: only the rate they are said to be at changes.
+    (CMU's). Frames are kept as they are: only the rate they are said to be at changes. units: the length
+    unit of a ``.bvh`` file's numbers (default "cm"; BVH declares none); ASF and Parquet record theirs.
     """
     suffix = _suffix(path)
+    if units is not None and suffix != ".bvh":
+        raise CRBMError(f"{os.fspath(path)}: units is the length unit of .bvh input; {suffix} files record theirs")
     if fps is not None:
         fps = check_fps(fps, f"{os.fspath(path)}: fps")
     if suffix != ".amc":
         if asf is not None:
             raise CRBMError(f"an ASF skeleton is only used with .amc input, not {suffix}")
-        motions = [read_bvh(path)] if suffix == ".bvh" else read_parquet(path)
+        unit = BVH_DEFAULT_UNIT if units is None else units
+        motions = [read_bvh(path, units=unit)] if suffix == ".bvh" else read_parquet(path)
         return motions if fps is None else [m.replace(fps=fps) for m in motions]
     if asf is None:
         raise CRBMError(f"{os.fspath(path)}: an .amc file needs its skeleton; pass the .asf file (--asf)")
@@ -41,24 +50,36 @@ def read_motions(
 
 
 def read_motion(
-    path: str | os.PathLike, *, asf: str | os.PathLike | Skeleton | None = None, fps: float | None = None
+    path: str | os.PathLike,
+    *,
+    asf: str | os.PathLike | Skeleton | None = None,
+    fps: float | None = None,
+    units: str | None = None,
 ) -> Motion:
     """The one clip in a motion file (see ``read_motions``); CRBMError when a Parquet file holds several."""
-    motions = read_motions(path, asf=asf, fps=fps)
+    motions = read_motions(path, asf=asf, fps=fps, units=units)
     if len(motions) != 1:
         raise CRBMError(f"{os.fspath(path)} holds {len(motions)} clips; use read_motions to get them all")
     return motions[0]
 
 
-def write_motion(motions: Motion | Sequence[Motion], path: str | os.PathLike) -> list[Path]:
+def write_motion(
+    motions: Motion | Sequence[Motion], path: str | os.PathLike, *, units: str | None = None
+) -> list[Path]:
     """Write clips by suffix; returns the files written.
 
     ``.parquet``: any number of clips of one skeleton. ``.bvh``: one clip; ASF-kind motion is converted
     with ``asf_to_bvh`` (same world positions). ``.amc``: one ASF-kind clip; its skeleton is written next
     to it as ``<stem>.asf`` (BVH -> AMC is not supported).
+    units: the length unit to write (``crbm.mocap.lengths.LENGTH_UNITS``); lengths are converted with
+    ``convert_length``. Default: centimetres for ``.bvh`` (BVH records no unit, and cm is what other
+    motion-capture BVH files use), the clips' own unit for ``.parquet`` and ``.amc``.
     """
     motions = [motions] if isinstance(motions, Motion) else list(motions)
     suffix = _suffix(path)
+    if units is not None or suffix == ".bvh":
+        unit = check_length_unit(BVH_DEFAULT_UNIT if units is None else units, os.fspath(path))
+        motions = [convert_length(m, unit) for m in motions]
     path = Path(path)
     if suffix == ".parquet":
         write_parquet(motions, path)
@@ -69,7 +90,7 @@ def write_motion(motions: Motion | Sequence[Motion], path: str | os.PathLike) ->
         )
     motion = motions[0]
     if suffix == ".bvh":
-        write_bvh(asf_to_bvh(motion) if motion.skeleton.kind == "asf" else motion, path)
+        write_bvh(asf_to_bvh(motion, units=unit) if motion.skeleton.kind == "asf" else motion, path)
         return [path]
     if motion.skeleton.kind != "asf":
         raise CRBMError(

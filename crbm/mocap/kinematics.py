@@ -13,9 +13,11 @@ Conventions (column vectors, right-handed, ``v_world = R @ v_local``):
 
 Forward kinematics (:func:`joint_positions`):
 
-* BVH: ``G_j = G_parent @ R_j``, ``p_j = p_parent + G_parent @ (offset_j + t_j)`` where ``R_j`` composes
-  the joint's rotation channels in file order and ``t_j`` its position channels (zero when absent); the
-  root's position is ``offset + t``. End sites sit at ``p_j + G_j @ end_site``.
+* BVH: ``G_j = G_parent @ R_j``, ``p_j = p_parent + G_parent @ t_j`` where ``R_j`` composes the joint's
+  rotation channels in file order and ``t_j`` is the joint's translation in its parent's frame: its
+  ``OFFSET``, with each position channel the joint has replacing that component (``Yposition`` alone
+  replaces ``OFFSET[1]``), as bvhio and Blender's importer read it. The root's position is its ``t``.
+  End sites sit at ``p_j + G_j @ end_site``.
 * ASF (Acclaim, as in the CMU database): bone ``j`` has a local frame ``C_j`` given by its ``axis``
   angles; ``M_j`` is built from its dof angles; ``G_j = G_parent @ C_j @ M_j @ C_j^-1`` and the bone's end
   is ``p_j = p_parent + G_j @ (direction_j * length_j)``. The root's ``C`` comes from its ``orientation``
@@ -301,15 +303,21 @@ def local_rotations(skeleton: Skeleton, frames) -> np.ndarray:
     return out
 
 
-def _translations(skeleton: Skeleton, frames: np.ndarray) -> np.ndarray:
-    """Each joint's position channels as (T, J, 3), zero where absent."""
-    out = np.zeros((frames.shape[0], len(skeleton.joints), 3))
+def _local_translations(skeleton: Skeleton, frames: np.ndarray) -> np.ndarray:
+    """Each joint's offset with its position channels applied, (T, J, 3).
+
+    BVH: a position channel replaces its component of the OFFSET. ASF: the root's translation channels
+    are added to its ``position`` (bones have none here; their offsets are rotated by the kinematics).
+    """
+    out = np.repeat(np.array([[j.offset for j in skeleton.joints]], dtype=np.float64), frames.shape[0], axis=0)
+    replace = skeleton.kind == "bvh"
     col = 0
     for j, joint in enumerate(skeleton.joints):
         for name in joint.channels:
             kind, axis = channel_kind(name)
             if kind == "position":
-                out[:, j, _AXIS_INDEX[axis]] = frames[:, col]
+                a = _AXIS_INDEX[axis]
+                out[:, j, a] = frames[:, col] if replace else out[:, j, a] + frames[:, col]
             col += 1
     return out
 
@@ -356,22 +364,21 @@ def joint_positions(motion: Motion, *, end_sites: bool = False) -> np.ndarray:
 
     ``end_sites=True`` appends BVH ``End Site`` positions after the joints (ASF has none: a bone's end is
     already its joint position). Row meanings: :func:`position_names`, :func:`position_parents`.
-    ASF: a bone ends at ``start + W (direction * length)``; BVH: a joint sits at
-    ``parent + W_parent (OFFSET + position channels)``.
+    ASF: a bone ends at ``start + W (direction * length)``; BVH: a joint sits at ``parent + W_parent t``
+    with ``t`` its OFFSET, position channels replacing their components (see the module docstring).
     """
     skeleton, frames = motion.skeleton, np.asarray(motion.frames, dtype=np.float64)
     glob = world_rotations(motion)
-    trans = _translations(skeleton, frames)
+    trans = _local_translations(skeleton, frames)
     pos = np.empty((frames.shape[0], len(skeleton.joints), 3))
     ends = []
     for j, joint in enumerate(skeleton.joints):
-        offset = np.asarray(joint.offset, dtype=np.float64)
         if joint.parent < 0:
-            pos[:, j] = offset + trans[:, j]
+            pos[:, j] = trans[:, j]
         elif skeleton.kind == "asf":
-            pos[:, j] = pos[:, joint.parent] + glob[:, j] @ offset
+            pos[:, j] = pos[:, joint.parent] + glob[:, j] @ np.asarray(joint.offset, dtype=np.float64)
         else:
-            pos[:, j] = pos[:, joint.parent] + (glob[:, joint.parent] @ (offset + trans[:, j])[..., None])[..., 0]
+            pos[:, j] = pos[:, joint.parent] + (glob[:, joint.parent] @ trans[:, j][..., None])[..., 0]
         if end_sites and skeleton.kind == "bvh" and joint.end_site is not None:
             ends.append(pos[:, j] + glob[:, j] @ np.asarray(joint.end_site, dtype=np.float64))
     if ends:
