@@ -24,12 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crbm.autoencoder import DeepAutoencoder
 from crbm.checkpoint import register_model
 from crbm.dbn import check_labels, check_sizes
 from crbm.errors import CRBMError
 from crbm.noise import Generator, uniform
 from crbm.rbm import RBM, check_tensor
 from crbm.train import Callback, TensorData, TrainConfig, fit_phases
+from crbm.units import Bernoulli, ReplicatedSoftmax
 
 
 @register_model
@@ -93,13 +95,31 @@ class DBNClassifier(nn.Module):
                     f"layer {i + 1}: expected {below.n_hidden} visible units (the hidden units of layer {i}), "
                     f"got {above.n_visible}"
                 )
-        ref = rbms[0].weight
-        sizes = [rbms[0].n_visible] + [r.n_hidden for r in rbms]
+        return cls._from_layers([(r.weight, r.hidden_bias) for r in rbms], n_classes, generator=generator, **kw)
+
+    @classmethod
+    def from_autoencoder(
+        cls, ae: DeepAutoencoder, n_classes: int = 10, *, generator: torch.Generator | None = None, **kw
+    ) -> DBNClassifier:
+        """Hidden layers copied from an autoencoder's encoder (weights and biases, bottom first; e.g. a stack of
+        ``crbm.autoencoder.greedy_autoencoders``), a new output layer ~ N(0, out_init_std^2). The encoder's
+        layers must all be logistic (the classifier's hidden layers are sigmoid layers) on unscaled inputs."""
+        for i, (_, _, vis, hid) in enumerate(ae.spec):
+            if not isinstance(hid, Bernoulli) or isinstance(vis, ReplicatedSoftmax):
+                raise CRBMError(f"encoder layer {i}: expected logistic (bernoulli) hidden units over plain inputs, "
+                                f"got {vis.name} -> {hid.name}")
+        layers = [(getattr(ae, f"encoder_weight_{i}"), getattr(ae, f"encoder_bias_{i}")) for i in range(len(ae.spec))]
+        return cls._from_layers(layers, n_classes, generator=generator, **kw)
+
+    @classmethod
+    def _from_layers(cls, layers: list[tuple[Tensor, Tensor]], n_classes: int, *, generator, **kw) -> DBNClassifier:
+        ref = layers[0][0]
+        sizes = [ref.shape[0]] + [w.shape[1] for w, _ in layers]
         clf = cls(sizes, n_classes, dtype=ref.dtype, device=ref.device, generator=generator, **kw)
         with torch.no_grad():
-            for k, rbm in enumerate(rbms):
-                clf.weights[k].copy_(rbm.weight)
-                clf.biases[k].copy_(rbm.hidden_bias)
+            for k, (w, b) in enumerate(layers):
+                clf.weights[k].copy_(w)
+                clf.biases[k].copy_(b)
         return clf
 
     def config(self) -> dict:

@@ -32,6 +32,21 @@ def test_untrained_hidden_layers_equal_the_stack_up_pass():
     assert clf.sizes == [7, 5, 4] and clf(x).shape == (6, 3)
 
 
+def test_hidden_layers_from_an_autoencoder_equal_its_encoder():
+    g = torch.Generator().manual_seed(3)
+    layers = [(7, 5, "bernoulli", "bernoulli"), (5, 4, "bernoulli", "bernoulli")]
+    ae = crbm.DeepAutoencoder(layers, init_std=1.0, dtype=D, generator=g)
+    with torch.no_grad():
+        ae.encoder_bias_1.normal_(generator=g)
+    clf = DBNClassifier.from_autoencoder(ae, 3, generator=g)
+    x = torch.rand(6, 7, generator=g, dtype=D)
+    torch.testing.assert_close(clf.hidden(x), ae.codes(x))
+    assert clf.sizes == [7, 5, 4]
+    linear = crbm.DeepAutoencoder([(7, 5, "bernoulli", "bernoulli"), (5, 2, "bernoulli", "gaussian")])
+    with pytest.raises(CRBMError, match="encoder layer 1: expected logistic"):
+        DBNClassifier.from_autoencoder(linear)
+
+
 def test_output_layer_direction_is_the_closed_form_cross_entropy_gradient():
     rbms, g = _stack()
     clf = DBNClassifier.from_rbms(rbms, 3, generator=g)
