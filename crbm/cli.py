@@ -9,6 +9,7 @@ failed command leaves no partial file.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -78,6 +79,49 @@ def _check_inputs(args: argparse.Namespace) -> None:
         for p in path if isinstance(path, list) else [path]:
             if isinstance(p, Path) and not p.exists():
                 raise CRBMError(f"{p}: no such file")
+
+
+def _input_files(args: argparse.Namespace) -> list[Path]:
+    """Every file the command reads: clips, skeletons (an .amc without --asf reads the .asf beside it), the
+    style table, the model or checkpoint."""
+    found = []
+    for name in ("data", "clips", "input", "asf", "checkpoint", "seed_clip", "model"):
+        value = getattr(args, name, None)
+        for p in value if isinstance(value, list) else [value]:
+            if p is not None and str(p) != "demo":
+                found.append(Path(p))
+    if getattr(args, "style_from", None) not in (None, "clip-names"):
+        found.append(Path(args.style_from))
+    if getattr(args, "asf", None) is None:
+        beside = {f.parent for f in found if f.suffix.lower() == ".amc"}
+        found += [p for folder in beside for p in folder.glob("*") if p.suffix.lower() == ".asf"]
+    return found
+
+
+def _outputs(args: argparse.Namespace) -> list[Path]:
+    """The files the command will write (an .amc output brings its .asf; --chains N gives N clip files)."""
+    out = {"train": "out", "generate": "out", "denoise": "out", "fill": "out", "show": "out", "dbn_samples": "out",
+           "convert": "output", "evaluate": "json"}.get(args.command.replace("-", "_"))
+    target = getattr(args, out, None) if out else None
+    if target is None:
+        return []
+    files = [target]
+    if args.command == "generate" and args.chains > 1 and target.suffix.lower() != ".parquet":
+        files = [_chain_file(target, i) for i in range(args.chains)]
+    return files + [f.with_suffix(".asf") for f in files if f.suffix.lower() == ".amc"]
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """No output is one of the command's inputs, whatever the spelling (links, ``..``, case on some systems)."""
+    inputs = [p for p in _input_files(args) if p.exists()]
+    for out in _outputs(args):
+        same = next((p for p in inputs if out.exists() and os.path.samefile(out, p)), None)
+        if same is not None:
+            raise CRBMError(f"{out}: the output would overwrite the input {same}; choose another name")
+
+
+def _chain_file(out: Path, i: int) -> Path:
+    return out.with_name(f"{out.stem}_{i}{out.suffix}")
 
 
 def _parse_schedule(text: str) -> list[tuple[str, int]]:
@@ -151,12 +195,16 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _write_clips(clips, out: Path, units: str | None) -> list[Path]:
+    """Write ``clips`` to ``out`` (several clips: ``<stem>_<i><suffix>`` each, unless Parquet), all or none."""
+    from crbm.atomic import staged_outputs
     from crbm.mocap.io import write_motion
 
     if out.suffix.lower() == ".parquet" or len(clips) == 1:
         return write_motion(clips if len(clips) > 1 else clips[0], out, units=units)
-    return [p for i, c in enumerate(clips)
-            for p in write_motion(c, out.with_name(f"{out.stem}_{i}{out.suffix}"), units=units)]
+    with staged_outputs(out.parent) as stage:
+        written = [p for i, c in enumerate(clips)
+                   for p in write_motion(c, stage / _chain_file(out, i).name, units=units)]
+    return [out.parent / p.name for p in written]
 
 
 def _add_generate(p: argparse.ArgumentParser) -> None:
@@ -344,8 +392,6 @@ def _run_convert(args: argparse.Namespace) -> int:
     from crbm.mocap.io import read_motions, write_motion
     from crbm.mocap.resample import resample
 
-    if args.output.resolve() == args.input.resolve():
-        raise CRBMError(f"{args.output}: the output would overwrite the input; choose another name")
     clips = read_motions(args.input, asf=args.asf, fps=args.fps)
     if args.out_fps is not None:
         clips = [resample(c, args.out_fps) for c in clips]
@@ -471,6 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (help_line, add, _) in COMMANDS.items():
         command = sub.add_parser(name, help=help_line, description=help_line[0].upper() + help_line[1:] + ".")
         add(command)
+        command.add_argument("--threads", type=int, default=None,
+                             help="CPU threads for training and generation (default: chosen by the size of the work)")
         command.set_defaults(command_parser=command)  # so that an unknown option is reported by its command
     return parser
 
@@ -491,6 +539,11 @@ def main(argv: list[str] | None = None) -> int:
         _check_rates(args)
         _check_units(args)
         _check_inputs(args)
+        _check_outputs(args)
+        if args.threads is not None:
+            from crbm.threads import set_threads
+
+            set_threads(args.threads)
         return run(args)
     except KeyboardInterrupt:
         print(f"crbm {args.command}: interrupted", file=sys.stderr)

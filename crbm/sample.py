@@ -27,6 +27,7 @@ from torch import Tensor
 
 from crbm.conditional import Conditioned, TwoLayerCRBM, history
 from crbm.errors import CRBMError
+from crbm.threads import step_work, use_threads
 from crbm.units import Gaussian
 
 # uniforms per frame for which a CPU draw goes to a second thread (see _Settler._noise): from about 0.2 ms of
@@ -223,6 +224,7 @@ def generate(
     sched = _schedule(labels, c, n_frames, seed)
     if isinstance(model, TwoLayerCRBM) and sched is not None:
         raise CRBMError("TwoLayerCRBM takes no labels")
+    restore_threads = use_threads(step_work(model, c), buf.device)  # crbm.threads: by the work
     settler = _Settler(k, mean_field, generator, frames=n_frames)
     try:
         if isinstance(model, TwoLayerCRBM):
@@ -230,6 +232,7 @@ def generate(
         return _generate_one_layer(model, buf, t0, n_frames, sched, settler)
     finally:
         settler.close()
+        restore_threads()
 
 
 def _generate_one_layer(model, buf: Tensor, t0: int, n_frames: int, sched: Tensor | None, settler: _Settler) -> Tensor:

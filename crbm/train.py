@@ -42,6 +42,7 @@ from crbm.checkpoint import load_checkpoint, save_checkpoint
 from crbm.errors import CRBMError, DivergenceError
 from crbm.noise import ShardedGenerator
 from crbm.rbm import check_device
+from crbm.threads import step_work, use_threads
 
 LR_SCHEDULES: dict[str, Callable[[float, float], float]] = {
     # progress in [0, 1) and the final fraction -> multiplier of the learning rate
@@ -359,6 +360,7 @@ def fit(
     restore_precision = (
         _set_matmul_precision(config.matmul_precision, device) if config.matmul_precision else lambda: None
     )
+    restore_threads = use_threads(step_work(model, config.batch_size), device)  # crbm.threads: by the work
     try:
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
@@ -401,8 +403,12 @@ def fit(
                         first_batch = sums["recon_error"].clone()
                     if bar is not None:
                         bar.update()
-                    if every and (b + 1) % every == 0 and b + 1 < n_batches:
-                        _check_divergence(model, {"epoch": epoch + 1}, None, config)  # never save a NaN state
+                    if every and (b + 1) % every == 0 and b + 1 < n_batches:  # never save a diverged state
+                        recent = {"epoch": epoch + 1}
+                        if "recon_error" in figures:  # this batch's, against the run's first
+                            recent["recon_error"] = float(figures["recon_error"])
+                        base = first_recon if first_recon is not None or first_batch is None else float(first_batch)
+                        _check_divergence(model, recent, base, config, {"velocity": velocity, "state": state})
                         if rank == 0:
                             save(epoch, b + 1, order)
             if world > 1 and sums:
@@ -419,7 +425,7 @@ def fit(
             figures = {"epoch": epoch + 1, **figures, "lr": lr, "momentum": mom, "seconds": time.perf_counter() - t0}
             if first_recon is None and first_batch is not None:
                 first_recon = float(first_batch)
-            _check_divergence(model, figures, first_recon, config)
+            _check_divergence(model, figures, first_recon, config, {"velocity": velocity, "state": state})
             if first_recon is None and "recon_error" in figures:
                 first_recon = figures["recon_error"]
             history.append(figures)
@@ -434,6 +440,7 @@ def fit(
                 break
     finally:
         restore_precision()
+        restore_threads()
         if bar is not None:
             bar.close()
     return history
@@ -522,9 +529,30 @@ def _check_trainer_state(path, trainer: dict[str, Tensor], params: dict[str, Ten
         raise CRBMError(f"{path}: the checkpoint's data order is not a permutation of 0..{n - 1}")
 
 
-def _check_divergence(model, figures: dict, first_recon: float | None, config: TrainConfig) -> None:
+def _nonfinite(model: torch.nn.Module, trainer: dict[str, dict[str, Tensor]]) -> list[str]:
+    """What holds a NaN or an infinity: parameters, buffers, a module's ``sigma`` (exp of a finite but huge
+    ``log_sigma`` overflows), else the trainer's floating tensors (``{"velocity": {...}, "state": {...}}``)."""
+    bad = [f"parameter {k}" for k, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    bad += [f"buffer {k}" for k, b in model.named_buffers() if b.is_floating_point() and not bool(b.isfinite().all())]
+    for name, module in model.named_modules():
+        sigma = getattr(module, "sigma", None)
+        if isinstance(sigma, Tensor) and not bool(torch.isfinite(sigma).all()):
+            bad.append(f"{name + '.' if name else ''}sigma")
+    if bad:  # (the velocities of a NaN parameter are NaN too: the parameter says it)
+        return bad
+    return [f"{group} {k}" for group, tensors in trainer.items() for k, v in tensors.items()
+            if v.is_floating_point() and not bool(v.isfinite().all())]
+
+
+def _check_divergence(
+    model, figures: dict, first_recon: float | None, config: TrainConfig,
+    trainer: dict[str, dict[str, Tensor]] | None = None,
+) -> None:
+    """Raise DivergenceError when a figure, the model or the trainer's tensors (``_nonfinite``) hold a NaN or an
+    infinity, or the reconstruction error exploded; called before every checkpoint, so a checkpoint on disk
+    is always finite."""
     bad = [k for k, v in figures.items() if isinstance(v, float) and not math.isfinite(v)]
-    bad += [f"parameter {k}" for k, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    bad += _nonfinite(model, trainer or {})
     recon = figures.get("recon_error")
     exploded = first_recon is not None and recon is not None and recon > config.explode_factor * max(first_recon, 1e-12)
     if not bad and not exploded:

@@ -18,19 +18,19 @@ thread while the current frame settles, so that only the longer of the two count
 with that thread switched off (every frame's uniforms drawn in turn), timed in the same rounds.
 
 Each figure is the best of ``repeats`` timed runs after a warm-up, ours and its floors run in turn in each
-round (the machine may be shared). The
-threads used are ``torch.get_num_threads()`` after ``torch.set_num_threads(os.cpu_count())`` on CPU; the
-report says how many.
+round (the machine may be shared). On CPU each row runs, ours and its floors alike, on the intra-op threads
+crbm chooses for that work (``crbm.threads``: one thread for Taylor's model, the free cores for large
+products), or on the count set with ``OMP_NUM_THREADS``; each row says how many.
 """
 
 from __future__ import annotations
 
-import os
 import time
 
 import torch
 
 import crbm
+from crbm.threads import step_work, threads_for
 
 D, ORDER, BATCH, K = 56, 3, 100, 30
 
@@ -116,8 +116,6 @@ def _generate_floor(chains: int, n_frames: int, hidden: int, device: torch.devic
 
 def run(*, quick: bool, device: str) -> dict:
     dev = crbm.train.resolve_device(device)
-    if dev.type == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
     repeats = 2 if quick else 5
     rows = []
     n_frames = 10000 if quick else 50000
@@ -126,11 +124,12 @@ def run(*, quick: bool, device: str) -> dict:
     for name, hidden in (("train_fps_taylor_h150", 150), ("train_fps_10x_h1500", 1500)):
         model = crbm.CRBM(D, hidden, ORDER, device=dev, generator=torch.Generator().manual_seed(0))
         config = crbm.taylor_config(epochs=1, verbose=False, progress=False, device=str(dev))
-        times = _race([lambda m=model, c=config: crbm.fit(m, data, c), _train_floor(hidden, n_batches, dev)],
-                      repeats, dev)
+        with threads_for(step_work(model, BATCH), dev) as n_threads:
+            times = _race([lambda m=model, c=config: crbm.fit(m, data, c), _train_floor(hidden, n_batches, dev)],
+                          repeats, dev)
         ours, floor = (len(data) / t for t in times)
         rows.append({"name": name, "ours": round(ours), "published": round(floor), "better": "higher",
-                     "peer": "matmul floor", "ratio": round(floor / ours, 2)})
+                     "peer": "matmul floor", "ratio": round(floor / ours, 2), "threads": n_threads})
     model = crbm.CRBM(D, 150, ORDER, device=dev, generator=torch.Generator().manual_seed(0))
     seed = data.frames[:ORDER]
     frames_per_chain = {1: 100 if quick else 300, 256: 10 if quick else 40, 4096: 2 if quick else 10}
@@ -151,11 +150,12 @@ def run(*, quick: bool, device: str) -> dict:
 
         floors = [_generate_floor(chains, t, 150, dev, products=p, rng=r)
                   for p, r in ((True, False), (True, True), (False, True))]
-        times = _race([gen, gen_serial, *floors], repeats, dev)
+        with threads_for(step_work(model, chains), dev) as n_threads:
+            times = _race([gen, gen_serial, *floors], repeats, dev)
         ours, serial, floor, floor_rng, floor_uniforms = (chains * t / s for s in times)
         rows.append({"name": f"generate_fps_{chains}", "ours": round(ours), "published": round(floor),
                      "better": "higher", "peer": "matmul floor", "ratio": round(floor / ours, 2),
                      "floor_rng": round(floor_rng), "ratio_rng": round(floor_rng / ours, 2),
                      "floor_uniforms": round(floor_uniforms), "ratio_uniforms": round(floor_uniforms / ours, 2),
-                     "serial_draws": round(serial)})
-    return {"rows": rows, "threads": torch.get_num_threads()}
+                     "serial_draws": round(serial), "threads": n_threads})
+    return {"rows": rows}
