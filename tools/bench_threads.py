@@ -77,7 +77,7 @@ def _spin() -> None:
         pass
 
 
-def _measure(what: str, threads: str, size: int, limit: float) -> dict:
+def _measure(what: str, threads: str, size: int, limit: float | None) -> dict:
     """A child's figures, or ``{"seconds": limit, "stopped": True}`` when it ran past ``limit`` seconds (the
     child's own timing excludes its start-up, so the limit on the whole process is a little generous)."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -109,7 +109,8 @@ def run(*, quick: bool, device: str) -> dict:
                 for _ in range(repeats):
                     fastest = float("inf")
                     for threads in SETTINGS:
-                        m = _measure(what, threads, size, limit=max(10.0, 5 * fastest))
+                        limit = max(10.0, 5 * fastest) if fastest < float("inf") else None
+                        m = _measure(what, threads, size, limit)
                         fastest = min(fastest, m["seconds"])
                         if threads not in best or m["seconds"] < best[threads]["seconds"]:
                             best[threads] = m
