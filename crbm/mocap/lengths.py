@@ -18,12 +18,12 @@ import math
 from dataclasses import replace
 
 from crbm.errors import CRBMError
+from crbm.mocap.kinematics import channel_kind
 from crbm.mocap.motion import Motion, Skeleton
 
 LENGTH_UNITS = {"mm": 0.1, "cm": 1.0, "m": 100.0, "in": 2.54}  # centimetres in one unit
 BVH_DEFAULT_UNIT = "cm"  # what a BVH file's lengths are taken to be when nobody says otherwise
 _ASF_DEFAULT_LENGTH = 1.0  # Acclaim: 1 file unit = 1 / length inch
-_LENGTH_CHANNELS = frozenset({"tx", "ty", "tz", "l", "xposition", "yposition", "zposition"})
 
 
 def check_length_unit(name: str, where: str = "") -> str:
@@ -71,7 +71,7 @@ def convert_length(motion: Motion, unit: str) -> Motion:
     c = centimetres(current) / LENGTH_UNITS[unit]
     joints, columns, k = [], [], 0
     for j in sk.joints:
-        lengths = [n.lower() in _LENGTH_CHANNELS for n in j.channels]
+        lengths = [_is_length(n) for n in j.channels]
         columns += [k + i for i, is_length in enumerate(lengths) if is_length]
         k += len(j.channels)
         limits = j.limits
@@ -87,6 +87,11 @@ def convert_length(motion: Motion, unit: str) -> Motion:
     frames[:, columns] *= c
     skeleton = replace(sk, joints=tuple(joints), units=sk.units | {"length": target})
     return motion.replace(skeleton=skeleton, frames=frames)
+
+
+def _is_length(channel: str) -> bool:
+    """Position channels (BVH ``Xposition``, ASF ``tx``) and the ASF bone-length dof ``l``."""
+    return channel.lower() == "l" or channel_kind(channel)[0] == "position"
 
 
 def _scaled(v, c: float) -> tuple[float, float, float]:
