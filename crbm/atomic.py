@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import shutil
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from pathlib import Path
 from crbm.errors import CRBMError
 
 _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+_STAGE = ".crbm-stage."
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -96,6 +98,31 @@ def atomic_paths(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
         _fsync_dir(folder)
     for path in paths:
         _remove_stale(path)
+
+
+@contextmanager
+def staged_outputs(folder: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new hidden staging folder inside ``folder`` for a command that writes several files whose names
+    only the writers know (an ``.amc`` brings its ``.asf``). When the block ends every file written there is
+    moved into ``folder`` under its own name, all after all were written; an exception removes the staging
+    folder and leaves ``folder`` as it was."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CRBMError(f"cannot write into {folder}: no such folder")
+    stage = folder / f"{_STAGE}{_HOST}.{os.getpid()}.{secrets.token_hex(4)}"
+    stage.mkdir()
+    try:
+        yield stage
+        written = sorted(p for p in stage.iterdir() if p.is_file())
+        for f in written:
+            os.replace(f, folder / f.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    _fsync_dir(folder)
+    for old in folder.glob(f"{_STAGE}{_HOST}.*"):  # left by commands killed mid-write
+        pid = old.name[len(_STAGE) + len(_HOST) + 1 :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and _process_gone(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
 
 
 @contextmanager

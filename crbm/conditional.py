@@ -47,7 +47,8 @@ class Windows:
     flattened histories, y (B, L) the labels of the frames when per-frame labels were given.
 
     Args:
-        clips: tensors (T_c, D), one per clip (clips shorter than n + 1 frames contribute no window).
+        clips: tensors (T_c, D), one per clip (clips shorter than n + 1 frames contribute no window); a NaN or
+            an infinity is refused with the clip's index and frame.
         order: n >= 1.
         labels: optional tensors (T_c, L), per-frame labels of each clip.
     """
@@ -62,6 +63,9 @@ class Windows:
         for i, c in enumerate(clips):
             if not isinstance(c, Tensor) or c.ndim != 2 or c.shape[1] != width:
                 raise CRBMError(f"clip {i}: expected a tensor (frames, {width}), got {getattr(c, 'shape', c)!r}")
+            if c.is_floating_point() and not bool(c.isfinite().all()):
+                t, d = (int(k) for k in (~c.isfinite()).nonzero()[0])
+                raise CRBMError(f"clip {i}: frame {t} holds {float(c[t, d])} in column {d}; expected finite numbers")
         if labels is not None:
             labels = list(labels)
             if len(labels) != len(clips) or any(y.ndim != 2 or y.shape[0] != c.shape[0] for y, c in zip(labels, clips)):

@@ -86,6 +86,63 @@ SHA256 = {
 }
 
 
+# Other copies accepted when found on disk (never as a download): the project's data folder holds a re-save of
+# the faces and rebuilt .tar.xz archives of the two corpora.
+ALSO_ACCEPTED = {
+    "faces/olivettifaces.mat": "b1988d02c72fe5b8ee82b5ef3bb7982eafc74f1e1ff0ae0ade35061ad0af534d",
+    "docs/20news-bydate.tar.xz": "54929de06ac41923edbd887a5976806050037ed41088986f552a4efdec3d9c31",
+    "docs/reuters21578.tar.xz": "8a64bf915f776fe9ba7b653d6522c53dae405f55e6176d38b2728eb7a6479561",
+}
+# size in bytes of the copies whose size is known (binary files only: text is compared after CRLF -> LF)
+SIZES = {
+    "50db534501bdfb1611153e3b5d122fc08b0c42ea159e875d5656ec13fa11a353": 1073738,
+    "e6533fa9ba17de0d095e4c63aba0ef17c85289cf6a820f8e01b5548891e08408": 1224,
+    "378bf28e6f3ac4f9b7271bd793b4fd03f0cc406f92e6525c0026a931df38a6e9": 930004,
+    "b1988d02c72fe5b8ee82b5ef3bb7982eafc74f1e1ff0ae0ade35061ad0af534d": 1432511,
+    "54929de06ac41923edbd887a5976806050037ed41088986f552a4efdec3d9c31": 8681020,
+    "8a64bf915f776fe9ba7b653d6522c53dae405f55e6176d38b2728eb7a6479561": 4864312,
+}
+_VERIFIED: dict[str, tuple[int, int]] = {}  # file -> (size, mtime in ns) when its checksum last matched
+
+
+def verify_file(file: str | os.PathLike, sums: list[str], *, text: bool = False, sizes: dict | None = None,
+                what: str, remedy: str) -> Path:
+    """``file`` (the data file ``what``) if its SHA-256 is one of ``sums`` (``text``: of the bytes with CRLF
+    -> LF) and, for a binary file whose ``sizes[sum]`` are known, its size is one of them; CRBMError saying
+    what was found and ``remedy`` (what to do) otherwise. A file that passed is not read again until its size
+    or modification time changes (checked by ``os.stat`` on every use)."""
+    file = Path(file)
+    stat = file.stat()
+    key, stamp = str(file.resolve()), (stat.st_size, stat.st_mtime_ns)
+    if not sums or _VERIFIED.get(key) == stamp:
+        return file
+    known = [sizes.get(s) for s in sums] if sizes and not text else [None]
+    if None not in known and stat.st_size not in known:
+        raise CRBMError(f"{file}: holds {stat.st_size:,} bytes, the published {what} {known[0]:,}: it is cut off, "
+                        f"damaged or another file; {remedy}")
+    digest = hashlib.sha256()
+    with open(file, "rb") as f:
+        if text:
+            digest.update(f.read().replace(b"\r\n", b"\n"))
+        else:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    if digest.hexdigest() not in sums:
+        raise CRBMError(f"{file}: SHA-256 {digest.hexdigest()[:16]}... is not that of the published {what} "
+                        f"({sums[0][:16]}...): the file is damaged or was changed; {remedy}")
+    _VERIFIED[key] = stamp
+    return file
+
+
+def verify_data_file(file: str | os.PathLike, relative: str) -> Path:
+    """``verify_file`` against the sums known for the data file ``relative`` (``SHA256``, ``ALSO_ACCEPTED``;
+    none known: accepted as it is)."""
+    sums = [s for s in (SHA256.get(relative), ALSO_ACCEPTED.get(relative)) if s]
+    remedy = f"delete it and fetch it again (crbm fetch, or download=True) from {_source(relative)}"
+    return verify_file(file, sums, text=relative.endswith((".asf", ".amc")), sizes=SIZES, what=relative,
+                       remedy=remedy)
+
+
 def _roots(path: str | os.PathLike | None) -> list[tuple[str, Path]]:
     out = []
     if path is not None:
@@ -110,7 +167,9 @@ def data_path(relative: str, *, path: str | os.PathLike | None = None) -> Path:
     """The file ``relative`` (e.g. ``"mocap/gpmat/cmu35WalkJog.mat"``) from the first place that has it.
 
     ``path`` may name the file itself or a data folder laid out like the project's. Then ``$CRBM_DATA``,
-    then ``~/.cache/crbm``. Raises CRBMError naming every place tried and where to get the file.
+    then ``~/.cache/crbm``. Raises CRBMError naming every place tried and where to get the file. A file found
+    in a data folder is checked against its published SHA-256 (``verify_file``; a file named by ``path``
+    itself is the caller's own copy and is not).
     """
     tried = []
     for label, root in _roots(path):
@@ -118,7 +177,7 @@ def data_path(relative: str, *, path: str | os.PathLike | None = None) -> Path:
             return root
         candidate = root / relative
         if candidate.is_file():
-            return candidate
+            return verify_data_file(candidate, relative)
         tried.append(f"{candidate} ({label})")
     raise CRBMError(
         f"data file {relative!r} not found; tried {', '.join(tried)}. Get it from {_source(relative)} and "
@@ -321,7 +380,7 @@ def load_mit_motion(path: str | os.PathLike | None = None) -> MitMotion:
 
 def _cmu_file(subject: str, name: str, path, download: bool) -> Path:
     if path is not None and (Path(path).expanduser() / name).is_file():
-        return Path(path).expanduser() / name
+        return verify_data_file(Path(path).expanduser() / name, f"mocap/cmu/{subject}/{name}")
     url = f"{CMU_URL}{subject}/{name}"
     return fetch_file(f"mocap/cmu/{subject}/{name}", path=path, download_ok=download, url=url, text=True)
 

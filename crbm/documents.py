@@ -30,7 +30,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from crbm.datasets import SHA256, SOURCES
+from crbm.atomic import atomic_path
+from crbm.datasets import SHA256, SOURCES, verify_data_file
 from crbm.datasets import download as download_file
 from crbm.errors import CRBMError, FormatError
 
@@ -160,20 +161,21 @@ def raw_archive(corpus: str, path: str | os.PathLike | None = None, *, download:
     for folder in candidates:
         for name in names:
             if (folder / name).is_file():
-                return folder / name
+                return verify_data_file(folder / name, f"docs/{name}")
     relative = f"docs/{names[1]}"
     if not download:
         tried = ", ".join(str(c) for c in candidates)
         raise CRBMError(
             f"{corpus}: no {' or '.join(names)} in {tried}; get {SOURCES[relative]} (or pass download=True)"
         )
-    target = download_file(SOURCES[relative], candidates[0] / names[1], sha256=SHA256.get(relative))
-    if corpus == "reuters":  # no published checksum: check the stories instead, and keep nothing unchecked
-        try:
-            read_reuters_tarball(target)
-        except FormatError:
-            target.unlink()
-            raise
+    target = candidates[0] / names[1]
+    if corpus != "reuters":
+        return download_file(SOURCES[relative], target, sha256=SHA256.get(relative))
+    # no published checksum: the stories are counted in the downloaded file before it takes its name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        download_file(SOURCES[relative], tmp, sha256=None)
+        read_reuters_tarball(tmp, name=target)
     return target
 
 
@@ -338,14 +340,16 @@ def tokenize_20news(
 
 
 def read_reuters_tarball(
-    path: str | os.PathLike,
+    path: str | os.PathLike, *, name: str | os.PathLike | None = None
 ) -> tuple[dict[str, list[tuple[str, tuple[str, ...], str]]], tuple[str, ...]]:
     """The ModApte stories of a Reuters-21578 archive and the topic names.
 
     Returns ``({"train": [(newid, topics, text), ...], "test": ...}, topic_names)``: stories with
     LEWISSPLIT TRAIN or TEST and TOPICS="YES", in NEWID order; text = TITLE + newline + BODY with numeric
     entities as spaces and other entities unescaped; topic names from ``all-topics-strings.lc.txt``.
-    Raises FormatError unless the archive holds 21,578 stories, 9,603 / 3,299 of them ModApte."""
+    Raises FormatError (naming ``name``, default ``path``) unless the archive holds 21,578 stories, 9,603 /
+    3,299 of them ModApte, each with a numeric NEWID."""
+    shown = path if name is None else name
     out: dict[str, list[tuple[int, tuple[str, ...], str]]] = {s: [] for s in SPLITS}
     names, n_stories = None, 0
     try:
@@ -357,24 +361,25 @@ def read_reuters_tarball(
                 if base == "all-topics-strings.lc.txt":
                     names = tuple(tar.extractfile(member).read().decode("latin-1").split())
                 elif re.fullmatch(r"reut2-\d{3}\.sgm", base):
-                    n_stories += _read_sgml(tar.extractfile(member).read().decode("latin-1"), out)
+                    n_stories += _read_sgml(shown, base, tar.extractfile(member).read().decode("latin-1"), out)
     except (tarfile.TarError, OSError, EOFError) as err:
-        raise FormatError(path, f"not a readable Reuters-21578 archive ({err})") from None
+        raise FormatError(shown, f"not a readable Reuters-21578 archive ({err})") from None
     counts = {s: len(v) for s, v in out.items()}
     if names is None or n_stories != REUTERS_STORIES or counts != REUTERS_MODAPTE:
         raise FormatError(
-            path,
+            shown,
             f"expected Reuters-21578 (all-topics-strings.lc.txt, {REUTERS_STORIES} stories in reut2-*.sgm, "
             f"ModApte {REUTERS_MODAPTE}), found {n_stories} stories, ModApte {counts}",
         )
     unknown = sorted({t for v in out.values() for _, topics, _ in v for t in topics} - set(names))
     if unknown:
-        raise FormatError(path, f"topics missing from all-topics-strings.lc.txt: {unknown[:5]}")
+        raise FormatError(shown, f"topics missing from all-topics-strings.lc.txt: {unknown[:5]}")
     return {s: [(str(i), t, x) for i, t, x in sorted(v)] for s, v in out.items()}, names
 
 
-def _read_sgml(text: str, out: dict[str, list]) -> int:
-    """Append the ModApte stories of one ``reut2-*.sgm`` text to ``out``; returns its number of stories."""
+def _read_sgml(path, member: str, text: str, out: dict[str, list]) -> int:
+    """Append the ModApte stories of one ``reut2-*.sgm`` text (``member`` of archive ``path``) to ``out``;
+    returns its number of stories."""
     n = 0
     for story in re.finditer(r"<REUTERS([^>]*)>(.*?)</REUTERS>", text, re.S):
         n += 1
@@ -382,6 +387,8 @@ def _read_sgml(text: str, out: dict[str, list]) -> int:
         split = {"TRAIN": "train", "TEST": "test"}.get(attrs.get("LEWISSPLIT", ""))
         if split is None or attrs.get("TOPICS") != "YES":
             continue
+        if not attrs.get("NEWID", "").isdigit():
+            raise FormatError(path, f"{member}: a ModApte story without a numeric NEWID ({attrs.get('NEWID')!r})")
         body = story[2]
         topics = re.search(r"<TOPICS>(.*?)</TOPICS>", body, re.S)
         parts = [re.search(f"<{tag}>(.*?)</{tag}>", body, re.S) for tag in ("TITLE", "BODY")]

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from crbm.atomic import write_bytes
+from crbm.datasets import verify_file
 from crbm.errors import CRBMError, FormatError
 
 FILES = {
@@ -35,6 +36,8 @@ SHA256 = {
     "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
+FILE_BYTES = {"train-images-idx3-ubyte.gz": 9912422, "train-labels-idx1-ubyte.gz": 28881,
+              "t10k-images-idx3-ubyte.gz": 1648877, "t10k-labels-idx1-ubyte.gz": 4542}
 # public copies of the original files, tried in order
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -114,7 +117,8 @@ def load_mnist(
         download: fetch missing files from the public originals (SHA-256 checked).
 
     Returns ``(images, labels)``: float32 (N, 784) in [0, 1] (pixel / 255, rows of the 28 x 28 image in
-    order) and int64 (N,) in 0..9."""
+    order) and int64 (N,) in 0..9. Each file must be the published one (size and SHA-256, checked once per
+    process and again when the file changes); CRBMError otherwise."""
     if split not in FILES:
         raise CRBMError(f"split must be one of {sorted(FILES)}, got {split!r}")
     folder = mnist_root(path)
@@ -125,6 +129,8 @@ def load_mnist(
             if not download:
                 raise FileNotFoundError(f"{p}: MNIST file not found; pass path=, set CRBM_DATA, or use download=True")
             p = _fetch(folder, name)
+        verify_file(p, [SHA256[name]], sizes={SHA256[name]: FILE_BYTES[name]}, what=f"MNIST {name}",
+                    remedy="delete it and run crbm fetch mnist (or load_mnist(download=True))")
         paths.append(p)
     n = SIZES[split]
     images = read_idx(paths[0], ndim=3, sizes=(n, *IMAGE_SHAPE))

@@ -152,10 +152,14 @@ def test_raw_archive_says_where_to_get_the_public_originals(tmp_path):
         raw_archive("20news", tmp_path)
     with pytest.raises(CRBMError, match="corpus must be one of"):
         raw_archive("rcv1", tmp_path)
-    (tmp_path / "20news-bydate.tar.gz").write_bytes(b"x")
-    assert raw_archive("20news", tmp_path) == tmp_path / "20news-bydate.tar.gz"
+    (tmp_path / "20news-bydate.tar.gz").write_bytes(b"x")  # the published archive has a known SHA-256
+    with pytest.raises(CRBMError, match=r"20news-bydate\.tar\.gz: SHA-256 .* is not that of the published "
+                       r"docs/20news-bydate\.tar\.gz .*delete it and fetch it again"):
+        raw_archive("20news", tmp_path)
+    (tmp_path / "reuters21578.tar.gz").write_bytes(b"x")  # no published sum: found as it is
+    assert raw_archive("reuters", tmp_path) == tmp_path / "reuters21578.tar.gz"
     with pytest.raises(CRBMError, match="stopwords_sklearn_glasgow.txt: no stop-word list"):
-        tokenize_20news(tmp_path)
+        tokenize_reuters(tmp_path)
 
 
 # ------------------------------------------------------------------ replicated softmax on a tiny vocabulary
@@ -216,21 +220,27 @@ def test_word_log_frequencies_start_at_the_unigram_model():
         word_log_frequencies(-counts)
 
 
-def test_a_reuters_download_that_fails_its_story_check_is_not_kept(tmp_path, monkeypatch):
-    """No checksum is published for reuters21578.tar.gz: the download is checked by reading it, and a
-    file that fails is deleted. The 20 Newsgroups download is asked for its pinned SHA-256."""
+@pytest.mark.parametrize("stories, message", [
+    ('<REUTERS TOPICS="YES" LEWISSPLIT="TRAIN" NEWID="1"></REUTERS>', r"expected Reuters-21578 .* found 1 stories"),
+    ('<REUTERS TOPICS="YES" LEWISSPLIT="TRAIN"></REUTERS>', r"reut2-000\.sgm: a ModApte story without a numeric NEWID"),
+])
+def test_a_reuters_download_that_fails_its_story_check_is_not_kept(tmp_path, monkeypatch, stories, message):
+    """No checksum is published for reuters21578.tar.gz: the download is read before it takes its name, and a
+    file that fails (wrong story counts, or a story that does not parse) leaves nothing behind, not even a
+    temporary file. The 20 Newsgroups download is asked for its pinned SHA-256."""
     import crbm.documents as documents
 
     asked = {}
 
     def fake_download(url, dest, *, sha256):
-        asked[dest.name] = (url, sha256)
-        return _sgml_tarball(dest, '<REUTERS TOPICS="YES" LEWISSPLIT="TRAIN" NEWID="1"></REUTERS>')
+        asked[url] = sha256
+        return _sgml_tarball(dest, stories)
 
     monkeypatch.setattr(documents, "download_file", fake_download)
-    with pytest.raises(FormatError, match="expected Reuters-21578"):
+    with pytest.raises(FormatError, match=r"reuters21578\.tar\.gz: " + message):
         raw_archive("reuters", tmp_path, download=True)
-    assert not (tmp_path / "reuters21578.tar.gz").exists()
-    assert asked["reuters21578.tar.gz"] == (documents.SOURCES["docs/reuters21578.tar.gz"], None)
+    assert list(tmp_path.iterdir()) == []
+    assert asked[documents.SOURCES["docs/reuters21578.tar.gz"]] is None
     assert raw_archive("20news", tmp_path, download=True) == tmp_path / "20news-bydate.tar.gz"
-    assert asked["20news-bydate.tar.gz"][1] == "8f1b2514ca22a5ade8fbb9cfa5727df95fa587f4c87b786e15c759fa66d95610"
+    assert asked[documents.SOURCES["docs/20news-bydate.tar.gz"]] == (
+        "8f1b2514ca22a5ade8fbb9cfa5727df95fa587f4c87b786e15c759fa66d95610")

@@ -33,16 +33,19 @@ def test_bad_faces_files_name_the_file_and_what_was_expected(tmp_path, monkeypat
     with pytest.raises(
         FormatError, match=r"olivettifaces.mat: expected 'faces' of shape \(4096, 400\), got \(4096, 399\)"
     ):
-        load_olivetti(tmp_path)
+        load_olivetti(file)
     scipy.io.savemat(file, {"pixels": np.zeros((4096, 400))})
     with pytest.raises(FormatError, match=r"expected a variable 'faces' \(4096 x 400\), found \['pixels'\]"):
-        load_olivetti(tmp_path)
+        load_olivetti(file)
     scipy.io.savemat(file, {"faces": np.full((4096, 400), 300.0)})
     with pytest.raises(FormatError, match="expected grey levels in 0..255"):
         load_olivetti(file)
     file.write_bytes(b"not a mat file")
     with pytest.raises(FormatError, match="olivettifaces.mat: not a readable MATLAB .mat file"):
-        load_olivetti(tmp_path)
+        load_olivetti(file)
+    with pytest.raises(CRBMError, match=r"olivettifaces\.mat: SHA-256 [0-9a-f]{16}\.\.\. is not that of the published "
+                       r"faces/olivettifaces\.mat .*; delete it and fetch it again .*figshare"):
+        load_olivetti(tmp_path)  # found in a data folder, a file must be the published one
     monkeypatch.delenv("CRBM_DATA", raising=False)  # else the lookup falls back to the real data folder
     monkeypatch.setattr(datasets, "CACHE", tmp_path / "cache")
     with pytest.raises(CRBMError, match=r"'faces/olivettifaces.mat' not found.*figshare"):

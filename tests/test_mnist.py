@@ -62,10 +62,38 @@ def test_missing_files_and_bad_split(tmp_path, monkeypatch):
     assert mnist_root().parts[-3:] == (".cache", "crbm", "mnist")
 
 
-def test_out_of_range_label_is_a_format_error(tmp_path):
-    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx((10000, 28, 28))))
-    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx((10000,), bytes([3]) * 9999 + b"\x0b")))
+def _fake_test_split(folder, monkeypatch, labels: bytes) -> None:
+    """Write a test split of blank images and ``labels``, registered as the published files."""
+    import crbm.mnist as mnist
+
+    files = {"t10k-images-idx3-ubyte.gz": gzip.compress(_idx((10000, 28, 28))),
+             "t10k-labels-idx1-ubyte.gz": gzip.compress(_idx((10000,), labels))}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+        monkeypatch.setitem(mnist.SHA256, name, hashlib.sha256(data).hexdigest())
+        monkeypatch.setitem(mnist.FILE_BYTES, name, len(data))
+
+
+def test_out_of_range_label_is_a_format_error(tmp_path, monkeypatch):
+    _fake_test_split(tmp_path, monkeypatch, bytes([3]) * 9999 + b"\x0b")
     with pytest.raises(FormatError, match=r"expected labels 0..9, found 11"):
+        load_mnist(tmp_path, split="test")
+
+
+def test_a_changed_file_is_refused_with_what_to_do(tmp_path, monkeypatch):
+    """Files are checked against the published sizes and SHA-256 when used; a file that passed is checked
+    again once its modification time changes."""
+    _fake_test_split(tmp_path, monkeypatch, bytes([3]) * 10000)
+    assert load_mnist(tmp_path, split="test")[1].tolist() == [3] * 10000
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    data = bytearray(labels.read_bytes())
+    data[20] ^= 1  # same size, other bytes
+    labels.write_bytes(bytes(data))
+    with pytest.raises(CRBMError, match=r"t10k-labels-idx1-ubyte\.gz: SHA-256 [0-9a-f]{16}\.\.\. is not that of the "
+                       r"published MNIST t10k-labels-idx1-ubyte\.gz .*delete it and run crbm fetch mnist"):
+        load_mnist(tmp_path, split="test")
+    labels.write_bytes(bytes(data[:-1]))
+    with pytest.raises(CRBMError, match=r"holds \d+ bytes, the published MNIST t10k-labels-idx1-ubyte\.gz \d+"):
         load_mnist(tmp_path, split="test")
 
 

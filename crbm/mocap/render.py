@@ -8,6 +8,7 @@ folder and then renamed, so a failure leaves no partial output.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -24,11 +25,13 @@ from crbm.mocap.motion import Motion
 def _positions(motion: Motion | np.ndarray, parents: Sequence[int] | None,
                end_sites: bool) -> tuple[np.ndarray, list[int]]:
     if isinstance(motion, Motion):
+        if motion.n_frames == 0:
+            raise CRBMError(f"motion {motion.name!r} has no frames: nothing to draw")
         parents = position_parents(motion.skeleton, end_sites=end_sites)
         return joint_positions(motion, end_sites=end_sites), parents
     pos = np.asarray(motion, dtype=np.float64)
-    if pos.ndim != 3 or pos.shape[2] != 3:
-        raise CRBMError(f"positions must have shape (T, J, 3), got {pos.shape}")
+    if pos.ndim != 3 or pos.shape[2] != 3 or pos.shape[0] == 0:
+        raise CRBMError(f"positions must have shape (T, J, 3) with T >= 1, got {pos.shape}")
     if parents is None or len(parents) != pos.shape[1]:
         raise CRBMError(f"positions of {pos.shape[1]} joints need a parents list of that length, got "
                         f"{None if parents is None else len(parents)}")
@@ -164,10 +167,43 @@ def animate(motion: Motion | np.ndarray, path: str | os.PathLike, *, fps: float 
             cmd = [rcParams["animation.ffmpeg_path"], "-y", "-loglevel", "error", "-f", "rawvideo",
                    "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-", "-vf",
                    "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-f", "mp4", str(tmp)]
-            subprocess.run(cmd, input=b"".join(f.tobytes() for f in frames), check=True)
+            done = subprocess.run(cmd, input=b"".join(f.tobytes() for f in frames), capture_output=True)
+            if done.returncode != 0:
+                said = done.stderr.decode("utf-8", "replace").strip()[-300:] or "no message"
+                raise CRBMError(f"cannot write {path}: ffmpeg failed (exit status {done.returncode}): {said}")
+            check_mp4(tmp, path)  # before the rename: ffmpeg can exit 0 having written a cut-off file
     else:
         raise CRBMError(f"cannot animate to {path}: expected a .gif or .mp4 file name")
     return Path(path)
+
+
+def check_mp4(file: str | os.PathLike, name: str | os.PathLike | None = None) -> None:
+    """CRBMError (naming ``name``, default ``file``) unless ``file`` is a complete MP4: top-level boxes (4-byte
+    big-endian size, 4-byte type; size 1: a 64-bit size follows; size 0: to the end) that tile the file
+    exactly, among them ``ftyp``, ``moov`` (the index, written last) and a non-empty ``mdat`` (the frames)."""
+    name = file if name is None else name
+    size = os.path.getsize(file)
+    payload: dict[bytes, int] = {}
+    with open(file, "rb") as f:
+        pos = 0
+        while pos < size:
+            f.seek(pos)
+            head = f.read(8)
+            n, kind, start = (*struct.unpack(">I4s", head), 8) if len(head) == 8 else (0, b"", 0)
+            if n == 1:
+                wide = f.read(8)
+                n, start = (struct.unpack(">Q", wide)[0], 16) if len(wide) == 8 else (0, 0)
+            elif n == 0 and start:
+                n = size - pos
+            if not start or n < start or pos + n > size:
+                raise CRBMError(f"cannot write {name}: the encoder's MP4 is cut off at byte {pos} of {size} "
+                                "(disk full?); the old file, if any, is kept")
+            payload[kind] = payload.get(kind, 0) + n - start
+            pos += n
+    missing = [k.decode() for k in (b"ftyp", b"moov", b"mdat") if not payload.get(k)]
+    if missing:
+        raise CRBMError(f"cannot write {name}: the encoder's MP4 has no {', '.join(missing)} box (disk full?); "
+                        "the old file, if any, is kept")
 
 
 def plot_channels(frames: np.ndarray, names: Sequence[str], path: str | os.PathLike, *,
