@@ -47,6 +47,11 @@ from crbm.stream import StreamingWindows
 from crbm.datasets import cmu_skeleton, cmu_trials, data_path, load_gpmat_walkjog, load_mit_motion
 from crbm.mocap import (
     asf_to_bvh,
+    canonical_rig,
+    joint_angle_error,
+    joint_position_error,
+    leg_length,
+    retarget,
     convert_length,
     iter_parquet_clips,
     iter_parquet_frames,

@@ -17,7 +17,9 @@ from crbm.mocap.preprocess import (
     BodyCentredRoot,
     Downsample,
     DropConstant,
+    FrameDifferences,
     JointAngles,
+    RunningCentring,
     Pipeline,
     ZScore,
     body_centred_pipeline,
@@ -62,13 +64,15 @@ def _synthetic_clip(rng, n=300, *, wrapped=True):
     return f
 
 
+@pytest.mark.parametrize("temporal", [None, "differences", "centring"])
 @pytest.mark.parametrize("representation", ["expmap", "euler"])
 @pytest.mark.parametrize("wrapped", [True, False])
-def test_pipeline_exact_inverse_synthetic_full_rotations(representation, wrapped):
+def test_pipeline_exact_inverse_synthetic_full_rotations(representation, wrapped, temporal):
     rng = np.random.default_rng(10)
     sk = _skeleton()
     clips = [_synthetic_clip(rng, n, wrapped=wrapped) for n in (300, 200, 250)]
-    pipe = body_centred_pipeline(sk, representation=representation)
+    pipe = body_centred_pipeline(sk, representation=representation, differences=temporal == "differences",
+                                 centring=temporal == "centring")
     z = pipe.fit_transform(clips, sk.channel_names)
     assert all(np.all(np.isfinite(c)) for c in z)
     # no 360-degree jumps remain before z-scoring: frame-to-frame steps stay below 90 degrees / units
@@ -159,6 +163,45 @@ def test_drop_constant_and_zscore_known_values():
     assert np.allclose(z.transform(x[:, :2]), [[-np.sqrt(1.5), 0.0], [0.0, 0.0], [np.sqrt(1.5), 0.0]])
     assert z.std == [np.sqrt(8 / 3), 1.0]
     assert np.abs(z.inverse_transform(z.transform(x[:, :2])) - x[:, :2]).max() < 1e-14
+
+
+def test_zscore_floors_by_name_end():
+    x = np.array([[0.0, 0.0, 0.0], [1e-5, 2.0, 1e-5], [2e-5, 4.0, 2e-5]])
+    z = ZScore(min_std={"ex": 0.01, "ex.d": 0.5}).fit([x], ["knee.ex", "knee.ex.d", "knee.ey"])
+    assert z.std[0] == 0.01 and z.std[1] == np.std(x[:, 1]) and z.std[2] == np.std(x[:, 2])
+    assert np.abs(z.transform(x)[:, 0]).max() < 2e-3  # tiny spread, floored scale: no amplification
+    assert ZScore.from_state(json.loads(json.dumps(z.state_dict()))).std == z.std
+
+
+def test_frame_differences_known_values_rates_kept_and_integration():
+    x = np.array([[1.0, 2.0, 10.0], [2.0, 5.0, 11.0], [4.0, 9.0, 13.0]])
+    names = ["knee.ex", "root.vx", "root.height"]
+    step = FrameDifferences().fit([x], names)
+    assert step.names_out == ["knee.ex.d", "root.vx", "root.height.d"]
+    d = step.transform(x)
+    assert np.array_equal(d, [[0.0, 2.0, 0.0], [1.0, 5.0, 1.0], [2.0, 9.0, 2.0]])
+    assert np.array_equal(step.inverse_transform(d, contexts=[step.context(x)]), x)
+    # without the clip's first frame the integration starts from the training mean pose
+    assert np.allclose(step.inverse_transform(d)[0], [7 / 3, 2.0, 34 / 3])
+    # the same movement from another pose gives the same input
+    assert np.array_equal(step.transform(x + [5.0, 0.0, -3.0])[:, [0, 2]], d[:, [0, 2]])
+
+
+def test_running_centring_known_values_and_exact_inverse_without_context():
+    x = np.array([[1.0, 7.0], [3.0, 7.0], [8.0, 7.0], [0.0, 7.0]])
+    step = RunningCentring(prior=2.0).fit([x], ["knee.ex", "root.dyaw"])
+    assert step.names_out == ["knee.ex.c", "root.dyaw"] and step.mean == {"knee.ex": 3.0}
+    # m_0 = mu = 3, m_1 = (2 * 3 + 1) / 3, m_2 = (6 + 1 + 3) / 4, m_3 = (6 + 1 + 3 + 8) / 5
+    expected = x[:, 0] - np.array([3.0, 7 / 3, 10 / 4, 18 / 5])
+    np.testing.assert_allclose(step.transform(x)[:, 0], expected, rtol=1e-14)
+    assert np.array_equal(step.transform(x)[:, 1], x[:, 1])
+    np.testing.assert_allclose(step.inverse_transform(step.transform(x)), x, rtol=1e-14)
+    # causal: a frame's input does not depend on later frames
+    later = x.copy()
+    later[3] = 100.0
+    np.testing.assert_array_equal(step.transform(later)[:3], step.transform(x)[:3])
+    with pytest.raises(CRBMError, match="positive prior"):
+        RunningCentring(prior=0.0)
 
 
 def test_downsample_keeps_frames_and_interpolates():

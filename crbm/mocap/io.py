@@ -27,7 +27,8 @@ def read_motions(
 ) -> list[Motion]:
     """Every clip in a motion file, as a list: one for BVH and AMC, one or more for Parquet.
 
-    asf: the skeleton (path or Skeleton) an ``.amc`` needs. fps: the clips' frame rate, overriding the one
+    asf: the skeleton (path or Skeleton) an ``.amc`` needs; by default the one ``.asf`` file in the
+    ``.amc``'s folder (the CMU layout, ``NN/NN.asf`` beside ``NN/NN_MM.amc``). fps: the clips' frame rate, overriding the one
     the file states (BVH ``Frame Time``, Parquet metadata); an ``.amc`` states none and defaults to 120
     (CMU's). Frames are kept as they are: only the rate they are said to be at changes. units: the length
     unit of a ``.bvh`` file's numbers (default "cm"; BVH declares none); ASF and Parquet record theirs.
@@ -43,9 +44,7 @@ def read_motions(
         unit = BVH_DEFAULT_UNIT if units is None else units
         motions = [read_bvh(path, units=unit)] if suffix == ".bvh" else read_parquet(path)
         return motions if fps is None else [m.replace(fps=fps) for m in motions]
-    if asf is None:
-        raise CRBMError(f"{os.fspath(path)}: an .amc file needs its skeleton; pass the .asf file (--asf)")
-    skeleton = asf if isinstance(asf, Skeleton) else read_asf(asf)
+    skeleton = asf if isinstance(asf, Skeleton) else read_asf(_skeleton_beside(path) if asf is None else asf)
     return [read_amc(path, skeleton, fps=120.0 if fps is None else fps)]
 
 
@@ -101,6 +100,19 @@ def write_motion(
         write_amc(motion, amc_tmp)  # validates the motion before anything is written
         write_asf(motion.skeleton, asf_tmp)
     return [path, asf_path]
+
+
+def _skeleton_beside(path) -> Path:
+    """The one ``.asf`` file in an ``.amc`` file's folder (the CMU layout ``NN/NN.asf``, ``NN/NN_MM.amc``)."""
+    folder = Path(path).parent
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".asf" and p.is_file())
+    if len(found) != 1:
+        what = "no .asf file" if not found else f"{len(found)} .asf files ({', '.join(p.name for p in found)})"
+        raise CRBMError(
+            f"{os.fspath(path)}: an .amc file needs its skeleton and its folder holds {what}; "
+            "pass the .asf file (--asf)"
+        )
+    return found[0]
 
 
 def _suffix(path) -> str:

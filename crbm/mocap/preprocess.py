@@ -496,6 +496,126 @@ class JointAngles(Step):
         return step
 
 
+class FrameDifferences(Step):
+    """Channels as frame-to-frame differences ``d_t = x_t - x_{t-1}`` (``d_0 = 0``), named ``<channel>.d``,
+    so that a model sees how the pose changes, not where it is: two subjects who hold an arm differently give
+    the same input for the same movement. Channels that are rates already (the root's ``vx``, ``vz``,
+    ``dyaw``) are kept as they are. The inverse integrates ``x_t = x_0 + d_1 + ... + d_t`` from the clip's first
+    frame (its context) or, without one, from the training mean pose.
+    """
+
+    RATES = ("vx", "vz", "dyaw")
+
+    def __init__(self):
+        self.start: dict[str, float] = {}
+
+    def _differenced(self, names) -> list[int]:
+        return [i for i, n in enumerate(names) if n.rsplit(".", 1)[-1] not in self.RATES]
+
+    def _fit(self, clips, names):
+        data = np.concatenate(clips)
+        cols = self._differenced(names)
+        self.start = {names[i]: float(data[:, i].mean()) for i in cols}
+        return [f"{n}.d" if i in cols else n for i, n in enumerate(names)]
+
+    def _transform(self, x):
+        y = x.copy()
+        cols = self._differenced(self.names_in)
+        y[:, cols] = np.diff(x[:, cols], axis=0, prepend=x[:1, cols])
+        return y
+
+    def context(self, clip):
+        self._fitted()
+        x = np.asarray(clip, dtype=np.float64)
+        return {"start": x[0, self._differenced(self.names_in)].tolist()}
+
+    def _inverse(self, y, context):
+        cols = self._differenced(self.names_in)
+        start = np.asarray([self.start[self.names_in[i]] for i in cols] if context is None else context["start"])
+        first = y[:1].copy()
+        first[0, cols] = start
+        return np.concatenate([first, self.continue_inverse(y[None, 1:], start[None])[0]])
+
+    def continue_inverse(self, d: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """The inverse of a batch of continuations ``d`` (B, h, n_channels) of clips whose last frame before
+        them had the values ``start`` (B, n_differenced): ``x = start + cumsum(d)``."""
+        cols = self._differenced(self.names_in)
+        x = d.copy()
+        x[:, :, cols] = start[:, None] + np.cumsum(d[:, :, cols], axis=1)
+        return x
+
+    def _state(self):
+        return {"start": self.start}
+
+    @classmethod
+    def _from_state(cls, state):
+        step = cls()
+        step.start = dict(state["start"])
+        return step
+
+
+class RunningCentring(Step):
+    """Each channel relative to the clip's own running mean: ``y_t = x_t - m_t`` with
+    ``m_t = (c mu + x_0 + ... + x_{t-1}) / (c + t)``, ``mu`` the training mean and ``c = prior`` frames of
+    weight on it. The input then says how the pose differs from this clip's usual pose, which is the same
+    for two subjects who hold a limb differently, while ``m_t`` moves too slowly for the model's output to
+    drift. Causal (frame t uses frames before it) and exactly invertible without any context:
+    ``x_t = y_t + m_t`` frame by frame. Rates (the root's ``vx``, ``vz``, ``dyaw``) are kept as they are.
+    """
+
+    RATES = ("vx", "vz", "dyaw")
+
+    def __init__(self, *, prior: float = 30.0):
+        if not (np.isfinite(prior) and prior > 0):
+            raise CRBMError(f"RunningCentring needs a positive prior weight, got {prior!r}")
+        self.prior = float(prior)
+        self.mean: dict[str, float] = {}
+
+    def _centred(self, names) -> list[int]:
+        return [i for i, n in enumerate(names) if n.rsplit(".", 1)[-1] not in self.RATES]
+
+    def _fit(self, clips, names):
+        data = np.concatenate(clips)
+        self.mean = {names[i]: float(data[:, i].mean()) for i in self._centred(names)}
+        return [f"{n}.c" if n in self.mean else n for n in names]
+
+    def running_means(self, x: np.ndarray) -> np.ndarray:
+        """``m_t`` (T, n_centred) of frames ``x`` (T, n_channels) in the input layout."""
+        cols = self._centred(self.names_in)
+        mu = np.asarray([self.mean[self.names_in[i]] for i in cols])
+        sums = np.concatenate([np.zeros((1, len(cols))), np.cumsum(x[:-1, cols], axis=0)])
+        return (self.prior * mu + sums) / (self.prior + np.arange(len(x)))[:, None]
+
+    def _transform(self, x):
+        y = x.copy()
+        y[:, self._centred(self.names_in)] -= self.running_means(x)
+        return y
+
+    def _inverse(self, y, context):
+        cols = self._centred(self.names_in)
+        total = self.prior * np.asarray([self.mean[self.names_in[i]] for i in cols])
+        return self.continue_inverse(y[None], total[None], np.zeros(1))[0]
+
+    def continue_inverse(self, y: np.ndarray, totals: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        """The inverse of a batch of continuations ``y`` (B, h, n_channels) of clips of which ``seen[b]``
+        frames came before, with ``totals[b] = c mu + x_0 + ...`` over them (B, n_centred)."""
+        cols = self._centred(self.names_in)
+        x, total = y.copy(), totals.copy()
+        for t in range(y.shape[1]):
+            x[:, t, cols] += total / (self.prior + seen + t)[:, None]
+            total = total + x[:, t, cols]
+        return x
+
+    def _state(self):
+        return {"prior": self.prior, "mean": self.mean}
+
+    @classmethod
+    def _from_state(cls, state):
+        step = cls(prior=state["prior"])
+        step.mean = dict(state["mean"])
+        return step
+
+
 class DropConstant(Step):
     """Drop channels whose values vary by at most ``atol`` over all training frames; the inverse puts back
     their mean (so it is exact to within ``atol``)."""
@@ -531,17 +651,25 @@ class DropConstant(Step):
 
 
 class ZScore(Step):
-    """``(x - mean) / std`` per channel over all training frames (population std); a channel with
-    ``std <= eps`` is only centred (its scale is 1)."""
+    """``(x - mean) / scale`` per channel over all training frames, ``scale = max(std, min_std)`` (population
+    std); a channel with ``std <= eps`` and no floor is only centred (its scale is 1).
 
-    def __init__(self, *, eps: float = 1e-8):
+    min_std: floors by the end of the channel name (``{"ex": 0.017}`` applies to ``lfemur.ex``, ``{"ex.d": ...}``
+    to ``lfemur.ex.d``; the longest matching end wins), so that a channel which barely moves in training does
+    not amplify noise; channels not matched get no floor.
+    """
+
+    def __init__(self, *, eps: float = 1e-8, min_std: dict[str, float] | None = None):
         self.eps = float(eps)
+        self.min_std = {str(k): float(v) for k, v in (min_std or {}).items()}
         self.mean: list[float] = []
         self.std: list[float] = []
 
     def _fit(self, clips, names):
         data = np.concatenate(clips)
-        std = data.std(axis=0)
+        ends = sorted(self.min_std, key=len, reverse=True)
+        floor = np.array([next((self.min_std[e] for e in ends if n.endswith("." + e)), 0.0) for n in names])
+        std = np.maximum(data.std(axis=0), floor)
         self.mean = data.mean(axis=0).tolist()
         self.std = np.where(std <= self.eps, 1.0, std).tolist()
         return names
@@ -553,16 +681,17 @@ class ZScore(Step):
         return y * np.asarray(self.std) + np.asarray(self.mean)
 
     def _state(self):
-        return {"eps": self.eps, "mean": self.mean, "std": self.std}
+        return {"eps": self.eps, "min_std": self.min_std, "mean": self.mean, "std": self.std}
 
     @classmethod
     def _from_state(cls, state):
-        step = cls(eps=state["eps"])
+        step = cls(eps=state["eps"], min_std=state.get("min_std"))
         step.mean, step.std = list(state["mean"]), list(state["std"])
         return step
 
 
-STEPS = {cls.__name__: cls for cls in (Downsample, BodyCentredRoot, JointAngles, DropConstant, ZScore)}
+STEPS = {cls.__name__: cls for cls in (Downsample, BodyCentredRoot, JointAngles, FrameDifferences, RunningCentring,
+                                       DropConstant, ZScore)}
 
 
 def step_from_state(state: dict) -> Step:
@@ -636,10 +765,14 @@ class Pipeline:
 
 
 def body_centred_pipeline(skeleton: Skeleton, *, representation: str = "expmap",
-                          downsample: int = 1) -> Pipeline:
+                          downsample: int = 1, differences: bool = False, centring: bool = False,
+                          min_std: dict[str, float] | None = None) -> Pipeline:
     """The usual chain for the motion models: [Downsample(downsample)], BodyCentredRoot, JointAngles
-    (``representation``), DropConstant, ZScore."""
+    (``representation``), [FrameDifferences if ``differences``], [RunningCentring if ``centring``], DropConstant,
+    ZScore (floors ``min_std``)."""
     steps: list[Step] = [Downsample(downsample)] if downsample > 1 else []
-    steps += [BodyCentredRoot.for_skeleton(skeleton),
-              JointAngles.for_skeleton(skeleton, representation=representation), DropConstant(), ZScore()]
+    steps += [BodyCentredRoot.for_skeleton(skeleton), JointAngles.for_skeleton(skeleton, representation=representation)]
+    steps += [FrameDifferences()] if differences else []
+    steps += [RunningCentring()] if centring else []
+    steps += [DropConstant(), ZScore(min_std=min_std)]
     return Pipeline(steps)

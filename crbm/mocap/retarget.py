@@ -1,0 +1,243 @@
+"""Retargeting: the same motion on another rig of the same topology (joints matched by name).
+
+Two subjects of one topology differ in bone lengths and rest directions (CMU's ASF files: a femur of
+7.41 or 6.92 units, hip bones 9 degrees apart), so the same joint angles put their limbs in different
+places. Retargeting keeps what the motion *means* instead: every limb's world direction and the root's
+trajectory scaled by the ratio of leg lengths.
+
+Both rigs are first seen as BVH rigs whose rest frames are the world frame (an ASF rig through
+:func:`crbm.asf_to_bvh`). For each target joint ``j`` a rest alignment ``R_j`` maps the directions of the
+target's rest bones out of ``j`` (to its children and End Site) onto the source's
+(``R_j = argmin sum_i |R a_i - b_i|^2`` over rotations, Kabsch; the smallest rotation taking ``a`` to
+``b`` when ``j`` has one bone; the parent's ``R`` when it has none). With ``G`` the source's world
+rotations, the target's are ``G'_j = G_j R_j`` (so ``G'_j a_i = G_j b_i``: same limb directions), its local
+rotations ``G'_parent^T G'_j``, and its root position ``s p_root`` with ``s = leg_target / leg_source``,
+a leg being the rest height of the root above the lowest joint or End Site (Y up). Retargeting onto the
+source's own rig is the identity; onto another rig and back returns the clip (to float rounding) for
+joints with three rotation channels. A joint with fewer rotation channels keeps the part of its rotation
+those channels can express (a 1-dof knee keeps its twist about that axis).
+
+:func:`canonical_rig` builds one rig for many subjects: their mean rest directions and leg-scaled bone
+lengths, in centimetres, with three rotation channels on every joint. Models train on clips retargeted
+onto it, so the same pose is the same model input whatever the subject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from crbm.errors import CRBMError
+from crbm.mocap.convert import asf_to_bvh
+from crbm.mocap.kinematics import (
+    _axis_matrix,
+    _degrees,
+    channel_kind,
+    joint_positions,
+    matrix_to_euler,
+    rotation_channels,
+    world_rotations,
+)
+from crbm.mocap.lengths import centimetres, length_unit
+from crbm.mocap.motion import Joint, Motion, Skeleton
+
+_ROTATION = ("Zrotation", "Yrotation", "Xrotation")
+_POSITION = ("Xposition", "Yposition", "Zposition")
+
+
+def bvh_rig(skeleton: Skeleton) -> Skeleton:
+    """A skeleton's BVH rig with world-aligned rest frames (the skeleton itself for BVH; ``asf_to_bvh``'s
+    for ASF, whose joint ``j`` sits at the start of bone ``j``). Only its rest directions are used here."""
+    if skeleton.kind == "bvh":
+        return skeleton
+    zero = Motion(skeleton, np.zeros((1, len(skeleton.channel_names))), 30.0)
+    return asf_to_bvh(zero).skeleton
+
+
+def rest_positions(skeleton: Skeleton) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Rest positions ``(J, 3)`` from the offsets, ``p_j = p_parent + offset_j`` (root at its offset), and
+    End Sites ``{joint index: (3,)}``: a BVH rig's joints (rest frames are the world frame), or an ASF
+    skeleton's bone ends."""
+    pos = np.zeros((len(skeleton.joints), 3))
+    ends = {}
+    for j, joint in enumerate(skeleton.joints):
+        pos[j] = np.asarray(joint.offset) + (pos[joint.parent] if joint.parent >= 0 else 0.0)
+        if joint.end_site is not None:
+            ends[j] = pos[j] + np.asarray(joint.end_site)
+    return pos, ends
+
+
+def leg_length(skeleton: Skeleton) -> float:
+    """Rest height of the root above the lowest joint or End Site (Y up), in the skeleton's own length
+    unit. (An ASF bone's end is ``parent's end + direction * length`` at rest, like a BVH OFFSET.)"""
+    pos, ends = rest_positions(skeleton)
+    lowest = min([pos[:, 1].min()] + [e[1] for e in ends.values()])
+    leg = float(pos[0, 1] - lowest)
+    if not leg > 0:
+        raise CRBMError(
+            f"skeleton with root {skeleton.joints[0].name!r}: its root is not above its feet in the rest "
+            "pose (expected a Y-up rig standing on its legs)"
+        )
+    return leg
+
+
+def _bones(rig: Skeleton, pos: np.ndarray, ends: dict, j: int) -> dict[str, np.ndarray]:
+    """Rest vectors out of joint ``j``: to each child (by name) and to its End Site (key ``""``)."""
+    out = {rig.joints[c].name: pos[c] - pos[j] for c in rig.children(j)}
+    if j in ends:
+        out[""] = ends[j] - pos[j]
+    return out
+
+
+def _smallest_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The rotation by the smallest angle taking unit vector ``a`` to unit vector ``b``."""
+    v, c = np.cross(a, b), float(np.dot(a, b))
+    if c < -1 + 1e-12:  # opposite: half a turn about any axis normal to a
+        n = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
+        n /= np.linalg.norm(n)
+        return 2 * np.outer(n, n) - np.eye(3)
+    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + k + k @ k / (1 + c)
+
+
+def _align(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rotation R minimising ``sum |R a_i - b_i|^2`` for unit rows ``a``, ``b`` (n, 3), n >= 1."""
+    h = a.T @ b
+    u, s, vt = np.linalg.svd(h)
+    if len(a) == 1 or s[1] <= 1e-9 * s[0]:  # all bones on one line: only their direction is defined
+        return _smallest_rotation(a[0], b[0])
+    d = np.sign(np.linalg.det(vt.T @ u.T))
+    return vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+
+
+def rest_alignment(target: Skeleton, source: Skeleton) -> np.ndarray:
+    """``R`` (J_target, 3, 3): per target joint, the rotation taking its rest bone directions onto the
+    source's (module docstring). Both are BVH rigs; every target joint must be in the source."""
+    s_index = {n: i for i, n in enumerate(source.names)}
+    t_pos, t_ends = rest_positions(target)
+    s_pos, s_ends = rest_positions(source)
+    out = np.empty((len(target.joints), 3, 3))
+    for j, joint in enumerate(target.joints):
+        mine = _bones(target, t_pos, t_ends, j)
+        theirs = {}
+        for name, vec in mine.items():
+            if name:
+                theirs[name] = s_pos[s_index[name]] - s_pos[s_index[joint.name]]
+            elif s_index[joint.name] in s_ends:
+                theirs[name] = s_ends[s_index[joint.name]] - s_pos[s_index[joint.name]]
+        pairs = [(mine[n], theirs[n]) for n in theirs]
+        pairs = [(a, b) for a, b in pairs if np.linalg.norm(a) > 1e-9 and np.linalg.norm(b) > 1e-9]
+        if pairs:
+            a = np.stack([p / np.linalg.norm(p) for p, _ in pairs])
+            b = np.stack([q / np.linalg.norm(q) for _, q in pairs])
+            out[j] = _align(a, b)
+        else:
+            out[j] = out[joint.parent] if joint.parent >= 0 else np.eye(3)
+    return out
+
+
+def _missing(target: Skeleton, source: Skeleton, name: str) -> None:
+    have = set(source.names)
+    missing = [j.name for j in target.joints if j.name not in have]
+    if missing:
+        raise CRBMError(
+            f"clip {name!r} lacks joints {missing} that the target skeleton needs; "
+            "expected a skeleton with the same joint names"
+        )
+
+
+def retarget(motion: Motion, skeleton: Skeleton) -> Motion:
+    """The clip on ``skeleton`` (BVH or ASF; joints matched by name): same limb directions, root trajectory
+    scaled by the leg-length ratio (module docstring). Returns frames in ``skeleton``'s channel layout."""
+    _missing(skeleton, motion.skeleton, motion.name)
+    idx = [motion.skeleton.names.index(j.name) for j in skeleton.joints]
+    # an ASF bone's world rotation is that of asf_to_bvh's joint of the same name
+    world = world_rotations(motion)[:, idx] @ rest_alignment(bvh_rig(skeleton), bvh_rig(motion.skeleton))
+    scale = leg_length(skeleton) / leg_length(motion.skeleton)
+    root = scale * joint_positions(motion)[:, idx[0]]
+    parents = [j.parent for j in skeleton.joints]
+    local = world.copy()
+    for j, p in enumerate(parents):
+        if p >= 0:
+            local[:, j] = np.swapaxes(world[:, p], -1, -2) @ world[:, j]
+    frames = _channels(skeleton, local, root)
+    return Motion(skeleton, frames, motion.fps, name=motion.name)
+
+
+def _channels(skeleton: Skeleton, local: np.ndarray, root: np.ndarray) -> np.ndarray:
+    """Channel values of ``skeleton`` for BVH-rig local rotations ``local`` (T, J, 3, 3) (rest frames =
+    world) and root positions ``root`` (T, 3)."""
+    t = local.shape[0]
+    frames = np.zeros((t, len(skeleton.channel_names)))
+    degrees = skeleton.kind == "bvh" or _degrees(skeleton)
+    if skeleton.kind == "asf":  # dof rotation M = C^T L C in the bone's own axes
+        for j, joint in enumerate(skeleton.joints):
+            c = _axis_matrix(joint, degrees)
+            local[:, j] = c.T @ local[:, j] @ c
+    for j, cols, axes in rotation_channels(skeleton):
+        frames[:, cols] = _euler_subset(local[:, j], axes, degrees)
+    col = 0
+    for j, joint in enumerate(skeleton.joints):
+        for name in joint.channels:
+            kind, axis = channel_kind(name)
+            if kind == "position":
+                k = "XYZ".index(axis)
+                rest = np.asarray(joint.offset)[k]
+                frames[:, col] = (root[:, k] - (rest if skeleton.kind == "asf" else 0.0)) if j == 0 else rest
+            col += 1
+    return frames
+
+
+def _euler_subset(r: np.ndarray, axes: str, degrees: bool) -> np.ndarray:
+    """Angles (T, len(axes)) for rotations ``r`` (T, 3, 3) composed ``R_axes[0] R_axes[1] ...``, unwrapped
+    across frames. With fewer than 3 axes the missing ones are appended to the order and dropped (for one
+    axis, the twist about it)."""
+    full = axes + "".join(a for a in "XYZ" if a not in axes)
+    angles = matrix_to_euler(r, full, degrees=degrees)[:, : len(axes)]
+    return np.unwrap(angles, period=360.0 if degrees else 2 * np.pi, axis=0)
+
+
+def canonical_rig(skeletons: Sequence[Skeleton], *, name: str = "canonical") -> Skeleton:
+    """One BVH rig for subjects of one topology: the first skeleton's joints (names, parents), each bone's
+    mean rest direction over ``skeletons``, bone lengths scaled to the mean leg length and averaged, in
+    centimetres; root channels ``X/Y/Zposition Z/Y/Xrotation``, every other joint ``Z/Y/Xrotation``."""
+    if not skeletons:
+        raise CRBMError("canonical_rig needs at least one skeleton")
+    rigs = [bvh_rig(s) for s in skeletons]
+    first = rigs[0]
+    for rig, sk in zip(rigs, skeletons):
+        _missing(first, rig, sk.meta.get("name", "") or first.joints[0].name)
+    legs = np.array([leg_length(r) for r in rigs])
+    leg = float(np.mean([leg_length(s) * centimetres(length_unit(s)) for s in skeletons]))
+    offsets = np.zeros((len(rigs), len(first.joints), 3))
+    ends = np.zeros_like(offsets)
+    for k, rig in enumerate(rigs):
+        pos, e = rest_positions(rig)
+        index = {n: i for i, n in enumerate(rig.names)}
+        for j, joint in enumerate(first.joints):
+            if joint.parent >= 0:
+                offsets[k, j] = (pos[index[joint.name]] - pos[index[first.joints[joint.parent].name]]) * leg / legs[k]
+            if index[joint.name] in e:
+                ends[k, j] = (e[index[joint.name]] - pos[index[joint.name]]) * leg / legs[k]
+    joints = []
+    for j, joint in enumerate(first.joints):
+        end = None if joint.end_site is None else tuple(float(v) for v in _mean_vector(ends[:, j]))
+        joints.append(Joint(
+            name=joint.name,
+            parent=joint.parent,
+            offset=(0.0, 0.0, 0.0) if j == 0 else tuple(float(v) for v in _mean_vector(offsets[:, j])),
+            channels=(_POSITION + _ROTATION) if j == 0 else _ROTATION,
+            end_site=end,
+        ))
+    return Skeleton(joints=tuple(joints), kind="bvh", units={"length": "cm"}, meta={"name": name})
+
+
+def _mean_vector(v: np.ndarray) -> np.ndarray:
+    """Mean direction times mean length of vectors ``(n, 3)`` (zero vectors give zero)."""
+    lengths = np.linalg.norm(v, axis=-1)
+    if not np.any(lengths > 0):
+        return np.zeros(3)
+    units = v[lengths > 0] / lengths[lengths > 0, None]
+    d = units.mean(0)
+    return d / np.linalg.norm(d) * lengths.mean()
