@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crbm.mocap.bvh import write_bvh
-from crbm.mocap.convert import asf_to_bvh
+from crbm.mocap.io import write_motion
 from crbm.motion_model import MotionModel, load_motion_model, train_motion_model
 
 # the shipped model's recipe (tools/train_demo.py): a label-conditioned CRBM on the walks of every CMU subject in
@@ -60,7 +59,7 @@ def run_demo(out_dir: str | os.PathLike, *, seed: int = 0, device: str | None = 
     walk, run = round(seconds_walk * model.fps), round(seconds_run * model.fps)
     (motion,) = model.generate([("walk", walk), ("run", run)], generator=torch.Generator().manual_seed(seed))
     paths = [out / "demo.bvh", out / "demo.gif", out / "demo_channels.png"]
-    write_bvh(asf_to_bvh(motion) if motion.skeleton.kind == "asf" else motion, paths[0])
+    write_motion(motion, paths[0])  # in centimetres, whatever unit the model was trained in
     animate(motion, paths[1], stride=2)
     names = (["root.ty", "lfemur.rx", "rfemur.rx", "ltibia.rx", "lhumerus.rz"] if motion.skeleton.kind == "asf" else
              ["root.Yposition", "lfemur.Xrotation", "rfemur.Xrotation", "ltibia.Xrotation", "lhumerus.Xrotation"])
