@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 
 # the engine
 from crbm.checkpoint import load_checkpoint, load_model, save_checkpoint
+from crbm.curves import history_of, plot_training
 from crbm.dbn import greedy_pretrain, up_pass
 from crbm.errors import CRBMError, DivergenceError, FormatError
 from crbm.evaluate import (
@@ -19,6 +20,7 @@ from crbm.evaluate import (
     reconstruction_error,
 )
 from crbm.rbm import RBM
+from crbm.threads import set_threads
 from crbm.train import TensorData, TrainConfig, fit, fit_phases, init_distributed, matmul_precision
 from crbm.units import Bernoulli, Concat, Gaussian, ReLU, ReplicatedSoftmax, Softmax
 

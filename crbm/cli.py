@@ -424,6 +424,21 @@ def _run_dbn_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_plot_training(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a checkpoint from crbm train (or any checkpoint crbm.fit wrote)")
+    p.add_argument("--out", type=Path, required=True, help="PNG to write")
+    p.add_argument("--figures", default=None, metavar="NAME,...",
+                   help="figures to draw, e.g. recon_error (default: every figure the history records)")
+
+
+def _run_plot_training(args: argparse.Namespace) -> int:
+    from crbm.curves import plot_training
+
+    figures = args.figures.split(",") if args.figures else None
+    print(plot_training(args.model, args.out, figures=figures, title=Path(args.model).name))
+    return 0
+
+
 def _fetch_mnist(folder: Path | None) -> Path:
     from crbm.mnist import load_mnist, mnist_root
 
@@ -487,6 +502,8 @@ COMMANDS = {
                  _run_evaluate),
     "show": ("draw a motion file as a stick figure: GIF/MP4 animation or PNG of poses", _add_show, _run_show),
     "convert": ("convert motion files: .bvh, .amc (with .asf), .parquet", _add_convert, _run_convert),
+    "plot-training": ("draw a model's training curves (figures per epoch) as a PNG", _add_plot_training,
+                      _run_plot_training),
     "dbn-samples": ("write a PNG of DBN samples, one row per clamped label", _add_dbn_samples, _run_dbn_samples),
     "fetch": ("find or download the public data sets (MNIST, faces, 20 Newsgroups, Reuters, GPmat)", _add_fetch,
               _run_fetch),

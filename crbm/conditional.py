@@ -351,7 +351,7 @@ def taylor_config(**overrides) -> TrainConfig:
         "k": 1,
         "mean_visible": True,
         "verbose": False,
-        "progress": False,
+        "progress": None,  # a bar where a person watches (crbm.progress.watching)
     }
     base.update(overrides)
     return TrainConfig(**base)

@@ -22,7 +22,8 @@ from torch import Tensor, nn
 
 from crbm.checkpoint import load_checkpoint, save_checkpoint
 from crbm.conditional import CRBM, TwoLayerCRBM, Windows, fit_two_layer, taylor_config
-from crbm.errors import CRBMError
+from crbm.curves import check_history
+from crbm.errors import CRBMError, FormatError
 from crbm.factored import FCRBM, LabelCRBM, fcrbm_config
 from crbm.forecast import HORIZONS, LinearAR, model_predictor, prediction_errors, zero_velocity
 from crbm.mocap.motion import Motion, Skeleton
@@ -41,7 +42,7 @@ KINDS = ("crbm", "two-layer", "label", "fcrbm")
 _DEGREE = np.pi / 180
 MIN_STD = {"ex": _DEGREE, "ey": _DEGREE, "ez": _DEGREE, "Xrotation": 1.0, "Yrotation": 1.0, "Zrotation": 1.0,
            "dyaw": 1.0, "pitch": 1.0, "roll": 1.0, "vx": 0.2, "vz": 0.2, "height": 0.2}
-MIN_STD |= {f"{k}.d": v / 10 for k, v in MIN_STD.items()}
+MIN_STD |= {f"{k}.d": v / 10 for k, v in MIN_STD.items()} | {f"{k}.c": v for k, v in MIN_STD.items()}
 
 
 @dataclass
@@ -55,6 +56,7 @@ class MotionModel:
     styles: tuple[str, ...] = ()
     seeds: dict[str, Tensor] = field(default_factory=dict)  # style (or "") -> (n_seed, D) normalised frames
     ar: LinearAR | None = None
+    history: list[dict] = field(default_factory=list)  # training: one dict of figures per epoch (crbm.curves)
 
     @property
     def order(self) -> int:
@@ -241,6 +243,7 @@ class MotionModel:
                 "ar": None
                 if self.ar is None
                 else {"order": self.ar.order, "weight": self.ar.weight.tolist(), "bias": self.ar.bias.tolist()},
+                "history": self.history,
             }
         }
         return save_checkpoint(path, self.model, extra=extra)
@@ -252,18 +255,46 @@ class MotionModel:
         if not isinstance(meta, dict):
             raise CRBMError(f"{path}: a {ck.model.kind} checkpoint without motion data (not written by crbm train)")
         dtype = next(ck.model.parameters()).dtype
-        ar = meta.get("ar")
-        return cls(
-            model=ck.model,
-            pipeline=Pipeline.from_state(meta["pipeline"]),
-            skeleton=Skeleton.from_dict(meta["skeleton"]),
-            fps=float(meta["fps"]),
-            styles=tuple(meta.get("styles", ())),
-            seeds={k: torch.tensor(v, dtype=dtype) for k, v in meta.get("seeds", {}).items()},
-            ar=None
-            if ar is None
-            else LinearAR(torch.tensor(ar["weight"], dtype=dtype), torch.tensor(ar["bias"], dtype=dtype), ar["order"]),
-        )
+        try:  # anything wrong in the stored entry is the file's fault: one FormatError naming it
+            ar = meta.get("ar")
+            built = cls(
+                model=ck.model,
+                pipeline=Pipeline.from_state(meta["pipeline"]),
+                skeleton=Skeleton.from_dict(meta["skeleton"]),
+                fps=float(meta["fps"]),
+                styles=tuple(meta.get("styles", ())),
+                seeds={k: torch.tensor(v, dtype=dtype) for k, v in meta.get("seeds", {}).items()},
+                ar=None
+                if ar is None
+                else LinearAR(torch.tensor(ar["weight"], dtype=dtype), torch.tensor(ar["bias"], dtype=dtype),
+                              int(ar["order"])),
+                history=check_history(meta.get("history", [])),  # none in models saved before it was kept
+            )
+            _check_stored(built)
+        except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError, RuntimeError) as err:
+            raise FormatError(
+                path, f"the 'motion_model' entry is malformed ({type(err).__name__}: {err}); expected the "
+                "preprocessing, skeleton, fps, styles, seeds and AR fit that crbm train writes"
+            ) from None
+        return built
+
+
+def _check_stored(m: MotionModel) -> None:
+    """ValueError unless a loaded MotionModel's parts fit together: the preprocessing gives the model's D
+    channels, every seed and the AR fit are D wide, styles are names, and one frame comes back through the
+    preprocessing onto the skeleton."""
+    d = m.model.config()["n_visible"]
+    if len(m.pipeline.names_out or ()) != d:
+        raise ValueError(f"the preprocessing gives {len(m.pipeline.names_out or ())} channels, the model takes {d}")
+    if not all(isinstance(s, str) for s in m.styles):
+        raise ValueError(f"styles must be names, got {list(m.styles)[:5]}")
+    for style, seed in m.seeds.items():
+        if seed.ndim != 2 or seed.shape[1] != d:
+            raise ValueError(f"seed frames of style {style!r} have shape {tuple(seed.shape)}, expected (n, {d})")
+    if m.ar is not None and (m.ar.bias.shape != (d,) or m.ar.weight.shape != (d, m.ar.order * d)):
+        raise ValueError(f"the AR fit has shapes {tuple(m.ar.weight.shape)}, {tuple(m.ar.bias.shape)}; expected "
+                         f"({d}, order * {d}), ({d},)")
+    m.to_motion(torch.zeros(1, d))
 
 
 def demo_model_path() -> Path:
@@ -288,6 +319,7 @@ def train_motion_model(
     fps: float = 30.0,
     representation: str = "expmap",
     differences: bool = False,
+    centring: bool = False,
     config: TrainConfig | None = None,
     seed: int = 0,
     device: str | None = None,
@@ -337,7 +369,8 @@ def train_motion_model(
             raise CRBMError(f"kind {kind!r} needs one style name per clip (got {0 if styles is None else len(styles)})")
         style_names = tuple(sorted(set(styles), key=list(styles).index))
     rig = canonical_rig(skeletons)
-    pipeline = body_centred_pipeline(rig, representation=representation, differences=differences, min_std=MIN_STD)
+    pipeline = body_centred_pipeline(rig, representation=representation, differences=differences, centring=centring,
+                                     min_std=MIN_STD)
     raw = [retarget(resample(m, fps), rig).frames for m in motions]
     short = [m.name for m, r in zip(motions, raw) if r.shape[0] <= 2 * order]
     if short:
@@ -361,7 +394,8 @@ def train_motion_model(
                          batch_size=batch_size or min(base().batch_size, n_windows))
     if kind == "two-layer":
         model: nn.Module = TwoLayerCRBM(d, (hidden, hidden), (order, order), generator=gen)
-        fit_two_layer(model, clips, cfg)
+        layers = fit_two_layer(model, clips, cfg)
+        history = [{"phase": f"layer {i}", **f} for i, h in enumerate(layers, 1) for f in h]
     else:
         if kind == "crbm":
             model = CRBM(d, hidden, order, generator=gen)
@@ -372,10 +406,10 @@ def train_motion_model(
         windows = Windows(clips, order, labels=labels)
         if ar_start and isinstance(model, CRBM):  # LabelCRBM is a CRBM
             model.initialise_autoregressive(windows)
-        fit(model, windows, cfg)
+        history = fit(model, windows, cfg)
     model = model.cpu()
     n_seed = model.layer1.order + model.layer2.order if isinstance(model, TwoLayerCRBM) else order
     seeds = {}
     for c, s in zip(clips, styles if style_names else [""] * len(clips)):
         seeds.setdefault(s, c[:n_seed].clone())
-    return MotionModel(model, pipeline, rig, fps, style_names, seeds, LinearAR.fit(clips, order))
+    return MotionModel(model, pipeline, rig, fps, style_names, seeds, LinearAR.fit(clips, order), history)

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from crbm.conditional import Conditioned, TwoLayerCRBM, history
 from crbm.errors import CRBMError
+from crbm.progress import steps
 from crbm.threads import step_work, use_threads
 from crbm.units import Gaussian
 
@@ -238,7 +239,7 @@ def generate(
 def _generate_one_layer(model, buf: Tensor, t0: int, n_frames: int, sched: Tensor | None, settler: _Settler) -> Tensor:
     order, d = model.order, buf.shape[2]
     u = history(buf[:, :t0], order).contiguous()
-    for t in range(t0, t0 + n_frames):
+    for t in steps(t0, t0 + n_frames, desc="generate"):
         # the first frame goes through the checked public method, later ones skip the checks
         conditioned = model.conditioned if t == t0 else getattr(model, "_conditioned", model.conditioned)
         cond = conditioned(u) if sched is None else conditioned(u, sched[:, t - t0])
@@ -259,7 +260,7 @@ def _generate_two_layer(model: TwoLayerCRBM, buf: Tensor, t0: int, n_frames: int
         top[:, t] = l1.hidden_mean(buf[:, t], history(buf[:, t - n1 : t], n1))
     if t0 < n1 + n2:
         raise CRBMError(f"seed: a two-layer model of orders ({n1}, {n2}) needs at least {n1 + n2} seed frames")
-    for t in range(t0, t0 + n_frames):
+    for t in steps(t0, t0 + n_frames, desc="generate"):
         cond2 = l2.conditioned(history(top[:, t - n2 : t], n2))
         top[:, t] = settler.settle(cond2, top[:, t - 1])
         buf[:, t] = l1.visible_mean(top[:, t], history(buf[:, t - n1 : t], n1))
@@ -309,7 +310,7 @@ def _filter(model, x: Tensor, gain: Tensor | None, iterations: int, labels: Tens
     out = x.clone()
     predictions = torch.full_like(x, float("nan"))
     sched = _schedule(labels, x.shape[0], x.shape[1], x)
-    for t in range(n, x.shape[1]):
+    for t in steps(n, x.shape[1], desc="filter"):
         cond = model.conditioned(history(out[:, t - n : t], n), None if sched is None else sched[:, t])
         v = x[:, t] if gain is None else out[:, t - 1]
         for _ in range(iterations):
@@ -395,7 +396,7 @@ def fill_missing(
     buf = torch.where(missing, frames.new_zeros(()), frames).unsqueeze(0).repeat(c, 1, 1)
     sched = _schedule(labels, c, frames.shape[0], frames)
     settler = _Settler(k, False, generator)
-    for t in range(n, frames.shape[0]):
+    for t in steps(n, frames.shape[0], desc="fill"):
         m = missing[t]
         if not bool(m.any()):
             continue

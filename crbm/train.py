@@ -41,8 +41,12 @@ from torch import Tensor
 from crbm.checkpoint import load_checkpoint, save_checkpoint
 from crbm.errors import CRBMError, DivergenceError
 from crbm.noise import ShardedGenerator
+from crbm.progress import figures_line, progress_bar
 from crbm.rbm import check_device
 from crbm.threads import step_work, use_threads
+
+LINE_SECONDS = 30.0  # without a progress bar, verbose runs print the figures at most this often
+_SCHEDULE = ("epoch", "lr", "momentum", "seconds")  # per-epoch entries that are settings or timing, not figures
 
 LR_SCHEDULES: dict[str, Callable[[float, float], float]] = {
     # progress in [0, 1) and the final fraction -> multiplier of the learning rate
@@ -80,8 +84,8 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between checkpoints
     checkpoint_every_steps: int | None = None  # also checkpoint every this many mini-batches (exact mid-epoch resume)
     explode_factor: float = 1e3  # stop when an epoch's recon_error exceeds this times the run's first batch's
-    progress: bool | None = None  # progress bar (None: when stderr is a terminal)
-    verbose: bool = True  # one line of figures per epoch on stderr
+    progress: bool | None = None  # progress bar (None: where a person watches, crbm.progress.watching)
+    verbose: bool = True  # a summary line per run on stderr (and, without a bar, the figures every 30 s)
     matmul_precision: str | None = None  # float32 products: "ieee", "bf16" (CPU), "tf32"; None: as the backend is set
 
     def __post_init__(self) -> None:
@@ -328,13 +332,10 @@ def fit(
             saved_order = saved_order.to(device)
 
     n_batches = getattr(data, "n_batches", None) if streamed else n // global_batch + (n % global_batch > 0)
-    progress = sys.stderr.isatty() if config.progress is None else config.progress
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        total = None if n_batches is None else (config.epochs - start_epoch) * n_batches - start_step
-        bar = tqdm(total=total, unit="batch", leave=False, dynamic_ncols=True)
+    total = None if n_batches is None else (config.epochs - start_epoch) * n_batches - start_step
+    bar = progress_bar(total, desc=f"train {model.kind}", unit="batch", enabled=config.progress)
+    started = last_line = time.perf_counter()
+    done_before = len(history)  # epochs of a resumed run's history
     first_recon = None
     if resume is not None:  # (checkpoints written before "first_recon" existed: the first epoch's figure)
         earlier = next((h["recon_error"] for h in history if "recon_error" in h), None)
@@ -429,9 +430,11 @@ def fit(
             if first_recon is None and "recon_error" in figures:
                 first_recon = figures["recon_error"]
             history.append(figures)
-            if config.verbose:
-                line = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items())
-                (bar.write if bar is not None else lambda s: print(s, file=sys.stderr))(line)
+            if bar is not None:  # the latest figures beside the bar; no line per epoch
+                bar.set_postfix({k: f"{v:.4g}" for k, v in figures.items() if k not in _SCHEDULE}, refresh=False)
+            elif config.verbose and rank == 0 and time.perf_counter() - last_line >= LINE_SECONDS:
+                print(figures_line(figures), file=sys.stderr)  # no bar (a file, a pipe): a line now and then
+                last_line = time.perf_counter()
             stop = any(cb(epoch + 1, figures, model) for cb in callbacks)
             last = stop or epoch + 1 == config.epochs
             if config.checkpoint and rank == 0 and ((epoch + 1) % config.checkpoint_every == 0 or last):
@@ -443,6 +446,11 @@ def fit(
         restore_threads()
         if bar is not None:
             bar.close()
+    if config.verbose and rank == 0 and len(history) > done_before:
+        last = {k: v for k, v in history[-1].items() if k not in _SCHEDULE}
+        seconds = time.perf_counter() - started
+        print(f"trained {model.kind}: epochs {done_before + 1}-{len(history)} in {seconds:.1f} s; "
+              f"last epoch: {figures_line(last)}", file=sys.stderr)
     return history
 
 

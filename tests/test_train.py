@@ -3,10 +3,13 @@ reproducible and resumable, divergence stops with advice."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from engine_helpers import DT, noisy_prototypes
 
+import crbm.train
 from crbm import RBM, DivergenceError, TensorData, TrainConfig, exact_log_partition, fit, load_checkpoint
 from crbm.errors import CRBMError
 from crbm.train import LR_SCHEDULES, matmul_precision
@@ -189,17 +192,22 @@ def test_divergence_on_the_first_epoch_mentions_no_checkpoint(tmp_path):
     assert "checkpoint" not in str(err.value) and not (tmp_path / "x").exists()
 
 
-def test_callbacks_history_valid_gap_and_epoch_lines(capsys):
+def test_callbacks_history_valid_gap_and_one_summary_line(capsys, monkeypatch):
     data = _patterns()
     seen = []
-    hist = fit(
-        _rbm(), data[:45], TrainConfig(epochs=3, batch_size=10, verbose=True, progress=False, device="cpu"),
-        valid=data[45:], callbacks=[lambda e, f, m: seen.append((e, f["recon_error"]))],
-    )  # fmt: skip
+    config = TrainConfig(epochs=3, batch_size=10, verbose=True, progress=False, device="cpu")
+    record = [lambda e, f, m: seen.append((e, f["recon_error"]))]
+    hist = fit(_rbm(), data[:45], config, valid=data[45:], callbacks=record)
     assert [e for e, _ in seen] == [1, 2, 3]
     assert all("free_energy_gap" in h for h in hist)
-    err = capsys.readouterr().err
-    assert err.count("epoch ") == 3 and "recon_error" in err
+    (line,) = capsys.readouterr().err.splitlines()  # one line for the run, not one per epoch
+    assert re.match(r"trained RBM: epochs 1-3 in [0-9.]+ s; last epoch: recon_error \S+  free_energy_gap ", line)
+    # without a bar, the figures also come every LINE_SECONDS (here: every epoch), then the summary
+    monkeypatch.setattr(crbm.train, "LINE_SECONDS", 0.0)
+    fit(_rbm(), data[:45], config)
+    lines = capsys.readouterr().err.splitlines()
+    assert [ln.split()[:2] for ln in lines[:3]] == [["epoch", "1"], ["epoch", "2"], ["epoch", "3"]]
+    assert len(lines) == 4 and lines[3].startswith("trained RBM: epochs 1-3")
     fit(_rbm(), TensorData(data), TrainConfig(epochs=1, batch_size=7, shuffle=False, **QUIET))  # 60 = 8 * 7 + 4
 
 
