@@ -2,21 +2,29 @@
 
 For each CMU subject under ``mocap/cmu/NN/`` (``NN.asf`` with its walks ``NN_MM.amc``): train a CRBM
 (``crbm.train_motion_model``: order 3, 150 hidden units, Taylor's settings, 30 fps, clips retargeted onto
-one rig for all training subjects) on the walks of every other subject, then predict the held-out
-subject's walks from every start with 3 frames of history, 1, 2, 4, 8 and 16 frames ahead (mean-field
-rollouts). Baselines in the same run: zero velocity (repeat the last frame) and the ridge AR of the same
-order fitted on the same training frames. Errors are measured on the held-out subject's own skeleton
-(predictions retargeted back to it), in units that mean the same on every subject: degrees of joint
-rotation (``crbm.mocap.metrics.joint_angle_error``) and centimetres of joint position with the root at the
-origin (``joint_position_error``).
+one rig for all training subjects; ``MODEL`` below) on the walks of every other subject, then predict the
+held-out subject's walks from every start with 3 frames of history, 1, 2, 4, 8 and 16 frames ahead
+(mean-field rollouts). Baselines in the same run: zero velocity (repeat the last frame) and the ridge AR of
+the same order fitted on the same training frames. Errors are measured on the held-out subject's own
+skeleton (predictions retargeted back to it), in units that mean the same on every subject: degrees of
+joint rotation (``crbm.mocap.metrics.joint_angle_error``) and centimetres of joint position with the root
+at the origin (``joint_position_error``).
+
+The model's representation (``VARIANTS["differences"]``: frame-to-frame differences, autoregressive weights
+started at the ridge AR fit) was chosen among ``VARIANTS`` with subjects 12 and 39 held out
+(``VALIDATION``); their rows are marked ``split: validation``, every other subject's ``split: test``.
+``CRBM_BENCH_VARIANT=poses`` (or another key) runs another variant; ``CRBM_BENCH_SUBJECTS=12,39`` holds out
+only those subjects.
 
 Rows: ``deg_<subject>_<h>`` and ``cm_<subject>_<h>`` for the CRBM, with ``published`` holding zero
-velocity's figure from the same run and ``ar`` the AR's; ``deg_mean_<h>`` / ``cm_mean_<h>`` average over
-held-out subjects. ``--quick``: three held-out subjects, 100 epochs (numbers are not claims).
+velocity's figure from the same run and ``ar`` the AR's; ``deg_mean_<h>`` / ``cm_mean_<h>`` average over the
+held-out test subjects. 500 epochs per model (a quarter of Taylor's 2000, to fit 17 models in a run);
+``--quick``: three held-out subjects, 100 epochs (numbers are not claims).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +39,15 @@ from crbm.mocap.resample import resample
 
 HORIZONS = (1, 2, 4, 8, 16)
 QUICK_SUBJECTS = ("12", "35", "39")
+VALIDATION = ("12", "39")
+# representations compared on the validation subjects; CRBM_BENCH_VARIANT picks one (default: the chosen one)
+VARIANTS = {
+    "differences": {"differences": True, "ar_start": True},
+    "differences-taylor-start": {"differences": True},
+    "poses": {},
+    "centring": {"centring": True},
+}
+MODEL = {"kind": "crbm", "order": 3, "hidden": 150, "seed": 0}
 
 
 def subjects(root: Path) -> dict[str, list[crbm.Motion]]:
@@ -83,7 +100,8 @@ def errors(model: crbm.MotionModel, held_out: list[crbm.Motion]) -> dict[str, di
     truth = [resample(m, model.fps) for m in held_out]
     starts, preds = predictions(model, model.transform(held_out))
     k = _temporal(model)
-    before = [] if k is None else Pipeline(model.pipeline.steps[:k]).transform([model.on_rig(m).frames for m in held_out])
+    on_rig = [model.on_rig(m).frames for m in held_out]
+    before = [] if k is None else Pipeline(model.pipeline.steps[:k]).transform(on_rig)
     h = max(HORIZONS)
     real = np.stack([truth[i].frames[t : t + h] for i, t in starts])  # (S, h, C) on the subject's skeleton
     a = crbm.Motion(held_out[0].skeleton, real.reshape(-1, real.shape[-1]), model.fps)
@@ -101,30 +119,47 @@ def errors(model: crbm.MotionModel, held_out: list[crbm.Motion]) -> dict[str, di
     return out
 
 
+def _settings() -> tuple[str, list[str] | None]:
+    """``CRBM_BENCH_VARIANT`` (a key of ``VARIANTS``) and ``CRBM_BENCH_SUBJECTS`` (comma-separated subjects
+    to hold out, default every one); exits with a one-line message on an unknown variant."""
+    variant = os.environ.get("CRBM_BENCH_VARIANT", "differences")
+    if variant not in VARIANTS:
+        raise SystemExit(f"CRBM_BENCH_VARIANT: expected one of {', '.join(VARIANTS)}, got {variant!r}")
+    subjects = os.environ.get("CRBM_BENCH_SUBJECTS")
+    return variant, None if not subjects else [s.strip() for s in subjects.split(",")]
+
+
 def run(*, quick: bool, device: str) -> dict:
+    variant, chosen = _settings()
     root = data_path("mocap/cmu/35/35.asf").parents[1]
     data = subjects(root)
-    held = [s for s in QUICK_SUBJECTS if s in data] if quick else list(data)
-    epochs = 100 if quick else 2000
+    held = chosen or ([s for s in QUICK_SUBJECTS if s in data] if quick else list(data))
+    unknown = [s for s in held if s not in data]
+    if unknown:
+        raise SystemExit(f"CRBM_BENCH_SUBJECTS: no subject folders {unknown}; the data has {sorted(data)}")
+    epochs = 100 if quick else 500
     rows, table = [], {}
     for s in held:
         train = [m for other, clips in data.items() if other != s for m in clips]
-        model = crbm.train_motion_model(train, kind="crbm", order=3, hidden=150, epochs=epochs, seed=0, device=device)
+        model = crbm.train_motion_model(train, epochs=epochs, device=device, **MODEL, **VARIANTS[variant])
         model.model.cpu()
         table[s] = errors(model, data[s])
         for unit in ("deg", "cm"):
             for k in HORIZONS:
                 rows.append({"name": f"{unit}_{s}_{k}", "ours": table[s]["crbm"][unit][k],
                              "published": table[s]["zero_velocity"][unit][k], "better": "lower",
-                             "ar": table[s]["ar"][unit][k]})
+                             "ar": table[s]["ar"][unit][k], "split": "validation" if s in VALIDATION else "test"})
         print(f"subject {s}: " + ", ".join(f"h={k} {table[s]['crbm']['deg'][k]:.2f} deg (zero velocity "
                                            f"{table[s]['zero_velocity']['deg'][k]:.2f})" for k in HORIZONS), flush=True)
+    pool = [s for s in held if s not in VALIDATION] or held  # the mean over test subjects
     for unit in ("deg", "cm"):
         for k in HORIZONS:
-            mean = {p: float(np.mean([table[s][p][unit][k] for s in held])) for p in ("crbm", "zero_velocity", "ar")}
+            mean = {p: float(np.mean([table[s][p][unit][k] for s in pool])) for p in ("crbm", "zero_velocity", "ar")}
             rows.append({"name": f"{unit}_mean_{k}", "ours": mean["crbm"], "published": mean["zero_velocity"],
                          "better": "lower", "ar": mean["ar"]})
     wins = sum(table[s]["crbm"][u][k] < table[s]["zero_velocity"][u][k] for s in held for u in ("deg", "cm")
                for k in HORIZONS)
-    return {"rows": rows, "subjects": held, "epochs": epochs, "errors": table,
+    return {"rows": rows, "subjects": held, "validation": list(VALIDATION), "variant": variant,
+            "model": MODEL | VARIANTS[variant], "epochs": epochs,
+            "errors": table,
             "beats_zero_velocity": f"{wins} of {2 * len(held) * len(HORIZONS)}"}

@@ -7,8 +7,8 @@ import numpy as np
 
 from crbm.errors import CRBMError
 from crbm.mocap.kinematics import joint_positions, local_rotations, rotation_channels
-from crbm.mocap.motion import Motion
 from crbm.mocap.lengths import centimetres, length_unit
+from crbm.mocap.motion import Motion
 
 
 def _check_pair(truth: Motion, other: Motion) -> None:

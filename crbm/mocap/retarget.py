@@ -121,7 +121,7 @@ def rest_alignment(target: Skeleton, source: Skeleton) -> np.ndarray:
     for j, joint in enumerate(target.joints):
         mine = _bones(target, t_pos, t_ends, j)
         theirs = {}
-        for name, vec in mine.items():
+        for name in mine:
             if name:
                 theirs[name] = s_pos[s_index[name]] - s_pos[s_index[joint.name]]
             elif s_index[joint.name] in s_ends:
