@@ -29,9 +29,10 @@ def read_motions(
 
     asf: the skeleton (path or Skeleton) an ``.amc`` needs; by default the one ``.asf`` file in the
     ``.amc``'s folder (the CMU layout, ``NN/NN.asf`` beside ``NN/NN_MM.amc``). fps: the clips' frame rate,
-    overriding the one the file states (BVH ``Frame Time``, Parquet metadata); an ``.amc`` states none and defaults to 120
-    (CMU's). Frames are kept as they are: only the rate they are said to be at changes. units: the length
-    unit of a ``.bvh`` file's numbers (default "cm"; BVH declares none); ASF and Parquet record theirs.
+    overriding the one the file states (BVH ``Frame Time``, Parquet metadata); an ``.amc`` states none and
+    defaults to 120 (CMU's). Frames are kept as they are: only the rate they are said to be at changes.
+    units: the length unit of a ``.bvh`` file's numbers (default "cm"; BVH declares none); ASF and Parquet
+    record theirs.
     """
     suffix = _suffix(path)
     if units is not None and suffix != ".bvh":
