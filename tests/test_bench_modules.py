@@ -114,3 +114,38 @@ def test_dbn_greedy_variants_parse_and_bad_ones_are_named(monkeypatch):
         tool.parse_variant("top_k=x")
     with pytest.raises(SystemExit, match="precision expects one of"):
         tool.parse_variant("precision=fp8")
+
+
+def test_semi_supervised_subsets_are_class_balanced_and_validation_is_disjoint(monkeypatch):
+    import torch
+
+    monkeypatch.syspath_prepend(str(TOOLS))
+    bench = importlib.import_module("bench_mnist_semi")
+    labels = torch.arange(1000) % 10
+    idx = bench.labelled_subset(labels, 0.05, torch.Generator().manual_seed(0))
+    assert idx.shape == (50,) and torch.bincount(labels[idx]).tolist() == [5] * 10
+    assert torch.equal(idx, bench.labelled_subset(labels, 0.05, torch.Generator().manual_seed(0)))
+    assert bench.labelled_subset(labels, 1.0, torch.Generator()).tolist() == list(range(1000))
+    tr, va = bench.validation_split(idx, labels, torch.Generator().manual_seed(1))
+    assert torch.bincount(labels[va]).tolist() == [1] * 10 and torch.bincount(labels[tr]).tolist() == [4] * 10
+    assert sorted(tr.tolist() + va.tolist()) == idx.tolist()
+
+
+def test_ratings_folds_read_ml1m_as_seeded_holdouts(tmp_path, monkeypatch):
+    folder = tmp_path / "ratings" / "ml-1m"
+    folder.mkdir(parents=True)
+    lines = [f"{u}::{i}::{1 + (u + i) % 5}::0\n" for u in range(1, 9) for i in range(5)]
+    (folder / "ratings.dat").write_text("".join(lines))
+    monkeypatch.setenv("CRBM_DATA", str(tmp_path))
+    monkeypatch.setenv("CRBM_BENCH_RATINGS", "ml-1m")
+    monkeypatch.syspath_prepend(str(TOOLS))
+    bench = importlib.import_module("bench_ratings")
+    folds = bench.folds(quick=False)
+    assert [f[0] for f in folds] == [f"seed {s}" for s in range(5)]
+    assert all((len(train), len(test)) == (36, 4) for _, train, test in folds)
+    monkeypatch.setenv("CRBM_BENCH_RATINGS", "ml-20m")
+    with pytest.raises(SystemExit, match="CRBM_BENCH_RATINGS: expected ml-100k or ml-1m"):
+        bench.folds(quick=True)
+    spec = bench.candidates(quick=True)["conditional I-RBM"][0]
+    model = bench.make(spec, device="cpu", seed=0)
+    assert (model.by, model.conditional, model.n_hidden) == ("item", True, spec["n_hidden"])
