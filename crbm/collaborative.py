@@ -400,12 +400,12 @@ class RatingIndex:
     def __init__(self, ratings):
         import pandas as pd
 
+        if len(ratings) == 0:
+            raise CRBMError("ratings: no rows to fit")
         self.users = pd.Index(pd.unique(ratings["user"]))
         self.items = pd.Index(pd.unique(ratings["item"]))
         self.levels = np.unique(ratings["rating"].to_numpy())
         self.mean = float(ratings["rating"].mean())
-        if len(ratings) == 0:
-            raise CRBMError("ratings: no rows to fit")
 
     def codes(self, table) -> tuple[Tensor, Tensor]:
         """User and item indices of every row of ``table`` (-1 where unseen in training), (N,) int64 each."""
@@ -418,9 +418,10 @@ class RatingIndex:
 
 
 class Recommender:
-    """The shared fit / predict surface. Subclasses implement ``_fit(table, index, **kw)`` and ``_predict(user,
-    item)`` for pairs known to both (int64 index tensors, (N,) each) returning float64 ratings (N,) numpy, and
-    ``_fallback(user, item)`` for the other pairs (indices -1 where unknown)."""
+    """The shared fit / predict surface. Subclasses implement ``_fit(table, **kw)`` (``self.index`` is set),
+    ``_predict(user, item)`` for pairs whose user and item were both seen in training (int64 index tensors,
+    (N,) each; returns float64 ratings (N,), numpy) and ``_fallback(user, item)`` for every pair (indices -1
+    where unseen; only the pairs ``_predict`` does not cover keep its values)."""
 
     index: RatingIndex | None = None
 
@@ -441,7 +442,7 @@ class Recommender:
         known = (user >= 0) & (item >= 0)
         out = self._fallback(user, item)
         if bool(known.any()):
-            out[known.numpy()] = self._predict(user[known], item[known], table)
+            out[known.numpy()] = self._predict(user[known], item[known])
         return np.clip(out, self.index.levels[0], self.index.levels[-1])
 
     def rmse(self, ratings) -> float:
@@ -455,7 +456,7 @@ class Recommender:
     def _fit(self, table, **kw) -> None:
         raise NotImplementedError
 
-    def _predict(self, user: Tensor, item: Tensor, table) -> np.ndarray:
+    def _predict(self, user: Tensor, item: Tensor) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -506,6 +507,8 @@ class RBMRecommender(Recommender):
 
     def _fit(self, table, *, known=None, callbacks: Sequence[Callback] = ()) -> None:
         index = self.index
+        if len(index.levels) < 2:
+            raise CRBMError(f"ratings: every rating is {index.levels[0]:g}; the RBM needs at least two rating values")
         case, item = self._cases(*index.codes(table))
         n_cases, n_items = (len(index.users), len(index.items))
         if self.by == "item":
@@ -528,7 +531,7 @@ class RBMRecommender(Recommender):
                                                           momentum_epochs=momentum_epochs)))
         fit_phases(self.model, phases, callbacks=callbacks)
 
-    def _predict(self, user: Tensor, item: Tensor, table) -> np.ndarray:
+    def _predict(self, user: Tensor, item: Tensor) -> np.ndarray:
         case, it = self._cases(user, item)
         data = self.data.with_known(case, it) if self.conditional else self.data
         p = self.model.predict_proba(data, case, it).double().cpu()
@@ -556,7 +559,7 @@ class MFRecommender(Recommender):
         fit(self.model, TensorData(user, item, rating), self.config, callbacks=callbacks)
 
     @torch.no_grad()
-    def _predict(self, user: Tensor, item: Tensor, table) -> np.ndarray:
+    def _predict(self, user: Tensor, item: Tensor) -> np.ndarray:
         device = self.model.user_bias.device
         return self.model(user.to(device), item.to(device)).double().cpu().numpy()
 
@@ -610,7 +613,7 @@ class BiasRecommender(Recommender):
         bi = torch.where(item >= 0, self.b_i[item.clamp(min=0)], 0.0)
         return self.index.mean + bu + bi
 
-    def _predict(self, user, item, table) -> np.ndarray:
+    def _predict(self, user: Tensor, item: Tensor) -> np.ndarray:
         return self._baseline(user, item).numpy()
 
     def _fallback(self, user, item) -> np.ndarray:
@@ -642,6 +645,6 @@ class SVDRecommender(BiasRecommender):
         self.user_part = torch.from_numpy(u * s)
         self.item_part = torch.from_numpy(vt.T.copy())
 
-    def _predict(self, user, item, table) -> np.ndarray:
+    def _predict(self, user: Tensor, item: Tensor) -> np.ndarray:
         low_rank = (self.user_part[user] * self.item_part[item]).sum(-1)
         return (self._baseline(user, item) + low_rank).numpy()

@@ -289,3 +289,15 @@ def test_recommenders_read_parquet_and_refuse_bad_tables(tmp_path):
         RBMRecommender(by="movie")
     with pytest.raises(CRBMError, match=r"stages: expected \(epochs, k\) pairs"):
         RBMRecommender(stages=[(3, 0)])
+
+
+def test_rating_levels_are_the_training_values_in_order():
+    train = pd.DataFrame({"user": [1, 1, 2, 2, 3], "item": [7, 8, 7, 8, 7], "rating": [4.5, 0.5, 1.0, 4.5, 0.5]})
+    rec = RBMRecommender(2, config=TrainConfig(epochs=2, batch_size=1, verbose=False)).fit(train)
+    assert rec.index.levels.tolist() == [0.5, 1.0, 4.5] and rec.model.n_levels == 3
+    assert rec.index.level_codes(train).tolist() == [2, 0, 1, 2, 0]
+    u, i = rec.index.codes(train)
+    proba = rec.model.predict_proba(rec.data, u, i).double().numpy()
+    np.testing.assert_allclose(rec.predict(train), proba @ np.array([0.5, 1.0, 4.5]))
+    with pytest.raises(CRBMError, match="every rating is 3; the RBM needs at least two rating values"):
+        RBMRecommender(2).fit(train.assign(rating=3.0))
