@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crbm.checkpoint import register_model
+from crbm.dbn import layer_plan
 from crbm.errors import CRBMError
 from crbm.rbm import RBM
 from crbm.train import TrainConfig, fit
@@ -335,14 +336,7 @@ def greedy_autoencoders(
     first reconstructs ``visible`` data; the others the codes below, with the unit family of those codes.
     ``hidden``: one family for every layer or one per layer. Returns them bottom first; join them with
     ``DeepAutoencoder.stack``."""
-    sizes = list(sizes)
-    if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-        raise CRBMError(f"sizes must be a non-empty list of positive integers, got {sizes!r}")
-    hiddens = list(hidden) if isinstance(hidden, (list, tuple)) else [hidden] * len(sizes)
-    cfgs = list(configs) if isinstance(configs, (list, tuple)) else [configs or TrainConfig()] * len(sizes)
-    if len(hiddens) != len(sizes) or len(cfgs) != len(sizes):
-        raise CRBMError(f"got {len(sizes)} layer sizes but {len(hiddens)} hidden unit types and {len(cfgs)} configs; "
-                        "give one of each per layer (or a single one for all)")
+    sizes, hiddens, cfgs = layer_plan(data, sizes, hidden, configs)
     out: list[DeepAutoencoder] = []
     x, below = data, visible
     for n_out, hid, cfg in zip(sizes, hiddens, cfgs):

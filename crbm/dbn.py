@@ -39,6 +39,28 @@ def up_pass(layers: Sequence[RBM], v: Tensor, *, batch_size: int = 10000) -> Ten
     return v
 
 
+def layer_plan(
+    data: Tensor, sizes: Sequence[int], hidden, configs
+) -> tuple[list[int], list[str | Units], list[TrainConfig]]:
+    """The checked plan of a greedy stack: (sizes, one hidden family per layer, one TrainConfig per layer) from
+    ``sizes`` and a single ``hidden`` / ``configs`` or one per layer; CRBMError for data that is not a floating
+    (N, n_visible) tensor, bad sizes or lists of the wrong length."""
+    if not isinstance(data, Tensor) or data.ndim != 2 or not data.is_floating_point():
+        got = f"{data.dtype} {tuple(data.shape)}" if isinstance(data, Tensor) else type(data).__name__
+        raise CRBMError(f"data: expected a floating torch.Tensor of shape (N, n_visible), got {got}")
+    sizes = list(sizes)
+    if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+        raise CRBMError(f"sizes must be a non-empty list of positive integers, got {sizes!r}")
+    hiddens = list(hidden) if isinstance(hidden, (list, tuple)) else [hidden] * len(sizes)
+    cfgs = list(configs) if isinstance(configs, (list, tuple)) else [configs or TrainConfig()] * len(sizes)
+    if len(hiddens) != len(sizes) or len(cfgs) != len(sizes):
+        raise CRBMError(
+            f"got {len(sizes)} layer sizes but {len(hiddens)} hidden unit types and {len(cfgs)} configs; "
+            "give one of each per layer (or a single one for all)"
+        )
+    return sizes, hiddens, cfgs
+
+
 def greedy_pretrain(
     data: Tensor,
     sizes: Sequence[int],
@@ -59,19 +81,7 @@ def greedy_pretrain(
         generator: random source of the initial weights (training draws come from each config's seed).
 
     Returns the trained RBMs, bottom first."""
-    if not isinstance(data, Tensor) or data.ndim != 2 or not data.is_floating_point():
-        got = f"{data.dtype} {tuple(data.shape)}" if isinstance(data, Tensor) else type(data).__name__
-        raise CRBMError(f"data: expected a floating torch.Tensor of shape (N, n_visible), got {got}")
-    sizes = list(sizes)
-    if not sizes or any(not isinstance(s, int) or s < 1 for s in sizes):
-        raise CRBMError(f"sizes must be a non-empty list of positive integers, got {sizes!r}")
-    hiddens = list(hidden) if isinstance(hidden, (list, tuple)) else [hidden] * len(sizes)
-    cfgs = list(configs) if isinstance(configs, (list, tuple)) else [configs or TrainConfig()] * len(sizes)
-    if len(hiddens) != len(sizes) or len(cfgs) != len(sizes):
-        raise CRBMError(
-            f"got {len(sizes)} layer sizes but {len(hiddens)} hidden unit types and {len(cfgs)} configs; "
-            "give one of each per layer (or a single one for all)"
-        )
+    sizes, hiddens, cfgs = layer_plan(data, sizes, hidden, configs)
     layers: list[RBM] = []
     x = data
     for i, (n_hidden, hid, cfg) in enumerate(zip(sizes, hiddens, cfgs)):
