@@ -158,9 +158,11 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="the model's frame rate; clips at other rates are resampled to it (default: %(default)s)")
     p.add_argument("--style-from", default=None, metavar="clip-names|FILE.csv",
                    help="style labels: from clip names (walk_01 -> walk) or a CSV of clip,style rows")
+    p.add_argument("--centring", action="store_true",
+                   help="model each channel relative to the clip's running mean: better prediction and cleaning on "
+                   "subjects the model never saw")
     p.add_argument("--differences", action="store_true",
-                   help="model frame-to-frame pose differences: better prediction on subjects the model never saw, "
-                   "generated poses may drift")
+                   help="model frame-to-frame pose differences (generated poses may drift)")
     p.add_argument("--ar-start", action="store_true",
                    help="start the autoregressive weights at the ridge AR fit (better prediction, worse generation)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -187,7 +189,8 @@ def _run_train(args: argparse.Namespace) -> int:
     kind = args.kind or ("two-layer" if args.layers == 2 else "fcrbm" if styles else "crbm")
     model = train_motion_model(motions, styles=styles, kind=kind, order=args.order, hidden=args.hidden,
                                epochs=args.epochs, fps=args.model_fps, seed=args.seed, device=args.device,
-                               ar_start=args.ar_start, differences=args.differences, batch_size=args.batch_size,
+                               ar_start=args.ar_start, differences=args.differences, centring=args.centring,
+                               batch_size=args.batch_size,
                                verbose=True)
     if rank == 0:
         print(model.save(args.out))

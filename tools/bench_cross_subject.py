@@ -10,8 +10,8 @@ skeleton (predictions retargeted back to it), in units that mean the same on eve
 joint rotation (``crbm.mocap.metrics.joint_angle_error``) and centimetres of joint position with the root
 at the origin (``joint_position_error``).
 
-The model's representation (``VARIANTS["differences"]``: frame-to-frame differences, autoregressive weights
-started at the ridge AR fit) was chosen among ``VARIANTS`` with subjects 12 and 39 held out
+The model's representation (``VARIANTS["centring"]``: each channel relative to the clip's own running mean,
+``crbm.mocap.preprocess.RunningCentring``) was chosen among ``VARIANTS`` with subjects 12 and 39 held out
 (``VALIDATION``); their rows are marked ``split: validation``, every other subject's ``split: test``.
 ``CRBM_BENCH_VARIANT=poses`` (or another key) runs another variant; ``CRBM_BENCH_SUBJECTS=12,39`` holds out
 only those subjects.
@@ -42,10 +42,10 @@ QUICK_SUBJECTS = ("12", "35", "39")
 VALIDATION = ("12", "39")
 # representations compared on the validation subjects; CRBM_BENCH_VARIANT picks one (default: the chosen one)
 VARIANTS = {
+    "centring": {"centring": True},
     "differences": {"differences": True, "ar_start": True},
     "differences-taylor-start": {"differences": True},
     "poses": {},
-    "centring": {"centring": True},
 }
 MODEL = {"kind": "crbm", "order": 3, "hidden": 150, "seed": 0}
 
@@ -122,7 +122,7 @@ def errors(model: crbm.MotionModel, held_out: list[crbm.Motion]) -> dict[str, di
 def _settings() -> tuple[str, list[str] | None]:
     """``CRBM_BENCH_VARIANT`` (a key of ``VARIANTS``) and ``CRBM_BENCH_SUBJECTS`` (comma-separated subjects
     to hold out, default every one); exits with a one-line message on an unknown variant."""
-    variant = os.environ.get("CRBM_BENCH_VARIANT", "differences")
+    variant = os.environ.get("CRBM_BENCH_VARIANT", "centring")
     if variant not in VARIANTS:
         raise SystemExit(f"CRBM_BENCH_VARIANT: expected one of {', '.join(VARIANTS)}, got {variant!r}")
     subjects = os.environ.get("CRBM_BENCH_SUBJECTS")

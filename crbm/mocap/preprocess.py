@@ -557,15 +557,16 @@ class FrameDifferences(Step):
 class RunningCentring(Step):
     """Each channel relative to the clip's own running mean: ``y_t = x_t - m_t`` with
     ``m_t = (c mu + x_0 + ... + x_{t-1}) / (c + t)``, ``mu`` the training mean and ``c = prior`` frames of
-    weight on it. The input then says how the pose differs from this clip's usual pose, which is the same
-    for two subjects who hold a limb differently, while ``m_t`` moves too slowly for the model's output to
-    drift. Causal (frame t uses frames before it) and exactly invertible without any context:
-    ``x_t = y_t + m_t`` frame by frame. Rates (the root's ``vx``, ``vz``, ``dyaw``) are kept as they are.
+    weight on it (3 by default: the mean follows the clip within a few frames). The input then says how the
+    pose differs from this clip's usual pose, which is the same for two subjects who hold a limb
+    differently, and unlike frame differences it keeps the pull back towards that usual pose. Causal (frame
+    t uses frames before it) and exactly invertible without any context: ``x_t = y_t + m_t`` frame by
+    frame. Rates (the root's ``vx``, ``vz``, ``dyaw``) are kept as they are.
     """
 
     RATES = ("vx", "vz", "dyaw")
 
-    def __init__(self, *, prior: float = 30.0):
+    def __init__(self, *, prior: float = 3.0):
         if not (np.isfinite(prior) and prior > 0):
             raise CRBMError(f"RunningCentring needs a positive prior weight, got {prior!r}")
         self.prior = float(prior)
