@@ -180,12 +180,13 @@ def test_demo_runs_from_the_shipped_model_without_data(tmp_path, monkeypatch):
 
 
 def test_cli_trains_on_two_subjects_and_cleans_a_bvh_of_a_third(tmp_path, data_root, capsys):
-    """AMC files of two CMU subjects, each read with the .asf in its own folder; the model then denoises
-    and fills a BVH of a third subject (another rig, 96 channels) and gives it back on that rig."""
+    """AMC files of two CMU subjects, each read with the .asf in its own folder (a model of poses relative to
+    the clip's running mean); it then denoises and fills a BVH of a third subject (another rig, 96 channels)
+    and gives it back on that rig."""
     cmu = data_root / "mocap" / "cmu"
     model = tmp_path / "m.safetensors"
     args = ["train", str(cmu / "35" / "35_01.amc"), str(cmu / "12" / "12_01.amc"), "--out", str(model),
-            "--epochs", "2", "--hidden", "10"]
+            "--epochs", "2", "--hidden", "10", "--centring"]
     assert main(args) == 0
     skeleton = crbm.read_asf(cmu / "02" / "02.asf")
     clip = crbm.asf_to_bvh(crbm.read_amc(cmu / "02" / "02_01.amc", skeleton))
