@@ -3,6 +3,8 @@
 The public API is flat: everything listed in ``__all__`` is importable from ``crbm``.
 """
 
+import typing as _typing
+
 __version__ = "0.1.0"
 
 # the engine
@@ -62,6 +64,7 @@ from crbm.mocap import (
     read_amc,
     read_asf,
     read_bvh,
+    read_cmubench,
     read_motion,
     read_motions,
     read_parquet,
@@ -69,6 +72,7 @@ from crbm.mocap import (
     write_amc,
     write_asf,
     write_bvh,
+    write_cmubench,
     write_motion,
     write_parquet,
     BodyCentredRoot,
@@ -87,6 +91,8 @@ from crbm.mocap import (
 from crbm.mocap.resample import frame_count, resample
 
 _LAZY = ("animate", "plot_channels", "plot_poses")  # rendering pulls in matplotlib: imported on first use
+if _typing.TYPE_CHECKING:  # for type checkers, the lazy names are the rendering functions themselves
+    from crbm.mocap.render import animate, plot_channels, plot_poses
 
 __all__ = sorted(
     [n for n, v in globals().items() if not n.startswith("_") and type(v).__name__ != "module"] + list(_LAZY)

@@ -2,6 +2,7 @@
 
 from crbm.mocap.acclaim import read_amc, read_asf, write_amc, write_asf
 from crbm.mocap.bvh import read_bvh, write_bvh
+from crbm.mocap.cmubench import read_cmubench, write_cmubench
 from crbm.mocap.convert import asf_to_bvh
 from crbm.mocap.io import read_motion, read_motions, write_motion
 from crbm.mocap.kinematics import (
@@ -40,7 +41,7 @@ from crbm.mocap.retarget import canonical_rig, leg_length, retarget
 _RENDER = ("animate", "plot_channels", "plot_poses")  # matplotlib (about 0.5 s): imported on first use
 
 __all__ = sorted([n for n in dir() if not n.startswith("_") and n not in {"acclaim", "bvh", "convert", "io",
-    "kinematics", "lengths", "metrics", "motion", "parquet", "preprocess"}] + list(_RENDER))  # fmt: skip
+    "cmubench", "kinematics", "lengths", "metrics", "motion", "parquet", "preprocess"}] + list(_RENDER))  # fmt: skip
 
 
 def __getattr__(name):

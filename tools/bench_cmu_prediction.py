@@ -1,0 +1,224 @@
+"""Benchmark ``cmu-prediction``: the CMU-mocap motion-prediction benchmark of ConvSeq2Seq / LTD, by its exact
+protocol (the data folder's ``mocap/cmu-bench/PROTOCOL.md``), for every action present (walking, running,
+basketball, jumping, soccer).
+
+Per action: crbm motion models trained through the public API (``crbm.train_motion_model`` on the
+``crbm.read_cmubench`` clips of ``train/<action>/``, one model per action and variant, :data:`VARIANTS`),
+then the protocol's 8 test windows of ``test/<action>/<action>_1.txt`` (down-sampled to 60 fps): 50 frames
+seen, 25 predicted. A model works at its own rate (:data:`FPS`): the seen frames are resampled to it so that
+the last seen frame stays, the model rolls forward by mean-field (``crbm.model_predictor``), and its frames
+come back to the benchmark's skeleton and to 60 fps (``crbm.resample``, slerp) for scoring. Errors at the
+papers' six horizons: the protocol's Euler error (``crbm.mocap.cmubench.euler_error``) and the mean 3-D joint
+error in mm (``position_error``: forward kinematics of the benchmark's tree with CMU subject 35's bones, over
+``measured_joints`` of the training clips). Baselines in the same run: zero velocity (whose Euler figures must
+equal PROTOCOL.md's) and the ridge AR of each model's order fitted on its training windows.
+
+Rows: ``euler_<action>_<ms>`` and ``mm_<action>_<ms>`` for the default variant (:data:`DEFAULT`), with the
+quoted published figures beside them (``published``: LTD's per-action Euler rows for walking and running,
+MSR-GCN's per-action 3-D rows; ``*_mean_<ms>``: LTD's 8-action average, over other actions than ours);
+``<predictor>_euler_...`` / ``<predictor>_mm_...`` for every other variant and baseline, the zero-velocity
+Euler rows with PROTOCOL.md's figure as ``published``.
+
+``CRBM_BENCH_HOLDOUT=1``: the validation split instead: ``<action>_5.txt`` held out of training and 32 windows
+drawn on it by the protocol's rule, for :data:`VARIANTS` and the further settings of :data:`SWEEP` (settings
+are chosen there; the test windows are run once per chosen setting). ``--quick``: 100 epochs (numbers are not claims).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from bench_cross_subject import _temporal, on_rig_frames
+from benchkit import holdout_count
+
+import crbm
+from crbm.datasets import data_path
+from crbm.forecast import model_predictor
+from crbm.mocap import cmubench
+from crbm.mocap.preprocess import Pipeline
+from crbm.mocap.resample import resample
+
+ACTIONS = ("walking", "running", "basketball", "jumping", "soccer")
+RATE = 60.0  # the protocol's frames: CMU's 120 fps down-sampled by 2
+FPS = 30.0  # the models' rate: every 4th frame of the files
+VARIANTS = {  # name -> crbm.train_motion_model settings (kind "crbm", FPS unless given)
+    "poses": dict(order=3, hidden=150),
+    "differences": dict(order=3, hidden=150, differences=True),
+}
+SWEEP = {  # further settings tried on the validation split only, one change at a time
+    "centring": dict(order=3, hidden=150, centring=True),
+    "poses_order6": dict(order=6, hidden=150),
+    "differences_order6": dict(order=6, hidden=150, differences=True),
+    "poses_hidden300": dict(order=3, hidden=300),
+    "differences_hidden300": dict(order=3, hidden=300, differences=True),
+    "differences_60fps": dict(order=6, hidden=150, differences=True, fps=60.0),
+}
+ROLLOUTS = {"": dict(k=1)}  # predictor name suffix -> crbm.model_predictor settings (mean-field)
+SWEEP_ROLLOUTS = {"_k30": dict(k=30)}  # tried on the validation split only
+DEFAULT = "poses"
+EPOCHS = 2000
+VALIDATION_WINDOWS = 32
+
+# PROTOCOL.md: zero velocity computed on these files (Euler), and the published rows it quotes
+ZERO_VELOCITY = {
+    "walking": (0.407, 0.602, 0.832, 0.951, 1.085, 1.338),
+    "running": (0.563, 0.995, 1.381, 1.459, 1.573, 1.543),
+    "basketball": (0.488, 0.821, 1.404, 1.640, 2.048, 2.831),
+    "jumping": (0.363, 0.616, 1.484, 1.683, 1.988, 2.027),
+    "soccer": (0.274, 0.477, 0.922, 1.096, 1.362, 1.839),
+}
+QUOTED_EULER = {  # as commonly quoted (PROTOCOL.md), 80 / 160 / 320 / 400 / 560 / 1000 ms
+    "walking": {"res_gru": (0.35, 0.45, 0.60, 0.64, None, 0.88), "convseq2seq": (0.35, 0.44, 0.45, 0.50, None, 0.78),
+                "ltd": (0.33, 0.45, 0.49, 0.53, None, 0.61)},
+    "running": {"res_gru": (0.32, 0.48, 0.65, 0.74, None, 1.00), "convseq2seq": (0.28, 0.41, 0.52, 0.57, None, 0.67),
+                "ltd": (0.33, 0.55, 0.73, 0.74, None, 0.95)},
+}
+MSR_GCN_MM = {"walking": (6.38, 10.25, 16.88, 20.05, 25.48, 36.78),
+              "running": (13.17, 20.91, 29.88, 33.37, 38.26, 43.62)}
+LTD_MEAN = {"euler": (0.25, 0.39, 0.68, 0.79, None, 1.33), "mm": (11.5, 20.4, 37.8, 46.8, None, 96.5)}
+
+
+def clips(action: str, split: str) -> list[crbm.Motion]:
+    """The benchmark's clips of one action and split ("train" / "test") at 120 fps, in file order."""
+    folder = data_path(f"mocap/cmu-bench/{split}/{action}/{action}_1.txt").parent
+    files = sorted(folder.glob(f"{action}_*.txt"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    return [crbm.read_cmubench(data_path(f"mocap/cmu-bench/{split}/{action}/{p.name}")) for p in files]
+
+
+def windows(clip: crbm.Motion, starts: list[int]) -> tuple[list[crbm.Motion], list[crbm.Motion]]:
+    """The seen (50 frames) and predicted (25) parts of the windows of a 60 fps clip that start at ``starts``."""
+    seen, truth = [], []
+    for s in starts:
+        seen.append(clip.replace(frames=clip.frames[s : s + cmubench.OBSERVED]))
+        end = s + cmubench.OBSERVED + cmubench.PREDICTED
+        truth.append(clip.replace(frames=clip.frames[s + cmubench.OBSERVED : end]))
+    return seen, truth
+
+
+def _lead(n: int, fps: float) -> int:
+    """Seen frames to drop so that resampling the rest from 60 fps to ``fps`` keeps the last one."""
+    for a in range(n):
+        steps = (n - 1 - a) * fps / RATE
+        if abs(steps - round(steps)) < 1e-9:
+            return a
+    raise ValueError(f"no frame of {n} at {RATE:g} fps lies on a {fps:g} fps grid ending at the last")
+
+
+def forecast(model: crbm.MotionModel, seen: list[crbm.Motion], rollout: dict | None) -> list[crbm.Motion]:
+    """The 25 frames at 60 fps after each seen part, on the benchmark's skeleton: mean-field rollouts of the
+    model (``crbm.model_predictor(model, **rollout)``), or of its ridge AR when ``rollout`` is None."""
+    lead = _lead(seen[0].n_frames, model.fps)
+    seen = [m.replace(frames=m.frames[lead:]) for m in seen]
+    z = model.transform(seen)
+    seeds = torch.stack([c[-model.order :] for c in z])
+    h = math.ceil(cmubench.PREDICTED * model.fps / RATE - 1e-9)
+    predictor = model.ar if rollout is None else model_predictor(model.model, **rollout)
+    with torch.no_grad():
+        zp = predictor(seeds, h, None)
+    starts = [(i, c.shape[0]) for i, c in enumerate(z)]
+    k = _temporal(model)
+    before = [] if k is None else Pipeline(model.pipeline.steps[:k]).transform([model.on_rig(m).frames for m in seen])
+    frames = on_rig_frames(model, zp, starts, before).reshape(len(seen), h, -1)
+    out = []
+    for m, f in zip(seen, frames):
+        back = crbm.retarget(crbm.Motion(model.skeleton, f, model.fps), m.skeleton).frames
+        path = m.replace(frames=np.concatenate([m.frames[-1:], back]), fps=model.fps)
+        fine = resample(path, RATE, n_frames=cmubench.PREDICTED + 1)
+        out.append(fine.replace(frames=fine.frames[1:]))
+    return out
+
+
+def scores(truth: list[crbm.Motion], guess: list[crbm.Motion], joints: list[int]) -> dict[str, np.ndarray]:
+    """Per predicted frame (25,), averaged over windows: ``{"euler": ..., "mm": ...}``."""
+    return {"euler": np.mean([cmubench.euler_error(a, b) for a, b in zip(truth, guess)], axis=0),
+            "mm": np.mean([cmubench.position_error(a, b, joints) for a, b in zip(truth, guess)], axis=0)}
+
+
+def evaluate_action(action: str, *, holdout: int, epochs: int, device: str, variants: dict = VARIANTS,
+                    rollouts: dict = ROLLOUTS) -> dict:
+    """``{"starts": ..., "errors": {predictor: {"euler"|"mm": (25,)}}}`` for one action: train every
+    variant (``holdout`` files held out of training and windows drawn on them, or the test windows)."""
+    train = clips(action, "train")
+    if holdout:
+        train, held = train[:-holdout], train[-holdout:]
+        n_windows = VALIDATION_WINDOWS
+    else:
+        held, n_windows = clips(action, "test"), cmubench.WINDOWS
+    joints = cmubench.measured_joints([resample(m, RATE) for m in train])
+    seen, truth, starts = [], [], []
+    for clip in held:
+        c = resample(clip, RATE)
+        s = cmubench.test_starts(c.n_frames, windows=n_windows)
+        a, b = windows(c, s)
+        seen, truth, starts = seen + a, truth + b, starts + [(clip.name, t) for t in s]
+    guesses = {"zero_velocity": [m.replace(frames=np.repeat(m.frames[-1:], cmubench.PREDICTED, axis=0)) for m in seen]}
+    for name, settings in variants.items():
+        model = crbm.train_motion_model(train, epochs=epochs, seed=0, device=device, **({"fps": FPS} | settings))
+        model.model.cpu()
+        for suffix, rollout in rollouts.items():
+            guesses[name + suffix] = forecast(model, seen, rollout)
+        guesses[f"ar_{name}"] = forecast(model, seen, None)
+    return {"starts": starts, "joints": joints,
+            "errors": {p: {u: e.tolist() for u, e in scores(truth, g, joints).items()} for p, g in guesses.items()}}
+
+
+def _figure(results: dict, predictor: str, unit: str, action: str, frame: int) -> float:
+    """One predictor's error at one predicted frame, for an action or averaged over them ("mean")."""
+    if action == "mean":
+        return float(np.mean([results[a]["errors"][predictor][unit][frame] for a in ACTIONS]))
+    return results[action]["errors"][predictor][unit][frame]
+
+
+def _published(action: str, unit: str, i: int):
+    if unit == "euler":
+        return QUOTED_EULER.get(action, {}).get("ltd", (None,) * 6)[i]
+    return MSR_GCN_MM.get(action, (None,) * 6)[i]
+
+
+def _rows(results: dict, unit: str, action: str, i: int, ms: int, f: int, *, holdout: bool) -> list[dict]:
+    """The rows of one measure, action (or "mean") and horizon: the default variant's with the published
+    figures, then one per other predictor."""
+    def fig(predictor):
+        return _figure(results, predictor, unit, action, f)
+
+    published = LTD_MEAN[unit][i] if action == "mean" else _published(action, unit, i)
+    row = {"name": f"{unit}_{action}_{ms}", "ours": fig(DEFAULT), "published": published, "better": "lower",
+           "zero_velocity": fig("zero_velocity"), "ar": fig(f"ar_{DEFAULT}")}
+    if unit == "euler":
+        row |= {source: v[i] for source, v in QUOTED_EULER.get(action, {}).items() if source != "ltd"}
+    out = [row]
+    for p in results[ACTIONS[0]]["errors"]:
+        if p != DEFAULT:
+            stated = p == "zero_velocity" and unit == "euler" and action != "mean" and not holdout
+            out.append({"name": f"{p}_{unit}_{action}_{ms}", "ours": fig(p),
+                        "published": ZERO_VELOCITY[action][i] if stated else None, "better": "lower"})
+    return out
+
+
+def run(*, quick: bool, device: str) -> dict:
+    holdout = holdout_count()
+    epochs = 100 if quick else EPOCHS
+    results = {}
+    for action in ACTIONS:
+        variants = VARIANTS | (SWEEP if holdout else {})
+        rollouts = ROLLOUTS | (SWEEP_ROLLOUTS if holdout else {})
+        results[action] = evaluate_action(action, holdout=holdout, epochs=epochs, device=device, variants=variants,
+                                          rollouts=rollouts)
+        e = results[action]["errors"]
+        print(f"{action}: " + ", ".join(f"{p} {e[p]['euler'][cmubench.HORIZONS_MS[400]]:.3f}" for p in e)
+              + " (Euler at 400 ms)", flush=True)
+    rows = []
+    for unit in ("euler", "mm"):
+        for action in (*ACTIONS, "mean"):
+            for i, (ms, f) in enumerate(cmubench.HORIZONS_MS.items()):
+                rows += _rows(results, unit, action, i, ms, f, holdout=bool(holdout))
+    report = {"rows": rows, "split": f"validation ({holdout} file(s) held out)" if holdout else "test",
+              "epochs": epochs, "fps": FPS, "variants": variants, "default": DEFAULT, "results": results}
+    if not holdout:
+        gap = max(abs(round(results[a]["errors"]["zero_velocity"]["euler"][f], 3) - ZERO_VELOCITY[a][i])
+                  for a in ACTIONS for i, f in enumerate(cmubench.HORIZONS_MS.values()))
+        report["zero_velocity_matches_protocol"] = gap < 5e-4
+        print(f"zero velocity against PROTOCOL.md: largest difference {gap:.4f}", flush=True)
+    return report
