@@ -12,8 +12,12 @@ import io
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crbm.errors import CRBMError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _NOT_CURVES = ("epoch", "phase", "lr", "momentum", "seconds")  # settings and timing, not figures of the model
 
@@ -61,7 +65,7 @@ def history_of(source) -> list[dict]:
 
 
 def plot_training(source, path: str | os.PathLike | None = None, *, figures: list[str] | None = None,
-                  title: str | None = None):
+                  title: str | None = None) -> Path | Figure:
     """Draw the training curves of ``source`` (anything ``history_of`` takes): one panel per figure (default:
     every figure the history records, e.g. ``recon_error`` and ``free_energy_gap``), the figure against the
     epoch, one line per phase; a logarithmic axis for a positive figure that spans more than a factor of 10.

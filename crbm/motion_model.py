@@ -10,7 +10,6 @@ as one code-free checkpoint (tensors in safetensors, everything else JSON).
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,9 +27,9 @@ from crbm.factored import FCRBM, LabelCRBM, fcrbm_config
 from crbm.forecast import HORIZONS, LinearAR, model_predictor, prediction_errors, zero_velocity
 from crbm.mocap.motion import Motion, Skeleton
 from crbm.mocap.preprocess import Pipeline, body_centred_pipeline
-from crbm.mocap.resample import frame_count, rate_ratio, resample
+from crbm.mocap.resample import resample
 from crbm.mocap.retarget import canonical_rig, retarget
-from crbm.sample import denoise, fill_missing, generate, style_schedule
+from crbm.sample import generate, style_schedule
 from crbm.train import TrainConfig, fit
 
 KINDS = ("crbm", "two-layer", "label", "fcrbm")
@@ -68,6 +67,34 @@ class MotionModel:
     def channels(self) -> list[str]:
         """The model's (normalised) channels, ``pipeline.names_out``."""
         return list(self.pipeline.names_out)
+
+    # ------------------------------------------------------------------ display
+    def _summary(self) -> list[tuple[str, str]]:
+        m = self.model
+        layers = (m.layer1, m.layer2) if isinstance(m, TwoLayerCRBM) else (m,)
+        rows = [
+            ("model", f"{type(m).__name__}, order {self.order}, "
+                      f"{' + '.join(str(layer.n_hidden) for layer in layers)} hidden units"),
+            ("styles", ", ".join(self.styles) or "none"),
+            ("frame rate", f"{self.fps:g} fps"),
+            ("channels", f"{len(self.channels)} (from {len(self.skeleton.joints)} joints)"),
+        ]
+        if self.history:
+            last = self.history[-1]
+            figure = f", last recon_error {last['recon_error']:.4g}" if "recon_error" in last else ""
+            rows.append(("training", f"{len(self.history)} epochs{figure}"))
+        if self.ar is not None:
+            rows.append(("baseline", f"ridge AR of order {self.ar.order}"))
+        return rows
+
+    def __repr__(self) -> str:
+        return "MotionModel(" + "; ".join(v if k in ("model",) else f"{k} {v}" for k, v in self._summary()) + ")"
+
+    def _repr_html_(self) -> str:
+        """In a notebook: a summary table (kind, order, hidden units, styles, rate, channels, training)."""
+        from crbm.mocap.notebook import table
+
+        return table(self._summary(), "MotionModel")
 
     # ------------------------------------------------------------------ data in and out
     def on_rig(self, motion: Motion) -> Motion:
@@ -165,53 +192,51 @@ class MotionModel:
             return None
         return self.style_labels([(style or self.styles[0], n)], blend=0)
 
-    def _like_input(self, frames: Tensor, motion: Motion, name: str, out_fps: float | None) -> Motion:
-        """Model-rate frames of ``motion`` -> a clip at ``out_fps`` (default: ``motion``'s rate) spanning
-        ``motion``'s time: ``frame_count(motion.n_frames, motion.fps, out_fps)`` frames, so ``motion``'s own
-        frame count at its own rate."""
-        fps = motion.fps if out_fps is None else out_fps
-        clip = self.to_motion(frames, name=name, context=motion)
-        return resample(clip, fps, n_frames=frame_count(motion.n_frames, motion.fps, fps))
+    def denoise(
+        self,
+        motion: Motion,
+        *,
+        noise_std: float | None = None,
+        position_noise_std: float | None = None,
+        style: str | None = None,
+        out_fps: float | None = None,
+    ) -> Motion:
+        """Clean a noisy clip with ``crbm.cleanup.denoise_motion``: every channel smoothed at the clip's own
+        rate, frames before and after each frame counted, with the clip's noise level (``noise_std`` degrees
+        for rotations, ``position_noise_std`` in the clip's length unit for positions; estimated from the clip
+        where not given) and this model's one-step predictions of the joints' rotations, each weighted by its
+        uncertainty. Comes back on the clip's skeleton with its rate and frame count, or at ``out_fps``."""
+        from crbm.cleanup import denoise_motion
 
-    def denoise(self, motion: Motion, *, style: str | None = None, out_fps: float | None = None) -> Motion:
-        """Online filter (Taylor's): each frame's hidden state inferred from the noisy frame and the already
-        filtered history, the frame replaced by the model's reconstruction. Root trajectory reintegrated from
-        the clip's first pose. The clip is filtered at the model's rate and comes back at ``out_fps``
-        (default: the clip's own rate and frame count; ``crbm.mocap.resample``)."""
-        (z,) = self.transform([motion])
-        clean = denoise(self._one_layer(), z, labels=self._labels_for(style, z.shape[0]))
-        return self._like_input(clean, motion, f"{motion.name}_denoised", out_fps)
+        clean = denoise_motion(motion, model=self, noise_std=noise_std, position_noise_std=position_noise_std,
+                               style=style)
+        return clean if out_fps is None else resample(clean, out_fps)
 
     def fill(
         self,
         motion: Motion,
-        missing: Sequence[str],
+        missing: Sequence[str] = (),
         *,
         start: int = 0,
+        end: int | None = None,
+        gaps: Sequence = (),
         style: str | None = None,
-        n_samples: int = 20,
-        k: int = 30,
-        generator: torch.Generator | None = None,
         out_fps: float | None = None,
     ) -> Motion:
-        """Fill the joints of the ``missing`` channels (names like ``rfemur.rx`` or whole joints ``rfemur``)
-        from frame ``start`` of the clip on, by Gibbs sampling with the observed channels clamped
-        (``fill_missing``) at the model's rate, from the first model frame at or after that time (and not
-        before the model's order). Comes back at ``out_fps`` (default: the clip's own rate and frame count)."""
-        joints = {c.split(".")[0] for c in missing}
-        unknown = sorted(j for j in joints if j not in self.skeleton.names)
-        if unknown:
-            raise CRBMError(f"unknown joints {unknown}; the skeleton has {self.skeleton.names}")
-        cols = [i for i, c in enumerate(self.channels) if c.split(".")[0] in joints]
-        if not cols:
-            raise CRBMError(f"the model has no channels for {sorted(joints)} (they may be constant in training)")
-        (z,) = self.transform([motion])
-        mask = torch.zeros(z.shape, dtype=torch.bool)
-        first = math.ceil(start / rate_ratio(motion.fps, self.fps) - 1e-9)  # model frame at or after the start
-        mask[max(first, self.order) :, cols] = True
-        labels = self._labels_for(style, z.shape[0])
-        out = fill_missing(self._one_layer(), z, mask, n_samples=n_samples, k=k, labels=labels, generator=generator)
-        return self._like_input(out, motion, f"{motion.name}_filled", out_fps)
+        """Fill missing joints from both sides of each gap with ``crbm.cleanup.fill_motion``: the joints in
+        ``missing`` (``rfemur``; a channel name such as ``rfemur.rx`` stands for its joint) from frame
+        ``start`` up to, not including, ``end`` (default: the clip's end), counted in the clip's own frames,
+        and every further ``crbm.cleanup.Gap`` in ``gaps``. Recorded values come back exactly; the filled
+        joints meet them without a jump. Comes back on the clip's skeleton with its rate and frame count, or
+        at ``out_fps``."""
+        from crbm.cleanup import Gap, fill_motion
+
+        spans = list(gaps)
+        if missing:
+            joints = tuple(dict.fromkeys(c.split(".")[0] for c in missing))
+            spans.insert(0, Gap(joints, start, motion.n_frames if end is None else end))
+        filled = fill_motion(motion, spans, model=self, style=style)
+        return filled if out_fps is None else resample(filled, out_fps)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, motions: Sequence[Motion], *, horizons: Sequence[int] = HORIZONS) -> dict:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import os
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -9,7 +14,7 @@ from PIL import Image
 from crbm.atomic import atomic_path
 from crbm.errors import CRBMError
 from crbm.mocap.motion import Joint, Motion, Skeleton
-from crbm.mocap.render import animate, ffmpeg_available, plot_channels, plot_poses
+from crbm.mocap.render import animate, check_mp4, ffmpeg_available, gif_durations, plot_channels, plot_poses
 
 
 def _arm(n=6):
@@ -60,6 +65,46 @@ def test_animate_mp4_or_clear_error(tmp_path):
         assert list(tmp_path.iterdir()) == []
 
 
+def test_mp4_needs_no_system_ffmpeg(tmp_path, monkeypatch):
+    """Without an ffmpeg on PATH, MP4 goes through imageio-ffmpeg's binary; without either, a clear error."""
+    pytest.importorskip("imageio_ffmpeg")
+    from matplotlib.animation import FFMpegWriter
+
+    monkeypatch.setattr(FFMpegWriter, "isAvailable", classmethod(lambda cls: False))
+    out = animate(_arm(6), tmp_path / "a.mp4")
+    assert os.fspath(out) == str(tmp_path / "a.mp4") and out.format == "mp4" and out.frames == 6
+    check_mp4(tmp_path / "a.mp4")
+    assert "<video" in out._repr_html_()
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # not installed
+    with pytest.raises(CRBMError, match=r"MP4 needs ffmpeg \(pip install imageio-ffmpeg, or ffmpeg on PATH\)"):
+        animate(_arm(6), tmp_path / "b.mp4")
+    assert not (tmp_path / "b.mp4").exists()
+
+
+def test_gif_keeps_the_clip_pace_exactly():
+    assert gif_durations(9, 30.0) == [30, 40, 30, 30, 40, 30, 30, 40, 30]  # 300 ms for 9 frames at 30 fps
+    for fps in (24.0, 25.0, 29.97, 30.0, 45.0):
+        d = gif_durations(500, fps)
+        assert abs(sum(d) - 1000 * 500 / fps) <= 5 and min(d) >= 20 and all(x % 10 == 0 for x in d)
+
+
+def test_animate_in_memory_and_fast_clips(tmp_path):
+    fast = _arm(12).replace(fps=120.0)  # faster than a GIF can show: every 3rd frame at 40 fps
+    anim = animate(fast)
+    assert anim.path is None and anim.frames == 4 and anim.fps == 40.0
+    html = anim._repr_html_()
+    assert html.startswith("<img src='data:image/gif;base64,")
+    with Image.open(io.BytesIO(base64.b64decode(html.split(",", 1)[1].split("'")[0]))) as im:
+        assert im.n_frames == 4
+        durations = []
+        for i in range(im.n_frames):
+            im.seek(i)
+            durations.append(im.info["duration"])
+    assert durations == [30, 20, 30, 20]  # 25 ms a frame on average: 40 fps
+    with pytest.raises(TypeError, match="in memory"):
+        os.fspath(anim)
+
+
 def test_animate_bad_arguments(tmp_path):
     with pytest.raises(CRBMError, match=".gif or .mp4"):
         animate(_arm(), tmp_path / "a.avi")
@@ -104,3 +149,54 @@ def test_cli_show_writes_gif(data_root, tmp_path):
         assert im.n_frames == 10  # 455 frames, every 50th
     assert main(["show", str(tmp_path / "missing.bvh"), "--out", str(tmp_path / "x.gif")]) == 2
     assert not (tmp_path / "x.gif").exists()
+
+
+def test_an_mp4_cut_off_by_a_full_disk_never_replaces_the_old_file(tmp_path, monkeypatch):
+    """ffmpeg can exit 0 having written a 4,096-byte MP4 without its index on a full disk: the file is checked
+    (its top-level boxes) before the rename, so the old file stays and the error says why. The whole file
+    passes the check; cut anywhere, it fails."""
+    import subprocess
+
+    pytest.importorskip("imageio_ffmpeg")
+    run = subprocess.run
+
+    def full_disk(cmd, **kwargs):  # ffmpeg that stops writing after 4,096 bytes and still exits 0
+        done = run(cmd[:-1] + [str(tmp_path / "whole.mp4")], **kwargs)
+        with open(cmd[-1], "wb") as f:
+            f.write((tmp_path / "whole.mp4").read_bytes()[:4096])
+        return done
+
+    monkeypatch.setattr(subprocess, "run", full_disk)
+    (tmp_path / "anim.mp4").write_bytes(b"the old animation")
+    with pytest.raises(CRBMError, match=r"cannot write \S*anim\.mp4: the encoder's MP4 is cut off at byte \d+ of 4096"):
+        animate(_arm(6), tmp_path / "anim.mp4")
+    assert (tmp_path / "anim.mp4").read_bytes() == b"the old animation"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["anim.mp4", "whole.mp4"]
+    whole = (tmp_path / "whole.mp4").read_bytes()
+    check_mp4(tmp_path / "whole.mp4")
+    for end in range(0, len(whole) - 1, max(1, len(whole) // 40)):
+        (tmp_path / "cut.mp4").write_bytes(whole[:end])
+        with pytest.raises(CRBMError, match=r"cut\.mp4: the encoder's MP4 (is cut off|has no)"):
+            check_mp4(tmp_path / "cut.mp4")
+
+
+def test_a_failing_encoder_is_one_line_with_its_message(tmp_path, monkeypatch):
+    import subprocess
+
+    pytest.importorskip("imageio_ffmpeg")
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(
+        cmd, 1, b"", b"[out] Error writing trailer:\nNo space left on device\n"))
+    with pytest.raises(CRBMError, match=r"a\.mp4: ffmpeg failed \(exit status 1\): \[out\] Error writing trailer: "
+                                        r"No space left on device$"):
+        animate(_arm(6), tmp_path / "a.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_clip_without_frames_is_refused(tmp_path):
+    empty = _arm(6).replace(frames=np.zeros((0, 5)))
+    for draw in (lambda: animate(empty, tmp_path / "a.gif"), lambda: plot_poses(empty, tmp_path / "p.png")):
+        with pytest.raises(CRBMError, match=r"^motion 'arm' has no frames: nothing to draw$"):
+            draw()
+    with pytest.raises(CRBMError, match=r"positions must have shape \(T, J, 3\) with T >= 1, got \(0, 3, 3\)"):
+        animate(np.zeros((0, 3, 3)), tmp_path / "a.gif", parents=[-1, 0, 1])
+    assert list(tmp_path.iterdir()) == []

@@ -163,6 +163,10 @@ class Skeleton:
         except ValueError:
             raise CRBMError(f"no joint named {name!r}; the skeleton has {self.names}") from None
 
+    def __repr__(self) -> str:
+        root = repr(self.joints[0].name) if self.joints else "none"
+        return f"Skeleton({self.kind}, {len(self.joints)} joints, {len(self.channel_names)} channels, root {root})"
+
 
 def _vec3(v) -> tuple[float, float, float]:
     x, y, z = (float(a) for a in v)
@@ -206,3 +210,13 @@ class Motion:
     def replace(self, **changes) -> Motion:
         """A copy with some fields changed (``frames=``, ``fps=``, ``name=``)."""
         return replace(self, **changes)
+
+    def __repr__(self) -> str:
+        return (f"Motion({self.name!r}, {self.n_frames} frames at {self.fps:g} fps, {len(self.channel_names)} "
+                f"channels, {self.skeleton!r})")
+
+    def _repr_html_(self) -> str:
+        """In a notebook: a summary table and an inline stick-figure animation (crbm.mocap.notebook)."""
+        from crbm.mocap.notebook import motion_html
+
+        return motion_html(self)

@@ -1,12 +1,15 @@
-"""Stick-figure pictures of motion: a PNG of poses, a GIF (or MP4 with ffmpeg) animation, channel curves.
+"""Stick-figure pictures of motion: a PNG of poses, a GIF or MP4 animation, channel curves.
 
 Matplotlib with the Agg canvas (no display, no pyplot state). Positions are Y-up, as BVH and ASF have
 them; they are drawn with the vertical axis up. Every file is written to a temporary file in the same
-folder and then renamed, so a failure leaves no partial output.
+folder and then renamed, so a failure leaves no partial output. MP4 is encoded by ffmpeg: the one on PATH,
+else the one the imageio-ffmpeg package ships (a dependency of crbm), so no system ffmpeg is needed.
 """
 
 from __future__ import annotations
 
+import base64
+import math
 import os
 import struct
 from collections.abc import Iterator, Sequence
@@ -121,22 +124,80 @@ def _frame_images(pos: np.ndarray, parents: Sequence[int], dpi: int, size: float
         yield np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def ffmpeg_available() -> bool:
-    """Whether matplotlib finds an ffmpeg executable (needed for MP4)."""
+def ffmpeg_path() -> str | None:
+    """The ffmpeg executable MP4 output uses: the one matplotlib finds (``animation.ffmpeg_path``, default
+    ``ffmpeg`` on PATH), else imageio-ffmpeg's bundled binary; None when there is neither."""
+    from matplotlib import rcParams
     from matplotlib.animation import FFMpegWriter
 
-    return FFMpegWriter.isAvailable()
+    if FFMpegWriter.isAvailable():
+        return str(rcParams["animation.ffmpeg_path"])
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):  # not installed, or no binary for this platform
+        return None
 
 
-def animate(motion: Motion | np.ndarray, path: str | os.PathLike, *, fps: float | None = None,
+def ffmpeg_available() -> bool:
+    """Whether an ffmpeg executable is at hand for MP4 output (``ffmpeg_path``)."""
+    return ffmpeg_path() is not None
+
+
+GIF_MAX_FPS = 50  # browsers show GIF delays under 2/100 s as 1/10 s: faster clips skip frames instead
+
+
+def gif_durations(n_frames: int, fps: float) -> list[int]:
+    """Per-frame GIF delays in ms (GIF stores whole 1/100 s) that keep the animation on time: frame i shows
+    from ``100 i / fps`` to ``100 (i + 1) / fps`` hundredths of a second, each rounded to the nearest (halves
+    up), so 30 fps alternates 30, 40, 30 ms and n frames last ``n / fps`` seconds to within 5 ms, where one
+    rounded delay for every frame would run 30 fps at 33.3."""
+    edges = [math.floor(100 * i / fps + 0.5) for i in range(n_frames + 1)]
+    return [10 * (b - a) for a, b in zip(edges, edges[1:])]
+
+
+class Animation:
+    """What ``animate`` returns: the animation's file (``os.fspath(a)`` and ``str(a)`` give its path) or,
+    when no path was given, its bytes; a notebook shows it inline (``_repr_html_``)."""
+
+    def __init__(self, path: Path | None, data: bytes | None, format: str, frames: int, fps: float) -> None:
+        self.path, self.data, self.format, self.frames, self.fps = path, data, format, frames, fps
+
+    def __fspath__(self) -> str:
+        if self.path is None:
+            raise TypeError("this animation is in memory; give animate a path to write it to a file")
+        return str(self.path)
+
+    def __str__(self) -> str:
+        return repr(self) if self.path is None else str(self.path)
+
+    def __repr__(self) -> str:
+        where = "in memory" if self.path is None else str(self.path)
+        return f"Animation({where}, {self.format}, {self.frames} frames at {self.fps:g} fps)"
+
+    def read_bytes(self) -> bytes:
+        return self.data if self.data is not None else Path(self.path).read_bytes()
+
+    def _repr_html_(self) -> str:
+        data = base64.b64encode(self.read_bytes()).decode("ascii")
+        if self.format == "gif":
+            return f"<img src='data:image/gif;base64,{data}' alt='animation'/>"
+        return f"<video controls autoplay loop muted src='data:video/mp4;base64,{data}'></video>"
+
+
+def animate(motion: Motion | np.ndarray, path: str | os.PathLike | None = None, *, fps: float | None = None,
             stride: int = 1, parents: Sequence[int] | None = None, end_sites: bool = False,
-            follow: bool = True, dpi: int = 60, size: float = 4.0) -> Path:
-    """Write an animated stick figure: ``.gif`` (Pillow) or ``.mp4`` (needs ffmpeg).
+            follow: bool = True, dpi: int = 60, size: float = 4.0) -> Animation:
+    """An animated stick figure, written to ``path`` (``.gif`` by Pillow, ``.mp4`` by ffmpeg: see
+    ``ffmpeg_path``) or, without a path, kept in memory as a GIF. Returns an ``Animation``, which a notebook
+    shows inline and ``os.fspath`` turns into the path.
 
     ``fps`` defaults to the motion's frame rate divided by ``stride`` (every ``stride``-th frame is drawn),
-    or 30 for bare positions ``(T, J, 3)``; a GIF stores it rounded to 1/100 s per frame. ``follow``: the
-    camera moves with the root over the ground (else it stays fixed on the whole clip). Frames are ``size``
-    inches at ``dpi``.
+    or 30 for bare positions ``(T, J, 3)``. A GIF keeps that pace exactly (``gif_durations``) up to
+    ``GIF_MAX_FPS``; a faster one draws every k-th frame, k = ceil(fps / 50). ``follow``: the camera moves
+    with the root over the ground (else it stays fixed on the whole clip). Frames are ``size`` inches at
+    ``dpi``.
     """
     pos, parents = _positions(motion, parents, end_sites)
     if int(stride) != stride or stride < 1:
@@ -146,25 +207,33 @@ def animate(motion: Motion | np.ndarray, path: str | os.PathLike, *, fps: float 
         fps = motion.fps / stride if isinstance(motion, Motion) else 30.0
     if not fps > 0:
         raise CRBMError(f"fps must be positive, got {fps}")
-    suffix = Path(path).suffix.lower()
+    suffix = ".gif" if path is None else Path(path).suffix.lower()
     if suffix == ".gif":
+        import io
+
         from PIL import Image
 
+        skip = math.ceil(fps / GIF_MAX_FPS - 1e-9)
+        pos, fps = pos[::skip], fps / skip
         images = [Image.fromarray(a) for a in _frame_images(pos, parents, dpi, size, follow)]
+        buf = io.BytesIO()
+        images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], loop=0,
+                       duration=gif_durations(len(images), fps))
+        if path is None:
+            return Animation(None, buf.getvalue(), "gif", len(images), fps)
         with atomic_path(path) as tmp:
-            images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0,
-                           duration=10 * max(int(round(100 / fps)), 1))  # GIF delays are in 1/100 s
+            tmp.write_bytes(buf.getvalue())
     elif suffix == ".mp4":
-        if not ffmpeg_available():
-            raise CRBMError(f"cannot write {path}: MP4 needs ffmpeg on PATH; write a .gif instead")
+        exe = ffmpeg_path()
+        if exe is None:
+            raise CRBMError(f"cannot write {path}: MP4 needs ffmpeg (pip install imageio-ffmpeg, or ffmpeg on "
+                            "PATH); write a .gif instead")
         import subprocess
-
-        from matplotlib import rcParams
 
         frames = list(_frame_images(pos, parents, dpi, size, follow))
         h, w = frames[0].shape[:2]
         with atomic_path(path) as tmp:
-            cmd = [rcParams["animation.ffmpeg_path"], "-y", "-loglevel", "error", "-f", "rawvideo",
+            cmd = [exe, "-y", "-loglevel", "error", "-f", "rawvideo",
                    "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-", "-vf",
                    "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-f", "mp4", str(tmp)]
             done = subprocess.run(cmd, input=b"".join(f.tobytes() for f in frames), capture_output=True)
@@ -174,7 +243,7 @@ def animate(motion: Motion | np.ndarray, path: str | os.PathLike, *, fps: float 
             check_mp4(tmp, path)  # before the rename: ffmpeg can exit 0 having written a cut-off file
     else:
         raise CRBMError(f"cannot animate to {path}: expected a .gif or .mp4 file name")
-    return Path(path)
+    return Animation(Path(path), None, suffix[1:], len(pos), fps)
 
 
 def check_mp4(file: str | os.PathLike, name: str | os.PathLike | None = None) -> None:
