@@ -430,8 +430,8 @@ def train_dbn(
         sizes: e.g. [784, 500, 500, 2000]; configs: one TrainConfig per RBM (len(sizes) - 1) or one for all.
             The labels are read from the top RBM's free energies, so it pays to train it with a longer chain:
             on MNIST, CD-10 instead of CD-1 for the top RBM alone took the greedy error from 2.9 % to 1.8 %, and
-            CD-10 for the lower RBMs as well to 1.5-1.6 % (held-out, ``tools/dbn_greedy.py``; the README has the
-            rest of the benchmark's figures)."""
+            CD-10 for the lower RBMs as well to 1.5-1.6 % (held-out, ``tools/dbn_greedy.py``; docs/results/mnist-rbm-dbn.md
+            has the rest of the benchmark's figures)."""
     dbn = DBN(sizes, n_labels=n_labels, dtype=images.dtype, device=images.device, generator=generator)
     dbn.check_images(images)
     targets = dbn.one_hot(labels, n_rows=images.shape[0]).to(images.device)

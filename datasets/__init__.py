@@ -1,7 +1,7 @@
 """Dataset recipes for crbm (run from the repository root: ``import datasets``).
 
 The loaders live in :mod:`crbm.datasets` so installed users have them too; this folder keeps the recipes
-(README.md) and re-exports the same functions.
+(datasets/README.md) and re-exports the same functions.
 """
 
 from crbm.datasets import (

@@ -7,7 +7,7 @@ count mattered more than the schedule (see the benchmark's docstring). Data and 
 benchmark's (``bench_mnist_dbm.mnist_draws`` and ``evaluate``): the base model from the training intensities
 (or ``--base binarised``), the ELBO on the binarised test draw; defaults are the full benchmark's settings.
 
-    CRBM_DATA=../shared/data python tools/dbm_ais.py out/mnist_dbm.safetensors --chains 3000 --json ais.json
+    CRBM_DATA=/path/to/data python tools/dbm_ais.py out/mnist_dbm.safetensors --chains 3000 --json ais.json
 
 Prints a table (betas, log Z, its standard error, test ELBO, seconds) and writes it as JSON with ``--json``."""
 

@@ -11,7 +11,7 @@ Bernoulli draw of the pixels instead of the intensities). Seed 0 is the benchmar
 from its generator); other seeds draw initial weights and training from that seed. The peer is the paper's
 greedy figure, 2.49 % (test error; Hinton, Osindero & Teh 2006, section 6).
 
-    CRBM_DATA=../shared/data OMP_NUM_THREADS=1 python tools/dbn_greedy.py low_k=1 low_k=3 --seeds 0 1 \\
+    CRBM_DATA=/path/to/data OMP_NUM_THREADS=1 python tools/dbn_greedy.py low_k=1 low_k=3 --seeds 0 1 \\
         --matmul-precision bf16 --json greedy.json
 
 Prints a table (variant, seed, held-out error, ratio to 2.49 %, seconds) and writes it as JSON with ``--json``."""
