@@ -17,6 +17,7 @@ from crbm.motion_model import MotionModel, load_motion_model, train_motion_model
 # the shipped model's recipe (tools/train_demo.py): a label-conditioned CRBM on the walks of every CMU subject in
 # the data folder and subject 35's runs (the GPmat CMU-35 split's training clips), all on one rig
 DEMO_RECIPE = {"kind": "label", "order": 3, "hidden": 150, "epochs": 2000, "seed": 0}
+RUN_WEIGHT = 5
 
 
 def demo_training_clips(data: str | os.PathLike | None = None) -> tuple[list, list[str]]:
@@ -40,8 +41,12 @@ def demo_training_clips(data: str | os.PathLike | None = None) -> tuple[list, li
 
 def train_demo_model(data: str | os.PathLike | None = None, *, seed: int = 0, epochs: int | None = None,
                      verbose: bool = False) -> MotionModel:
-    """Retrain the demo model from :func:`demo_training_clips`."""
+    """Retrain the demo model from :func:`demo_training_clips`, each run clip weighted ``RUN_WEIGHT`` times
+    (repeated), so that walking does not swamp running."""
     clips, styles = demo_training_clips(data)
+    # runs are 9 clips of one subject against 55 walks of 17: each run clip counts RUN_WEIGHT times
+    clips += [c for c, s in zip(clips, styles) if s == "run"] * (RUN_WEIGHT - 1)
+    styles += ["run"] * (len(clips) - len(styles))
     recipe = {**DEMO_RECIPE, "seed": seed} | ({"epochs": epochs} if epochs else {})
     return train_motion_model(clips, styles=styles, verbose=verbose, **recipe)
 

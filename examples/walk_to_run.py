@@ -19,15 +19,18 @@ args.out.mkdir(parents=True, exist_ok=True)
 model = crbm.load_motion_model(args.model)
 takes = model.generate([("walk", 120), ("run", 120)], n_chains=3, blend=15, generator=torch.Generator().manual_seed(1))
 for i, motion in enumerate(takes):
-    crbm.write_bvh(crbm.asf_to_bvh(motion), args.out / f"take_{i}.bvh")
-    print(args.out / f"take_{i}.bvh")
+    print(*crbm.write_motion(motion, args.out / f"take_{i}.bvh"))  # in centimetres
 switch = 120
+# hips, knee and shoulder on the model's rig (the demo's has 3 rotation channels per joint, ASF rigs rx...)
+wanted = ["lfemur.Xrotation", "rfemur.Xrotation", "ltibia.Xrotation", "lhumerus.Xrotation",
+          "lfemur.rx", "rfemur.rx", "ltibia.rx", "lhumerus.rz"]
+channels = [c for c in wanted if c in takes[0].channel_names] or takes[0].channel_names[6:10]
 print(
     crbm.plot_channels(
         takes[0].frames,
         takes[0].channel_names,
         args.out / "take_0_channels.png",
-        channels=["lfemur.rx", "rfemur.rx", "ltibia.rx", "lhumerus.rz"],
+        channels=channels,
         marks=[(switch, "run")],
         fps=model.fps,
     )

@@ -2,9 +2,14 @@
 
     python tools/train_demo.py [--data DIR] [--out PATH] [--epochs N] [--seed S]
 
-Data: the GPmat CMU subject-35 walk/jog split and the CMU 35.asf skeleton, found through --data, CRBM_DATA or
-the cache (see README, "Getting the data"). The recipe is crbm.demo.DEMO_RECIPE; the command that produced the
-shipped file is recorded in README.md.
+Data (crbm.demo.demo_training_clips): the GPmat CMU subject-35 walk/jog training split (walks and runs, with
+the CMU 35.asf skeleton) and the walks of every other CMU subject under mocap/cmu/NN/ (each with its own
+NN.asf), found through --data, CRBM_DATA or the cache (docs/data.md); all are retargeted onto one rig. The
+recipe is crbm.demo.DEMO_RECIPE. The shipped file was made by
+
+    CRBM_DATA=/path/to/data OMP_NUM_THREADS=1 python tools/train_demo.py
+
+(its time is in docs/cli.md).
 """
 
 from __future__ import annotations
