@@ -3,7 +3,8 @@ when the output goes to a file or a pipe.
 
 ``crbm.fit`` shows a bar of mini-batches (``TrainConfig.progress``: None chooses by ``watching()``) and, with
 ``TrainConfig.verbose``, prints one summary line per run; ``crbm.generate``, ``crbm.denoise`` and
-``crbm.fill_missing`` show a bar of frames once they have run for a second. Set ``CRBM_NO_PROGRESS=1`` to switch every bar off.
+``crbm.fill_missing`` show a bar of frames once they have run for a second. Set ``CRBM_NO_PROGRESS=1`` to
+switch every bar off.
 """
 
 from __future__ import annotations

@@ -50,9 +50,13 @@ def test_plot_draws_one_panel_per_figure_and_one_line_per_phase(two_layer, tmp_p
     assert image.ndim == 3 and image.shape[0] > 100
 
 
+def _untrained(tmp_path):
+    return crbm.save_checkpoint(tmp_path / "untrained.safetensors", crbm.RBM(4, 3))  # no trainer state
+
+
 def test_what_has_no_history_says_so(tmp_path):
-    with pytest.raises(crbm.CRBMError, match="demo: no training history"):
-        history_of("demo")
+    with pytest.raises(crbm.CRBMError, match="untrained.safetensors: no training history"):
+        history_of(_untrained(tmp_path))
     with pytest.raises(crbm.CRBMError, match=r"figures \['nope'\]: the history records \['recon_error'\]"):
         plot_training([{"epoch": 1, "recon_error": 1.0}], figures=["nope"])
     for bad in ({"epoch": 1}, [{"epoch": "1"}], [{"recon_error": True}], [3]):
@@ -64,6 +68,7 @@ def test_cli_plot_training(two_layer, tmp_path, capsys):
     model = two_layer.save(tmp_path / "m.safetensors")
     assert main(["plot-training", str(model), "--out", str(tmp_path / "curves.png")]) == 0
     assert matplotlib.image.imread(tmp_path / "curves.png").shape[1] > 100
-    assert main(["plot-training", "demo", "--out", str(tmp_path / "d.png")]) == 2
-    assert "crbm plot-training: error: demo: no training history" in capsys.readouterr().err
+    assert main(["plot-training", str(_untrained(tmp_path)), "--out", str(tmp_path / "d.png")]) == 2
+    assert "crbm plot-training: error: " in (err := capsys.readouterr().err)
+    assert "untrained.safetensors: no training history" in err
     assert not (tmp_path / "d.png").exists()
