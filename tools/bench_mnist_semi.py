@@ -16,7 +16,7 @@ each network is fine-tuned on the other 80 % with each learning rate of ``settin
 error read every ``eval_every`` epochs; the rate and epoch count with the lowest validation error (ties: the
 earlier) are retrained on the whole labelled fraction and the test set is read once. KNN: k chosen the same way.
 Pretraining (ours, not tuned): RBMs with ``rbm.m``'s settings (rate 0.1, momentum 0.5 then 0.9, weight decay
-2e-4, batches of 100); sparse layers with target 0.05, KL cost 3, rate 0.1, initial scale 0.1
+2e-4, batches of 100); sparse layers with target 0.1, KL cost 3, rate 0.1, initial scale 0.1
 (``bench_mnist_sparse``'s).
 ``--quick``: a pool of 3,000 training images for everything (fractions of that pool), 1,000 test images,
 2 pretraining epochs and up to 4 fine-tuning epochs (a smoke test; the figures are not claims).
