@@ -139,6 +139,13 @@ def test_euler_error_counts_only_columns_that_vary_in_the_truth():
     guess[:, 3:6] = 1.0  # the root's rotation: never counted
     err = cmubench.euler_error(truth, cmubench.motion_from_expmaps(guess))
     np.testing.assert_allclose(err, np.linspace(0.1, 0.5, 5), atol=1e-12)
+    # two windows end to end: each chooses its columns on its own truth frames
+    still = np.zeros((5, cmubench.COLUMNS))
+    two = cmubench.motion_from_expmaps(np.concatenate([still, rows]))
+    err = cmubench.euler_error(two, cmubench.motion_from_expmaps(np.concatenate([guess, guess])), window=5)
+    np.testing.assert_allclose(err, np.concatenate([np.zeros(5), np.linspace(0.1, 0.5, 5)]), atol=1e-12)
+    with pytest.raises(CRBMError, match="window must divide"):
+        cmubench.euler_error(two, two, window=3)
 
 
 def test_bad_files_are_refused_with_file_and_line(tmp_path):

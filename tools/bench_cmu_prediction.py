@@ -87,14 +87,12 @@ def clips(action: str, split: str) -> list[crbm.Motion]:
     return [crbm.read_cmubench(data_path(f"mocap/cmu-bench/{split}/{action}/{p.name}")) for p in files]
 
 
-def windows(clip: crbm.Motion, starts: list[int]) -> tuple[list[crbm.Motion], list[crbm.Motion]]:
-    """The seen (50 frames) and predicted (25) parts of the windows of a 60 fps clip that start at ``starts``."""
-    seen, truth = [], []
-    for s in starts:
-        seen.append(clip.replace(frames=clip.frames[s : s + cmubench.OBSERVED]))
-        end = s + cmubench.OBSERVED + cmubench.PREDICTED
-        truth.append(clip.replace(frames=clip.frames[s + cmubench.OBSERVED : end]))
-    return seen, truth
+def windows(clip: crbm.Motion, starts: list[int]) -> tuple[list[crbm.Motion], np.ndarray]:
+    """The seen parts (50 frames each) of the windows of a 60 fps clip that start at ``starts``, and their
+    predicted parts end to end, ``(len(starts) * 25, C)``."""
+    seen = [clip.replace(frames=clip.frames[s : s + cmubench.OBSERVED]) for s in starts]
+    ahead = [clip.frames[s + cmubench.OBSERVED : s + cmubench.OBSERVED + cmubench.PREDICTED] for s in starts]
+    return seen, np.concatenate(ahead)
 
 
 def _lead(n: int, fps: float) -> int:
@@ -106,40 +104,57 @@ def _lead(n: int, fps: float) -> int:
     raise ValueError(f"no frame of {n} at {RATE:g} fps lies on a {fps:g} fps grid ending at the last")
 
 
-def forecast(model: crbm.MotionModel, seen: list[crbm.Motion], rollout: dict | None) -> list[crbm.Motion]:
-    """The 25 frames at 60 fps after each seen part, on the benchmark's skeleton: mean-field rollouts of the
-    model (``crbm.model_predictor(model, **rollout)``), or of its ridge AR when ``rollout`` is None."""
+def _at_benchmark_rate(like: crbm.Motion, paths: np.ndarray, fps: float) -> np.ndarray:
+    """Paths ``(S, n, C)`` at ``fps``, each starting at its window's last seen frame -> the 25 frames after it
+    at 60 fps, windows end to end ``(S * 25, C)``. One ``resample`` of the paths laid end to end, each padded
+    (its last frame repeated) to a length whose duration is a whole number of 60 fps frames, so that every
+    window's frames come from its own path."""
+    s, n, c = paths.shape
+    step = RATE / fps
+    length = next(m for m in range(n, n + 1000) if abs(m * step - round(m * step)) < 1e-9)
+    padded = np.concatenate([paths, np.repeat(paths[:, -1:], length - n, axis=1)], axis=1).reshape(-1, c)
+    per = round(length * step)
+    fine = resample(like.replace(frames=padded, fps=fps), RATE, n_frames=s * per).frames
+    return fine[(np.arange(s)[:, None] * per + np.arange(1, cmubench.PREDICTED + 1)).reshape(-1)]
+
+
+def forecasts(model: crbm.MotionModel, seen: list[crbm.Motion], predictors: dict) -> dict[str, np.ndarray]:
+    """Each predictor's 25 frames at 60 fps after every seen part, on the benchmark's skeleton, windows end
+    to end ``(S * 25, C)``. ``predictors``: name -> ``crbm.forecast`` predictor on the model's frames
+    (``crbm.model_predictor(model.model, ...)``, ``model.ar``)."""
     lead = _lead(seen[0].n_frames, model.fps)
     seen = [m.replace(frames=m.frames[lead:]) for m in seen]
     z = model.transform(seen)
     seeds = torch.stack([c[-model.order :] for c in z])
     h = math.ceil(cmubench.PREDICTED * model.fps / RATE - 1e-9)
-    predictor = model.ar if rollout is None else model_predictor(model.model, **rollout)
-    with torch.no_grad():
-        zp = predictor(seeds, h, None)
     starts = [(i, c.shape[0]) for i, c in enumerate(z)]
     k = _temporal(model)
     before = [] if k is None else Pipeline(model.pipeline.steps[:k]).transform([model.on_rig(m).frames for m in seen])
-    frames = on_rig_frames(model, zp, starts, before).reshape(len(seen), h, -1)
-    out = []
-    for m, f in zip(seen, frames):
-        back = crbm.retarget(crbm.Motion(model.skeleton, f, model.fps), m.skeleton).frames
-        path = m.replace(frames=np.concatenate([m.frames[-1:], back]), fps=model.fps)
-        fine = resample(path, RATE, n_frames=cmubench.PREDICTED + 1)
-        out.append(fine.replace(frames=fine.frames[1:]))
+    last = np.stack([m.frames[-1] for m in seen])[:, None]
+    out = {}
+    for name, predictor in predictors.items():
+        with torch.no_grad():
+            zp = predictor(seeds, h, None)
+        on_rig = crbm.Motion(model.skeleton, on_rig_frames(model, zp, starts, before), model.fps)
+        back = crbm.retarget(on_rig, seen[0].skeleton).frames.reshape(len(seen), h, -1)
+        out[name] = _at_benchmark_rate(seen[0], np.concatenate([last, back], axis=1), model.fps)
     return out
 
 
-def scores(truth: list[crbm.Motion], guess: list[crbm.Motion], joints: list[int]) -> dict[str, np.ndarray]:
-    """Per predicted frame (25,), averaged over windows: ``{"euler": ..., "mm": ...}``."""
-    return {"euler": np.mean([cmubench.euler_error(a, b) for a, b in zip(truth, guess)], axis=0),
-            "mm": np.mean([cmubench.position_error(a, b, joints) for a, b in zip(truth, guess)], axis=0)}
+def scores(truth: crbm.Motion, guess: np.ndarray, joints: list[int]) -> dict[str, list[float]]:
+    """Per predicted frame (25 values), averaged over the windows that ``truth`` and ``guess`` hold end to
+    end: ``{"euler": ..., "mm": ...}``."""
+    g = truth.replace(frames=guess)
+    euler = cmubench.euler_error(truth, g, window=cmubench.PREDICTED)
+    mm = cmubench.position_error(truth, g, joints)
+    return {u: e.reshape(-1, cmubench.PREDICTED).mean(axis=0).tolist() for u, e in (("euler", euler), ("mm", mm))}
 
 
 def evaluate_action(action: str, *, holdout: int, epochs: int, device: str, variants: dict = VARIANTS,
                     rollouts: dict = ROLLOUTS) -> dict:
-    """``{"starts": ..., "errors": {predictor: {"euler"|"mm": (25,)}}}`` for one action: train every
-    variant (``holdout`` files held out of training and windows drawn on them, or the test windows)."""
+    """``{"starts": ..., "joints": ..., "errors": {predictor: {"euler"|"mm": 25 values}}}`` for one action:
+    train every variant (``holdout`` files held out of training and windows drawn on them, or the test
+    windows) and predict with its CRBM (one predictor per rollout) and its AR."""
     train = clips(action, "train")
     if holdout:
         train, held = train[:-holdout], train[-holdout:]
@@ -147,21 +162,20 @@ def evaluate_action(action: str, *, holdout: int, epochs: int, device: str, vari
     else:
         held, n_windows = clips(action, "test"), cmubench.WINDOWS
     joints = cmubench.measured_joints([resample(m, RATE) for m in train])
-    seen, truth, starts = [], [], []
+    seen, ahead, starts = [], [], []
     for clip in held:
         c = resample(clip, RATE)
         s = cmubench.test_starts(c.n_frames, windows=n_windows)
         a, b = windows(c, s)
-        seen, truth, starts = seen + a, truth + b, starts + [(clip.name, t) for t in s]
-    guesses = {"zero_velocity": [m.replace(frames=np.repeat(m.frames[-1:], cmubench.PREDICTED, axis=0)) for m in seen]}
+        seen, ahead, starts = seen + a, ahead + [b], starts + [(clip.name, t) for t in s]
+    truth = seen[0].replace(frames=np.concatenate(ahead))
+    guesses = {"zero_velocity": np.repeat(np.stack([m.frames[-1] for m in seen]), cmubench.PREDICTED, axis=0)}
     for name, settings in variants.items():
         model = crbm.train_motion_model(train, epochs=epochs, seed=0, device=device, **({"fps": FPS} | settings))
         model.model.cpu()
-        for suffix, rollout in rollouts.items():
-            guesses[name + suffix] = forecast(model, seen, rollout)
-        guesses[f"ar_{name}"] = forecast(model, seen, None)
-    return {"starts": starts, "joints": joints,
-            "errors": {p: {u: e.tolist() for u, e in scores(truth, g, joints).items()} for p, g in guesses.items()}}
+        predictors = {name + suffix: model_predictor(model.model, **r) for suffix, r in rollouts.items()}
+        guesses |= forecasts(model, seen, predictors | {f"ar_{name}": model.ar})
+    return {"starts": starts, "joints": joints, "errors": {p: scores(truth, g, joints) for p, g in guesses.items()}}
 
 
 def _figure(results: dict, predictor: str, unit: str, action: str, frame: int) -> float:

@@ -214,14 +214,21 @@ def protocol_euler(motion: Motion) -> np.ndarray:
     return np.stack([e1, e2, e3], axis=-1).reshape(motion.n_frames, -1)
 
 
-def euler_error(truth: Motion, prediction: Motion) -> np.ndarray:
+def euler_error(truth: Motion, prediction: Motion, *, window: int | None = None) -> np.ndarray:
     """The benchmark's error per frame ``(T,)``: Euclidean norm of the difference of :func:`protocol_euler`
     (root rotation set to zero, the root position not included) over the columns whose standard deviation
-    over ``truth``'s frames exceeds :data:`STD_FLOOR`."""
+    over ``truth``'s frames exceeds :data:`STD_FLOOR`.
+
+    window: when the clips hold several windows end to end, their length (dividing T); the columns are then
+    chosen window by window, on each window's own truth frames."""
     _check_pair(truth, prediction)
-    a, b = protocol_euler(truth)[:, 3:], protocol_euler(prediction)[:, 3:]
-    use = a.std(axis=0) > STD_FLOOR
-    return np.sqrt(np.square(a[:, use] - b[:, use]).sum(axis=1))
+    n = truth.n_frames if window is None else int(window)
+    if n < 1 or truth.n_frames % n:
+        raise CRBMError(f"window must divide the clips' {truth.n_frames} frames, got {window!r}")
+    a = protocol_euler(truth)[:, 3:].reshape(-1, n, 3 * (len(NAMES) - 1))
+    b = protocol_euler(prediction)[:, 3:].reshape(a.shape)
+    use = a.std(axis=1, keepdims=True) > STD_FLOOR
+    return np.sqrt((np.square(a - b) * use).sum(axis=-1)).reshape(-1)
 
 
 def root_relative_positions(motion: Motion) -> np.ndarray:
