@@ -43,6 +43,7 @@ VALIDATION = ("12", "39")
 # representations compared on the validation subjects; CRBM_BENCH_VARIANT picks one (default: the chosen one)
 VARIANTS = {
     "centring": {"centring": True},
+    "centring-ar-start": {"centring": True, "ar_start": True},
     "differences": {"differences": True, "ar_start": True},
     "differences-taylor-start": {"differences": True},
     "poses": {},
