@@ -108,9 +108,9 @@ _VERIFIED: dict[str, tuple[int, int]] = {}  # file -> (size, mtime in ns) when i
 def verify_file(file: str | os.PathLike, sums: list[str], *, text: bool = False, sizes: dict | None = None,
                 what: str, remedy: str) -> Path:
     """``file`` (the data file ``what``) if its SHA-256 is one of ``sums`` (``text``: of the bytes with CRLF
-    -> LF) and, for a binary file whose ``sizes[sum]`` are known, its size is one of them; CRBMError saying
-    what was found and ``remedy`` (what to do) otherwise. A file that passed is not read again until its size
-    or modification time changes (checked by ``os.stat`` on every use)."""
+    -> LF) and, for a binary file whose ``sizes[sum]`` are known, its size is one of them; otherwise a
+    FormatError (the file is there, but wrong) saying what was found and ``remedy``, what to do. A file that
+    passed is not read again until its size or modification time changes (``os.stat`` on every use)."""
     file = Path(file)
     stat = file.stat()
     key, stamp = str(file.resolve()), (stat.st_size, stat.st_mtime_ns)
@@ -118,8 +118,8 @@ def verify_file(file: str | os.PathLike, sums: list[str], *, text: bool = False,
         return file
     known = [sizes.get(s) for s in sums] if sizes and not text else [None]
     if None not in known and stat.st_size not in known:
-        raise CRBMError(f"{file}: holds {stat.st_size:,} bytes, the published {what} {known[0]:,}: it is cut off, "
-                        f"damaged or another file; {remedy}")
+        raise FormatError(file, f"holds {stat.st_size:,} bytes, the published {what} {known[0]:,}: it is cut off, "
+                          f"damaged or another file; {remedy}")
     digest = hashlib.sha256()
     with open(file, "rb") as f:
         if text:
@@ -128,8 +128,8 @@ def verify_file(file: str | os.PathLike, sums: list[str], *, text: bool = False,
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
     if digest.hexdigest() not in sums:
-        raise CRBMError(f"{file}: SHA-256 {digest.hexdigest()[:16]}... is not that of the published {what} "
-                        f"({sums[0][:16]}...): the file is damaged or was changed; {remedy}")
+        raise FormatError(file, f"SHA-256 {digest.hexdigest()[:16]}... is not that of the published {what} "
+                          f"({sums[0][:16]}...): the file is damaged or was changed; {remedy}")
     _VERIFIED[key] = stamp
     return file
 
@@ -222,9 +222,12 @@ def read_mat(file: Path) -> dict:
 
 def fetch_file(relative: str, *, path, download_ok: bool, url: str, text: bool = False) -> Path:
     """``data_path(relative, path=path)``, else (``download_ok``) ``url`` downloaded into ``path`` or the
-    user cache, checked against ``SHA256[relative]`` when it has one."""
+    user cache, checked against ``SHA256[relative]`` when it has one. A file that is there but fails its check
+    is refused (FormatError), never downloaded over."""
     try:
         return data_path(relative, path=path)
+    except FormatError:  # there, but not the published file: never replaced without being asked
+        raise
     except CRBMError:
         if not download_ok:
             raise

@@ -67,9 +67,13 @@ def json_depth(raw: bytes, *, chunk: int = 1 << 22) -> int:
     return deepest
 
 
+class _LongInteger(ValueError):
+    pass
+
+
 def _bounded_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise ValueError(f"an integer of {len(text.lstrip('-')):,} digits; expected at most {MAX_INT_DIGITS}")
+        raise _LongInteger(f"holds an integer of {len(text.lstrip('-')):,} digits; expected at most {MAX_INT_DIGITS}")
     return int(text)
 
 
@@ -83,5 +87,7 @@ def load_json(path, raw: bytes | str, what: str):
         raise FormatError(path, f"{what} nests {depth} levels deep; expected at most {MAX_JSON_DEPTH}")
     try:
         return json.loads(data, parse_int=_bounded_int)
+    except _LongInteger as err:
+        raise FormatError(path, f"{what} {err}") from None
     except (ValueError, RecursionError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise FormatError(path, f"{what} is not valid JSON ({err})") from None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -420,3 +422,77 @@ def test_fuzz_random_bytes(tmp_path, tiny, data):
             read(path)
         except CRBMError:
             pass
+
+
+# ------------------------------------------------------------------------------------------ limits and scale
+
+ROOT_ONLY_ASF = TINY_ASF[: TINY_ASF.index(":bonedata")] + ":bonedata\n:hierarchy\n  begin\n  end\n"
+
+
+def _asf_text(n: int, chain: bool) -> str:
+    """``n`` one-dof bones, each the child of the previous one (``chain``) or all children of the root."""
+    bones = "".join(f"  begin\n    id {i + 1}\n    name b{i}\n    direction 0 1 0\n    length 1\n    axis 0 0 0 XYZ\n"
+                    f"    dof rx\n  end\n" for i in range(n))
+    if chain:
+        hierarchy = "    root b0\n" + "".join(f"    b{i} b{i + 1}\n" for i in range(n - 1))
+    else:
+        hierarchy = "    root " + " ".join(f"b{i}" for i in range(n)) + "\n"
+    return ROOT_ONLY_ASF.replace(":bonedata\n", ":bonedata\n" + bones).replace("  begin\n  end\n",
+                                                                               f"  begin\n{hierarchy}  end\n")
+
+
+def _cpu_seconds(fn) -> float:
+    t0 = time.process_time()
+    fn()
+    return time.process_time() - t0
+
+
+def test_a_failing_amc_number_is_found_in_linear_time(tmp_path):
+    """Five frames of 'root 11 11 11 11 11 11' whose last value is 'x' (150 bytes) ran past 90 s: the number
+    pattern could split '11' two ways, and each extra token doubled the backtracking."""
+    skeleton = read_asf(_write(tmp_path, "root.asf", ROOT_ONLY_ASF))
+    amc = "".join(f"{i}\nroot 11 11 11 11 11 11\n" for i in range(1, 6))[:-3] + "x\n"
+    t0 = time.perf_counter()
+    with pytest.raises(FormatError, match=r"x\.amc:10: expected a finite decimal number, got 'x'"):
+        read_amc(_write(tmp_path, "x.amc", amc), skeleton)
+    long = ":FULLY-SPECIFIED\n" + "".join(f"{i}\nroot 11 11 11 11 11 11\n" for i in range(1, 20_001))[:-3] + "x\n"
+    with pytest.raises(FormatError, match=r"long\.amc:40001: expected a finite decimal number, got 'x'"):
+        read_amc(_write(tmp_path, "long.amc", long), skeleton)
+    assert time.perf_counter() - t0 < 5.0
+
+
+@pytest.mark.parametrize("chain", [True, False])
+def test_asf_parsing_time_grows_linearly_with_the_bones(tmp_path, chain):
+    """A 2,000-bone chain took 12.3 s and 30,000 bones under the root 34.8 s (parents found by rescanning
+    every bone): four times the bones now take about four times the CPU time."""
+    small, large = (_write(tmp_path, f"b{n}.asf", _asf_text(n, chain)) for n in (2_500, 10_000))
+    assert len(read_asf(large).joints) == 10_001 and read_asf(large).joints[-1].parent == (10_000 - 1 if chain else 0)
+    ratio = _cpu_seconds(lambda: read_asf(large)) / _cpu_seconds(lambda: read_asf(small))
+    assert ratio < 8, ratio
+
+
+def test_bare_frame_numbers_are_refused_early_in_little_memory(tmp_path, tiny):
+    """An AMC of 500,000 bare frame numbers (3.9 MB) is refused at its second frame, holding no table of
+    frames x bones (2,000,000 of them once peaked at 2.4 GB)."""
+    skeleton = read_asf(tiny[0])
+    path = _write(tmp_path, "bare.amc", ":FULLY-SPECIFIED\n" + "".join(f"{i}\n" for i in range(1, 500_001)))
+    tracemalloc.start()
+    with pytest.raises(FormatError, match=r"bare\.amc:2: frame starting here misses bone 'root'"):
+        read_amc(path, skeleton)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4 * path.stat().st_size, peak  # the bytes, their text and one block of lines
+
+
+def test_a_skeleton_line_longer_than_the_limit_is_refused(tmp_path):
+    with pytest.raises(FormatError, match=r"long\.asf:2: a line of 1,048,577 characters; expected lines of at most"):
+        read_asf(_write(tmp_path, "long.asf", TINY_ASF.replace("# a tiny skeleton\n", "#\n#" + "x" * 2**20 + "\n")))
+
+
+def test_more_bones_than_the_limit_are_refused(tmp_path, monkeypatch):
+    import crbm.mocap.acclaim as acclaim
+
+    monkeypatch.setattr(acclaim, "MAX_JOINTS", 20)
+    with pytest.raises(FormatError, match=r"b21\.asf:\d+: the skeleton has more than 20 bones$"):
+        read_asf(_write(tmp_path, "b21.asf", _asf_text(21, chain=False)))
+    assert len(read_asf(_write(tmp_path, "b20.asf", _asf_text(20, chain=True))).joints) == 21

@@ -3,13 +3,14 @@ message that names the file or argument, the place and what was expected.
 
 ``CASES`` is one table (id, the input in words, a callable that triggers it given a scratch folder, the
 exception type, a regex the message must match). ``tools/bad_input_table.py`` runs the same table and prints
-the README's table with the real messages.
+the table of docs/errors.md with the real messages.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
 import re
 import time
@@ -269,6 +270,70 @@ def _torch_save(tmp: Path) -> Path:
     return _file(tmp, "model.pt", buf.getvalue())
 
 
+def _parquet_metadata(tmp: Path, old: str, new: str) -> list:
+    """A valid file written by crbm whose 'crbm' metadata text has ``old`` replaced by ``new`` (first place)."""
+    good = tmp / "good.parquet"
+    crbm.write_parquet(_motion(tmp), good)
+    table = pq.read_table(good)
+    text = table.schema.metadata[b"crbm"].decode()
+    assert old in text
+    pq.write_table(table.replace_schema_metadata({b"crbm": text.replace(old, new, 1)}), tmp / "bad.parquet")
+    return crbm.read_parquet(tmp / "bad.parquet")
+
+
+def _motion_model_entry(tmp: Path, entry) -> crbm.MotionModel:
+    """The shipped demo model re-saved with its 'motion_model' entry replaced by ``entry``."""
+    from safetensors.torch import load_file
+
+    demo = crbm.motion_model.demo_model_path()
+    header = json.loads(demo.read_bytes()[8 : 8 + int.from_bytes(demo.read_bytes()[:8], "little")])
+    meta = json.loads(header["__metadata__"]["crbm"])
+    meta["extra"]["motion_model"] = entry
+    return crbm.MotionModel.load(_file(tmp, "bad.safetensors", st_save(load_file(demo), metadata={
+        "crbm": json.dumps(meta)})))
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # JSON nested 100,000 levels deep
+
+
+def _cli_outputs(tmp: Path, argv: list[str]):
+    """The check ``crbm`` makes before any work that no output is one of the command's inputs, for ``argv``
+    run in ``tmp`` holding the tiny ASF/AMC pair (tiny.asf, walk.amc)."""
+    from crbm.cli import _check_outputs, build_parser
+
+    _file(tmp, "tiny.asf", ASF)
+    _file(tmp, "walk.amc", AMC)
+    here = os.getcwd()
+    os.chdir(tmp)
+    try:
+        _check_outputs(build_parser().parse_args(argv))
+    finally:
+        os.chdir(here)
+
+
+def _cut_off_mp4(tmp: Path):
+    """What ffmpeg leaves on a full disk: the file type box and part of the frames, no index ('moov')."""
+    from crbm.mocap.render import check_mp4
+
+    ftyp = (24).to_bytes(4, "big") + b"ftypisom" + bytes(4) + b"isomiso2"
+    mdat = (4096).to_bytes(4, "big") + b"mdat" + bytes(4088)
+    return check_mp4(_file(tmp, "anim.mp4", ftyp + mdat[:4072]))
+
+
+def _tampered_data_file(tmp: Path):
+    (tmp / "mocap" / "gpmat").mkdir(parents=True)
+    _file(tmp, "mocap/gpmat/cmu35WalkJog.mat", b"MATLAB 5.0")
+    return crbm.data_path("mocap/gpmat/cmu35WalkJog.mat", path=tmp)
+
+
+def _sigma_overflow(tmp: Path):
+    """A Gaussian RBM with a learned sigma, on unnormalised data at a high rate, checkpointing every batch."""
+    model = crbm.RBM(6, 5, visible="gaussian", learn_sigma=True, generator=torch.Generator().manual_seed(1))
+    data = torch.randn(60, 6, generator=torch.Generator().manual_seed(0)) * 20
+    return crbm.fit(model, data, TrainConfig(epochs=5, batch_size=10, learning_rate=0.5, checkpoint_every_steps=1,
+                                             checkpoint=str(tmp / "run.safetensors"), **QUIET))
+
+
 def _truncated_checkpoint(tmp: Path, end: int) -> Path:
     good = crbm.save_checkpoint(tmp / "good.safetensors", _rbm())
     return _file(tmp, "bad.safetensors", good.read_bytes()[:end])
@@ -280,7 +345,7 @@ def _truncated_checkpoint(tmp: Path, end: int) -> Path:
 @dataclass(frozen=True)
 class Case:
     id: str
-    input: str  # the bad input, in words (the README's first column)
+    input: str  # the bad input, in words (the first column of docs/errors.md)
     trigger: Callable[[Path], object]  # given a scratch folder, does what a user would do
     error: type[Exception]
     match: str  # regex the message must match (searched)
@@ -360,6 +425,15 @@ CASES = [
     Case("bvh-empty", "an empty `.bvh` file",
          lambda t: crbm.read_bvh(_file(t, "bad.bvh", b"")), FormatError,
          r"bad\.bvh:1: the hierarchy ends early; expected 'HIERARCHY'"),
+    Case("bvh-frames-4301-digits", "BVH `Frames:` count of 4,301 digits",
+         lambda t: crbm.read_bvh(_bvh(t, "Frames: 2", "Frames: " + "1" * 4301)), FormatError,
+         r"bad\.bvh:17: expected a whole frame count after 'Frames:' of at most 20 digits, got 4,301 digits"),
+    Case("bvh-channels-4301-digits", "BVH `CHANNELS` count of 4,301 digits",
+         lambda t: crbm.read_bvh(_bvh(t, "CHANNELS 3", "CHANNELS " + "1" * 4301)), FormatError,
+         r"bad\.bvh:9: joint 'Chest': expected a channel count 0\.\.6, got '1{40}'"),
+    Case("bvh-frame-time-1e-310", "BVH with `Frame Time: 1e-310` (a rate of infinity)",
+         lambda t: crbm.read_bvh(_bvh(t, "Frame Time: 0.04", "Frame Time: 1e-310")), FormatError,
+         r"bad\.bvh:18: Frame Time 1e-310 s is inf fps; expected a frame rate of at most 10,000 fps"),
     # ---- ASF / AMC
     Case("asf-truncated", "ASF cut off inside a bone",
          lambda t: crbm.read_asf(_file(t, "bad.asf", ASF[: ASF.index("dof rx ry rz")])), FormatError,
@@ -390,6 +464,12 @@ CASES = [
     Case("amc-not-a-number", "AMC bone line holding a word",
          lambda t: _amc(t, "lfemur 1 2 3", "lfemur 1 x 3"), FormatError,
          r"bad\.amc:5: expected a finite decimal number, got 'x'"),
+    Case("amc-frame-number-4301-digits", "AMC frame number of 4,301 digits",
+         lambda t: _amc(t, "\n2\n", "\n" + "1" * 4301 + "\n"), FormatError,
+         r"bad\.amc:7: expected a frame number of at most 20 digits, got 4,301 digits"),
+    Case("amc-long-line", "AMC line of 2 million characters",
+         lambda t: _amc(t, "lfemur 1 2 3", "lfemur 1 2 3" + " " * 2_000_000), FormatError,
+         r"bad\.amc:5: a line of 2,000,012 characters; expected lines of at most 1,048,576"),
     Case("amc-without-asf", "an `.amc` read without its skeleton",
          lambda t: crbm.read_motion(_file(t, "bad.amc", AMC)), CRBMError,
          r"bad\.amc: an \.amc file needs its skeleton and its folder holds no \.asf file; pass the \.asf file"),
@@ -418,6 +498,19 @@ CASES = [
     Case("parquet-binary-garbage", "4 KiB of random bytes named `.parquet`",
          lambda t: crbm.read_parquet(_file(t, "bad.parquet", _garbage())), FormatError,
          r"bad\.parquet: cannot read Parquet data"),
+    Case("parquet-duplicate-column", "Parquet with a channel column twice",
+         lambda t: _parquet(t, lambda tb: tb.append_column("Hips.Xposition", tb.column("Hips.Xposition"))),
+         FormatError, r"bad\.parquet: column 'Hips\.Xposition' appears twice; expected each column once"),
+    Case("parquet-deep-metadata", "Parquet metadata nested 100,000 levels deep",
+         lambda t: _parquet_metadata(t, '"version": 1', '"version": ' + DEEP), FormatError,
+         r"bad\.parquet: metadata 'crbm' nests 100001 levels deep; expected at most 64"),
+    Case("parquet-infinite-frame-count", "Parquet metadata `\"frames\": Infinity`",
+         lambda t: _parquet_metadata(t, '"frames": 2', '"frames": Infinity'), FormatError,
+         r"bad\.parquet: metadata 'crbm' is malformed \(cannot convert float infinity to integer\)"),
+    Case("parquet-infinite-parent", "Parquet metadata `\"parent\": Infinity`",
+         lambda t: _parquet_metadata(t, '"parent": -1', '"parent": Infinity'), FormatError,
+         r"bad\.parquet: metadata 'crbm' is malformed \(malformed skeleton description: OverflowError: "
+         r"cannot convert float infinity to integer\)"),
     Case("dataframe-missing-column", "DataFrame without one channel column",
          lambda t: _dataframe(t, lambda df: df.drop(columns=["Chest.Zrotation"])), CRBMError,
          r"DataFrame lacks channel column\(s\) \['Chest\.Zrotation'\]; expected one column per channel"),
@@ -554,6 +647,13 @@ CASES = [
          lambda t: crbm.load_checkpoint(_file(t, "bad.safetensors", st_save(
              {"model/weight": torch.zeros(1)}, metadata={"crbm": "{not json"}))), FormatError,
          r"bad\.safetensors: checkpoint metadata is not valid JSON"),
+    Case("ckpt-deep-metadata", "checkpoint metadata nested 100,000 levels deep",
+         lambda t: crbm.load_checkpoint(_file(t, "bad.safetensors", st_save(
+             {"model/weight": torch.zeros(1)}, metadata={"crbm": DEEP}))), FormatError,
+         r"bad\.safetensors: checkpoint metadata nests 100000 levels deep; expected at most 64"),
+    Case("ckpt-huge-init-std", "checkpoint whose config sets `init_std` to 10**30",
+         lambda t: _load(t, config={**_rbm().config(), "init_std": 10**30}), FormatError,
+         r"bad\.safetensors: checkpoint metadata holds an integer of 31 digits; expected at most 20"),
     Case("ckpt-missing", "a checkpoint path that does not exist",
          lambda t: crbm.load_checkpoint(t / "nope.safetensors"), FormatError, r"nope\.safetensors: no such checkpoint"),
     Case("resume-other-config", "resume an RBM(5, 3) run from an RBM(4, 3) checkpoint",
@@ -575,6 +675,12 @@ CASES = [
          r"^order must be a positive integer, got 0$"),
     Case("windows-widths", "training clips of different widths", lambda t: crbm.Windows(
         [torch.zeros(10, 4), torch.zeros(10, 5)], 2), CRBMError, r"clip 1: expected a tensor \(frames, 4\)"),
+    Case("fit-sigma-overflow", "a learned sigma that overflows (Gaussian RBM, unnormalised data, rate 0.5)",
+         _sigma_overflow, crbm.DivergenceError,
+         r"^training diverged at epoch 1: sigma became NaN/Inf; lower the learning rate"),
+    Case("windows-nan", "training clips holding a NaN", lambda t: crbm.Windows(
+        [torch.zeros(10, 4), torch.zeros(10, 4).index_fill(0, torch.tensor([7]), float("nan"))], 2), CRBMError,
+         r"^clip 1: frame 7 holds nan in column 0; expected finite numbers$"),
     Case("windows-short", "clips too short for the model's order", lambda t: crbm.Windows([torch.zeros(2, 4)], 3),
          CRBMError, r"no clip has more than 3 frames: no training window of order 3"),
     Case("generate-short-seed", "generation seeded with fewer frames than the order",
@@ -610,6 +716,32 @@ CASES = [
     Case("motion-model-from-rbm", "a plain RBM checkpoint given where a motion model is expected",
          lambda t: crbm.MotionModel.load(crbm.save_checkpoint(t / "rbm.safetensors", crbm.RBM(3, 2))), CRBMError,
          r"rbm\.safetensors: a RBM checkpoint without motion data \(not written by crbm train\)"),
+    Case("cli-convert-over-skeleton", "`crbm convert walk.amc tiny.amc --asf tiny.asf` (would rewrite tiny.asf)",
+         lambda t: _cli_outputs(t, ["convert", "walk.amc", "tiny.amc", "--asf", "tiny.asf"]), CRBMError,
+         r"^tiny\.asf: the output would overwrite the input tiny\.asf; choose another name$"),
+    Case("cli-denoise-over-input", "`crbm denoise demo walk.amc --out ./walk.amc`",
+         lambda t: _cli_outputs(t, ["denoise", "demo", "walk.amc", "--out", "./walk.amc"]), CRBMError,
+         r"^walk\.amc: the output would overwrite the input walk\.amc; choose another name$"),
+    Case("cli-evaluate-json-over-clip", "`crbm evaluate demo walk.amc --json walk.amc`",
+         lambda t: _cli_outputs(t, ["evaluate", "demo", "walk.amc", "--json", "walk.amc"]), CRBMError,
+         r"^walk\.amc: the output would overwrite the input walk\.amc"),
+    Case("show-zero-frames", "`crbm show` of a clip with no frames",
+         lambda t: crbm.animate(crbm.read_bvh(_bvh(t, "Frames: 2\nFrame Time: 0.04\n0 0 0 0 0 0 0 0 0\n"
+                                                   "1 1 1 1 1 1 1 1 1", "Frames: 0\nFrame Time: 0.04")),
+                                t / "anim.gif"), CRBMError,
+         r"^motion 'bad' has no frames: nothing to draw$"),
+    Case("mp4-cut-off", "an MP4 the encoder cut off (full disk), checked before it replaces the old file",
+         _cut_off_mp4, CRBMError,
+         r"cannot write \S*anim\.mp4: the encoder's MP4 is cut off at byte 24 of 4096 \(disk full\?\); the old file, "
+         r"if any, is kept$"),
+    Case("data-file-tampered", "a data file changed in the data folder (`mocap/gpmat/cmu35WalkJog.mat`)",
+         _tampered_data_file, CRBMError,
+         r"cmu35WalkJog\.mat: holds 10 bytes, the published mocap/gpmat/cmu35WalkJog\.mat 1,073,738: it is cut off, "
+         r"damaged or another file; delete it and fetch it again \(crbm fetch, or download=True\) from https://"),
+    Case("motion-model-empty-entry", "a motion-model checkpoint whose `motion_model` entry is `{}`",
+         lambda t: _motion_model_entry(t, {}), FormatError,
+         r"bad\.safetensors: the 'motion_model' entry is malformed \(KeyError: 'pipeline'\); expected the "
+         r"preprocessing, skeleton, fps, styles, seeds and AR fit that crbm train writes"),
 ]
 
 

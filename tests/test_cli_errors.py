@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from crbm import CRBMError, FormatError
+from crbm import CRBMError, FormatError, read_bvh
 from crbm.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -252,3 +252,78 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys, argv, pattern):
     assert code == 2
     assert len(err.splitlines()) == 1 and re.match(pattern, err), err
     assert _outputs(tmp_path, before) == []
+
+
+# ------------------------------------------------------------------------------ no command writes over its input
+
+OVERWRITES = [  # (arguments, the input the output would replace)
+    (["convert", "{tmp}/walk.amc", "{tmp}/tiny.amc", "--asf", "{tmp}/tiny.asf"], "tiny.asf"),  # the .amc's .asf
+    (["convert", "{tmp}/good.bvh", "{tmp}/link.bvh"], "good.bvh"),  # a symbolic link to the input
+    (["denoise", "demo", "{tmp}/walk.amc", "--asf", "{tmp}/tiny.asf", "--out", "{tmp}/./walk.amc"], "walk.amc"),
+    (["denoise", "demo", "{tmp}/good.bvh", "--out", "{tmp}/hard.bvh"], "good.bvh"),  # a hard link to the input
+    (["fill", "demo", "{tmp}/c.parquet", "--missing", "Chest", "--out", "{tmp}/c.parquet"], "c.parquet"),
+    (["evaluate", "demo", "{tmp}/good.bvh", "--json", "{tmp}/sub/../good.bvh"], "good.bvh"),
+    (["train", "{tmp}/c.parquet", "--out", "{tmp}/c.parquet"], "c.parquet"),
+    (["train", "{tmp}/good.bvh", "--out", "{tmp}/styles.csv", "--style-from", "{tmp}/styles.csv"], "styles.csv"),
+    (["generate", "{tmp}/m.safetensors", "--frames", "5", "--out", "{tmp}/m.safetensors"], "m.safetensors"),
+    (["generate", "demo", "--frames", "5", "--seed-clip", "{tmp}/good.bvh", "--out", "{tmp}/good.bvh"], "good.bvh"),
+    (["show", "{tmp}/good.bvh", "--out", "{tmp}/good.bvh"], "good.bvh"),
+    (["dbn-samples", "{tmp}/m.safetensors", "--out", "{tmp}/m.safetensors"], "m.safetensors"),
+]
+
+
+@pytest.mark.parametrize("argv, victim", OVERWRITES, ids=[f"{a[0]}-{i}" for i, (a, _) in enumerate(OVERWRITES)])
+def test_no_command_writes_over_its_input(tmp_path, capsys, argv, victim):
+    """Refused before any work, whatever the spelling of the path (./, .., a symbolic or hard link); every
+    file is left byte for byte as it was."""
+    from crbm.motion_model import demo_model_path
+
+    _inputs(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.bvh").symlink_to(tmp_path / "good.bvh")
+    os.link(tmp_path / "good.bvh", tmp_path / "hard.bvh")
+    (tmp_path / "m.safetensors").write_bytes(demo_model_path().read_bytes())
+    (tmp_path / "styles.csv").write_text("good,walk\n")
+    assert main(["convert", str(tmp_path / "good.bvh"), str(tmp_path / "c.parquet")]) == 0
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    code, err = _run(capsys, [a.format(tmp=tmp_path) for a in argv])
+    assert code == 2
+    _assert_one_line(err, argv[0], rf"the output would overwrite the input \S*{re.escape(victim)}; choose another")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_generate_chains_are_all_written_or_none(tmp_path, capsys, monkeypatch):
+    """generate --chains 2 failing on the second file (a full disk) leaves both old takes; then both new."""
+    import crbm.mocap.io as io
+
+    for i in range(2):
+        (tmp_path / f"g_{i}.bvh").write_text(f"old take {i}")
+    real, calls = io.write_bvh, []
+
+    def full_disk_on_the_second(motion, path, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(motion, path, **kwargs)
+
+    monkeypatch.setattr(io, "write_bvh", full_disk_on_the_second)
+    argv = ["generate", "demo", "--frames", "3", "--chains", "2", "--k", "1", "--out", str(tmp_path / "g.bvh")]
+    code, err = _run(capsys, argv)
+    assert code == 2
+    _assert_one_line(err, "generate", r"No space left on device")
+    assert sorted(os.listdir(tmp_path)) == ["g_0.bvh", "g_1.bvh"]  # no staging folder, no temporary file
+    assert [(tmp_path / f"g_{i}.bvh").read_text() for i in range(2)] == ["old take 0", "old take 1"]
+    monkeypatch.undo()
+    assert main(argv) == 0
+    assert sorted(os.listdir(tmp_path)) == ["g_0.bvh", "g_1.bvh"]
+    assert all(read_bvh(tmp_path / f"g_{i}.bvh").n_frames == 3 for i in range(2))
+
+
+def test_show_of_a_clip_without_frames_is_one_line(tmp_path, capsys):
+    (tmp_path / "empty.bvh").write_text(BVH.split("Frames:")[0] + "Frames: 0\nFrame Time: 0.04\n")
+    for out in ("anim.gif", "poses.png"):
+        code, err = _run(capsys, ["show", str(tmp_path / "empty.bvh"), "--out", str(tmp_path / out)])
+        assert code == 2
+        _assert_one_line(err, "show", r"motion 'empty' has no frames: nothing to draw$")
+    assert os.listdir(tmp_path) == ["empty.bvh"]

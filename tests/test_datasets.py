@@ -4,6 +4,7 @@ walk/jog split checked against the raw AMC files, Taylor's MIT data."""
 from __future__ import annotations
 
 import io
+import re
 import urllib.request
 
 import numpy as np
@@ -186,3 +187,47 @@ def test_cli_fetch_finds_present_data_and_reports_a_failed_download(data_root, t
     err = capsys.readouterr().err.strip()
     assert err.startswith("crbm fetch: error: could not download https://ndownloader.figshare.com/files/5976027")
     assert "\n" not in err and not (tmp_path / "empty").exists()
+
+
+def test_a_changed_data_file_is_refused_on_use_and_by_fetch(data_root, tmp_path, capsys, monkeypatch):
+    """crbm fetch passed a tampered cmu35WalkJog.mat (it was present, so never checked): every use checks a
+    data file against its published size and SHA-256, once per process until the file changes."""
+    from crbm.cli import main
+
+    rel = "mocap/gpmat/cmu35WalkJog.mat"
+    good = (data_root / rel).read_bytes()
+    copy = tmp_path / rel
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(good)
+    monkeypatch.delenv("CRBM_DATA", raising=False)
+    monkeypatch.setattr(ds, "CACHE", tmp_path / "cache")
+    assert main(["fetch", "gpmat", "--dir", str(tmp_path)]) == 0
+    tampered = bytearray(good)
+    tampered[len(good) // 2] ^= 0xFF  # same size, one byte changed
+    copy.write_bytes(bytes(tampered))
+    assert main(["fetch", "gpmat", "--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and re.search(
+        r"cmu35WalkJog\.mat: SHA-256 [0-9a-f]{16}\.\.\. is not that of the published mocap/gpmat/cmu35WalkJog\.mat "
+        r"\(50db534501bdfb16\.\.\.\): the file is damaged or was changed; delete it and fetch it again", err), err
+    with pytest.raises(CRBMError, match="is not that of the published"):
+        ds.load_gpmat_walkjog(tmp_path)
+    copy.write_bytes(good[:-1])
+    with pytest.raises(CRBMError, match=r"holds 1,073,737 bytes, the published mocap/gpmat/cmu35WalkJog\.mat "):
+        ds.load_gpmat_walkjog(tmp_path, download=True)  # refused, not downloaded over
+
+
+def test_a_checked_file_is_not_hashed_again_until_it_changes(data_root, tmp_path, monkeypatch):
+    rel = "mocap/cmu/35/35.asf"
+    copy = tmp_path / rel
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes((data_root / rel).read_bytes().replace(b"\n", b"\r\n"))  # CMU serves CRLF: the same file
+    assert ds.data_path(rel, path=tmp_path) == copy
+    hashed = []
+    sha256 = ds.hashlib.sha256
+    monkeypatch.setattr(ds.hashlib, "sha256", lambda *a: hashed.append(1) or sha256(*a))
+    assert ds.data_path(rel, path=tmp_path) == copy and hashed == []  # cached: same size and modification time
+    copy.write_bytes(copy.read_bytes().replace(b"lfemur", b"lfemus"))
+    with pytest.raises(CRBMError, match=r"35\.asf: SHA-256 .* delete it and fetch it again .*mocap\.cs\.cmu\.edu"):
+        ds.data_path(rel, path=tmp_path)
+    assert hashed == [1]

@@ -139,3 +139,22 @@ def test_learned_sigma_blowing_up_is_caught_in_the_first_epoch():
     message = str(info.value)
     assert message.startswith("training diverged at epoch 1: ")
     assert "lower the learning rate (TrainConfig.learning_rate 3) and check that the data are normalised" in message
+
+
+def test_a_checkpoint_is_written_only_when_everything_is_finite(tmp_path):
+    """A learned sigma whose log is finite but whose exp overflows (and a recon error that explodes within an
+    epoch) stops the run before the next per-batch checkpoint: the one kept is finite, sigma included, so the
+    'last good checkpoint' the message names is good."""
+    from crbm.train import _nonfinite
+
+    data = torch.randn(60, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 20
+    for rate in (0.03, 0.1):  # the recon error explodes mid-epoch; sigma overflows
+        path = tmp_path / f"run{rate}.safetensors"
+        cfg = TrainConfig(epochs=5, batch_size=10, learning_rate=rate, checkpoint=str(path), checkpoint_every_steps=1,
+                          **QUIET)
+        with pytest.raises(DivergenceError, match=f"the last good checkpoint is {path}$"):
+            crbm.fit(_rbm("gaussian", learn_sigma=True), data, cfg)
+        kept = crbm.load_checkpoint(path)
+        velocity = {k.partition("/")[2]: v for k, v in kept.trainer.items() if k.startswith("velocity/")}
+        assert _nonfinite(kept.model, {"velocity": velocity}) == []
+        assert bool(kept.model.sigma.isfinite().all()) and float(kept.model.sigma.max()) < 1e30

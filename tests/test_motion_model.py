@@ -209,3 +209,35 @@ def test_the_same_pose_on_two_subjects_is_the_same_model_input(label_model, data
     other = crbm.retarget(walk, crbm.canonical_rig([s12]))  # subject 12's rest directions and bone lengths
     (a,), (b,) = label_model.transform([walk]), label_model.transform([other])
     torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+def _demo_with_entry(tmp_path, change) -> crbm.MotionModel:
+    """The shipped demo model re-saved with ``change(entry)`` applied to its 'motion_model' entry."""
+    from safetensors.torch import load_file, save_file
+
+    demo = demo_model_path()
+    header = json.loads(demo.read_bytes()[8 : 8 + int.from_bytes(demo.read_bytes()[:8], "little")])
+    meta = json.loads(header["__metadata__"]["crbm"])
+    change(meta["extra"]["motion_model"])
+    save_file(load_file(demo), tmp_path / "m.safetensors", metadata={"crbm": json.dumps(meta)})
+    return MotionModel.load(tmp_path / "m.safetensors")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda e: e.pop("pipeline"), r"\(KeyError: 'pipeline'\)"),
+    (lambda e: e["pipeline"]["steps"][-1].update(mean=[0.0]), r"ZScore state has 1 means and \d+ scales for \d+"),
+    (lambda e: e["pipeline"]["steps"][-1]["names_out"].pop(), r"the preprocessing gives \d+ channels, the model takes"),
+    (lambda e: e["pipeline"]["steps"].pop(2), r"\(\w+Error: "),  # steps that no longer fit together
+    (lambda e: e["seeds"].update({"walk": [[1.0, 2.0]]}), r"seed frames of style 'walk' have shape \(1, 2\)"),
+    (lambda e: e.update(styles=[1, 2]), r"styles must be names, got \[1, 2\]"),
+    (lambda e: e["ar"].update(bias=[0.0]), r"the AR fit has shapes"),
+    (lambda e: e.update(fps=0), r"expected a frame rate above 0"),
+    (lambda e: e["skeleton"]["joints"][1].update(parent="x"), r"malformed skeleton description"),
+    (lambda e: e["pipeline"].update(steps={"a": 1}), r"\(AttributeError|TypeError"),
+])
+def test_a_malformed_motion_model_entry_is_one_format_error(tmp_path, change, message):
+    """Whatever is wrong in the stored entry (a missing part, parts that do not fit together), loading names the
+    file in one FormatError instead of a KeyError or ValueError from the preprocessing code."""
+    with pytest.raises(crbm.FormatError, match=r"m\.safetensors: the 'motion_model' entry is malformed .*" + message):
+        _demo_with_entry(tmp_path, change)
+    assert _demo_with_entry(tmp_path, lambda e: None).order >= 1  # unchanged, it loads

@@ -268,7 +268,7 @@ def _lines(path) -> Iterator[tuple[int, str]]:
         pos = end
 
 
-_BLOCK_CHARS = 1 << 20
+_BLOCK_CHARS = 1 << 16
 
 
 def _float(path, tok: str, line: int, what: str) -> float:

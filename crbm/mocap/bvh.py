@@ -11,9 +11,11 @@ value count or a non-numeric value is reported with its line number.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -27,7 +29,7 @@ CHANNELS = ("Xposition", "Yposition", "Zposition", "Xrotation", "Yrotation", "Zr
 _CHANNEL_CANON = {c.lower(): c for c in CHANNELS}
 # one way to match each number (no nested choices), so a failed match costs time linear in the token
 _NUMBER = re.compile(rb"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_TOKEN = re.compile(r"\S+")
+_NUMBER_TEXT = re.compile(_NUMBER.pattern.decode(), re.ASCII)
 
 
 def read_bvh(path: str | os.PathLike, *, units: str = BVH_DEFAULT_UNIT) -> Motion:
@@ -118,26 +120,31 @@ class _Tokens:
     """The hierarchy's whitespace-separated tokens with their 1-based line numbers, read one at a time."""
 
     def __init__(self, path, text: str):
-        self.path, self.text = path, text
-        self.matches = _TOKEN.finditer(text)
-        self.line, self.offset = 1, 0  # the line number at character ``offset``
+        self.path = path
+        self.items = self._generate(text)
+        self.ahead = next(self.items, None)  # the next token and its line, None at the end
         self.last_line = text.count("\n") + 1
+
+    @staticmethod
+    def _generate(text: str) -> Iterator[tuple[str, int]]:
+        pos, n = 0, 0
+        while pos <= len(text):
+            end = text.find("\n", pos)
+            end = len(text) if end < 0 else end
+            n += 1
+            for tok in text[pos:end].split():
+                yield tok, n
+            pos = end + 1
 
     def peek(self) -> tuple[str, int] | None:
         """The next token and its line without consuming it, or None at the end."""
-        if not hasattr(self, "_peeked"):
-            m = next(self.matches, None)
-            if m is not None:
-                self.line += self.text.count("\n", self.offset, m.start())
-                self.offset = m.start()
-            self._peeked = None if m is None else (m.group(), self.line)
-        return self._peeked
+        return self.ahead
 
     def next(self, what: str) -> tuple[str, int]:
-        item = self.peek()
+        item = self.ahead
         if item is None:
             raise FormatError(self.path, f"the hierarchy ends early; expected {what}", line=self.last_line)
-        del self._peeked
+        self.ahead = next(self.items, None)
         return item
 
     def expect(self, word: str) -> int:
@@ -155,10 +162,10 @@ class _Tokens:
 
 
 def _float(path, tok: str, line: int, what: str) -> float:
-    if _NUMBER.fullmatch(tok.encode()) is None:
-        raise FormatError(path, f"expected a number for {what}, got {tok!r}", line=line)
+    if _NUMBER_TEXT.fullmatch(tok) is None:
+        raise FormatError(path, f"expected a number for {what}, got {tok[:40]!r}", line=line)
     value = float(tok)
-    if not np.isfinite(value):
+    if not math.isfinite(value):
         raise FormatError(path, f"expected a finite number for {what}, got {tok!r}", line=line)
     return value
 

@@ -687,7 +687,10 @@ class ZScore(Step):
     @classmethod
     def _from_state(cls, state):
         step = cls(eps=state["eps"], min_std=state.get("min_std"))
-        step.mean, step.std = list(state["mean"]), list(state["std"])
+        step.mean, step.std = [float(v) for v in state["mean"]], [float(v) for v in state["std"]]
+        if not len(step.mean) == len(step.std) == len(state["names_in"]):
+            raise CRBMError(f"ZScore state has {len(step.mean)} means and {len(step.std)} scales for "
+                            f"{len(state['names_in'])} channels")
         return step
 
 
