@@ -21,12 +21,14 @@ Euler rows with PROTOCOL.md's figure as ``published``.
 
 ``CRBM_BENCH_HOLDOUT=1``: the validation split instead: ``<action>_5.txt`` held out of training and 32 windows
 drawn on it by the protocol's rule, for :data:`VARIANTS` and the further settings of :data:`SWEEP` (settings
-are chosen there; the test windows are run once per chosen setting). ``--quick``: 100 epochs (numbers are not claims).
+are chosen there; the test windows are run once per chosen setting). ``CRBM_BENCH_VARIANTS=a,b``: only those
+variants (the default among them), so that a sweep can run in parts. ``--quick``: 100 epochs (numbers are not claims).
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import torch
@@ -211,12 +213,24 @@ def _rows(results: dict, unit: str, action: str, i: int, ms: int, f: int, *, hol
     return out
 
 
+def _chosen(variants: dict) -> dict:
+    """``CRBM_BENCH_VARIANTS`` (comma-separated names) picks some of ``variants``; unset: all."""
+    text = os.environ.get("CRBM_BENCH_VARIANTS", "")
+    names = [n.strip() for n in text.split(",") if n.strip()] or list(variants)
+    unknown = [n for n in names if n not in variants]
+    if unknown:
+        raise SystemExit(f"CRBM_BENCH_VARIANTS: unknown {unknown}; expected some of {list(variants)}")
+    if DEFAULT not in names:
+        raise SystemExit(f"CRBM_BENCH_VARIANTS: the default variant {DEFAULT!r} must be among them")
+    return {n: variants[n] for n in names}
+
+
 def run(*, quick: bool, device: str) -> dict:
     holdout = holdout_count()
     epochs = 100 if quick else EPOCHS
     results = {}
     for action in ACTIONS:
-        variants = VARIANTS | (SWEEP if holdout else {})
+        variants = _chosen(VARIANTS | (SWEEP if holdout else {}))
         rollouts = ROLLOUTS | (SWEEP_ROLLOUTS if holdout else {})
         results[action] = evaluate_action(action, holdout=holdout, epochs=epochs, device=device, variants=variants,
                                           rollouts=rollouts)

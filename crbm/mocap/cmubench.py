@@ -147,9 +147,7 @@ def read_cmubench(path: str | os.PathLike, *, fps: float = FPS, rig: Skeleton | 
         try:
             row = np.array(parts, dtype=np.float64)
         except ValueError:
-            bad = next(i for i, p in enumerate(parts) if not _is_number(p))
-            raise FormatError(path, f"column {bad + 1}: expected a number, got {parts[bad].strip()[:40]!r}",
-                              line=n) from None
+            _bad_number(path, parts, n)
         if not np.isfinite(row).all():
             bad = int(np.flatnonzero(~np.isfinite(row))[0])
             raise FormatError(path, f"column {bad + 1}: expected a finite number, got {parts[bad].strip()!r}",
@@ -173,12 +171,14 @@ def write_cmubench(motion: Motion, path: str | os.PathLike, *, precision: int = 
         np.savetxt(f, rows, fmt=f"%.{precision}g", delimiter=",")
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def _bad_number(path, parts: list[str], line: int) -> None:
+    """Raise FormatError for the first field of ``parts`` that is not a number."""
+    for i, text in enumerate(parts):
+        try:
+            float(text)
+        except ValueError:
+            got = text.strip()[:40]
+            raise FormatError(path, f"column {i + 1}: expected a number, got {got!r}", line=line) from None
 
 
 def _check_rig(rig: Skeleton) -> None:

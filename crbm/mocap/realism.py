@@ -1,0 +1,175 @@
+"""How real a clip moves, in figures that compare generated motion with real motion of the same kind: foot
+skating, joint angular speed, gait period and the power-spectrum distance (PSKL).
+
+Every figure works on any rig of a topology (a BVH, an ASF/AMC subject, a model's canonical rig): positions
+come from forward kinematics in centimetres (Y up), rotations are the joints' local rotations.
+
+* **Foot skating** (:func:`foot_skating`): the feet are the lowest rest-pose point on each side of the root
+  (``x > 0`` and ``x < 0``; end sites included). A foot is in stance on a frame when it is within
+  ``height_tol`` of its floor (the clip's 5th-percentile height of that foot) and moves horizontally slower
+  than the root does on average. Skating is the stance feet's mean horizontal speed over the root's mean
+  horizontal speed: 0 for feet planted while the body walks on, 1 for feet gliding along with it.
+* **Angular speed** (:func:`angular_speed`): the angle of ``R_t^T R_{t+1}`` per joint (local rotations,
+  :func:`crbm.mocap.metrics.joint_angle_error` between consecutive frames) times the frame rate, averaged
+  over joints other than the root and over frames, in degrees per second.
+* **Gait period** (:func:`gait_period`): the dominant period (highest autocorrelation peak,
+  :func:`crbm.forecast.dominant_period`) of the left foot's height minus the right's, in seconds: one
+  stride (two steps).
+* **PSKL** (:func:`pskl`; Hernandez, Gall & Moreno-Noguer 2019): per coordinate of the root-relative joint
+  positions, the power spectrum (Welch, segments of ``segment`` frames at a common rate, averaged over
+  clips) normalised to sum to one; the KL divergence ``sum P log(P / Q)`` between the real (P) and the
+  other (Q) spectra, averaged over coordinates. Both directions are given.
+
+The figures compare clips on one rig at one rate: :func:`realism` and :func:`pskl` resample both sets and
+retarget the real clips onto the other clips' rig (:func:`common_rig`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from crbm.errors import CRBMError
+from crbm.mocap.kinematics import joint_positions, position_names
+from crbm.mocap.lengths import centimetres, length_unit
+from crbm.mocap.metrics import joint_angle_error
+from crbm.mocap.motion import Motion
+from crbm.mocap.resample import resample
+from crbm.mocap.retarget import rest_positions, retarget
+
+FLOOR_PERCENTILE = 5.0
+
+
+def _positions(motion: Motion) -> np.ndarray:
+    """World positions ``(T, P, 3)`` in centimetres of joints and end sites."""
+    return joint_positions(motion, end_sites=True) * centimetres(length_unit(motion.skeleton))
+
+
+def feet(motion: Motion) -> tuple[int, int]:
+    """Rows of ``joint_positions(motion, end_sites=True)`` of the two feet: the lowest point of the rest pose
+    (the skeleton's offsets, ``crbm.mocap.retarget.rest_positions``) on the ``x > 0`` side of the root and on
+    the ``x < 0`` side (Y up)."""
+    pos, ends = rest_positions(motion.skeleton)
+    rest = np.concatenate([pos, *(e[None] for e in ends.values())]) if motion.skeleton.kind == "bvh" else pos
+    rest = rest - rest[0]
+    out = []
+    for side in (1.0, -1.0):
+        rows = np.flatnonzero(side * rest[:, 0] > 1e-9)
+        if not len(rows):
+            raise CRBMError(f"clip {motion.name!r}: no joint on the {'+' if side > 0 else '-'}x side of the root "
+                            "to serve as a foot")
+        out.append(int(rows[np.argmin(rest[rows, 1])]))
+    return out[0], out[1]
+
+
+def _check(motion: Motion, frames: int = 3) -> None:
+    if motion.n_frames < frames:
+        raise CRBMError(f"clip {motion.name!r}: at least {frames} frames are needed, got {motion.n_frames}")
+
+
+def foot_skating(motion: Motion, *, height_tol: float = 5.0) -> dict[str, float]:
+    """``{"skating": ratio, "stance_speed": cm/s, "root_speed": cm/s, "stance": fraction of foot-frames in
+    stance}`` of one clip (module docstring); ``height_tol`` in centimetres."""
+    _check(motion)
+    pos = _positions(motion)
+    names = position_names(motion.skeleton, end_sites=True)
+    ground = np.linalg.norm(np.diff(pos[:, :, [0, 2]], axis=0), axis=-1) * motion.fps  # (T-1, P) cm/s
+    root = float(ground[:, 0].mean())
+    if not root > 0:
+        raise CRBMError(f"clip {motion.name!r}: the root does not move over the ground; skating is undefined")
+    speeds, stance = [], 0
+    for f in feet(motion):
+        height = pos[1:, f, 1]
+        low = np.percentile(pos[:, f, 1], FLOOR_PERCENTILE)
+        planted = (height < low + height_tol) & (ground[:, f] < root)
+        speeds.append(ground[planted, f])
+        stance += int(planted.sum())
+    if not stance:
+        raise CRBMError(f"clip {motion.name!r}: no foot ({', '.join(names[f] for f in feet(motion))}) is ever in "
+                        "stance")
+    v = float(np.concatenate(speeds).mean())
+    return {"skating": v / root, "stance_speed": v, "root_speed": root, "stance": stance / (2 * ground.shape[0])}
+
+
+def angular_speed(motion: Motion) -> float:
+    """Mean angular speed of the joints other than the root, degrees per second (module docstring)."""
+    _check(motion, 2)
+    return float(joint_angle_error(motion.replace(frames=motion.frames[:-1]),
+                                   motion.replace(frames=motion.frames[1:])).mean() * motion.fps)
+
+
+def gait_period(motion: Motion) -> float:
+    """The stride period in seconds (module docstring); NaN when the feet show no periodic pattern."""
+    from crbm.forecast import dominant_period
+
+    _check(motion)
+    pos = _positions(motion)
+    left, right = feet(motion)
+    return dominant_period(pos[:, left, 1] - pos[:, right, 1], max_lag=2 * motion.n_frames // 3) / motion.fps
+
+
+def common_rig(motions: Sequence[Motion], real: Sequence[Motion], *, fps: float = 30.0) -> tuple[list, list]:
+    """Both sets of clips at ``fps`` on the first of ``motions``' skeletons: the real clips retargeted onto it
+    (``crbm.retarget``: same limb directions, root trajectory scaled by leg length), so that positions,
+    speeds and spectra compare point by point."""
+    if not motions or not real:
+        raise CRBMError("realism figures need at least one clip on each side")
+    rig = motions[0].skeleton
+    out = [resample(m, fps) for m in motions]
+    for m in out:
+        if m.skeleton != rig:
+            raise CRBMError(f"clip {m.name!r}: its skeleton differs from clip {out[0].name!r}'s; the clips to judge "
+                            "must share one rig")
+    return out, [m if m.skeleton == rig else retarget(m, rig) for m in (resample(r, fps) for r in real)]
+
+
+def _spectra(motions: Sequence[Motion], segment: int) -> np.ndarray:
+    """Mean normalised Welch spectra ``(F, n_coordinates)`` of root-relative joint positions over clips."""
+    from scipy.signal import welch
+
+    out = []
+    for m in motions:
+        if m.n_frames < segment:
+            raise CRBMError(f"clip {m.name!r}: {m.n_frames} frames at {m.fps:g} fps, fewer than a segment of "
+                            f"{segment}")
+        frames = m.frames.copy()
+        frames[:, : len(m.skeleton.joints[0].channels)] = 0.0
+        pos = _positions(m.replace(frames=frames))[:, 1:].reshape(m.n_frames, -1)
+        _, p = welch(pos, fs=m.fps, nperseg=segment, axis=0)
+        out.append(p)
+    return np.mean(out, axis=0)
+
+
+def pskl(motions: Sequence[Motion], real: Sequence[Motion], *, fps: float = 30.0,
+         segment: int = 32) -> dict[str, float]:
+    """``{"real_to_other": KL(P_real || P_other), "other_to_real": KL(P_other || P_real)}`` between the power
+    spectra of ``motions`` and ``real`` (module docstring; clips brought together by :func:`common_rig`), over
+    the coordinates that move in the real clips; ``segment`` frames at ``fps`` per Welch segment."""
+    motions, real = common_rig(motions, real, fps=fps)
+    p, q = _spectra(real, segment), _spectra(motions, segment)
+    moving = p.sum(axis=0) > 1e-12 * max(float(p.sum(axis=0).max()), 1e-300)
+    if not moving.any():
+        raise CRBMError(f"pskl: nothing moves relative to the root in the real clips ({real[0].name!r}, ...)")
+    eps = 1e-12
+    p = p[:, moving] / p[:, moving].sum(axis=0) + eps
+    q = q[:, moving] / np.maximum(q[:, moving].sum(axis=0), eps) + eps
+    return {"real_to_other": float(np.mean(np.sum(p * np.log(p / q), axis=0))),
+            "other_to_real": float(np.mean(np.sum(q * np.log(q / p), axis=0)))}
+
+
+def realism(motions: Sequence[Motion], real: Sequence[Motion], *, fps: float = 30.0) -> dict[str, dict[str, float]]:
+    """The figures of ``motions`` and of ``real`` side by side at ``fps`` on one rig (:func:`common_rig`), each
+    averaged over its clips: ``{"skating" | "stance_speed" | "angular_speed" | "gait_period": {"motion": ...,
+    "real": ...}, "pskl": pskl(motions, real)}``; gait periods are medians over the clips that show one."""
+    motions, real = common_rig(motions, real, fps=fps)
+    out: dict[str, dict[str, float]] = {}
+    for side, clips in (("motion", motions), ("real", real)):
+        skate = [foot_skating(m) for m in clips]
+        out.setdefault("skating", {})[side] = float(np.mean([s["skating"] for s in skate]))
+        out.setdefault("stance_speed", {})[side] = float(np.mean([s["stance_speed"] for s in skate]))
+        out.setdefault("angular_speed", {})[side] = float(np.mean([angular_speed(m) for m in clips]))
+        periods = [p for p in (gait_period(m) for m in clips) if np.isfinite(p)]
+        out.setdefault("gait_period", {})[side] = float(np.median(periods)) if periods else float("nan")
+    out["pskl"] = pskl(motions, real, fps=fps)
+    return out

@@ -1,0 +1,101 @@
+"""Realism figures on clips built to have known answers: a foot sliding at a set fraction of the body's speed,
+a joint turning at a set rate, feet stepping at a set period; PSKL zero for the same motion on another rig."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import crbm
+from crbm.errors import CRBMError
+from crbm.mocap.realism import angular_speed, feet, foot_skating, gait_period, pskl, realism
+
+FPS = 30.0
+POS = ("Xposition", "Yposition", "Zposition")
+
+
+def _walker(n: int = 120, *, slide: float = 30.0, root_speed: float = 100.0, period: int = 30) -> crbm.Motion:
+    """A root walking along +z at ``root_speed`` cm/s with two feet (position channels: world = root + local)
+    that take turns: planted (height 0, sliding forward at ``slide`` cm/s) for half of each ``period`` frames,
+    then swinging 10 cm up and ahead; the arm ``hand`` turns about Z at 90 degrees a second."""
+    sk = crbm.Skeleton((
+        crbm.Joint("hips", -1, (0.0, 0.0, 0.0), POS + ("Zrotation", "Yrotation", "Xrotation")),
+        crbm.Joint("lfoot", 0, (10.0, -90.0, 0.0), POS),
+        crbm.Joint("rfoot", 0, (-10.0, -90.0, 0.0), POS),
+        crbm.Joint("hand", 0, (30.0, 0.0, 0.0), ("Zrotation",)),
+    ))
+    t = np.arange(n)
+    root_z = root_speed * t / FPS
+    frames = np.zeros((n, 13))
+    frames[:, 1], frames[:, 2] = 90.0, root_z
+    for col, x, phase in ((6, 10.0, 0), (9, -10.0, period // 2)):
+        step = (t + phase) % period
+        planted = step < period // 2
+        world_z = np.where(planted, slide * t / FPS, root_z + 40.0)  # a swinging foot runs well ahead
+        frames[:, col] = x
+        frames[:, col + 1] = np.where(planted, 0.0, 10.0) - 90.0
+        frames[:, col + 2] = world_z - root_z
+    frames[:, 12] = 90.0 * t / FPS
+    return crbm.Motion(sk, frames, FPS, name="walker")
+
+
+def test_feet_are_the_lowest_point_on_each_side():
+    assert feet(_walker()) == (1, 2)
+
+
+def test_a_foot_sliding_at_a_third_of_the_bodys_speed_skates_at_a_third():
+    m = _walker(slide=30.0)
+    s = foot_skating(m)
+    np.testing.assert_allclose(s["skating"], 0.3, rtol=1e-12)
+    np.testing.assert_allclose([s["stance_speed"], s["root_speed"]], [30.0, 100.0], rtol=1e-12)
+    assert 0.4 < s["stance"] < 0.5  # half the frames, less each landing (a fast step, not stance)
+    assert foot_skating(_walker(slide=0.0))["skating"] == 0.0
+
+
+def test_angular_speed_and_gait_period_known_answers():
+    m = _walker(period=36)
+    np.testing.assert_allclose(angular_speed(m), 90.0, rtol=1e-9)  # the only non-root joint that turns
+    assert gait_period(m) == pytest.approx(36 / FPS)
+
+
+def _swinger(period: float, n: int = 128) -> crbm.Motion:
+    """An arm swinging 30 degrees either way about Z with ``period`` frames; the root, on a rigid leg, moves
+    along +z."""
+    sk = crbm.Skeleton((
+        crbm.Joint("hips", -1, (0.0, 0.0, 0.0), POS + ("Zrotation", "Yrotation", "Xrotation")),
+        crbm.Joint("arm", 0, (20.0, 0.0, 0.0), ("Zrotation",)),
+        crbm.Joint("hand", 1, (25.0, 0.0, 0.0), (), end_site=(5.0, 0.0, 0.0)),
+        crbm.Joint("foot", 0, (0.0, -90.0, 0.0), ()),
+    ))
+    t = np.arange(n)
+    frames = np.zeros((n, 7))
+    frames[:, 1], frames[:, 2] = 90.0, 100.0 * t / FPS
+    frames[:, 6] = 30.0 * np.sin(2 * np.pi * t / period)
+    return crbm.Motion(sk, frames, FPS, name="swinger")
+
+
+def test_pskl_is_zero_for_the_same_motion_on_another_rig_and_grows_with_a_change():
+    m = _swinger(30.0)
+    same = pskl([m], [crbm.convert_length(m, "mm")], segment=32)
+    assert same["real_to_other"] == pytest.approx(0.0, abs=1e-9)
+    assert same["other_to_real"] == pytest.approx(0.0, abs=1e-9)
+    faster = pskl([_swinger(8.0)], [m], segment=32)
+    assert faster["real_to_other"] > 0.5 and faster["other_to_real"] > 0.5
+    walker = _walker(period=30)
+    figures = realism([walker], [walker])
+    assert figures["skating"]["motion"] == figures["skating"]["real"] == pytest.approx(0.3)
+    assert figures["gait_period"]["motion"] == pytest.approx(1.0)
+    assert figures["pskl"]["real_to_other"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_bad_input():
+    m = _walker()
+    still = m.replace(frames=np.repeat(m.frames[:1], 10, axis=0))
+    with pytest.raises(CRBMError, match="root does not move"):
+        foot_skating(still)
+    with pytest.raises(CRBMError, match="at least one clip"):
+        realism([], [m])
+    with pytest.raises(CRBMError, match="fewer than a segment"):
+        pskl([m.replace(frames=m.frames[:20])], [m], segment=32)
+    with pytest.raises(CRBMError, match="nothing moves"):
+        pskl([_swinger(30.0)], [_swinger(30.0).replace(frames=np.zeros((64, 7)))], segment=32)
