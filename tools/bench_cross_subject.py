@@ -34,7 +34,7 @@ import crbm
 from crbm.datasets import data_path
 from crbm.forecast import model_predictor, prediction_starts
 from crbm.mocap.metrics import joint_angle_error, joint_position_error
-from crbm.mocap.preprocess import FrameDifferences, Pipeline, RunningCentring
+from crbm.mocap.preprocess import FrameDifferences, Pipeline, RunningCentring, level_columns
 from crbm.mocap.resample import resample
 
 HORIZONS = (1, 2, 4, 8, 16)
@@ -84,12 +84,10 @@ def on_rig_frames(model: crbm.MotionModel, z: torch.Tensor, starts: list, before
     if k is None:
         return model.pipeline.inverse_transform([flat])[0]
     y = Pipeline(steps[k + 1 :]).inverse_transform([flat])[0].reshape(z.shape[0], z.shape[1], -1)
-    step = steps[k]
+    step, cols = steps[k], level_columns(steps[k].names_in)
     if isinstance(step, FrameDifferences):
-        cols = step._differenced(step.names_in)
         x = step.continue_inverse(y, np.stack([before[i][t - 1, cols] for i, t in starts]))
     else:
-        cols = step._centred(step.names_in)
         mu = np.asarray([step.mean[step.names_in[c]] for c in cols])
         totals = np.stack([step.prior * mu + before[i][:t, cols].sum(0) for i, t in starts])
         x = step.continue_inverse(y, totals, np.asarray([t for _, t in starts], dtype=np.float64))

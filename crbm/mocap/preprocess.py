@@ -496,6 +496,14 @@ class JointAngles(Step):
         return step
 
 
+RATES = ("vx", "vz", "dyaw")  # root features that are rates already: kept by the time-dependent steps
+
+
+def level_columns(names) -> list[int]:
+    """Columns of ``names`` that are levels, not rates (everything but the root's ``RATES``)."""
+    return [i for i, n in enumerate(names) if n.rsplit(".", 1)[-1] not in RATES]
+
+
 class FrameDifferences(Step):
     """Channels as frame-to-frame differences ``d_t = x_t - x_{t-1}`` (``d_0 = 0``), named ``<channel>.d``,
     so that a model sees how the pose changes, not where it is: two subjects who hold an arm differently give
@@ -504,33 +512,28 @@ class FrameDifferences(Step):
     frame (its context) or, without one, from the training mean pose.
     """
 
-    RATES = ("vx", "vz", "dyaw")
-
     def __init__(self):
         self.start: dict[str, float] = {}
 
-    def _differenced(self, names) -> list[int]:
-        return [i for i, n in enumerate(names) if n.rsplit(".", 1)[-1] not in self.RATES]
-
     def _fit(self, clips, names):
         data = np.concatenate(clips)
-        cols = self._differenced(names)
+        cols = level_columns(names)
         self.start = {names[i]: float(data[:, i].mean()) for i in cols}
         return [f"{n}.d" if i in cols else n for i, n in enumerate(names)]
 
     def _transform(self, x):
         y = x.copy()
-        cols = self._differenced(self.names_in)
+        cols = level_columns(self.names_in)
         y[:, cols] = np.diff(x[:, cols], axis=0, prepend=x[:1, cols])
         return y
 
     def context(self, clip):
         self._fitted()
         x = np.asarray(clip, dtype=np.float64)
-        return {"start": x[0, self._differenced(self.names_in)].tolist()}
+        return {"start": x[0, level_columns(self.names_in)].tolist()}
 
     def _inverse(self, y, context):
-        cols = self._differenced(self.names_in)
+        cols = level_columns(self.names_in)
         start = np.asarray([self.start[self.names_in[i]] for i in cols] if context is None else context["start"])
         first = y[:1].copy()
         first[0, cols] = start
@@ -539,7 +542,7 @@ class FrameDifferences(Step):
     def continue_inverse(self, d: np.ndarray, start: np.ndarray) -> np.ndarray:
         """The inverse of a batch of continuations ``d`` (B, h, n_channels) of clips whose last frame before
         them had the values ``start`` (B, n_differenced): ``x = start + cumsum(d)``."""
-        cols = self._differenced(self.names_in)
+        cols = level_columns(self.names_in)
         x = d.copy()
         x[:, :, cols] = start[:, None] + np.cumsum(d[:, :, cols], axis=1)
         return x
@@ -564,43 +567,38 @@ class RunningCentring(Step):
     frame. Rates (the root's ``vx``, ``vz``, ``dyaw``) are kept as they are.
     """
 
-    RATES = ("vx", "vz", "dyaw")
-
     def __init__(self, *, prior: float = 3.0):
         if not (np.isfinite(prior) and prior > 0):
             raise CRBMError(f"RunningCentring needs a positive prior weight, got {prior!r}")
         self.prior = float(prior)
         self.mean: dict[str, float] = {}
 
-    def _centred(self, names) -> list[int]:
-        return [i for i, n in enumerate(names) if n.rsplit(".", 1)[-1] not in self.RATES]
-
     def _fit(self, clips, names):
         data = np.concatenate(clips)
-        self.mean = {names[i]: float(data[:, i].mean()) for i in self._centred(names)}
+        self.mean = {names[i]: float(data[:, i].mean()) for i in level_columns(names)}
         return [f"{n}.c" if n in self.mean else n for n in names]
 
     def running_means(self, x: np.ndarray) -> np.ndarray:
         """``m_t`` (T, n_centred) of frames ``x`` (T, n_channels) in the input layout."""
-        cols = self._centred(self.names_in)
+        cols = level_columns(self.names_in)
         mu = np.asarray([self.mean[self.names_in[i]] for i in cols])
         sums = np.concatenate([np.zeros((1, len(cols))), np.cumsum(x[:-1, cols], axis=0)])
         return (self.prior * mu + sums) / (self.prior + np.arange(len(x)))[:, None]
 
     def _transform(self, x):
         y = x.copy()
-        y[:, self._centred(self.names_in)] -= self.running_means(x)
+        y[:, level_columns(self.names_in)] -= self.running_means(x)
         return y
 
     def _inverse(self, y, context):
-        cols = self._centred(self.names_in)
+        cols = level_columns(self.names_in)
         total = self.prior * np.asarray([self.mean[self.names_in[i]] for i in cols])
         return self.continue_inverse(y[None], total[None], np.zeros(1))[0]
 
     def continue_inverse(self, y: np.ndarray, totals: np.ndarray, seen: np.ndarray) -> np.ndarray:
         """The inverse of a batch of continuations ``y`` (B, h, n_channels) of clips of which ``seen[b]``
         frames came before, with ``totals[b] = c mu + x_0 + ...`` over them (B, n_centred)."""
-        cols = self._centred(self.names_in)
+        cols = level_columns(self.names_in)
         x, total = y.copy(), totals.copy()
         for t in range(y.shape[1]):
             x[:, t, cols] += total / (self.prior + seen + t)[:, None]
