@@ -496,3 +496,22 @@ def test_more_bones_than_the_limit_are_refused(tmp_path, monkeypatch):
     with pytest.raises(FormatError, match=r"b21\.asf:\d+: the skeleton has more than 20 bones$"):
         read_asf(_write(tmp_path, "b21.asf", _asf_text(21, chain=False)))
     assert len(read_asf(_write(tmp_path, "b20.asf", _asf_text(20, chain=True))).joints) == 21
+
+
+def test_values_are_parsed_in_blocks_in_little_memory(tmp_path, tiny):
+    """One pattern match over all the values held a backtracking stack of about 600 bytes a value (618 MB for
+    a million): blocks of lines keep it small, and a bad value in a later block is still found on its line."""
+    skeleton = read_asf(tiny[0])
+    frame = "{}\nroot 1 2 3 4 5 6\nthigh 7 8\nspine 9\n"
+    text = ":FULLY-SPECIFIED\n" + "".join(frame.format(i) for i in range(1, 20_001))
+    path = _write(tmp_path, "long.amc", text)
+    tracemalloc.start()
+    m = read_amc(path, skeleton)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert m.frames.shape == (20_000, 9) and m.frames[-1, -1] == 9.0
+    assert peak < 25 * path.stat().st_size, peak  # (one match over all the values: 130 times)
+    lines = text.split("\n")
+    lines[50_003] = "thigh 7 x8"  # frame 12,501's thigh: bone line 37,502, in the 37th block of 1,024
+    with pytest.raises(FormatError, match=r"long\.amc:50004: expected a finite decimal number, got 'x8'"):
+        read_amc(_write(tmp_path, "long.amc", "\n".join(lines)), skeleton)

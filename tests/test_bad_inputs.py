@@ -281,16 +281,15 @@ def _parquet_metadata(tmp: Path, old: str, new: str) -> list:
     return crbm.read_parquet(tmp / "bad.parquet")
 
 
-def _motion_model_entry(tmp: Path, entry) -> crbm.MotionModel:
-    """The shipped demo model re-saved with its 'motion_model' entry replaced by ``entry``."""
+def demo_with_entry(tmp: Path, change: Callable[[dict], object], name: str = "bad.safetensors"):
+    """Load the shipped demo model re-saved as ``tmp / name`` with ``change`` applied to its 'motion_model' entry."""
     from safetensors.torch import load_file
 
     demo = crbm.motion_model.demo_model_path()
     header = json.loads(demo.read_bytes()[8 : 8 + int.from_bytes(demo.read_bytes()[:8], "little")])
     meta = json.loads(header["__metadata__"]["crbm"])
-    meta["extra"]["motion_model"] = entry
-    return crbm.MotionModel.load(_file(tmp, "bad.safetensors", st_save(load_file(demo), metadata={
-        "crbm": json.dumps(meta)})))
+    change(meta["extra"]["motion_model"])
+    return crbm.MotionModel.load(_file(tmp, name, st_save(load_file(demo), metadata={"crbm": json.dumps(meta)})))
 
 
 DEEP = "[" * 100_000 + "]" * 100_000  # JSON nested 100,000 levels deep
@@ -475,7 +474,8 @@ CASES = [
          r"bad\.amc: an \.amc file needs its skeleton and its folder holds no \.asf file; pass the \.asf file"),
     Case("amc-two-asf-beside", "an `.amc` read without `--asf` from a folder with two `.asf` files",
          lambda t: (_file(t, "a.asf", ""), _file(t, "b.asf", ""), crbm.read_motion(_file(t, "bad.amc", AMC))),
-         CRBMError, r"bad\.amc: an \.amc file needs its skeleton and its folder holds 2 \.asf files \(a\.asf, b\.asf\)"),
+         CRBMError,
+         r"bad\.amc: an \.amc file needs its skeleton and its folder holds 2 \.asf files \(a\.asf, b\.asf\)"),
     Case("motion-unknown-suffix", "a motion file named `.txt`",
          lambda t: crbm.read_motion(_file(t, "walk.txt", BVH)), CRBMError,
          r"walk\.txt: unknown motion file type '\.txt'; expected"),
@@ -739,7 +739,7 @@ CASES = [
          r"cmu35WalkJog\.mat: holds 10 bytes, the published mocap/gpmat/cmu35WalkJog\.mat 1,073,738: it is cut off, "
          r"damaged or another file; delete it and fetch it again \(crbm fetch, or download=True\) from https://"),
     Case("motion-model-empty-entry", "a motion-model checkpoint whose `motion_model` entry is `{}`",
-         lambda t: _motion_model_entry(t, {}), FormatError,
+         lambda t: demo_with_entry(t, dict.clear), FormatError,
          r"bad\.safetensors: the 'motion_model' entry is malformed \(KeyError: 'pipeline'\); expected the "
          r"preprocessing, skeleton, fps, styles, seeds and AR fit that crbm train writes"),
 ]

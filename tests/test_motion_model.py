@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_bad_inputs import demo_with_entry
 
 import crbm
 from crbm.cli import main
@@ -65,9 +66,7 @@ def test_denoise_and_fill_keep_the_clip_shape_and_observed_channels(label_model,
     walk = test[1]
     clean = label_model.denoise(walk)
     assert clean.frames.shape == walk.frames.shape and np.isfinite(clean.frames).all()
-    filled = label_model.fill(
-        walk, ["rfemur", "rtibia"], start=63, n_samples=3, k=3, generator=torch.Generator().manual_seed(0)
-    )
+    filled = label_model.fill(walk, ["rfemur", "rtibia"], start=63)
     names = walk.channel_names
     keep = [i for i, n in enumerate(names) if n.split(".")[0] not in ("rfemur", "rtibia", "root")]
     # observed joint angles come back unchanged (to the pipeline's round-trip precision)
@@ -80,26 +79,19 @@ def test_denoise_and_fill_keep_the_clip_shape_and_observed_channels(label_model,
 
 
 def test_denoise_and_fill_come_back_at_the_clip_rate(label_model, cmu):
-    """A 60 fps clip is filtered at the model's 30 fps and comes back at 60 fps with its own frame count; its
-    frames on the 30 fps grid are the 30 fps clip's results exactly (60 -> 30 keeps every other frame)."""
+    """A 60 fps clip is cleaned at its own 60 fps (every frame used) and comes back at 60 fps with its own frame
+    count, or at --out-fps; a fill from frame 126 of the 60 fps clip leaves frames 0-125 exactly as they were."""
     walk = cmu[2][1]
     walk60 = crbm.resample(walk, 60.0)
     assert walk60.n_frames == 2 * walk.n_frames - 1
-    clean30, clean60 = label_model.denoise(walk), label_model.denoise(walk60)
-    assert clean60.fps == 60.0 and clean60.n_frames == walk60.n_frames
-    np.testing.assert_array_equal(clean60.frames[::2], clean30.frames)
+    clean60 = label_model.denoise(walk60)
+    assert clean60.fps == 60.0 and clean60.n_frames == walk60.n_frames and clean60.skeleton == walk60.skeleton
     assert label_model.denoise(walk60, out_fps=24.0).n_frames == crbm.frame_count(walk60.n_frames, 60.0, 24.0)
-
-    def fill(clip, start):
-        return label_model.fill(clip, ["rfemur"], start=start, n_samples=2, k=2,
-                                generator=torch.Generator().manual_seed(0))
-
-    filled30, filled60 = fill(walk, 63), fill(walk60, 126)  # the same time: frame 63 at 30 fps
+    filled60 = label_model.fill(walk60, ["rfemur"], start=126)
     assert filled60.fps == 60.0 and filled60.n_frames == walk60.n_frames
-    np.testing.assert_array_equal(filled60.frames[::2], filled30.frames)
-    # the first model frame at or after the start: 125 at 60 fps is 62.5 at 30 -> 63; 124 -> 62
-    np.testing.assert_array_equal(fill(walk60, 125).frames[::2], filled30.frames)
-    assert not np.array_equal(fill(walk60, 124).frames[::2], filled30.frames)
+    np.testing.assert_array_equal(filled60.frames[:126], walk60.frames[:126])
+    femur = walk60.channel_names.index("rfemur.rx")
+    assert not np.allclose(filled60.frames[126:, femur], walk60.frames[126:, femur], atol=1e-3)
 
 
 def test_evaluate_reports_model_and_both_baselines(label_model, cmu):
@@ -152,8 +144,6 @@ def test_cli_train_generate_evaluate_fill(tmp_path, data_root, capsys):
                 "rfemur,rtibia",
                 "--start",
                 "10",
-                "--samples",
-                "2",
                 "--out",
                 str(filled),
             ]
@@ -191,7 +181,7 @@ def test_cli_trains_on_two_subjects_and_cleans_a_bvh_of_a_third(tmp_path, data_r
     skeleton = crbm.read_asf(cmu / "02" / "02.asf")
     clip = crbm.asf_to_bvh(crbm.read_amc(cmu / "02" / "02_01.amc", skeleton))
     crbm.write_bvh(clip, tmp_path / "walk.bvh")
-    for command in (["denoise"], ["fill", "--missing", "rfemur,rtibia", "--start", "40", "--samples", "2"]):
+    for command in (["denoise"], ["fill", "--missing", "rfemur,rtibia", "--start", "40"]):
         out = tmp_path / f"{command[0]}.bvh"
         assert main([command[0], str(model), str(tmp_path / "walk.bvh"), *command[1:], "--out", str(out)]) == 0
         back = crbm.read_bvh(out)
@@ -211,18 +201,6 @@ def test_the_same_pose_on_two_subjects_is_the_same_model_input(label_model, data
     torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
 
 
-def _demo_with_entry(tmp_path, change) -> crbm.MotionModel:
-    """The shipped demo model re-saved with ``change(entry)`` applied to its 'motion_model' entry."""
-    from safetensors.torch import load_file, save_file
-
-    demo = demo_model_path()
-    header = json.loads(demo.read_bytes()[8 : 8 + int.from_bytes(demo.read_bytes()[:8], "little")])
-    meta = json.loads(header["__metadata__"]["crbm"])
-    change(meta["extra"]["motion_model"])
-    save_file(load_file(demo), tmp_path / "m.safetensors", metadata={"crbm": json.dumps(meta)})
-    return MotionModel.load(tmp_path / "m.safetensors")
-
-
 @pytest.mark.parametrize("change, message", [
     (lambda e: e.pop("pipeline"), r"\(KeyError: 'pipeline'\)"),
     (lambda e: e["pipeline"]["steps"][-1].update(mean=[0.0]), r"ZScore state has 1 means and \d+ scales for \d+"),
@@ -239,5 +217,5 @@ def test_a_malformed_motion_model_entry_is_one_format_error(tmp_path, change, me
     """Whatever is wrong in the stored entry (a missing part, parts that do not fit together), loading names the
     file in one FormatError instead of a KeyError or ValueError from the preprocessing code."""
     with pytest.raises(crbm.FormatError, match=r"m\.safetensors: the 'motion_model' entry is malformed .*" + message):
-        _demo_with_entry(tmp_path, change)
-    assert _demo_with_entry(tmp_path, lambda e: None).order >= 1  # unchanged, it loads
+        demo_with_entry(tmp_path, change, "m.safetensors")
+    assert demo_with_entry(tmp_path, lambda e: None, "m.safetensors").order >= 1  # unchanged, it loads

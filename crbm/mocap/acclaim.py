@@ -286,15 +286,25 @@ def _finite(path, tok: str, line: int, what: str) -> float:
 
 def _to_floats(path, values: list[str], lines: array) -> np.ndarray:
     """Parse the single-spaced decimal numbers of every bone line (``values[k]`` from line ``lines[k]``) to
-    float64 in one pass; on a bad token raise naming its line."""
-    text = " ".join(values)
-    if _PLAIN_LIST.fullmatch(text) is not None:
-        return np.fromstring(text, dtype=np.float64, sep=" ") if text else np.zeros(0)
-    for k, line in enumerate(values):
-        for t in line.split(" "):
-            if _PLAIN.fullmatch(t) is None:
-                raise FormatError(path, f"expected a finite decimal number, got {t[:40]!r}", line=lines[k])
-    raise AssertionError("unreachable: some token failed the joined check")
+    float64, a block of lines at a time (one pattern match and one numpy parse per block: the pattern's
+    backtracking stack grows with the text it matches); on a bad token raise naming its line."""
+    parsed = [np.zeros(0)]
+    for lo in range(0, len(values), _LINES_PER_BLOCK):
+        block = values[lo : lo + _LINES_PER_BLOCK]
+        text = " ".join(block)
+        if _PLAIN_LIST.fullmatch(text) is None:
+            for k, line in enumerate(block):
+                for t in line.split(" "):
+                    if _PLAIN.fullmatch(t) is None:
+                        raise FormatError(
+                            path, f"expected a finite decimal number, got {t[:40]!r}", line=lines[lo + k]
+                        )
+        if text:
+            parsed.append(np.fromstring(text, dtype=np.float64, sep=" "))
+    return np.concatenate(parsed)
+
+
+_LINES_PER_BLOCK = 1024
 
 
 def _split_sections(path, lines) -> dict[str, list[tuple[int, str]]]:

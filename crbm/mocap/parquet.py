@@ -65,7 +65,8 @@ def motion_from_dataframe(
     missing = [c for c in channels if c not in df.columns]
     if missing:
         raise CRBMError(f"DataFrame lacks channel column(s) {missing[:5]}; expected one column per channel")
-    extra = [c for c in df.columns if c not in set(channels) | {"frame", "clip"}]
+    allowed = set(channels) | {"frame", "clip"}
+    extra = [c for c in df.columns if c not in allowed]
     if extra:
         raise CRBMError(
             f"DataFrame has column(s) {extra[:5]} that are not channels of the skeleton, 'frame' or 'clip'"
