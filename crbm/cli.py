@@ -9,6 +9,7 @@ failed command leaves no partial file.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -276,52 +277,144 @@ def _seed_frames(clip, span: str | None):
     return clip.replace(frames=clip.frames[a:b])
 
 
+def _clip_or_stdin(text: str) -> Path | str:
+    """A clip path, or "-" for frames on standard input."""
+    return text if text == "-" else Path(text)
+
+
+def _noise_levels(text: str | None) -> tuple[float | None, float | None]:
+    """--noise-std "DEG[,LENGTH]" -> (degrees, length units or None); (None, None) when not given."""
+    if text is None:
+        return None, None
+    parts = text.split(",")
+    try:
+        values = [float(v) for v in parts]
+    except ValueError:
+        values = []
+    if not 1 <= len(values) <= 2 or len(values) != len(parts) or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise CRBMError(f"--noise-std {text!r}: expected DEG or DEG,LENGTH, finite numbers >= 0 (the noise's "
+                        "standard deviation in degrees and in the clip's length unit)")
+    return values[0], values[1] if len(values) == 2 else None
+
+
 def _add_denoise(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="a checkpoint from crbm train, or 'demo'")
-    p.add_argument("input", type=Path, metavar="IN", help="noisy clip: .bvh, .amc (with --asf) or .parquet")
-    p.add_argument("--out", type=Path, required=True, help="where to write the filtered clip")
+    p.add_argument("input", type=_clip_or_stdin, metavar="IN",
+                   help="noisy clip: .bvh, .amc (with --asf) or .parquet; '-': frames on standard input, one line "
+                   "of whitespace-separated channel values each (nan: not recorded), in --skeleton's channels")
+    p.add_argument("--out", type=Path, required=True,
+                   help="where to write the cleaned clip; '-': standard output, one line per frame")
+    p.add_argument("--noise-std", default=None, metavar="DEG[,LENGTH]",
+                   help="noise standard deviation of the rotations in degrees and, after a comma, of the positions "
+                   "in the clip's length unit (default: estimated from the clip, channel by channel)")
+    p.add_argument("--online", action="store_true",
+                   help="the online filter (crbm.OnlineFilter): each frame cleaned from the frames before it and "
+                   "--lag frames after it, written as it comes; the model is not used")
+    p.add_argument("--lag", type=int, default=1, help="frames of delay of --online (default: %(default)s)")
+    p.add_argument("--skeleton", type=Path, default=None,
+                   help="for IN '-': a .bvh, .asf or .parquet file whose skeleton the frames use (default: the "
+                   "model's); the rate is --fps, else that file's, else the model's")
     p.add_argument("--style", default=None, help="style label for style models (default: the first)")
     _add_clip_options(p)
     _add_out_fps(p, "the input's rate and frame count")
     _add_units(p)
+    p.epilog = ("Offline (default) every frame is cleaned with the frames before and after it and the model's "
+                "predictions (crbm.cleanup.denoise_motion); --online runs the per-channel filter frame by frame.")
+
+
+def _stdin_clip_header(args: argparse.Namespace, model):
+    """(skeleton, fps) of frames on standard input: --skeleton's (or the model's) skeleton, at --fps, else the
+    --skeleton file's rate, else the model's."""
+    from crbm.mocap.acclaim import read_asf
+    from crbm.mocap.io import read_motion
+
+    if args.skeleton is None:
+        return model.skeleton, args.fps or model.fps
+    if args.skeleton.suffix.lower() == ".asf":
+        return read_asf(args.skeleton), args.fps or model.fps
+    ref = read_motion(args.skeleton)
+    return ref.skeleton, args.fps or ref.fps
 
 
 def _run_denoise(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from crbm.cleanup import OnlineFilter, format_frame, read_frames
     from crbm.mocap.io import read_motion
+    from crbm.mocap.motion import Motion
+    from crbm.mocap.resample import resample
     from crbm.motion_model import load_motion_model
 
+    if args.lag < 0:
+        raise CRBMError(f"--lag must be 0 or more frames, got {args.lag}")
+    noise, position = _noise_levels(args.noise_std)
     model = load_motion_model(args.model)
-    clip = model.denoise(read_motion(args.input, asf=args.asf, fps=args.fps), style=args.style,
-                         out_fps=args.out_fps)
-    for path in _write_clips([clip], args.out, args.units):
+    if args.input == "-":
+        skeleton, fps = _stdin_clip_header(args, model)
+        frames, name = read_frames(sys.stdin, len(skeleton.channel_names)), "stdin"
+    else:
+        clip = read_motion(args.input, asf=args.asf, fps=args.fps)
+        skeleton, fps, frames, name = clip.skeleton, clip.fps, iter(clip.frames), clip.name
+    to_stdout = str(args.out) == "-"
+    if args.online:
+        online = OnlineFilter(skeleton, fps, noise_std=noise, position_noise_std=position, lag=args.lag)
+        if to_stdout and args.out_fps is None:  # each frame out as soon as it is cleaned
+            for frame in frames:
+                out = online.push(frame)
+                if out is not None:
+                    print(format_frame(out), flush=True)
+            for out in online.flush():
+                print(format_frame(out), flush=True)
+            return 0
+        clean = Motion(skeleton, online.run(frames), fps, name=f"{name}_filtered")
+    else:
+        clip = Motion(skeleton, np.asarray(list(frames)).reshape(-1, len(skeleton.channel_names)), fps, name=name)
+        clean = model.denoise(clip, noise_std=noise, position_noise_std=position, style=args.style)
+    if args.out_fps is not None:
+        clean = resample(clean, args.out_fps)
+    if to_stdout:
+        for out in clean.frames:
+            print(format_frame(out), flush=True)
+        return 0
+    for path in _write_clips([clean], args.out, args.units):
         print(path)
     return 0
 
 
 def _add_fill(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="a checkpoint from crbm train, or 'demo'")
-    p.add_argument("input", type=Path, metavar="IN", help="clip with missing channels")
-    p.add_argument("--missing", required=True, help="comma-separated joints or channels, e.g. rfemur,rtibia,rfoot")
+    p.add_argument("input", type=Path, metavar="IN", help="clip with missing joints")
+    p.add_argument("--missing", default=None, metavar="JOINTS",
+                   help="comma-separated joints missing from --start to --end, e.g. rfemur,rtibia,rfoot")
     p.add_argument("--start", type=int, default=0, help="first missing frame of the input clip (default: 0)")
+    p.add_argument("--end", type=int, default=None,
+                   help="the frame after the last missing one (default: the clip's end)")
+    p.add_argument("--gap", action="append", default=[], metavar="JOINTS:START:END",
+                   help="another gap: comma-separated joints missing from frame START up to, not including, END; "
+                   "repeat for more (e.g. --gap lhumerus,lradius:10:40 --gap head:0:25)")
     p.add_argument("--out", type=Path, required=True, help="where to write the filled clip")
-    p.add_argument("--samples", type=int, default=20, help="chains averaged (default: %(default)s)")
     p.add_argument("--style", default=None, help="style label for style models (default: the first)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     _add_clip_options(p)
     _add_out_fps(p, "the input's rate and frame count")
     _add_units(p)
+    p.epilog = ("Frames are the input clip's own, counted from 0, END excluded. Each gap is inferred from the "
+                "frames after it as well as before it (crbm.cleanup.fill_motion); recorded values are kept.")
 
 
 def _run_fill(args: argparse.Namespace) -> int:
-    import torch
-
+    from crbm.cleanup import parse_gap
     from crbm.mocap.io import read_motion
     from crbm.motion_model import load_motion_model
 
+    gaps = [parse_gap(g) for g in args.gap]
+    if args.missing is None and not gaps:
+        raise CRBMError("give the missing joints: --missing JOINTS [--start S] [--end E], or --gap JOINTS:START:END")
+    if args.missing is None and (args.start != 0 or args.end is not None):
+        raise CRBMError("--start and --end go with --missing")
     model = load_motion_model(args.model)
-    clip = model.fill(read_motion(args.input, asf=args.asf, fps=args.fps), args.missing.split(","),
-                      start=args.start, style=args.style, n_samples=args.samples,
-                      generator=torch.Generator().manual_seed(args.seed), out_fps=args.out_fps)
+    missing = [] if args.missing is None else [j.strip() for j in args.missing.split(",") if j.strip()]
+    clip = model.fill(read_motion(args.input, asf=args.asf, fps=args.fps), missing, start=args.start,
+                      end=args.end, gaps=gaps, style=args.style, out_fps=args.out_fps)
     for path in _write_clips([clip], args.out, args.units):
         print(path)
     return 0

@@ -406,3 +406,92 @@ def fill_missing(
         buf[:, t] = v.mean(0) if shared_history else v
     out = buf.mean(0)
     return torch.where(missing, out, frames)
+
+
+def _histories(frames: Tensor, order: int) -> Tensor:
+    """u_t for every row t >= order of ``frames`` (T, D): (T - order, order * D), most recent frame first."""
+    t = frames.shape[0]
+    return torch.cat([frames[order - k - 1 : t - k - 1] for k in range(order)], dim=1)
+
+
+def predict_next(model, frames: Tensor, *, labels: Tensor | None = None) -> Tensor:
+    """The model's one-step prediction of every frame of ``frames`` (T, D) from the frames before it: row t is
+    E[v | p(h | v_{t-1}, u_t), u_t], one mean-field round started at the previous frame (``model_predictor``
+    with k = 1), for t >= ``model.order``; the first ``order`` rows are NaN. ``labels`` (T, L) for style
+    models. All rows in one batch; differentiable (used by :func:`fill_both_sides`)."""
+    n = model.order
+    out = torch.full_like(frames, float("nan"))
+    if frames.shape[0] <= n:
+        return out
+    cond = model.conditioned(_histories(frames, n), None if labels is None else labels[n:])
+    out[n:] = cond.visible_mean(cond.hidden_mean(frames[n - 1 : -1]))
+    return out
+
+
+def fill_both_sides(
+    model,
+    frames: Tensor,
+    missing: Tensor,
+    *,
+    labels: Tensor | None = None,
+    residual_var: Tensor | None = None,
+    iterations: int = 200,
+) -> Tensor:
+    """Fill the ``missing`` entries of ``frames`` with the frames after each gap as well as those before it.
+
+    The missing values x_M are the mode of the model read as a nonlinear autoregression with Gaussian
+    residuals of variance s (D,):
+
+        x_M = argmin  sum_t sum_d (v_{t,d} - f_{t,d})^2 / s_d,   f = predict_next(model, v)
+
+    over every frame t >= order whose prediction or value involves a missing entry, so a frame after a gap
+    pulls the gap towards values from which it is predicted well; a gap at the clip's start is shaped by the
+    frames after it alone, one at the end by those before it. ``residual_var`` s defaults to the mean squared
+    one-step residual over the windows without a missing entry (1 where there are none). Solved by L-BFGS
+    with a strong-Wolfe line search (``iterations`` at most) from the values ``frames`` holds at the missing
+    entries (the caller's first guess, e.g. interpolation); deterministic.
+
+    Args: frames (T, D); missing (T, D) bool; labels (T, L) for style models. Returns (T, D), equal to
+    ``frames`` at every observed entry. For a TwoLayerCRBM pass ``model.layer1``.
+    """
+    if frames.ndim != 2 or missing.shape != frames.shape:
+        raise CRBMError(
+            f"frames (T, D) and missing (T, D) must match; got {tuple(frames.shape)}, {tuple(missing.shape)}"
+        )
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise CRBMError(f"iterations must be a positive integer, got {iterations!r}")
+    missing = missing.to(device=frames.device, dtype=torch.bool)
+    n, t_all = model.order, frames.shape[0]
+    rows = torch.nonzero(missing.any(1)).flatten()
+    if rows.numel() == 0:
+        return frames.clone()
+    if t_all <= n:
+        raise CRBMError(f"fill_both_sides: a model of order {n} needs more than {n} frames, got {t_all}")
+    with torch.no_grad():
+        if residual_var is None:
+            clean = ~missing.any(1)
+            whole = torch.stack([clean[n - k : t_all - k] for k in range(n + 1)]).all(0)  # rows t >= n
+            err = (predict_next(model, frames, labels=labels)[n:] - frames[n:])[whole]
+            residual_var = err.square().mean(0) if err.shape[0] else frames.new_ones(frames.shape[1])
+        s = torch.as_tensor(residual_var, dtype=frames.dtype, device=frames.device).clamp_min(1e-12)
+    lo = max(n, int(rows[0]))
+    hi = min(t_all, int(rows[-1]) + n + 1)
+    seg = slice(lo - n, hi)
+    part, hole = frames[seg], missing[seg]
+    lab = None if labels is None else labels[seg]
+    free = part[hole].clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([free], max_iter=iterations, tolerance_grad=1e-9, tolerance_change=1e-12,
+                            line_search_fn="strong_wolfe")
+
+    def objective() -> Tensor:
+        opt.zero_grad()
+        v = part.masked_scatter(hole, free)
+        loss = ((v[n:] - predict_next(model, v, labels=lab)[n:]).square() / s).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(objective)
+    out = frames.clone()
+    out[seg] = part.masked_scatter(hole, free.detach())
+    return out

@@ -8,7 +8,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import crbm
 
@@ -22,7 +21,7 @@ model = crbm.load_motion_model(args.model)
 _, test = crbm.load_gpmat_walkjog().motions(crbm.cmu_skeleton(35))
 walk = test[1]  # 35_29
 leg = ["rfemur", "rtibia", "rfoot", "rtoes"]
-filled = model.fill(walk, leg, start=63, n_samples=20, generator=torch.Generator().manual_seed(0))
+filled = model.fill(walk, leg, start=63)  # from frame 64 (1-based) to the end, inferred from both sides
 cols = [i for i, n in enumerate(walk.channel_names) if n.split(".")[0] in leg]
 err = filled.frames[63:, cols] - walk.frames[63:, cols]
 print(f"RMS error of the filled right leg, frames 64-125: {np.sqrt(np.mean(err**2)):.2f} degrees")

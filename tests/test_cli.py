@@ -92,9 +92,9 @@ def test_outputs_come_back_at_the_input_rate_unless_asked(walk_bvh, tmp_path, ca
     runs = {
         "denoised.bvh": (["denoise", str(model), str(walk_bvh)], 120.0, 455),
         "denoised30.bvh": (["denoise", str(model), str(walk_bvh), "--out-fps", "30"], 30.0, 114),
-        "filled.bvh": (["fill", str(model), str(walk_bvh), "--missing", "rfemur", "--samples", "1",
+        "filled.bvh": (["fill", str(model), str(walk_bvh), "--missing", "rfemur",
                         "--start", "200"], 120.0, 455),
-        "filled24.bvh": (["fill", str(model), str(walk_bvh), "--missing", "rfemur", "--samples", "1",
+        "filled24.bvh": (["fill", str(model), str(walk_bvh), "--missing", "rfemur",
                           "--out-fps", "24"], 24.0, 91),
         "converted.bvh": (["convert", str(walk_bvh)], 120.0, 455),
         "converted30.bvh": (["convert", str(walk_bvh), "--out-fps", "30"], 30.0, 114),

@@ -8,7 +8,16 @@ import torch
 from crbm.conditional import CRBM, TwoLayerCRBM, Windows, history, taylor_config
 from crbm.errors import CRBMError
 from crbm.factored import FCRBM, LabelCRBM
-from crbm.sample import _Settler, denoise, fill_missing, generate, smooth, style_schedule
+from crbm.sample import (
+    _Settler,
+    denoise,
+    fill_both_sides,
+    fill_missing,
+    generate,
+    predict_next,
+    smooth,
+    style_schedule,
+)
 from crbm.train import fit
 
 F64 = torch.float64
@@ -171,3 +180,57 @@ def test_smoother_fuses_both_predictions_with_the_observation(gen):
     pb = cond.visible_mean(cond.hidden_mean(filtered[1:2]))[0]
     expected = (noisy[0] / 0.09 + pb / 0.64) / (1 / 0.09 + 1 / 0.64)
     torch.testing.assert_close(out[0], expected)
+
+
+def test_predict_next_is_the_one_step_mean_field_rollout(gen):
+    model = _crbm(gen, dtype=F64)
+    frames = torch.randn(9, 4, generator=gen, dtype=F64)
+    pred = predict_next(model, frames)
+    assert torch.isnan(pred[:2]).all() and not torch.isnan(pred[2:]).any()
+    for t in range(2, 9):  # generate's first frame with k = 1, mean field, from the frames before t
+        torch.testing.assert_close(pred[t], generate(model, frames[:t], 1, k=1, mean_field=True, generator=None)[0, 0])
+
+
+def test_fill_both_sides_is_the_least_squares_fill_of_a_linear_model(gen):
+    """With W = 0 the CRBM's prediction is the linear autoregression b + A u, so the fill minimises a
+    quadratic: its exact minimiser comes from least squares over the missing entries."""
+    model = _crbm(gen, dtype=F64)
+    with torch.no_grad():
+        model.rbm.weight.zero_()
+        model.A.normal_(0, 0.3, generator=gen)
+    frames = torch.randn(14, 4, generator=gen, dtype=F64)
+    missing = torch.zeros(14, 4, dtype=torch.bool)
+    missing[5:9, 1] = True
+    missing[6:8, 3] = True
+    missing[0, 2] = True  # before the first prediction: shaped by the frames after it alone
+    s = torch.tensor([0.5, 1.0, 2.0, 0.7], dtype=F64)
+    guess = frames.masked_fill(missing, 0.0)
+    out = fill_both_sides(model, guess, missing, residual_var=s)
+
+    def residuals(values):  # the weighted one-step residuals, linear in the missing values
+        v = guess.masked_scatter(missing, values)
+        return ((v[2:] - predict_next(model, v)[2:]) / s.sqrt()).flatten()
+
+    x0 = torch.zeros(int(missing.sum()), dtype=F64)
+    jac = torch.autograd.functional.jacobian(residuals, x0)
+    best = torch.linalg.lstsq(jac, -residuals(x0).unsqueeze(1)).solution.squeeze(1)
+    torch.testing.assert_close(out[missing], best, atol=1e-6, rtol=0)
+    assert torch.equal(out[~missing], guess[~missing])  # recorded entries exactly
+
+
+def test_fill_both_sides_uses_the_frames_after_the_gap(gen):
+    model = _crbm(gen)
+    frames = torch.randn(12, 4, generator=gen)
+    missing = torch.zeros(12, 4, dtype=torch.bool)
+    missing[5:7, 0] = True
+    later = frames.clone()
+    later[8, 2] += 3.0  # a frame whose history holds the gap
+    far = frames.clone()
+    far[10, 2] += 3.0  # beyond the model's order after the gap: no influence
+    s = torch.ones(4)  # the same residual variances for all three (by default they come from the clip)
+    a, b, c = (fill_both_sides(model, f, missing, residual_var=s) for f in (frames, later, far))
+    assert not torch.allclose(a[missing], b[missing], atol=1e-4)
+    torch.testing.assert_close(a[missing], c[missing])
+    with pytest.raises(CRBMError, match="must match"):
+        fill_both_sides(model, frames, missing[:, :3])
+    assert torch.equal(fill_both_sides(model, frames, torch.zeros_like(missing)), frames)

@@ -1,0 +1,333 @@
+"""Cleaning recorded motion (crbm.cleanup): the noise estimate, the smoother, gap filling, the online filter,
+the frame streams, and the motion model's part in them."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+import crbm
+from crbm.cleanup import (
+    Gap,
+    OnlineFilter,
+    _on_clip,
+    denoise_motion,
+    estimate_noise,
+    fill_motion,
+    format_frame,
+    model_predictions,
+    parse_gap,
+    read_frames,
+    smooth_series,
+)
+from crbm.cli import main
+from crbm.errors import CRBMError
+from crbm.mocap.metrics import joint_position_error
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _smooth_signal(rng, n=600, channels=4, fps=120.0):
+    """Channels of sums of slow sinusoids (0.3-2 Hz, 5-30 units), (n, channels)."""
+    t = np.arange(n)[:, None] / fps
+    out = np.zeros((n, channels))
+    for _ in range(3):
+        f, a, ph = rng.uniform(0.3, 2.0, channels), rng.uniform(5, 30, channels), rng.uniform(0, 6.3, channels)
+        out += a * np.sin(2 * np.pi * f * t + ph)
+    return out
+
+
+@pytest.fixture(scope="module")
+def walk(data_root):
+    """Two seconds of the CMU walk 35_29 at its own 120 fps."""
+    clip = crbm.read_amc(data_root / "mocap/cmu/35/35_29.amc", crbm.read_asf(data_root / "mocap/cmu/35/35.asf"))
+    return clip.replace(frames=clip.frames[:240])
+
+
+def _train(data_root, epochs, **kw):
+    asf = crbm.read_asf(data_root / "mocap/cmu/35/35.asf")
+    clips = [crbm.read_amc(data_root / f"mocap/cmu/35/35_{k:02d}.amc", asf) for k in (1, 2)]
+    torch.set_num_threads(1)
+    return crbm.train_motion_model(clips, epochs=epochs, seed=0, **kw)
+
+
+@pytest.fixture(scope="module")
+def model(data_root):
+    """A small CRBM (30 fps) trained on two other walks of subject 35."""
+    return _train(data_root, 150, hidden=30)
+
+
+def _noisy(clip, sd, seed=0):
+    rot = [i for i, n in enumerate(clip.channel_names) if n.split(".")[1].startswith("r")]
+    frames = clip.frames.copy()
+    frames[:, rot] += np.random.default_rng(seed).normal(0, sd, (clip.n_frames, len(rot)))
+    return clip.replace(frames=frames)
+
+
+# ------------------------------------------------------------------------------------------ noise, smoother
+def test_estimate_noise_recovers_white_noise_and_ignores_outliers():
+    rng = np.random.default_rng(0)
+    clean = _smooth_signal(rng, n=2000)
+    noisy = clean + rng.normal(0, 0.7, clean.shape)
+    np.testing.assert_allclose(estimate_noise(noisy), 0.7, rtol=0.06)
+    spikes = noisy.copy()
+    spikes[rng.choice(2000, 20, replace=False)] += 90.0  # 1 % of the frames
+    np.testing.assert_allclose(estimate_noise(spikes), 0.7, rtol=0.1)
+    assert np.all(estimate_noise(clean) < 0.01)  # a smooth curve at 120 fps has almost no third difference
+    observed = np.ones(clean.shape, dtype=bool)
+    observed[:, 0] = False
+    assert estimate_noise(noisy, observed=observed)[0] == 0.0  # nothing to estimate from
+
+
+def test_smoother_beats_its_input_from_the_first_frame_and_keeps_clean_data():
+    rng = np.random.default_rng(1)
+    clean = _smooth_signal(rng)
+    noisy = clean + rng.normal(0, 1.0, clean.shape)
+    out, q = smooth_series(noisy, np.ones(4))
+    err = np.abs(out - clean)
+    assert np.sqrt(np.mean(err**2)) < 0.4 and q.shape == (4,)  # noise 1.0
+    # no start-up transient: the first ten frames are about as good as the middle of the clip
+    assert np.sqrt(np.mean(err[:10] ** 2)) < 2.5 * np.sqrt(np.mean(err[200:400] ** 2))
+    assert np.sqrt(np.mean(err[-10:] ** 2)) < 2.5 * np.sqrt(np.mean(err[200:400] ** 2))
+    tiny = clean + rng.normal(0, 1e-3, clean.shape)
+    assert np.abs(smooth_series(tiny, np.full(4, 1e-6))[0] - tiny).max() < 5e-3
+
+
+def test_outliers_are_left_out():
+    rng = np.random.default_rng(2)
+    clean = _smooth_signal(rng)
+    noisy = clean + rng.normal(0, 1.0, clean.shape)
+    at = rng.choice(np.arange(5, 595), 6, replace=False)
+    noisy[at, 1] += 90.0
+    out, _ = smooth_series(noisy, np.ones(4))
+    assert np.abs(out[at, 1] - clean[at, 1]).max() < 2.0
+
+
+def test_missing_values_are_bridged_by_the_spline():
+    rng = np.random.default_rng(3)
+    clean = _smooth_signal(rng)
+    x = clean.copy()
+    x[300:306, 2] = np.nan
+    out, _ = smooth_series(x, np.full(4, 1e-4))
+    assert np.abs(out[300:306, 2] - clean[300:306, 2]).max() < 0.05
+
+
+# ------------------------------------------------------------------------------------------ clips
+def test_denoise_motion_cleans_a_real_take_without_root_drift(walk):
+    noisy = _noisy(walk, 3.0)
+    out = denoise_motion(noisy)
+    assert out.skeleton == walk.skeleton and out.fps == walk.fps and out.frames.shape == walk.frames.shape
+    before, after = joint_position_error(walk, noisy).mean(), joint_position_error(walk, out).mean()
+    assert after < 0.4 * before, (before, after)
+    assert after < 0.4 * joint_position_error(walk, _noisy(walk, 3.0, seed=1)).mean()
+    # the root's position (not noised here) stays where it was: nothing is integrated
+    assert np.abs(out.frames[:, :3] - walk.frames[:, :3]).max() < 0.05  # ASF units (1 = 5.6 cm)
+    given = denoise_motion(noisy, noise_std=3.0)
+    assert joint_position_error(walk, given).mean() < 1.15 * after
+    clean = denoise_motion(walk)  # a clean take stays (its own jitter aside) as it was
+    assert joint_position_error(walk, clean).mean() < 0.2
+
+
+def test_angles_come_back_on_the_input_branch(walk):
+    frames = walk.frames.copy()
+    c = walk.channel_names.index("root.ry")
+    turning = np.linspace(150.0, 215.0, walk.n_frames)  # through 180 degrees
+    frames[:, c] = (turning + 180.0) % 360.0 - 180.0  # written wrapped into [-180, 180)
+    wrapped = walk.replace(frames=frames)
+    out = denoise_motion(_noisy(wrapped, 1.0))
+    gap = (out.frames[:, c] - frames[:, c] + 180.0) % 360.0 - 180.0
+    assert np.abs(gap).max() < 2.0
+    assert np.abs(out.frames[:, c] - frames[:, c]).max() < 2.0  # the same whole turns as the input
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), True, "3"])
+def test_noise_level_must_be_a_finite_number_not_below_zero(walk, bad):
+    with pytest.raises(CRBMError, match="noise_std"):
+        denoise_motion(walk, noise_std=bad)
+    with pytest.raises(CRBMError, match="position_noise_std"):
+        denoise_motion(walk, position_noise_std=bad)
+
+
+def test_fill_motion_keeps_recorded_values_and_meets_them_at_the_edges(walk):
+    gaps = [Gap(("rfemur", "rtibia"), 100, 140), Gap(("lhumerus",), 0, 30), Gap(("head",), 220, 240)]
+    out = fill_motion(walk, gaps)
+    names = walk.channel_names
+    missing = np.zeros(walk.frames.shape, dtype=bool)
+    for g in gaps:
+        missing[g.start : g.end, [i for i, n in enumerate(names) if n.split(".")[0] in g.joints]] = True
+    assert np.array_equal(out.frames[~missing], walk.frames[~missing])
+    assert not np.allclose(out.frames[missing], walk.frames[missing], atol=1e-3)
+    step = np.abs(np.diff(walk.frames, axis=0))
+    for c in np.flatnonzero(missing.any(0)):
+        typical = np.percentile(step[:, c], 99) + 1e-9
+        d = np.abs(np.diff(out.frames[:, c]))
+        assert d.max() < 3 * typical, names[c]  # no jump anywhere, edges included
+    knee = names.index("rtibia.rx")
+    assert np.abs(out.frames[100:140, knee] - walk.frames[100:140, knee]).max() < 25.0
+
+
+@pytest.mark.parametrize(
+    "gap, message",
+    [
+        (Gap(("rfemur",), 50, 50), "start < end"),
+        (Gap(("rfemur",), 60, 50), "start < end"),
+        (Gap(("rfemur",), -1, 50), "start < end"),
+        (Gap(("rfemur",), 200, 241), "start < end <= 240"),
+        (Gap(("tail",), 0, 10), r"unknown joints \['tail'\]"),
+    ],
+)
+def test_bad_gaps_are_refused(walk, gap, message):
+    with pytest.raises(CRBMError, match=message):
+        fill_motion(walk, [gap])
+
+
+def test_parse_gap():
+    assert parse_gap("rfemur, rtibia:100:160") == Gap(("rfemur", "rtibia"), 100, 160)
+    for bad in ("rfemur:100", "rfemur:a:3", ":1:2", "rfemur;1;2"):
+        with pytest.raises(CRBMError, match="JOINTS:START:END"):
+            parse_gap(bad)
+
+
+
+def test_fill_motion_needs_a_gap(walk):
+    with pytest.raises(CRBMError, match="no gap"):
+        fill_motion(walk, [])
+
+
+# ------------------------------------------------------------------------------------------ the online filter
+def test_online_filter_is_causal_up_to_its_lag(walk):
+    noisy = _noisy(walk, 2.0).frames
+    for lag in (0, 2):
+        base = OnlineFilter(walk.skeleton, walk.fps, lag=lag).run(noisy)
+        assert base.shape == noisy.shape
+        changed = noisy.copy()
+        changed[150:] += 10.0
+        other = OnlineFilter(walk.skeleton, walk.fps, lag=lag).run(changed)
+        np.testing.assert_array_equal(other[: 150 - lag], base[: 150 - lag])  # no output looks further ahead
+        assert not np.allclose(other[150 - lag], base[150 - lag])
+
+
+def test_online_filter_push_flush_and_its_output(walk):
+    noisy = _noisy(walk, 3.0)
+    f = OnlineFilter(walk.skeleton, walk.fps, lag=1)
+    assert f.latency == pytest.approx(1 / 120)
+    outs = [f.push(row) for row in noisy.frames]
+    assert outs[0] is None and all(o is not None for o in outs[1:])
+    rest = f.flush()
+    cleaned = np.array(outs[1:] + rest)
+    np.testing.assert_array_equal(cleaned, OnlineFilter(walk.skeleton, walk.fps, lag=1).run(noisy.frames))
+    before = joint_position_error(walk, noisy).mean()
+    assert joint_position_error(walk, noisy.replace(frames=cleaned)).mean() < 0.7 * before
+    holes = noisy.frames.copy()
+    holes[100:110, 10:20] = np.nan  # values not recorded: bridged
+    assert np.isfinite(OnlineFilter(walk.skeleton, walk.fps).run(holes)).all()
+    with pytest.raises(CRBMError, match="62 values"):
+        f.push(np.zeros(5))
+    with pytest.raises(CRBMError, match="lag"):
+        OnlineFilter(walk.skeleton, walk.fps, lag=-1)
+
+
+def test_read_frames_parses_lines_and_refuses_a_broken_stream():
+    rows = list(read_frames(["1 2 3\n", "\n", "4 nan 6"], 3))
+    assert len(rows) == 2 and np.isnan(rows[1][1]) and rows[0].tolist() == [1, 2, 3]
+    assert list(read_frames([format_frame(np.array([0.1, -2.5e-7, 3e8]))], 3))[0].tolist() == [0.1, -2.5e-7, 3e8]
+    for lines, message in ((["1 2 3", "4 5"], "line 2: 2 values, expected 3"), (["1 x 3"], "'x' is not a number"),
+                           (["1 inf 3"], "infinite")):
+        with pytest.raises(CRBMError, match=message):
+            list(read_frames(lines, 3))
+
+
+# ------------------------------------------------------------------------------------------ with a model
+def test_model_predictions_cover_every_sub_clip(model, walk):
+    pred, k = model_predictions(model, walk)
+    assert k == 4 and pred.shape == walk.frames.shape
+    knee = walk.channel_names.index("rtibia.rx")
+    assert np.isnan(pred[: 4 * 3, knee]).all() and np.isfinite(pred[12:, knee]).all()  # order 3, 4 sub-clips
+    rms = np.sqrt(np.mean((pred[12:, knee] - walk.frames[12:, knee]) ** 2))
+    assert rms < 0.5 * walk.frames[:, knee].std()  # far better than the knee's mean angle
+
+
+def test_model_denoise_and_fill_through_the_motion_model(model, walk, data_root):
+    noisy = _noisy(walk, 5.0)
+    with_model, alone = model.denoise(noisy), denoise_motion(noisy)
+    assert with_model.frames.shape == walk.frames.shape and with_model.fps == walk.fps
+    err = joint_position_error(walk, with_model).mean()
+    assert err < 0.4 * joint_position_error(walk, noisy).mean()
+    untrained = denoise_motion(noisy, model=_train(data_root, 1, hidden=10))
+    assert joint_position_error(walk, untrained).mean() < 1.02 * joint_position_error(walk, alone).mean()
+    filled = model.fill(walk, ["rfemur", "rtibia.rx"], start=60, end=120, gaps=[Gap(("lhumerus",), 200, 240)])
+    cols = [i for i, n in enumerate(walk.channel_names) if n.split(".")[0] in ("rfemur", "rtibia")]
+    keep = np.ones(walk.frames.shape, dtype=bool)
+    keep[60:120, cols] = False
+    keep[200:, [i for i, n in enumerate(walk.channel_names) if n.startswith("lhumerus.")]] = False
+    assert np.array_equal(filled.frames[keep], walk.frames[keep])
+    assert np.isfinite(filled.frames).all()
+    with pytest.raises(CRBMError, match="unknown joints"):
+        model.fill(walk, ["tail"])
+
+
+def test_a_model_of_frame_differences_predicts_frame_by_frame(data_root, walk):
+    asf = crbm.read_asf(data_root / "mocap/cmu/35/35.asf")
+    diff = crbm.train_motion_model([crbm.read_amc(data_root / "mocap/cmu/35/35_01.amc", asf)], hidden=8, epochs=1,
+                                   differences=True)
+    clip = walk.replace(frames=walk.frames[::4], fps=30.0)
+    (z,) = diff.transform([clip])
+    same = _on_clip(diff, clip, z, z, per_frame=True)
+    knee = clip.channel_names.index("rtibia.rx")
+    np.testing.assert_allclose(same[:, knee], clip.frames[:, knee], atol=1e-6)
+    moved = z.clone()
+    moved[20] += 0.5
+    out = _on_clip(diff, clip, z, moved, per_frame=True)
+    changed = np.flatnonzero(np.abs(out[:, knee] - same[:, knee]) > 1e-6)
+    assert changed.tolist() == [20]  # each frame continues from the clip's own frame before it
+    assert np.isfinite(diff.fill(walk, ["rfemur"], start=50, end=90).frames).all()
+
+
+# ------------------------------------------------------------------------------------------ command line
+def test_cli_streams_frames_through_the_online_filter(model, walk, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    ref = tmp_path / "walk.parquet"
+    crbm.write_parquet(walk, ref)
+    lines = "\n".join(format_frame(f) for f in _noisy(walk, 2.0).frames[:50]) + "\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
+    assert main(["denoise", str(path), "-", "--online", "--skeleton", str(ref), "--out", "-"]) == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if r]
+    assert len(rows) == 50 and len(rows[0].split()) == 62
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines + "1 2 3\n"))  # the stream ends mid-frame
+    out = tmp_path / "x.parquet"
+    assert main(["denoise", str(path), "-", "--online", "--skeleton", str(ref), "--out", str(out)]) == 2
+    assert "line 51: 3 values, expected 62" in capsys.readouterr().err and not out.exists()
+
+
+def test_cli_fill_takes_several_gaps_and_refuses_bad_ones(model, walk, tmp_path, capsys):
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    clip = tmp_path / "walk.parquet"
+    crbm.write_parquet(walk, clip)
+    out = tmp_path / "filled.parquet"
+    argv = ["fill", str(path), str(clip), "--missing", "rfemur", "--start", "30", "--end", "60",
+            "--gap", "lhumerus,lradius:100:130", "--gap", "head:0:20", "--out", str(out)]
+    assert main(argv) == 0
+    back = crbm.read_parquet(out)[0]
+    assert back.frames.shape == walk.frames.shape and back.fps == walk.fps
+    bad_gaps = (
+        (["--gap", "rfemur:50:40"], "start < end"),
+        (["--gap", "rfemur:0:999"], "<= 240"),
+        (["--gap", "wing:0:9"], "unknown joints"),
+        (["--missing", "rfemur", "--end", "9999"], "<= 240"),
+        ([], "give the missing joints"),
+        (["--gap", "rfemur"], "JOINTS:START:END"),
+    )
+    for bad, message in bad_gaps:
+        capsys.readouterr()
+        target = tmp_path / "bad.parquet"
+        assert main(["fill", str(path), str(clip), *bad, "--out", str(target)]) == 2, bad
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and not target.exists(), (bad, err)
+    for bad in ("-1", "nan", "2,x", "1,2,3"):
+        assert main(["denoise", str(path), str(clip), "--noise-std", bad, "--out", str(tmp_path / "d.bvh")]) == 2
+        assert "--noise-std" in capsys.readouterr().err and not (tmp_path / "d.bvh").exists()
