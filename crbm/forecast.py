@@ -87,6 +87,42 @@ def zero_velocity(seeds: Tensor, horizon: int, labels: Tensor | None = None) -> 
     return seeds[:, -1:].expand(-1, horizon, -1).clone()
 
 
+# ``still`` maps seeds (S, order, D) to the frames (S, D) that mean "the pose stays as it is": the last seed
+# frame where frames are poses (zero_velocity's), the code of a zero change where they are differences.
+Still = Callable[[Tensor], Tensor]
+
+
+@torch.no_grad()
+def unpredictable_channels(predictor: Predictor, clips: Sequence[Tensor], *, order: int, still: Still) -> Tensor:
+    """Channels (D,) bool where ``predictor``'s one-step prediction over every window of ``clips`` has a larger
+    mean squared error than ``still(seeds)``: noisy channels whose next value the model cannot foresee."""
+    starts = prediction_starts(clips, order, 1)
+    if not starts:
+        raise CRBMError(f"no clip has {order} + 1 frames for a prediction")
+    seeds = torch.stack([clips[i][t - order : t] for i, t in starts])
+    truth = torch.stack([clips[i][t] for i, t in starts])
+    model = (predictor(seeds, 1, None)[:, 0] - truth).square().mean(0)
+    return model > (still(seeds) - truth).square().mean(0)
+
+
+def holding(predictor: Predictor, held: Tensor, still: Still) -> Predictor:
+    """``predictor`` rolled forward one frame at a time with the ``held`` channels (D,) bool kept at
+    ``still(seeds)`` throughout: the pose holds where the model cannot foresee it (``unpredictable_channels``),
+    and the other channels are predicted given that."""
+
+    def predict(seeds: Tensor, horizon: int, labels: Tensor | None) -> Tensor:
+        keep = still(seeds)[:, held]
+        window, out = seeds, []
+        for t in range(horizon):
+            frame = predictor(window, 1, None if labels is None else labels[:, t : t + 1])[:, 0].clone()
+            frame[:, held] = keep
+            out.append(frame)
+            window = torch.cat([window[:, 1:], frame[:, None]], 1)
+        return torch.stack(out, 1)
+
+    return predict
+
+
 @dataclass
 class LinearAR:
     """v_t = c + M u_t (u_t = [v_{t-1}, ..., v_{t-n}]), fitted by ridge regression:

@@ -11,6 +11,7 @@ from crbm.forecast import (
     LinearAR,
     butter_denoise,
     gpmat_errors,
+    holding,
     nearest_neighbour_baselines,
     prediction_errors,
     prediction_starts,
@@ -18,6 +19,7 @@ from crbm.forecast import (
     taylor_nearest_neighbour,
     taylor_pair_error,
     tune_savgol,
+    unpredictable_channels,
     zero_velocity,
 )
 
@@ -51,6 +53,36 @@ def test_prediction_errors_use_the_same_starts_and_scale():
     assert errors == {1: 2.0, 4: 8.0}
     scaled = prediction_errors(zero_velocity, [clip], order=2, horizons=(1,), scale=torch.tensor([3.0, 0.0]))
     assert scaled[1] == pytest.approx(6.0 / np.sqrt(2))
+
+
+def test_unpredictable_channels_are_those_where_holding_still_wins():
+    g = torch.Generator().manual_seed(0)
+    walk = torch.randn(400, generator=g, dtype=F64).cumsum(0)  # a random walk: the last value is the best guess
+    noise = torch.randn(400, generator=g, dtype=F64)  # white noise about 0: its mean is the best guess
+    clip = torch.stack([walk, noise], 1)
+
+    def mean(seeds, horizon, labels):  # always predicts 0
+        return seeds.new_zeros(seeds.shape[0], horizon, seeds.shape[2])
+
+    held = unpredictable_channels(mean, [clip], order=2, still=lambda seeds: seeds[:, -1])
+    assert held.tolist() == [True, False]
+
+
+def test_holding_keeps_the_held_channels_still_and_rolls_the_others():
+    clip, _, _ = _ar2_clip()
+    ar = LinearAR.fit([clip], 2, ridge=0.0)
+    seeds = clip[None, 10:12]
+    free = holding(ar, torch.tensor([False, False]), lambda s: s[:, -1])(seeds, 5, None)
+    torch.testing.assert_close(free, ar(seeds, 5))  # nothing held: the predictor's own rollout
+    held = holding(ar, torch.tensor([True, False]), lambda s: s[:, -1])(seeds, 5, None)
+    assert torch.equal(held[0, :, 0], clip[11, 0].expand(5))
+    # channel 1 follows the AR given channel 0 held: one step at a time by hand
+    window = seeds.clone()
+    for t in range(5):
+        step = ar(window, 1)[:, 0]
+        step[:, 0] = clip[11, 0]
+        torch.testing.assert_close(held[:, t], step)
+        window = torch.cat([window[:, 1:], step[:, None]], 1)
 
 
 def test_scipy_filters_and_tuning_reduce_noise():

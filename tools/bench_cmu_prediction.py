@@ -22,13 +22,16 @@ Euler rows with PROTOCOL.md's figure as ``published``.
 ``CRBM_BENCH_HOLDOUT=1``: the validation split instead: ``<action>_5.txt`` held out of training and 32 windows
 drawn on it by the protocol's rule, for :data:`VARIANTS` and the further settings of :data:`SWEEP` (settings
 are chosen there; the test windows are run once per chosen setting). ``CRBM_BENCH_VARIANTS=a,b``: only those
-variants (the default among them), so that a sweep can run in parts. ``--quick``: 100 epochs (numbers are not claims).
+variants (the default among them), so that a sweep can run in parts; ``CRBM_BENCH_MODELS=FOLDER``: trained
+models are kept there and reused by later runs of the same split, variant and epochs. ``--quick``: 100 epochs
+(numbers are not claims).
 """
 
 from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,7 +40,7 @@ from benchkit import holdout_count
 
 import crbm
 from crbm.datasets import data_path
-from crbm.forecast import model_predictor
+from crbm.forecast import holding, model_predictor, unpredictable_channels
 from crbm.mocap import cmubench
 from crbm.mocap.preprocess import Pipeline
 from crbm.mocap.resample import resample
@@ -57,8 +60,15 @@ SWEEP = {  # further settings tried on the validation split only, one change at 
     "differences_hidden300": dict(order=3, hidden=300, differences=True),
     "differences_60fps": dict(order=6, hidden=150, differences=True, fps=60.0),
 }
-ROLLOUTS = {"": dict(k=1)}  # predictor name suffix -> crbm.model_predictor settings (mean-field)
-SWEEP_ROLLOUTS = {"_k30": dict(k=30)}  # tried on the validation split only
+# predictor name suffix -> crbm.model_predictor settings (default mean-field); hold=True: the channels the
+# model cannot foresee one frame ahead on its training clips stay still (crbm.forecast.holding)
+ROLLOUTS = {"": dict(k=1)}
+SWEEP_ROLLOUTS = {  # tried on the validation split only
+    "_k30": dict(k=30),
+    "_mean20": dict(k=30, mean_field=False, n_samples=20),  # the average of 20 sampled continuations
+    "_hold": dict(k=1, hold=True),
+    "_k30_hold": dict(k=30, hold=True),
+}
 DEFAULT = "poses"
 EPOCHS = 2000
 VALIDATION_WINDOWS = 32
@@ -143,6 +153,46 @@ def forecasts(model: crbm.MotionModel, seen: list[crbm.Motion], predictors: dict
     return out
 
 
+def still_frames(model: crbm.MotionModel):
+    """``crbm.forecast.Still`` for the model's frames: the last seed frame, its frame-difference channels
+    (``.d``) set to the code of no change (a clip standing still in the rest pose, through the pipeline)."""
+    d = [i for i, n in enumerate(model.channels) if n.endswith(".d")]
+    rest = model.pipeline.transform([np.zeros((3, len(model.skeleton.channel_names)))])[0][-1]
+    zero = torch.as_tensor(rest[d], dtype=next(model.model.parameters()).dtype)
+
+    def still(seeds: torch.Tensor) -> torch.Tensor:
+        frame = seeds[:, -1].clone()
+        frame[:, d] = zero
+        return frame
+
+    return still
+
+
+def predictor(model: crbm.MotionModel, train: list[crbm.Motion], rollout: dict):
+    """The model's predictor for one rollout setting (:data:`ROLLOUTS`), on its own frames."""
+    settings = dict(rollout)
+    hold = settings.pop("hold", False)
+    p = model_predictor(model.model, generator=torch.Generator().manual_seed(0), **settings)
+    if hold:
+        still = still_frames(model)
+        p = holding(p, unpredictable_channels(p, model.transform(train), order=model.order, still=still), still)
+    return p
+
+
+def trained(train: list[crbm.Motion], settings: dict, *, epochs: int, device: str, key: str) -> crbm.MotionModel:
+    """``crbm.train_motion_model`` on ``train``; with ``CRBM_BENCH_MODELS`` set, the model is kept in that
+    folder under ``key`` and loaded from there when it is already trained."""
+    folder = os.environ.get("CRBM_BENCH_MODELS")
+    path = Path(folder) / f"{key}.safetensors" if folder else None
+    if path is not None and path.exists():
+        return crbm.MotionModel.load(path)
+    model = crbm.train_motion_model(train, epochs=epochs, seed=0, device=device, **({"fps": FPS} | settings))
+    model.model.cpu()
+    if path is not None:
+        model.save(path)
+    return model
+
+
 def scores(truth: crbm.Motion, guess: np.ndarray, joints: list[int]) -> dict[str, list[float]]:
     """Per predicted frame (25 values), averaged over the windows that ``truth`` and ``guess`` hold end to
     end: ``{"euler": ..., "mm": ...}``."""
@@ -172,10 +222,11 @@ def evaluate_action(action: str, *, holdout: int, epochs: int, device: str, vari
         seen, ahead, starts = seen + a, ahead + [b], starts + [(clip.name, t) for t in s]
     truth = seen[0].replace(frames=np.concatenate(ahead))
     guesses = {"zero_velocity": np.repeat(np.stack([m.frames[-1] for m in seen]), cmubench.PREDICTED, axis=0)}
+    split = f"holdout{holdout}" if holdout else "test"
     for name, settings in variants.items():
-        model = crbm.train_motion_model(train, epochs=epochs, seed=0, device=device, **({"fps": FPS} | settings))
-        model.model.cpu()
-        predictors = {name + suffix: model_predictor(model.model, **r) for suffix, r in rollouts.items()}
+        key = f"{action}_{split}_{name}_{epochs}_" + "_".join(f"{k}{v}" for k, v in sorted(settings.items()))
+        model = trained(train, settings, epochs=epochs, device=device, key=key)
+        predictors = {name + suffix: predictor(model, train, r) for suffix, r in rollouts.items()}
         guesses |= forecasts(model, seen, predictors | {f"ar_{name}": model.ar})
     return {"starts": starts, "joints": joints, "errors": {p: scores(truth, g, joints) for p, g in guesses.items()}}
 
