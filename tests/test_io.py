@@ -118,7 +118,7 @@ def test_convert_every_direction(cmu, tmp_path, capsys):
         (lambda p: p / "in.bvh", [], "BVH -> AMC is not supported"),
         (lambda p: p / "in.amc", [], "needs its skeleton"),
         (lambda p: p / "bad.bvh", [], "bad.bvh:"),
-        (lambda p: p / "missing.bvh", [], "No such file"),
+        (lambda p: p / "missing.bvh", [], "missing.bvh: no such file"),
     ],
 )
 def test_convert_errors_exit_2_without_output(cmu, data_root, tmp_path, capsys, make_input, extra, expected):

@@ -18,6 +18,7 @@ from crbm.sample import (
     smooth,
     style_schedule,
 )
+from crbm.threads import set_threads
 from crbm.train import fit
 
 F64 = torch.float64
@@ -114,9 +115,10 @@ def test_drawing_ahead_on_a_thread_changes_no_sample(kind, gen, monkeypatch):
     ahead.close()
 
 
-def test_drawing_thread_borrows_one_intra_op_thread_and_gives_it_back(gen, monkeypatch):
+def test_drawing_thread_borrows_one_intra_op_thread_and_gives_it_back(gen, monkeypatch, request):
     monkeypatch.setattr("crbm.sample._PREFETCH_MIN", 1)
-    torch.set_num_threads(2)  # the one_thread fixture restores its own setting afterwards
+    set_threads(2)  # asked for, whatever torch's count was when crbm was imported
+    request.addfinalizer(lambda: set_threads(None))
     seen = []
     model = _crbm(gen)
     for name in ("conditioned", "_conditioned"):  # the first frame's checked method, then the unchecked one
