@@ -300,7 +300,14 @@ def _to_floats(path, values: list[str], lines: array) -> np.ndarray:
                             path, f"expected a finite decimal number, got {t[:40]!r}", line=lines[lo + k]
                         )
         if text:
-            parsed.append(np.fromstring(text, dtype=np.float64, sep=" "))
+            numbers = np.fromstring(text, dtype=np.float64, sep=" ")
+            if not np.isfinite(numbers).all():  # a decimal beyond the float range, such as 1e999
+                first = int(np.flatnonzero(~np.isfinite(numbers))[0])
+                ends = np.cumsum([line.count(" ") + 1 for line in block])
+                k = int(np.searchsorted(ends, first, side="right"))
+                token = block[k].split(" ")[first - (int(ends[k - 1]) if k else 0)]
+                raise FormatError(path, f"expected a finite decimal number, got {token[:40]!r}", line=lines[lo + k])
+            parsed.append(numbers)
     return np.concatenate(parsed)
 
 
