@@ -21,11 +21,14 @@ proportion to its precision and to how well the curve's past and future already 
 * m_t, p_c: the model's mean-field one-step prediction of frame t from the smoothed frames before it
   (``crbm.sample.predict_next``, in the model's representation and at its frame rate: a clip at a whole
   multiple K of the model's rate is cut into K interleaved sub-clips), mapped back to the clip's channels.
-  p_c = (2K)^2 v_c, v_c the robust variance of the prediction's distance to the spline-smoothed curve: the
-  error of a prediction is shared by the K sub-clips' neighbouring frames and persists for a few frames,
-  so these pseudo-observations carry far less than independent ones would (the factor was chosen on CMU
-  walks: with it an untrained model leaves the spline's result as it was, a trained one still improves
-  it). The root's channels take no model prediction: integrated from velocities it would drift.
+  Nominally p_c = (2K)^2 v_c, v_c the robust variance of the prediction's distance to the spline-smoothed
+  curve (a prediction's error is shared by the K sub-clips' neighbouring frames and persists for a few
+  frames, so these pseudo-observations carry far less than independent ones would). How much the model is
+  trusted is then decided on the take itself: every ``HELD_OUT``-th frame is held out, the rest smoothed
+  with the predictions at each weight of ``WEIGHTS`` (precision times 0, 1/4, 1, 4), and the weight that
+  best estimates the held-out frames is kept (their noise is independent of every other frame's, so this is
+  an unbiased comparison of the candidates' errors). A model that does not help is left out. The root's
+  channels take no model prediction: integrated from velocities it would drift.
 * outliers: an observation whose innovation exceeds ``GATE`` standard deviations is left out (after
   ``REACQUIRE`` rejections in a row the filter restarts from the observation instead, so a real jump is
   followed).
@@ -35,9 +38,10 @@ by maximising the model's predictive density of every frame that depends on them
 gap as well as before it (``crbm.sample.fill_both_sides``); those values, mapped back to the clip's
 channels, are pseudo-observations (variance p_c) inside the gap for the smoother, whose spline prior carries
 the curve smoothly into the recorded frames on both sides: near the edges the spline dominates, deep in a
-long gap the model. Here p_c = K^2 v_c, v_c the robust variance of the model's one-step prediction error on
-the recorded frames (chosen on CMU walks: a smaller p_c spoils short gaps, a larger one long gaps). The
-recorded entries come back exactly, and what remains between the smoothed curve and the recorded values at
+long gap the model. Nominally p_c = K^2 v_c, v_c the robust variance of the model's one-step prediction error
+on the recorded frames; the weight actually given to the model is chosen per gap by filling windows of the
+same length and joints elsewhere in the take, where the truth is known (:func:`fill_motion`). The recorded
+entries come back exactly, and what remains between the smoothed curve and the recorded values at
 each edge is blended linearly across the gap, so nothing jumps there.
 
 **The online filter** (:class:`OnlineFilter`) runs the forward pass frame by frame with a fixed lag.
@@ -66,6 +70,8 @@ _NOISE_FLOOR = 1e-6  # smallest noise std, relative to the channel's unit (degre
 _BURN_IN = 3  # observations per channel before the likelihood counts (the state is still diffuse)
 _CHI2_MEDIAN = 0.45493642311957283  # median of chi-square with one degree of freedom
 _Z_CLAMP = 8.0  # model inputs are clipped to this many training standard deviations
+WEIGHTS = (0.0, 0.25, 1.0, 4.0)  # the model's weights tried on the take itself (multiples of 1 / p_c)
+HELD_OUT = 10  # denoising holds out every HELD_OUT-th frame to choose the model's weight
 
 
 # ------------------------------------------------------------------------------------------------ channels
@@ -257,7 +263,7 @@ def _forward(
         if keep:
             out.pmean[t], out.pcov[t] = state.stack()
         if pseudo is not None:
-            state.assimilate(pseudo[t], pseudo_var)
+            state.assimilate(pseudo[t], pseudo_var[t] if pseudo_var.ndim == 2 else pseudo_var)
         out.loglik += state.observe(x[t], r, spread, outlier)
         if keep:
             out.mean[t], out.cov[t] = state.stack()
@@ -307,10 +313,14 @@ def smooth_series(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The smoother of the module docstring on plain series: ``x`` (T, C) with NaN where nothing was
     recorded, noise variances ``r`` (C,), optional pseudo-observations ``pseudo`` (T, C) (NaN: none) of
-    variance ``pseudo_var`` (C,). ``q`` (C,) defaults to the maximum-likelihood choice. Returns the smoothed
-    series (T, C) (every frame, recorded or not) and q."""
+    variance ``pseudo_var`` ((C,) or (T, C); infinite: none). ``q`` (C,) defaults to the maximum-likelihood
+    choice. Returns the smoothed series (T, C) (every frame, recorded or not) and q."""
     x = np.asarray(x, dtype=np.float64)
     r = np.maximum(np.asarray(r, dtype=np.float64), 1e-300)
+    if pseudo is not None:
+        pseudo_var = np.asarray(pseudo_var, dtype=np.float64)
+        pseudo = np.where(np.isfinite(pseudo_var), pseudo, np.nan)
+        pseudo_var = np.where(np.isfinite(pseudo_var), pseudo_var, 1.0)
     if q is None:
         q = _fit_q(x, r, pseudo=pseudo, pseudo_var=pseudo_var)
     return _backward(_forward(x, r, q, pseudo=pseudo, pseudo_var=pseudo_var)), q
@@ -467,6 +477,27 @@ def _pseudo_variance(reference: np.ndarray, m: np.ndarray, r: np.ndarray, times:
     return times * times * np.maximum(_robust_var(reference - m), 0.01 * r)
 
 
+def _weighings(x, r, q, pseudo, p) -> list[np.ndarray]:
+    """The smoothed series (T, C) with the pseudo-observations at each weight of ``WEIGHTS`` (variance
+    p / weight; none at weight 0)."""
+    with np.errstate(divide="ignore"):
+        return [smooth_series(x, r, q=q, pseudo=pseudo, pseudo_var=p / w)[0] for w in WEIGHTS]
+
+
+def _choose(candidates: list[np.ndarray], truth: np.ndarray, check: np.ndarray, groups) -> np.ndarray:
+    """A weight per channel (C,): for each group of channels (boolean (C,) masks), the weight of ``WEIGHTS``
+    whose candidate (T, C) is nearest ``truth`` over the group's ``check`` entries (the least squared error,
+    summed over the group: one decision for many channels is not fooled by one channel's luck); the nominal
+    weight 1 for channels outside every group or without a check entry."""
+    errors = np.stack([np.where(check, (c - truth) ** 2, 0.0).sum(0) for c in candidates])  # (W, C)
+    out = np.ones(truth.shape[1])
+    for g in groups:
+        g = g & check.any(0)
+        if g.any():
+            out[g] = WEIGHTS[int(errors[:, g].sum(1).argmin())]
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ denoising
 def denoise_motion(
     motion: Motion,
@@ -486,12 +517,26 @@ def denoise_motion(
     x, offsets = _unwrap(motion.frames, period, observed)
     r = noise_variances(motion, x, noise_std=noise_std, position_noise_std=position_noise_std)
     y, q = smooth_series(x, r)
-    if model is not None and motion.n_frames > 1:
-        m, k = model_predictions(model, motion.replace(frames=y - offsets), style=style)
-        cols = _model_columns(model, motion.skeleton)
-        m = np.where(cols, _near(m, y, period), np.nan)
-        if not np.all(np.isnan(m)):
-            y, _ = smooth_series(x, r, q=q, pseudo=m, pseudo_var=_pseudo_variance(y, m, r, 2 * k))
+    if model is None or motion.n_frames < 4 * HELD_OUT:
+        return motion.replace(frames=y - offsets, name=f"{motion.name}_denoised")
+    cols = _model_columns(model, motion.skeleton)
+
+    def predictions(smoothed):  # the model's one-step predictions of the joints' rotations, and p
+        m, k = model_predictions(model, motion.replace(frames=smoothed - offsets), style=style)
+        m = np.where(cols, _near(m, smoothed, period), np.nan)
+        return m, _pseudo_variance(smoothed, m, r, 2 * k)
+
+    # the model's weight, one for all its channels, by how well the frames held out are then estimated
+    held = np.zeros(motion.frames.shape, dtype=bool)
+    held[HELD_OUT // 2 :: HELD_OUT] = True
+    part = np.where(held, np.nan, x)
+    y_part, q_part = smooth_series(part, r)
+    m, p = predictions(y_part)
+    weight = _choose(_weighings(part, r, q_part, m, p), x, held & cols, [cols])
+    if np.any(weight > 0):
+        m, p = predictions(y)
+        with np.errstate(divide="ignore"):
+            y, _ = smooth_series(x, r, q=q, pseudo=m, pseudo_var=p / weight)
     return motion.replace(frames=y - offsets, name=f"{motion.name}_denoised")
 
 
@@ -543,7 +588,7 @@ def _gap_mask(motion: Motion, gaps: Sequence[Gap], model) -> np.ndarray:
     return mask
 
 
-def _interpolate(xo: np.ndarray) -> np.ndarray:
+def _linear_fill(xo: np.ndarray) -> np.ndarray:
     """Each column of ``xo`` (NaN where missing) linearly interpolated, held constant beyond its ends."""
     t = np.arange(xo.shape[0])
     out = xo.copy()
@@ -608,26 +653,58 @@ def _blend_edges(y: np.ndarray, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def _validation_mask(motion: Motion, mask: np.ndarray, gaps: Sequence[Gap], margin: int) -> np.ndarray:
+    """(T, C) bool: for each gap, up to two windows of its length and joints where those joints were recorded,
+    ``margin`` frames clear of every gap, of each other and of the clip's ends (at a quarter and three
+    quarters of the places that fit), to be hidden and filled as a check."""
+    n = motion.n_frames
+    busy = np.convolve(mask.any(1), np.ones(2 * margin + 1), mode="same") > 0  # gaps and their margins
+    out = np.zeros_like(mask)
+    joint = np.array([c.rsplit(".", 1)[0] for c in motion.channel_names])
+    for g in gaps:
+        length = g.end - g.start
+        starts = [s for s in range(margin, n - length - margin + 1) if not busy[s : s + length].any()]
+        taken = np.zeros(n, dtype=bool)
+        for s in {starts[int(f * (len(starts) - 1))] for f in (0.25, 0.75)} if starts else ():
+            if not taken[max(0, s - margin) : s + length + margin].any():
+                out[s : s + length, np.isin(joint, list(g.joints))] = True
+                taken[s : s + length] = True
+    return out
+
+
 def fill_motion(motion: Motion, gaps: Sequence[Gap], *, model=None, style: str | None = None) -> Motion:
     """Fill the ``gaps`` of a clip from both sides (module docstring): the motion model's inference
     (``model``, a ``MotionModel``; None: the spline alone) as pseudo-observations inside each gap, the
     smoother through the recorded frames, the edges blended. Recorded entries come back exactly; the result
     has ``motion``'s skeleton, rate and frame count. CRBMError (before any work) for a gap that is empty,
-    outside the clip or names a joint the clip or the model does not have."""
+    outside the clip or names a joint the clip or the model does not have.
+
+    The model's weight (a multiple of 1 / p_c from ``WEIGHTS``, 0 for none) is chosen per gap on the take
+    itself: windows of the gap's length where its joints were recorded (:func:`_validation_mask`) are hidden
+    too and filled at every weight, and the gap takes the weight that filled them best (1 where the clip has
+    no room for such a window)."""
     mask = _gap_mask(motion, gaps, model)
     _, period = _channel_units(motion.skeleton)
     x, offsets = _unwrap(motion.frames, period, ~mask)
     xo = np.where(mask, np.nan, x)
     r = noise_variances(motion, x, observed=~mask)
-    pseudo = p = None
-    if model is not None:
-        guess = _interpolate(xo)
+    if model is None:
+        y, _ = smooth_series(xo, r)
+    else:
+        k, _ = _sub_clips(motion, model.fps)
+        check = _validation_mask(motion, mask, gaps, (model.order + 1) * max(k, 1) + 2)
+        hidden = mask | check
+        xh = np.where(hidden, np.nan, x)
+        guess = _linear_fill(xh)
         start = motion.replace(frames=guess - offsets)
-        pseudo = _model_fill(model, start, mask, style)
-        pseudo = _near(pseudo, guess, period)
+        pseudo = _near(_model_fill(model, start, hidden, style), guess, period)
         m, k = model_predictions(model, start, style=style)
-        p = _pseudo_variance(xo, _near(m, guess, period), r, k)
-    y, _ = smooth_series(xo, r, pseudo=pseudo, pseudo_var=p)
+        p = _pseudo_variance(xh, _near(m, guess, period), r, k)
+        joint = np.array([c.rsplit(".", 1)[0] for c in motion.channel_names])
+        groups = [np.isin(joint, list(g.joints)) for g in gaps]
+        weight = _choose(_weighings(xh, r, smooth_series(xh, r)[1], pseudo, p), x, check, groups)
+        with np.errstate(divide="ignore"):
+            y, _ = smooth_series(xo, r, pseudo=np.where(mask, pseudo, np.nan), pseudo_var=p / weight)
     y = _blend_edges(y, x, mask)
     return motion.replace(frames=np.where(mask, y, x) - offsets, name=f"{motion.name}_filled")
 
@@ -800,3 +877,45 @@ def format_frame(frame: np.ndarray) -> str:
     """One frame as a line of whitespace-separated numbers (10 significant digits), the inverse of
     :func:`read_frames` for a line."""
     return " ".join(f"{v:.10g}" for v in frame)
+
+
+# ------------------------------------------------------------------------------------------------ baselines
+INTERPOLATIONS = ("linear", "spline", "slerp")
+
+
+def interpolate_gaps(motion: Motion, gaps: Sequence[Gap], *, method: str = "linear") -> Motion:
+    """The usual ways of bridging gaps, for comparison with :func:`fill_motion`: each missing channel
+    ``"linear"``: linearly between the recorded frames on either side (angles unwrapped); ``"spline"``: along
+    the not-a-knot cubic spline through every recorded frame of the channel (``scipy.interpolate``);
+    ``"slerp"``: per joint, the quaternion slerp between the frames before and after the gap (positions
+    linearly; ``crbm.mocap.resample``'s interpolation). Beyond the first or last recorded frame each holds
+    the nearest one. Recorded entries come back exactly."""
+    from scipy.interpolate import CubicSpline
+
+    from crbm.mocap.resample import _interpolate as slerp_frames
+
+    if method not in INTERPOLATIONS:
+        raise CRBMError(f"unknown interpolation {method!r}; expected one of {list(INTERPOLATIONS)}")
+    mask = _gap_mask(motion, gaps, None)
+    _, period = _channel_units(motion.skeleton)
+    x, offsets = _unwrap(motion.frames, period, ~mask)
+    xo = np.where(mask, np.nan, x)
+    out = _linear_fill(xo) - offsets if method == "linear" else motion.frames.copy()
+    if method == "spline":
+        t = np.arange(motion.n_frames)
+        for c in np.flatnonzero(mask.any(0)):
+            ok = ~mask[:, c]
+            if ok.sum() >= 2:
+                inside = (t >= t[ok][0]) & (t <= t[ok][-1])
+                curve = np.where(inside, CubicSpline(t[ok], x[ok, c])(np.clip(t, t[ok][0], t[ok][-1])), np.nan)
+                out[:, c] = np.where(np.isnan(curve), _linear_fill(xo[:, [c]])[:, 0], curve) - offsets[:, c]
+    elif method == "slerp":
+        for g in gaps:
+            a = motion.frames[g.start - 1] if g.start > 0 else motion.frames[g.end]
+            b = motion.frames[g.end] if g.end < motion.n_frames else a
+            f = (np.arange(g.start, g.end) - g.start + 1) / (g.end - g.start + 1)
+            n = len(f)
+            between = slerp_frames(motion, np.tile(a, (n, 1)), np.tile(b, (n, 1)), f)
+            cols = np.isin([n.rsplit(".", 1)[0] for n in motion.channel_names], list(g.joints))
+            out[g.start : g.end, cols] = between[:, cols]
+    return motion.replace(frames=np.where(mask, out, motion.frames), name=f"{motion.name}_{method}")
