@@ -6,8 +6,9 @@ Per action: crbm motion models trained through the public API (``crbm.train_moti
 ``crbm.read_cmubench`` clips of ``train/<action>/``, one model per action and variant, :data:`VARIANTS`),
 then the protocol's 8 test windows of ``test/<action>/<action>_1.txt`` (down-sampled to 60 fps): 50 frames
 seen, 25 predicted. A model works at its own rate (:data:`FPS`): the seen frames are resampled to it so that
-the last seen frame stays, the model rolls forward by mean-field (``crbm.model_predictor``), and its frames
-come back to the benchmark's skeleton and to 60 fps (``crbm.resample``, slerp) for scoring. Errors at the
+the last seen frame stays, the model rolls forward by mean-field (``crbm.model_predictor`` with the variant's
+``k`` Gibbs updates a frame), and its frames come back to the benchmark's skeleton and to 60 fps
+(``crbm.resample``, slerp) for scoring. Errors at the
 papers' six horizons: the protocol's Euler error (``crbm.mocap.cmubench.euler_error``) and the mean 3-D joint
 error in mm (``position_error``: forward kinematics of the benchmark's tree with CMU subject 35's bones, over
 ``measured_joints`` of the training clips). Baselines in the same run: zero velocity (whose Euler figures must
@@ -20,8 +21,9 @@ MSR-GCN's per-action 3-D rows; ``*_mean_<ms>``: LTD's 8-action average, over oth
 Euler rows with PROTOCOL.md's figure as ``published``.
 
 ``CRBM_BENCH_HOLDOUT=1``: the validation split instead: ``<action>_5.txt`` held out of training and 32 windows
-drawn on it by the protocol's rule, for :data:`VARIANTS` and the further settings of :data:`SWEEP` (settings
-are chosen there; the test windows are run once per chosen setting). ``CRBM_BENCH_VARIANTS=a,b``: only those
+drawn on it by the protocol's rule, for :data:`VARIANTS` and the further settings of :data:`SWEEP`, each also
+with the rollouts of :data:`SWEEP_ROLLOUTS` (settings are chosen there; the test windows are run once per
+chosen setting). ``CRBM_BENCH_VARIANTS=a,b``: only those
 variants (the default among them), so that a sweep can run in parts; ``CRBM_BENCH_MODELS=FOLDER``: trained
 models are kept there and reused by later runs of the same split, variant and epochs. ``--quick``: 100 epochs
 (numbers are not claims).
@@ -48,28 +50,27 @@ from crbm.mocap.resample import resample
 ACTIONS = ("walking", "running", "basketball", "jumping", "soccer")
 RATE = 60.0  # the protocol's frames: CMU's 120 fps down-sampled by 2
 FPS = 30.0  # the models' rate: every 4th frame of the files
-VARIANTS = {  # name -> crbm.train_motion_model settings (kind "crbm", FPS unless given)
-    "poses": dict(order=3, hidden=150),
-    "differences": dict(order=3, hidden=150, differences=True),
+VARIANTS = {  # name -> crbm.train_motion_model settings (kind "crbm", FPS unless given) and ``k``, the Gibbs
+    # updates a frame of its mean-field rollouts (crbm.model_predictor), each chosen on the validation split
+    "poses": dict(order=3, hidden=150, k=1),
+    "differences": dict(order=3, hidden=150, differences=True, k=30),
 }
 SWEEP = {  # further settings tried on the validation split only, one change at a time
-    "centring": dict(order=3, hidden=150, centring=True),
-    "poses_order6": dict(order=6, hidden=150),
-    "differences_order6": dict(order=6, hidden=150, differences=True),
-    "poses_hidden300": dict(order=3, hidden=300),
-    "differences_hidden300": dict(order=3, hidden=300, differences=True),
-    "differences_60fps": dict(order=6, hidden=150, differences=True, fps=60.0),
+    "centring": dict(order=3, hidden=150, centring=True, k=1),
+    "differences_order6": dict(order=6, hidden=150, differences=True, k=30),
+    "differences_60fps": dict(order=6, hidden=150, differences=True, fps=60.0, k=30),
 }
-# predictor name suffix -> crbm.model_predictor settings (default mean-field); hold=True: the channels the
-# model cannot foresee one frame ahead on its training clips stay still (crbm.forecast.holding)
-ROLLOUTS = {"": dict(k=1)}
-SWEEP_ROLLOUTS = {  # tried on the validation split only
+# other rollouts of every variant, tried on the validation split only: name suffix -> crbm.model_predictor
+# settings; hold=True: the channels the model cannot foresee one frame ahead on its training clips stay
+# still (crbm.forecast.unpredictable_channels, holding)
+SWEEP_ROLLOUTS = {
+    "_k1": dict(k=1),
     "_k30": dict(k=30),
     "_mean20": dict(k=30, mean_field=False, n_samples=20),  # the average of 20 sampled continuations
     "_hold": dict(k=1, hold=True),
     "_k30_hold": dict(k=30, hold=True),
 }
-DEFAULT = "poses"
+DEFAULT = "differences"
 EPOCHS = 2000
 VALIDATION_WINDOWS = 32
 
@@ -169,7 +170,8 @@ def still_frames(model: crbm.MotionModel):
 
 
 def predictor(model: crbm.MotionModel, train: list[crbm.Motion], rollout: dict):
-    """The model's predictor for one rollout setting (:data:`ROLLOUTS`), on its own frames."""
+    """The model's predictor on its own frames for one rollout setting (``crbm.model_predictor``'s, and
+    ``hold`` as in :data:`SWEEP_ROLLOUTS`)."""
     settings = dict(rollout)
     hold = settings.pop("hold", False)
     p = model_predictor(model.model, generator=torch.Generator().manual_seed(0), **settings)
@@ -203,10 +205,10 @@ def scores(truth: crbm.Motion, guess: np.ndarray, joints: list[int]) -> dict[str
 
 
 def evaluate_action(action: str, *, holdout: int, epochs: int, device: str, variants: dict = VARIANTS,
-                    rollouts: dict = ROLLOUTS) -> dict:
+                    rollouts: dict | None = None) -> dict:
     """``{"starts": ..., "joints": ..., "errors": {predictor: {"euler"|"mm": 25 values}}}`` for one action:
     train every variant (``holdout`` files held out of training and windows drawn on them, or the test
-    windows) and predict with its CRBM (one predictor per rollout) and its AR."""
+    windows) and predict with its CRBM (its own rollout, then each of ``rollouts``) and its AR."""
     train = clips(action, "train")
     if holdout:
         train, held = train[:-holdout], train[-holdout:]
@@ -223,10 +225,12 @@ def evaluate_action(action: str, *, holdout: int, epochs: int, device: str, vari
     truth = seen[0].replace(frames=np.concatenate(ahead))
     guesses = {"zero_velocity": np.repeat(np.stack([m.frames[-1] for m in seen]), cmubench.PREDICTED, axis=0)}
     split = f"holdout{holdout}" if holdout else "test"
-    for name, settings in variants.items():
+    for name, variant in variants.items():
+        settings = {k: v for k, v in variant.items() if k != "k"}
         key = f"{action}_{split}_{name}_{epochs}_" + "_".join(f"{k}{v}" for k, v in sorted(settings.items()))
         model = trained(train, settings, epochs=epochs, device=device, key=key)
-        predictors = {name + suffix: predictor(model, train, r) for suffix, r in rollouts.items()}
+        own = {"": dict(k=variant["k"])}
+        predictors = {name + suffix: predictor(model, train, r) for suffix, r in (own | (rollouts or {})).items()}
         guesses |= forecasts(model, seen, predictors | {f"ar_{name}": model.ar})
     return {"starts": starts, "joints": joints, "errors": {p: scores(truth, g, joints) for p, g in guesses.items()}}
 
@@ -282,7 +286,7 @@ def run(*, quick: bool, device: str) -> dict:
     results = {}
     for action in ACTIONS:
         variants = _chosen(VARIANTS | (SWEEP if holdout else {}))
-        rollouts = ROLLOUTS | (SWEEP_ROLLOUTS if holdout else {})
+        rollouts = SWEEP_ROLLOUTS if holdout else None
         results[action] = evaluate_action(action, holdout=holdout, epochs=epochs, device=device, variants=variants,
                                           rollouts=rollouts)
         e = results[action]["errors"]
