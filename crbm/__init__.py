@@ -43,7 +43,8 @@ from crbm.movielens import load_movielens, read_ratings, split_ratings
 from crbm.conditional import CRBM, TwoLayerCRBM, Windows, fit_two_layer, taylor_config
 from crbm.factored import FCRBM, LabelCRBM, fcrbm_config
 from crbm.forecast import LinearAR, model_predictor, prediction_errors, zero_velocity
-from crbm.sample import denoise, fill_missing, generate, smooth, style_schedule
+from crbm.sample import denoise, fill_both_sides, fill_missing, generate, predict_next, smooth, style_schedule
+from crbm.cleanup import Gap, OnlineFilter, denoise_motion, estimate_noise, fill_motion, interpolate_gaps
 from crbm.motion_model import MotionModel, load_motion_model, train_motion_model
 from crbm.stream import StreamingWindows
 

@@ -26,8 +26,9 @@ proportion to its precision and to how well the curve's past and future already 
   frames, so these pseudo-observations carry far less than independent ones would). How much the model is
   trusted is then decided on the take itself: every ``HELD_OUT``-th frame is held out, the rest smoothed
   with the predictions at each weight of ``WEIGHTS`` (precision times 0, 1/4, 1, 4), and the weight that
-  best estimates the held-out frames is kept (their noise is independent of every other frame's, so this is
-  an unbiased comparison of the candidates' errors). A model that does not help is left out. The root's
+  best estimates the held-out frames is kept if it beats the spline alone by at least two standard errors
+  (their noise is independent of every other frame's, so this compares the candidates' errors without
+  bias). A model that does not clearly help is left out. The root's
   channels take no model prediction: integrated from velocities it would drift.
 * outliers: an observation whose innovation exceeds ``GATE`` standard deviations is left out (after
   ``REACQUIRE`` rejections in a row the filter restarts from the observation instead, so a real jump is
@@ -484,17 +485,33 @@ def _weighings(x, r, q, pseudo, p) -> list[np.ndarray]:
         return [smooth_series(x, r, q=q, pseudo=pseudo, pseudo_var=p / w)[0] for w in WEIGHTS]
 
 
-def _choose(candidates: list[np.ndarray], truth: np.ndarray, check: np.ndarray, groups) -> np.ndarray:
-    """A weight per channel (C,): for each group of channels (boolean (C,) masks), the weight of ``WEIGHTS``
-    whose candidate (T, C) is nearest ``truth`` over the group's ``check`` entries (the least squared error,
-    summed over the group: one decision for many channels is not fooled by one channel's luck); the nominal
-    weight 1 for channels outside every group or without a check entry."""
-    errors = np.stack([np.where(check, (c - truth) ** 2, 0.0).sum(0) for c in candidates])  # (W, C)
-    out = np.ones(truth.shape[1])
-    for g in groups:
-        g = g & check.any(0)
-        if g.any():
-            out[g] = WEIGHTS[int(errors[:, g].sum(1).argmin())]
+def _held_out_weight(candidates: list[np.ndarray], x: np.ndarray, held: np.ndarray) -> float:
+    """The weight of ``WEIGHTS`` whose candidate (T, C) best estimates the held-out recorded values ``x`` at
+    ``held`` (T, C), among those that beat the first candidate (weight 0: no model) clearly: the mean over
+    held-out frames of the difference in squared error (summed over channels) at least two standard errors
+    below zero. Noise makes the held-out values themselves uncertain; a model is used only on evidence."""
+    frames = held.any(1)
+    if frames.sum() < 3:
+        return 0.0
+    loss = [np.where(held, (c - x) ** 2, 0.0).sum(1)[frames] for c in candidates]  # per held-out frame
+    best, gain = 0, 0.0
+    for i in range(1, len(candidates)):
+        d = loss[i] - loss[0]
+        if d.mean() + 2 * d.std(ddof=1) / math.sqrt(len(d)) < 0 and -d.mean() > gain:
+            best, gain = i, -d.mean()
+    return WEIGHTS[best]
+
+
+def _pick(candidates: list[np.ndarray], truth: np.ndarray, checks: list[np.ndarray]) -> list[int | None]:
+    """For each check (a (T, C) bool mask of entries whose truth is known), the index of the candidate (T, C)
+    nearest ``truth`` there (the least squared error summed over the check's entries: one decision for many
+    channels is not fooled by one channel's luck), or None for a check without entries."""
+    out = []
+    for check in checks:
+        if not check.any():
+            out.append(None)
+            continue
+        out.append(int(np.argmin([np.sum((c[check] - truth[check]) ** 2) for c in candidates])))
     return out
 
 
@@ -532,11 +549,10 @@ def denoise_motion(
     part = np.where(held, np.nan, x)
     y_part, q_part = smooth_series(part, r)
     m, p = predictions(y_part)
-    weight = _choose(_weighings(part, r, q_part, m, p), x, held & cols, [cols])
-    if np.any(weight > 0):
+    weight = _held_out_weight(_weighings(part, r, q_part, m, p), x, held & cols)
+    if weight > 0:
         m, p = predictions(y)
-        with np.errstate(divide="ignore"):
-            y, _ = smooth_series(x, r, q=q, pseudo=m, pseudo_var=p / weight)
+        y, _ = smooth_series(x, r, q=q, pseudo=m, pseudo_var=p / weight)
     return motion.replace(frames=y - offsets, name=f"{motion.name}_denoised")
 
 
@@ -653,22 +669,26 @@ def _blend_edges(y: np.ndarray, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _validation_mask(motion: Motion, mask: np.ndarray, gaps: Sequence[Gap], margin: int) -> np.ndarray:
-    """(T, C) bool: for each gap, up to two windows of its length and joints where those joints were recorded,
-    ``margin`` frames clear of every gap, of each other and of the clip's ends (at a quarter and three
-    quarters of the places that fit), to be hidden and filled as a check."""
+def _validation_windows(motion: Motion, mask: np.ndarray, gaps: Sequence[Gap], margin: int) -> list[tuple[int, Gap]]:
+    """For each gap (by index), up to four windows of its length and joints where those joints were recorded,
+    ``margin`` frames clear of every gap, of each other and of the clip's ends (spread over the places that
+    fit), to be hidden and filled as a check; where none fits, windows of half, then a quarter of its length
+    (at least 5 frames)."""
     n = motion.n_frames
     busy = np.convolve(mask.any(1), np.ones(2 * margin + 1), mode="same") > 0  # gaps and their margins
-    out = np.zeros_like(mask)
-    joint = np.array([c.rsplit(".", 1)[0] for c in motion.channel_names])
-    for g in gaps:
-        length = g.end - g.start
-        starts = [s for s in range(margin, n - length - margin + 1) if not busy[s : s + length].any()]
-        taken = np.zeros(n, dtype=bool)
-        for s in {starts[int(f * (len(starts) - 1))] for f in (0.25, 0.75)} if starts else ():
-            if not taken[max(0, s - margin) : s + length + margin].any():
-                out[s : s + length, np.isin(joint, list(g.joints))] = True
-                taken[s : s + length] = True
+    out = []
+    for i, g in enumerate(gaps):
+        for length in sorted({g.end - g.start, max(5, (g.end - g.start) // 2), max(5, (g.end - g.start) // 4)},
+                             reverse=True):
+            starts = [s for s in range(margin, n - length - margin + 1) if not busy[s : s + length].any()]
+            chosen: list[int] = []
+            spread = {starts[int(f * (len(starts) - 1))] for f in (0.125, 0.375, 0.625, 0.875)} if starts else set()
+            for s in sorted(spread):
+                if all(abs(s - c) >= length + margin for c in chosen):
+                    chosen.append(s)
+                    out.append((i, Gap(g.joints, s, s + length)))
+            if chosen:
+                break
     return out
 
 
@@ -679,34 +699,40 @@ def fill_motion(motion: Motion, gaps: Sequence[Gap], *, model=None, style: str |
     has ``motion``'s skeleton, rate and frame count. CRBMError (before any work) for a gap that is empty,
     outside the clip or names a joint the clip or the model does not have.
 
-    The model's weight (a multiple of 1 / p_c from ``WEIGHTS``, 0 for none) is chosen per gap on the take
-    itself: windows of the gap's length where its joints were recorded (:func:`_validation_mask`) are hidden
-    too and filled at every weight, and the gap takes the weight that filled them best (1 where the clip has
-    no room for such a window)."""
+    The model's weight for each gap (a multiple of 1 / p_c from ``WEIGHTS``, 0: the spline alone) is chosen
+    on the take itself: windows of the gap's length where its joints were recorded
+    (:func:`_validation_windows`) are hidden too and filled at every weight, and the gap takes the weight
+    that filled them best (1 where the clip has no room for such a window)."""
     mask = _gap_mask(motion, gaps, model)
     _, period = _channel_units(motion.skeleton)
     x, offsets = _unwrap(motion.frames, period, ~mask)
     xo = np.where(mask, np.nan, x)
     r = noise_variances(motion, x, observed=~mask)
+    name = f"{motion.name}_filled"
     if model is None:
         y, _ = smooth_series(xo, r)
-    else:
-        k, _ = _sub_clips(motion, model.fps)
-        check = _validation_mask(motion, mask, gaps, (model.order + 1) * max(k, 1) + 2)
-        hidden = mask | check
-        xh = np.where(hidden, np.nan, x)
-        guess = _linear_fill(xh)
-        start = motion.replace(frames=guess - offsets)
-        pseudo = _near(_model_fill(model, start, hidden, style), guess, period)
-        m, k = model_predictions(model, start, style=style)
-        p = _pseudo_variance(xh, _near(m, guess, period), r, k)
-        joint = np.array([c.rsplit(".", 1)[0] for c in motion.channel_names])
-        groups = [np.isin(joint, list(g.joints)) for g in gaps]
-        weight = _choose(_weighings(xh, r, smooth_series(xh, r)[1], pseudo, p), x, check, groups)
-        with np.errstate(divide="ignore"):
-            y, _ = smooth_series(xo, r, pseudo=np.where(mask, pseudo, np.nan), pseudo_var=p / weight)
+        return motion.replace(frames=np.where(mask, _blend_edges(y, x, mask), x) - offsets, name=name)
+    k, _ = _sub_clips(motion, model.fps)
+    windows = _validation_windows(motion, mask, gaps, (model.order + 1) * max(k, 1) + 2)
+    checks = [_gap_mask(motion, [w for j, w in windows if j == i], None) if any(j == i for j, _ in windows)
+              else np.zeros_like(mask) for i in range(len(gaps))]
+    hidden = mask | np.any(checks, axis=0) if checks else mask
+    xh = np.where(hidden, np.nan, x)
+    guess = _linear_fill(xh)
+    start = motion.replace(frames=guess - offsets)
+    pseudo = _near(_model_fill(model, start, hidden, style), guess, period)
+    m, k = model_predictions(model, start, style=style)
+    p = _pseudo_variance(xh, _near(m, guess, period), r, k)
+    # the model's weight for each gap: the one that filled the gap's windows best
+    picks = _pick(_weighings(xh, r, smooth_series(xh, r)[1], pseudo, p), x, checks)
+    variance = np.full(mask.shape, np.inf)
+    for g, best in zip(gaps, picks, strict=True):
+        weight = 1.0 if best is None else WEIGHTS[best]
+        if weight > 0:
+            variance = np.where(_gap_mask(motion, [g], None), p / weight, variance)
+    y, _ = smooth_series(xo, r, pseudo=np.where(mask, pseudo, np.nan), pseudo_var=variance)
     y = _blend_edges(y, x, mask)
-    return motion.replace(frames=np.where(mask, y, x) - offsets, name=f"{motion.name}_filled")
+    return motion.replace(frames=np.where(mask, y, x) - offsets, name=name)
 
 
 # ------------------------------------------------------------------------------------------- the online filter
@@ -914,8 +940,8 @@ def interpolate_gaps(motion: Motion, gaps: Sequence[Gap], *, method: str = "line
             a = motion.frames[g.start - 1] if g.start > 0 else motion.frames[g.end]
             b = motion.frames[g.end] if g.end < motion.n_frames else a
             f = (np.arange(g.start, g.end) - g.start + 1) / (g.end - g.start + 1)
-            n = len(f)
-            between = slerp_frames(motion, np.tile(a, (n, 1)), np.tile(b, (n, 1)), f)
-            cols = np.isin([n.rsplit(".", 1)[0] for n in motion.channel_names], list(g.joints))
+            rows = len(f)
+            between = slerp_frames(motion, np.tile(a, (rows, 1)), np.tile(b, (rows, 1)), f)
+            cols = np.isin([c.rsplit(".", 1)[0] for c in motion.channel_names], list(g.joints))
             out[g.start : g.end, cols] = between[:, cols]
     return motion.replace(frames=np.where(mask, out, motion.frames), name=f"{motion.name}_{method}")

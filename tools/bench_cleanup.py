@@ -104,10 +104,14 @@ def _centimetres(motion: crbm.Motion) -> float:
 
 def pose_errors(truth: crbm.Motion, other: crbm.Motion) -> dict[str, float]:
     """Mean joint position error (cm, root at the origin), joint rotation error (deg) and world position
-    error (cm, root included) over every frame."""
-    world = np.linalg.norm(joint_positions(truth) - joint_positions(other), axis=-1).mean() * _centimetres(truth)
-    return {"cm": float(joint_position_error(truth, other).mean()),
-            "deg": float(joint_angle_error(truth, other).mean()), "world_cm": float(world)}
+    error (cm, root included) over every frame; the first: the joint position error over the first 20 frames
+    (a start-up transient shows there); root_cm: the largest distance between the roots (drift shows there)."""
+    cm = _centimetres(truth)
+    a, b = joint_positions(truth), joint_positions(other)
+    pose = joint_position_error(truth, other)
+    return {"cm": float(pose.mean()), "deg": float(joint_angle_error(truth, other).mean()),
+            "world_cm": float(np.linalg.norm(a - b, axis=-1).mean() * cm), "first_cm": float(pose[:20].mean()),
+            "root_cm": float(np.linalg.norm(a[:, 0] - b[:, 0], axis=-1).max() * cm)}
 
 
 def _below(skeleton: crbm.Skeleton, joints) -> list[int]:
@@ -178,6 +182,7 @@ def denoise_rows(tag: str, model, clip: crbm.Motion, settings: dict, condition: 
              **{k: v["cm"] for k, v in e.items() if k != "crbm"},
              "deg": e["crbm"]["deg"], "deg_best_scipy": min(e["savgol"]["deg"], e["butterworth"]["deg"]),
              "world_cm": e["crbm"]["world_cm"], "world_cm_noisy": e["noisy"]["world_cm"],
+             "first20_cm": e["crbm"]["first_cm"], "root_drift_cm": e["crbm"]["root_cm"],
              "kind": "denoise", "condition": label, "take": tag}]
 
 
