@@ -14,10 +14,11 @@ error in mm (``position_error``: forward kinematics of the benchmark's tree with
 ``measured_joints`` of the training clips). Baselines in the same run: zero velocity (whose Euler figures must
 equal PROTOCOL.md's) and the ridge AR of each model's order fitted on its training windows.
 
-Rows: ``euler_<action>_<ms>`` and ``mm_<action>_<ms>`` for the default variant (:data:`DEFAULT`), with the
-quoted published figures beside them (``published``: LTD's per-action Euler rows for walking and running,
-MSR-GCN's per-action 3-D rows; ``*_mean_<ms>``: LTD's 8-action average, over other actions than ours);
-``<predictor>_euler_...`` / ``<predictor>_mm_...`` for every other variant and baseline, the zero-velocity
+Rows: ``euler_<action>_<ms>``, ``mm_<action>_<ms>`` and ``deg_<action>_<ms>`` (mean joint rotation error in
+degrees, ``crbm.joint_angle_error``, free of the Euler error's 2 pi jumps) for the default variant
+(:data:`DEFAULT`), with the quoted published figures beside them (``published``: LTD's per-action Euler rows
+for walking and running, MSR-GCN's per-action 3-D rows; ``*_mean_<ms>``: LTD's 8-action average, over other
+actions than ours); ``<predictor>_<measure>_...`` for every other variant and baseline, the zero-velocity
 Euler rows with PROTOCOL.md's figure as ``published``.
 
 ``CRBM_BENCH_HOLDOUT=1``: the validation split instead: ``<action>_5.txt`` held out of training and 32 windows
@@ -197,11 +198,13 @@ def trained(train: list[crbm.Motion], settings: dict, *, epochs: int, device: st
 
 def scores(truth: crbm.Motion, guess: np.ndarray, joints: list[int]) -> dict[str, list[float]]:
     """Per predicted frame (25 values), averaged over the windows that ``truth`` and ``guess`` hold end to
-    end: ``{"euler": ..., "mm": ...}``."""
+    end: ``{"euler": ..., "mm": ..., "deg": ...}``, "deg" being ``crbm.joint_angle_error`` (the rotation angle
+    between true and predicted joint rotations, averaged over the 37 non-root joints): it does not jump by
+    2 pi where an Euler angle crosses +-pi, as the protocol's Euler error does."""
     g = truth.replace(frames=guess)
-    euler = cmubench.euler_error(truth, g, window=cmubench.PREDICTED)
-    mm = cmubench.position_error(truth, g, joints)
-    return {u: e.reshape(-1, cmubench.PREDICTED).mean(axis=0).tolist() for u, e in (("euler", euler), ("mm", mm))}
+    figures = {"euler": cmubench.euler_error(truth, g, window=cmubench.PREDICTED),
+               "mm": cmubench.position_error(truth, g, joints), "deg": crbm.joint_angle_error(truth, g)}
+    return {u: e.reshape(-1, cmubench.PREDICTED).mean(axis=0).tolist() for u, e in figures.items()}
 
 
 def evaluate_action(action: str, *, holdout: int, epochs: int, device: str, variants: dict = VARIANTS,
@@ -245,7 +248,9 @@ def _figure(results: dict, predictor: str, unit: str, action: str, frame: int) -
 def _published(action: str, unit: str, i: int):
     if unit == "euler":
         return QUOTED_EULER.get(action, {}).get("ltd", (None,) * 6)[i]
-    return MSR_GCN_MM.get(action, (None,) * 6)[i]
+    if unit == "mm":
+        return MSR_GCN_MM.get(action, (None,) * 6)[i]
+    return None
 
 
 def _rows(results: dict, unit: str, action: str, i: int, ms: int, f: int, *, holdout: bool) -> list[dict]:
@@ -254,7 +259,7 @@ def _rows(results: dict, unit: str, action: str, i: int, ms: int, f: int, *, hol
     def fig(predictor):
         return _figure(results, predictor, unit, action, f)
 
-    published = LTD_MEAN[unit][i] if action == "mean" else _published(action, unit, i)
+    published = LTD_MEAN.get(unit, (None,) * 6)[i] if action == "mean" else _published(action, unit, i)
     row = {"name": f"{unit}_{action}_{ms}", "ours": fig(DEFAULT), "published": published, "better": "lower",
            "zero_velocity": fig("zero_velocity"), "ar": fig(f"ar_{DEFAULT}")}
     if unit == "euler":
@@ -293,7 +298,7 @@ def run(*, quick: bool, device: str) -> dict:
         print(f"{action}: " + ", ".join(f"{p} {e[p]['euler'][cmubench.HORIZONS_MS[400]]:.3f}" for p in e)
               + " (Euler at 400 ms)", flush=True)
     rows = []
-    for unit in ("euler", "mm"):
+    for unit in ("euler", "mm", "deg"):
         for action in (*ACTIONS, "mean"):
             for i, (ms, f) in enumerate(cmubench.HORIZONS_MS.items()):
                 rows += _rows(results, unit, action, i, ms, f, holdout=bool(holdout))
