@@ -357,9 +357,12 @@ def spread_ratio(generated: Tensor, reference: Sequence[Tensor]) -> Tensor:
     return g / r.clamp_min(1e-12)
 
 
-def dominant_period(signal: np.ndarray, *, min_lag: int = 5, max_lag: int | None = None) -> float:
+def dominant_period(signal: np.ndarray, *, min_lag: int = 5, max_lag: int | None = None,
+                    tolerance: float = 0.0) -> float:
     """The lag (in frames) of the highest autocorrelation peak of a 1-D ``signal`` between ``min_lag`` and
-    ``max_lag`` (default: a third of its length): the gait period for a leg angle. NaN without a peak."""
+    ``max_lag`` (default: a third of its length): the gait period for a leg angle. NaN without a peak.
+    ``tolerance``: the shortest lag whose peak reaches ``(1 - tolerance)`` times the highest, so that twice
+    the period, whose peak can come out a little higher, does not win over the period itself."""
     x = np.asarray(signal, dtype=np.float64)
     x = x - x.mean()
     if not np.any(x):
@@ -369,4 +372,7 @@ def dominant_period(signal: np.ndarray, *, min_lag: int = 5, max_lag: int | None
     ac = ac / ac[0]
     lags = np.arange(min_lag, max_lag)
     peaks = [lag for lag in lags if ac[lag] > ac[lag - 1] and ac[lag] >= ac[lag + 1] and ac[lag] > 0]
-    return float(max(peaks, key=lambda lag: ac[lag])) if peaks else float("nan")
+    if not peaks:
+        return float("nan")
+    best = max(ac[lag] for lag in peaks)
+    return float(min(lag for lag in peaks if ac[lag] >= (1 - tolerance) * best))

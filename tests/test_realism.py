@@ -56,6 +56,12 @@ def test_angular_speed_and_gait_period_known_answers():
     m = _walker(period=36)
     np.testing.assert_allclose(angular_speed(m), 90.0, rtol=1e-9)  # the only non-root joint that turns
     assert gait_period(m) == pytest.approx(36 / FPS)
+    # a stride of 21.5 frames: found as such, not as 43 whole frames
+    t = np.arange(300)
+    wave = m.replace(frames=np.repeat(m.frames[:1], 300, axis=0))
+    wave.frames[:, 7] = -90.0 + 5 * np.sin(2 * np.pi * t / 21.5)
+    wave.frames[:, 10] = -90.0 - 5 * np.sin(2 * np.pi * t / 21.5)
+    assert gait_period(wave) == pytest.approx(21.5 / FPS, abs=0.25 / FPS)
 
 
 def _swinger(period: float, n: int = 128) -> crbm.Motion:

@@ -12,9 +12,10 @@ come from forward kinematics in centimetres (Y up), rotations are the joints' lo
 * **Angular speed** (:func:`angular_speed`): the angle of ``R_t^T R_{t+1}`` per joint (local rotations,
   :func:`crbm.mocap.metrics.joint_angle_error` between consecutive frames) times the frame rate, averaged
   over joints other than the root and over frames, in degrees per second.
-* **Gait period** (:func:`gait_period`): the dominant period (highest autocorrelation peak,
-  :func:`crbm.forecast.dominant_period`) of the left foot's height minus the right's, in seconds: one
-  stride (two steps).
+* **Gait period** (:func:`gait_period`): the dominant period of the left foot's height minus the right's, in
+  seconds: one stride (two steps). It is the shortest autocorrelation peak within 10 % of the highest
+  (:func:`crbm.forecast.dominant_period`; multiples of the period peak as high), on a grid 4 times finer
+  than the frames, at lags up to two thirds of the clip.
 * **PSKL** (:func:`pskl`; Hernandez, Gall & Moreno-Noguer 2019): per coordinate of the root-relative joint
   positions, the power spectrum (Welch, segments of ``segment`` frames at a common rate, averaged over
   clips) normalised to sum to one; the KL divergence ``sum P log(P / Q)`` between the real (P) and the
@@ -39,6 +40,8 @@ from crbm.mocap.resample import resample
 from crbm.mocap.retarget import rest_positions, retarget
 
 FLOOR_PERCENTILE = 5.0
+UPSAMPLE = 4  # gait_period's finer grid
+PERIOD_TOLERANCE = 0.1  # the shortest autocorrelation peak within 10 % of the highest is the period
 
 
 def _positions(motion: Motion) -> np.ndarray:
@@ -106,7 +109,11 @@ def gait_period(motion: Motion) -> float:
     _check(motion)
     pos = _positions(motion)
     left, right = feet(motion)
-    return dominant_period(pos[:, left, 1] - pos[:, right, 1], max_lag=2 * motion.n_frames // 3) / motion.fps
+    signal = pos[:, left, 1] - pos[:, right, 1]
+    # on a grid UPSAMPLE times finer (linear interpolation), for periods between two whole frames
+    fine = np.interp(np.arange((len(signal) - 1) * UPSAMPLE + 1) / UPSAMPLE, np.arange(len(signal)), signal)
+    lag = dominant_period(fine, min_lag=5 * UPSAMPLE, max_lag=2 * len(fine) // 3, tolerance=PERIOD_TOLERANCE)
+    return lag / (UPSAMPLE * motion.fps)
 
 
 def common_rig(motions: Sequence[Motion], real: Sequence[Motion], *, fps: float = 30.0) -> tuple[list, list]:
