@@ -111,7 +111,7 @@ def motion_from_expmaps(values: np.ndarray, *, fps: float = FPS, name: str = "",
     if values.ndim != 2 or values.shape[1] != COLUMNS:
         raise CRBMError(f"benchmark frames must have shape (T, {COLUMNS}), got {values.shape}")
     rig = skeleton() if rig is None else rig
-    _check_rig(rig)
+    _check_rig(rig, f"clip {name!r}")
     t = values.shape[0]
     local = np.swapaxes(expmap_to_matrix(values[:, 3:].reshape(t, len(NAMES), 3)), -1, -2)
     frames = np.empty((t, 3 + 3 * len(NAMES)))
@@ -124,7 +124,7 @@ def motion_from_expmaps(values: np.ndarray, *, fps: float = FPS, name: str = "",
 def expmaps(motion: Motion) -> np.ndarray:
     """A Motion on a benchmark skeleton -> rows of the file format ``(T, 117)``: the root position in
     :data:`UNIT`, then ``r_j = log(L_j^T)`` per joint with angle in [0, pi]."""
-    _check_rig(motion.skeleton)
+    _check_rig(motion.skeleton, f"clip {motion.name!r}")
     local = local_rotations(motion.skeleton, motion.frames)
     out = np.empty((motion.n_frames, COLUMNS))
     out[:, :3] = motion.frames[:, :3] * (centimetres(length_unit(motion.skeleton)) / centimetres(UNIT))
@@ -181,9 +181,10 @@ def _bad_number(path, parts: list[str], line: int) -> None:
             raise FormatError(path, f"column {i + 1}: expected a number, got {got!r}", line=line) from None
 
 
-def _check_rig(rig: Skeleton) -> None:
+def _check_rig(rig: Skeleton, what: str) -> None:
     if rig.kind != "bvh" or tuple(rig.names) != NAMES or [j.parent for j in rig.joints] != list(PARENTS):
-        raise CRBMError(f"expected the benchmark's 38-joint skeleton (crbm.mocap.cmubench.skeleton()), got {rig!r}")
+        raise CRBMError(f"{what}: expected the benchmark's 38-joint skeleton (crbm.mocap.cmubench.skeleton(); "
+                        f"retarget the clip onto it first), got {rig!r}")
 
 
 # ------------------------------------------------------------------------------------------------ protocol
@@ -202,7 +203,7 @@ def protocol_euler(motion: Motion) -> np.ndarray:
     conversion of Martinez et al. (SRNN): ``e2 = -asin(R_02)``, ``e1 = atan2(R_12, R_22)``,
     ``e3 = atan2(R_01, R_00)``; where ``R_02 = +-1`` exactly (gimbal lock): ``e1 = atan2(R_01, R_02)``,
     ``e3 = 0``."""
-    _check_rig(motion.skeleton)
+    _check_rig(motion.skeleton, f"clip {motion.name!r}")
     r = np.swapaxes(local_rotations(motion.skeleton, motion.frames), -1, -2)
     r02 = r[..., 0, 2]
     e1 = np.arctan2(r[..., 1, 2], r[..., 2, 2])
@@ -264,7 +265,7 @@ def position_error(truth: Motion, prediction: Motion, joints: Sequence[int]) -> 
 
 
 def _check_pair(truth: Motion, prediction: Motion) -> None:
-    _check_rig(truth.skeleton)
+    _check_rig(truth.skeleton, f"clip {truth.name!r}")
     if prediction.skeleton != truth.skeleton or prediction.frames.shape != truth.frames.shape:
         raise CRBMError(
             f"clips {truth.name!r} and {prediction.name!r} must share a skeleton and a frame count to be compared, "
