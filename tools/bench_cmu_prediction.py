@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_cross_subject import _temporal, on_rig_frames
+from bench_cross_subject import on_rig_frames, temporal_step
 from benchkit import holdout_count
 
 import crbm
@@ -142,7 +142,7 @@ def forecasts(model: crbm.MotionModel, seen: list[crbm.Motion], predictors: dict
     seeds = torch.stack([c[-model.order :] for c in z])
     h = math.ceil(cmubench.PREDICTED * model.fps / RATE - 1e-9)
     starts = [(i, c.shape[0]) for i, c in enumerate(z)]
-    k = _temporal(model)
+    k = temporal_step(model)
     before = [] if k is None else Pipeline(model.pipeline.steps[:k]).transform([model.on_rig(m).frames for m in seen])
     last = np.stack([m.frames[-1] for m in seen])[:, None]
     out = {}

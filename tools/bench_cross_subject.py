@@ -68,7 +68,7 @@ def predictions(model: crbm.MotionModel, clips: list[torch.Tensor]) -> tuple[lis
     return starts, {"crbm": model_predictor(model.model, k=1)(seeds, h, None), "ar": model.ar(seeds, h, None)}
 
 
-def _temporal(model: crbm.MotionModel) -> int | None:
+def temporal_step(model: crbm.MotionModel) -> int | None:
     """Index of the pipeline step that depends on earlier frames (FrameDifferences, RunningCentring)."""
     return next((i for i, s in enumerate(model.pipeline.steps) if isinstance(s, (FrameDifferences, RunningCentring))),
                 None)
@@ -79,7 +79,7 @@ def on_rig_frames(model: crbm.MotionModel, z: torch.Tensor, starts: list, before
     pipeline inverts frame by frame (the root, which integrates over time, is ignored by both measures)
     except a step that depends on earlier frames: that one continues from the true frames before each start
     (``before[i]``: clip i through the steps ahead of it)."""
-    steps, k = model.pipeline.steps, _temporal(model)
+    steps, k = model.pipeline.steps, temporal_step(model)
     flat = z.reshape(-1, z.shape[-1]).double().numpy()
     if k is None:
         return model.pipeline.inverse_transform([flat])[0]
@@ -98,7 +98,7 @@ def errors(model: crbm.MotionModel, held_out: list[crbm.Motion]) -> dict[str, di
     """``{predictor: {"deg"|"cm": {h: mean error}}}`` on ``held_out``, measured on its own skeleton."""
     truth = [resample(m, model.fps) for m in held_out]
     starts, preds = predictions(model, model.transform(held_out))
-    k = _temporal(model)
+    k = temporal_step(model)
     on_rig = [model.on_rig(m).frames for m in held_out]
     before = [] if k is None else Pipeline(model.pipeline.steps[:k]).transform(on_rig)
     h = max(HORIZONS)
