@@ -1,4 +1,4 @@
-"""How the readers scale: ``python tools/bench_reader_scale.py [--quick]``.
+"""How the readers scale: ``python tools/reader_scale.py [--quick]``.
 
 Writes large files into a scratch folder (100,000-joint BVH hierarchies and ASF skeletons, flat and as one
 chain; 1,000,000-frame BVH, AMC and Parquet clips; an AMC of 2,000,000 bare frame numbers) and reads each in a
