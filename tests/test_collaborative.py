@@ -301,3 +301,23 @@ def test_rating_levels_are_the_training_values_in_order():
     np.testing.assert_allclose(rec.predict(train), proba @ np.array([0.5, 1.0, 4.5]))
     with pytest.raises(CRBMError, match="every rating is 3; the RBM needs at least two rating values"):
         RBMRecommender(2).fit(train.assign(rating=3.0))
+
+
+def test_training_resumes_bit_identically_from_a_trainer_checkpoint(tmp_path):
+    """RatingData goes through the trainer's checkpoint and resume like any in-memory data."""
+    g = torch.Generator().manual_seed(0)
+    case = torch.randint(0, 12, (80,), generator=g)
+    data = RatingData(12, case, torch.randint(0, N_ITEMS, (80,), generator=g), torch.randint(0, K, (80,), generator=g))
+    base = dict(batch_size=5, learning_rate=0.1, verbose=False, device="cpu", checkpoint=str(tmp_path / "cf.ck"))
+
+    def model() -> RatingRBM:
+        return RatingRBM(N_ITEMS, K, 4, conditional=True, generator=torch.Generator().manual_seed(1))
+
+    straight = model()
+    crbm.fit(straight, data, TrainConfig(epochs=3, **{**base, "checkpoint": None}))
+    first = model()
+    crbm.fit(first, data, TrainConfig(epochs=1, **base))
+    resumed = model()
+    crbm.fit(resumed, data, TrainConfig(epochs=3, **base), resume=tmp_path / "cf.ck")
+    for (name, a), (_, b) in zip(straight.named_parameters(), resumed.named_parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
