@@ -474,7 +474,8 @@ class RBMRecommender(Recommender):
         init_std: initial weight scale. Everything random comes from ``config.seed``.
 
     ``fit(ratings, *, known=None, callbacks=())``: ``known`` (DataFrame or file of user, item pairs whose
-    ratings are not given, such as the pairs to predict) joins each case's set C (conditional model);
+    ratings are not given, such as the pairs to predict; pairs with a user or item unseen in the ratings are
+    ignored) joins each case's set C (conditional model);
     ``callbacks`` as in ``crbm.train.fit`` (``predict`` works inside them). ``predict`` adds the queried pairs
     to C."""
 
