@@ -145,6 +145,7 @@ def run(*, quick: bool, device: str) -> dict:
                                  generator=torch.Generator().manual_seed(2))
     sparse = DeepAutoencoder.stack(layers)
     ae_s = time.perf_counter() - t0
+    print(f"pretraining: RBM stack {dbn_s:.0f} s, sparse autoencoders {ae_s:.0f} s", flush=True)
     makers = {
         "DBN": lambda: DBNClassifier.from_rbms(rbms, 10, generator=torch.Generator().manual_seed(3)),
         "sparse autoencoder": lambda: DBNClassifier.from_autoencoder(sparse, 10,
@@ -162,6 +163,10 @@ def run(*, quick: bool, device: str) -> dict:
             found[name] = {**select_and_test(make, x, y, tr, va, test_x, test_y, s, device),
                            "seconds": time.perf_counter() - t0}
         found["KNN"] = knn(x.cpu(), y.cpu(), tr.cpu(), va.cpu(), test_x.cpu(), test_y.cpu(), s["ks"])
+        for name, r in found.items():  # progress for a long run: the log keeps what a stopped run found
+            chosen = f"k {r['k']}" if "k" in r else f"rate {r['lr']}, {r['epochs']} epochs"
+            print(f"{pct} {name}: {chosen}, validation {100 * r['valid_error']:.2f} %, "
+                  f"test {100 * r['test_error']:.2f} %", flush=True)
         details["fractions"][str(fraction)] = found
         peer = 100 * found["sparse autoencoder"]["test_error"]
         goal = PUBLISHED["autoencoder"][fraction]
