@@ -10,11 +10,11 @@ from). Rows report MB/s (higher is better); ``published`` holds the peer's MB/s,
 from __future__ import annotations
 
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from benchkit import race, row, timed
 
 from crbm import Joint, Motion, Skeleton, read_bvh, write_bvh
 
@@ -85,15 +85,6 @@ def synthetic_motion(n_frames: int, *, rng: np.random.Generator) -> Motion:
     return Motion(skeleton=sk, frames=frames, fps=120.0, name="bench")
 
 
-def _best_of(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def naive_read(path: Path) -> np.ndarray:
     """The floor: split the MOTION lines and call ``float`` on every token in a Python loop."""
     text = path.read_text()
@@ -122,15 +113,15 @@ def run(*, quick: bool, device: str) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.bvh"
-        write_s = _best_of(lambda: write_bvh(motion, path), 1)
+        _, write_s = timed(lambda: write_bvh(motion, path))
         mb = path.stat().st_size / 1e6
-        read_s = _best_of(lambda: read_bvh(path), 3)
+        read_s = race([lambda: read_bvh(path)], repeats=3)[0]
         back = read_bvh(path)
         assert back.frames.shape == motion.frames.shape
         assert np.max(np.abs(back.frames - motion.frames)) <= 0.5e-6 + 1e-9
         ours = mb / read_s
 
-        naive_s = _best_of(lambda: naive_read(path), 1)
+        _, naive_s = timed(lambda: naive_read(path))
         naive = mb / naive_s
 
         # bvhio on a prefix of the same motion (it is about two orders of magnitude slower)
@@ -138,50 +129,16 @@ def run(*, quick: bool, device: str) -> list[dict]:
         write_bvh(motion.replace(frames=motion.frames[: max(1, int(n_frames * min(1.0, 5.0 / mb)))]), small)
         small_mb = small.stat().st_size / 1e6
         try:
-            peer = small_mb / _best_of(lambda: _bvhio_read(small), 1)
+            peer = small_mb / timed(lambda: _bvhio_read(small))[1]
         except ImportError:
             peer = None
-        rows.append(
-            {
-                "name": "bvh-parse MB/s vs bvhio",
-                "ours": ours,
-                "published": peer,
-                "better": "higher",
-                "ratio": None if peer is None else ours / peer,
-                "file_mb": round(mb, 1),
-                "peer_file_mb": round(small_mb, 1),
-                "seconds": read_s,
-            }
-        )
-        rows.append(
-            {
-                "name": "bvh-parse MB/s vs python float loop",
-                "ours": ours,
-                "published": naive,
-                "better": "higher",
-                "ratio": ours / naive,
-                "file_mb": round(mb, 1),
-                "seconds": read_s,
-            }
-        )
-        rows.append(
-            {
-                "name": "bvh-write MB/s",
-                "ours": mb / write_s,
-                "published": None,
-                "better": "higher",
-                "file_mb": round(mb, 1),
-                "seconds": write_s,
-            }
-        )
-        rows.append(
-            {
-                "name": "bvh-parse goal MB/s",
-                "ours": ours,
-                "published": 20.0,
-                "better": "higher",
-                "ratio": ours / 20.0,
-                "file_mb": round(mb, 1),
-            }
-        )
+        mb1 = round(mb, 1)
+        rows += [
+            row("bvh-parse MB/s vs bvhio", ours, peer, "higher", ratio=None if peer is None else ours / peer,
+                file_mb=mb1, peer_file_mb=round(small_mb, 1), seconds=read_s),
+            row("bvh-parse MB/s vs python float loop", ours, naive, "higher", ratio=ours / naive, file_mb=mb1,
+                seconds=read_s),
+            row("bvh-write MB/s", mb / write_s, None, "higher", file_mb=mb1, seconds=write_s),
+            row("bvh-parse goal MB/s", ours, 20.0, "higher", ratio=ours / 20.0, file_mb=mb1),
+        ]
     return rows

@@ -25,35 +25,13 @@ products), or on the count set with ``OMP_NUM_THREADS``; each row says how many.
 
 from __future__ import annotations
 
-import time
-
 import torch
+from benchkit import race, row
 
 import crbm
 from crbm.threads import step_work, threads_for
 
 D, ORDER, BATCH, K = 56, 3, 100, 30
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _race(fns, repeats: int, device: torch.device) -> list[float]:
-    """Best time of each function over ``repeats`` rounds that run them in turn (after a warm-up of each),
-    so that a burst of load on a shared machine hits ours and the floor alike."""
-    for fn in fns:
-        fn()
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            _sync(device)
-            t = time.perf_counter()
-            fn()
-            _sync(device)
-            best[i] = min(best[i], time.perf_counter() - t)
-    return best
 
 
 def _windows(n_frames: int, device: torch.device) -> crbm.Windows:
@@ -125,11 +103,11 @@ def run(*, quick: bool, device: str) -> dict:
         model = crbm.CRBM(D, hidden, ORDER, device=dev, generator=torch.Generator().manual_seed(0))
         config = crbm.taylor_config(epochs=1, verbose=False, progress=False, device=str(dev))
         with threads_for(step_work(model, BATCH), dev) as n_threads:
-            times = _race([lambda m=model, c=config: crbm.fit(m, data, c), _train_floor(hidden, n_batches, dev)],
-                          repeats, dev)
+            times = race([lambda m=model, c=config: crbm.fit(m, data, c), _train_floor(hidden, n_batches, dev)],
+                         repeats=repeats, device=dev, warm_up=True)
         ours, floor = (len(data) / t for t in times)
-        rows.append({"name": name, "ours": round(ours), "published": round(floor), "better": "higher",
-                     "peer": "matmul floor", "ratio": round(floor / ours, 2), "threads": n_threads})
+        rows.append(row(name, round(ours), round(floor), "higher", peer="matmul floor", ratio=round(floor / ours, 2),
+                        threads=n_threads))
     model = crbm.CRBM(D, 150, ORDER, device=dev, generator=torch.Generator().manual_seed(0))
     seed = data.frames[:ORDER]
     frames_per_chain = {1: 100 if quick else 300, 256: 10 if quick else 40, 4096: 2 if quick else 10}
@@ -151,11 +129,10 @@ def run(*, quick: bool, device: str) -> dict:
         floors = [_generate_floor(chains, t, 150, dev, products=p, rng=r)
                   for p, r in ((True, False), (True, True), (False, True))]
         with threads_for(step_work(model, chains), dev) as n_threads:
-            times = _race([gen, gen_serial, *floors], repeats, dev)
+            times = race([gen, gen_serial, *floors], repeats=repeats, device=dev, warm_up=True)
         ours, serial, floor, floor_rng, floor_uniforms = (chains * t / s for s in times)
-        rows.append({"name": f"generate_fps_{chains}", "ours": round(ours), "published": round(floor),
-                     "better": "higher", "peer": "matmul floor", "ratio": round(floor / ours, 2),
-                     "floor_rng": round(floor_rng), "ratio_rng": round(floor_rng / ours, 2),
-                     "floor_uniforms": round(floor_uniforms), "ratio_uniforms": round(floor_uniforms / ours, 2),
-                     "serial_draws": round(serial), "threads": n_threads})
+        rows.append(row(f"generate_fps_{chains}", round(ours), round(floor), "higher", peer="matmul floor",
+                        ratio=round(floor / ours, 2), floor_rng=round(floor_rng), ratio_rng=round(floor_rng / ours, 2),
+                        floor_uniforms=round(floor_uniforms), ratio_uniforms=round(floor_uniforms / ours, 2),
+                        serial_draws=round(serial), threads=n_threads))
     return {"rows": rows}

@@ -1,12 +1,70 @@
-"""Shared helpers of the static-model benchmarks: the output folder, atomic PNG and checkpoint writing,
+"""Shared helpers of the benchmarks: timing, rows, the output folder, atomic PNG and checkpoint writing,
 fine-tuning settings."""
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from crbm.atomic import write_bytes
+
+
+def row(name: str, ours, published=None, better: str = "lower", **extra) -> dict:
+    """One row of a benchmark's report (tools/bench.py's contract): ``name``, ``ours``, ``published`` (the
+    published figure, the peer's or the floor's from the same run, or None), ``better`` ("lower", "higher",
+    "closer", ...), then any extra keys in the order given."""
+    return {"name": name, "ours": ours, "published": published, "better": better, **extra}
+
+
+class Stopwatch:
+    """Wall-clock and CPU seconds of a ``with`` block: ``seconds`` and ``cpu_seconds`` (this process's CPU
+    time, all threads) once the block ends. On a CUDA device the device is synchronised on entry and exit, so
+    the block's queued kernels count."""
+
+    def __init__(self, device: str | torch.device | None = None) -> None:
+        self.device = None if device is None else torch.device(device)
+        self.seconds = self.cpu_seconds = float("nan")
+
+    def _sync(self) -> None:
+        if self.device is not None and self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def __enter__(self) -> Stopwatch:
+        self._sync()
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._sync()
+        self.seconds = time.perf_counter() - self._wall
+        self.cpu_seconds = time.process_time() - self._cpu
+
+
+def timed(fn: Callable[[], Any], *, device: str | torch.device | None = None) -> tuple[Any, float]:
+    """``fn()``'s result and its wall-clock seconds (a ``Stopwatch`` around one call)."""
+    with Stopwatch(device) as watch:
+        out = fn()
+    return out, watch.seconds
+
+
+def race(fns: Sequence[Callable[[], Any]], *, repeats: int, device: str | torch.device | None = None,
+         warm_up: bool = False) -> list[float]:
+    """The least wall-clock seconds of each function over ``repeats`` rounds that call them in turn (after one
+    untimed call of each when ``warm_up``), so that a burst of load on a shared machine hits every contender
+    alike; one function is simply the best of ``repeats`` calls."""
+    if warm_up:
+        for fn in fns:
+            fn()
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            best[i] = min(best[i], timed(fn, device=device)[1])
+    return best
 
 
 def out_dir() -> Path:
