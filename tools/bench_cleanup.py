@@ -27,6 +27,8 @@ the take and condition; ``published`` is the best baseline's figure from the sam
 the held-out CMU subjects. Timing rows: the online filter's push per frame (62 channels, one thread), the
 CRBM's own step at Taylor's size, and the model-space conversions that keep the model out of the online loop.
 ``--quick``: two held-out subjects, 60 epochs, fewer conditions (numbers are not claims).
+``CRBM_BENCH_SUBJECTS=12,39`` holds out only those subjects; ``CRBM_BENCH_PARTS=fill`` (any of denoise, fill,
+samples, timing, comma-separated) runs only those parts.
 """
 
 from __future__ import annotations
@@ -286,11 +288,28 @@ def _samples(root: Path, model, quick: bool, device: str, rng) -> list[dict]:
     return rows
 
 
+PARTS = ("denoise", "fill", "samples", "timing")
+
+
+def _settings(data: dict, quick: bool) -> tuple[list[str], set[str]]:
+    """The held-out subjects (``CRBM_BENCH_SUBJECTS``, default all; two in quick runs) and the parts to run
+    (``CRBM_BENCH_PARTS``, default all); exits with a one-line message on an unknown subject or part."""
+    chosen = [s.strip() for s in os.environ.get("CRBM_BENCH_SUBJECTS", "").split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in data]
+    if unknown:
+        raise SystemExit(f"CRBM_BENCH_SUBJECTS: no subject folders {unknown}; the data has {sorted(data)}")
+    parts = {p.strip() for p in os.environ.get("CRBM_BENCH_PARTS", ",".join(PARTS)).split(",") if p.strip()}
+    if not parts <= set(PARTS):
+        raise SystemExit(f"CRBM_BENCH_PARTS: expected some of {', '.join(PARTS)}, got {sorted(parts)}")
+    held = chosen or ([s for s in ("12", "39") if s in data] if quick else list(data))
+    return held, parts
+
+
 def run(*, quick: bool, device: str) -> dict:
     torch.set_num_threads(int(os.environ.get("CRBM_BENCH_THREADS", "1")))
     root = data_path("mocap/cmu/35/35.asf").parents[2]
     data = subjects(root / "cmu")
-    held = [s for s in ("12", "39") if s in data] if quick else list(data)
+    held, parts = _settings(data, quick)
     epochs = 60 if quick else 500
     conditions = ("1", "5", "outliers") if quick else ("1", "3", "5", "outliers")
     lengths = (5, 30, 120) if quick else GAPS
@@ -304,15 +323,16 @@ def run(*, quick: bool, device: str) -> dict:
         clip = data[s][0].replace(frames=data[s][0].frames[:CLIP_FRAMES])
         picks = rng.choice(len(train), TUNE_CLIPS, replace=False)
         tune = [train[i].replace(frames=train[i].frames[:CLIP_FRAMES // 2]) for i in picks]
-        for c in conditions:
+        for c in conditions if "denoise" in parts else ():
             rows += denoise_rows(f"subject {s}", model, clip, tune_filters(tune, c, rng), c, rng)
-        rows += fill_rows(f"subject {s}", model, clip, LIMBS["cmu"], lengths)
+        if "fill" in parts:
+            rows += fill_rows(f"subject {s}", model, clip, LIMBS["cmu"], lengths)
         print(f"subject {s}: " + "; ".join(f"{r['name'].split(f'subject {s} ')[1]} {r['ours']:.2f} vs "
                                            f"{r['published']:.2f}" for r in rows if r["take"] == f"subject {s}"),
               flush=True)
     means = _mean_rows(rows, [f"subject {s}" for s in held])
     rng = np.random.default_rng(1)
-    sample_rows = _samples(root, model, quick, device, rng)
-    timing = timing_rows(model, data[held[-1]][0])
+    sample_rows = _samples(root, model, quick, device, rng) if "samples" in parts else []
+    timing = timing_rows(model, data[held[-1]][0]) if "timing" in parts else []
     return {"rows": means + rows + sample_rows + timing, "subjects": held, "epochs": epochs, "model": MODEL,
-            "conditions": list(conditions), "gap_frames": list(lengths)}
+            "conditions": list(conditions), "gap_frames": list(lengths), "parts": sorted(parts)}
