@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,16 +60,17 @@ def main(argv: list[str] | None = None) -> int:
 
     module = importlib.import_module("bench_" + args.name.replace("-", "_"))
     import torch
+    from benchkit import Stopwatch
 
     from crbm import matmul_precision
 
-    start = time.perf_counter()
+    watch = Stopwatch(args.device)
     if args.matmul_precision:
         with matmul_precision(args.matmul_precision, args.device):
             result = module.run(quick=args.quick, device=args.device)
     else:
         result = module.run(quick=args.quick, device=args.device)
-    seconds = time.perf_counter() - start
+    seconds = watch.elapsed()
     if isinstance(result, list):
         result = {"rows": result}
     dev = args.device

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from benchkit import Stopwatch
 
 import crbm
 
@@ -32,23 +32,21 @@ def _worker(rank: int, world: int, init_file: str, device: str, n_rows: int, epo
         cfg = crbm.TrainConfig(epochs=1, batch_size=100, device=dev, verbose=False, progress=False)
         crbm.fit(model, data, cfg)  # warm-up
         dist.barrier()
-        t0 = time.perf_counter()
-        crbm.fit(
-            model, data, crbm.TrainConfig(epochs=epochs, batch_size=100, device=dev, verbose=False, progress=False)
-        )
-        if dev.startswith("cuda"):
-            torch.cuda.synchronize()
-        dist.barrier()
-        seconds = time.perf_counter() - t0
+        with Stopwatch() as watch:
+            crbm.fit(
+                model, data, crbm.TrainConfig(epochs=epochs, batch_size=100, device=dev, verbose=False, progress=False)
+            )
+            if dev.startswith("cuda"):
+                torch.cuda.synchronize()
+            dist.barrier()
+        seconds = watch.seconds
         # the all-reduce of one batch's directions alone (one flat tensor, as fit sends it)
         flat = torch.zeros(sum(p.numel() for p in model.parameters()), device=dev)
         dist.barrier()
-        t1 = time.perf_counter()
-        for _ in range(50):
-            dist.all_reduce(flat)
-        if dev.startswith("cuda"):
-            torch.cuda.synchronize()
-        allreduce_ms = (time.perf_counter() - t1) / 50 * 1e3
+        with Stopwatch(dev) as watch:
+            for _ in range(50):
+                dist.all_reduce(flat)
+        allreduce_ms = watch.seconds / 50 * 1e3
         if rank == 0:
             with open(out, "w") as f:
                 f.write(f"{seconds} {allreduce_ms}")

@@ -38,11 +38,10 @@ every recall level is measured every 10 fine-tuning epochs into ``docs_<corpus>_
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 import torch
-from benchkit import fine_tune_config, holdout_count, progress_log, save_png
+from benchkit import Stopwatch, fine_tune_config, holdout_count, progress_log, save_png, timed
 
 from crbm import RBM, DeepAutoencoder, TensorData, TrainConfig, fit, greedy_pretrain, up_pass
 from crbm.documents import docs_dir, load_bag_of_words, word_log_frequencies
@@ -88,17 +87,16 @@ def _hash_figures(bits: np.ndarray, topics: np.ndarray, weights: torch.Tensor) -
     has_topic = topics.any(1)
     queries = np.flatnonzero(has_topic)
     precision, recall, found_count = [], [], []
-    t0 = time.perf_counter()
-    found_all = [table.lookup(addresses[q], RADIUS) for q in queries]
-    ball_s = (time.perf_counter() - t0) / len(queries)
-    t0 = time.perf_counter()
-    for q in queries:
-        np.flatnonzero(hamming_distances(addresses[q], addresses) <= RADIUS)
-    scan_s = (time.perf_counter() - t0) / len(queries)
-    t0 = time.perf_counter()
-    for q in queries[:500]:
-        torch.topk(weights @ weights[q], 100)
-    tfidf_s = (time.perf_counter() - t0) / min(500, len(queries))
+    found_all, ball_s = timed(lambda: [table.lookup(addresses[q], RADIUS) for q in queries])
+    ball_s /= len(queries)
+    with Stopwatch() as scan:
+        for q in queries:
+            np.flatnonzero(hamming_distances(addresses[q], addresses) <= RADIUS)
+    scan_s = scan.seconds / len(queries)
+    with Stopwatch() as tfidf:
+        for q in queries[:500]:
+            torch.topk(weights @ weights[q], 100)
+    tfidf_s = tfidf.seconds / min(500, len(queries))
     topics_f = topics.astype(np.float32)
     for q, found in zip(queries, found_all):
         found = found[found != q]
@@ -136,7 +134,7 @@ def _corpus(name: str, settings: dict, device: str, gen: torch.Generator, holdou
     x = train.tensor(device=device)
     xt = test.tensor(device=device)
     topics = test.topics
-    t0 = time.perf_counter()
+    watch = Stopwatch(device)
     rsm = RBM(2000, 500, visible="replicated_softmax", generator=gen)
     with torch.no_grad():
         rsm.visible_bias.copy_(word_log_frequencies(x.cpu()))
@@ -155,7 +153,7 @@ def _corpus(name: str, settings: dict, device: str, gen: torch.Generator, holdou
     )
     curve = progress_log(f"docs_{name}{'_holdout' if holdout else ''}_progress.json", measure)
     ae = _fine_tune(bottom + top10, x, settings, device, callbacks=[curve])
-    train_s = time.perf_counter() - t0
+    train_s = watch.elapsed()
     curves = {"autoencoder-10": retrieval_curve(ae.codes(xt).cpu(), topics, generator=torch.Generator().manual_seed(5))}
     curves["unrolled-10 (no fine-tuning)"] = retrieval_curve(
         DeepAutoencoder.from_rbms(bottom + top10).codes(xt).cpu(), topics

@@ -12,10 +12,8 @@ components fitted in the same run (published 126 vs 135).
 
 from __future__ import annotations
 
-import time
-
 import torch
-from benchkit import fine_tune_config, progress_log, save_model, save_png
+from benchkit import Stopwatch, fine_tune_config, progress_log, save_model, save_png
 
 from crbm import DeepAutoencoder, TrainConfig, face_patches, fit, greedy_pretrain, load_olivetti
 from crbm.pca import fit_pca
@@ -32,7 +30,7 @@ def run(*, quick: bool, device: str) -> dict:
     test = face_patches(images[person >= 30], settings["variants"], generator=gen)
     mean, std = train.mean(0), train.std(0)
     train, test = (train - mean) / std, (test - mean) / std
-    t0 = time.perf_counter()
+    watch = Stopwatch(device)
     base = dict(epochs=settings["pre_epochs"], batch_size=100, device=device, verbose=False)
     rbms = greedy_pretrain(
         train.to(device),
@@ -52,7 +50,7 @@ def run(*, quick: bool, device: str) -> dict:
 
     curve = progress_log(f"faces{'_quick' if quick else ''}_progress.json", test_error)
     fit(ae, train.to(device), cfg, callbacks=[curve])
-    seconds = time.perf_counter() - t0
+    seconds = watch.elapsed()
     ae_recon = ae.reconstruct(test.to(device)).cpu()
     pca_recon = fit_pca(train, 30).reconstruct(test)
     ae_err = float((test - ae_recon).square().sum(1).mean())

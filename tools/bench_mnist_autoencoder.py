@@ -12,11 +12,10 @@ three bottom RBMs) in the full run; in --quick, the first two principal componen
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import torch
-from benchkit import fine_tune_config, save_model, save_png
+from benchkit import Stopwatch, fine_tune_config, save_model, save_png
 
 from crbm import RBM, DeepAutoencoder, TrainConfig, fit, greedy_pretrain, up_pass
 from crbm.mnist import load_mnist as crbm_load_mnist
@@ -78,7 +77,7 @@ def run_settings(settings: dict, *, device: str) -> dict:
     train_x, _ = load_mnist("train")
     test_x, test_y = load_mnist("test")
     train_x = train_x[torch.randperm(60000, generator=gen)[: settings["train"]]]
-    t0 = time.perf_counter()
+    watch = Stopwatch(device)
     rbms = greedy_pretrain(
         train_x.to(device),
         [1000, 500, 250, 30],
@@ -86,9 +85,9 @@ def run_settings(settings: dict, *, device: str) -> dict:
         configs=_configs(settings, device, 0.001),
         generator=gen,
     )
-    pretrain_s = time.perf_counter() - t0
+    pretrain_s = watch.elapsed()
     ae = _fine_tune(rbms, train_x.to(device), settings, device)
-    seconds = time.perf_counter() - t0
+    seconds = watch.elapsed()
     test_d = test_x.to(device)
     ae_recon = ae.reconstruct(test_d).cpu()
     ae_err = float((test_x - ae_recon).square().sum(1).mean())

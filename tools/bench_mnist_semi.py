@@ -24,10 +24,9 @@ Pretraining (ours, not tuned): RBMs with ``rbm.m``'s settings (rate 0.1, momentu
 
 from __future__ import annotations
 
-import time
-
 import torch
 from bench_mnist_sparse import SPARSE, SPARSE_INIT
+from benchkit import Stopwatch
 
 import crbm
 from crbm.autoencoder import DeepAutoencoder, greedy_autoencoders
@@ -134,17 +133,17 @@ def run(*, quick: bool, device: str) -> dict:
         test_x, test_y = test_x[: s["n_test"]], test_y[: s["n_test"]]
     x, y, test_x, test_y = x.to(device), y.to(device), test_x.to(device), test_y.to(device)
 
-    t0 = time.perf_counter()
+    watch = Stopwatch(device)
     rbm_cfg = crbm.TrainConfig(epochs=s["pre_epochs"], batch_size=100, learning_rate=0.1, device=device,
                                verbose=False, seed=1)
     rbms = crbm.greedy_pretrain(x, SIZES, configs=rbm_cfg, generator=torch.Generator().manual_seed(1))
-    dbn_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    dbn_s = watch.elapsed()
+    watch.restart()
     ae_cfg = crbm.TrainConfig(epochs=s["pre_epochs"], batch_size=100, device=device, verbose=False, seed=2, **SPARSE)
     layers = greedy_autoencoders(x, SIZES, configs=ae_cfg, init_std=SPARSE_INIT,
                                  generator=torch.Generator().manual_seed(2))
     sparse = DeepAutoencoder.stack(layers)
-    ae_s = time.perf_counter() - t0
+    ae_s = watch.elapsed()
     print(f"pretraining: RBM stack {dbn_s:.0f} s, sparse autoencoders {ae_s:.0f} s", flush=True)
     makers = {
         "DBN": lambda: DBNClassifier.from_rbms(rbms, 10, generator=torch.Generator().manual_seed(3)),
@@ -159,9 +158,8 @@ def run(*, quick: bool, device: str) -> dict:
         pct = f"{100 * fraction:g} % ({labelled.shape[0]} labels)"
         found = {}
         for name, make in makers.items():
-            t0 = time.perf_counter()
-            found[name] = {**select_and_test(make, x, y, tr, va, test_x, test_y, s, device),
-                           "seconds": time.perf_counter() - t0}
+            watch.restart()
+            found[name] = {**select_and_test(make, x, y, tr, va, test_x, test_y, s, device), "seconds": watch.elapsed()}
         found["KNN"] = knn(x.cpu(), y.cpu(), tr.cpu(), va.cpu(), test_x.cpu(), test_y.cpu(), s["ks"])
         for name, r in found.items():  # progress for a long run: the log keeps what a stopped run found
             chosen = f"k {r['k']}" if "k" in r else f"rate {r['lr']}, {r['epochs']} epochs"

@@ -21,11 +21,9 @@ stack uses that benchmark's pretraining (``bench_mnist_autoencoder``).
 
 from __future__ import annotations
 
-import time
-
 import torch
 from bench_mnist_autoencoder import _configs, load_mnist
-from benchkit import fine_tune_config, out_dir
+from benchkit import Stopwatch, fine_tune_config, out_dir
 
 from crbm import DeepAutoencoder, TrainConfig, fit, greedy_pretrain
 from crbm.autoencoder import greedy_autoencoders
@@ -55,24 +53,24 @@ def run(*, quick: bool, device: str) -> dict:
     train_x = train_x[torch.randperm(60000, generator=gen)[: s["train"]]].to(device)
     fine = fine_tune_config(epochs=s["fine_epochs"], learning_rate=s["fine_lr"], device=device, seed=2)
 
-    t0 = time.perf_counter()
+    watch = Stopwatch(device)
     layers = greedy_autoencoders(train_x, SIZES, hidden=HIDDEN, configs=sparse_config(s["pre_epochs"], device),
                                  init_std=SPARSE_INIT, generator=gen)
     sparse = DeepAutoencoder.stack(layers)
     sparse_before = test_error(sparse, test_x, device)
     fit(sparse, train_x, TrainConfig(**{**fine.to_json(), "sparsity_target": SPARSE["sparsity_target"],
                                         "sparsity_cost": SPARSE["sparsity_cost"]}))
-    sparse_s = time.perf_counter() - t0
+    sparse_s = watch.elapsed()
     with torch.no_grad():
         activity = float(sparse.activities(test_x.to(device))[0].mean())
 
-    t0 = time.perf_counter()
+    watch.restart()
     settings = {"pre_epochs": s["pre_epochs"]}
     rbms = greedy_pretrain(train_x, SIZES, hidden=HIDDEN, configs=_configs(settings, device, 0.001), generator=gen)
     deep = DeepAutoencoder.from_rbms(rbms)
     deep_before = test_error(deep, test_x, device)
     fit(deep, train_x, fine)
-    deep_s = time.perf_counter() - t0
+    deep_s = watch.elapsed()
 
     picture = out_dir() / f"mnist_sparse_filters{'_quick' if quick else ''}.png"
     save_image_grid(picture, sparse.filters()[:100].cpu(), n_cols=10,

@@ -32,10 +32,9 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import numpy as np
-from benchkit import out_dir
+from benchkit import Stopwatch, out_dir
 
 import crbm
 from crbm.atomic import write_bytes
@@ -157,14 +156,14 @@ def run(*, quick: bool, device: str) -> dict:
         train, valid = split_ratings(base, 0.1, seed=100)
         known = pd.concat([_pairs(valid), _pairs(test)])
         for name, specs in models.items():
-            t0 = time.perf_counter()
+            watch = Stopwatch(device)
             # the conditional models know which items were rated in validation and test (not the ratings)
             spec, val, curves = select(specs, train, valid, device=device, known=known, eval_every=eval_every)
             final = _fit(spec, base, device=device, known=_pairs(test))
             rmse = final.rmse(test)
             epoch = spec.get("epochs")
             results[name].append({"fold": fold, "setting": label(spec), "epochs": epoch, "valid_rmse": val,
-                                  "test_rmse": rmse, "seconds": time.perf_counter() - t0, "validation_curves": curves})
+                                  "test_rmse": rmse, "seconds": watch.elapsed(), "validation_curves": curves})
             print(f"{fold} {name}: {label(spec)}, {epoch} epochs, valid {val:.4f}, test {rmse:.4f}", flush=True)
     rows = []
     for name, per_fold in results.items():

@@ -22,11 +22,11 @@ batch as we do, so against float32 sklearn the speed-up is bounded by sklearn's 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from benchkit import Stopwatch, row, timed
 
 from crbm import RBM, TrainConfig, fit, matmul_precision
 from crbm.errors import CRBMError
@@ -46,11 +46,6 @@ def _data(n: int) -> tuple[np.ndarray, str]:
     return (rng.random((n, N_VISIBLE)) < 0.13).astype(np.float32), f"random binary images ({n} x {N_VISIBLE}, p=0.13)"
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _floor_seconds(n_batches: int, device: torch.device, gen: torch.Generator) -> float:
     """The five products of a CD-1 step per batch, nothing else."""
     kw = {"device": device, "dtype": torch.float32}
@@ -58,16 +53,14 @@ def _floor_seconds(n_batches: int, device: torch.device, gen: torch.Generator) -
     v = (torch.rand(BATCH, N_VISIBLE, generator=gen) < 0.13).float().to(device)
     ph = torch.rand(BATCH, N_HIDDEN, generator=gen).to(device)
     pre_h, v_neg, grad = torch.empty(BATCH, N_HIDDEN, **kw), torch.empty(BATCH, N_VISIBLE, **kw), torch.empty_like(w)
-    _sync(device)
-    t = time.perf_counter()
-    for _ in range(n_batches):
-        torch.mm(v, w, out=pre_h)
-        torch.mm(ph, w.T, out=v_neg)
-        torch.mm(v_neg, w, out=pre_h)
-        torch.mm(v.T, ph, out=grad)
-        torch.mm(v_neg.T, pre_h, out=grad)
-    _sync(device)
-    return time.perf_counter() - t
+    with Stopwatch(device) as watch:
+        for _ in range(n_batches):
+            torch.mm(v, w, out=pre_h)
+            torch.mm(ph, w.T, out=v_neg)
+            torch.mm(v_neg, w, out=pre_h)
+            torch.mm(v.T, ph, out=grad)
+            torch.mm(v_neg.T, pre_h, out=grad)
+    return watch.seconds
 
 
 def _epoch_seconds(model: RBM, data: torch.Tensor, device: torch.device, precision: str | None = None) -> float:
@@ -118,9 +111,7 @@ def _sklearn_seconds(x: np.ndarray) -> float:
     from sklearn.neural_network import BernoulliRBM
 
     rbm = BernoulliRBM(n_components=N_HIDDEN, learning_rate=0.1, batch_size=BATCH, n_iter=1, random_state=0)
-    t = time.perf_counter()
-    rbm.fit(x)
-    return time.perf_counter() - t
+    return timed(lambda: rbm.fit(x))[1]
 
 
 def _measure(x: np.ndarray, dev: torch.device, repeats: int) -> dict:
@@ -154,16 +145,13 @@ def _measure(x: np.ndarray, dev: torch.device, repeats: int) -> dict:
 
 
 def _rows(m: dict, label: str) -> list[dict]:
-    def row(name, ours, published, better):
-        return {"name": name + label, "ours": ours, "published": published, "better": better}
-
     return [
-        row("cd1_epoch_s vs matmul floor", m["epoch_s"], m["floor_s"], "lower"),
-        row("ratio_to_floor (goal <= 1.3)", m["ratio_to_floor"], None, "lower"),
-        row("cd1_epoch_s vs sklearn BernoulliRBM float64", m["epoch_s"], m["sklearn_s"], "lower"),
-        row("speedup_vs_sklearn (goal >= 3)", m["speedup_vs_sklearn"], None, "higher"),
-        row("cd1_epoch_s vs sklearn BernoulliRBM float32", m["epoch_s"], m["sklearn_float32_s"], "lower"),
-        row("speedup_vs_sklearn_float32", m["speedup_vs_sklearn_float32"], None, "higher"),
+        row("cd1_epoch_s vs matmul floor" + label, m["epoch_s"], m["floor_s"], "lower"),
+        row("ratio_to_floor (goal <= 1.3)" + label, m["ratio_to_floor"], None, "lower"),
+        row("cd1_epoch_s vs sklearn BernoulliRBM float64" + label, m["epoch_s"], m["sklearn_s"], "lower"),
+        row("speedup_vs_sklearn (goal >= 3)" + label, m["speedup_vs_sklearn"], None, "higher"),
+        row("cd1_epoch_s vs sklearn BernoulliRBM float32" + label, m["epoch_s"], m["sklearn_float32_s"], "lower"),
+        row("speedup_vs_sklearn_float32" + label, m["speedup_vs_sklearn_float32"], None, "higher"),
     ]
 
 
@@ -191,15 +179,13 @@ def run(*, quick: bool, device: str) -> dict:
         bf = _bf16(x, dev, repeats, main["sklearn_s"], 1 if quick else 5)
         report["bf16_matmuls"] = bf
         rows += [
-            {"name": "cd1_epoch_s vs matmul floor [bf16 matmuls]", "ours": bf["epoch_s"], "published": bf["floor_s"],
-             "better": "lower"},
-            {"name": "speedup_vs_sklearn float64 [bf16 matmuls]", "ours": bf["speedup_vs_sklearn"], "published": None,
-             "better": "higher"},
-            {"name": f"recon error after {bf['effect_epochs']} epochs [bf16 matmuls] vs float32",
-             "ours": bf["recon_error_bf16"], "published": bf["recon_error_float32"], "better": "lower"},
-            {"name": f"weights' relative difference after {bf['effect_epochs']} epochs [bf16 vs float32; "
-             "published: float32 with another seed]", "ours": bf["weight_relative_difference"],
-             "published": bf["weight_relative_difference_reseeded"], "better": "lower"},
+            row("cd1_epoch_s vs matmul floor [bf16 matmuls]", bf["epoch_s"], bf["floor_s"], "lower"),
+            row("speedup_vs_sklearn float64 [bf16 matmuls]", bf["speedup_vs_sklearn"], None, "higher"),
+            row(f"recon error after {bf['effect_epochs']} epochs [bf16 matmuls] vs float32", bf["recon_error_bf16"],
+                bf["recon_error_float32"], "lower"),
+            row(f"weights' relative difference after {bf['effect_epochs']} epochs [bf16 vs float32; "
+                "published: float32 with another seed]", bf["weight_relative_difference"],
+                bf["weight_relative_difference_reseeded"], "lower"),
         ]
     if dev.type == "cpu" and threads > 1:
         torch.set_num_threads(1)

@@ -23,7 +23,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +102,7 @@ def _rss_mb(key: str) -> float:
 
 def _child(path: str, mode: str, pipeline_json: str) -> None:
     import torch
+    from benchkit import Stopwatch
 
     import crbm
     from crbm.mocap import Pipeline
@@ -113,7 +113,7 @@ def _child(path: str, mode: str, pipeline_json: str) -> None:
     width = len(pipe.names_out)
     model = crbm.CRBM(width, 150, 3, generator=torch.Generator().manual_seed(0))
     config = crbm.taylor_config(epochs=1, verbose=False, progress=False, device="cpu")
-    t0 = time.perf_counter()
+    watch = Stopwatch()
     if mode == "stream":
         data = crbm.StreamingWindows(path, 3, batch_size=config.batch_size, pipeline=pipe, buffer=10000)
     else:
@@ -123,7 +123,7 @@ def _child(path: str, mode: str, pipeline_json: str) -> None:
         data = crbm.Windows(clips, 3)
         del clips
     crbm.fit(model, data, config)
-    print(json.dumps({"peak_mb": _rss_mb("VmHWM"), "baseline_mb": baseline, "seconds": time.perf_counter() - t0}))
+    print(json.dumps({"peak_mb": _rss_mb("VmHWM"), "baseline_mb": baseline, "seconds": watch.elapsed()}))
 
 
 def _measure(path: Path, mode: str, pipeline_json: Path) -> dict:

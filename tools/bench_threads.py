@@ -35,6 +35,7 @@ SETTINGS = ("1", "auto", "2")  # two threads last: their run may be stopped at a
 def _child(what: str, threads: str, size: int) -> dict:
     """One measurement in this (fresh) process: seconds, and the thread count torch used."""
     import torch
+    from benchkit import timed
 
     import crbm
     from crbm.threads import set_threads
@@ -47,10 +48,8 @@ def _child(what: str, threads: str, size: int) -> dict:
         clips = [(torch.randn(90, 56, generator=g).cumsum(0) * 0.1) for _ in range(31)]
         model = crbm.CRBM(56, 150, 3, generator=g)
         config = crbm.taylor_config(epochs=size, seed=0, progress=False, verbose=False)
-        start = time.perf_counter()
-        crbm.fit(model, crbm.Windows(clips, 3), config,
-                 callbacks=[lambda epoch, figures, m: used.append(torch.get_num_threads())])
-        seconds = time.perf_counter() - start
+        _, seconds = timed(lambda: crbm.fit(model, crbm.Windows(clips, 3), config,
+                                            callbacks=[lambda epoch, figures, m: used.append(torch.get_num_threads())]))
     else:
         model = crbm.load_motion_model("demo")
         model.generate(5, k=30, generator=torch.Generator().manual_seed(0))  # warm-up
@@ -61,9 +60,7 @@ def _child(what: str, threads: str, size: int) -> dict:
             return original(*args)
 
         crbm.sample._generate_one_layer = spy
-        start = time.perf_counter()
-        model.generate(size, k=30, generator=torch.Generator().manual_seed(1))
-        seconds = time.perf_counter() - start
+        _, seconds = timed(lambda: model.generate(size, k=30, generator=torch.Generator().manual_seed(1)))
     return {"seconds": seconds, "threads": used[-1] if used else None}
 
 

@@ -22,27 +22,37 @@ def row(name: str, ours, published=None, better: str = "lower", **extra) -> dict
 
 
 class Stopwatch:
-    """Wall-clock and CPU seconds of a ``with`` block: ``seconds`` and ``cpu_seconds`` (this process's CPU
-    time, all threads) once the block ends. On a CUDA device the device is synchronised on entry and exit, so
-    the block's queued kernels count."""
+    """Wall-clock and CPU seconds since it was made (or restarted): ``elapsed()`` and ``cpu_elapsed()`` (this
+    process's CPU time, all threads). As a ``with`` block it restarts on entry and leaves ``seconds`` and
+    ``cpu_seconds`` on exit. On a CUDA device the device is synchronised at the start and at each reading, so
+    queued kernels count."""
 
     def __init__(self, device: str | torch.device | None = None) -> None:
         self.device = None if device is None else torch.device(device)
         self.seconds = self.cpu_seconds = float("nan")
+        self.restart()
 
     def _sync(self) -> None:
         if self.device is not None and self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def __enter__(self) -> Stopwatch:
+    def restart(self) -> Stopwatch:
         self._sync()
         self._wall, self._cpu = time.perf_counter(), time.process_time()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def elapsed(self) -> float:
         self._sync()
-        self.seconds = time.perf_counter() - self._wall
-        self.cpu_seconds = time.process_time() - self._cpu
+        return time.perf_counter() - self._wall
+
+    def cpu_elapsed(self) -> float:
+        return time.process_time() - self._cpu
+
+    def __enter__(self) -> Stopwatch:
+        return self.restart()
+
+    def __exit__(self, *exc) -> None:
+        self.seconds, self.cpu_seconds = self.elapsed(), self.cpu_elapsed()
 
 
 def timed(fn: Callable[[], Any], *, device: str | torch.device | None = None) -> tuple[Any, float]:

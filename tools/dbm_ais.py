@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_mnist_dbm import evaluate, mnist_draws, settings  # noqa: E402
+from benchkit import timed  # noqa: E402
 
 import crbm  # noqa: E402
 from crbm.atomic import atomic_open  # noqa: E402
@@ -54,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     print(f"{'betas':>8}  {'log Z':>10}  {'std':>6}  {'test ELBO':>9}  {'seconds':>7}")
     for n in args.betas:
-        t = time.perf_counter()
-        fig = evaluate(dbm, base_data, test, {"n_chains": args.chains, "n_betas": n}, "cpu", seed=args.seed)
-        row = {"betas": n, **fig, "seconds": time.perf_counter() - t}
+        fig, seconds = timed(lambda n=n: evaluate(dbm, base_data, test, {"n_chains": args.chains, "n_betas": n}, "cpu",
+                                                  seed=args.seed))
+        row = {"betas": n, **fig, "seconds": seconds}
         rows.append(row)
         print(
             f"{n:>8}  {fig['log_z']:>10.3f}  {fig['log_z_std']:>6.3f}  {fig['elbo']:>9.3f}  {row['seconds']:>7.1f}",

@@ -22,13 +22,13 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 from bench_mnist_dbn import SIZES, balanced_subset, greedy_configs, rbm_config, settings, validation_pick  # noqa: E402
+from benchkit import timed  # noqa: E402
 
 import crbm  # noqa: E402
 from crbm.atomic import atomic_open  # noqa: E402
@@ -133,10 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'variant':<28}  {'seed':>4}  {'held-out %':>10}  {'/ 2.49 %':>8}  {'seconds':>7}")
     for text, variant in variants:
         for seed in args.seeds:
-            t = time.perf_counter()
-            err = 100 * greedy_error(data, variant, seed, args.matmul_precision)
+            err, seconds = timed(lambda v=variant, s=seed: 100 * greedy_error(data, v, s, args.matmul_precision))
             row = {"variant": text or "benchmark", "seed": seed, "holdout_error_pct": round(err, 2)}
-            row |= {"ratio_to_paper": round(err / PAPER_GREEDY, 3), "seconds": round(time.perf_counter() - t, 1)}
+            row |= {"ratio_to_paper": round(err / PAPER_GREEDY, 3), "seconds": round(seconds, 1)}
             rows.append(row)
             print(
                 f"{row['variant']:<28}  {seed:>4}  {err:>10.2f}  {row['ratio_to_paper']:>8.3f}  {row['seconds']:>7.0f}"

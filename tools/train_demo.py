@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
+from benchkit import Stopwatch  # noqa: E402
 
 from crbm.demo import DEMO_RECIPE, train_demo_model  # noqa: E402
 from crbm.motion_model import demo_model_path  # noqa: E402
@@ -35,10 +35,10 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=DEMO_RECIPE["seed"])
     args = p.parse_args()
     torch.set_num_threads(1)  # small matrices: one thread is fastest on a shared CPU
-    t0 = time.perf_counter()
+    watch = Stopwatch()
     model = train_demo_model(args.data, seed=args.seed, epochs=args.epochs, verbose=False)
     model.save(args.out)
-    print(f"{args.out}: {args.out.stat().st_size / 1e6:.2f} MB, trained in {time.perf_counter() - t0:.0f} s")
+    print(f"{args.out}: {args.out.stat().st_size / 1e6:.2f} MB, trained in {watch.elapsed():.0f} s")
     return 0
 
 
