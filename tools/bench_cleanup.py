@@ -34,12 +34,12 @@ samples, timing, comma-separated) runs only those parts.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from bench_cross_subject import subjects
+from benchkit import row, timed
 
 import crbm
 from crbm.cleanup import Gap, OnlineFilter, denoise_motion, fill_motion, interpolate_gaps
@@ -180,12 +180,12 @@ def denoise_rows(tag: str, model, clip: crbm.Motion, settings: dict, condition: 
     e = {k: pose_errors(clip, m) for k, m in results.items()}
     best = min(e["savgol"]["cm"], e["butterworth"]["cm"])
     label = f"{condition} deg" if condition != "outliers" else "outliers"
-    return [{"name": f"denoise {tag} {label} (cm)", "ours": e["crbm"]["cm"], "published": best, "better": "lower",
-             **{k: v["cm"] for k, v in e.items() if k != "crbm"},
-             "deg": e["crbm"]["deg"], "deg_best_scipy": min(e["savgol"]["deg"], e["butterworth"]["deg"]),
-             "world_cm": e["crbm"]["world_cm"], "world_cm_noisy": e["noisy"]["world_cm"],
-             "first20_cm": e["crbm"]["first_cm"], "root_drift_cm": e["crbm"]["root_cm"],
-             "kind": "denoise", "condition": label, "take": tag}]
+    return [row(f"denoise {tag} {label} (cm)", e["crbm"]["cm"], best, "lower",
+                **{k: v["cm"] for k, v in e.items() if k != "crbm"},
+                deg=e["crbm"]["deg"], deg_best_scipy=min(e["savgol"]["deg"], e["butterworth"]["deg"]),
+                world_cm=e["crbm"]["world_cm"], world_cm_noisy=e["noisy"]["world_cm"],
+                first20_cm=e["crbm"]["first_cm"], root_drift_cm=e["crbm"]["root_cm"],
+                kind="denoise", condition=label, take=tag)]
 
 
 def fill_rows(tag: str, model, clip: crbm.Motion, limbs: dict, lengths) -> list[dict]:
@@ -200,10 +200,10 @@ def fill_rows(tag: str, model, clip: crbm.Motion, limbs: dict, lengths) -> list[
             results |= {m: interpolate_gaps(clip, [gap], method=m) for m in ("linear", "spline", "slerp")}
             e = {k: gap_errors(clip, m, gap) for k, m in results.items()}
             best = min(e[m]["cm"] for m in ("linear", "spline", "slerp"))
-            rows.append({"name": f"fill {tag} {limb} {n} frames (cm)", "ours": e["crbm"]["cm"], "published": best,
-                         "better": "lower", **{k: v["cm"] for k, v in e.items() if k != "crbm"},
-                         "deg": e["crbm"]["deg"], "deg_best": min(e[m]["deg"] for m in ("linear", "spline", "slerp")),
-                         "kind": "fill", "limb": limb, "frames": n, "take": tag})
+            rows.append(row(f"fill {tag} {limb} {n} frames (cm)", e["crbm"]["cm"], best, "lower",
+                            **{k: v["cm"] for k, v in e.items() if k != "crbm"},
+                            deg=e["crbm"]["deg"], deg_best=min(e[m]["deg"] for m in ("linear", "spline", "slerp")),
+                            kind="fill", limb=limb, frames=n, take=tag))
     return rows
 
 
@@ -211,35 +211,21 @@ def fill_rows(tag: str, model, clip: crbm.Motion, limbs: dict, lengths) -> list[
 def timing_rows(model, clip: crbm.Motion) -> list[dict]:
     noisy = corrupt(clip, "3", np.random.default_rng(0))
     online = OnlineFilter(clip.skeleton, clip.fps, lag=1)
-    times = []
-    for frame in noisy.frames:
-        t = time.perf_counter()
-        online.push(frame)
-        times.append(time.perf_counter() - t)
+    times = [timed(lambda f=frame: online.push(f))[1] for frame in noisy.frames]
     net = model._one_layer()
     frames = torch.randn(net.order + 1, net.n_visible, generator=torch.Generator().manual_seed(0))
-    step = []
-    for _ in range(300):
-        t = time.perf_counter()
-        with torch.no_grad():
-            crbm.sample.predict_next(net, frames)
-        step.append(time.perf_counter() - t)
+    with torch.no_grad():
+        step = [timed(lambda: crbm.sample.predict_next(net, frames))[1] for _ in range(300)]
     window = clip.replace(frames=clip.frames[: 4 * (net.order + 1) : 4], fps=clip.fps / 4)
-    t = time.perf_counter()
-    (z,) = model.transform([window])
-    model.to_motion(z, context=window)
-    convert = time.perf_counter() - t
+    _, convert = timed(lambda: model.to_motion(model.transform([window])[0], context=window))
     ms = 1e3
     return [
-        {"name": "online filter per frame, median (ms, 62 channels, lag 1, 1 thread)",
-         "ours": float(np.median(times)) * ms, "published": 1.0, "better": "lower",
-         "mean": float(np.mean(times)) * ms, "p99": float(np.percentile(times, 99)) * ms, "frames": len(times),
-         "latency_ms": online.latency * ms},
-        {"name": f"CRBM one-step prediction of a frame (ms, order {net.order}, {net.n_hidden} hidden, "
-                 f"{net.n_visible} channels)", "ours": float(np.median(step)) * ms, "published": None,
-         "better": "lower"},
-        {"name": "model-space conversion of a frame and back (ms, retarget + preprocessing)",
-         "ours": convert * ms, "published": None, "better": "lower"},
+        row("online filter per frame, median (ms, 62 channels, lag 1, 1 thread)", float(np.median(times)) * ms, 1.0,
+            "lower", mean=float(np.mean(times)) * ms, p99=float(np.percentile(times, 99)) * ms,
+            frames=len(times), latency_ms=online.latency * ms),
+        row(f"CRBM one-step prediction of a frame (ms, order {net.order}, {net.n_hidden} hidden, "
+            f"{net.n_visible} channels)", float(np.median(step)) * ms, None, "lower"),
+        row("model-space conversion of a frame and back (ms, retarget + preprocessing)", convert * ms, None, "lower"),
     ]
 
 
@@ -253,16 +239,15 @@ def _mean_rows(rows: list[dict], takes: list[str]) -> list[dict]:
             groups.setdefault(key, []).append(r)
     for key, rs in groups.items():
         wins = sum(r["ours"] < r["published"] for r in rs)
-        row = {"name": f"{key}, mean over {len(rs)} held-out subjects (cm)",
-               "ours": float(np.mean([r["ours"] for r in rs])),
-               "published": float(np.mean([r["published"] for r in rs])), "better": "lower",
-               "wins": f"{wins} of {len(rs)}", "worst_ratio": float(max(r["ours"] / r["published"] for r in rs))}
+        entry = row(f"{key}, mean over {len(rs)} held-out subjects (cm)", float(np.mean([r["ours"] for r in rs])),
+                  float(np.mean([r["published"] for r in rs])), "lower", wins=f"{wins} of {len(rs)}",
+                  worst_ratio=float(max(r["ours"] / r["published"] for r in rs)))
         for extra in ("spline_alone", "online_lag1", "noisy", "savgol", "butterworth", "linear", "spline", "slerp"):
             if extra in rs[0]:
-                row[extra] = float(np.mean([r[extra] for r in rs]))
+                entry[extra] = float(np.mean([r[extra] for r in rs]))
         if "online_lag1" in rs[0]:
-            row["online_wins"] = f"{sum(r['online_lag1'] < r['published'] for r in rs)} of {len(rs)}"
-        out.append(row)
+            entry["online_wins"] = f"{sum(r['online_lag1'] < r['published'] for r in rs)} of {len(rs)}"
+        out.append(entry)
     return out
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from bench_cross_subject import on_rig_frames, temporal_step
-from benchkit import holdout_count
+from benchkit import holdout_count, row
 
 import crbm
 from crbm.datasets import data_path
@@ -260,16 +260,15 @@ def _rows(results: dict, unit: str, action: str, i: int, ms: int, f: int, *, hol
         return _figure(results, predictor, unit, action, f)
 
     published = LTD_MEAN.get(unit, (None,) * 6)[i] if action == "mean" else _published(action, unit, i)
-    row = {"name": f"{unit}_{action}_{ms}", "ours": fig(DEFAULT), "published": published, "better": "lower",
-           "zero_velocity": fig("zero_velocity"), "ar": fig(f"ar_{DEFAULT}")}
+    entry = row(f"{unit}_{action}_{ms}", fig(DEFAULT), published, "lower", zero_velocity=fig("zero_velocity"),
+              ar=fig(f"ar_{DEFAULT}"))
     if unit == "euler":
-        row |= {source: v[i] for source, v in QUOTED_EULER.get(action, {}).items() if source != "ltd"}
-    out = [row]
+        entry |= {source: v[i] for source, v in QUOTED_EULER.get(action, {}).items() if source != "ltd"}
+    out = [entry]
     for p in results[ACTIONS[0]]["errors"]:
         if p != DEFAULT:
             stated = p == "zero_velocity" and unit == "euler" and action != "mean" and not holdout
-            out.append({"name": f"{p}_{unit}_{action}_{ms}", "ours": fig(p),
-                        "published": ZERO_VELOCITY[action][i] if stated else None, "better": "lower"})
+            out.append(row(f"{p}_{unit}_{action}_{ms}", fig(p), ZERO_VELOCITY[action][i] if stated else None, "lower"))
     return out
 
 

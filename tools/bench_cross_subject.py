@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from benchkit import row
 
 import crbm
 from crbm.datasets import data_path
@@ -145,17 +146,16 @@ def run(*, quick: bool, device: str) -> dict:
         table[s] = errors(model, data[s])
         for unit in ("deg", "cm"):
             for k in HORIZONS:
-                rows.append({"name": f"{unit}_{s}_{k}", "ours": table[s]["crbm"][unit][k],
-                             "published": table[s]["zero_velocity"][unit][k], "better": "lower",
-                             "ar": table[s]["ar"][unit][k], "split": "validation" if s in VALIDATION else "test"})
+                rows.append(row(f"{unit}_{s}_{k}", table[s]["crbm"][unit][k], table[s]["zero_velocity"][unit][k],
+                                "lower", ar=table[s]["ar"][unit][k],
+                                split="validation" if s in VALIDATION else "test"))
         print(f"subject {s}: " + ", ".join(f"h={k} {table[s]['crbm']['deg'][k]:.2f} deg (zero velocity "
                                            f"{table[s]['zero_velocity']['deg'][k]:.2f})" for k in HORIZONS), flush=True)
     pool = [s for s in held if s not in VALIDATION] or held  # the mean over test subjects
     for unit in ("deg", "cm"):
         for k in HORIZONS:
             mean = {p: float(np.mean([table[s][p][unit][k] for s in pool])) for p in ("crbm", "zero_velocity", "ar")}
-            rows.append({"name": f"{unit}_mean_{k}", "ours": mean["crbm"], "published": mean["zero_velocity"],
-                         "better": "lower", "ar": mean["ar"]})
+            rows.append(row(f"{unit}_mean_{k}", mean["crbm"], mean["zero_velocity"], "lower", ar=mean["ar"]))
     wins = sum(table[s]["crbm"][u][k] < table[s]["zero_velocity"][u][k] for s in held for u in ("deg", "cm")
                for k in HORIZONS)
     return {"rows": rows, "subjects": held, "validation": list(VALIDATION), "variant": variant,

@@ -16,7 +16,7 @@ import tempfile
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from benchkit import Stopwatch
+from benchkit import Stopwatch, row
 
 import crbm
 
@@ -74,13 +74,8 @@ def run(*, quick: bool, device: str) -> dict:
         thr, allreduce_ms = _run(world, device, n_rows, epochs)
         base = base or thr
         rows.append(
-            {
-                "name": f"examples_per_s_{world}proc",
-                "ours": round(thr, 1),
-                "published": round(base * world, 1),  # ideal linear scaling from the 1-process run
-                "better": "higher",
-                "efficiency": round(thr / (base * world), 3),
-                "allreduce_ms": round(allreduce_ms, 3),
-            }
+            # published: ideal linear scaling from the 1-process run
+            row(f"examples_per_s_{world}proc", round(thr, 1), round(base * world, 1), "higher",
+                efficiency=round(thr / (base * world), 3), allreduce_ms=round(allreduce_ms, 3))
         )
     return {"rows": rows, "cpu_count": os.cpu_count()}

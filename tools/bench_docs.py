@@ -41,7 +41,7 @@ import dataclasses
 
 import numpy as np
 import torch
-from benchkit import Stopwatch, fine_tune_config, holdout_count, progress_log, save_png, timed
+from benchkit import Stopwatch, fine_tune_config, holdout_count, progress_log, row, save_png, timed
 
 from crbm import RBM, DeepAutoencoder, TensorData, TrainConfig, fit, greedy_pretrain, up_pass
 from crbm.documents import docs_dir, load_bag_of_words, word_log_frequencies
@@ -223,56 +223,29 @@ def run_settings(settings: dict, *, device: str, corpora: tuple[str, ...] = ("20
         ae, lsa10 = curves["autoencoder-10"], curves["LSA-10"]
         for i, level in enumerate(RECALL_LEVELS):
             rows.append(
-                {
-                    "name": f"{name} P@R={level} AE-10 vs LSA-10",
-                    "ours": float(ae[i]),
-                    "published": float(lsa10[i]),
-                    "better": "higher",
-                }
+                row(f"{name} P@R={level} AE-10 vs LSA-10", float(ae[i]), float(lsa10[i]), "higher")
             )
         for i, level in ((RECALL_LEVELS.index(r), r) for r in ROW_LEVELS):
             for peer in ("LSA-50", "TF-IDF"):
                 rows.append(
-                    {
-                        "name": f"{name} P@R={level} AE-10 vs {peer}",
-                        "ours": float(ae[i]),
-                        "published": float(curves[peer][i]),
-                        "better": "higher",
-                    }
+                    row(f"{name} P@R={level} AE-10 vs {peer}", float(ae[i]), float(curves[peer][i]), "higher")
                 )
             for bits in result["hashing"]:
                 rows.append(
-                    {
-                        "name": f"{name} P@R={level} hash-{bits} Hamming vs LSA-10",
-                        "ours": float(curves[f"hash-{bits} Hamming"][i]),
-                        "published": float(lsa10[i]),
-                        "better": "higher",
-                    }
+                    row(f"{name} P@R={level} hash-{bits} Hamming vs LSA-10", float(curves[f"hash-{bits} Hamming"][i]),
+                        float(lsa10[i]), "higher")
                 )
         for bits, h in result["hashing"].items():
             rows.append(
-                {
-                    "name": f"{name} hash-{bits} ball r={RADIUS} precision",
-                    "ours": h["ball_precision"],
-                    "published": None,
-                    "better": "higher",
-                }
+                row(f"{name} hash-{bits} ball r={RADIUS} precision", h["ball_precision"], None, "higher")
             )
             rows.append(
-                {
-                    "name": f"{name} hash-{bits} ball r={RADIUS} query us vs Hamming scan",
-                    "ours": 1e6 * h["ball_seconds"],
-                    "published": 1e6 * h["hamming_scan_seconds"],
-                    "better": "lower",
-                }
+                row(f"{name} hash-{bits} ball r={RADIUS} query us vs Hamming scan", 1e6 * h["ball_seconds"],
+                    1e6 * h["hamming_scan_seconds"], "lower")
             )
             rows.append(
-                {
-                    "name": f"{name} hash-{bits} ball r={RADIUS} query us vs TF-IDF scan",
-                    "ours": 1e6 * h["ball_seconds"],
-                    "published": 1e6 * h["tfidf_scan_seconds"],
-                    "better": "lower",
-                }
+                row(f"{name} hash-{bits} ball r={RADIUS} query us vs TF-IDF scan", 1e6 * h["ball_seconds"],
+                    1e6 * h["tfidf_scan_seconds"], "lower")
             )
         pictures += _pictures(name + ("_holdout" if holdout else ""), result)
         report[name] = {

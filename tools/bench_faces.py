@@ -13,7 +13,7 @@ components fitted in the same run (published 126 vs 135).
 from __future__ import annotations
 
 import torch
-from benchkit import Stopwatch, fine_tune_config, progress_log, save_model, save_png
+from benchkit import Stopwatch, fine_tune_config, progress_log, row, save_model, save_png
 
 from crbm import DeepAutoencoder, TrainConfig, face_patches, fit, greedy_pretrain, load_olivetti
 from crbm.pca import fit_pca
@@ -57,10 +57,10 @@ def run(*, quick: bool, device: str) -> dict:
     pca_err = float((test - pca_recon).square().sum(1).mean())
     pictures = [_picture(test, ae_recon, pca_recon, mean, std)]
     rows = [
-        {"name": "autoencoder-30 test squared error", "ours": ae_err, "published": 126.0, "better": "lower"},
-        {"name": "PCA-30 test squared error (same run)", "ours": pca_err, "published": 135.0, "better": "lower"},
-        {"name": "unrolled, before fine-tuning", "ours": before, "published": None, "better": "lower"},
-        {"name": "train seconds (pretrain + fine-tune)", "ours": seconds, "published": None, "better": "lower"},
+        row("autoencoder-30 test squared error", ae_err, 126.0, "lower"),
+        row("PCA-30 test squared error (same run)", pca_err, 135.0, "lower"),
+        row("unrolled, before fine-tuning", before, None, "lower"),
+        row("train seconds (pretrain + fine-tune)", seconds, None, "lower"),
     ]
     note = f"{len(train)} training / {len(test)} test patches, {settings['pre_epochs']} pretraining epochs, "
     note += f"{settings['fine_epochs']} fine-tuning epochs (momentum SGD, lr {settings['fine_lr']})"
@@ -81,10 +81,10 @@ def _picture(test, ae_recon, pca_recon, mean, std) -> str:
 
     fig, axes = plt.subplots(3, 10, figsize=(10, 3.3))
     picks = torch.linspace(0, len(test) - 1, 10).long()
-    for row, (title, x) in enumerate([("test", test), ("autoencoder", ae_recon), ("PCA-30", pca_recon)]):
+    for r, (title, x) in enumerate([("test", test), ("autoencoder", ae_recon), ("PCA-30", pca_recon)]):
         for col, i in enumerate(picks):
-            ax = axes[row, col]
+            ax = axes[r, col]
             ax.imshow((x[i] * std + mean).reshape(25, 25).numpy(), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([]), ax.set_yticks([])
-        axes[row, 0].set_ylabel(title, fontsize=8)
+        axes[r, 0].set_ylabel(title, fontsize=8)
     return save_png(fig, "faces_reconstructions.png")

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 import torch
-from benchkit import Stopwatch, fine_tune_config, save_model, save_png
+from benchkit import Stopwatch, fine_tune_config, row, save_model, save_png
 
 from crbm import RBM, DeepAutoencoder, TrainConfig, fit, greedy_pretrain, up_pass
 from crbm.mnist import load_mnist as crbm_load_mnist
@@ -52,12 +52,12 @@ def _pictures(test_x, test_y, ae_recon, pca_recon, map2d, map_source: str) -> li
 
     fig, axes = plt.subplots(3, 10, figsize=(10, 3.3))
     picks = [int(torch.nonzero(test_y == d)[0]) for d in range(10)]
-    for row, (title, images) in enumerate([("test", test_x), ("autoencoder", ae_recon), ("PCA-30", pca_recon)]):
+    for r, (title, images) in enumerate([("test", test_x), ("autoencoder", ae_recon), ("PCA-30", pca_recon)]):
         for col, i in enumerate(picks):
-            ax = axes[row, col]
+            ax = axes[r, col]
             ax.imshow(images[i].reshape(28, 28).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([]), ax.set_yticks([])
-        axes[row, 0].set_ylabel(title, fontsize=8)
+        axes[r, 0].set_ylabel(title, fontsize=8)
     paths = [save_png(fig, "mnist_autoencoder_reconstructions.png")]
     fig, ax = plt.subplots(figsize=(6, 6))
     pts = ax.scatter(map2d[:, 0], map2d[:, 1], c=test_y.numpy(), cmap="tab10", s=2)
@@ -112,10 +112,10 @@ def run_settings(settings: dict, *, device: str) -> dict:
     settings_note = f"{settings['train']} training images, {settings['pre_epochs']} pretraining epochs per layer, "
     settings_note += f"{settings['fine_epochs']} fine-tuning epochs (momentum SGD, lr {settings['fine_lr']})"
     rows = [
-        {"name": "autoencoder-30 test squared error", "ours": ae_err, "published": 3.00, "better": "lower"},
-        {"name": "PCA-30 test squared error (same run)", "ours": pca_err, "published": 13.87, "better": "lower"},
-        {"name": "unrolled, before fine-tuning", "ours": before, "published": None, "better": "lower"},
-        {"name": "train seconds (pretrain + fine-tune)", "ours": seconds, "published": None, "better": "lower"},
+        row("autoencoder-30 test squared error", ae_err, 3.00, "lower"),
+        row("PCA-30 test squared error (same run)", pca_err, 13.87, "lower"),
+        row("unrolled, before fine-tuning", before, None, "lower"),
+        row("train seconds (pretrain + fine-tune)", seconds, None, "lower"),
     ]
     model = save_model(ae, "mnist_autoencoder.safetensors")
     return {"rows": rows, "settings": settings_note, "pretrain_seconds": pretrain_s, "pictures": pictures,

@@ -46,7 +46,7 @@ import dataclasses
 import os
 
 import torch
-from benchkit import holdout_count, out_dir, progress_log, save_model
+from benchkit import holdout_count, out_dir, progress_log, row, save_model
 
 import crbm
 from crbm.classifier import DBNClassifier, fine_tune_backprop
@@ -224,18 +224,8 @@ def _up_down(s, tag, sub_x, sub_y, x, y, test_x, test_y, rbm_cfg, g, callbacks=(
         dbn, png, per_label=10, steps=s["gibbs_png"], generator=torch.Generator(device=device).manual_seed(3)
     )
     rows = [
-        {
-            "name": "DBN greedy only, test error %",
-            "ours": round(100 * greedy_error, 2),
-            "published": None,
-            "better": "lower",
-        },
-        {
-            "name": "DBN up-down, test error %",
-            "ours": round(100 * up_down_error, 2),
-            "published": 1.25,
-            "better": "lower",
-        },
+        row("DBN greedy only, test error %", round(100 * greedy_error, 2), None, "lower"),
+        row("DBN up-down, test error %", round(100 * up_down_error, 2), 1.25, "lower"),
     ]
     return rows, tune_cfg, png
 
@@ -268,7 +258,7 @@ def _backprop(s, tag, bp_x, bp_y, test_x, test_y, rbm_cfg, g, dropout, callbacks
     error = clf.error_rate(test_x, test_y)
     name = "mnist_dbn_backprop" + ("_dropout" if dropout else "") + tag
     save_model(clf, f"{name}.safetensors")
-    row = {"name": "DBN + backprop, test error %", "ours": round(100 * error, 2), "published": 1.2, "better": "lower"}
+    entry = row("DBN + backprop, test error %", round(100 * error, 2), 1.2, "lower")
     if dropout:
-        row.update(name="DBN + backprop with dropout, test error %", published=0.92)
-    return row, clf_cfg
+        entry.update(name="DBN + backprop with dropout, test error %", published=0.92)
+    return entry, clf_cfg

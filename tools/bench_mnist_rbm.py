@@ -26,6 +26,7 @@ import dataclasses
 import os
 
 import torch
+from benchkit import row
 
 import crbm
 from crbm.mnist import binarize, load_mnist
@@ -90,15 +91,9 @@ def run(*, quick: bool, device: str) -> dict:
         )
         log_p = float(crbm.log_probability(rbm, test, z.log_z).mean())
         rows.append(
-            {
-                "name": f"{name} test log p (nats)",
-                "ours": round(log_p, 2),
-                "published": PUBLISHED_CD25 if name == "CD-25" else None,
-                "better": "higher",
-                "log_z": round(z.log_z, 3),
-                "log_z_std": round(z.log_z_std, 3),
-                "train_seconds": round(sum(h["seconds"] for h in history), 1),
-            }
+            row(f"{name} test log p (nats)", round(log_p, 2), PUBLISHED_CD25 if name == "CD-25" else None, "higher",
+                log_z=round(z.log_z, 3), log_z_std=round(z.log_z_std, 3),
+                train_seconds=round(sum(h["seconds"] for h in history), 1))
         )
     config = {k: v for k, v in s.items() if k != "train"} | {"train": common.to_json()}
     return {"rows": rows, "config": config}

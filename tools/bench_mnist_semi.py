@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 from bench_mnist_sparse import SPARSE, SPARSE_INIT
-from benchkit import Stopwatch
+from benchkit import Stopwatch, row
 
 import crbm
 from crbm.autoencoder import DeepAutoencoder, greedy_autoencoders
@@ -170,14 +170,13 @@ def run(*, quick: bool, device: str) -> dict:
         goal = PUBLISHED["autoencoder"][fraction]
         published = {"DBN": goal, "sparse autoencoder": goal, "KNN": PUBLISHED["KNN"][fraction]}
         for name, result in found.items():
-            row = {"name": f"{name}, {pct}, test error %", "ours": round(100 * result["test_error"], 2),
-                   "published": published[name], "better": "lower"}
+            entry = row(f"{name}, {pct}, test error %", round(100 * result["test_error"], 2), published[name], "lower")
             if name == "DBN":
-                row["peer"] = round(peer, 2)
-                row["published_is"] = "the talk's autoencoder row (the goal)"
-            rows.append(row)
-        rows.append({"name": f"two-layer DBM (published only), {pct}, test error %", "ours": None,
-                     "published": PUBLISHED["DBM"][fraction], "better": "lower"})
+                entry["peer"] = round(peer, 2)
+                entry["published_is"] = "the talk's autoencoder row (the goal)"
+            rows.append(entry)
+        rows.append(row(f"two-layer DBM (published only), {pct}, test error %", None, PUBLISHED["DBM"][fraction],
+                        "lower"))
     details["settings"] = s
     details["sparse"] = SPARSE
     return {"rows": rows, **details}

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 from bench_mnist_autoencoder import _configs, load_mnist
-from benchkit import Stopwatch, fine_tune_config, out_dir
+from benchkit import Stopwatch, fine_tune_config, out_dir, row
 
 from crbm import DeepAutoencoder, TrainConfig, fit, greedy_pretrain
 from crbm.autoencoder import greedy_autoencoders
@@ -77,15 +77,14 @@ def run(*, quick: bool, device: str) -> dict:
                     title=f"sparse autoencoder, first-layer filters (target {SPARSE['sparsity_target']})")
     deep_after = test_error(deep, test_x, device)
     rows = [
-        {"name": "sparse autoencoder-30 test squared error", "ours": test_error(sparse, test_x, device),
-         "published": deep_after, "better": "lower", "peer": "RBM-pretrained deep autoencoder, same run"},
-        {"name": "RBM-pretrained autoencoder-30 (same run)", "ours": deep_after, "published": 3.00, "better": "lower"},
-        {"name": "sparse stack before fine-tuning", "ours": sparse_before, "published": deep_before,
-         "better": "lower", "peer": "RBM stack unrolled, before fine-tuning"},
-        {"name": "sparse layer-1 mean activity (test)", "ours": activity, "published": SPARSE["sparsity_target"],
-         "better": "-", "peer": "the target"},
-        {"name": "seconds: sparse (pretrain + fine-tune)", "ours": sparse_s, "published": deep_s, "better": "lower",
-         "peer": "the RBM-pretrained autoencoder's"},
+        row("sparse autoencoder-30 test squared error", test_error(sparse, test_x, device), deep_after, "lower",
+            peer="RBM-pretrained deep autoencoder, same run"),
+        row("RBM-pretrained autoencoder-30 (same run)", deep_after, 3.00, "lower"),
+        row("sparse stack before fine-tuning", sparse_before, deep_before, "lower",
+            peer="RBM stack unrolled, before fine-tuning"),
+        row("sparse layer-1 mean activity (test)", activity, SPARSE["sparsity_target"], "-", peer="the target"),
+        row("seconds: sparse (pretrain + fine-tune)", sparse_s, deep_s, "lower",
+            peer="the RBM-pretrained autoencoder's"),
     ]
     settings_note = (f"{s['train']} training images, {s['pre_epochs']} pretraining epochs per layer, "
                      f"{s['fine_epochs']} fine-tuning epochs (momentum SGD, lr {s['fine_lr']})")

@@ -34,7 +34,7 @@ import json
 import os
 
 import numpy as np
-from benchkit import Stopwatch, out_dir
+from benchkit import Stopwatch, out_dir, row
 
 import crbm
 from crbm.atomic import write_bytes
@@ -168,15 +168,10 @@ def run(*, quick: bool, device: str) -> dict:
     rows = []
     for name, per_fold in results.items():
         scores = np.array([r["test_rmse"] for r in per_fold])
-        rows.append({
-            "name": f"{name} test RMSE",
-            "ours": float(scores.mean()),
-            "published": PUBLISHED.get(name),
-            "better": "lower",
-            "spread": float(scores.std(ddof=1)) if len(scores) > 1 else None,
-            "folds": [round(float(s), 4) for s in scores],
-            "published_on": "ML-1M (Sedhain et al. 2015)" if name in PUBLISHED else None,
-        })
+        rows.append(row(f"{name} test RMSE", float(scores.mean()), PUBLISHED.get(name), "lower",
+                        spread=float(scores.std(ddof=1)) if len(scores) > 1 else None,
+                        folds=[round(float(s), 4) for s in scores],
+                        published_on="ML-1M (Sedhain et al. 2015)" if name in PUBLISHED else None))
     report = {"rows": rows, "folds": results,
               "protocol": "settings and epochs chosen on a 10 % validation split of each training fold; test "
                           "read once per fold with the chosen setting, retrained on the whole training fold"}

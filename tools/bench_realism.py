@@ -14,6 +14,7 @@ goal: stance-foot speed at most 2x the data's, angular speed within 20 %, gait p
 from __future__ import annotations
 
 import torch
+from benchkit import row
 
 import crbm
 from crbm.demo import demo_training_clips
@@ -37,9 +38,8 @@ def run(*, quick: bool, device: str) -> dict:
         for key, better in (("skating", "lower"), ("stance_speed", "lower"), ("angular_speed", "closer"),
                             ("gait_period", "closer")):
             ours, data = f[key]["motion"], f[key]["real"]
-            rows.append({"name": f"{key}_{style}", "ours": ours, "published": data, "better": better,
-                         "ratio": ours / data, "goal": GOALS.get(key, "-")})
+            rows.append(row(f"{key}_{style}", ours, data, better, ratio=ours / data, goal=GOALS.get(key, "-")))
         for key, value in f["pskl"].items():
-            rows.append({"name": f"pskl_{key}_{style}", "ours": value, "published": 0.0, "better": "lower"})
+            rows.append(row(f"pskl_{key}_{style}", value, 0.0, "lower"))
         print(f"{style}: " + ", ".join(f"{r['name']} {r['ours']:.3g}" for r in rows[-6:]), flush=True)
     return {"rows": rows, "figures": figures, "chains": chains, "frames": frames, "fps": model.fps}

@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from benchkit import row
 
 ROOT = Path(__file__).resolve().parents[1]
 BYTES_PER_FRAME = 600  # measured: 62 float64 channels + frame + clip, snappy (noisy floats barely compress)
@@ -153,19 +154,14 @@ def run(*, quick: bool, device: str) -> list[dict]:
             file_mb = info["bytes"] / 2**20
             ours = _measure(path, "stream", pipeline_json)
             peer = _measure(path, "memory", pipeline_json) if mb <= 200 else None
-            rows.append({
-                "name": f"stream_peak_rss_mb_{mb}mb",
-                "ours": round(ours["peak_mb"], 1),
-                "published": round(peer["peak_mb"] if peer else file_mb, 1),
-                "better": "lower",
-                "peer": "in-memory loader" if peer else "file size",
-                "ratio": round(ours["peak_mb"] / (peer["peak_mb"] if peer else file_mb), 3),
-                "file_mb": round(file_mb, 1),
-                "frames": info["frames"],
-                "baseline_mb": round(ours["baseline_mb"], 1),
-                "stream_s": round(ours["seconds"], 1),
-                "memory_s": round(peer["seconds"], 1) if peer else None,
-            })
+            rows.append(row(f"stream_peak_rss_mb_{mb}mb", round(ours["peak_mb"], 1),
+                            round(peer["peak_mb"] if peer else file_mb, 1), "lower",
+                            peer="in-memory loader" if peer else "file size",
+                            ratio=round(ours["peak_mb"] / (peer["peak_mb"] if peer else file_mb), 3),
+                            file_mb=round(file_mb, 1), frames=info["frames"],
+                            baseline_mb=round(ours["baseline_mb"], 1),
+                            stream_s=round(ours["seconds"], 1),
+                            memory_s=round(peer["seconds"], 1) if peer else None))
             path.unlink()
     return rows
 

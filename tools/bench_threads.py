@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchkit import row
+
 SETTINGS = ("1", "auto", "2")  # two threads last: their run may be stopped at a multiple of the others' time
 
 
@@ -113,12 +115,12 @@ def run(*, quick: bool, device: str) -> dict:
                             best[threads] = m
                 peer = min(best["1"]["seconds"], best["2"]["seconds"])
                 auto = best["auto"]["seconds"]
-                row = {"name": f"{what}, {condition}", "ours": round(auto, 3), "published": round(peer, 3),
-                       "better": "lower", "ratio": round(auto / peer, 3), "auto_threads": best["auto"]["threads"],
-                       "s_1_thread": _shown(best["1"]), "s_2_threads": _shown(best["2"])}
+                entry = row(f"{what}, {condition}", round(auto, 3), round(peer, 3), "lower",
+                          ratio=round(auto / peer, 3), auto_threads=best["auto"]["threads"],
+                          s_1_thread=_shown(best["1"]), s_2_threads=_shown(best["2"]))
                 if what == "generate":
-                    row["frames_per_s_auto"] = round(size / auto)
-                rows.append(row)
+                    entry["frames_per_s_auto"] = round(size / auto)
+                rows.append(entry)
         finally:
             for p in load:
                 p.terminate()
