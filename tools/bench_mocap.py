@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+
+from benchkit import row, timed  # noqa: E402
 
 from crbm.conditional import CRBM, TwoLayerCRBM, Windows, taylor_config  # noqa: E402
 from crbm.datasets import cmu_skeleton, load_gpmat_walkjog  # noqa: E402
@@ -127,126 +128,105 @@ def _balanced(clips: list, styles: list, is_run: list[bool]) -> tuple[list, list
     return out_c, out_s
 
 
-def _row(name, ours, published, better, **extra):
-    return {"name": name, "ours": ours, "published": published, "better": better, **extra}
+def _fit(model, windows: Windows, config) -> float:
+    """Train ``model`` on ``windows`` with ``config``; the wall-clock seconds it took."""
+    return timed(lambda: fit(model, windows, config))[1]
 
 
-def _timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
-
-
-def run(*, quick: bool, device: str) -> list[dict]:
-    threads = int(os.environ.get("CRBM_BENCH_THREADS", "1"))
-    torch.set_num_threads(threads)
-    root = _data_root()
-    d = _prepared(root)
-    train, styles, names, is_run = d["train"], d["train_styles"], d["names"], d["is_run"]
-    width = len(names)
-    epochs = {"crbm": 200 if quick else 2000, "layer2": 100 if quick else 2000, "fcrbm": 40 if quick else 300}
-    gen_frames = 1000 if quick else 10000
-    rows: list[dict] = []
-    cond = f"{threads} thread(s), {os.cpu_count()} cores visible, shared machine"
-
-    # ------------------------------------------------------------------ training
-    g = torch.Generator().manual_seed(0)
+def _train_models(d: dict, epochs: dict, g: torch.Generator, cond: str) -> tuple[dict, list[dict]]:
+    """The five motion models of the comparison, trained on the 31 training clips from ``g`` in turn, and
+    their training-time rows. Keys: "CRBM" (the two-layer model's first layer), "CRBM, AR warm start",
+    "two-layer CRBM", "label CRBM", "FCRBM" (the last two on the style-balanced clips)."""
+    train, width = d["train"], len(d["names"])
     two = TwoLayerCRBM(width, (150, 150), (ORDER, ORDER), generator=g)
-    _, t1 = _timed(lambda: fit(two.layer1, Windows(train, ORDER), taylor_config(epochs=epochs["crbm"])))
-    hidden = two.hidden_clips(train)
-    _, t2 = _timed(lambda: fit(two.layer2, Windows(hidden, ORDER), taylor_config(epochs=epochs["layer2"])))
-    crbm = two.layer1
-    rows.append(
-        _row(
-            "train two-layer CRBM (order 3, 150+150, s)",
-            t1 + t2,
-            180.0,
-            "lower",
-            epochs=f"{epochs['crbm']}+{epochs['layer2']}",
-            conditions=cond,
-        )
-    )
-    rows.append(_row("train CRBM layer 1 (s)", t1, None, "lower", epochs=epochs["crbm"]))
+    t1 = _fit(two.layer1, Windows(train, ORDER), taylor_config(epochs=epochs["crbm"]))
+    t2 = _fit(two.layer2, Windows(two.hidden_clips(train), ORDER), taylor_config(epochs=epochs["layer2"]))
+    rows = [
+        row("train two-layer CRBM (order 3, 150+150, s)", t1 + t2, 180.0, "lower",
+            epochs=f"{epochs['crbm']}+{epochs['layer2']}", conditions=cond),
+        row("train CRBM layer 1 (s)", t1, None, "lower", epochs=epochs["crbm"]),
+    ]
     warm = CRBM(width, 150, ORDER, generator=g).initialise_autoregressive(Windows(train, ORDER))
-    _, tw = _timed(lambda: fit(warm, Windows(train, ORDER), taylor_config(epochs=epochs["crbm"])))
-    rows.append(_row("train CRBM with AR warm start (s)", tw, None, "lower", epochs=epochs["crbm"]))
+    tw = _fit(warm, Windows(train, ORDER), taylor_config(epochs=epochs["crbm"]))
+    rows.append(row("train CRBM with AR warm start (s)", tw, None, "lower", epochs=epochs["crbm"]))
     # style models: the run clips repeated so that both styles weigh about the same (the split is ~6x walking)
-    style_clips, style_labels = _balanced(train, styles, is_run)
+    style_clips, style_labels = _balanced(train, d["train_styles"], d["is_run"])
     style_windows = Windows(style_clips, ORDER, labels=style_labels)
     lab = LabelCRBM(width, 150, ORDER, 2, generator=g)
-    _, tl = _timed(lambda: fit(lab, style_windows, taylor_config(epochs=epochs["crbm"])))
-    rows.append(_row("train label CRBM, balanced styles (s)", tl, None, "lower", epochs=epochs["crbm"]))
+    tl = _fit(lab, style_windows, taylor_config(epochs=epochs["crbm"]))
+    rows.append(row("train label CRBM, balanced styles (s)", tl, None, "lower", epochs=epochs["crbm"]))
     fc = FCRBM(width, 150, ORDER, 2, n_features=20, n_factors=100, history_noise=1.0, generator=g)
-    _, tf = _timed(lambda: fit(fc, style_windows, fcrbm_config(epochs=epochs["fcrbm"])))
+    tf = _fit(fc, style_windows, fcrbm_config(epochs=epochs["fcrbm"]))
     rows.append(
-        _row("train FCRBM, balanced styles (150 hidden, 100 factors, s)", tf, None, "lower", epochs=epochs["fcrbm"])
+        row("train FCRBM, balanced styles (150 hidden, 100 factors, s)", tf, None, "lower", epochs=epochs["fcrbm"])
     )
+    models = {"CRBM": two.layer1, "CRBM, AR warm start": warm, "two-layer CRBM": two, "label CRBM": lab, "FCRBM": fc}
+    return models, rows
 
-    # ------------------------------------------------------------------ prediction
-    ar = LinearAR.fit(train, ORDER)
-    angle_cols = d["angle_cols"]
+
+def _baseline_rows(prefix: str, errors: dict, **per_horizon) -> list[dict]:
+    """Rows ``{prefix} h={h} {predictor} (RMS z)`` for every predictor and horizon of ``errors`` (predictor ->
+    horizon -> RMS z): each model against the better of zero velocity and the linear AR at that horizon, the
+    two baselines themselves with None; ``per_horizon[key][predictor][h]`` adds ``key`` to a row."""
+    rows = []
+    for name, by_h in errors.items():
+        baseline = name in ("zero velocity", "linear AR")
+        for h in HORIZONS:
+            best_base = min(errors["zero velocity"][h], errors["linear AR"][h])
+            extra = {key: table[name][h] for key, table in per_horizon.items()}
+            rows.append(row(f"{prefix} h={h} {name} (RMS z)", by_h[h], None if baseline else best_base, "lower",
+                            **extra))
+    return rows
+
+
+def _prediction_rows(d: dict, models: dict) -> list[dict]:
+    """Multi-step prediction errors on the two test clips, in z-scored units and in joint-angle degrees, of the
+    five models against zero velocity and a ridge AR of the same order."""
+    ar = LinearAR.fit(d["train"], ORDER)
     deg = torch.as_tensor(d["std"], dtype=torch.float32)
     walk_lab = [torch.tensor([[1.0, 0.0]]).expand(d["test_walk"].shape[0], -1)]
     run_lab = [torch.tensor([[0.0, 1.0]]).expand(d["test_run"].shape[0], -1)]
-    predictors = {
-        "CRBM": (model_predictor(crbm, k=1), False),
-        "CRBM, AR warm start": (model_predictor(warm, k=1), False),
-        "two-layer CRBM": (model_predictor(two, k=1), False),
-        "label CRBM": (model_predictor(lab, k=1), True),
-        "FCRBM": (model_predictor(fc, k=1), True),
-        "zero velocity": (zero_velocity, False),
-        "linear AR": (ar, False),
-    }
+    predictors = {name: (model_predictor(m, k=1), name in ("label CRBM", "FCRBM")) for name, m in models.items()}
+    predictors |= {"zero velocity": (zero_velocity, False), "linear AR": (ar, False)}
+    rows = []
     for clip_name, clip, labels in (("walk 35_29", d["test_walk"], walk_lab), ("run 35_18", d["test_run"], run_lab)):
-        results = {}
+        norm, degrees = {}, {}
         for name, (pred, needs_labels) in predictors.items():
             lab_arg = labels if needs_labels else None
             # seeds of the two-layer model's 2 * ORDER frames for every predictor: the same starts for all
-            norm = prediction_errors(pred, [clip], order=2 * ORDER, labels=lab_arg)
-            degs = prediction_errors(pred, [clip], order=2 * ORDER, labels=lab_arg, scale=deg, channels=angle_cols)
-            results[name] = (norm, degs)
-        for name in predictors:  # the models against the better baseline; the baselines themselves with None
-            baseline = name in ("zero velocity", "linear AR")
-            for h in HORIZONS:
-                best_base = min(results["zero velocity"][0][h], results["linear AR"][0][h])
-                rows.append(
-                    _row(
-                        f"predict {clip_name} h={h} {name} (RMS z)",
-                        results[name][0][h],
-                        None if baseline else best_base,
-                        "lower",
-                        degrees=results[name][1][h],
-                    )
-                )
+            norm[name] = prediction_errors(pred, [clip], order=2 * ORDER, labels=lab_arg)
+            degrees[name] = prediction_errors(pred, [clip], order=2 * ORDER, labels=lab_arg, scale=deg,
+                                              channels=d["angle_cols"])
+        rows += _baseline_rows(f"predict {clip_name}", norm, degrees=degrees)
+    return rows
 
-    # ------------------------------------------------------------------ a larger held-out set
-    # four training walks held out (35_02, 35_12, 35_30, 35_34); CRBMs and the AR refitted on the other 27 clips
+
+def _held_out_rows(d: dict, epochs: dict, g: torch.Generator) -> list[dict]:
+    """Prediction on a larger held-out set: four training walks (35_02, 35_12, 35_30, 35_34) held out, CRBMs
+    (plain and AR warm-started, from ``g``) and the AR refitted on the other 27 clips."""
     held_trials = ("35_02", "35_12", "35_30", "35_34")
-    trials = d["raw"].train_trials
-    rest = [c for c, t in zip(train, trials) if t not in held_trials]
-    held = [c for c, t in zip(train, trials) if t in held_trials]
+    pairs = list(zip(d["train"], d["raw"].train_trials))
+    rest = [c for c, t in pairs if t not in held_trials]
+    held = [c for c, t in pairs if t in held_trials]
     held_predictors = {"zero velocity": zero_velocity, "linear AR": LinearAR.fit(rest, ORDER)}
     for name, warm_start in (("CRBM", False), ("CRBM, AR warm start", True)):
-        m = CRBM(width, 150, ORDER, generator=g)
+        m = CRBM(len(d["names"]), 150, ORDER, generator=g)
         if warm_start:
             m.initialise_autoregressive(Windows(rest, ORDER))
         fit(m, Windows(rest, ORDER), taylor_config(epochs=epochs["crbm"]))
         held_predictors[name] = model_predictor(m, k=1)
     held_errors = {n: prediction_errors(p, held, order=2 * ORDER) for n, p in held_predictors.items()}
-    for name, errors in held_errors.items():
-        for h in HORIZONS:
-            base = (
-                None
-                if name in ("zero velocity", "linear AR")
-                else min(held_errors["zero velocity"][h], held_errors["linear AR"][h])
-            )
-            rows.append(_row(f"predict held-out walks 35_02/12/30/34 h={h} {name} (RMS z)", errors[h], base, "lower"))
+    return _baseline_rows("predict held-out walks 35_02/12/30/34", held_errors)
 
-    # ------------------------------------------------------------------ denoising
-    # the offline smoother's backward model: the same CRBM trained on the time-reversed clips
-    back = CRBM(width, 150, ORDER, generator=g)
-    _, tb = _timed(lambda: fit(back, Windows([c.flip(0) for c in train], ORDER), taylor_config(epochs=epochs["crbm"])))
-    rows.append(_row("train backward CRBM for the smoother (s)", tb, None, "lower", epochs=epochs["crbm"]))
+
+def _denoise_rows(d: dict, crbm: CRBM, epochs: dict, g: torch.Generator, *, quick: bool) -> list[dict]:
+    """The model filter (online) and smoother (offline, with a backward CRBM trained from ``g`` on the
+    time-reversed clips) on the noisy test walk at every noise level, against tuned Savitzky-Golay and
+    Butterworth filters; the filter factors are tuned on training clips."""
+    train = d["train"]
+    back = CRBM(len(d["names"]), 150, ORDER, generator=g)
+    tb = _fit(back, Windows([c.flip(0) for c in train], ORDER), taylor_config(epochs=epochs["crbm"]))
+    rows = [row("train backward CRBM for the smoother (s)", tb, None, "lower", epochs=epochs["crbm"])]
     rng = np.random.default_rng(0)
     gn = torch.Generator().manual_seed(1)
     train_np = [c.numpy() for c in train]
@@ -272,46 +252,35 @@ def run(*, quick: bool, device: str) -> list[dict]:
         sg, bw = tune_savgol(train_np, sd, rng=rng), tune_butter(train_np, sd, rng=rng)
         e_sg, e_bw = rms(savgol_denoise(noisy.numpy(), **sg)), rms(butter_denoise(noisy.numpy(), **bw))
         extra = {"savgol": e_sg, "butterworth": e_bw, "noisy": rms(noisy)}
-        rows.append(
-            _row(
-                f"denoise sd={sd} CRBM smoother, offline (RMS z)",
-                rms(offline(noisy, f_off)),
-                min(e_sg, e_bw),
-                "lower",
-                factor=f_off,
-                **extra,
-            )
-        )
-        rows.append(
-            _row(
-                f"denoise sd={sd} CRBM filter, online (RMS z)",
-                rms(online(noisy, f_on)),
-                min(e_sg, e_bw),
-                "lower",
-                factor=f_on,
-                taylor_filter=rms(denoise(crbm, noisy)),
-                **extra,
-            )
-        )
+        rows.append(row(f"denoise sd={sd} CRBM smoother, offline (RMS z)", rms(offline(noisy, f_off)),
+                        min(e_sg, e_bw), "lower", factor=f_off, **extra))
+        rows.append(row(f"denoise sd={sd} CRBM filter, online (RMS z)", rms(online(noisy, f_on)), min(e_sg, e_bw),
+                        "lower", factor=f_on, taylor_filter=rms(denoise(crbm, noisy)), **extra))
+    return rows
 
-    # ------------------------------------------------------------------ missing data
+
+def _missing_rows(root: Path, d: dict, crbm: CRBM, epochs: dict) -> list[dict]:
+    """The missing-data protocol on the test walk (leg and body channels, both formulas) for the layer-1 CRBM
+    and two more trained alike from seeds 1 and 2, against the nearest-neighbour baselines and the published
+    figures."""
     sb = scipy.io.loadmat(root / "mocap" / "gpmat" / "cmu35TaylorScaleBias.mat")
     scale, bias = sb["scale"].ravel(), sb["bias"].ravel()
-    raw_walk = d["raw"].test[d["raw"].test_trials.index("35_29")]
-    nn = nearest_neighbour_baselines(d["raw"].train, raw_walk, scale)
-    tnn = taylor_nearest_neighbour(d["raw"].train, raw_walk, scale, bias)
+    raw, x, names = d["raw"], d["test_walk"], d["names"]
+    raw_walk = raw.test[raw.test_trials.index("35_29")]
+    nn = nearest_neighbour_baselines(raw.train, raw_walk, scale)
+    tnn = taylor_nearest_neighbour(raw.train, raw_walk, scale, bias)
     walk_context = d["pipe"].contexts([raw_walk])
-    channel_names = d["raw"].channel_names
     # the fill error depends on the trained model more than on the chains (100 chains instead of 20 moved it by
     # <= 0.5): the layer-1 CRBM (seed 0) and two more CRBMs trained alike from seeds 1 and 2; rows give the mean
     fillers = [crbm]
     for s in (1, 2):
-        m = CRBM(width, 150, ORDER, generator=torch.Generator().manual_seed(s))
-        fit(m, Windows(train, ORDER), taylor_config(epochs=epochs["crbm"], seed=s))
+        m = CRBM(len(names), 150, ORDER, generator=torch.Generator().manual_seed(s))
+        fit(m, Windows(d["train"], ORDER), taylor_config(epochs=epochs["crbm"], seed=s))
         fillers.append(m)
+    rows = []
     for which in ("leg", "body"):
-        pos = [names.index(channel_names[c]) for c in MISSING_SETS[which]]
-        per_seed = {"cum": [], "rms": [], "pair": []}
+        pos = [names.index(raw.channel_names[c]) for c in MISSING_SETS[which]]
+        per_seed: dict[str, list[float]] = {"cum": [], "rms": [], "pair": []}
         for model in fillers:
             gm = torch.Generator().manual_seed(2)
             filled = {}
@@ -332,96 +301,89 @@ def run(*, quick: bool, device: str) -> list[dict]:
             ("pair", "(Taylor pair formula)", PUBLISHED_PAIR[which], {"taylor_nn_script": tnn[which]}),
         ):
             v = per_seed[key]
-            rows.append(
-                _row(
-                    f"missing {which} CRBM {label}, mean of 3 seeds",
-                    float(np.mean(v)),
-                    published,
-                    "lower",
-                    seeds=[round(e, 3) for e in v],
-                    min=min(v),
-                    max=max(v),
-                    **extra,
-                )
-            )
+            rows.append(row(f"missing {which} CRBM {label}, mean of 3 seeds", float(np.mean(v)), published, "lower",
+                            seeds=[round(e, 3) for e in v], min=min(v), max=max(v), **extra))
         for key, pub in ((f"{which}/unit", {"leg": 13.5, "body": 20.8}), (f"{which}/raw", {"leg": 14.0, "body": 30.9})):
             rows.append(
-                _row(f"missing {which} NN {key.split('/')[1]} cumulative (reproduced)", nn[key][0], pub[which], "lower")
+                row(f"missing {which} NN {key.split('/')[1]} cumulative (reproduced)", nn[key][0], pub[which], "lower")
             )
+    return rows
 
-    # ------------------------------------------------------------------ generation stability and style
-    seed = x[: ORDER + ORDER]
-    gs = torch.Generator().manual_seed(3)
-    walks = [c for c, r in zip(train, is_run) if not r]
-    femur, speed = names.index(LFEMUR_RX), names.index(FORWARD)
-    train_period = np.nanmedian(
-        [
-            dominant_period(c[:, femur].numpy(), max_lag=60)
-            for c in walks
-        ]
-    )
-    for name, model in (("CRBM", crbm), ("two-layer CRBM", two)):
-        out, _ = _timed(lambda m=model: generate(m, seed, gen_frames, n_chains=4, generator=gs))
+
+def _stability_rows(d: dict, models: dict, gen_frames: int, gs: torch.Generator) -> list[dict]:
+    """Long generation runs (4 chains from the test walk's first frames) of the CRBM and the two-layer CRBM:
+    the per-channel spread ratio to the training walks and the gait period against the training walks'."""
+    seed = d["test_walk"][: ORDER + ORDER]
+    walks = [c for c, r in zip(d["train"], d["is_run"]) if not r]
+    femur = d["names"].index(LFEMUR_RX)
+    train_period = np.nanmedian([dominant_period(c[:, femur].numpy(), max_lag=60) for c in walks])
+    rows = []
+    for name in ("CRBM", "two-layer CRBM"):
+        out = generate(models[name], seed, gen_frames, n_chains=4, generator=gs)
         finite = bool(torch.isfinite(out).all())
         ratio = spread_ratio(out[:, gen_frames // 10 :], walks)
         period = np.nanmedian([dominant_period(o[gen_frames // 10 :, femur].numpy(), max_lag=60) for o in out])
-        rows.append(
-            _row(
-                f"generate {gen_frames} frames {name}: median spread ratio",
-                float(ratio.median()),
-                1.0,
-                "closer to 1",
-                min=float(ratio.min()),
-                max=float(ratio.max()),
-                finite=finite,
-            )
-        )
-        rows.append(_row(f"generate {name}: gait period (frames)", float(period), float(train_period), "closer"))
-    n_style = 600 if quick else 2400
+        rows.append(row(f"generate {gen_frames} frames {name}: median spread ratio", float(ratio.median()), 1.0,
+                        "closer to 1", min=float(ratio.min()), max=float(ratio.max()), finite=finite))
+        rows.append(row(f"generate {name}: gait period (frames)", float(period), float(train_period), "closer"))
+    return rows
+
+
+def _style_rows(d: dict, models: dict, n_style: int, gs: torch.Generator) -> list[dict]:
+    """Style changes: the label CRBM and the FCRBM generate ``n_style`` frames, walking then running (blended
+    over 15 frames); their root speed in each half against the training clips' of that style."""
+    seed = d["test_walk"][: ORDER + ORDER]
+    speed = d["names"].index(FORWARD)
     half = n_style // 2
     sched = style_schedule([(WALK, half), (RUN, half)], 2, blend=15)
     speed_scale, speed_mean = d["std"][speed], d["mean"][speed]
     train_speed = {
-        st: float(
-            np.mean(
-                [
-                    (c[:, speed] * speed_scale + speed_mean).mean()
-                    for c, r in zip(train, is_run)
-                    if r == (st == RUN)
-                ]
-            )
-        )
+        st: float(np.mean([(c[:, speed] * speed_scale + speed_mean).mean()
+                           for c, r in zip(d["train"], d["is_run"]) if r == (st == RUN)]))
         for st in (WALK, RUN)
     }
-    for name, model in (("label CRBM", lab), ("FCRBM", fc)):
-        out = generate(model, seed, n_style, n_chains=4, labels=sched, generator=gs)
+    rows = []
+    for name in ("label CRBM", "FCRBM"):
+        out = generate(models[name], seed, n_style, n_chains=4, labels=sched, generator=gs)
         v = out[:, :, speed] * speed_scale + speed_mean
         walk_speed, run_speed = float(v[:, half // 2 : half].mean()), float(v[:, half + half // 2 :].mean())
-        rows.append(_row(f"style {name}: walk root speed (ASF units/frame)", walk_speed, train_speed[WALK], "closer"))
-        rows.append(
-            _row(
-                f"style {name}: run root speed (ASF units/frame)",
-                run_speed,
-                train_speed[RUN],
-                "closer",
-                finite=bool(torch.isfinite(out).all()),
-            )
-        )
+        rows.append(row(f"style {name}: walk root speed (ASF units/frame)", walk_speed, train_speed[WALK], "closer"))
+        rows.append(row(f"style {name}: run root speed (ASF units/frame)", run_speed, train_speed[RUN], "closer",
+                        finite=bool(torch.isfinite(out).all())))
+    return rows
 
-    # ------------------------------------------------------------------ generation speed
+
+def _speed_rows(crbm: CRBM, seed: torch.Tensor, gs: torch.Generator, *, quick: bool, threads: int,
+                cond: str) -> list[dict]:
+    """Generation frames per second (30 Gibbs steps a frame) for 1 and 256 chains at 1, 2 and the run's
+    threads, each after a 3-frame warm-up; the run's thread count is restored."""
+    rows = []
     for chains, n, goal in ((1, 300 if quick else 1000, 1000.0), (256, 20 if quick else 60, 50000.0)):
         for n_threads in sorted({1, 2, threads}):
             torch.set_num_threads(n_threads)
             generate(crbm, seed, 3, n_chains=chains, generator=gs)
-            _, t = _timed(lambda c=chains, n=n: generate(crbm, seed, n, n_chains=c, k=30, generator=gs))
-            rows.append(
-                _row(
-                    f"generation frames/s, {chains} chain(s), k=30, {n_threads} thread(s)",
-                    chains * n / t,
-                    goal,
-                    "higher",
-                    conditions=cond,
-                )
-            )
+            _, t = timed(lambda c=chains, n=n: generate(crbm, seed, n, n_chains=c, k=30, generator=gs))
+            rows.append(row(f"generation frames/s, {chains} chain(s), k=30, {n_threads} thread(s)", chains * n / t,
+                            goal, "higher", conditions=cond))
     torch.set_num_threads(threads)
+    return rows
+
+
+def run(*, quick: bool, device: str) -> list[dict]:
+    threads = int(os.environ.get("CRBM_BENCH_THREADS", "1"))
+    torch.set_num_threads(threads)
+    root = _data_root()
+    d = _prepared(root)
+    epochs = {"crbm": 200 if quick else 2000, "layer2": 100 if quick else 2000, "fcrbm": 40 if quick else 300}
+    cond = f"{threads} thread(s), {os.cpu_count()} cores visible, shared machine"
+    g = torch.Generator().manual_seed(0)  # the models' initial weights, drawn in the order of the steps below
+    models, rows = _train_models(d, epochs, g, cond)
+    rows += _prediction_rows(d, models)
+    rows += _held_out_rows(d, epochs, g)
+    rows += _denoise_rows(d, models["CRBM"], epochs, g, quick=quick)
+    rows += _missing_rows(root, d, models["CRBM"], epochs)
+    gs = torch.Generator().manual_seed(3)  # generation's draws, in the order of the steps below
+    rows += _stability_rows(d, models, 1000 if quick else 10000, gs)
+    rows += _style_rows(d, models, 600 if quick else 2400, gs)
+    rows += _speed_rows(models["CRBM"], d["test_walk"][: ORDER + ORDER], gs, quick=quick, threads=threads, cond=cond)
     return rows
