@@ -8,11 +8,10 @@ import typing as _typing
 __version__ = "0.1.0"
 
 # the engine
-from crbm.checkpoint import load_checkpoint, load_model, save_checkpoint
-from crbm.curves import history_of, plot_training
-from crbm.dbn import greedy_pretrain, up_pass
-from crbm.errors import CRBMError, DivergenceError, FormatError
-from crbm.evaluate import (
+from crbm.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
+from crbm.engine.curves import history_of, plot_training
+from crbm.engine.errors import CRBMError, DivergenceError, FormatError
+from crbm.engine.evaluate import (
     AISResult,
     ais,
     base_rate_bias,
@@ -21,35 +20,36 @@ from crbm.evaluate import (
     log_probability,
     reconstruction_error,
 )
-from crbm.rbm import RBM
-from crbm.threads import set_threads
-from crbm.train import TensorData, TrainConfig, fit, fit_phases, init_distributed, matmul_precision
-from crbm.units import Bernoulli, Concat, Gaussian, ReLU, ReplicatedSoftmax, Softmax
+from crbm.engine.rbm import RBM
+from crbm.engine.threads import set_threads
+from crbm.engine.train import TensorData, TrainConfig, fit, fit_phases, init_distributed, matmul_precision
+from crbm.engine.units import Bernoulli, Concat, Gaussian, ReLU, ReplicatedSoftmax, Softmax
 
 # static models: deep belief nets, classifiers, MNIST
-from crbm.classifier import DBNClassifier, fine_tune_backprop
-from crbm.dbn import DBN, fine_tune_up_down, save_label_samples, train_dbn
-from crbm.mnist import load_mnist
-from crbm.autoencoder import DeepAutoencoder
-from crbm.dbm import DBM, pretrain_dbm
-from crbm.documents import Corpus, load_bag_of_words, tokenize_20news, tokenize_reuters
-from crbm.faces import face_patches, load_olivetti
-from crbm.hashing import HashTable, binary_codes, pack_bits
-from crbm.retrieval import RECALL_LEVELS, precision_at_recall, retrieval_curve
-from crbm.collaborative import BiasRecommender, MFRecommender, RatingRBM, RBMRecommender, SVDRecommender
-from crbm.movielens import load_movielens, read_ratings, split_ratings
+from crbm.static.classifier import DBNClassifier, fine_tune_backprop
+from crbm.static.dbn import DBN, fine_tune_up_down, greedy_pretrain, save_label_samples, train_dbn, up_pass
+from crbm.data.mnist import load_mnist
+from crbm.static.autoencoder import DeepAutoencoder
+from crbm.static.dbm import DBM, pretrain_dbm
+from crbm.data.documents import Corpus, load_bag_of_words, tokenize_20news, tokenize_reuters
+from crbm.data.faces import face_patches, load_olivetti
+from crbm.static.hashing import HashTable, binary_codes, pack_bits
+from crbm.static.retrieval import RECALL_LEVELS, precision_at_recall, retrieval_curve
+from crbm.static.collaborative import BiasRecommender, MFRecommender, RatingRBM, RBMRecommender, SVDRecommender
+from crbm.data.movielens import load_movielens, read_ratings, split_ratings
 
 # motion models: conditional RBMs, generation, filtering, forecasting
-from crbm.conditional import CRBM, TwoLayerCRBM, Windows, fit_two_layer, taylor_config
-from crbm.factored import FCRBM, LabelCRBM, fcrbm_config
-from crbm.forecast import LinearAR, model_predictor, prediction_errors, zero_velocity
-from crbm.sample import denoise, fill_both_sides, fill_missing, generate, predict_next, smooth, style_schedule
-from crbm.cleanup import Gap, OnlineFilter, denoise_motion, estimate_noise, fill_motion, interpolate_gaps
-from crbm.motion_model import MotionModel, load_motion_model, train_motion_model
-from crbm.stream import StreamingWindows
+from crbm.motion.conditional import CRBM, TwoLayerCRBM, Windows, fit_two_layer, taylor_config
+from crbm.motion.factored import FCRBM, LabelCRBM, fcrbm_config
+from crbm.motion.forecast import LinearAR, model_predictor, prediction_errors, zero_velocity
+from crbm.motion.sample import denoise, fill_both_sides, fill_missing, generate, predict_next, smooth, style_schedule
+from crbm.motion.cleanup import Gap, OnlineFilter, denoise_motion, estimate_noise, fill_motion, interpolate_gaps
+from crbm.motion.model import MotionModel, load_motion_model, train_motion_model
+from crbm.motion.stream import StreamingWindows
 
 # motion capture: values, kinematics, preprocessing, data sets
-from crbm.datasets import cmu_skeleton, cmu_trials, data_path, load_gpmat_walkjog, load_mit_motion
+from crbm.data.mocap import cmu_skeleton, cmu_trials, load_gpmat_walkjog, load_mit_motion
+from crbm.data.paths import data_path
 from crbm.mocap import (
     asf_to_bvh,
     canonical_rig,

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from crbm import __version__
-from crbm.errors import CRBMError
+from crbm.engine.errors import CRBMError
 
 
 def _add_demo(p: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from crbm.demo import run_demo
+    from crbm.motion.demo import run_demo
 
     for path in run_demo(args.out, seed=args.seed, device=args.device, train=args.train, data=args.data):
         print(path)
@@ -172,9 +172,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    from crbm.engine.train import init_distributed
     from crbm.mocap.io import read_motions
-    from crbm.motion_model import train_motion_model
-    from crbm.train import init_distributed
+    from crbm.motion.model import train_motion_model
 
     rank, _ = init_distributed()  # under torchrun: data-parallel training
     motions = [m for path in args.data for m in read_motions(path, asf=args.asf, fps=args.fps)]
@@ -200,7 +200,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _write_clips(clips, out: Path, units: str | None) -> list[Path]:
     """Write ``clips`` to ``out`` (several clips: ``<stem>_<i><suffix>`` each, unless Parquet), all or none."""
-    from crbm.atomic import staged_outputs
+    from crbm.engine.atomic import staged_outputs
     from crbm.mocap.io import write_motion
 
     if out.suffix.lower() == ".parquet" or len(clips) == 1:
@@ -239,7 +239,7 @@ def _run_generate(args: argparse.Namespace) -> int:
 
     from crbm.mocap.io import read_motion
     from crbm.mocap.resample import resample
-    from crbm.motion_model import load_motion_model
+    from crbm.motion.model import load_motion_model
 
     model = load_motion_model(args.model)
     if args.style:
@@ -318,8 +318,9 @@ def _add_denoise(p: argparse.ArgumentParser) -> None:
     _add_clip_options(p)
     _add_out_fps(p, "the input's rate and frame count")
     _add_units(p)
-    p.epilog = ("Offline (default) every frame is cleaned with the frames before and after it and the model's "
-                "predictions (crbm.cleanup.denoise_motion); --online runs the per-channel filter frame by frame.")
+    p.epilog = ("Offline (default) every frame is cleaned with the frames before and after it and the "
+                "model's predictions (crbm.motion.cleanup.denoise_motion); --online runs the per-channel filter "
+                "frame by frame.")
 
 
 def _stdin_clip_header(args: argparse.Namespace, model):
@@ -339,11 +340,11 @@ def _stdin_clip_header(args: argparse.Namespace, model):
 def _run_denoise(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from crbm.cleanup import OnlineFilter, format_frame, read_frames
     from crbm.mocap.io import read_motion
     from crbm.mocap.motion import Motion
     from crbm.mocap.resample import resample
-    from crbm.motion_model import load_motion_model
+    from crbm.motion.cleanup import OnlineFilter, format_frame, read_frames
+    from crbm.motion.model import load_motion_model
 
     if args.lag < 0:
         raise CRBMError(f"--lag must be 0 or more frames, got {args.lag}")
@@ -398,13 +399,13 @@ def _add_fill(p: argparse.ArgumentParser) -> None:
     _add_out_fps(p, "the input's rate and frame count")
     _add_units(p)
     p.epilog = ("Frames are the input clip's own, counted from 0, END excluded. Each gap is inferred from the "
-                "frames after it as well as before it (crbm.cleanup.fill_motion); recorded values are kept.")
+                "frames after it as well as before it (crbm.motion.cleanup.fill_motion); recorded values are kept.")
 
 
 def _run_fill(args: argparse.Namespace) -> int:
-    from crbm.cleanup import parse_gap
     from crbm.mocap.io import read_motion
-    from crbm.motion_model import load_motion_model
+    from crbm.motion.cleanup import parse_gap
+    from crbm.motion.model import load_motion_model
 
     gaps = [parse_gap(g) for g in args.gap]
     if args.missing is None and not gaps:
@@ -433,9 +434,9 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
 def _run_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from crbm.atomic import atomic_open
+    from crbm.engine.atomic import atomic_open
     from crbm.mocap.io import read_motions
-    from crbm.motion_model import load_motion_model
+    from crbm.motion.model import load_motion_model
 
     model = load_motion_model(args.model)
     clips = [m for path in args.clips for m in read_motions(path, asf=args.asf, fps=args.fps)]
@@ -508,8 +509,8 @@ def _add_dbn_samples(p: argparse.ArgumentParser) -> None:
 def _run_dbn_samples(args: argparse.Namespace) -> int:
     import torch
 
-    from crbm.checkpoint import load_model
-    from crbm.dbn import DBN, save_label_samples
+    from crbm.engine.checkpoint import load_model
+    from crbm.static.dbn import DBN, save_label_samples
 
     dbn = load_model(args.checkpoint, device=args.device)
     if not isinstance(dbn, DBN):
@@ -528,7 +529,7 @@ def _add_plot_training(p: argparse.ArgumentParser) -> None:
 
 
 def _run_plot_training(args: argparse.Namespace) -> int:
-    from crbm.curves import plot_training
+    from crbm.engine.curves import plot_training
 
     figures = args.figures.split(",") if args.figures else None
     print(plot_training(args.model, args.out, figures=figures, title=Path(args.model).name))
@@ -536,7 +537,7 @@ def _run_plot_training(args: argparse.Namespace) -> int:
 
 
 def _fetch_mnist(folder: Path | None) -> Path:
-    from crbm.mnist import load_mnist, mnist_root
+    from crbm.data.mnist import load_mnist, mnist_root
 
     root = mnist_root(folder / "mnist" if folder else None)
     for split in ("train", "test"):
@@ -546,7 +547,7 @@ def _fetch_mnist(folder: Path | None) -> Path:
 
 def _fetch_docs(corpus: str):
     def fetch(folder: Path | None) -> Path:
-        from crbm.documents import raw_archive
+        from crbm.data.documents import raw_archive
 
         return raw_archive(corpus, folder / "docs" if folder else None, download=True)
 
@@ -555,7 +556,8 @@ def _fetch_docs(corpus: str):
 
 def _fetch_data_file(relative: str):
     def fetch(folder: Path | None) -> Path:
-        from crbm.datasets import SOURCES, fetch_file
+        from crbm.data.download import fetch_file
+        from crbm.data.paths import SOURCES
 
         return fetch_file(relative, path=folder, download_ok=True, url=SOURCES[relative])
 
@@ -654,7 +656,7 @@ def main(argv: list[str] | None = None) -> int:
         _check_inputs(args)
         _check_outputs(args)
         if args.threads is not None:
-            from crbm.threads import set_threads
+            from crbm.engine.threads import set_threads
 
             set_threads(args.threads)
         return run(args)

@@ -12,7 +12,7 @@ import math
 import torch
 
 from crbm import RBM
-from crbm.units import Units
+from crbm.engine.units import Units
 
 DT = torch.float64
 

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 import crbm
-from crbm.atomic import _HOST, atomic_open, atomic_paths, staged_outputs
+from crbm.engine.atomic import _HOST, atomic_open, atomic_paths, staged_outputs
 
 
 def _dead_pid() -> int:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from crbm import RBM, CRBMError, DeepAutoencoder, TensorData, TrainConfig, fit, load_model, save_checkpoint, up_pass
-from crbm.autoencoder import greedy_autoencoders
+from crbm.static.autoencoder import greedy_autoencoders
 
 
 @pytest.fixture(autouse=True)

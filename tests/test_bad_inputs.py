@@ -29,8 +29,8 @@ from safetensors.torch import save as st_save
 
 import crbm
 from crbm import CRBMError, FormatError, TrainConfig
-from crbm.checkpoint import MODEL_KINDS, register_model
 from crbm.cli import _parse_schedule
+from crbm.engine.checkpoint import MODEL_KINDS, register_model
 
 # ------------------------------------------------------------------------------------------ tiny valid inputs
 
@@ -285,7 +285,7 @@ def demo_with_entry(tmp: Path, change: Callable[[dict], object], name: str = "ba
     """Load the shipped demo model re-saved as ``tmp / name`` with ``change`` applied to its 'motion_model' entry."""
     from safetensors.torch import load_file
 
-    demo = crbm.motion_model.demo_model_path()
+    demo = crbm.motion.model.demo_model_path()
     header = json.loads(demo.read_bytes()[8 : 8 + int.from_bytes(demo.read_bytes()[:8], "little")])
     meta = json.loads(header["__metadata__"]["crbm"])
     change(meta["extra"]["motion_model"])
@@ -700,19 +700,19 @@ CASES = [
                                      generator=None),
          CRBMError, r"missing \(T, D\) must match; got \(6, 4\), \(6, 3\)"),
     Case("denoise-noise-level", "a noise level that is negative or not finite (`--noise-std -1`, `nan`)",
-         lambda t: crbm.cleanup.denoise_motion(_motion(t), noise_std=-1.0), CRBMError,
+         lambda t: crbm.motion.cleanup.denoise_motion(_motion(t), noise_std=-1.0), CRBMError,
          r"^noise_std: expected a finite number >= 0, got -1.0$"),
     Case("fill-empty-gap", "a gap whose start is not before its end (`--gap Chest:1:1`)",
-         lambda t: crbm.cleanup.fill_motion(_motion(t), [crbm.cleanup.Gap(("Chest",), 1, 1)]), CRBMError,
+         lambda t: crbm.motion.cleanup.fill_motion(_motion(t), [crbm.motion.cleanup.Gap(("Chest",), 1, 1)]), CRBMError,
          r"^gap Chest:1:1: expected 0 <= start < end <= 2 \(frames of clip 'good', end exclusive\)$"),
     Case("fill-gap-outside", "a gap outside the clip (`--missing Chest --start 0 --end 5` on 2 frames)",
-         lambda t: crbm.cleanup.fill_motion(_motion(t), [crbm.cleanup.Gap(("Chest",), 0, 5)]), CRBMError,
+         lambda t: crbm.motion.cleanup.fill_motion(_motion(t), [crbm.motion.cleanup.Gap(("Chest",), 0, 5)]), CRBMError,
          r"^gap Chest:0:5: expected 0 <= start < end <= 2 \(frames of clip 'good', end exclusive\)$"),
     Case("fill-unknown-joint", "a gap naming a joint the clip (or the model) does not have",
-         lambda t: crbm.cleanup.fill_motion(_motion(t), [crbm.cleanup.Gap(("Tail",), 0, 1)]), CRBMError,
+         lambda t: crbm.motion.cleanup.fill_motion(_motion(t), [crbm.motion.cleanup.Gap(("Tail",), 0, 1)]), CRBMError,
          r"^gap Tail:0:1: unknown joints \['Tail'\]; clip 'good' has \['Hips', 'Chest'\]$"),
     Case("stream-mid-frame", "a frame stream (`crbm denoise MODEL - --online`) that ends mid-frame",
-         lambda t: list(crbm.cleanup.read_frames(["0 0 0 0 0 0 0 0 0", "0 0 0"], 9)), CRBMError,
+         lambda t: list(crbm.motion.cleanup.read_frames(["0 0 0 0 0 0 0 0 0", "0 0 0"], 9)), CRBMError,
          r"^standard input, line 2: 3 values, expected 9 \(one frame of the skeleton's channels per line; "
          r"a stream must not end mid-frame\)$"),
     Case("retarget-missing-joint", "a clip on a skeleton that lacks a joint the model (or target rig) needs",

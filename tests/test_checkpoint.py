@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
 from engine_helpers import DT, random_rbm
 from safetensors.torch import save as st_save
 
-import crbm.checkpoint as ckpt
+import crbm
+import crbm.engine.checkpoint as ckpt
 from crbm import RBM, FormatError, load_checkpoint, load_model, save_checkpoint
-from crbm.errors import CRBMError
-from crbm.units import Concat, Softmax
+from crbm.engine.errors import CRBMError
+from crbm.engine.units import Concat, Softmax
 
 MODELS = {
     "bernoulli": lambda: random_rbm(5, 3, seed=1),
@@ -184,3 +186,17 @@ def test_loading_never_unpickles(tmp_path, monkeypatch):
 def test_unregistered_models_are_refused(tmp_path):
     with pytest.raises(CRBMError, match="not a registered crbm model kind"):
         save_checkpoint(tmp_path / "x", torch.nn.Linear(2, 2))
+
+
+def test_every_model_kind_is_read_through_the_module_that_defines_it():
+    """``KIND_MODULES`` names, for every kind the package registers, the module whose import registers it
+    (a checkpoint is read by importing that module only), and names nothing else."""
+    registered = {kind: cls.__module__ for kind, cls in ckpt.MODEL_KINDS.items() if cls.__module__.startswith("crbm.")}
+    assert registered == ckpt.KIND_MODULES
+
+
+def test_shipped_models_are_found_by_name(tmp_path):
+    demo = ckpt.model_path("demo")
+    assert demo.name == "demo-walk-run.safetensors" and demo.parent.name == "pretrained"
+    assert demo.parent.parent == Path(crbm.__file__).parent and demo.is_file()
+    assert ckpt.model_path(tmp_path / "m.safetensors") == tmp_path / "m.safetensors"

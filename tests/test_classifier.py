@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 import crbm
-from crbm.classifier import DBNClassifier, fine_tune_backprop
-from crbm.errors import CRBMError
+from crbm.engine.errors import CRBMError
+from crbm.static.classifier import DBNClassifier, fine_tune_backprop
 
 D = torch.float64
 
@@ -159,7 +159,7 @@ def test_bad_input(tmp_path):
 def test_dropout_masks_are_bernoulli_and_keep_the_expectation():
     from scipy.stats import binomtest
 
-    from crbm.classifier import dropout
+    from crbm.static.classifier import dropout
 
     x = torch.rand(200, 50, generator=torch.Generator().manual_seed(0), dtype=D) + 0.5
     out = dropout(x, 0.2, torch.Generator().manual_seed(1))

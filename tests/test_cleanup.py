@@ -1,4 +1,4 @@
-"""Cleaning recorded motion (crbm.cleanup): the noise estimate, the smoother, gap filling, the online filter,
+"""Cleaning recorded motion (crbm.motion.cleanup): the noise estimate, the smoother, gap filling, the online filter,
 the frame streams, and the motion model's part in them."""
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ import pytest
 import torch
 
 import crbm
-from crbm.cleanup import (
+from crbm.cli import main
+from crbm.engine.errors import CRBMError
+from crbm.mocap.metrics import joint_position_error
+from crbm.motion.cleanup import (
     Gap,
     OnlineFilter,
     _on_clip,
@@ -23,9 +26,6 @@ from crbm.cleanup import (
     read_frames,
     smooth_series,
 )
-from crbm.cli import main
-from crbm.errors import CRBMError
-from crbm.mocap.metrics import joint_position_error
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

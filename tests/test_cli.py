@@ -10,7 +10,7 @@ import torch
 from crbm import __version__
 from crbm.cli import main
 from crbm.mocap.io import read_motion, write_motion
-from crbm.motion_model import MotionModel
+from crbm.motion.model import MotionModel
 
 
 def test_version(capsys):

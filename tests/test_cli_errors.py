@@ -276,7 +276,7 @@ OVERWRITES = [  # (arguments, the input the output would replace)
 def test_no_command_writes_over_its_input(tmp_path, capsys, argv, victim):
     """Refused before any work, whatever the spelling of the path (./, .., a symbolic or hard link); every
     file is left byte for byte as it was."""
-    from crbm.motion_model import demo_model_path
+    from crbm.motion.model import demo_model_path
 
     _inputs(tmp_path)
     (tmp_path / "sub").mkdir()

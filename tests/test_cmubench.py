@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import crbm
-from crbm.errors import CRBMError, FormatError
+from crbm.engine.errors import CRBMError, FormatError
 from crbm.mocap import cmubench
 from crbm.mocap.kinematics import joint_positions
 from crbm.mocap.resample import resample

@@ -12,7 +12,8 @@ import torch
 
 import crbm
 from crbm import CRBMError, TrainConfig
-from crbm.collaborative import (
+from crbm.engine.noise import ShardedGenerator
+from crbm.static.collaborative import (
     BiasedMF,
     BiasRecommender,
     MFRecommender,
@@ -22,7 +23,6 @@ from crbm.collaborative import (
     SVDRecommender,
     bias_terms,
 )
-from crbm.noise import ShardedGenerator
 
 DT = torch.float64
 K, H, N_ITEMS = 3, 3, 5

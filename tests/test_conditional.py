@@ -7,12 +7,12 @@ import itertools
 import pytest
 import torch
 
-from crbm.checkpoint import load_checkpoint, save_checkpoint
-from crbm.conditional import CRBM, TwoLayerCRBM, Windows, fit_two_layer, history, taylor_config
-from crbm.errors import CRBMError
-from crbm.evaluate import exact_log_partition
-from crbm.rbm import RBM
-from crbm.train import TrainConfig, fit
+from crbm.engine.checkpoint import load_checkpoint, save_checkpoint
+from crbm.engine.errors import CRBMError
+from crbm.engine.evaluate import exact_log_partition
+from crbm.engine.rbm import RBM
+from crbm.engine.train import TrainConfig, fit
+from crbm.motion.conditional import CRBM, TwoLayerCRBM, Windows, fit_two_layer, history, taylor_config
 
 F64 = torch.float64
 
@@ -189,7 +189,7 @@ def test_crbm_learns_a_sine_and_two_layers_train(gen):
 
 
 def test_autoregressive_warm_start_reproduces_the_ridge_ar(gen):
-    from crbm.forecast import LinearAR, model_predictor
+    from crbm.motion.forecast import LinearAR, model_predictor
 
     clips = _clips(gen, (30, 25), d=3)
     crbm = CRBM(3, 4, 2, init_std=0.0, dtype=F64)  # W = B = 0: the CRBM is its autoregressive part

@@ -8,8 +8,8 @@ import torch
 
 import crbm
 from crbm.cli import main
-from crbm.curves import check_history, history_of, plot_training
-from crbm.motion_model import MotionModel, train_motion_model
+from crbm.engine.curves import check_history, history_of, plot_training
+from crbm.motion.model import MotionModel, train_motion_model
 
 
 @pytest.fixture(scope="module")

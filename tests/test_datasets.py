@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from mocap_fixtures import cmu35_skeleton, read_amc_frames
 
-import crbm.datasets as ds
-from crbm.errors import CRBMError
+import crbm.data.mocap as ds
+from crbm.data import download, paths
+from crbm.engine.errors import CRBMError
 
 INCH = 0.0254
 
@@ -23,18 +24,18 @@ def test_data_path_order(tmp_path, monkeypatch):
     for root in (explicit, env, cache):
         (root / rel).parent.mkdir(parents=True)
         (root / rel).write_bytes(root.name.encode())
-    monkeypatch.setattr(ds, "CACHE", cache)
+    monkeypatch.setattr(paths, "CACHE", cache)
     monkeypatch.setenv("CRBM_DATA", str(env))
-    assert ds.data_path(rel, path=explicit).read_bytes() == b"explicit"
-    assert ds.data_path(rel, path=explicit / rel) == explicit / rel  # a path to the file itself
-    assert ds.data_path(rel).read_bytes() == b"env"
+    assert paths.data_path(rel, path=explicit).read_bytes() == b"explicit"
+    assert paths.data_path(rel, path=explicit / rel) == explicit / rel  # a path to the file itself
+    assert paths.data_path(rel).read_bytes() == b"env"
     monkeypatch.delenv("CRBM_DATA")
-    assert ds.data_path(rel).read_bytes() == b"cache"
+    assert paths.data_path(rel).read_bytes() == b"cache"
     with pytest.raises(CRBMError, match="CRBM_DATA") as err:
-        ds.data_path("mocap/gpmat/cmu35WalkJog.mat", path=tmp_path / "nowhere")
+        paths.data_path("mocap/gpmat/cmu35WalkJog.mat", path=tmp_path / "nowhere")
     assert "github" in str(err.value).lower() and "nowhere" in str(err.value)
     with pytest.raises(CRBMError, match="mocap.cs.cmu.edu/subjects/35/35_05.amc"):
-        ds.data_path("mocap/cmu/35/35_05.amc", path=tmp_path / "nowhere")
+        paths.data_path("mocap/cmu/35/35_05.amc", path=tmp_path / "nowhere")
 
 
 class _FakeResponse(io.BytesIO):
@@ -57,13 +58,13 @@ def test_download_checks_sha256_and_writes_atomically(data_root, tmp_path, monke
 
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
     dest = tmp_path / "mocap/cmu/35/35_01.amc"
-    sha = ds.SHA256["mocap/cmu/35/35_01.amc"]
+    sha = paths.SHA256["mocap/cmu/35/35_01.amc"]
     mode = "bad"
     with pytest.raises(CRBMError, match="SHA-256"):
-        ds.download("http://mocap.cs.cmu.edu/subjects/35/35_01.amc", dest, sha256=sha, text=True)
+        download.download("http://mocap.cs.cmu.edu/subjects/35/35_01.amc", dest, sha256=sha, text=True)
     assert not dest.exists() and not any(tmp_path.rglob("*.tmp"))
     mode = "good"
-    ds.download("http://mocap.cs.cmu.edu/subjects/35/35_01.amc", dest, sha256=sha, text=True)
+    download.download("http://mocap.cs.cmu.edu/subjects/35/35_01.amc", dest, sha256=sha, text=True)
     assert dest.read_bytes() == served["good"]
     assert [p.name for p in dest.parent.iterdir()] == ["35_01.amc"]
 
@@ -78,11 +79,11 @@ def test_gpmat_download_into_explicit_path(data_root, tmp_path, monkeypatch):
 
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
     monkeypatch.delenv("CRBM_DATA", raising=False)
-    monkeypatch.setattr(ds, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
     with pytest.raises(CRBMError, match="not found"):
         ds.load_gpmat_walkjog(tmp_path)
     data = ds.load_gpmat_walkjog(tmp_path, download=True)
-    assert seen == [ds.GPMAT_URL + "cmu35WalkJog.mat"] and ds.GPMAT_COMMIT in seen[0]
+    assert seen == [paths.GPMAT_URL + "cmu35WalkJog.mat"] and paths.GPMAT_COMMIT in seen[0]
     assert (tmp_path / "mocap/gpmat/cmu35WalkJog.mat").read_bytes() == blob
     assert len(data.train) == 31
 
@@ -153,13 +154,13 @@ def test_cmu_trials_reads_local_folder(data_root):
 def test_faces_download_keeps_only_the_pinned_bytes(data_root, tmp_path, monkeypatch):
     """The data folder's olivettifaces.mat is a re-save whose bytes differ from scikit-learn's pinned copy:
     served as the download, it is refused and nothing is written."""
-    from crbm.faces import load_olivetti
+    from crbm.data.faces import load_olivetti
 
     blob = (data_root / "faces/olivettifaces.mat").read_bytes()
     seen = []
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: seen.append(url) or _FakeResponse(blob))
     monkeypatch.delenv("CRBM_DATA", raising=False)
-    monkeypatch.setattr(ds, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
     with pytest.raises(CRBMError, match=r"has SHA-256 b1988d02.*expected b612fb96.*nothing was written"):
         load_olivetti(tmp_path, download=True)
     assert seen == ["https://ndownloader.figshare.com/files/5976027"] and not any(tmp_path.rglob("*.mat"))
@@ -173,7 +174,7 @@ def test_cli_fetch_finds_present_data_and_reports_a_failed_download(data_root, t
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     monkeypatch.delenv("CRBM_DATA", raising=False)
-    monkeypatch.setattr(ds, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
     assert main(["fetch", "mnist", "faces", "20news", "reuters", "gpmat", "--dir", str(data_root)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
@@ -200,7 +201,7 @@ def test_a_changed_data_file_is_refused_on_use_and_by_fetch(data_root, tmp_path,
     copy.parent.mkdir(parents=True)
     copy.write_bytes(good)
     monkeypatch.delenv("CRBM_DATA", raising=False)
-    monkeypatch.setattr(ds, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
     assert main(["fetch", "gpmat", "--dir", str(tmp_path)]) == 0
     tampered = bytearray(good)
     tampered[len(good) // 2] ^= 0xFF  # same size, one byte changed
@@ -222,12 +223,12 @@ def test_a_checked_file_is_not_hashed_again_until_it_changes(data_root, tmp_path
     copy = tmp_path / rel
     copy.parent.mkdir(parents=True)
     copy.write_bytes((data_root / rel).read_bytes().replace(b"\n", b"\r\n"))  # CMU serves CRLF: the same file
-    assert ds.data_path(rel, path=tmp_path) == copy
+    assert paths.data_path(rel, path=tmp_path) == copy
     hashed = []
-    sha256 = ds.hashlib.sha256
-    monkeypatch.setattr(ds.hashlib, "sha256", lambda *a: hashed.append(1) or sha256(*a))
-    assert ds.data_path(rel, path=tmp_path) == copy and hashed == []  # cached: same size and modification time
+    sha256 = paths.hashlib.sha256
+    monkeypatch.setattr(paths.hashlib, "sha256", lambda *a: hashed.append(1) or sha256(*a))
+    assert paths.data_path(rel, path=tmp_path) == copy and hashed == []  # cached: same size and modification time
     copy.write_bytes(copy.read_bytes().replace(b"lfemur", b"lfemus"))
     with pytest.raises(CRBMError, match=r"35\.asf: SHA-256 .* delete it and fetch it again .*mocap\.cs\.cmu\.edu"):
-        ds.data_path(rel, path=tmp_path)
+        paths.data_path(rel, path=tmp_path)
     assert hashed == [1]

@@ -16,7 +16,7 @@ from scipy import stats
 
 import crbm
 from crbm import DBM, CRBMError, TrainConfig
-from crbm.dbm import _DoubledInput, _DoubledTopDown
+from crbm.static.dbm import _DoubledInput, _DoubledTopDown
 
 DT = torch.float64
 

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 import crbm
-from crbm.dbn import DBN, balanced_order, check_labels, fine_tune_up_down, save_label_samples, train_dbn
-from crbm.errors import CRBMError
-from crbm.units import Concat
+from crbm.engine.errors import CRBMError
+from crbm.engine.units import Concat
+from crbm.static.dbn import DBN, balanced_order, check_labels, fine_tune_up_down, save_label_samples, train_dbn
 
 D = torch.float64
 
@@ -252,7 +252,7 @@ def test_up_down_stages_run_in_order_with_epochs_numbered_across_them():
 
 @pytest.mark.slow
 def test_mnist_subset_end_to_end(data_root):
-    from crbm.mnist import load_mnist
+    from crbm.data.mnist import load_mnist
 
     x, y = load_mnist(data_root / "mnist", split="test")
     train_x, train_y, test_x, test_y = x[:1000], y[:1000], x[8000:9000], y[8000:9000]

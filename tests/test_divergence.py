@@ -145,7 +145,7 @@ def test_a_checkpoint_is_written_only_when_everything_is_finite(tmp_path):
     """A learned sigma whose log is finite but whose exp overflows (and a recon error that explodes within an
     epoch) stops the run before the next per-batch checkpoint: the one kept is finite, sigma included, so the
     'last good checkpoint' the message names is good."""
-    from crbm.train import _nonfinite
+    from crbm.engine.train import _nonfinite
 
     data = torch.randn(60, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 20
     for rate in (0.03, 0.1):  # the recon error explodes mid-epoch; sigma overflows

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import torch
 
 from crbm import RBM
-from crbm.documents import (
+from crbm.data.documents import (
     Corpus,
     build_vocabulary,
     check_counts,
@@ -26,7 +26,7 @@ from crbm.documents import (
     tokenize_reuters,
     word_log_frequencies,
 )
-from crbm.errors import CRBMError, FormatError
+from crbm.engine.errors import CRBMError, FormatError
 
 
 def test_bad_counts_and_labels_name_the_argument():
@@ -228,7 +228,7 @@ def test_a_reuters_download_that_fails_its_story_check_is_not_kept(tmp_path, mon
     """No checksum is published for reuters21578.tar.gz: the download is read before it takes its name, and a
     file that fails (wrong story counts, or a story that does not parse) leaves nothing behind, not even a
     temporary file. The 20 Newsgroups download is asked for its pinned SHA-256."""
-    import crbm.documents as documents
+    import crbm.data.documents as documents
 
     asked = {}
 

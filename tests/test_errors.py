@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crbm.errors import CRBMError, DivergenceError, FormatError, one_line
+from crbm.engine.errors import CRBMError, DivergenceError, FormatError, one_line
 
 
 def test_messages_quoting_several_lines_become_one():

@@ -9,9 +9,9 @@ import torch
 from engine_helpers import DT, brute_free_energy, brute_log_z, gaussian_log_z, random_rbm, states_of
 
 from crbm import RBM, ais, base_rate_bias, exact_log_partition, free_energy_gap, log_probability, reconstruction_error
-from crbm.errors import CRBMError
-from crbm.evaluate import ais_betas
-from crbm.units import Concat, Softmax
+from crbm.engine.errors import CRBMError
+from crbm.engine.evaluate import ais_betas
+from crbm.engine.units import Concat, Softmax
 
 PAIRS = [
     ("bernoulli", 6, "bernoulli", 4),  # enumerates h

@@ -7,9 +7,9 @@ import pytest
 import scipy.io
 import torch
 
-import crbm.datasets as datasets
-from crbm.errors import CRBMError, FormatError
-from crbm.faces import face_patches, load_olivetti
+import crbm.data.paths as paths
+from crbm.data.faces import face_patches, load_olivetti
+from crbm.engine.errors import CRBMError, FormatError
 
 
 def test_loader_matches_the_independently_made_npz(data_root):
@@ -47,7 +47,7 @@ def test_bad_faces_files_name_the_file_and_what_was_expected(tmp_path, monkeypat
                        r"faces/olivettifaces\.mat .*; delete it and fetch it again .*figshare"):
         load_olivetti(tmp_path)  # found in a data folder, a file must be the published one
     monkeypatch.delenv("CRBM_DATA", raising=False)  # else the lookup falls back to the real data folder
-    monkeypatch.setattr(datasets, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
     with pytest.raises(CRBMError, match=r"'faces/olivettifaces.mat' not found.*figshare"):
         load_olivetti(tmp_path / "elsewhere")
 

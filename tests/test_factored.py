@@ -7,10 +7,10 @@ import itertools
 import pytest
 import torch
 
-from crbm.checkpoint import load_checkpoint, save_checkpoint
-from crbm.conditional import CRBM, Windows
-from crbm.factored import FCRBM, LabelCRBM, fcrbm_config
-from crbm.train import TrainConfig, fit
+from crbm.engine.checkpoint import load_checkpoint, save_checkpoint
+from crbm.engine.train import TrainConfig, fit
+from crbm.motion.conditional import CRBM, Windows
+from crbm.motion.factored import FCRBM, LabelCRBM, fcrbm_config
 
 F64 = torch.float64
 

@@ -7,10 +7,9 @@ import pytest
 import scipy.io
 import torch
 
-from crbm.forecast import (
+from crbm.motion.forecast import (
     LinearAR,
     butter_denoise,
-    dominant_period,
     gpmat_errors,
     holding,
     nearest_neighbour_baselines,
@@ -85,13 +84,6 @@ def test_holding_keeps_the_held_channels_still_and_rolls_the_others():
         torch.testing.assert_close(held[:, t], step)
         window = torch.cat([window[:, 1:], step[:, None]], 1)
 
-
-def test_dominant_period_tolerance_prefers_the_period_to_its_multiples():
-    t = np.arange(300)
-    wave = np.sin(2 * np.pi * t / 21.5)  # between whole frames: the peaks at 43, 86... lags are a little higher
-    assert dominant_period(wave, max_lag=200) % 43 == 0
-    assert dominant_period(wave, max_lag=200, tolerance=0.1) in (21.0, 22.0)
-    assert np.isnan(dominant_period(np.zeros(50)))
 
 
 def test_scipy_filters_and_tuning_reduce_noise():

@@ -28,7 +28,7 @@ from test_bad_inputs import AMC, ASF, BVH
 
 import crbm
 from crbm import CRBMError
-from crbm.motion_model import demo_model_path
+from crbm.motion.model import demo_model_path
 
 SECONDS = 2.0  # the most CPU time one case may take
 _COMMON = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from crbm.errors import CRBMError
-from crbm.hashing import (
+from crbm.engine.errors import CRBMError
+from crbm.static.hashing import (
     HashTable,
     ball_masks,
     binary_codes,

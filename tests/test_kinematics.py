@@ -10,7 +10,7 @@ import pytest
 from mocap_fixtures import bvh_motion_via_bvhio, cmu35_skeleton, read_amc_frames
 from scipy.spatial.transform import Rotation
 
-from crbm.errors import CRBMError
+from crbm.engine.errors import CRBMError
 from crbm.mocap.kinematics import (
     axis_rotation,
     euler_alternative,

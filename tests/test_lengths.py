@@ -25,7 +25,7 @@ from crbm import (
 )
 from crbm.cli import main
 from crbm.mocap.lengths import LENGTH_UNITS, centimetres, length_unit
-from crbm.motion_model import demo_model_path
+from crbm.motion.model import demo_model_path
 
 CMU_CM = 2.54 / 0.45  # CMU's ASF: ``length 0.45``, so 1 unit = 1/0.45 inch = 5.644 cm
 

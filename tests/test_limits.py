@@ -1,4 +1,4 @@
-"""The readers' stated limits: integer fields, JSON metadata size and nesting (crbm.limits)."""
+"""The readers' stated limits: integer fields, JSON metadata size and nesting (crbm.engine.limits)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crbm import FormatError
-from crbm.limits import MAX_INT_DIGITS, MAX_JSON_BYTES, MAX_JSON_DEPTH, json_depth, load_json, parse_count
+from crbm.engine.limits import MAX_INT_DIGITS, MAX_JSON_BYTES, MAX_JSON_DEPTH, json_depth, load_json, parse_count
 
 
 def _depth(value) -> int:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from crbm.errors import CRBMError, FormatError
-from crbm.mnist import SHA256, load_mnist, mnist_root, read_idx
+from crbm.data.mnist import SHA256, load_mnist, mnist_root, read_idx
+from crbm.engine.errors import CRBMError, FormatError
 
 
 def _idx(dims: tuple[int, ...], body: bytes | None = None, magic: int | None = None) -> bytes:
@@ -64,7 +64,7 @@ def test_missing_files_and_bad_split(tmp_path, monkeypatch):
 
 def _fake_test_split(folder, monkeypatch, labels: bytes) -> None:
     """Write a test split of blank images and ``labels``, registered as the published files."""
-    import crbm.mnist as mnist
+    import crbm.data.mnist as mnist
 
     files = {"t10k-images-idx3-ubyte.gz": gzip.compress(_idx((10000, 28, 28))),
              "t10k-labels-idx1-ubyte.gz": gzip.compress(_idx((10000,), labels))}

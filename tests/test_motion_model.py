@@ -11,7 +11,7 @@ from test_bad_inputs import demo_with_entry
 
 import crbm
 from crbm.cli import main
-from crbm.motion_model import MotionModel, demo_model_path, load_motion_model, train_motion_model
+from crbm.motion.model import MotionModel, demo_model_path, load_motion_model, train_motion_model
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from crbm import CRBMError, FormatError
-from crbm.movielens import load_movielens, read_movielens, read_ratings, split_ratings
+from crbm.data.movielens import load_movielens, read_movielens, read_ratings, split_ratings
 
 ML1M = "1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n6040::3952::1::956704887\n"
 

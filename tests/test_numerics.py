@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-import crbm.units
+import crbm.engine.units
 from crbm import RBM, Bernoulli, Concat, Gaussian, ReLU, ReplicatedSoftmax, Softmax
 
 EXTREMES = torch.tensor([[1e4, -1e4, 0.0, 1e4], [-1e4, -1e4, 1e4, 1e4], [1e-30, -1e-30, 80.0, -80.0]])
@@ -110,7 +110,7 @@ def test_gaussian_sigma_extremes_stay_finite():
 
 @pytest.fixture
 def shared_draws(monkeypatch):
-    """Make every uniform / normal draw in crbm.units come from one float64 stream, cast to the caller's dtype,
+    """Make every uniform / normal draw in crbm.engine.units come from one float64 stream, cast to the caller's dtype,
     so a float32 and a float64 run see the same random numbers."""
 
     def install(seed: int):
@@ -122,8 +122,8 @@ def shared_draws(monkeypatch):
         def normal(shape, generator, like):
             return torch.randn(shape, generator=gen, dtype=torch.float64).to(like.dtype)
 
-        monkeypatch.setattr(crbm.units, "uniform", uniform)
-        monkeypatch.setattr(crbm.units, "normal", normal)
+        monkeypatch.setattr(crbm.engine.units, "uniform", uniform)
+        monkeypatch.setattr(crbm.engine.units, "normal", normal)
 
     return install
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from crbm.errors import CRBMError
-from crbm.pca import fit_pca
+from crbm.engine.errors import CRBMError
+from crbm.static.pca import fit_pca
 
 
 def test_pca_matches_svd(gen):

@@ -10,7 +10,7 @@ import pytest
 import scipy.io
 from mocap_fixtures import bvh_motion_via_bvhio, cmu35_skeleton
 
-from crbm.errors import CRBMError
+from crbm.engine.errors import CRBMError
 from crbm.mocap.kinematics import axis_rotation, euler_to_matrix, matrix_to_euler, wrap_angle
 from crbm.mocap.motion import Joint, Skeleton
 from crbm.mocap.preprocess import (
@@ -19,8 +19,8 @@ from crbm.mocap.preprocess import (
     DropConstant,
     FrameDifferences,
     JointAngles,
-    RunningCentring,
     Pipeline,
+    RunningCentring,
     ZScore,
     body_centred_pipeline,
     decode_euler,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import crbm
-from crbm import progress
+from crbm.engine import progress
 
 
 class _Terminal(io.StringIO):

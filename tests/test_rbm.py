@@ -17,8 +17,8 @@ from engine_helpers import (
 from scipy import stats
 
 from crbm import RBM
-from crbm.errors import CRBMError
-from crbm.units import Concat, Softmax
+from crbm.engine.errors import CRBMError
+from crbm.engine.units import Concat, Softmax
 
 DISCRETE_VISIBLE = [
     ("bernoulli", 5),

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import crbm
-from crbm.errors import CRBMError
-from crbm.mocap.realism import angular_speed, feet, foot_skating, gait_period, pskl, realism
+from crbm.engine.errors import CRBMError
+from crbm.mocap.realism import angular_speed, dominant_period, feet, foot_skating, gait_period, pskl, realism
 
 FPS = 30.0
 POS = ("Xposition", "Yposition", "Zposition")
@@ -105,3 +105,11 @@ def test_bad_input():
         pskl([m.replace(frames=m.frames[:20])], [m], segment=32)
     with pytest.raises(CRBMError, match="nothing moves"):
         pskl([_swinger(30.0)], [_swinger(30.0).replace(frames=np.zeros((64, 7)))], segment=32)
+
+
+def test_dominant_period_tolerance_prefers_the_period_to_its_multiples():
+    t = np.arange(300)
+    wave = np.sin(2 * np.pi * t / 21.5)  # between whole frames: the peaks at 43, 86... lags are a little higher
+    assert dominant_period(wave, max_lag=200) % 43 == 0
+    assert dominant_period(wave, max_lag=200, tolerance=0.1) in (21.0, 22.0)
+    assert np.isnan(dominant_period(np.zeros(50)))

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crbm.atomic import atomic_path
-from crbm.errors import CRBMError
+from crbm.engine.atomic import atomic_path
+from crbm.engine.errors import CRBMError
 from crbm.mocap.motion import Joint, Motion, Skeleton
 from crbm.mocap.render import animate, check_mp4, ffmpeg_available, gif_durations, plot_channels, plot_poses
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import crbm
-from crbm.errors import CRBMError
+from crbm.engine.errors import CRBMError
 from crbm.mocap.kinematics import euler_to_matrix, joint_positions, matrix_to_euler
 from crbm.mocap.retarget import bvh_rig, rest_alignment
 

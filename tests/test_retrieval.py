@@ -9,8 +9,15 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from crbm.errors import CRBMError
-from crbm.retrieval import fit_lsa, inverse_document_frequency, lsa_codes, precision_at_recall, retrieval_curve, tfidf
+from crbm.engine.errors import CRBMError
+from crbm.static.retrieval import (
+    fit_lsa,
+    inverse_document_frequency,
+    lsa_codes,
+    precision_at_recall,
+    retrieval_curve,
+    tfidf,
+)
 
 
 def test_precision_at_recall_by_hand():

@@ -14,7 +14,7 @@ from safetensors.torch import save as st_save
 
 import crbm
 from crbm import FormatError
-from crbm.rbm import RBM
+from crbm.engine.rbm import RBM
 
 PACKAGE = Path(crbm.__file__).resolve().parent
 UNSAFE_MODULES = {"pickle", "cPickle", "dill", "cloudpickle", "joblib", "marshal", "shelve", "_pickle"}

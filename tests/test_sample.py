@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from crbm.conditional import CRBM, TwoLayerCRBM, Windows, history, taylor_config
-from crbm.errors import CRBMError
-from crbm.factored import FCRBM, LabelCRBM
-from crbm.sample import (
+from crbm.engine.errors import CRBMError
+from crbm.engine.threads import set_threads
+from crbm.engine.train import fit
+from crbm.motion.conditional import CRBM, TwoLayerCRBM, Windows, history, taylor_config
+from crbm.motion.factored import FCRBM, LabelCRBM
+from crbm.motion.sample import (
     _Settler,
     denoise,
     fill_both_sides,
@@ -18,8 +20,6 @@ from crbm.sample import (
     smooth,
     style_schedule,
 )
-from crbm.threads import set_threads
-from crbm.train import fit
 
 F64 = torch.float64
 
@@ -100,7 +100,7 @@ def test_drawing_ahead_on_a_thread_changes_no_sample(kind, gen, monkeypatch):
     model, labels = models[kind]
     runs = []
     for threshold in (1, 1 << 62):  # every draw ahead on the thread / none
-        monkeypatch.setattr("crbm.sample._PREFETCH_MIN", threshold)
+        monkeypatch.setattr("crbm.motion.sample._PREFETCH_MIN", threshold)
         g = torch.Generator().manual_seed(4)
         out = generate(model, seed, 9, k=5, n_chains=3, labels=labels, generator=g)
         runs.append((out, g.get_state(), torch.rand(3, generator=g)))
@@ -108,7 +108,7 @@ def test_drawing_ahead_on_a_thread_changes_no_sample(kind, gen, monkeypatch):
     assert torch.equal(a, b) and torch.equal(state_a, state_b) and torch.equal(next_a, next_b)
     serial = _Settler(5, False, torch.Generator().manual_seed(4))
     ahead = _Settler(5, False, torch.Generator().manual_seed(4), frames=2)
-    monkeypatch.setattr("crbm.sample._PREFETCH_MIN", 1)
+    monkeypatch.setattr("crbm.motion.sample._PREFETCH_MIN", 1)
     pre = torch.zeros(3, 6)
     assert torch.equal(serial._noise(pre), ahead._noise(pre)) and ahead._next is not None  # drawing frame 2
     assert torch.equal(serial._noise(pre), ahead._noise(pre)) and ahead._next is None  # nothing past frame 2
@@ -116,7 +116,7 @@ def test_drawing_ahead_on_a_thread_changes_no_sample(kind, gen, monkeypatch):
 
 
 def test_drawing_thread_borrows_one_intra_op_thread_and_gives_it_back(gen, monkeypatch, request):
-    monkeypatch.setattr("crbm.sample._PREFETCH_MIN", 1)
+    monkeypatch.setattr("crbm.motion.sample._PREFETCH_MIN", 1)
     set_threads(2)  # asked for, whatever torch's count was when crbm was imported
     request.addfinalizer(lambda: set_threads(None))
     seen = []

@@ -1,14 +1,14 @@
-"""Streaming windows from Parquet (crbm.stream) and the trainer's streaming path."""
+"""Streaming windows from Parquet (crbm.motion.stream) and the trainer's streaming path."""
 
 import numpy as np
 import pytest
 import torch
 
-from crbm.conditional import CRBM, Windows
-from crbm.errors import CRBMError
+from crbm.engine.errors import CRBMError
+from crbm.engine.train import TrainConfig, fit
 from crbm.mocap import Joint, Motion, Pipeline, Skeleton, ZScore, write_parquet
-from crbm.stream import StreamingWindows
-from crbm.train import TrainConfig, fit
+from crbm.motion.conditional import CRBM, Windows
+from crbm.motion.stream import StreamingWindows
 
 
 def _skeleton() -> Skeleton:

@@ -1,4 +1,4 @@
-"""Intra-op threads chosen by the work (crbm.threads): one thread for small products, the free cores for large
+"""Intra-op threads chosen by the work (crbm.engine.threads): one thread for small products, the free cores for large
 ones, and whatever the user asked for whenever they asked."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import crbm
-from crbm import threads
 from crbm.cli import main
+from crbm.engine import threads
 
 
 @pytest.fixture
@@ -40,13 +40,13 @@ def test_small_work_trains_on_one_thread_and_the_count_comes_back(undecided, gen
 
 def test_generation_of_a_small_model_runs_on_one_thread(undecided, gen, monkeypatch):
     seen = []
-    original = crbm.sample._generate_one_layer
+    original = crbm.motion.sample._generate_one_layer
 
     def spy(*args):
         seen.append(torch.get_num_threads())
         return original(*args)
 
-    monkeypatch.setattr(crbm.sample, "_generate_one_layer", spy)
+    monkeypatch.setattr(crbm.motion.sample, "_generate_one_layer", spy)
     model = crbm.CRBM(4, 5, 2, generator=gen)
     crbm.generate(model, torch.randn(3, 4, generator=gen), 4, k=3, generator=gen)
     assert seen == [1] and torch.get_num_threads() == 2

@@ -9,10 +9,10 @@ import pytest
 import torch
 from engine_helpers import DT, noisy_prototypes
 
-import crbm.train
+import crbm.engine.train
 from crbm import RBM, DivergenceError, TensorData, TrainConfig, exact_log_partition, fit, load_checkpoint
-from crbm.errors import CRBMError
-from crbm.train import LR_SCHEDULES, matmul_precision
+from crbm.engine.errors import CRBMError
+from crbm.engine.train import LR_SCHEDULES, matmul_precision
 
 QUIET = {"verbose": False, "progress": False, "device": "cpu"}
 
@@ -203,7 +203,7 @@ def test_callbacks_history_valid_gap_and_one_summary_line(capsys, monkeypatch):
     (line,) = capsys.readouterr().err.splitlines()  # one line for the run, not one per epoch
     assert re.match(r"trained RBM: epochs 1-3 in [0-9.]+ s; last epoch: recon_error \S+  free_energy_gap ", line)
     # without a bar, the figures also come every LINE_SECONDS (here: every epoch), then the summary
-    monkeypatch.setattr(crbm.train, "LINE_SECONDS", 0.0)
+    monkeypatch.setattr(crbm.engine.train, "LINE_SECONDS", 0.0)
     fit(_rbm(), data[:45], config)
     lines = capsys.readouterr().err.splitlines()
     assert [ln.split()[:2] for ln in lines[:3]] == [["epoch", "1"], ["epoch", "2"], ["epoch", "3"]]

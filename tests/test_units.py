@@ -10,8 +10,8 @@ import torch
 from engine_helpers import DT, binary_states, one_hot_states
 from scipy import stats
 
-from crbm.errors import CRBMError
-from crbm.units import (
+from crbm.engine.errors import CRBMError
+from crbm.engine.units import (
     Bernoulli,
     Concat,
     Gaussian,

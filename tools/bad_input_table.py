@@ -87,7 +87,7 @@ def main() -> None:
     if args.out is None and args.write is None:
         sys.stdout.write(text)
         return
-    from crbm.atomic import atomic_open
+    from crbm.engine.atomic import atomic_open
 
     target = args.out or args.write
     if args.write is not None:

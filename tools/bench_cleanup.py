@@ -17,7 +17,7 @@ filters of every channel (angles unwrapped) at the take's own rate, their settin
 condition on noisy copies of training takes (``TUNE_CLIPS`` of them) for the lowest joint position error.
 
 Gaps: the right leg, the right arm and the trunk missing for 5, 15, 30, 60 and 120 frames, in the middle of
-the take. crbm: ``MotionModel.fill`` (and the spline alone); baselines: ``crbm.cleanup.interpolate_gaps``
+the take. crbm: ``MotionModel.fill`` (and the spline alone); baselines: ``crbm.motion.cleanup.interpolate_gaps``
 (linear and cubic-spline interpolation of the channels, quaternion slerp of the joints).
 
 Errors, mean over frames (gaps: over the gap's frames and the missing joints and the joints below them):
@@ -42,9 +42,7 @@ from bench_cross_subject import subjects
 from benchkit import row, timed
 
 import crbm
-from crbm.cleanup import Gap, OnlineFilter, denoise_motion, fill_motion, interpolate_gaps
-from crbm.datasets import data_path
-from crbm.forecast import butter_denoise, savgol_denoise
+from crbm.data.paths import data_path
 from crbm.mocap.kinematics import (
     channel_kind,
     euler_to_matrix,
@@ -56,6 +54,8 @@ from crbm.mocap.kinematics import (
 )
 from crbm.mocap.lengths import centimetres, length_unit
 from crbm.mocap.metrics import joint_angle_error, joint_position_error
+from crbm.motion.cleanup import Gap, OnlineFilter, denoise_motion, fill_motion, interpolate_gaps
+from crbm.motion.forecast import butter_denoise, savgol_denoise
 
 MODEL = {"kind": "crbm", "order": 3, "hidden": 150, "seed": 0}
 NOISE = (1.0, 3.0, 5.0)
@@ -215,7 +215,7 @@ def timing_rows(model, clip: crbm.Motion) -> list[dict]:
     net = model._one_layer()
     frames = torch.randn(net.order + 1, net.n_visible, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        step = [timed(lambda: crbm.sample.predict_next(net, frames))[1] for _ in range(300)]
+        step = [timed(lambda: crbm.motion.sample.predict_next(net, frames))[1] for _ in range(300)]
     window = clip.replace(frames=clip.frames[: 4 * (net.order + 1) : 4], fps=clip.fps / 4)
     _, convert = timed(lambda: model.to_motion(model.transform([window])[0], context=window))
     ms = 1e3

@@ -42,11 +42,11 @@ from bench_cross_subject import on_rig_frames, temporal_step
 from benchkit import holdout_count, row
 
 import crbm
-from crbm.datasets import data_path
-from crbm.forecast import holding, model_predictor, unpredictable_channels
+from crbm.data.paths import data_path
 from crbm.mocap import cmubench
 from crbm.mocap.preprocess import Pipeline
 from crbm.mocap.resample import resample
+from crbm.motion.forecast import holding, model_predictor, unpredictable_channels
 
 ACTIONS = ("walking", "running", "basketball", "jumping", "soccer")
 RATE = 60.0  # the protocol's frames: CMU's 120 fps down-sampled by 2
@@ -63,7 +63,7 @@ SWEEP = {  # further settings tried on the validation split only, one change at 
 }
 # other rollouts of every variant, tried on the validation split only: name suffix -> crbm.model_predictor
 # settings; hold=True: the channels the model cannot foresee one frame ahead on its training clips stay
-# still (crbm.forecast.unpredictable_channels, holding)
+# still (crbm.motion.forecast.unpredictable_channels, holding)
 SWEEP_ROLLOUTS = {
     "_k1": dict(k=1),
     "_k30": dict(k=30),
@@ -134,7 +134,7 @@ def _at_benchmark_rate(like: crbm.Motion, paths: np.ndarray, fps: float) -> np.n
 
 def forecasts(model: crbm.MotionModel, seen: list[crbm.Motion], predictors: dict) -> dict[str, np.ndarray]:
     """Each predictor's 25 frames at 60 fps after every seen part, on the benchmark's skeleton, windows end
-    to end ``(S * 25, C)``. ``predictors``: name -> ``crbm.forecast`` predictor on the model's frames
+    to end ``(S * 25, C)``. ``predictors``: name -> ``crbm.motion.forecast`` predictor on the model's frames
     (``crbm.model_predictor(model.model, ...)``, ``model.ar``)."""
     lead = _lead(seen[0].n_frames, model.fps)
     seen = [m.replace(frames=m.frames[lead:]) for m in seen]
@@ -156,7 +156,7 @@ def forecasts(model: crbm.MotionModel, seen: list[crbm.Motion], predictors: dict
 
 
 def still_frames(model: crbm.MotionModel):
-    """``crbm.forecast.Still`` for the model's frames: the last seed frame, its frame-difference channels
+    """``crbm.motion.forecast.Still`` for the model's frames: the last seed frame, its frame-difference channels
     (``.d``) set to the code of no change (a clip standing still in the rest pose, through the pipeline)."""
     d = [i for i, n in enumerate(model.channels) if n.endswith(".d")]
     rest = model.pipeline.transform([np.zeros((3, len(model.skeleton.channel_names)))])[0][-1]

@@ -19,7 +19,7 @@ with that thread switched off (every frame's uniforms drawn in turn), timed in t
 
 Each figure is the best of ``repeats`` timed runs after a warm-up, ours and its floors run in turn in each
 round (the machine may be shared). On CPU each row runs, ours and its floors alike, on the intra-op threads
-crbm chooses for that work (``crbm.threads``: one thread for Taylor's model, the free cores for large
+crbm chooses for that work (``crbm.engine.threads``: one thread for Taylor's model, the free cores for large
 products), or on the count set with ``OMP_NUM_THREADS``; each row says how many.
 """
 
@@ -29,7 +29,7 @@ import torch
 from benchkit import race, row
 
 import crbm
-from crbm.threads import step_work, threads_for
+from crbm.engine.threads import step_work, threads_for
 
 D, ORDER, BATCH, K = 56, 3, 100, 30
 
@@ -93,7 +93,7 @@ def _generate_floor(chains: int, n_frames: int, hidden: int, device: torch.devic
 
 
 def run(*, quick: bool, device: str) -> dict:
-    dev = crbm.train.resolve_device(device)
+    dev = crbm.engine.train.resolve_device(device)
     repeats = 2 if quick else 5
     rows = []
     n_frames = 10000 if quick else 50000
@@ -120,11 +120,11 @@ def run(*, quick: bool, device: str) -> dict:
             crbm.generate(model, seed, t, k=K, n_chains=chains, generator=g)
 
         def gen_serial(gen=gen):  # ours with every frame's uniforms drawn in turn on the calling thread
-            saved, crbm.sample._PREFETCH_MIN = crbm.sample._PREFETCH_MIN, 1 << 62
+            saved, crbm.motion.sample._PREFETCH_MIN = crbm.motion.sample._PREFETCH_MIN, 1 << 62
             try:
                 gen()
             finally:
-                crbm.sample._PREFETCH_MIN = saved
+                crbm.motion.sample._PREFETCH_MIN = saved
 
         floors = [_generate_floor(chains, t, 150, dev, products=p, rng=r)
                   for p, r in ((True, False), (True, True), (False, True))]

@@ -32,11 +32,11 @@ import torch
 from benchkit import row
 
 import crbm
-from crbm.datasets import data_path
-from crbm.forecast import model_predictor, prediction_starts
+from crbm.data.paths import data_path
 from crbm.mocap.metrics import joint_angle_error, joint_position_error
 from crbm.mocap.preprocess import FrameDifferences, Pipeline, RunningCentring, level_columns
 from crbm.mocap.resample import resample
+from crbm.motion.forecast import model_predictor, prediction_starts
 
 HORIZONS = (1, 2, 4, 8, 16)
 QUICK_SUBJECTS = ("12", "35", "39")

@@ -1,6 +1,6 @@
 """Document retrieval: 20 Newsgroups and Reuters-21578 (Hinton & Salakhutdinov 2006; Salakhutdinov & Hinton 2009).
 
-Data: the ready 2000-word bags of words in ``docs/`` (``crbm.documents.load_bag_of_words``); our own
+Data: the ready 2000-word bags of words in ``docs/`` (``crbm.data.documents.load_bag_of_words``); our own
 tokenisation of the raw 20 Newsgroups tarball reproduces them exactly (tests/test_documents.py), so the
 benchmark reads the shipped matrices. Reuters is Reuters-21578 ModApte, not the RCV1-v2 of the papers;
 its test stories without a topic (280) are neither queries nor relevant.
@@ -44,10 +44,17 @@ import torch
 from benchkit import Stopwatch, fine_tune_config, holdout_count, progress_log, row, save_png, timed
 
 from crbm import RBM, DeepAutoencoder, TensorData, TrainConfig, fit, greedy_pretrain, up_pass
-from crbm.documents import docs_dir, load_bag_of_words, word_log_frequencies
-from crbm.hashing import HashTable, binary_codes, hamming_distances, hamming_then_cosine, negative_hamming, pack_bits
-from crbm.pca import fit_pca
-from crbm.retrieval import (
+from crbm.data.documents import docs_dir, load_bag_of_words, word_log_frequencies
+from crbm.static.hashing import (
+    HashTable,
+    binary_codes,
+    hamming_distances,
+    hamming_then_cosine,
+    negative_hamming,
+    pack_bits,
+)
+from crbm.static.pca import fit_pca
+from crbm.static.retrieval import (
     RECALL_LEVELS,
     fit_lsa,
     inverse_document_frequency,

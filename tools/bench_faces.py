@@ -16,7 +16,7 @@ import torch
 from benchkit import Stopwatch, fine_tune_config, progress_log, row, save_model, save_png
 
 from crbm import DeepAutoencoder, TrainConfig, face_patches, fit, greedy_pretrain, load_olivetti
-from crbm.pca import fit_pca
+from crbm.static.pca import fit_pca
 
 FULL = {"variants": 414, "pre_epochs": 50, "fine_epochs": 200, "fine_lr": 1e-3}
 QUICK = {"variants": 25, "pre_epochs": 2, "fine_epochs": 6, "fine_lr": 1e-3}

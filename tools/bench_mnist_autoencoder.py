@@ -18,8 +18,8 @@ import torch
 from benchkit import Stopwatch, fine_tune_config, row, save_model, save_png
 
 from crbm import RBM, DeepAutoencoder, TrainConfig, fit, greedy_pretrain, up_pass
-from crbm.mnist import load_mnist as crbm_load_mnist
-from crbm.pca import fit_pca
+from crbm.data.mnist import load_mnist as crbm_load_mnist
+from crbm.static.pca import fit_pca
 
 FULL = {"train": 60000, "pre_epochs": 50, "fine_epochs": 200, "fine_lr": 0.01, "map2d": "autoencoder"}
 QUICK = {"train": 10000, "pre_epochs": 3, "fine_epochs": 10, "fine_lr": 0.01, "map2d": "pca"}

@@ -20,7 +20,7 @@ batches of 100; pretraining CD-1, 100 epochs per RBM, learning rate 0.05, moment
 2e-4; DBM 300 epochs, learning rate 0.001 (Salakhutdinov's released code's; 0.005 blew up in a full run) decayed
 linearly to 0.0001, momentum 0.5 then 0.9, weight decay 2e-4, 100 persistent chains, k = 5 Gibbs steps per
 update; AIS with 1,000 chains and 20,000 betas
-(``crbm.evaluate.ais_betas``; on the 5 Dec model, ``tools/dbm_ais.py``: 100 chains gave log Z 502.41 / 502.69 /
+(``crbm.engine.evaluate.ais_betas``; on the 5 Dec model, ``tools/dbm_ais.py``: 100 chains gave log Z 502.41 / 502.69 /
 502.67 at 20,000 / 100,000 / 200,000 betas, 1,000 and 3,000 chains of 20,000 gave 503.64 +- 0.62 and
 502.61 +- 0.04: one run can move by a nat on a rare heavy weight, so more chains, not more betas); all
 10,000 test images. ``--quick``: 3,000 training images (the binarised draw), 3 epochs of each stage, 1,000
@@ -40,7 +40,7 @@ import torch
 from benchkit import progress_log, row, save_model
 
 import crbm
-from crbm.mnist import binarize, load_mnist
+from crbm.data.mnist import binarize, load_mnist
 
 PUBLISHED = -84.62
 

@@ -49,9 +49,9 @@ import torch
 from benchkit import holdout_count, out_dir, progress_log, row, save_model
 
 import crbm
-from crbm.classifier import DBNClassifier, fine_tune_backprop
-from crbm.dbn import balanced_order, fine_tune_up_down, save_label_samples, train_dbn
-from crbm.mnist import load_mnist
+from crbm.data.mnist import load_mnist
+from crbm.static.classifier import DBNClassifier, fine_tune_backprop
+from crbm.static.dbn import balanced_order, fine_tune_up_down, save_label_samples, train_dbn
 
 SIZES = [784, 500, 500, 2000]
 

@@ -29,7 +29,7 @@ import torch
 from benchkit import row
 
 import crbm
-from crbm.mnist import binarize, load_mnist
+from crbm.data.mnist import binarize, load_mnist
 
 PUBLISHED_CD25 = -86.34
 # CD-1 reconstructs with the mean of p(v|h) (Hinton's practice); the 25-step chains sample v at every step

@@ -4,8 +4,8 @@ class-balanced labelled fraction (1 %, 5 %, 10 %, 100 %; a fixed draw) only.
 
 Rows, all from the same run: a DBN (784-500-500-2000 RBM stack, ``crbm.greedy_pretrain``, CD-1) and a deep
 sparse autoencoder (784-500-500-2000 logistic one-layer autoencoders trained greedily with a KL sparsity
-penalty, ``crbm.autoencoder.greedy_autoencoders``), each turned into a 784-500-500-2000-10 network and
-fine-tuned by backprop on the labelled images (``crbm.classifier.fine_tune_backprop``); and a KNN classifier
+penalty, ``crbm.static.autoencoder.greedy_autoencoders``), each turned into a 784-500-500-2000-10 network and
+fine-tuned by backprop on the labelled images (``crbm.static.classifier.fine_tune_backprop``); and a KNN classifier
 on the labelled pixels (Euclidean, scikit-learn). Published beside them (the talk's table): two-layer DBM
 4.82 / 2.72 / 2.46 / 0.95 %, autoencoder 9.62 / 5.18 / 4.46 / 2.41 %, KNN 13.74 / 7.19 / 5.87 / 3.09 % at
 1 / 5 / 10 / 100 %; the goal for the DBN rows is to be below the published autoencoder's. (The DBM row is not
@@ -29,9 +29,9 @@ from bench_mnist_sparse import SPARSE, SPARSE_INIT
 from benchkit import Stopwatch, row
 
 import crbm
-from crbm.autoencoder import DeepAutoencoder, greedy_autoencoders
-from crbm.classifier import DBNClassifier, fine_tune_backprop
-from crbm.mnist import load_mnist
+from crbm.data.mnist import load_mnist
+from crbm.static.autoencoder import DeepAutoencoder, greedy_autoencoders
+from crbm.static.classifier import DBNClassifier, fine_tune_backprop
 
 SIZES = [500, 500, 2000]
 FRACTIONS = (0.01, 0.05, 0.10, 1.0)

@@ -1,5 +1,5 @@
 """mnist-sparse: a deep sparse autoencoder 784-1000-500-250-30 trained greedily layer by layer (one-layer
-autoencoders with a KL sparsity penalty, ``crbm.autoencoder.greedy_autoencoders``), stacked and fine-tuned,
+autoencoders with a KL sparsity penalty, ``crbm.static.autoencoder.greedy_autoencoders``), stacked and fine-tuned,
 against the RBM-pretrained deep autoencoder of Hinton & Salakhutdinov (2006) with the same sizes, data and
 fine-tuning in the same run. Reported: the mean over test images of sum_i (x_i - x^_i)^2 (the deep
 autoencoder's published 3.00 is for 60,000 images and 200 fine-tuning epochs), before and after fine-tuning,
@@ -26,8 +26,8 @@ from bench_mnist_autoencoder import _configs, load_mnist
 from benchkit import Stopwatch, fine_tune_config, out_dir, row
 
 from crbm import DeepAutoencoder, TrainConfig, fit, greedy_pretrain
-from crbm.autoencoder import greedy_autoencoders
-from crbm.dbn import save_image_grid
+from crbm.static.autoencoder import greedy_autoencoders
+from crbm.static.dbn import save_image_grid
 
 SIZES = [1000, 500, 250, 30]
 HIDDEN = ["bernoulli"] * 3 + ["gaussian"]

@@ -8,7 +8,7 @@ protocol (both formulas) against the nearest-neighbour baselines and the publish
 stability (per-channel spread ratio, gait period, root speed per style) over long runs; training time;
 generation frames per second for 1 and 256 chains (30 Gibbs steps a frame).
 
-Data: ``crbm.datasets.load_gpmat_walkjog`` and the library's ``body_centred_pipeline`` with Euler joint angles
+Data: ``crbm.data.mocap.load_gpmat_walkjog`` and the library's ``body_centred_pipeline`` with Euler joint angles
 (so that errors convert to degrees channel by channel and the missing-data channels are the AMC ones): root
 ground velocity in the heading frame, yaw rate, height and tilt; unwrapped Euler angles; constant channels
 dropped; z-scored with the training statistics. Frame j of a prepared clip is AMC frame j.
@@ -31,16 +31,18 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 from benchkit import row, timed  # noqa: E402
 
-from crbm.conditional import CRBM, TwoLayerCRBM, Windows, taylor_config  # noqa: E402
-from crbm.datasets import cmu_skeleton, load_gpmat_walkjog  # noqa: E402
-from crbm.factored import FCRBM, LabelCRBM, fcrbm_config  # noqa: E402
-from crbm.forecast import (  # noqa: E402
+from crbm.data.mocap import cmu_skeleton, load_gpmat_walkjog  # noqa: E402
+from crbm.engine.train import fit  # noqa: E402
+from crbm.mocap.preprocess import body_centred_pipeline  # noqa: E402
+from crbm.mocap.realism import dominant_period  # noqa: E402
+from crbm.motion.conditional import CRBM, TwoLayerCRBM, Windows, taylor_config  # noqa: E402
+from crbm.motion.factored import FCRBM, LabelCRBM, fcrbm_config  # noqa: E402
+from crbm.motion.forecast import (  # noqa: E402
     FIRST_MISSING,
     HORIZONS,
     MISSING_SETS,
     LinearAR,
     butter_denoise,
-    dominant_period,
     gpmat_errors,
     model_predictor,
     nearest_neighbour_baselines,
@@ -55,9 +57,7 @@ from crbm.forecast import (  # noqa: E402
     tune_savgol,
     zero_velocity,
 )
-from crbm.mocap.preprocess import body_centred_pipeline  # noqa: E402
-from crbm.sample import denoise, fill_missing, generate, smooth, style_schedule  # noqa: E402
-from crbm.train import fit  # noqa: E402
+from crbm.motion.sample import denoise, fill_missing, generate, smooth, style_schedule  # noqa: E402
 
 ORDER = 3
 NOISE_LEVELS = (0.1, 0.3, 0.5, 1.0)  # standard deviations in z-scored units

@@ -2,7 +2,7 @@
 spread across folds) of the RBMs of Salakhutdinov, Mnih & Hinton (2007), beside a global mean, the bias
 baseline, a biased matrix factorisation and a truncated SVD of the centred matrix, all in the same run.
 
-Models (``crbm.collaborative``): U-RBM (a user is an RBM over the items it rated), conditional U-RBM (also
+Models (``crbm.static.collaborative``): U-RBM (a user is an RBM over the items it rated), conditional U-RBM (also
 conditioned on which items the user rated, the test items included: the paper's protocol, information the
 other rows do not use), I-RBM (an item is an RBM over the users who rated it), conditional I-RBM; biased MF
 (Funk's SGD through ``crbm.fit``); SVD (rank-r truncated SVD of the bias baseline's residuals, missing = 0);
@@ -37,9 +37,9 @@ import numpy as np
 from benchkit import Stopwatch, out_dir, row
 
 import crbm
-from crbm.atomic import write_bytes
-from crbm.collaborative import BiasRecommender, MFRecommender, RBMRecommender, SVDRecommender
-from crbm.movielens import load_movielens, split_ratings
+from crbm.data.movielens import load_movielens, split_ratings
+from crbm.engine.atomic import write_bytes
+from crbm.static.collaborative import BiasRecommender, MFRecommender, RBMRecommender, SVDRecommender
 
 PUBLISHED = {"U-RBM": 0.881, "I-RBM": 0.854, "biased MF": 0.845}  # ML-1M, Sedhain et al. 2015
 _RBMS = {"U-RBM": ("user", False), "conditional U-RBM": ("user", True), "I-RBM": ("item", False),

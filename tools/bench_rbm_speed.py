@@ -29,8 +29,8 @@ import torch
 from benchkit import Stopwatch, row, timed
 
 from crbm import RBM, TrainConfig, fit, matmul_precision
-from crbm.errors import CRBMError
-from crbm.mnist import load_mnist
+from crbm.data.mnist import load_mnist
+from crbm.engine.errors import CRBMError
 
 N_VISIBLE, N_HIDDEN, BATCH = 784, 500, 100
 

@@ -1,5 +1,5 @@
 """Benchmark ``realism``: how real the demo model's generated walking and running move, against the clips it
-was trained on (``crbm.demo.demo_training_clips``), by ``crbm.mocap.realism``.
+was trained on (``crbm.motion.demo.demo_training_clips``), by ``crbm.mocap.realism``.
 
 Per style (walk, run): 4 clips of 600 frames (20 s at the model's 30 fps) generated from the shipped demo
 model (``crbm.load_motion_model("demo")``, Taylor's 30 Gibbs updates a frame, seeds 0..3 of one generator),
@@ -17,8 +17,8 @@ import torch
 from benchkit import row
 
 import crbm
-from crbm.demo import demo_training_clips
 from crbm.mocap.realism import realism
+from crbm.motion.demo import demo_training_clips
 
 STYLES = ("walk", "run")
 GOALS = {"stance_speed": "at most 2x the data's", "angular_speed": "within 20 % of the data's",

@@ -1,5 +1,5 @@
 """Benchmark ``threads``: demo-size training and generation at 1, 2 and crbm's own choice of intra-op threads
-(``crbm.threads``), on the machine as it is and under a competing CPU load the benchmark starts itself.
+(``crbm.engine.threads``), on the machine as it is and under a competing CPU load the benchmark starts itself.
 
 ``python tools/bench.py threads [--quick] [--json FILE]``
 
@@ -10,7 +10,7 @@
   frame, ``frames`` frames through ``MotionModel.generate``, as ``crbm generate`` runs it.
 
 Every measurement runs in a fresh Python process (``python bench_threads.py child ...``), so that no thread
-pool or setting carries over: ``1`` and ``2`` call ``crbm.threads.set_threads``, ``auto`` sets nothing (no
+pool or setting carries over: ``1`` and ``2`` call ``crbm.engine.threads.set_threads``, ``auto`` sets nothing (no
 ``OMP_NUM_THREADS`` either) and lets crbm choose. The load is one busy Python process per core, started
 before and stopped after the loaded rounds. Each figure is the best of ``repeats`` rounds, the three thread
 settings taking turns in every round. A run slower than 5 times the round's best so far (and longer than
@@ -40,7 +40,7 @@ def _child(what: str, threads: str, size: int) -> dict:
     from benchkit import timed
 
     import crbm
-    from crbm.threads import set_threads
+    from crbm.engine.threads import set_threads
 
     if threads != "auto":
         set_threads(int(threads))
@@ -55,13 +55,13 @@ def _child(what: str, threads: str, size: int) -> dict:
     else:
         model = crbm.load_motion_model("demo")
         model.generate(5, k=30, generator=torch.Generator().manual_seed(0))  # warm-up
-        original = crbm.sample._generate_one_layer
+        original = crbm.motion.sample._generate_one_layer
 
         def spy(*args):
             used.append(torch.get_num_threads())
             return original(*args)
 
-        crbm.sample._generate_one_layer = spy
+        crbm.motion.sample._generate_one_layer = spy
         _, seconds = timed(lambda: model.generate(size, k=30, generator=torch.Generator().manual_seed(1)))
     return {"seconds": seconds, "threads": used[-1] if used else None}
 
@@ -91,7 +91,7 @@ def _measure(what: str, threads: str, size: int, limit: float | None) -> dict:
 def run(*, quick: bool, device: str) -> dict:
     if device != "cpu":
         raise SystemExit("threads: a CPU benchmark (intra-op threads); run it with --device cpu")
-    from crbm.threads import cores
+    from crbm.engine.threads import cores
 
     sizes = {"train": 20 if quick else 100, "generate": 100 if quick else 300}
     repeats = 1 if quick else 3

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from crbm.atomic import write_bytes
+from crbm.engine.atomic import write_bytes
 
 
 def row(name: str, ours, published=None, better: str = "lower", **extra) -> dict:

@@ -24,7 +24,7 @@ from bench_mnist_dbm import evaluate, mnist_draws, settings  # noqa: E402
 from benchkit import timed  # noqa: E402
 
 import crbm  # noqa: E402
-from crbm.atomic import atomic_open  # noqa: E402
+from crbm.engine.atomic import atomic_open  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

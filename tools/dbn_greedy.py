@@ -31,9 +31,9 @@ from bench_mnist_dbn import SIZES, balanced_subset, greedy_configs, rbm_config, 
 from benchkit import timed  # noqa: E402
 
 import crbm  # noqa: E402
-from crbm.atomic import atomic_open  # noqa: E402
-from crbm.dbn import train_dbn  # noqa: E402
-from crbm.mnist import load_mnist  # noqa: E402
+from crbm.data.mnist import load_mnist  # noqa: E402
+from crbm.engine.atomic import atomic_open  # noqa: E402
+from crbm.static.dbn import train_dbn  # noqa: E402
 
 PAPER_GREEDY = 2.49
 PRECISIONS = ("ieee", "bf16", "tf32")

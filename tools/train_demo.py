@@ -2,10 +2,10 @@
 
     python tools/train_demo.py [--data DIR] [--out PATH] [--epochs N] [--seed S]
 
-Data (crbm.demo.demo_training_clips): the GPmat CMU subject-35 walk/jog training split (walks and runs, with
+Data (crbm.motion.demo.demo_training_clips): the GPmat CMU subject-35 walk/jog training split (walks and runs, with
 the CMU 35.asf skeleton) and the walks of every other CMU subject under mocap/cmu/NN/ (each with its own
 NN.asf), found through --data, CRBM_DATA or the cache (docs/data.md); all are retargeted onto one rig. The
-recipe is crbm.demo.DEMO_RECIPE. The shipped file was made by
+recipe is crbm.motion.demo.DEMO_RECIPE. The shipped file was made by
 
     CRBM_DATA=/path/to/data OMP_NUM_THREADS=1 python tools/train_demo.py
 
@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from benchkit import Stopwatch  # noqa: E402
 
-from crbm.demo import DEMO_RECIPE, train_demo_model  # noqa: E402
-from crbm.motion_model import demo_model_path  # noqa: E402
+from crbm.motion.demo import DEMO_RECIPE, train_demo_model  # noqa: E402
+from crbm.motion.model import demo_model_path  # noqa: E402
 
 
 def main() -> int:

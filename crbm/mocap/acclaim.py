@@ -24,9 +24,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from crbm.atomic import atomic_open
-from crbm.errors import CRBMError, FormatError
-from crbm.limits import MAX_JOINTS, MAX_LINE_BYTES, parse_count
+from crbm.engine.atomic import atomic_open
+from crbm.engine.errors import CRBMError, FormatError
+from crbm.engine.limits import MAX_JOINTS, MAX_LINE_BYTES, parse_count
 from crbm.mocap.motion import Joint, Motion, Skeleton
 
 DOFS = ("tx", "ty", "tz", "rx", "ry", "rz", "l")

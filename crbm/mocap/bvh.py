@@ -19,9 +19,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from crbm.atomic import atomic_open
-from crbm.errors import CRBMError, FormatError
-from crbm.limits import MAX_JOINTS, parse_count
+from crbm.engine.atomic import atomic_open
+from crbm.engine.errors import CRBMError, FormatError
+from crbm.engine.limits import MAX_JOINTS, parse_count
 from crbm.mocap.lengths import BVH_DEFAULT_UNIT, check_length_unit
 from crbm.mocap.motion import MAX_FPS, Joint, Motion, Skeleton
 

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from crbm.errors import CRBMError, FormatError
+from crbm.engine.errors import CRBMError, FormatError
 from crbm.mocap.acclaim import _lines
 from crbm.mocap.kinematics import expmap_to_matrix, joint_positions, local_rotations, matrix_to_expmap
 from crbm.mocap.lengths import centimetres, length_unit
@@ -162,7 +162,7 @@ def read_cmubench(path: str | os.PathLike, *, fps: float = FPS, rig: Skeleton | 
 def write_cmubench(motion: Motion, path: str | os.PathLike, *, precision: int = 9) -> None:
     """Write a Motion on a benchmark skeleton in the file format (``precision`` significant digits),
     atomically. Retarget other clips onto :func:`skeleton` first (``crbm.retarget``)."""
-    from crbm.atomic import atomic_open
+    from crbm.engine.atomic import atomic_open
 
     if not (isinstance(precision, int) and 1 <= precision <= 17):
         raise CRBMError(f"precision must be an int in 1..17, got {precision!r}")

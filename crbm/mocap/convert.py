@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crbm.errors import CRBMError
+from crbm.engine.errors import CRBMError
 from crbm.mocap.kinematics import matrix_to_euler, world_rotations
 from crbm.mocap.lengths import BVH_DEFAULT_UNIT, convert_length, length_unit
 from crbm.mocap.motion import Joint, Motion, Skeleton

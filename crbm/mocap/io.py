@@ -6,8 +6,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from crbm.atomic import atomic_path
-from crbm.errors import CRBMError
+from crbm.engine.atomic import atomic_path
+from crbm.engine.errors import CRBMError
 from crbm.mocap.acclaim import read_amc, read_asf, write_amc, write_asf
 from crbm.mocap.bvh import read_bvh, write_bvh
 from crbm.mocap.convert import asf_to_bvh

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crbm.errors import CRBMError
+from crbm.engine.errors import CRBMError
 from crbm.mocap.motion import Motion, Skeleton
 
 _AXIS_INDEX = {"X": 0, "Y": 1, "Z": 2}

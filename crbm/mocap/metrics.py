@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crbm.errors import CRBMError
+from crbm.engine.errors import CRBMError
 from crbm.mocap.kinematics import joint_positions, local_rotations, rotation_channels
 from crbm.mocap.lengths import centimetres, length_unit
 from crbm.mocap.motion import Motion

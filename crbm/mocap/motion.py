@@ -12,7 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
-from crbm.errors import CRBMError
+from crbm.engine.errors import CRBMError
 
 MAX_FPS = 10_000.0  # frame rates above this are refused as absurd (a misread Frame Time, a unit mix-up)
 

@@ -25,9 +25,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from crbm.atomic import atomic_path
-from crbm.errors import CRBMError, FormatError
-from crbm.limits import load_json
+from crbm.engine.atomic import atomic_path
+from crbm.engine.errors import CRBMError, FormatError
+from crbm.engine.limits import load_json
 from crbm.mocap.motion import MAX_FPS, Motion, Skeleton
 
 if TYPE_CHECKING:  # pandas is imported on first use: it is slow to import

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from crbm.errors import CRBMError
+from crbm.engine.errors import CRBMError
 from crbm.mocap.kinematics import (
     channel_kind,
     euler_alternative,

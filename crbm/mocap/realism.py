@@ -14,7 +14,7 @@ come from forward kinematics in centimetres (Y up), rotations are the joints' lo
   over joints other than the root and over frames, in degrees per second.
 * **Gait period** (:func:`gait_period`): the dominant period of the left foot's height minus the right's, in
   seconds: one stride (two steps). It is the shortest autocorrelation peak within 10 % of the highest
-  (:func:`crbm.forecast.dominant_period`; multiples of the period peak as high), on a grid 4 times finer
+  (:func:`dominant_period`; multiples of the period peak as high), on a grid 4 times finer
   than the frames, at lags up to two thirds of the clip.
 * **PSKL** (:func:`pskl`; Hernandez, Gall & Moreno-Noguer 2019): per coordinate of the root-relative joint
   positions, the power spectrum (Welch, segments of ``segment`` frames at a common rate, averaged over
@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from crbm.errors import CRBMError
+from crbm.engine.errors import CRBMError
 from crbm.mocap.kinematics import joint_positions, position_names
 from crbm.mocap.lengths import centimetres, length_unit
 from crbm.mocap.metrics import joint_angle_error
@@ -102,10 +102,29 @@ def angular_speed(motion: Motion) -> float:
                                    motion.replace(frames=motion.frames[1:])).mean() * motion.fps)
 
 
+def dominant_period(signal: np.ndarray, *, min_lag: int = 5, max_lag: int | None = None,
+                    tolerance: float = 0.0) -> float:
+    """The lag (in frames) of the highest autocorrelation peak of a 1-D ``signal`` between ``min_lag`` and
+    ``max_lag`` (default: a third of its length): the gait period for a leg angle. NaN without a peak.
+    ``tolerance``: the shortest lag whose peak reaches ``(1 - tolerance)`` times the highest, so that twice
+    the period, whose peak can come out a little higher, does not win over the period itself."""
+    x = np.asarray(signal, dtype=np.float64)
+    x = x - x.mean()
+    if not np.any(x):
+        return float("nan")
+    max_lag = max_lag or len(x) // 3
+    ac = np.correlate(x, x, "full")[len(x) - 1 :] / np.arange(len(x), 0, -1)
+    ac = ac / ac[0]
+    lags = np.arange(min_lag, max_lag)
+    peaks = [lag for lag in lags if ac[lag] > ac[lag - 1] and ac[lag] >= ac[lag + 1] and ac[lag] > 0]
+    if not peaks:
+        return float("nan")
+    best = max(ac[lag] for lag in peaks)
+    return float(min(lag for lag in peaks if ac[lag] >= (1 - tolerance) * best))
+
+
 def gait_period(motion: Motion) -> float:
     """The stride period in seconds (module docstring); NaN when the feet show no periodic pattern."""
-    from crbm.forecast import dominant_period
-
     _check(motion)
     pos = _positions(motion)
     left, right = feet(motion)

@@ -19,8 +19,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from crbm.atomic import atomic_path
-from crbm.errors import CRBMError
+from crbm.engine.atomic import atomic_path
+from crbm.engine.errors import CRBMError
 from crbm.mocap.kinematics import joint_positions, position_parents
 from crbm.mocap.motion import Motion
 

@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from crbm.errors import CRBMError
+from crbm.engine.errors import CRBMError
 from crbm.mocap.kinematics import (
     _degrees,
     euler_alternative,

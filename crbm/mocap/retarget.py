@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from crbm.errors import CRBMError
+from crbm.engine.errors import CRBMError
 from crbm.mocap.convert import asf_to_bvh
 from crbm.mocap.kinematics import (
     _axis_matrix,

@@ -1,0 +1,465 @@
+"""The engine: a bipartite Boltzmann machine with any pairing of unit families.
+
+    E(v, h) = self_energy(v; b + s_v) - (c + s_h) . h - (v / sigma)^T W h
+
+where ``s_v`` (batch, n_visible) and ``s_h`` (batch, n_hidden) are optional per-example *bias shifts*. A
+conditional model (CRBM, label-conditioned or factored models) is this RBM with shifts computed from its
+context; nothing else changes. ``sigma`` is 1 except for Gaussian visibles (per unit, fixed by default).
+
+Given the shifts, both conditionals factorise:
+
+    p(h | v) = hidden family at pre  c + s_h + (v / sigma) W        (x N for replicated softmax visibles)
+    p(v | h) = visible family at pre  b + s_v + sigma (W h)
+
+and the free energy is ``F(v) = self_energy(v) - hidden.log_partition(hidden_pre(v))``.
+
+The CD/PCD statistics (``contrastive_divergence``) are matrix products, no autograd: for every parameter the
+log-likelihood ascent direction is ``-dF/dtheta`` at the data minus the same at the negative samples.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from crbm.engine.checkpoint import register_model
+from crbm.engine.errors import CRBMError
+from crbm.engine.noise import torch_generator
+from crbm.engine.units import (
+    Concat,
+    Gaussian,
+    ReplicatedSoftmax,
+    Softmax,
+    Units,
+    resolve_units,
+    units_from_json,
+    units_to_json,
+)
+
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def check_tensor(x: Tensor, what: str, *, width: int, like: Tensor, ndim: int = 2, finite: bool = True) -> Tensor:
+    """Validate a batch: a floating tensor of shape (batch, width) with the model's dtype and device,
+    finite values (``finite=False`` skips that check, which reads the values and so synchronises a GPU).
+    Raises CRBMError naming ``what``, the expected and the received."""
+    if not isinstance(x, Tensor):
+        raise CRBMError(f"{what}: expected a torch.Tensor of shape (batch, {width}), got {type(x).__name__}")
+    if x.ndim != ndim or x.shape[-1] != width:
+        raise CRBMError(f"{what}: expected shape (batch, {width}), got {tuple(x.shape)}")
+    if x.dtype != like.dtype:
+        if x.dtype not in _FLOATS:
+            raise CRBMError(f"{what}: expected a floating dtype ({like.dtype}), got {x.dtype}")
+        raise CRBMError(f"{what}: expected dtype {like.dtype} (the model's), got {x.dtype}; use .to({like.dtype})")
+    if x.device != like.device:
+        raise CRBMError(f"{what}: expected a tensor on {like.device} (the model's device), got {x.device}")
+    if finite and not bool(torch.isfinite(x).all()):
+        raise CRBMError(f"{what}: contains NaN or Inf")
+    return x
+
+
+def check_device(device: str | torch.device | None) -> torch.device | None:
+    """``device`` as a ``torch.device`` (None stays None); CRBMError for an unknown name or for CUDA on a
+    machine without it."""
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise CRBMError(f"unknown device {device!r}; expected e.g. 'cpu', 'cuda' or 'cuda:0' ({err})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CRBMError(f"device {device!r} was asked for but CUDA is not available; use device='cpu'")
+    return dev
+
+
+@dataclass
+class Statistics:
+    """The result of one CD/PCD step on a batch.
+
+    grads: log-likelihood ascent direction per parameter name, averaged over the batch.
+    d_visible, d_hidden: per-example ascent directions for the (shifted) visible / hidden biases,
+        shapes (batch, n_visible) / (batch, n_hidden); a conditional model maps them through its context.
+    negative: the final visible state of the chains (the PCD state), (n_chains, n_visible).
+    recon_error: sum over the batch of the squared error between data and the first reconstruction (scalar
+        tensor; it stays on the device).
+    """
+
+    grads: dict[str, Tensor]
+    d_visible: Tensor
+    d_hidden: Tensor
+    negative: Tensor
+    recon_error: Tensor
+
+
+@register_model
+class RBM(nn.Module):
+    """A restricted Boltzmann machine.
+
+    Args:
+        n_visible, n_hidden: layer sizes.
+        visible, hidden: unit family names ("bernoulli", "gaussian", "softmax", "replicated_softmax",
+            "relu") or ``crbm.engine.units`` instances (e.g. ``Softmax(group=10)``, ``Concat(...)``).
+        sigma: initial standard deviation of Gaussian visibles (scalar or (n_visible,)).
+        learn_sigma: make ``log_sigma`` a trained parameter (Gaussian visibles only).
+        init_std: weights start ~ N(0, init_std^2); biases at zero.
+        generator: the random source of the initial weights.
+
+    Parameters: ``weight`` (n_visible, n_hidden), ``visible_bias`` (n_visible,), ``hidden_bias``
+    (n_hidden,), and ``log_sigma`` (n_visible,) for Gaussian visibles.
+    """
+
+    kind = "RBM"
+
+    def __init__(
+        self,
+        n_visible: int,
+        n_hidden: int,
+        *,
+        visible: str | Units = "bernoulli",
+        hidden: str | Units = "bernoulli",
+        sigma: float | Tensor = 1.0,
+        learn_sigma: bool = False,
+        init_std: float = 0.01,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        for name, n in (("n_visible", n_visible), ("n_hidden", n_hidden)):
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise CRBMError(f"{name} must be a positive integer, got {n!r}")
+        if dtype not in _FLOATS:
+            raise CRBMError(f"dtype must be a floating dtype, got {dtype}")
+        if not (isinstance(init_std, (int, float)) and math.isfinite(init_std) and init_std >= 0):
+            raise CRBMError(f"init_std must be a finite number >= 0, got {init_std!r}")
+        self.visible = resolve_units(visible)
+        self.hidden = resolve_units(hidden)
+        if isinstance(self.hidden, ReplicatedSoftmax):
+            raise CRBMError("replicated softmax units can only be visible")
+        for what, units, n in (("visible", self.visible, n_visible), ("hidden", self.hidden, n_hidden)):
+            if isinstance(units, Concat) and units.size != n:
+                raise CRBMError(f"{what}: the Concat blocks hold {units.size} units but the layer has {n}")
+            if isinstance(units, Softmax) and units.group and n % units.group:
+                raise CRBMError(f"{what}: a softmax layer of {n} units does not split into groups of {units.group}")
+        if learn_sigma and not self.visible.has_sigma:
+            raise CRBMError("learn_sigma needs Gaussian visible units")
+        device = check_device(device)
+        self.n_visible, self.n_hidden = n_visible, n_hidden
+        self.learn_sigma = learn_sigma
+        self.init_std = init_std
+        if device is not None and device.type == "meta":  # shapes only (checkpoint validation)
+            w = torch.empty(n_visible, n_hidden, dtype=dtype, device=device)
+        else:
+            w = torch.randn(n_visible, n_hidden, generator=generator, dtype=torch.float64) * init_std
+        self.weight = nn.Parameter(w.to(dtype=dtype, device=device), requires_grad=False)
+        self.visible_bias = nn.Parameter(torch.zeros(n_visible, dtype=dtype, device=device), requires_grad=False)
+        self.hidden_bias = nn.Parameter(torch.zeros(n_hidden, dtype=dtype, device=device), requires_grad=False)
+        if self.visible.has_sigma:
+            s = torch.as_tensor(sigma, dtype=torch.float64).expand(n_visible).clone()
+            if not bool((s > 0).all()):
+                raise CRBMError(f"sigma must be positive, got {sigma!r}")
+            log_sigma = s.log().to(dtype=dtype, device=device)
+            if learn_sigma:
+                self.log_sigma = nn.Parameter(log_sigma, requires_grad=False)
+            else:
+                self.register_buffer("log_sigma", log_sigma)
+        else:
+            self.log_sigma = None
+
+    # ------------------------------------------------------------------ description
+    def config(self) -> dict:
+        """JSON-able constructor arguments (the checkpoint stores them to rebuild the model)."""
+        return {
+            "n_visible": self.n_visible,
+            "n_hidden": self.n_hidden,
+            "visible": units_to_json(self.visible),
+            "hidden": units_to_json(self.hidden),
+            "learn_sigma": self.learn_sigma,
+            "init_std": self.init_std,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, *, dtype=torch.float32, device=None) -> RBM:
+        c = dict(config)
+        c["visible"], c["hidden"] = units_from_json(c["visible"]), units_from_json(c["hidden"])
+        return cls(**c, dtype=dtype, device=device)
+
+    def extra_repr(self) -> str:
+        return f"{self.n_visible} {self.visible.name} -> {self.n_hidden} {self.hidden.name}"
+
+    @property
+    def sigma(self) -> Tensor | None:
+        """Per-unit standard deviation of Gaussian visibles (n_visible,), else None."""
+        return None if self.log_sigma is None else self.log_sigma.exp()
+
+    def decayed_parameters(self) -> tuple[str, ...]:
+        """Names of the parameters that weight decay applies to (weights, never biases)."""
+        return ("weight",)
+
+    # ------------------------------------------------------------------ validation
+    def check_visible(self, v: Tensor, what: str = "v") -> Tensor:
+        check_tensor(v, what, width=self.n_visible, like=self.weight)
+        self.visible.validate(v, what)
+        return v
+
+    def check_hidden(self, h: Tensor, what: str = "h") -> Tensor:
+        check_tensor(h, what, width=self.n_hidden, like=self.weight)
+        self.hidden.validate(h, what)
+        return h
+
+    def _shift(self, shift: Tensor | None, width: int, what: str, batch: int, *, finite: bool = True) -> None:
+        if shift is not None:
+            check_tensor(shift, what, width=width, like=self.weight, finite=finite)
+            if shift.shape[0] not in (1, batch):
+                raise CRBMError(f"{what}: expected {batch} rows (one per example), got {shift.shape[0]}")
+
+    # ------------------------------------------------------------------ conditionals
+    def hidden_pre(self, v: Tensor, hidden_shift: Tensor | None = None) -> Tensor:
+        """c + s_h + (v / sigma) W, times the document length for replicated-softmax visibles: (batch, n_hidden)."""
+        check_tensor(v, "v", width=self.n_visible, like=self.weight, finite=False)
+        x = v if self.log_sigma is None else v / self.sigma
+        c = self.hidden_bias if hidden_shift is None else self.hidden_bias + hidden_shift
+        scale = self.visible.hidden_bias_scale(v)
+        if scale is not None:
+            c = c * scale
+        return torch.addmm(c.expand(v.shape[0], -1), x, self.weight)
+
+    def visible_pre(self, h: Tensor, visible_shift: Tensor | None = None) -> Tensor:
+        """b + s_v + sigma (W h): the mean for Gaussian visibles, the logits otherwise. (batch, n_visible)."""
+        b = self.visible_bias if visible_shift is None else self.visible_bias + visible_shift
+        if self.log_sigma is None:
+            return torch.addmm(b.expand(h.shape[0], -1), h, self.weight.T)  # the bias add rides on the GEMM
+        return torch.addcmul(b, h @ self.weight.T, self.sigma)
+
+    def hidden_mean(self, v: Tensor, hidden_shift: Tensor | None = None) -> Tensor:
+        """E[h | v], (batch, n_hidden)."""
+        return self.hidden.mean(self.hidden_pre(v, hidden_shift))
+
+    def visible_mean(self, h: Tensor, visible_shift: Tensor | None = None) -> Tensor:
+        """E[v | h], (batch, n_visible) (word probabilities for replicated softmax)."""
+        check_tensor(h, "h", width=self.n_hidden, like=self.weight, finite=False)
+        return self.visible.mean(self.visible_pre(h, visible_shift))
+
+    def sample_hidden(self, v: Tensor, *, generator: torch.Generator | None, hidden_shift: Tensor | None = None):
+        """Returns (sample, mean) of p(h | v)."""
+        pre = self.hidden_pre(v, hidden_shift)
+        return self.hidden.sample(pre, generator=generator), self.hidden.mean(pre)
+
+    def sample_visible(
+        self,
+        h: Tensor,
+        *,
+        generator: torch.Generator | None,
+        visible_shift: Tensor | None = None,
+        lengths: Tensor | None = None,
+    ) -> Tensor:
+        """A draw of p(v | h); ``lengths`` (batch,) gives the word counts for replicated softmax."""
+        check_tensor(h, "h", width=self.n_hidden, like=self.weight, finite=False)
+        pre = self.visible_pre(h, visible_shift)
+        if isinstance(self.visible, ReplicatedSoftmax):
+            return self.visible.sample(pre, generator=generator, counts=lengths)
+        return self.visible.sample(pre, generator=generator, sigma=self.sigma)
+
+    # ------------------------------------------------------------------ energies
+    def energy(
+        self, v: Tensor, h: Tensor, *, visible_shift: Tensor | None = None, hidden_shift: Tensor | None = None
+    ) -> Tensor:
+        """E(v, h) for paired rows, shape (batch,). (Hidden base energies, e.g. h^2/2 for Gaussian hidden
+        units, are included.)"""
+        check_tensor(h, "h", width=self.n_hidden, like=self.weight, finite=False)
+        if h.shape[0] != v.shape[0]:
+            raise CRBMError(f"h: expected {v.shape[0]} rows (one per row of v), got {h.shape[0]}")
+        b = self.visible_bias if visible_shift is None else self.visible_bias + visible_shift
+        pre = self.hidden_pre(v, hidden_shift)
+        if self.hidden.name == "relu":
+            raise CRBMError("the joint energy of relu (stepped sigmoid) hidden units is not defined per state")
+        e = self.visible.self_energy(v, b, self.sigma) - (h * pre).sum(-1)
+        if isinstance(self.hidden, Gaussian):
+            e = e + 0.5 * h.square().sum(-1)
+        return e
+
+    def free_energy(
+        self, v: Tensor, *, visible_shift: Tensor | None = None, hidden_shift: Tensor | None = None
+    ) -> Tensor:
+        """F(v) = -log sum_h exp(-E(v, h)), shape (batch,)."""
+        self.check_visible(v)
+        self._shift(visible_shift, self.n_visible, "visible_shift", v.shape[0])
+        self._shift(hidden_shift, self.n_hidden, "hidden_shift", v.shape[0])
+        return self._free_energy(v, visible_shift, hidden_shift)
+
+    def _free_energy(self, v, visible_shift=None, hidden_shift=None):
+        b = self.visible_bias if visible_shift is None else self.visible_bias + visible_shift
+        return self.visible.self_energy(v, b, self.sigma) - self.hidden.log_partition(self.hidden_pre(v, hidden_shift))
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def gibbs(
+        self,
+        v: Tensor,
+        steps: int = 1,
+        *,
+        generator: torch.Generator | None,
+        visible_shift: Tensor | None = None,
+        hidden_shift: Tensor | None = None,
+        mean_visible: bool = False,
+    ) -> Tensor:
+        """``steps`` rounds of h ~ p(h | v), v ~ p(v | h) from ``v``; returns the last v (batch, n_visible).
+        ``mean_visible`` replaces each visible draw by its mean."""
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise CRBMError(f"steps must be an integer >= 0, got {steps!r}")
+        lengths = self._lengths(v)
+        for _ in range(steps):
+            h, _ = self.sample_hidden(v, generator=generator, hidden_shift=hidden_shift)
+            v = self._visible_step(h, visible_shift, lengths, generator, mean_visible)
+        return v
+
+    def _lengths(self, v: Tensor) -> Tensor | None:
+        scale = self.visible.hidden_bias_scale(v)
+        return None if scale is None else scale.squeeze(-1)
+
+    def _visible_step(self, h, visible_shift, lengths, generator, mean: bool) -> Tensor:
+        """The mean of p(v | h) (expected counts for replicated softmax) or a draw of it."""
+        if not mean:
+            return self.sample_visible(h, generator=generator, visible_shift=visible_shift, lengths=lengths)
+        m = self.visible_mean(h, visible_shift)
+        return m if lengths is None else m * lengths.unsqueeze(-1)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, steps: int = 1000, generator: torch.Generator | None, init: Tensor | None = None):
+        """``n`` visible samples after ``steps`` Gibbs rounds from ``init`` (default: a draw of p(v | h=0))."""
+        if init is None:
+            h0 = self.weight.new_zeros(n, self.n_hidden)
+            if isinstance(self.visible, ReplicatedSoftmax):
+                raise CRBMError("sampling replicated softmax visibles needs init= documents (their lengths)")
+            init = self.sample_visible(h0, generator=generator)
+        return self.gibbs(init, steps, generator=generator)
+
+    # ------------------------------------------------------------------ learning statistics
+    def _ascent(self, v: Tensor, ph: Tensor, b_eff: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """-dF/d(visible bias), -dF/d(hidden bias) per example, and -dF/d(log sigma) per example."""
+        scale = self.visible.hidden_bias_scale(v)
+        d_hidden = ph if scale is None else ph * scale
+        if self.log_sigma is None:
+            return v, d_hidden, None
+        s = self.sigma
+        d_visible = (v - b_eff) / s.square()
+        if not self.learn_sigma:
+            return d_visible, d_hidden, None
+        # F = sum (v - b)^2 / (2 s^2) - LP(c + (v / s) W): -dF/dlog s = (v - b)^2 / s^2 - (v / s)(W E[h|v])
+        d_log_sigma = (v - b_eff).square() / s.square() - (v / s) * (ph @ self.weight.T)
+        return d_visible, d_hidden, d_log_sigma
+
+    @torch.no_grad()
+    def contrastive_divergence(
+        self,
+        v: Tensor,
+        *,
+        k: int = 1,
+        generator: torch.Generator | None,
+        chain: Tensor | None = None,
+        visible_shift: Tensor | None = None,
+        hidden_shift: Tensor | None = None,
+        mean_visible: bool = True,
+        sparsity_target: float | None = None,
+        sparsity_cost: float = 0.0,
+    ) -> Statistics:
+        """CD-k (``chain=None``: chains start at the data) or PCD (``chain``: the persistent visible states).
+
+        Statistics use E[h | v] at both ends (not samples); the chains sample h at every step and v
+        unless ``mean_visible`` (Hinton's and Taylor's practice for CD: the reconstruction is the mean).
+        PCD chains always sample v (the chain must be a Markov chain of the model). With a
+        ``sparsity_target`` p, ``sparsity_cost * (p - q)`` (q: the batch's mean hidden activation) is
+        added to the hidden-bias direction and ``sparsity_cost * mean(v/sigma) (p - q)`` to the weights'.
+        """
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise CRBMError(f"k (Gibbs steps of CD-k) must be a positive integer, got {k!r}")
+        check_tensor(v, "v", width=self.n_visible, like=self.weight, finite=False)
+        if chain is not None:
+            check_tensor(chain, "chain", width=self.n_visible, like=self.weight, finite=False)
+        self._shift(visible_shift, self.n_visible, "visible_shift", v.shape[0], finite=False)
+        self._shift(hidden_shift, self.n_hidden, "hidden_shift", v.shape[0], finite=False)
+        batch = v.shape[0]
+        lengths = self._lengths(v)
+        b_eff = self.visible_bias if visible_shift is None else self.visible_bias + visible_shift
+
+        h_pos, ph_pos = self.sample_hidden(v, generator=generator, hidden_shift=hidden_shift)
+        if chain is None:
+            h, vs, hs = h_pos, visible_shift, hidden_shift
+        else:
+            if visible_shift is not None or hidden_shift is not None:
+                raise CRBMError("persistent chains cannot be used with per-example bias shifts (conditional models)")
+            h, _ = self.sample_hidden(chain, generator=generator)
+            vs = hs = None
+            mean_visible = False
+        neg_lengths = lengths if chain is None else self._lengths(chain)
+        recon = None
+        for step in range(k):
+            v_neg = self._visible_step(h, vs, neg_lengths, generator, mean_visible)
+            if step == 0 and chain is None:
+                recon = v_neg if mean_visible else self._visible_step(h, vs, lengths, None, True)
+            if step < k - 1:
+                h, _ = self.sample_hidden(v_neg, generator=generator, hidden_shift=hs)
+        ph_neg = self.hidden_mean(v_neg, hs)
+        if recon is None:  # PCD: report the one-step reconstruction of the data
+            recon = self._visible_step(h_pos, visible_shift, lengths, None, True)
+
+        x_pos = v if self.log_sigma is None else v / self.sigma
+        x_neg = v_neg if self.log_sigma is None else v_neg / self.sigma
+        n_neg = v_neg.shape[0]
+        # x_pos^T ph_pos / batch - x_neg^T ph_neg / n_neg: the scalings ride on the GEMM (no extra passes)
+        grad_w = torch.mm(x_neg.T, ph_neg).addmm_(x_pos.T, ph_pos, beta=-1.0 / n_neg, alpha=1.0 / batch)
+        dv_pos, dh_pos, ds_pos = self._ascent(v, ph_pos, b_eff)
+        b_neg = b_eff if chain is None else self.visible_bias
+        dv_neg, dh_neg, ds_neg = self._ascent(v_neg, ph_neg, b_neg)
+        if chain is None:
+            d_visible, d_hidden = dv_pos - dv_neg, dh_pos - dh_neg
+        else:  # different numbers of rows: only the means are meaningful
+            d_visible = dv_pos - dv_neg.mean(0)
+            d_hidden = dh_pos - dh_neg.mean(0)
+        if sparsity_target is not None and sparsity_cost:
+            push = sparsity_cost * (sparsity_target - ph_pos.mean(0))
+            d_hidden = d_hidden + push
+            grad_w = grad_w + torch.outer(x_pos.mean(0), push)
+        grads = {"weight": grad_w, "visible_bias": d_visible.mean(0), "hidden_bias": d_hidden.mean(0)}
+        if self.learn_sigma:
+            grads["log_sigma"] = ds_pos.mean(0) - ds_neg.mean(0)
+        err = (v - recon).square().sum()
+        return Statistics(grads, d_visible, d_hidden, v_neg, err)
+
+    # ------------------------------------------------------------------ trainer protocol
+    def gradient(self, batch: tuple[Tensor, ...], config, *, state: dict, generator: torch.Generator | None):
+        """Trainer hook: ascent directions and figures for one mini-batch ``(v,)``.
+
+        ``state["chain"]`` holds the PCD chains between calls when ``config.persistent``."""
+        (v,) = batch[:1]
+        chain = None
+        if config.persistent:
+            chain = state.get("chain")
+            if chain is None:
+                n = config.n_chains or v.shape[0]
+                idx = torch.randint(0, v.shape[0], (n,), generator=torch_generator(generator), device=v.device)
+                chain = v[idx]
+        stats = self.contrastive_divergence(
+            v,
+            k=config.k,
+            generator=generator,
+            chain=chain,
+            mean_visible=config.mean_visible,
+            sparsity_target=config.sparsity_target,
+            sparsity_cost=config.sparsity_cost,
+        )
+        if config.persistent:
+            state["chain"] = stats.negative
+        return stats.grads, {"recon_error": stats.recon_error / v.shape[0]}
+
+    def monitor(self, v: Tensor) -> Tensor:
+        """Mean free energy of a batch (for the train/validation free-energy gap)."""
+        return self._free_energy(v).mean()
+
+
+def logmeanexp(x: Tensor, dim: int = 0) -> Tensor:
+    """log(mean(exp(x))) computed stably."""
+    return torch.logsumexp(x, dim) - math.log(x.shape[dim])

@@ -1,0 +1,598 @@
+"""The one training loop for every model in the package.
+
+A model plugs in through three methods:
+
+    model.gradient(batch, config, *, state, generator) -> (directions, figures)
+        ascent directions per parameter name (CD/PCD statistics, or minus a loss gradient) and scalar
+        tensors to report; ``state`` is a dict of tensors the trainer keeps and checkpoints (PCD chains)
+    model.decayed_parameters() -> names that weight decay applies to
+    model.monitor(v) -> mean free energy of a batch (optional: the train/validation free-energy gap)
+
+The trainer owns everything else: device, seed, mini-batches, the momentum update
+
+    velocity <- momentum * velocity + lr * (direction - weight_decay * theta);  theta <- theta + velocity
+
+learning-rate and momentum schedules, progress bar, per-epoch figures, callbacks, divergence checks,
+atomic checkpoints and resume. Figures accumulate on the device and are read once per epoch.
+
+Data-parallel training: when ``torch.distributed`` is initialised (``torchrun``), every process takes
+its slice of each global mini-batch of ``batch_size * world_size`` rows, draws its random numbers through a
+``ShardedGenerator`` (the same numbers one process would use on the combined batch), and the directions
+are all-reduced (weighted by rows) before the identical update on every process. The result equals
+single-process training with the combined batch size, up to floating-point summation order (a sparsity
+target uses each shard's own mean activation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from crbm.engine.checkpoint import load_checkpoint, save_checkpoint
+from crbm.engine.errors import CRBMError, DivergenceError
+from crbm.engine.noise import ShardedGenerator
+from crbm.engine.progress import figures_line, progress_bar
+from crbm.engine.rbm import check_device
+from crbm.engine.threads import step_work, use_threads
+
+LINE_SECONDS = 30.0  # without a progress bar, verbose runs print the figures at most this often
+_SCHEDULE = ("epoch", "lr", "momentum", "seconds")  # per-epoch entries that are settings or timing, not figures
+
+LR_SCHEDULES: dict[str, Callable[[float, float], float]] = {
+    # progress in [0, 1) and the final fraction -> multiplier of the learning rate
+    "constant": lambda t, final: 1.0,
+    "linear": lambda t, final: 1.0 + (final - 1.0) * t,
+    "exponential": lambda t, final: final**t,
+    "cosine": lambda t, final: final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * t)),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings (defaults: Hinton's practical guide for binary RBMs)."""
+
+    epochs: int = 10  # passes over the data
+    batch_size: int = 100  # examples per mini-batch
+    learning_rate: float = 0.1  # step size on the averaged statistics
+    lr_scale: Mapping[str, float] = field(default_factory=dict)  # per-parameter factor, e.g. {"A": 0.1}
+    lr_schedule: str = "constant"  # one of LR_SCHEDULES
+    lr_final: float = 1.0  # the schedule's final fraction of learning_rate
+    momentum: float = 0.5  # momentum for the first `momentum_epochs` epochs
+    final_momentum: float = 0.9  # momentum afterwards
+    momentum_epochs: int = 5
+    weight_decay: float = 2e-4  # L2 on weights only (model.decayed_parameters())
+    k: int = 1  # Gibbs steps of CD-k / PCD-k
+    persistent: bool = False  # PCD (persistent chains) instead of CD
+    n_chains: int | None = None  # PCD chains (default: batch_size)
+    mean_visible: bool = True  # CD reconstructions use E[v|h] instead of a draw
+    sparsity_target: float | None = None  # target mean hidden activation
+    sparsity_cost: float = 0.0
+    seed: int = 0  # every random draw of the run comes from this
+    device: str | None = None  # None: cuda when available, else cpu
+    shuffle: bool = True
+    checkpoint: str | None = None  # path of the checkpoint written during training
+    checkpoint_every: int = 1  # epochs between checkpoints
+    checkpoint_every_steps: int | None = None  # also checkpoint every this many mini-batches (exact mid-epoch resume)
+    explode_factor: float = 1e3  # stop when an epoch's recon_error exceeds this times the run's first batch's
+    progress: bool | None = None  # progress bar (None: where a person watches, crbm.engine.progress.watching)
+    verbose: bool = True  # a summary line per run on stderr (and, without a bar, the figures every 30 s)
+    matmul_precision: str | None = None  # float32 products: "ieee", "bf16" (CPU), "tf32"; None: as the backend is set
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("epochs", _positive_int(self.epochs), "a positive integer"),
+            ("batch_size", _positive_int(self.batch_size), "a positive integer"),
+            ("learning_rate", _number(self.learning_rate) and self.learning_rate >= 0, "a finite number >= 0"),
+            ("momentum", _number(self.momentum) and 0 <= self.momentum < 1, "in [0, 1)"),
+            ("final_momentum", _number(self.final_momentum) and 0 <= self.final_momentum < 1, "in [0, 1)"),
+            ("weight_decay", _number(self.weight_decay) and self.weight_decay >= 0, "a finite number >= 0"),
+            ("momentum_epochs", isinstance(self.momentum_epochs, int) and self.momentum_epochs >= 0, "an integer >= 0"),
+            ("k", _positive_int(self.k), "a positive integer"),
+            ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {sorted(LR_SCHEDULES)}"),
+            ("lr_final", _number(self.lr_final) and self.lr_final > 0, "a finite number > 0"),
+            ("checkpoint_every", _positive_int(self.checkpoint_every), "a positive integer"),
+            (
+                "checkpoint_every_steps",
+                self.checkpoint_every_steps is None or _positive_int(self.checkpoint_every_steps),
+                "None or a positive integer",
+            ),
+            ("n_chains", self.n_chains is None or _positive_int(self.n_chains), "None or a positive integer"),
+            ("explode_factor", _number(self.explode_factor) and self.explode_factor > 1, "a finite number > 1"),
+            (
+                "matmul_precision",
+                self.matmul_precision is None or self.matmul_precision in MATMUL_PRECISIONS,
+                f"None or one of {list(MATMUL_PRECISIONS)}",
+            ),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise CRBMError(f"TrainConfig.{name} must be {expected}, got {getattr(self, name)!r}")
+        if not (_number(self.sparsity_cost) and self.sparsity_cost >= 0):
+            raise CRBMError(f"TrainConfig.sparsity_cost must be a finite number >= 0, got {self.sparsity_cost!r}")
+        if not isinstance(self.lr_scale, Mapping) or not all(_number(f) and f >= 0 for f in self.lr_scale.values()):
+            raise CRBMError(f"TrainConfig.lr_scale must be a dict of finite factors >= 0, got {self.lr_scale!r}")
+        if self.sparsity_target is not None and not 0 < self.sparsity_target < 1:
+            raise CRBMError(f"TrainConfig.sparsity_target must be in (0, 1), got {self.sparsity_target!r}")
+        check_device(self.device)
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["lr_scale"] = dict(self.lr_scale)
+        return d
+
+    def learning_rate_at(self, epoch: int) -> float:
+        return self.learning_rate * LR_SCHEDULES[self.lr_schedule](epoch / self.epochs, self.lr_final)
+
+    def momentum_at(self, epoch: int) -> float:
+        return self.momentum if epoch < self.momentum_epochs else self.final_momentum
+
+
+MATMUL_PRECISIONS = ("ieee", "bf16", "tf32")
+
+
+@contextmanager
+def matmul_precision(precision: str, device: str | torch.device | None = None) -> Iterator[None]:
+    """Run float32 matrix products on ``device``'s backend at ``precision`` inside the block (restored after).
+
+    "ieee": plain float32 (torch's CPU products go to MKL). "bf16" (CPU only): the products go to oneDNN with its
+    bf16 math mode, which *allows* rounding float32 operands to bf16; whether it does depends on the CPU.
+    Measured on an AMD CPU with AVX-512-BF16 and no AMX: no rounding (relative error 7e-7 against 4e-7 for
+    "ieee"), the 784x500 CD-1 products about 2x faster (MKL runs slowly on AMD). On an Intel Xeon with AMX-BF16:
+    the operands are rounded (relative error ~2e-3 on every batch-of-100 product tried, from 62x150 to
+    2000x500; a single 1x784 dot product was not) and the 784x500 CD-1 products ran 2.6x faster. "tf32":
+    TensorFloat-32 tensor cores on CUDA (10-bit mantissa operands). Parameters, updates and every elementwise
+    operation stay float32 whatever the mode.
+    """
+    restore = _set_matmul_precision(precision, device)
+    try:
+        yield
+    finally:
+        restore()
+
+
+def _set_matmul_precision(precision: str, device) -> Callable[[], None]:
+    """Set the backend's float32 matmul precision; returns the function that puts the old one back."""
+    if precision not in MATMUL_PRECISIONS:
+        raise CRBMError(f"matmul precision must be one of {list(MATMUL_PRECISIONS)}, got {precision!r}")
+    cuda = torch.device(device or "cpu").type == "cuda"
+    if cuda and precision == "bf16":
+        raise CRBMError("matmul precision 'bf16' is a CPU (oneDNN) mode; on CUDA use 'tf32'")
+    backend = torch.backends.cuda.matmul if cuda else torch.backends.mkldnn.matmul
+    old = backend.fp32_precision
+
+    def restore() -> None:
+        backend.fp32_precision = old
+
+    backend.fp32_precision = precision
+    return restore
+
+
+def _positive_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+class TensorData:
+    """Rows of one or more tensors with the same first dimension; ``batch(idx)`` gathers rows."""
+
+    def __init__(self, *tensors: Tensor):
+        if not tensors or any(not isinstance(t, Tensor) for t in tensors):
+            raise CRBMError("TensorData needs one or more torch tensors")
+        n = tensors[0].shape[0]
+        if any(t.shape[0] != n for t in tensors):
+            raise CRBMError(f"all tensors need the same number of rows; got {[t.shape[0] for t in tensors]}")
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return self.tensors[0].shape[0]
+
+    def to(self, device) -> TensorData:
+        return TensorData(*(t.to(device) for t in self.tensors))
+
+    def batch(self, idx: Tensor) -> tuple[Tensor, ...]:
+        return tuple(t.index_select(0, idx) for t in self.tensors)  # faster than t[idx] on CPU
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` -> cuda when available, else cpu; refuses cuda when it is absent."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return check_device(device)
+
+
+Callback = Callable[[int, dict, torch.nn.Module], "bool | None"]
+
+
+def _named_parameters(model: torch.nn.Module) -> dict[str, Tensor]:
+    return {name: p for name, p in model.named_parameters()}
+
+
+def _trainer_tensors(velocity, state, generator, order=None, sums=None) -> dict[str, Tensor]:
+    out = {f"velocity/{k}": v for k, v in velocity.items()}
+    out.update({f"state/{k}": v for k, v in state.items()})
+    out["rng/generator"] = generator.get_state()
+    if order is not None:
+        out["epoch/order"] = order
+        out.update({f"sums/{k}": v for k, v in (sums or {}).items()})
+    return out
+
+
+def fit(
+    model: torch.nn.Module,
+    data,
+    config: TrainConfig | None = None,
+    *,
+    valid: Tensor | None = None,
+    callbacks: Sequence[Callback] = (),
+    resume: str | Path | None = None,
+    extra: dict | None = None,
+) -> list[dict]:
+    """Train ``model`` on ``data`` (a (N, n_visible) tensor or any object with ``__len__``, ``to(device)``
+    and ``batch(idx) -> tuple``) and return the history: one dict of figures per epoch. ``data`` may also
+    be a stream larger than memory: an object with ``epoch_batches(epoch, generator) -> iterator of tuples``
+    (CPU or device tensors; moved to the device here) and optionally ``n_batches`` (for the progress bar),
+    e.g. ``crbm.StreamingWindows``; one process, epoch-level checkpoints, no ``valid``.
+
+    ``valid``: held-out rows for the free-energy gap. ``callbacks(epoch, figures, model)``: called after
+    every epoch; returning True stops training. ``resume``: a checkpoint written by a previous ``fit``
+    with the same config; training continues where it stopped (mid-epoch too: the checkpoint holds the
+    epoch's data order, the batch counter, the momentum, the chains and the generator state), and on the
+    same device the result is bit-identical to an uninterrupted run.
+    ``extra``: JSON stored in every checkpoint (e.g. fitted preprocessing)."""
+    config = config or TrainConfig()
+    if not isinstance(config, TrainConfig):
+        raise CRBMError(f"config: expected a crbm.TrainConfig, got {type(config).__name__}")
+    streamed = hasattr(data, "epoch_batches")
+    if not isinstance(data, Tensor) and not streamed and not all(hasattr(data, a) for a in ("__len__", "to", "batch")):
+        raise CRBMError(
+            f"data: expected a torch.Tensor of shape (N, n_visible) or an object with __len__, to(device) and "
+            f"batch(idx) (e.g. crbm.TensorData), or a stream with epoch_batches(epoch, generator) "
+            f"(e.g. crbm.StreamingWindows), got {type(data).__name__}"
+        )
+    device = resolve_device(config.device)
+    model.to(device)
+    if isinstance(data, Tensor):
+        if hasattr(model, "check_visible"):
+            model.check_visible(data.to(device), "data")
+        data = TensorData(data)
+    dist = torch.distributed
+    world, rank = (dist.get_world_size(), dist.get_rank()) if dist.is_available() and dist.is_initialized() else (1, 0)
+    if streamed:
+        _check_stream(data, config, world, valid)
+    else:
+        data = data.to(device)
+    n = 1 if streamed else len(data)
+    global_batch = config.batch_size * world
+    if not streamed and n == 0:
+        raise CRBMError("data: no training examples")
+    if not streamed and global_batch > n:
+        procs = f" x {world} processes" if world > 1 else ""
+        raise CRBMError(f"batch_size {config.batch_size}{procs} is larger than the data ({n} examples)")
+    params = _named_parameters(model)
+    unknown = sorted(set(config.lr_scale) - set(params))
+    if unknown:
+        raise CRBMError(f"TrainConfig.lr_scale names {unknown}, which are not parameters of the model {sorted(params)}")
+    if valid is not None and hasattr(model, "check_visible"):
+        model.check_visible(valid.to(device) if isinstance(valid, Tensor) else valid, "valid")
+    decayed = set(model.decayed_parameters())
+    velocity = {k: torch.zeros_like(p) for k, p in params.items()}
+    state: dict[str, Tensor] = {}
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    history: list[dict] = []
+    start_epoch, start_step = 0, 0
+    saved_order: Tensor | None = None
+    sums: dict[str, Tensor] = {}
+
+    if resume is not None:
+        ck = load_checkpoint(resume, device=device)
+        if ck.model.kind != model.kind:
+            raise CRBMError(
+                f"{resume}: checkpoint holds a different model, a {ck.model.kind}; this run trains a {model.kind}"
+            )
+        theirs, ours = ck.model.config(), model.config()
+        if theirs != ours:
+            diff = ", ".join(
+                f"{k} {theirs.get(k)!r} (this run: {ours.get(k)!r})" for k in sorted(set(theirs) | set(ours))
+                if theirs.get(k) != ours.get(k)
+            )
+            raise CRBMError(f"{resume}: checkpoint holds a different model, a {ck.model.kind} with {diff}")
+        _check_trainer_state(resume, ck.trainer, params, n)
+        model.load_state_dict(ck.model.state_dict())
+        for k, v in ck.trainer.items():
+            group, _, name = k.partition("/")
+            if group == "velocity":
+                velocity[name] = v.to(device)
+            elif group == "state":
+                state[name] = v.to(device)
+            elif group == "sums":
+                sums[name] = v.to(device)
+        try:
+            generator.set_state(ck.trainer["rng/generator"])
+        except RuntimeError as err:
+            raise CRBMError(f"{resume}: the checkpoint's generator state does not fit a {device.type} generator "
+                            f"({err})") from None
+        history = list(ck.trainer_meta.get("history", []))
+        start_epoch = int(ck.trainer_meta.get("epoch", 0))
+        start_step = int(ck.trainer_meta.get("step", 0))
+        saved_order = ck.trainer.get("epoch/order")
+        if saved_order is not None:
+            saved_order = saved_order.to(device)
+
+    n_batches = getattr(data, "n_batches", None) if streamed else n // global_batch + (n % global_batch > 0)
+    total = None if n_batches is None else (config.epochs - start_epoch) * n_batches - start_step
+    bar = progress_bar(total, desc=f"train {model.kind}", unit="batch", enabled=config.progress)
+    started = last_line = time.perf_counter()
+    done_before = len(history)  # epochs of a resumed run's history
+    first_recon = None
+    if resume is not None:  # (checkpoints written before "first_recon" existed: the first epoch's figure)
+        earlier = next((h["recon_error"] for h in history if "recon_error" in h), None)
+        first_recon = ck.trainer_meta.get("first_recon", earlier)
+    first_batch: Tensor | None = None  # the run's first recon_error, read at the end of the first epoch
+    monitor = getattr(model, "monitor", None)
+
+    def save(epoch_done: int, step: int = 0, order: Tensor | None = None) -> None:
+        save_checkpoint(
+            config.checkpoint,
+            model,
+            trainer=_trainer_tensors(velocity, state, generator, order, sums),
+            trainer_meta={
+                "epoch": epoch_done,
+                "step": step,
+                "history": history,
+                "config": config.to_json(),
+                "first_recon": first_recon if first_recon is not None or first_batch is None else float(first_batch),
+            },
+            extra=extra,
+        )
+
+    restore_precision = (
+        _set_matmul_precision(config.matmul_precision, device) if config.matmul_precision else lambda: None
+    )
+    restore_threads = use_threads(step_work(model, config.batch_size), device)  # crbm.engine.threads: by the work
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            t0 = time.perf_counter()
+            lr, mom = config.learning_rate_at(epoch), config.momentum_at(epoch)
+            if streamed:
+                order, start_step, sums = None, 0, {}
+                batches = (tuple(t.to(device) for t in b) for b in data.epoch_batches(epoch, generator))
+            elif saved_order is not None:  # resuming mid-epoch
+                order, saved_order = saved_order, None
+            else:
+                order = (
+                    torch.randperm(n, generator=generator, device=device)
+                    if config.shuffle
+                    else torch.arange(n, device=device)
+                )
+                sums, start_step = {}, 0
+            every = config.checkpoint_every_steps if config.checkpoint else None
+            if not streamed:
+                batches = (order[b * global_batch : (b + 1) * global_batch] for b in range(start_step, n_batches))
+            seen = start_step
+            with torch.no_grad():
+                for b, rows in enumerate(batches, start_step):
+                    seen = b + 1
+                    if streamed:
+                        directions, figures = model.gradient(rows, config, state=state, generator=generator)
+                    elif world == 1:
+                        directions, figures = model.gradient(data.batch(rows), config, state=state, generator=generator)
+                    else:
+                        shard = (rank, world)
+                        directions, figures = _sharded_gradient(model, data, rows, config, state, generator, shard)
+                    for name, d in directions.items():
+                        p, step = params[name], lr * config.lr_scale.get(name, 1.0)
+                        vel = velocity[name].mul_(mom).add_(d, alpha=step)
+                        if name in decayed and config.weight_decay:
+                            vel.add_(p, alpha=-step * config.weight_decay)  # in place: no temporaries
+                        p.add_(vel)
+                    for k, v in figures.items():
+                        sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
+                    if first_recon is None and first_batch is None and world == 1 and "recon_error" in figures:
+                        first_batch = sums["recon_error"].clone()
+                    if bar is not None:
+                        bar.update()
+                    if every and (b + 1) % every == 0 and b + 1 < n_batches:  # never save a diverged state
+                        recent = {"epoch": epoch + 1}
+                        if "recon_error" in figures:  # this batch's, against the run's first
+                            recent["recon_error"] = float(figures["recon_error"])
+                        base = first_recon if first_recon is not None or first_batch is None else float(first_batch)
+                        _check_divergence(model, recent, base, config, {"velocity": velocity, "state": state})
+                        if rank == 0:
+                            save(epoch, b + 1, order)
+            if world > 1 and sums:
+                flat = torch.stack([sums[k] for k in sorted(sums)])
+                dist.all_reduce(flat)
+                sums = {k: flat[i] / world for i, k in enumerate(sorted(sums))}
+            n_batches = seen
+            figures = {k: float(v) / n_batches for k, v in sums.items()}
+            if valid is not None and monitor is not None:
+                with torch.no_grad():
+                    vv = valid.to(device)
+                    sub = data.batch(torch.arange(min(n, vv.shape[0]), device=device))[0]
+                    figures["free_energy_gap"] = float(monitor(vv) - monitor(sub))
+            figures = {"epoch": epoch + 1, **figures, "lr": lr, "momentum": mom, "seconds": time.perf_counter() - t0}
+            if first_recon is None and first_batch is not None:
+                first_recon = float(first_batch)
+            _check_divergence(model, figures, first_recon, config, {"velocity": velocity, "state": state})
+            if first_recon is None and "recon_error" in figures:
+                first_recon = figures["recon_error"]
+            history.append(figures)
+            if bar is not None:  # the latest figures beside the bar; no line per epoch
+                bar.set_postfix({k: f"{v:.4g}" for k, v in figures.items() if k not in _SCHEDULE}, refresh=False)
+            elif config.verbose and rank == 0 and time.perf_counter() - last_line >= LINE_SECONDS:
+                print(figures_line(figures), file=sys.stderr)  # no bar (a file, a pipe): a line now and then
+                last_line = time.perf_counter()
+            stop = any(cb(epoch + 1, figures, model) for cb in callbacks)
+            last = stop or epoch + 1 == config.epochs
+            if config.checkpoint and rank == 0 and ((epoch + 1) % config.checkpoint_every == 0 or last):
+                save(epoch + 1)
+            if stop:
+                break
+    finally:
+        restore_precision()
+        restore_threads()
+        if bar is not None:
+            bar.close()
+    if config.verbose and rank == 0 and len(history) > done_before:
+        last = {k: v for k, v in history[-1].items() if k not in _SCHEDULE}
+        seconds = time.perf_counter() - started
+        print(f"trained {model.kind}: epochs {done_before + 1}-{len(history)} in {seconds:.1f} s; "
+              f"last epoch: {figures_line(last)}", file=sys.stderr)
+    return history
+
+
+def fit_phases(
+    model: torch.nn.Module, phases: Sequence[tuple[object, TrainConfig]], *, callbacks: Sequence[Callback] = ()
+) -> list[dict]:
+    """``fit`` on each ``(data, config)`` of ``phases`` in turn (each phase starts its own schedule, momentum
+    and generator from its config) and return the concatenated history. ``callbacks(epoch, figures, model)``
+    see epochs numbered 1, 2, ... across all phases; one returning True stops this phase and skips the rest."""
+    history: list[dict] = []
+    done = 0
+    stopped = False
+
+    def shifted(cb: Callback) -> Callback:
+        def call(epoch: int, figures: dict, m: torch.nn.Module) -> bool:
+            nonlocal stopped
+            stopped = bool(cb(done + epoch, figures, m)) or stopped
+            return stopped
+
+        return call
+
+    wrapped = [shifted(cb) for cb in callbacks]
+    for data, config in phases:
+        history += fit(model, data, config, callbacks=wrapped)
+        done += config.epochs
+        if stopped:
+            break
+    return history
+
+
+def _check_stream(data, config: TrainConfig, world: int, valid) -> None:
+    """What a streamed data source (``epoch_batches``) cannot do yet."""
+    size = getattr(data, "batch_size", config.batch_size)
+    if size != config.batch_size:
+        raise CRBMError(f"the stream yields batches of {size}; TrainConfig.batch_size is {config.batch_size}")
+    if world > 1:
+        raise CRBMError("streamed data (epoch_batches) trains in one process; use in-memory data with torchrun")
+    if valid is not None:
+        raise CRBMError("valid= needs in-memory training data (the free-energy gap compares with training rows)")
+    if config.checkpoint_every_steps is not None:
+        raise CRBMError("checkpoint_every_steps needs in-memory data (a stream resumes at epoch boundaries)")
+
+
+def _sharded_gradient(model, data, rows: Tensor, config, state, generator, shard: tuple[int, int]):
+    """This process's slice of a global batch; directions all-reduced as a row-weighted mean."""
+    rank, world = shard
+    bounds = [len(rows) * r // world for r in range(world + 1)]
+    start, stop = bounds[rank], bounds[rank + 1]
+    sharded = ShardedGenerator(generator, start, stop, len(rows))
+    directions, figures = model.gradient(data.batch(rows[start:stop]), config, state=state, generator=sharded)
+    names = sorted(directions)
+    flat = torch.cat([directions[k].reshape(-1) for k in names]) * ((stop - start) / len(rows))
+    torch.distributed.all_reduce(flat)
+    out, i = {}, 0
+    for k in names:
+        size = directions[k].numel()
+        out[k] = flat[i : i + size].view_as(directions[k])
+        i += size
+    return out, figures
+
+
+def _check_trainer_state(path, trainer: dict[str, Tensor], params: dict[str, Tensor], n: int) -> None:
+    """Refuse a checkpoint whose trainer state cannot continue this run (before anything is changed)."""
+    if "rng/generator" not in trainer:
+        raise CRBMError(f"{path}: checkpoint has no trainer state (written by save_checkpoint, not fit); "
+                        "load it with crbm.load_model, or start training without resume=")
+    rng = trainer["rng/generator"]
+    if rng.dtype != torch.uint8 or rng.ndim != 1:
+        raise CRBMError(f"{path}: trainer tensor 'rng/generator' must be a 1-D uint8 generator state, "
+                        f"got {rng.dtype} {tuple(rng.shape)}")
+    for key, v in trainer.items():
+        group, _, name = key.partition("/")
+        p = params.get(name)
+        if group == "velocity" and (p is None or (v.shape, v.dtype) != (p.shape, p.dtype)):
+            expected = "no such parameter" if p is None else f"{p.dtype} {tuple(p.shape)}"
+            raise CRBMError(f"{path}: trainer tensor {key!r} is {v.dtype} {tuple(v.shape)}; expected {expected}")
+        if group == "sums" and (v.ndim != 0 or not v.is_floating_point()):
+            raise CRBMError(f"{path}: trainer tensor {key!r} is {v.dtype} {tuple(v.shape)}; expected a float scalar")
+    order = trainer.get("epoch/order")
+    if order is not None and (order.shape != (n,) or order.dtype != torch.int64):
+        raise CRBMError(f"{path}: the checkpoint's data order is {order.dtype} {tuple(order.shape)}; this run's "
+                        f"data has {n} examples (resume with the data the run was started with)")
+    if order is not None and not torch.equal(order.sort().values, torch.arange(n)):
+        raise CRBMError(f"{path}: the checkpoint's data order is not a permutation of 0..{n - 1}")
+
+
+def _nonfinite(model: torch.nn.Module, trainer: dict[str, dict[str, Tensor]]) -> list[str]:
+    """What holds a NaN or an infinity: parameters, buffers, a module's ``sigma`` (exp of a finite but huge
+    ``log_sigma`` overflows), else the trainer's floating tensors (``{"velocity": {...}, "state": {...}}``)."""
+    bad = [f"parameter {k}" for k, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    bad += [f"buffer {k}" for k, b in model.named_buffers() if b.is_floating_point() and not bool(b.isfinite().all())]
+    for name, module in model.named_modules():
+        sigma = getattr(module, "sigma", None)
+        if isinstance(sigma, Tensor) and not bool(torch.isfinite(sigma).all()):
+            bad.append(f"{name + '.' if name else ''}sigma")
+    if bad:  # (the velocities of a NaN parameter are NaN too: the parameter says it)
+        return bad
+    return [f"{group} {k}" for group, tensors in trainer.items() for k, v in tensors.items()
+            if v.is_floating_point() and not bool(v.isfinite().all())]
+
+
+def _check_divergence(
+    model, figures: dict, first_recon: float | None, config: TrainConfig,
+    trainer: dict[str, dict[str, Tensor]] | None = None,
+) -> None:
+    """Raise DivergenceError when a figure, the model or the trainer's tensors (``_nonfinite``) hold a NaN or an
+    infinity, or the reconstruction error exploded; called before every checkpoint, so a checkpoint on disk
+    is always finite."""
+    bad = [k for k, v in figures.items() if isinstance(v, float) and not math.isfinite(v)]
+    bad += _nonfinite(model, trainer or {})
+    recon = figures.get("recon_error")
+    exploded = first_recon is not None and recon is not None and recon > config.explode_factor * max(first_recon, 1e-12)
+    if not bad and not exploded:
+        return
+    what = f"{', '.join(bad)} became NaN/Inf" if bad else f"recon_error rose from {first_recon:.4g} to {recon:.4g}"
+    gaussian = getattr(getattr(model, "visible", None), "has_sigma", False)
+    lr = config.learning_rate_at(figures["epoch"] - 1)
+    advice = f"lower the learning rate (TrainConfig.learning_rate {config.learning_rate:g}"
+    advice += f", {lr:g} in this epoch by the schedule)" if lr != config.learning_rate else ")"
+    if gaussian:
+        advice += " and check that the data are normalised (z-scored channels, sigma near 1)"
+    kept = (
+        f"; the last good checkpoint is {config.checkpoint}"
+        if config.checkpoint and Path(config.checkpoint).is_file()
+        else ""
+    )
+    raise DivergenceError(f"training diverged at epoch {figures['epoch']}: {what}; {advice}{kept}")
+
+
+def init_distributed() -> tuple[int, int]:
+    """Join the process group that ``torchrun`` describes in the environment (RANK, WORLD_SIZE,
+    MASTER_ADDR, MASTER_PORT): NCCL when CUDA is available, else gloo. Returns (rank, world_size); (0, 1)
+    and nothing is initialised when the variables are absent. Across nodes, run on every node
+    ``torchrun --nnodes=M --nproc_per_node=N --rdzv_backend=c10d --rdzv_endpoint=HOST:PORT -m crbm train ...``.
+    """
+
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) <= 1:
+        return 0, 1
+    dist = torch.distributed
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size()

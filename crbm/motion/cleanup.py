@@ -1,0 +1,947 @@
+"""Cleaning recorded motion: the noise level of a take, an offline smoother, gap filling from both sides of a
+gap, and an online filter for streams. Everything works on the clip's own channels at its own frame rate, so a
+cleaned clip comes back with the input's skeleton, rate and frame count.
+
+**The smoother.** Each channel c (an Euler angle unwrapped across frames, or a position) is a smooth curve
+observed with white noise. The curve's prior is the integrated random walk: state (value, velocity),
+
+    value_{t+1} = value_t + velocity_t + w,   velocity_{t+1} = velocity_t + w',
+    cov(w, w') = q_c [[1/3, 1/2], [1/2, 1]]   (white acceleration of intensity q_c, one frame a step)
+
+whose posterior mean given every frame is the cubic smoothing spline (Wahba, 1978; Kohn & Ansley, 1987). A
+Kalman filter runs forward and a Rauch-Tung-Striebel pass backward, so every frame uses the frames before
+and after it, and the first frames are estimated like any other (no start-up transient). Two observations
+enter each frame: the recorded value x_t (variance r_c, the noise level) and, for joint rotations, the motion
+model's one-step prediction m_t (variance p_c); their weights are the Kalman gains, i.e. each counts in
+proportion to its precision and to how well the curve's past and future already pin the frame down.
+
+* r_c: the take's noise level, estimated per channel (:func:`estimate_noise`) unless the user gives it.
+* q_c: chosen per channel and per take by maximum likelihood over a grid of ratios q_c / r_c
+  (``Q_RATIOS``), scoring the filter's one-step predictive density of the recorded values.
+* m_t, p_c: the model's mean-field one-step prediction of frame t from the smoothed frames before it
+  (``crbm.motion.sample.predict_next``, in the model's representation and at its frame rate: a clip at a whole
+  multiple K of the model's rate is cut into K interleaved sub-clips), mapped back to the clip's channels.
+  Nominally p_c = (2K)^2 v_c, v_c the robust variance of the prediction's distance to the spline-smoothed
+  curve (a prediction's error is shared by the K sub-clips' neighbouring frames and persists for a few
+  frames, so these pseudo-observations carry far less than independent ones would). How much the model is
+  trusted is then decided on the take itself: every ``HELD_OUT``-th frame is held out, the rest smoothed
+  with the predictions at each weight of ``WEIGHTS`` (precision times 0, 1/4, 1, 4), and the weight that
+  best estimates the held-out frames is kept if it beats the spline alone by at least two standard errors
+  (their noise is independent of every other frame's, so this compares the candidates' errors without
+  bias). A model that does not clearly help is left out. The root's
+  channels take no model prediction: integrated from velocities it would drift.
+* outliers: an observation whose innovation exceeds ``GATE`` standard deviations is left out (after
+  ``REACQUIRE`` rejections in a row the filter restarts from the observation instead, so a real jump is
+  followed).
+
+**Gap filling** (:func:`fill_motion`): the missing entries are first inferred in the model's representation
+by maximising the model's predictive density of every frame that depends on them, with the frames after the
+gap as well as before it (``crbm.motion.sample.fill_both_sides``); those values, mapped back to the clip's
+channels, are pseudo-observations (variance p_c) inside the gap for the smoother, whose spline prior carries
+the curve smoothly into the recorded frames on both sides: near the edges the spline dominates, deep in a
+long gap the model. Nominally p_c = K^2 v_c, v_c the robust variance of the model's one-step prediction error
+on the recorded frames; the weight actually given to the model is chosen per gap by filling windows of the
+same length and joints elsewhere in the take, where the truth is known (:func:`fill_motion`). The recorded
+entries come back exactly, and what remains between the smoothed curve and the recorded values at
+each edge is blended linearly across the gap, so nothing jumps there.
+
+**The online filter** (:class:`OnlineFilter`) runs the forward pass frame by frame with a fixed lag.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from crbm.engine.errors import CRBMError
+from crbm.mocap.kinematics import _degrees, channel_kind
+from crbm.mocap.motion import Motion, Skeleton, check_fps
+
+GATE = 5.0  # innovations beyond this many predictive standard deviations are outliers
+REACQUIRE = 5  # after this many rejections in a row the filter restarts from the observation
+OUTLIERS = 0.01  # the share of outliers the likelihood allows for (a uniform density over a channel's range)
+Q_RATIOS = 10.0 ** np.arange(-8.0, 8.01, 0.5)  # q_c / r_c tried per channel (maximum likelihood)
+_NOISE_FLOOR = 1e-6  # smallest noise std, relative to the channel's unit (degree, radian or length unit)
+_BURN_IN = 3  # observations per channel before the likelihood counts (the state is still diffuse)
+_CHI2_MEDIAN = 0.45493642311957283  # median of chi-square with one degree of freedom
+_Z_CLAMP = 8.0  # model inputs are clipped to this many training standard deviations
+WEIGHTS = (0.0, 0.25, 1.0, 4.0)  # the model's weights tried on the take itself (multiples of 1 / p_c)
+HELD_OUT = 10  # denoising holds out every HELD_OUT-th frame to choose the model's weight
+
+
+# ------------------------------------------------------------------------------------------------ channels
+def _channel_units(skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel of ``skeleton``: whether it is a rotation (bool (C,)), and its angle period (360 or 2 pi)
+    or NaN for positions."""
+    rotation = np.array([channel_kind(n.rsplit(".", 1)[-1])[0] == "rotation" for n in skeleton.channel_names])
+    degrees = skeleton.kind == "bvh" or _degrees(skeleton)
+    period = np.where(rotation, 360.0 if degrees else 2 * math.pi, np.nan)
+    return rotation, period
+
+
+def _unwrap(x: np.ndarray, period: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Angles unwrapped across frames: ``(x + offsets, offsets)``, offsets whole periods per frame and
+    channel (0 for positions). Unobserved entries carry the offset of the last observed frame before them
+    (or the first one after)."""
+    t = np.arange(x.shape[0])[:, None]
+    last = np.maximum.accumulate(np.where(observed, t, -1), axis=0)
+    first = np.flip(np.minimum.accumulate(np.flip(np.where(observed, t, x.shape[0]), 0), axis=0), 0)
+    src = np.where(last >= 0, last, np.minimum(first, x.shape[0] - 1))
+    filled = np.take_along_axis(x, src, axis=0)
+    offsets = np.zeros_like(x)
+    wrap = np.isfinite(period)
+    if np.any(wrap):
+        p = period[wrap]
+        unwrapped = np.unwrap(filled[:, wrap], period=p, axis=0)
+        offsets[:, wrap] = np.round((unwrapped - filled[:, wrap]) / p) * p
+    return x + offsets, offsets
+
+
+def estimate_noise(frames: np.ndarray, *, observed: np.ndarray | None = None) -> np.ndarray:
+    """The noise standard deviation of each channel of ``frames`` (T, C), (C,), from third differences:
+
+        sigma_c = 1.4826 MAD(d_c) / sqrt(20),   d_t = x_{t+3} - 3 x_{t+2} + 3 x_{t+1} - x_t
+
+    (white noise of std sigma gives d of variance 20 sigma^2; the median absolute deviation ignores the
+    occasional outlier). A smooth motion's own third differences are small at mocap rates (a 30-degree joint
+    swinging once a second contributes 0.3 degrees at 30 fps, 0.005 at 120 fps), so the estimate is the
+    noise's when there is noise, and the recording's own jitter when there is none. Only differences whose
+    four frames are all ``observed`` (T, C) count; a channel with fewer than 8 such differences gets 0.
+    Angles should be unwrapped first."""
+    x = np.asarray(frames, dtype=np.float64)
+    ok = np.ones(x.shape, dtype=bool) if observed is None else np.asarray(observed, dtype=bool)
+    if x.shape[0] < 4:
+        return np.zeros(x.shape[1])
+    d = x[3:] - 3 * x[2:-1] + 3 * x[1:-2] - x[:-3]
+    valid = ok[3:] & ok[2:-1] & ok[1:-2] & ok[:-3]
+    d = np.where(valid, d, np.nan)
+    enough = valid.sum(0) >= 8
+    centre = np.nanmedian(np.where(enough, d, 0.0), axis=0, keepdims=True)
+    mad = np.nanmedian(np.abs(np.where(enough, d, 0.0) - centre), axis=0)
+    return np.where(enough, 1.4826 * mad / math.sqrt(20.0), 0.0)
+
+
+def _robust_var(e: np.ndarray) -> np.ndarray:
+    """Per column of ``e`` (T, C) with NaN for absent values: median(e^2) / 0.4549 (the variance of a
+    Gaussian with that median square), 0 where a column has no value."""
+    sq = np.where(np.isnan(e), np.nan, e * e)
+    has = ~np.all(np.isnan(sq), axis=0)
+    med = np.nanmedian(np.where(has, sq, 0.0), axis=0)
+    return np.where(has, med / _CHI2_MEDIAN, 0.0)
+
+
+# -------------------------------------------------------------------------------- the state-space machinery
+@dataclass
+class _Forward:
+    """One forward pass over (T, B) series: filtered and predicted means (value, velocity) and covariances
+    (a, b, c) = [[a, b], [b, c]], each (T, B); the log-likelihood of the recorded values (B,)."""
+
+    mean: np.ndarray  # (T, B, 2)
+    cov: np.ndarray  # (T, B, 3)
+    pmean: np.ndarray  # (T, B, 2)
+    pcov: np.ndarray  # (T, B, 3)
+    loglik: np.ndarray  # (B,)
+
+
+class _State:
+    """The integrated random walk's Kalman state for B independent series, arrays of shape (B,), with the
+    gating counters of each series."""
+
+    def __init__(self, value: np.ndarray, r: np.ndarray, spread: np.ndarray):
+        self.p, self.v = value.copy(), np.zeros_like(value)
+        self.a, self.b, self.c = r + spread, np.zeros_like(value), r + spread  # diffuse on the scale of the data
+        self.seen = np.zeros(value.shape, dtype=int)  # observations taken in
+        self.rejected = np.zeros(value.shape, dtype=int)  # rejections in a row
+
+    def predict(self, q: np.ndarray) -> None:
+        self.p = self.p + self.v
+        self.a = self.a + 2 * self.b + self.c + q / 3
+        self.b = self.b + self.c + q / 2
+        self.c = self.c + q
+
+    def _update(self, use: np.ndarray, e: np.ndarray, s: np.ndarray) -> None:
+        k1 = np.where(use, self.a / s, 0.0)
+        k2 = np.where(use, self.b / s, 0.0)
+        e = np.where(use, e, 0.0)
+        self.p, self.v = self.p + k1 * e, self.v + k2 * e
+        self.c = self.c - k2 * self.b
+        self.a, self.b = self.a * (1 - k1), self.b * (1 - k1)
+
+    def assimilate(self, m: np.ndarray, var: np.ndarray) -> None:
+        """Take in pseudo-observations ``m`` (B,) (NaN: none) of variance ``var``, gated, not counted."""
+        has = ~np.isnan(m)
+        if has.any():
+            e, s = np.where(has, m, 0.0) - self.p, self.a + var
+            self._update(has & (e * e <= GATE * GATE * s), e, s)
+
+    def observe(self, y: np.ndarray, r: np.ndarray, spread: np.ndarray, outlier: np.ndarray) -> np.ndarray:
+        """Take in recorded values ``y`` (B,) (NaN: not recorded) of noise variance ``r``: an innovation
+        beyond ``GATE`` standard deviations is rejected, unless ``REACQUIRE`` were rejected in a row, and then
+        the state restarts at the value (velocity unknown on ``spread``). Returns each series' log predictive
+        density (B,): the Gaussian's for an accepted value, ``outlier`` (B,) (the log density of an outlier,
+        which does not depend on the filter) for a rejected one, 0 before ``_BURN_IN`` observations and where
+        nothing was recorded."""
+        has = ~np.isnan(y)
+        y = np.where(has, y, 0.0)
+        e, s = y - self.p, self.a + r
+        inside = e * e <= GATE * GATE * s
+        restart = has & ~inside & (self.rejected >= REACQUIRE)
+        scored = has & (self.seen >= _BURN_IN)
+        gauss = -0.5 * (np.log(2 * math.pi * s) + e * e / s)
+        loglik = np.where(scored, np.where(inside, gauss, outlier), 0.0)
+        self._update(has & inside, e, s)
+        self.p = np.where(restart, y, self.p)
+        self.v = np.where(restart, 0.0, self.v)
+        self.a = np.where(restart, r, self.a)
+        self.b = np.where(restart, 0.0, self.b)
+        self.c = np.where(restart, r + spread, self.c)
+        self.rejected = np.where(has & ~inside & ~restart, self.rejected + 1, np.where(has, 0, self.rejected))
+        self.seen = self.seen + has
+        return loglik
+
+    def stack(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.stack([self.p, self.v], -1), np.stack([self.a, self.b, self.c], -1)
+
+
+def _outlier_density(x: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """log(OUTLIERS / W) per column of ``x`` (T, B) (NaN: not recorded): an outlier's log density, uniform over
+    the column's range W (plus 10 noise standard deviations)."""
+    ok = ~np.isnan(x)
+    span = np.max(np.where(ok, x, -np.inf), axis=0, initial=-np.inf) - np.min(np.where(ok, x, np.inf), axis=0,
+                                                                                initial=np.inf)
+    span = np.where(np.isfinite(span), span, 0.0)  # 0 for a column with no recorded value
+    return np.log(OUTLIERS / (span + 10 * np.sqrt(r)))
+
+
+def _start(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A robust starting value (the median of the first five observed values) and a spread (the variance of
+    the series, for a diffuse start) per column of ``x`` (T, B) with NaN for unobserved entries."""
+    first = np.full(x.shape[1], np.nan)
+    seen = np.zeros(x.shape[1], dtype=int)
+    head = np.full((5, x.shape[1]), np.nan)
+    for t in range(x.shape[0]):  # the first five observed values of each column
+        ok = ~np.isnan(x[t]) & (seen < 5)
+        if not ok.any() and (seen >= 5).all():
+            break
+        head[seen[ok], np.flatnonzero(ok)] = x[t, ok]
+        seen += ok
+    has = seen > 0
+    first[has] = np.nanmedian(head[:, has], axis=0)
+    first[~has] = 0.0
+    spread = np.where(has, np.nan_to_num(np.nanvar(np.where(has, x, 0.0), axis=0)), 1.0)
+    return first, spread + r
+
+
+def _forward(
+    x: np.ndarray,
+    r: np.ndarray,
+    q: np.ndarray,
+    *,
+    pseudo: np.ndarray | None = None,
+    pseudo_var: np.ndarray | None = None,
+    keep: bool = True,
+) -> _Forward:
+    """The Kalman filter over ``x`` (T, B) (NaN: not observed) with noise variances ``r`` (B,) and process
+    intensities ``q`` (B,); ``pseudo`` (T, B) (NaN: none) are extra observations of variance ``pseudo_var``
+    (B,), taken in before the recorded value of each frame. Gating and restarts as in the module docstring.
+    ``keep=False`` keeps only the log-likelihood (for the grid search)."""
+    n, b = x.shape
+    start, spread = _start(x, r)
+    outlier = _outlier_density(x, r)
+    state = _State(start, r, spread)
+    shape = (n, b) if keep else (0, b)
+    out = _Forward(np.empty((*shape, 2)), np.empty((*shape, 3)), np.empty((*shape, 2)), np.empty((*shape, 3)),
+                   np.zeros(b))
+    for t in range(n):
+        if t:
+            state.predict(q)
+        if keep:
+            out.pmean[t], out.pcov[t] = state.stack()
+        if pseudo is not None:
+            state.assimilate(pseudo[t], pseudo_var[t] if pseudo_var.ndim == 2 else pseudo_var)
+        out.loglik += state.observe(x[t], r, spread, outlier)
+        if keep:
+            out.mean[t], out.cov[t] = state.stack()
+    return out
+
+
+def _backward(fw: _Forward) -> np.ndarray:
+    """Rauch-Tung-Striebel: the smoothed values (T, B) from a kept forward pass."""
+    n = fw.mean.shape[0]
+    value = np.empty(fw.mean.shape[:2])
+    sm = fw.mean[-1].copy()
+    value[-1] = sm[:, 0]
+    for t in range(n - 2, -1, -1):
+        a, b, c = fw.cov[t].T
+        pa, pb, pc = fw.pcov[t + 1].T
+        det = np.maximum(pa * pc - pb * pb, 1e-300)
+        # G = P F^T P_pred^-1 with P F^T = [[a + b, b], [b + c, c]]
+        g11, g12 = ((a + b) * pc - b * pb) / det, (b * pa - (a + b) * pb) / det
+        g21, g22 = ((b + c) * pc - c * pb) / det, (c * pa - (b + c) * pb) / det
+        d = sm - fw.pmean[t + 1]
+        sm = fw.mean[t] + np.stack([g11 * d[:, 0] + g12 * d[:, 1], g21 * d[:, 0] + g22 * d[:, 1]], -1)
+        value[t] = sm[:, 0]
+    return value
+
+
+def _fit_q(x: np.ndarray, r: np.ndarray, *, pseudo=None, pseudo_var=None) -> np.ndarray:
+    """Per column of ``x`` (T, C): the process intensity q = ratio * r with the ratio of ``Q_RATIOS`` that
+    maximises the likelihood of the recorded values (one batched forward pass over every ratio)."""
+    g, c = len(Q_RATIOS), x.shape[1]
+
+    def tile(a):  # the columns once per ratio: (T, C) -> (T, G C), (C,) -> (G C,)
+        return None if a is None else np.tile(a, (1, g) if a.ndim == 2 else g)
+
+    fw = _forward(tile(x), tile(r), np.repeat(Q_RATIOS, c) * tile(r), pseudo=tile(pseudo),
+                  pseudo_var=tile(pseudo_var), keep=False)
+    best = fw.loglik.reshape(g, c).argmax(0)
+    return Q_RATIOS[best] * r
+
+
+def smooth_series(
+    x: np.ndarray,
+    r: np.ndarray,
+    *,
+    q: np.ndarray | None = None,
+    pseudo: np.ndarray | None = None,
+    pseudo_var: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The smoother of the module docstring on plain series: ``x`` (T, C) with NaN where nothing was
+    recorded, noise variances ``r`` (C,), optional pseudo-observations ``pseudo`` (T, C) (NaN: none) of
+    variance ``pseudo_var`` ((C,) or (T, C); infinite: none). ``q`` (C,) defaults to the maximum-likelihood
+    choice. Returns the smoothed series (T, C) (every frame, recorded or not) and q."""
+    x = np.asarray(x, dtype=np.float64)
+    r = np.maximum(np.asarray(r, dtype=np.float64), 1e-300)
+    if pseudo is not None:
+        pseudo_var = np.asarray(pseudo_var, dtype=np.float64)
+        pseudo = np.where(np.isfinite(pseudo_var), pseudo, np.nan)
+        pseudo_var = np.where(np.isfinite(pseudo_var), pseudo_var, 1.0)
+    if q is None:
+        q = _fit_q(x, r, pseudo=pseudo, pseudo_var=pseudo_var)
+    return _backward(_forward(x, r, q, pseudo=pseudo, pseudo_var=pseudo_var)), q
+
+
+# ------------------------------------------------------------------------------------------ noise levels
+def _check_std(value, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise CRBMError(f"{what}: expected a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def noise_variances(
+    motion: Motion,
+    frames: np.ndarray,
+    *,
+    noise_std: float | None = None,
+    position_noise_std: float | None = None,
+    observed: np.ndarray | None = None,
+) -> np.ndarray:
+    """The noise variance of each channel of ``motion`` (C,) in the clip's own units: ``noise_std`` (degrees)
+    for every rotation channel and ``position_noise_std`` (the file's length unit) for every position
+    channel where given, else :func:`estimate_noise` of ``frames`` (T, C), the clip's values with angles
+    unwrapped, over the ``observed`` entries. Floored at 1e-6 of a unit."""
+    noise_std = _check_std(noise_std, "noise_std")
+    position_noise_std = _check_std(position_noise_std, "position_noise_std")
+    rotation, period = _channel_units(motion.skeleton)
+    std = estimate_noise(frames, observed=observed)
+    if noise_std is not None:
+        per_degree = np.where(period == 360.0, 1.0, math.pi / 180)
+        std = np.where(rotation, noise_std * per_degree, std)
+    if position_noise_std is not None:
+        std = np.where(rotation, std, position_noise_std)
+    return np.maximum(std, _NOISE_FLOOR) ** 2
+
+
+# ------------------------------------------------------------------------------------------ the model's part
+def _sub_clips(motion: Motion, fps: float) -> tuple[int, list[np.ndarray]]:
+    """How the clip meets a model at ``fps``: ``(K, [frame indices per sub-clip])``. At a whole multiple K
+    of the model's rate, the K interleaved sub-clips ``frames[j::K]`` (each at the model's rate); otherwise
+    ``K = 0`` and the whole clip, which the model resamples."""
+    from crbm.mocap.resample import rate_ratio
+
+    ratio = rate_ratio(motion.fps, fps)
+    n = motion.n_frames
+    if ratio >= 1 and ratio == int(ratio):
+        k = int(ratio)
+        return k, [np.arange(j, n, k) for j in range(k)]
+    return 0, [np.arange(n)]
+
+
+def _temporal_step(model) -> int | None:
+    """Index of the model's preprocessing step that depends on earlier frames (it offers ``continue_inverse``:
+    frame differences, running centring), or None."""
+    return next((i for i, s in enumerate(model.pipeline.steps) if hasattr(s, "continue_inverse")), None)
+
+
+def _on_clip(model, clip: Motion, z: torch.Tensor, new: torch.Tensor, *, per_frame: bool) -> np.ndarray:
+    """Normalised frames ``new`` (T', D) of the sub-clip ``clip`` (whose own normalised frames are ``z``) as
+    frames (T', C) on ``clip``'s skeleton at the model's rate.
+
+    ``per_frame=False``: the whole clip is inverted (``MotionModel.to_motion``), so a step that depends on
+    earlier frames integrates ``new`` from the clip's start. ``per_frame=True``: every frame of ``new`` is a
+    guess at that frame alone, continued from ``clip``'s own frames before it. A step that depends on earlier
+    frames (x_t from y_t and x_{<t}, as in y_t = x_t - x_{t-1} or y_t = x_t - mean(x_{<t})) then gives
+    x_t = x_t(clip) + (y_t(new) - y_t(z)), the steps after it being per frame."""
+    k = _temporal_step(model)
+    if not per_frame or k is None:
+        return model.to_motion(new, context=clip).frames
+    from crbm.mocap.preprocess import Pipeline
+    from crbm.mocap.retarget import retarget
+
+    steps = model.pipeline.steps
+    head, tail = Pipeline(steps[:k]), Pipeline(steps[k + 1 :])
+    rig = model.on_rig(clip).frames
+    x = head.transform([rig])[0]
+    delta = tail.inverse_transform([new.double().numpy()])[0] - tail.inverse_transform([z.double().numpy()])[0]
+    contexts = [model.pipeline.contexts([rig])[0][:k]]
+    frames = head.inverse_transform([x + delta], contexts=contexts)[0]
+    out = Motion(model.skeleton, np.asarray(frames, dtype=np.float64), model.fps)
+    return (out if clip.skeleton == model.skeleton else retarget(out, clip.skeleton)).frames
+
+
+def _normalised(model, clip: Motion) -> torch.Tensor:
+    """The sub-clip in the model's representation, clipped to +-``_Z_CLAMP`` training standard deviations
+    (the range the model was fitted on; a channel far outside it would saturate the hidden units)."""
+    (z,) = model.transform([clip])
+    return z.clamp(-_Z_CLAMP, _Z_CLAMP)
+
+
+def _back_to_rate(motion: Motion, k: int, idx: np.ndarray, frames: np.ndarray, fps: float) -> np.ndarray:
+    """Model-rate frames of a sub-clip -> (T, C) at the clip's rate: placed at the sub-clip's frames ``idx``
+    (K >= 1, NaN elsewhere), or resampled to the clip's own frames (K = 0)."""
+    from crbm.mocap.resample import resample
+
+    if k:
+        out = np.full(motion.frames.shape, np.nan)
+        out[idx] = frames
+        return out
+    return resample(Motion(motion.skeleton, frames, fps, name=motion.name), motion.fps,
+                    n_frames=motion.n_frames).frames
+
+
+def model_predictions(model, motion: Motion, *, style: str | None = None) -> tuple[np.ndarray, int]:
+    """The motion model's one-step prediction of every frame of ``motion`` from the frames before it
+    (:func:`crbm.motion.sample.predict_next` in the model's representation and at its rate), on the clip's channels:
+    ``(T, C)`` with NaN where there is none (the first ``order`` model frames of each sub-clip), and K (the
+    clip's rate over the model's, 1 when it is not a whole number). ``model``: a ``MotionModel``."""
+    from crbm.motion.sample import predict_next
+
+    net = model._one_layer()
+    k, groups = _sub_clips(motion, model.fps)
+    out = np.full(motion.frames.shape, np.nan)
+    for idx in groups:
+        clip = motion.replace(frames=motion.frames[idx], fps=motion.fps / k) if k else motion
+        z = _normalised(model, clip)
+        n = net.order
+        if z.shape[0] <= n:
+            continue
+        with torch.no_grad():
+            pred = predict_next(net, z, labels=model._labels_for(style, z.shape[0]))
+        pred[:n] = z[:n]
+        frames = _on_clip(model, clip, z, pred, per_frame=True)
+        if k:
+            frames[:n] = np.nan
+        back = _back_to_rate(motion, k, idx, frames, model.fps)
+        if not k:
+            back[np.arange(motion.n_frames) / motion.fps < n / model.fps - 1e-9] = np.nan
+        out = np.where(np.isnan(back), out, back)
+    return out, max(k, 1)
+
+
+def _near(values: np.ndarray, reference: np.ndarray, period: np.ndarray) -> np.ndarray:
+    """``values`` moved by whole periods (angle channels) to lie within half a period of ``reference``."""
+    p = np.where(np.isfinite(period), period, 1.0)
+    with np.errstate(invalid="ignore"):  # NaN values stay NaN
+        moved = reference + (values - reference + p / 2) % p - p / 2
+    return np.where(np.isfinite(period), moved, values)
+
+
+def _model_columns(model, skeleton: Skeleton) -> np.ndarray:
+    """Channels of ``skeleton`` that take the model's predictions: rotations of joints other than the root
+    that the model's rig has (bool (C,))."""
+    rotation, _ = _channel_units(skeleton)
+    known = set(model.skeleton.names) - {model.skeleton.joints[0].name}
+    joint = np.array([n.rsplit(".", 1)[0] for n in skeleton.channel_names])
+    return rotation & np.isin(joint, sorted(known))
+
+
+def _pseudo_variance(reference: np.ndarray, m: np.ndarray, r: np.ndarray, times: float) -> np.ndarray:
+    """p_c = times^2 max(robust var(reference - m), 0.01 r_c) per channel (module docstring)."""
+    return times * times * np.maximum(_robust_var(reference - m), 0.01 * r)
+
+
+def _weighings(x, r, q, pseudo, p) -> list[np.ndarray]:
+    """The smoothed series (T, C) with the pseudo-observations at each weight of ``WEIGHTS`` (variance
+    p / weight; none at weight 0)."""
+    with np.errstate(divide="ignore"):
+        return [smooth_series(x, r, q=q, pseudo=pseudo, pseudo_var=p / w)[0] for w in WEIGHTS]
+
+
+def _held_out_weight(candidates: list[np.ndarray], x: np.ndarray, held: np.ndarray) -> float:
+    """The weight of ``WEIGHTS`` whose candidate (T, C) best estimates the held-out recorded values ``x`` at
+    ``held`` (T, C), among those that beat the first candidate (weight 0: no model) clearly: the mean over
+    held-out frames of the difference in squared error (summed over channels) at least two standard errors
+    below zero. Noise makes the held-out values themselves uncertain; a model is used only on evidence."""
+    frames = held.any(1)
+    if frames.sum() < 3:
+        return 0.0
+    loss = [np.where(held, (c - x) ** 2, 0.0).sum(1)[frames] for c in candidates]  # per held-out frame
+    best, gain = 0, 0.0
+    for i in range(1, len(candidates)):
+        d = loss[i] - loss[0]
+        if d.mean() + 2 * d.std(ddof=1) / math.sqrt(len(d)) < 0 and -d.mean() > gain:
+            best, gain = i, -d.mean()
+    return WEIGHTS[best]
+
+
+def _pick(candidates: list[np.ndarray], truth: np.ndarray, checks: list[np.ndarray]) -> list[int | None]:
+    """For each check (a (T, C) bool mask of entries whose truth is known), the index of the candidate (T, C)
+    nearest ``truth`` there (the least squared error summed over the check's entries: one decision for many
+    channels is not fooled by one channel's luck), or None for a check without entries."""
+    out = []
+    for check in checks:
+        if not check.any():
+            out.append(None)
+            continue
+        out.append(int(np.argmin([np.sum((c[check] - truth[check]) ** 2) for c in candidates])))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ denoising
+def denoise_motion(
+    motion: Motion,
+    *,
+    model=None,
+    noise_std: float | None = None,
+    position_noise_std: float | None = None,
+    style: str | None = None,
+) -> Motion:
+    """The offline smoother (module docstring) on a clip: every channel smoothed with its noise level
+    (``noise_std`` degrees for rotations and ``position_noise_std`` length units for positions, estimated
+    from the clip where not given), the motion model's one-step predictions (``model``, a ``MotionModel``;
+    None: the spline prior alone) entering the joints' rotations. Returns a clip with ``motion``'s skeleton,
+    rate and frame count; angles stay on the input's branch (the same whole turns)."""
+    rotation, period = _channel_units(motion.skeleton)
+    observed = np.ones(motion.frames.shape, dtype=bool)
+    x, offsets = _unwrap(motion.frames, period, observed)
+    r = noise_variances(motion, x, noise_std=noise_std, position_noise_std=position_noise_std)
+    y, q = smooth_series(x, r)
+    if model is None or motion.n_frames < 4 * HELD_OUT:
+        return motion.replace(frames=y - offsets, name=f"{motion.name}_denoised")
+    cols = _model_columns(model, motion.skeleton)
+
+    def predictions(smoothed):  # the model's one-step predictions of the joints' rotations, and p
+        m, k = model_predictions(model, motion.replace(frames=smoothed - offsets), style=style)
+        m = np.where(cols, _near(m, smoothed, period), np.nan)
+        return m, _pseudo_variance(smoothed, m, r, 2 * k)
+
+    # the model's weight, one for all its channels, by how well the frames held out are then estimated
+    held = np.zeros(motion.frames.shape, dtype=bool)
+    held[HELD_OUT // 2 :: HELD_OUT] = True
+    part = np.where(held, np.nan, x)
+    y_part, q_part = smooth_series(part, r)
+    m, p = predictions(y_part)
+    weight = _held_out_weight(_weighings(part, r, q_part, m, p), x, held & cols)
+    if weight > 0:
+        m, p = predictions(y)
+        y, _ = smooth_series(x, r, q=q, pseudo=m, pseudo_var=p / weight)
+    return motion.replace(frames=y - offsets, name=f"{motion.name}_denoised")
+
+
+# ------------------------------------------------------------------------------------------------- gaps
+@dataclass(frozen=True)
+class Gap:
+    """Joints missing from frame ``start`` up to, not including, frame ``end`` (the clip's own frames)."""
+
+    joints: tuple[str, ...]
+    start: int
+    end: int
+
+
+def parse_gap(text: str) -> Gap:
+    """``"rfemur,rtibia:100:160"`` -> Gap(("rfemur", "rtibia"), 100, 160)."""
+    found = re.fullmatch(r"\s*([^:]+):\s*(-?\d+)\s*:\s*(-?\d+)\s*", text)
+    joints = () if found is None else tuple(j.strip() for j in found.group(1).split(",") if j.strip())
+    if found is None or not joints:
+        raise CRBMError(f"gap {text!r}: expected JOINTS:START:END, e.g. rfemur,rtibia:100:160")
+    return Gap(joints, int(found.group(2)), int(found.group(3)))
+
+
+def _gap_mask(motion: Motion, gaps: Sequence[Gap], model) -> np.ndarray:
+    """(T, C) bool, True where a gap makes a channel missing; CRBMError for a gap outside the clip, an empty
+    one, or a joint the clip (or the model's rig) does not have."""
+    names = motion.skeleton.names
+    joint = np.array([n.rsplit(".", 1)[0] for n in motion.channel_names])
+    mask = np.zeros(motion.frames.shape, dtype=bool)
+    where = f"clip {motion.name!r}" if motion.name else "the clip"
+    if not gaps:
+        raise CRBMError("no gap to fill: give at least one gap (joints, start frame, end frame)")
+    for g in gaps:
+        label = f"gap {','.join(g.joints)}:{g.start}:{g.end}"
+        if not 0 <= g.start < g.end <= motion.n_frames:
+            raise CRBMError(
+                f"{label}: expected 0 <= start < end <= {motion.n_frames} (frames of {where}, end exclusive)"
+            )
+        unknown = sorted(j for j in g.joints if j not in names)
+        if unknown:
+            raise CRBMError(f"{label}: unknown joints {unknown}; {where} has {names}")
+        if model is not None:
+            alien = sorted(j for j in g.joints if j not in model.skeleton.names)
+            if alien:
+                raise CRBMError(f"{label}: unknown joints {alien} for the model, whose rig has {model.skeleton.names}")
+        cols = np.isin(joint, list(g.joints))
+        if not cols.any():
+            raise CRBMError(f"{label}: joints {list(g.joints)} have no channels in {where}")
+        mask[g.start : g.end, cols] = True
+    return mask
+
+
+def _linear_fill(xo: np.ndarray) -> np.ndarray:
+    """Each column of ``xo`` (NaN where missing) linearly interpolated, held constant beyond its ends."""
+    t = np.arange(xo.shape[0])
+    out = xo.copy()
+    for c in np.flatnonzero(np.isnan(xo).any(0)):
+        ok = ~np.isnan(xo[:, c])
+        out[:, c] = np.interp(t, t[ok], xo[ok, c]) if ok.any() else 0.0
+    return out
+
+
+def _model_fill(model, motion: Motion, mask: np.ndarray, style: str | None) -> np.ndarray:
+    """The model's fill of the masked entries of ``motion`` (its values there are a first guess), (T, C) with
+    NaN elsewhere: :func:`crbm.motion.sample.fill_both_sides` on each sub-clip in the model's representation, the
+    model channels of every missing joint (and, when a preprocessing step depends on earlier frames, the
+    frame after each gap) left free."""
+    from crbm.motion.sample import fill_both_sides
+
+    net = model._one_layer()
+    k, groups = _sub_clips(motion, model.fps)
+    joint_of = [c.rsplit(".", 1)[0] for c in model.channels]
+    file_joint = np.array([n.rsplit(".", 1)[0] for n in motion.channel_names])
+    missing_joints = sorted(set(file_joint[mask.any(0)]))
+    out = np.full(motion.frames.shape, np.nan)
+    for idx in groups:
+        clip = motion.replace(frames=motion.frames[idx], fps=motion.fps / k) if k else motion
+        z = _normalised(model, clip)
+        times = np.arange(z.shape[0]) / model.fps  # each model frame's time in the clip
+        rows = idx if k else np.minimum(np.round(times * motion.fps).astype(int), motion.n_frames - 1)
+        free = torch.zeros(z.shape, dtype=torch.bool)
+        for j in missing_joints:
+            hit = mask[rows][:, file_joint == j].any(1)
+            if _temporal_step(model) is not None:
+                hit = hit | np.concatenate([[False], hit[:-1]])
+            cols = [i for i, name in enumerate(joint_of) if name == j]
+            free[np.ix_(np.flatnonzero(hit), cols)] = True
+        if not free.any() or z.shape[0] <= net.order:
+            continue
+        filled = fill_both_sides(net, z, free, labels=model._labels_for(style, z.shape[0]))
+        frames = _on_clip(model, clip, z, filled, per_frame=False)
+        back = _back_to_rate(motion, k, idx, frames, model.fps)
+        out = np.where(np.isnan(back), out, back)
+    return np.where(mask, out, np.nan)
+
+
+def _blend_edges(y: np.ndarray, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``y`` with each masked run [s, e) of each column shifted by the linear blend of the mismatches
+    ``x - y`` at the recorded frames s - 1 and e (one side only at the clip's ends), so the fill meets the
+    recorded values exactly at both edges."""
+    out = y.copy()
+    n = y.shape[0]
+    for c in np.flatnonzero(mask.any(0)):
+        m = np.concatenate([[False], mask[:, c], [False]]).astype(np.int8)
+        starts, ends = np.flatnonzero(np.diff(m) == 1), np.flatnonzero(np.diff(m) == -1)
+        for s, e in zip(starts, ends):
+            left = x[s - 1, c] - y[s - 1, c] if s > 0 else None
+            right = x[e, c] - y[e, c] if e < n else None
+            if left is None and right is None:
+                continue
+            w = (np.arange(s, e) - s + 1) / (e - s + 1)
+            left = right if left is None else left
+            right = left if right is None else right
+            out[s:e, c] += (1 - w) * left + w * right
+    return out
+
+
+def _validation_windows(motion: Motion, mask: np.ndarray, gaps: Sequence[Gap], margin: int) -> list[tuple[int, Gap]]:
+    """For each gap (by index), up to four windows of its length and joints where those joints were recorded,
+    ``margin`` frames clear of every gap, of each other and of the clip's ends (spread over the places that
+    fit), to be hidden and filled as a check; where none fits, windows of half, then a quarter of its length
+    (at least 5 frames)."""
+    n = motion.n_frames
+    busy = np.convolve(mask.any(1), np.ones(2 * margin + 1), mode="same") > 0  # gaps and their margins
+    out = []
+    for i, g in enumerate(gaps):
+        for length in sorted({g.end - g.start, max(5, (g.end - g.start) // 2), max(5, (g.end - g.start) // 4)},
+                             reverse=True):
+            starts = [s for s in range(margin, n - length - margin + 1) if not busy[s : s + length].any()]
+            chosen: list[int] = []
+            spread = {starts[int(f * (len(starts) - 1))] for f in (0.125, 0.375, 0.625, 0.875)} if starts else set()
+            for s in sorted(spread):
+                if all(abs(s - c) >= length + margin for c in chosen):
+                    chosen.append(s)
+                    out.append((i, Gap(g.joints, s, s + length)))
+            if chosen:
+                break
+    return out
+
+
+def fill_motion(motion: Motion, gaps: Sequence[Gap], *, model=None, style: str | None = None) -> Motion:
+    """Fill the ``gaps`` of a clip from both sides (module docstring): the motion model's inference
+    (``model``, a ``MotionModel``; None: the spline alone) as pseudo-observations inside each gap, the
+    smoother through the recorded frames, the edges blended. Recorded entries come back exactly; the result
+    has ``motion``'s skeleton, rate and frame count. CRBMError (before any work) for a gap that is empty,
+    outside the clip or names a joint the clip or the model does not have.
+
+    The model's weight for each gap (a multiple of 1 / p_c from ``WEIGHTS``, 0: the spline alone) is chosen
+    on the take itself: windows of the gap's length where its joints were recorded
+    (:func:`_validation_windows`) are hidden too and filled at every weight, and the gap takes the weight
+    that filled them best (1 where the clip has no room for such a window)."""
+    mask = _gap_mask(motion, gaps, model)
+    _, period = _channel_units(motion.skeleton)
+    x, offsets = _unwrap(motion.frames, period, ~mask)
+    xo = np.where(mask, np.nan, x)
+    r = noise_variances(motion, x, observed=~mask)
+    name = f"{motion.name}_filled"
+    if model is None:
+        y, _ = smooth_series(xo, r)
+        return motion.replace(frames=np.where(mask, _blend_edges(y, x, mask), x) - offsets, name=name)
+    k, _ = _sub_clips(motion, model.fps)
+    windows = _validation_windows(motion, mask, gaps, (model.order + 1) * max(k, 1) + 2)
+    checks = [_gap_mask(motion, [w for j, w in windows if j == i], None) if any(j == i for j, _ in windows)
+              else np.zeros_like(mask) for i in range(len(gaps))]
+    hidden = mask | np.any(checks, axis=0) if checks else mask
+    xh = np.where(hidden, np.nan, x)
+    guess = _linear_fill(xh)
+    start = motion.replace(frames=guess - offsets)
+    pseudo = _near(_model_fill(model, start, hidden, style), guess, period)
+    m, k = model_predictions(model, start, style=style)
+    p = _pseudo_variance(xh, _near(m, guess, period), r, k)
+    # the model's weight for each gap: the one that filled the gap's windows best
+    picks = _pick(_weighings(xh, r, smooth_series(xh, r)[1], pseudo, p), x, checks)
+    variance = np.full(mask.shape, np.inf)
+    for g, best in zip(gaps, picks, strict=True):
+        weight = 1.0 if best is None else WEIGHTS[best]
+        if weight > 0:
+            variance = np.where(_gap_mask(motion, [g], None), p / weight, variance)
+    y, _ = smooth_series(xo, r, pseudo=np.where(mask, pseudo, np.nan), pseudo_var=variance)
+    y = _blend_edges(y, x, mask)
+    return motion.replace(frames=np.where(mask, y, x) - offsets, name=name)
+
+
+# ------------------------------------------------------------------------------------------- the online filter
+class OnlineFilter:
+    """Clean a stream of frames as they come, with a fixed delay of ``lag`` frames.
+
+    ``push(frame)`` takes the next recorded frame (C,) of ``skeleton``'s channels (NaN: not recorded, e.g.
+    an occluded marker's joint) and returns the cleaned frame ``lag`` frames back (None for the first ``lag``
+    frames); ``flush()`` returns the last ``lag`` frames at the end of the stream. Per channel this is the
+    smoother's forward pass (module docstring) with the last ``lag`` frames smoothed backward: ``lag = 0``
+    is the Kalman filter, each extra frame of delay uses one more frame of the future. Latency: ``lag /
+    fps`` seconds plus the computation (about 0.1 ms a frame for 62 channels on one core).
+
+    Parameters are chosen as the frames come: the noise level (unless ``noise_std`` / ``position_noise_std``
+    give it) by :func:`estimate_noise` over the last ``window`` frames (default two seconds, at least 64),
+    first after 8 frames, then after 16, 32, 64 and every 32 frames; until then each output is its recorded
+    frame. The smoothing is chosen per channel by running all ``Q_RATIOS`` side by side and following, for
+    each channel, the one whose predictive density of the last ``window`` frames (exponentially weighted) is
+    highest. Angles are unwrapped as they come and returned on the input's branch. The motion model is not
+    in this loop: mapping a frame into a model's representation and back costs milliseconds, so the model
+    cleans offline (:func:`denoise_motion`, :func:`fill_motion`).
+    """
+
+    def __init__(
+        self,
+        skeleton: Skeleton,
+        fps: float,
+        *,
+        noise_std: float | None = None,
+        position_noise_std: float | None = None,
+        lag: int = 1,
+        window: int | None = None,
+    ):
+        if isinstance(lag, bool) or not isinstance(lag, int) or lag < 0:
+            raise CRBMError(f"lag must be a whole number of frames >= 0, got {lag!r}")
+        self.fps = check_fps(fps, "OnlineFilter fps")
+        if window is None:
+            window = max(64, round(2 * self.fps))
+        if isinstance(window, bool) or not isinstance(window, int) or window < 8:
+            raise CRBMError(f"window must be a whole number of frames >= 8, got {window!r}")
+        self.skeleton, self.lag, self.window = skeleton, lag, window
+        self.channels = len(skeleton.channel_names)
+        self._rotation, self._period = _channel_units(skeleton)
+        self._given = {"noise_std": _check_std(noise_std, "noise_std"),
+                       "position_noise_std": _check_std(position_noise_std, "position_noise_std")}
+        c = self.channels
+        self._refit(np.zeros((0, c)))  # the noise level given, or a floor until frames come
+        self._decay = 1 - 1 / window
+        self._score = np.zeros(len(Q_RATIOS) * c)
+        self._state: _State | None = None
+        self._spread = np.full(len(Q_RATIOS) * c, 1e4)
+        self._raw: deque = deque(maxlen=window)  # recent unwrapped frames, for the noise level
+        self._unwrapped = np.full(c, np.nan)  # last recorded value of each channel, unwrapped
+        self._tail: deque = deque(maxlen=lag + 1)  # (mean, cov, pmean, pcov, offsets) of the last frames
+        self.frames_in = 0
+
+    @property
+    def latency(self) -> float:
+        """Seconds between a frame's arrival and its cleaned output, not counting computation: lag / fps."""
+        return self.lag / self.fps
+
+    def _refit(self, recent: np.ndarray) -> None:
+        """The noise level (unless given) and the outliers' density from the recent unwrapped frames."""
+        m = Motion(self.skeleton, np.zeros((1, self.channels)), self.fps)
+        self._r = noise_variances(m, np.nan_to_num(recent), observed=~np.isnan(recent), **self._given)
+        self._outlier = np.tile(_outlier_density(recent, self._r), len(Q_RATIOS))
+
+    def _check(self, frame) -> np.ndarray:
+        y = np.asarray(frame, dtype=np.float64)
+        if y.shape != (self.channels,):
+            raise CRBMError(f"OnlineFilter: expected a frame of {self.channels} values, got shape {y.shape}")
+        if np.isinf(y).any():
+            raise CRBMError(f"OnlineFilter: frame {self.frames_in} holds an infinite value (NaN marks a missing one)")
+        return y
+
+    def push(self, frame) -> np.ndarray | None:
+        """Take the next frame (C,); return the cleaned frame ``lag`` frames back, or None while fewer than
+        ``lag + 1`` frames have come."""
+        y = self._check(frame)
+        has = ~np.isnan(y)
+        # unwrap each angle next to the channel's previous recorded value
+        p = np.where(np.isfinite(self._period), self._period, 1.0)
+        ref = np.where(np.isnan(self._unwrapped), y, self._unwrapped)
+        turns = np.where(np.isfinite(self._period) & has, np.round((ref - y) / p), 0.0)
+        u = y + turns * p
+        self._unwrapped = np.where(has, u, self._unwrapped)
+        offsets = np.where(has, turns * p, np.nan)
+        self._raw.append(u)
+        n = self.frames_in = self.frames_in + 1
+        if n in (8, 16, 32, 64) or (n > 64 and n % 32 == 0):
+            self._refit(np.asarray(self._raw))
+        g = len(Q_RATIOS)
+        r, q = np.tile(self._r, g), np.repeat(Q_RATIOS, self.channels) * np.tile(self._r, g)
+        obs = np.tile(u, g)
+        if self._state is None:
+            self._state = _State(np.nan_to_num(obs), r, self._spread)
+        else:
+            self._state.predict(q)
+        pmean, pcov = self._state.stack()
+        self._score = self._decay * self._score + self._state.observe(obs, r, self._spread, self._outlier)
+        mean, cov = self._state.stack()
+        self._tail.append((mean, cov, pmean, pcov, offsets))
+        return self._output(len(self._tail) - 1 - self.lag) if len(self._tail) > self.lag else None
+
+    def _output(self, index: int) -> np.ndarray:
+        """The cleaned frame at ``index`` in the kept tail: the chosen series of each channel smoothed back
+        from the newest frame, on its recorded frame's branch."""
+        c = self.channels
+        best = self._score.reshape(len(Q_RATIOS), c).argmax(0) * c + np.arange(c)
+        part = list(self._tail)[index:]
+        fw = _Forward(*(np.stack([f[i][best] for f in part]) for i in range(4)), np.zeros(c))
+        value = _backward(fw)[0]
+        offsets = self._tail[index][4]
+        back = np.where(np.isnan(offsets), value, value - np.nan_to_num(offsets))
+        return back - np.where(np.isnan(offsets), self._last_turns(index), 0.0)
+
+    def _last_turns(self, index: int) -> np.ndarray:
+        """Whole turns of the last recorded value at or before ``index`` in the tail (0 if none there)."""
+        out = np.zeros(self.channels)
+        for f in list(self._tail)[: index + 1]:
+            out = np.where(np.isnan(f[4]), out, f[4])
+        return out
+
+    def flush(self) -> list[np.ndarray]:
+        """The cleaned frames still held back (the last ``lag``), oldest first, at the end of the stream."""
+        n = len(self._tail)
+        return [self._output(i) for i in range(max(0, n - self.lag), n)] if self._tail else []
+
+    def run(self, frames: Iterable) -> np.ndarray:
+        """Every frame of ``frames`` (an iterable of (C,) rows) through :meth:`push` and :meth:`flush`:
+        the cleaned frames (T, C), frame i being the output for input i."""
+        out = [o for f in frames if (o := self.push(f)) is not None]
+        return np.asarray(out + self.flush()).reshape(-1, self.channels)
+
+
+# ----------------------------------------------------------------------------------------------- streams
+def read_frames(lines: Iterable[str], channels: int, *, source: str = "standard input") -> Iterable[np.ndarray]:
+    """Frames from text, one line per frame of ``channels`` whitespace-separated numbers (``nan`` marks a
+    value not recorded), yielded as they come; blank lines are skipped. CRBMError naming ``source`` and the
+    line for a line that is not a whole frame (a stream that ends mid-frame, a stray value) or holds
+    something other than a number or an infinity."""
+    for i, line in enumerate(lines, 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != channels:
+            raise CRBMError(f"{source}, line {i}: {len(parts)} values, expected {channels} (one frame of the "
+                            "skeleton's channels per line; a stream must not end mid-frame)")
+        try:
+            row = np.array([float(p) for p in parts])
+        except ValueError:
+            bad = next(p for p in parts if not _is_number(p))
+            raise CRBMError(f"{source}, line {i}: {bad!r} is not a number") from None
+        if np.isinf(row).any():
+            raise CRBMError(f"{source}, line {i}: an infinite value (write nan for a value not recorded)")
+        yield row
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def format_frame(frame: np.ndarray) -> str:
+    """One frame as a line of whitespace-separated numbers (10 significant digits), the inverse of
+    :func:`read_frames` for a line."""
+    return " ".join(f"{v:.10g}" for v in frame)
+
+
+# ------------------------------------------------------------------------------------------------ baselines
+INTERPOLATIONS = ("linear", "spline", "slerp")
+
+
+def interpolate_gaps(motion: Motion, gaps: Sequence[Gap], *, method: str = "linear") -> Motion:
+    """The usual ways of bridging gaps, for comparison with :func:`fill_motion`: each missing channel
+    ``"linear"``: linearly between the recorded frames on either side (angles unwrapped); ``"spline"``: along
+    the not-a-knot cubic spline through every recorded frame of the channel (``scipy.interpolate``);
+    ``"slerp"``: per joint, the quaternion slerp between the frames before and after the gap (positions
+    linearly; ``crbm.mocap.resample``'s interpolation). Beyond the first or last recorded frame each holds
+    the nearest one. Recorded entries come back exactly."""
+    from scipy.interpolate import CubicSpline
+
+    from crbm.mocap.resample import _interpolate as slerp_frames
+
+    if method not in INTERPOLATIONS:
+        raise CRBMError(f"unknown interpolation {method!r}; expected one of {list(INTERPOLATIONS)}")
+    mask = _gap_mask(motion, gaps, None)
+    _, period = _channel_units(motion.skeleton)
+    x, offsets = _unwrap(motion.frames, period, ~mask)
+    xo = np.where(mask, np.nan, x)
+    out = _linear_fill(xo) - offsets if method == "linear" else motion.frames.copy()
+    if method == "spline":
+        t = np.arange(motion.n_frames)
+        for c in np.flatnonzero(mask.any(0)):
+            ok = ~mask[:, c]
+            if ok.sum() >= 2:
+                inside = (t >= t[ok][0]) & (t <= t[ok][-1])
+                curve = np.where(inside, CubicSpline(t[ok], x[ok, c])(np.clip(t, t[ok][0], t[ok][-1])), np.nan)
+                out[:, c] = np.where(np.isnan(curve), _linear_fill(xo[:, [c]])[:, 0], curve) - offsets[:, c]
+    elif method == "slerp":
+        for g in gaps:
+            a = motion.frames[g.start - 1] if g.start > 0 else motion.frames[g.end]
+            b = motion.frames[g.end] if g.end < motion.n_frames else a
+            f = (np.arange(g.start, g.end) - g.start + 1) / (g.end - g.start + 1)
+            rows = len(f)
+            between = slerp_frames(motion, np.tile(a, (rows, 1)), np.tile(b, (rows, 1)), f)
+            cols = np.isin([c.rsplit(".", 1)[0] for c in motion.channel_names], list(g.joints))
+            out[g.start : g.end, cols] = between[:, cols]
+    return motion.replace(frames=np.where(mask, out, motion.frames), name=f"{motion.name}_{method}")

@@ -1,0 +1,324 @@
+"""Style-conditioned CRBMs: the label-conditioned CRBM (baseline) and the factored, style-gated CRBM (FCRBM)
+of Taylor & Hinton (ICML 2009), "Factored conditional restricted Boltzmann machines for modeling motion
+style".
+
+Labels y_t (B, L) are per-frame style labels: one-hot, or blends of them for transitions.
+
+LabelCRBM: labels enter like history,  b_t = b + A u_t + P y_t,  c_t = c + B u_t + Q y_t.
+
+FCRBM: real style features z_t = y_t R (R: (L, Z)); every interaction is a three-way product through its own
+factors, gated by z (x = v_t / sigma):
+
+    E(v, h | u, y) = sum_i (v_i - b_t,i)^2 / (2 sigma_i^2) - c_t . h - sum_f (x Wv)_f (h Wh)_f (z Wz)_f
+    b_t = b + ((u Au) * (z Az)) Av^T        (autoregressive term, factors Fa)
+    c_t = c + ((u Bu) * (z Bz)) Bh^T        (past-to-hidden term, factors Fb)
+
+with Wv (D, F), Wh (H, F), Wz (Z, F), Av (D, Fa), Au (nD, Fa), Az (Z, Fa), Bh (H, Fb), Bu (nD, Fb),
+Bz (Z, Fb). Given (u_t, z_t) the model is an RBM with W_t = Wv diag(z Wz) Wh^T, so both conditionals
+stay factorial. It trains by CD with the exact CD direction -d/dtheta [F(v_data) - F(v_neg)] through
+autograd (v_neg from k alternating updates started at the data, treated as constant).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from crbm.engine.checkpoint import register_model
+from crbm.engine.errors import CRBMError
+from crbm.engine.rbm import check_tensor
+from crbm.engine.train import TrainConfig
+from crbm.engine.units import Gaussian, Units, units_from_json
+from crbm.motion.conditional import CRBM, Conditioned, taylor_config
+
+
+@register_model
+class LabelCRBM(CRBM):
+    """CRBM whose biases also receive the labels: b_t = b + A u_t + P y_t, c_t = c + B u_t + Q y_t.
+
+    Extra parameters ``P`` (D, L) and ``Q`` (H, L) (not weight-decayed). Training batches are
+    ``(v, u, y)`` (``Windows(..., labels=...)``)."""
+
+    kind = "LabelCRBM"
+
+    def __init__(self, n_visible: int, n_hidden: int, order: int, n_labels: int, **kwargs):
+        super().__init__(n_visible, n_hidden, order, **kwargs)
+        if isinstance(n_labels, bool) or not isinstance(n_labels, int) or n_labels < 1:
+            raise CRBMError(f"n_labels must be a positive integer, got {n_labels!r}")
+        kw = {"dtype": self.A.dtype, "device": self.A.device}
+        self.P = nn.Parameter(torch.zeros(n_visible, n_labels, **kw), requires_grad=False)
+        self.Q = nn.Parameter(torch.zeros(n_hidden, n_labels, **kw), requires_grad=False)
+
+    @property
+    def n_labels(self) -> int:
+        return self.P.shape[1]
+
+    def config(self) -> dict:
+        return {**super().config(), "n_labels": self.n_labels}
+
+    def _label_shifts(self, u: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        return torch.addmm(u @ self.A.T, y, self.P.T), torch.addmm(u @ self.B.T, y, self.Q.T)
+
+    def _check_labels(self, y: Tensor | None, rows: int) -> Tensor:
+        if y is None:
+            raise CRBMError(f"a LabelCRBM needs labels, shape (batch, {self.n_labels})")
+        check_tensor(y, "labels", width=self.n_labels, like=self.A)
+        if y.shape[0] != rows:
+            raise CRBMError(f"labels: expected {rows} rows, got {y.shape[0]}")
+        return y
+
+    def conditioned(self, u: Tensor, labels: Tensor | None = None) -> Conditioned:
+        check_tensor(u, "history", width=self.n_context, like=self.A)
+        return self._conditioned(u, self._check_labels(labels, u.shape[0]))
+
+    def _conditioned(self, u: Tensor, labels: Tensor | None = None) -> Conditioned:
+        cond = super()._conditioned(u)
+        cond.visible_bias = torch.addmm(cond.visible_bias, labels, self.P.T)
+        cond.hidden_bias = torch.addmm(cond.hidden_bias, labels, self.Q.T)
+        return cond
+
+    def free_energy(self, v: Tensor, u: Tensor, labels: Tensor | None = None) -> Tensor:
+        """F(v_t | u_t, y_t), shape (B,)."""
+        self.check_context(v, u)
+        vs, hs = self._label_shifts(u, self._check_labels(labels, v.shape[0]))
+        return self.rbm.free_energy(v, visible_shift=vs, hidden_shift=hs)
+
+    def gradient(self, batch: tuple[Tensor, ...], config: TrainConfig, *, state: dict, generator):
+        """CD-k directions for a batch ``(v, u, y)``."""
+        if len(batch) < 3:
+            raise CRBMError("LabelCRBM trains on (v, u, y) batches: build Windows with labels=")
+        v, u, y = batch[:3]
+        if config.persistent:
+            raise CRBMError("a LabelCRBM trains with CD (persistent chains cannot follow a changing history)")
+        grads, stats = self._cd_directions(v, u, *self._label_shifts(u, y), config, generator)
+        n = v.shape[0]
+        grads["P"] = stats.d_visible.T @ y / n
+        grads["Q"] = stats.d_hidden.T @ y / n
+        return grads, {"recon_error": stats.recon_error / n}
+
+
+_FCRBM_SHAPES = {
+    # name: (rows, cols) in terms of D (visible), H (hidden), C (context n D), L (labels), Z, F, Fa, Fb
+    "R": ("L", "Z"),
+    "Wv": ("D", "F"),
+    "Wh": ("H", "F"),
+    "Wz": ("Z", "F"),
+    "Av": ("D", "Fa"),
+    "Au": ("C", "Fa"),
+    "Az": ("Z", "Fa"),
+    "Bh": ("H", "Fb"),
+    "Bu": ("C", "Fb"),
+    "Bz": ("Z", "Fb"),
+}
+
+
+@register_model
+class FCRBM(nn.Module):
+    """Factored conditional RBM with style gating (Taylor & Hinton 2009); see the module docstring.
+
+    Args:
+        n_visible (D), n_hidden (H), order (n), n_labels (L).
+        n_features: Z, style features z = y R.
+        n_factors: F, factors of the visible-hidden interaction; ``n_factors_ar`` (Fa) and
+            ``n_factors_past`` (Fb) for the autoregressive and past-to-hidden terms (default F).
+        visible: "gaussian" (sigma fixed at ``sigma``) or "bernoulli".
+        init_std: factor matrices start ~ N(0, init_std^2); biases at zero.
+        history_noise: standard deviation of Gaussian noise added to the histories of training batches
+            (Taylor's FCRBM code adds unit noise; it makes generation robust to the model's own history).
+    """
+
+    kind = "FCRBM"
+
+    def __init__(
+        self,
+        n_visible: int,
+        n_hidden: int,
+        order: int,
+        n_labels: int,
+        *,
+        n_features: int = 20,
+        n_factors: int = 100,
+        n_factors_ar: int | None = None,
+        n_factors_past: int | None = None,
+        visible: str | Units = "gaussian",
+        sigma: float = 1.0,
+        init_std: float = 0.1,
+        history_noise: float = 0.0,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        sizes = {"D": n_visible, "H": n_hidden, "n": order, "L": n_labels, "Z": n_features, "F": n_factors}
+        sizes["Fa"] = n_factors if n_factors_ar is None else n_factors_ar
+        sizes["Fb"] = n_factors if n_factors_past is None else n_factors_past
+        for name, n in sizes.items():
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise CRBMError(f"FCRBM size {name} must be a positive integer, got {n!r}")
+        sizes["C"] = order * n_visible
+        from crbm.engine.units import resolve_units
+
+        self.visible = resolve_units(visible)
+        if not isinstance(self.visible, Gaussian) and self.visible.name != "bernoulli":
+            raise CRBMError(f"FCRBM visibles must be gaussian or bernoulli, got {self.visible.name}")
+        self.sizes = sizes
+        self.order = order
+        self.sigma_value = float(sigma)
+        self.init_std = init_std
+        if not history_noise >= 0:
+            raise CRBMError(f"history_noise must be >= 0, got {history_noise!r}")
+        self.history_noise = float(history_noise)
+        meta = device is not None and torch.device(device).type == "meta"
+        for name, (r, c) in _FCRBM_SHAPES.items():
+            shape = (sizes[r], sizes[c])
+            if meta:
+                w = torch.empty(shape, dtype=dtype, device=device)
+            else:
+                w = (torch.randn(shape, generator=generator, dtype=torch.float64) * init_std).to(
+                    dtype=dtype, device=device
+                )
+            setattr(self, name, nn.Parameter(w, requires_grad=False))
+        self.visible_bias = nn.Parameter(torch.zeros(n_visible, dtype=dtype, device=device), requires_grad=False)
+        self.hidden_bias = nn.Parameter(torch.zeros(n_hidden, dtype=dtype, device=device), requires_grad=False)
+
+    # ------------------------------------------------------------------ description
+    @property
+    def n_visible(self) -> int:
+        return self.sizes["D"]
+
+    @property
+    def n_hidden(self) -> int:
+        return self.sizes["H"]
+
+    @property
+    def n_labels(self) -> int:
+        return self.sizes["L"]
+
+    def config(self) -> dict:
+        s = self.sizes
+        return {
+            "n_visible": s["D"],
+            "n_hidden": s["H"],
+            "order": s["n"],
+            "n_labels": s["L"],
+            "n_features": s["Z"],
+            "n_factors": s["F"],
+            "n_factors_ar": s["Fa"],
+            "n_factors_past": s["Fb"],
+            "visible": self.visible.name,
+            "sigma": self.sigma_value,
+            "init_std": self.init_std,
+            "history_noise": self.history_noise,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, *, dtype=torch.float32, device=None) -> FCRBM:
+        c = dict(config)
+        c["visible"] = units_from_json(c["visible"])
+        return cls(**c, dtype=dtype, device=device)
+
+    def decayed_parameters(self) -> tuple[str, ...]:
+        return tuple(_FCRBM_SHAPES)
+
+    # ------------------------------------------------------------------ conditionals
+    def conditioned(self, u: Tensor, labels: Tensor | None = None) -> Conditioned:
+        """The RBM at histories u (B, n D) and labels y (B, L): biases b_t, c_t and W_t = Wv diag(z Wz) Wh^T."""
+        check_tensor(u, "history", width=self.sizes["C"], like=self.Wv)
+        if labels is None:
+            raise CRBMError(f"an FCRBM needs labels, shape (batch, {self.n_labels})")
+        check_tensor(labels, "labels", width=self.n_labels, like=self.Wv)
+        if labels.shape[0] != u.shape[0]:
+            raise CRBMError(f"labels: expected {u.shape[0]} rows, got {labels.shape[0]}")
+        return self._conditioned(u, labels)
+
+    def _conditioned(self, u: Tensor, labels: Tensor | None = None) -> Conditioned:
+        z = labels @ self.R
+        s = self.sigma_value if isinstance(self.visible, Gaussian) else 1.0
+        return Conditioned(
+            visible_bias=self.visible_bias + ((u @ self.Au) * (z @ self.Az)) @ self.Av.T,
+            hidden_bias=self.hidden_bias + ((u @ self.Bu) * (z @ self.Bz)) @ self.Bh.T,
+            visible=self.visible,
+            weight_in=self.Wv / s,
+            weight_out=self.Wv * s,
+            hidden_factors=self.Wh,
+            gate=z @ self.Wz,
+        )
+
+    def _free_energy(self, v: Tensor, cond: Conditioned) -> Tensor:
+        pre = cond.hidden_pre(v)
+        if isinstance(self.visible, Gaussian):
+            self_energy = (v - cond.visible_bias).square().sum(-1) / (2 * self.sigma_value**2)
+        else:
+            self_energy = -(v * cond.visible_bias).sum(-1)
+        return self_energy - F.softplus(pre).sum(-1)
+
+    def free_energy(self, v: Tensor, u: Tensor, labels: Tensor) -> Tensor:
+        """F(v_t | u_t, y_t) = self-energy at b_t - sum_j softplus(c_t + (x Wv * z Wz) Wh^T), shape (B,)."""
+        check_tensor(v, "v", width=self.n_visible, like=self.Wv)
+        return self._free_energy(v, self.conditioned(u, labels))
+
+    def energy(self, v: Tensor, h: Tensor, u: Tensor, labels: Tensor) -> Tensor:
+        """E(v, h | u, y) for paired rows, shape (B,)."""
+        cond = self.conditioned(u, labels)
+        if isinstance(self.visible, Gaussian):
+            self_energy = (v - cond.visible_bias).square().sum(-1) / (2 * self.sigma_value**2)
+        else:
+            self_energy = -(v * cond.visible_bias).sum(-1)
+        return self_energy - (h * cond.hidden_pre(v)).sum(-1)
+
+    # ------------------------------------------------------------------ trainer protocol
+    def gradient(self, batch: tuple[Tensor, ...], config: TrainConfig, *, state: dict, generator):
+        """CD-k on a batch ``(v, u, y)``: directions -d/dtheta mean[F(v) - F(v_neg)] through autograd."""
+        if len(batch) < 3:
+            raise CRBMError("FCRBM trains on (v, u, y) batches: build Windows with labels=")
+        if config.persistent:
+            raise CRBMError("an FCRBM trains with CD (persistent chains cannot follow a changing history)")
+        v, u, y = batch[:3]
+        if self.history_noise:
+            u = u + self.history_noise * torch.randn(u.shape, generator=generator, dtype=u.dtype, device=u.device)
+        with torch.no_grad():
+            cond = self._conditioned(u, y)
+            h = self._sample_hidden(cond, v, generator)
+            recon = None
+            for step in range(config.k):
+                pre = cond.visible_pre(h)
+                v_neg = self.visible.mean(pre)
+                if not config.mean_visible:
+                    sigma = torch.full_like(pre[0], self.sigma_value) if isinstance(self.visible, Gaussian) else None
+                    v_neg = self.visible.sample(pre, generator=generator, sigma=sigma)
+                if recon is None:
+                    recon = self.visible.mean(pre)
+                if step < config.k - 1:
+                    h = self._sample_hidden(cond, v_neg, generator)
+        directions = self.cd_directions(v, v_neg, u, y)
+        return directions, {"recon_error": (v - recon).square().sum() / v.shape[0]}
+
+    @staticmethod
+    def _sample_hidden(cond: Conditioned, v: Tensor, generator) -> Tensor:
+        p = cond.hidden_mean(v)
+        return (torch.rand(p.shape, generator=generator, dtype=p.dtype, device=p.device) < p).to(p.dtype)
+
+    def cd_directions(self, v: Tensor, v_neg: Tensor, u: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        """The CD ascent direction for every parameter: -d/dtheta mean_batch [F(v | u, y) - F(v_neg | u, y)]
+        (v, v_neg (B, D); u (B, n D); labels (B, L)), by autograd; v_neg is held constant."""
+        params = dict(self.named_parameters())
+        try:
+            for p in params.values():
+                p.requires_grad_(True)
+            with torch.enable_grad():
+                cond = self._conditioned(u, labels)
+                loss = (self._free_energy(v, cond) - self._free_energy(v_neg.detach(), cond)).mean()
+                grads = torch.autograd.grad(loss, list(params.values()))
+        finally:
+            for p in params.values():
+                p.requires_grad_(False)
+        return {name: -g for name, g in zip(params, grads)}
+
+
+def fcrbm_config(**overrides) -> TrainConfig:
+    """Training settings for an FCRBM: learning rate 1e-2 on every parameter (Taylor's FCRBM code uses 1e-2
+    for the undirected and past-to-hidden factors and the biases, 1e-3 for the autoregressive factors and the
+    label-feature matrix; use ``lr_scale`` for that), CD-1, mean-field reconstructions, weight decay 2e-4 on
+    the factor matrices, momentum 0.5 for 5 epochs then 0.9; override any field."""
+    return taylor_config(**{"epochs": 500, "learning_rate": 1e-2, "lr_scale": {}, "momentum": 0.5, **overrides})
