@@ -38,6 +38,17 @@ def test_data_path_order(tmp_path, monkeypatch):
         paths.data_path("mocap/cmu/35/35_05.amc", path=tmp_path / "nowhere")
 
 
+def test_data_folders_of_a_data_set(tmp_path, monkeypatch):
+    """A data set in a folder of its own (MNIST, the documents) is looked for in ``path`` alone when given,
+    else in ``$CRBM_DATA/<name>`` then the cache's ``<name>``: the order of ``data_path``."""
+    monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
+    monkeypatch.setenv("CRBM_DATA", str(tmp_path / "env"))
+    assert paths.data_folders("mnist") == [tmp_path / "env/mnist", tmp_path / "cache/mnist"]
+    assert paths.data_folders("docs", tmp_path / "mine") == [tmp_path / "mine"]
+    monkeypatch.delenv("CRBM_DATA")
+    assert paths.data_folders("docs") == [tmp_path / "cache/docs"]
+
+
 class _FakeResponse(io.BytesIO):
     def __enter__(self):
         return self

@@ -97,6 +97,44 @@ def test_a_changed_file_is_refused_with_what_to_do(tmp_path, monkeypatch):
         load_mnist(tmp_path, split="test")
 
 
+def test_download_tries_the_mirrors_and_keeps_only_the_published_bytes(tmp_path, monkeypatch):
+    """The first mirror is offline, the second serves other bytes: both are named and nothing is written;
+    once the second serves the published file it is kept, and the split loads from it."""
+    import io
+    import urllib.error
+    import urllib.request
+
+    import crbm.data.mnist as mnist
+
+    files = {"t10k-images-idx3-ubyte.gz": gzip.compress(_idx((10000, 28, 28))),
+             "t10k-labels-idx1-ubyte.gz": gzip.compress(_idx((10000,), bytes([7]) * 10000))}
+    for name, data in files.items():
+        monkeypatch.setitem(mnist.SHA256, name, hashlib.sha256(data).hexdigest())
+        monkeypatch.setitem(mnist.FILE_BYTES, name, len(data))
+    monkeypatch.setattr(mnist, "MIRRORS", ("https://a.example/", "https://b.example/"))
+    served = {}
+    seen = []
+
+    def urlopen(url, timeout):
+        seen.append(url)
+        if url.startswith("https://a.example/"):
+            raise urllib.error.URLError("offline")
+        return io.BytesIO(served.get(url.rsplit("/", 1)[1], b"not mnist"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    with pytest.raises(CRBMError, match=r"could not download https://a\.example/t10k-images-idx3-ubyte\.gz \(offline\)"
+                       r".*; download of https://b\.example/t10k-images-idx3-ubyte\.gz has SHA-256 [0-9a-f]+, expected "
+                       r".*nothing was written"):
+        load_mnist(tmp_path, split="test", download=True)
+    assert list(tmp_path.iterdir()) == []
+    served.update(files)
+    seen.clear()
+    images, labels = load_mnist(tmp_path, split="test", download=True)
+    assert images.shape == (10000, 784) and labels.tolist() == [7] * 10000
+    assert seen == [f"https://{m}.example/{n}" for n in files for m in "ab"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)
+
+
 def test_real_test_split(data_root):
     folder = data_root / "mnist"
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):

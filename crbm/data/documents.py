@@ -31,7 +31,7 @@ import scipy.sparse as sp
 import torch
 
 from crbm.data.download import download as download_file
-from crbm.data.paths import SHA256, SOURCES, verify_data_file
+from crbm.data.paths import SHA256, SOURCES, data_folders, verify_data_file
 from crbm.engine.atomic import atomic_path
 from crbm.engine.errors import CRBMError, FormatError
 
@@ -133,16 +133,9 @@ def check_labels(labels, n_classes: int, what: str = "labels", *, n_docs: int | 
         raise CRBMError(f"{what}: expected a 1-D or 2-D array, got shape {labels.shape}")
 
 
-def _docs_candidates(path: str | os.PathLike | None) -> list[Path]:
-    if path is not None:
-        return [Path(path).expanduser()]
-    env = os.environ.get("CRBM_DATA")
-    return ([Path(env).expanduser() / "docs"] if env else []) + [Path.home() / ".cache" / "crbm" / "docs"]
-
-
 def docs_dir(path: str | os.PathLike | None = None) -> Path:
     """The folder holding the document files: ``path``, else ``$CRBM_DATA/docs``, else ``~/.cache/crbm/docs``."""
-    candidates = _docs_candidates(path)
+    candidates = data_folders("docs", path)
     for c in candidates:
         if c.is_dir():
             return c
@@ -156,7 +149,7 @@ def raw_archive(corpus: str, path: str | os.PathLike | None = None, *, download:
     ``download=True``, the public ``.tar.gz`` fetched into ``path`` (or the cache) and checked."""
     if corpus not in RAW:
         raise CRBMError(f"corpus must be one of {sorted(RAW)}, got {corpus!r}")
-    candidates = _docs_candidates(path)
+    candidates = data_folders("docs", path)
     names = [f"{RAW[corpus]}.tar.xz", f"{RAW[corpus]}.tar.gz"]
     for folder in candidates:
         for name in names:

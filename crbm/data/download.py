@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from crbm.data.paths import SHA256, data_path, user_cache
@@ -18,22 +19,26 @@ def _sha256_lf(data: bytes) -> str:
     return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
 
 
-def download(url: str, dest: Path, *, sha256: str | None, text: bool = False, timeout: float = 60.0) -> Path:
+def download(url: str | Sequence[str], dest: Path, *, sha256: str | None, text: bool = False,
+             timeout: float = 60.0) -> Path:
     """Fetch ``url`` into ``dest`` atomically; when ``sha256`` is given the content must match it
-    (``text=True``: after CRLF -> LF), otherwise nothing is written and CRBMError is raised."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (fixed http(s) hosts)
-            data = response.read()
-    except OSError as err:  # URLError, timeouts, refused connections
-        reason = getattr(err, "reason", err)
-        raise CRBMError(
-            f"could not download {url} ({reason}); check the network, or put the file at {dest} by hand"
-        ) from err
-    digest = _sha256_lf(data) if text else hashlib.sha256(data).hexdigest()
-    if sha256 is not None and digest != sha256:
-        raise CRBMError(f"download of {url} has SHA-256 {digest}, expected {sha256}; nothing was written")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    return write_bytes(dest, data)
+    (``text=True``: after CRLF -> LF). ``url`` may be a list of mirrors, tried in order until one serves the
+    right bytes. When none does, nothing is written and CRBMError says what each one did."""
+    failures = []
+    for u in [url] if isinstance(url, str) else url:
+        try:
+            with urllib.request.urlopen(u, timeout=timeout) as response:  # noqa: S310 (fixed http(s) hosts)
+                data = response.read()
+        except OSError as err:  # URLError, timeouts, refused connections
+            reason = getattr(err, "reason", err)
+            failures.append(f"could not download {u} ({reason}); check the network, or put the file at {dest} by hand")
+            continue
+        digest = _sha256_lf(data) if text else hashlib.sha256(data).hexdigest()
+        if sha256 is not None and digest != sha256:
+            failures.append(f"download of {u} has SHA-256 {digest}, expected {sha256}; nothing was written")
+            continue
+        return write_bytes(dest, data)
+    raise CRBMError("; ".join(failures) if failures else f"no address to download {dest.name} from")
 
 
 def fetch_file(relative: str, *, path, download_ok: bool, url: str, text: bool = False) -> Path:

@@ -11,18 +11,16 @@ their SHA-256 before keeping them.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import struct
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from crbm.data.paths import verify_file
-from crbm.engine.atomic import write_bytes
+from crbm.data.download import download as download_file
+from crbm.data.paths import data_folders, verify_file
 from crbm.engine.errors import CRBMError, FormatError
 
 FILES = {
@@ -50,12 +48,7 @@ N_CLASSES = 10
 
 def mnist_root(path: str | os.PathLike | None = None) -> Path:
     """The folder holding the MNIST files: ``path``, else ``$CRBM_DATA/mnist``, else ``~/.cache/crbm/mnist``."""
-    if path is not None:
-        return Path(path)
-    env = os.environ.get("CRBM_DATA")
-    if env:
-        return Path(env) / "mnist"
-    return Path.home() / ".cache" / "crbm" / "mnist"
+    return data_folders("mnist", path)[0]
 
 
 def read_idx(path: str | os.PathLike, *, ndim: int, sizes: tuple[int | None, ...]) -> np.ndarray:
@@ -87,25 +80,6 @@ def read_idx(path: str | os.PathLike, *, ndim: int, sizes: tuple[int | None, ...
     return np.frombuffer(body, dtype=np.uint8).reshape(dims)
 
 
-def _fetch(folder: Path, name: str) -> Path:
-    """Download ``name`` into ``folder`` from the first mirror that serves bytes with the right SHA-256."""
-    target = folder / name
-    errors = []
-    for base in MIRRORS:
-        try:
-            with urllib.request.urlopen(base + name, timeout=60) as response:
-                data = response.read()
-        except OSError as err:
-            errors.append(f"{base}: {err}")
-            continue
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != SHA256[name]:
-            errors.append(f"{base}: SHA-256 {digest} differs from the canonical {SHA256[name]}")
-            continue
-        return write_bytes(target, data)
-    raise CRBMError(f"could not download {name}: " + "; ".join(errors))
-
-
 def load_mnist(
     path: str | os.PathLike | None = None, *, split: str = "train", download: bool = False
 ) -> tuple[Tensor, Tensor]:
@@ -128,7 +102,7 @@ def load_mnist(
         if not p.is_file():
             if not download:
                 raise FileNotFoundError(f"{p}: MNIST file not found; pass path=, set CRBM_DATA, or use download=True")
-            p = _fetch(folder, name)
+            p = download_file([base + name for base in MIRRORS], p, sha256=SHA256[name])
         verify_file(p, [SHA256[name]], sizes={SHA256[name]: FILE_BYTES[name]}, what=f"MNIST {name}",
                     remedy="delete it and run crbm fetch mnist (or load_mnist(download=True))")
         paths.append(p)

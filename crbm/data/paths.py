@@ -140,6 +140,15 @@ def user_cache() -> Path:
     return CACHE.expanduser()
 
 
+def data_folders(subfolder: str, path: str | os.PathLike | None = None) -> list[Path]:
+    """The folders that may hold a data set kept in a folder of its own (``"mnist"``, ``"docs"``), in the
+    order they are tried: ``path`` itself when given; else ``$CRBM_DATA/<subfolder>``, then the user cache's
+    ``<subfolder>``."""
+    if path is not None:
+        return [Path(path).expanduser()]
+    return [root / subfolder for _, root in _roots(None)]
+
+
 def _roots(path: str | os.PathLike | None) -> list[tuple[str, Path]]:
     out = []
     if path is not None:
