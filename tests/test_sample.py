@@ -8,6 +8,7 @@ import torch
 from crbm.engine.errors import CRBMError
 from crbm.engine.threads import set_threads
 from crbm.engine.train import fit
+from crbm.engine.units import Bernoulli
 from crbm.motion.conditional import CRBM, TwoLayerCRBM, Windows, history, taylor_config
 from crbm.motion.factored import FCRBM, LabelCRBM
 from crbm.motion.sample import (
@@ -109,9 +110,9 @@ def test_drawing_ahead_on_a_thread_changes_no_sample(kind, gen, monkeypatch):
     serial = _Settler(5, False, torch.Generator().manual_seed(4))
     ahead = _Settler(5, False, torch.Generator().manual_seed(4), frames=2)
     monkeypatch.setattr("crbm.motion.sample._PREFETCH_MIN", 1)
-    pre = torch.zeros(3, 6)
-    assert torch.equal(serial._noise(pre), ahead._noise(pre)) and ahead._next is not None  # drawing frame 2
-    assert torch.equal(serial._noise(pre), ahead._noise(pre)) and ahead._next is None  # nothing past frame 2
+    pre, units = torch.zeros(3, 6), Bernoulli()
+    assert torch.equal(serial._noise(units, pre), ahead._noise(units, pre)) and ahead._next is not None  # frame 2
+    assert torch.equal(serial._noise(units, pre), ahead._noise(units, pre)) and ahead._next is None  # none past 2
     ahead.close()
 
 

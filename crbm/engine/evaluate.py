@@ -20,7 +20,7 @@ from torch import Tensor
 
 from crbm.engine.errors import CRBMError
 from crbm.engine.rbm import RBM, check_tensor, logmeanexp
-from crbm.engine.units import Bernoulli, Concat, Gaussian, ReplicatedSoftmax, Softmax
+from crbm.engine.units import ReplicatedSoftmax
 
 MAX_ENUMERATED_UNITS = 25
 
@@ -30,18 +30,6 @@ class AISResult(NamedTuple):
 
     log_z: float
     log_z_std: float
-
-
-def _visible_log_sum(model: RBM, wh: Tensor, visible_shift: Tensor | None) -> Tensor:
-    """log sum_v exp(-self_energy(v; b) + (v / sigma) . wh) per row of ``wh`` (n, n_visible)."""
-    b = model.visible_bias if visible_shift is None else model.visible_bias + visible_shift
-    if isinstance(model.visible, Gaussian):
-        s = model.sigma
-        # integral over v of exp(-(v - b)^2 / (2 s^2) + v w / s) = s sqrt(2 pi) exp(b w / s + w^2 / 2)
-        return (b * wh / s + 0.5 * wh.square() + torch.log(s) + 0.5 * math.log(2 * math.pi)).sum(-1)
-    if isinstance(model.visible, (Bernoulli, Softmax, Concat)):
-        return model.visible.log_partition(b + wh)
-    raise CRBMError(f"exact log Z is not available for {model.visible.name} visible units")
 
 
 @torch.no_grad()
@@ -72,9 +60,10 @@ def exact_log_partition(
     parts = []
     if hid_ok and (not vis_ok or model.n_hidden <= model.n_visible):
         states = model.hidden.states(model.n_hidden, **kw)
+        b = model.visible_bias if visible_shift is None else model.visible_bias + visible_shift
         c = model.hidden_bias if hidden_shift is None else model.hidden_bias + hidden_shift[0]
         for h in torch.split(states, chunk):
-            parts.append(h @ c + _visible_log_sum(model, h @ model.weight.T, visible_shift))
+            parts.append(h @ c + model.visible.visible_log_partition(b, h @ model.weight.T, model.sigma))
     else:
         states = model.visible.states(model.n_visible, **kw)
         for v in torch.split(states, chunk):
@@ -179,8 +168,8 @@ def reconstruction_error(model: RBM, v: Tensor, *, batch_size: int = 10000) -> f
     model.check_visible(v)
     total = 0.0
     for chunk in torch.split(v, batch_size):
-        lengths = model._lengths(chunk)
-        r = model._visible_step(model.hidden_mean(chunk), None, lengths, None, True)
+        view = model._at(chunk)  # E[v | h] in expected counts for replicated softmax
+        r = view.visible_mean(view.hidden_mean(chunk))
         total += float((chunk - r).square().sum())
     return total / v.shape[0]
 

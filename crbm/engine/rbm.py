@@ -27,10 +27,11 @@ from torch import Tensor, nn
 
 from crbm.engine.checkpoint import register_model
 from crbm.engine.errors import CRBMError
-from crbm.engine.noise import torch_generator
+from crbm.engine.noise import Generator, torch_generator
 from crbm.engine.units import (
     Concat,
     Gaussian,
+    ReLU,
     ReplicatedSoftmax,
     Softmax,
     Units,
@@ -92,6 +93,116 @@ class Statistics:
     d_hidden: Tensor
     negative: Tensor
     recon_error: Tensor
+
+
+@dataclass
+class Conditioned:
+    """The engine's RBM with per-example biases (and, for factored models, per-example weights): what a
+    conditional model is at one time step, and what every sampler runs on.
+
+    ``visible_bias`` b (B, D) or (D,) and ``hidden_bias`` c (B, H) or (H,) are the biases in force (a
+    conditional model's dynamic biases b_t, c_t). The interaction enters through x = v / sigma with sigma
+    folded into the weights: ``weight_in`` = W / sigma (rows scaled) and ``weight_out`` = sigma W, both (D, H).
+    Factored models give them as (D, F) visible factors with ``hidden_factors`` (H, F) and a per-row ``gate``
+    (B, F), meaning W_t = weight diag(gate_t) hidden_factors^T. ``counts`` (B,) are the document lengths of
+    replicated-softmax visibles (their hidden biases arrive already multiplied by them). Conditionals, by the
+    unit families:
+
+        p(h | v) = hidden family at  c + (v / sigma) W;     p(v | h) = visible family at  b + sigma (W h)
+        F(v) = self_energy(v; b, sigma) - hidden.log_partition(c + (v / sigma) W)
+    """
+
+    visible: Units
+    hidden: Units
+    visible_bias: Tensor
+    hidden_bias: Tensor
+    weight_in: Tensor
+    weight_out: Tensor
+    sigma: Tensor | None = None
+    hidden_factors: Tensor | None = None
+    gate: Tensor | None = None
+    counts: Tensor | None = None
+
+    @property
+    def shared(self) -> bool:
+        """True when every row has the same interaction matrix (no gate)."""
+        return self.gate is None
+
+    def hidden_pre(self, v: Tensor, *, out: Tensor | None = None) -> Tensor:
+        """c + (v / sigma) W, (B, H) (written into ``out`` when given)."""
+        if self.gate is None:
+            return torch.addmm(self.hidden_bias, v, self.weight_in, out=out)
+        return torch.addmm(self.hidden_bias, (v @ self.weight_in) * self.gate, self.hidden_factors.T, out=out)
+
+    def visible_pre(self, h: Tensor, *, out: Tensor | None = None) -> Tensor:
+        """b + sigma (W h): the mean for Gaussian visibles, the logits otherwise; (B, D) (into ``out``)."""
+        x = h if self.gate is None else (h @ self.hidden_factors) * self.gate
+        return torch.addmm(self.visible_bias, x, self.weight_out.T, out=out)
+
+    def hidden_mean(self, v: Tensor) -> Tensor:
+        """E[h | v], (B, H)."""
+        return self.hidden.mean(self.hidden_pre(v))
+
+    def visible_mean(self, h: Tensor) -> Tensor:
+        """E[v | h], (B, D) (expected word counts for replicated softmax)."""
+        m = self.visible.mean(self.visible_pre(h))
+        return m if self.counts is None else m * self.counts.unsqueeze(-1)
+
+    def sample_hidden(self, v: Tensor, *, generator: Generator) -> tuple[Tensor, Tensor]:
+        """(sample, mean) of p(h | v)."""
+        pre = self.hidden_pre(v)
+        return self.hidden.sample(pre, generator=generator), self.hidden.mean(pre)
+
+    def sample_visible(self, h: Tensor, *, generator: Generator) -> Tensor:
+        """A draw of p(v | h) (``counts`` words per row for replicated softmax)."""
+        pre = self.visible_pre(h)
+        if self.counts is not None:
+            return self.visible.sample(pre, generator=generator, counts=self.counts)
+        return self.visible.sample(pre, generator=generator, sigma=self.sigma)
+
+    def visible_step(self, h: Tensor, *, generator: Generator, mean: bool) -> Tensor:
+        """The visible half of a Gibbs step: E[v | h] when ``mean``, else a draw of p(v | h)."""
+        return self.visible_mean(h) if mean else self.sample_visible(h, generator=generator)
+
+    def gibbs(self, v: Tensor, steps: int, *, generator: Generator, mean_visible: bool = False) -> Tensor:
+        """``steps`` rounds of h ~ p(h | v), then v ~ p(v | h) (its mean when ``mean_visible``); the last v."""
+        for _ in range(steps):
+            h, _ = self.sample_hidden(v, generator=generator)
+            v = self.visible_step(h, generator=generator, mean=mean_visible)
+        return v
+
+    def chain(self, h: Tensor, k: int, *, generator: Generator, mean_visible: bool) -> tuple[Tensor, Tensor]:
+        """The negative phase of CD-k from hidden states ``h``: k visible steps (means when ``mean_visible``)
+        with a hidden draw between them. Returns (v_neg, the mean of the first p(v | h): the reconstruction)."""
+        recon = None
+        for step in range(k):
+            v = self.visible_step(h, generator=generator, mean=mean_visible)
+            if recon is None:
+                recon = v if mean_visible else self.visible_mean(h)
+            if step < k - 1:
+                h, _ = self.sample_hidden(v, generator=generator)
+        return v, recon
+
+    def self_energy(self, v: Tensor) -> Tensor:
+        """The energy terms of the visible states alone, (B,)."""
+        return self.visible.self_energy(v, self.visible_bias, self.sigma)
+
+    def free_energy(self, v: Tensor) -> Tensor:
+        """F(v) = -log sum_h exp(-E(v, h)), (B,)."""
+        return self.self_energy(v) - self.hidden.log_partition(self.hidden_pre(v))
+
+    def energy(self, v: Tensor, h: Tensor) -> Tensor:
+        """E(v, h) for paired rows, (B,), including the hidden base energy h^2 / 2 of Gaussian hidden units."""
+        if isinstance(self.hidden, ReLU):
+            raise CRBMError("the joint energy of relu (stepped sigmoid) hidden units is not defined per state")
+        e = self.self_energy(v) - (h * self.hidden_pre(v)).sum(-1)
+        return e + 0.5 * h.square().sum(-1) if isinstance(self.hidden, Gaussian) else e
+
+
+def weight_statistics(x_pos: Tensor, h_pos: Tensor, x_neg: Tensor, h_neg: Tensor) -> Tensor:
+    """The CD / PCD direction of a weight matrix: x_pos^T h_pos / n_pos - x_neg^T h_neg / n_neg, (D, H)
+    (x: the visible statistic v / sigma, h: E[h | v]); the scalings ride on the GEMM (no extra passes)."""
+    return torch.mm(x_neg.T, h_neg).addmm_(x_pos.T, h_pos, beta=-1.0 / x_neg.shape[0], alpha=1.0 / x_pos.shape[0])
 
 
 @register_model
@@ -217,22 +328,39 @@ class RBM(nn.Module):
                 raise CRBMError(f"{what}: expected {batch} rows (one per example), got {shift.shape[0]}")
 
     # ------------------------------------------------------------------ conditionals
+    def conditioned(
+        self, visible_bias: Tensor | None = None, hidden_bias: Tensor | None = None, *, counts: Tensor | None = None
+    ) -> Conditioned:
+        """The model as the engine's view (``Conditioned``) with per-example biases ``visible_bias`` (B, D) and
+        ``hidden_bias`` (B, H) in place of its own (None: its own). ``counts`` (B,): document lengths of
+        replicated-softmax visibles (they multiply the hidden biases)."""
+        w, s = self.weight, self.sigma
+        c = self.hidden_bias if hidden_bias is None else hidden_bias
+        return Conditioned(
+            visible=self.visible,
+            hidden=self.hidden,
+            visible_bias=self.visible_bias if visible_bias is None else visible_bias,
+            hidden_bias=c if counts is None else c * counts.unsqueeze(-1),
+            weight_in=w if s is None else w / s.unsqueeze(1),
+            weight_out=w if s is None else w * s.unsqueeze(1),
+            sigma=s,
+            counts=counts,
+        )
+
+    def _at(self, v: Tensor | None, visible_shift: Tensor | None = None, hidden_shift: Tensor | None = None):
+        """The view at bias shifts b + s_v, c + s_h, with the document lengths of ``v`` (replicated softmax)."""
+        b = None if visible_shift is None else self.visible_bias + visible_shift
+        c = None if hidden_shift is None else self.hidden_bias + hidden_shift
+        return self.conditioned(b, c, counts=None if v is None else self._lengths(v))
+
     def hidden_pre(self, v: Tensor, hidden_shift: Tensor | None = None) -> Tensor:
         """c + s_h + (v / sigma) W, times the document length for replicated-softmax visibles: (batch, n_hidden)."""
         check_tensor(v, "v", width=self.n_visible, like=self.weight, finite=False)
-        x = v if self.log_sigma is None else v / self.sigma
-        c = self.hidden_bias if hidden_shift is None else self.hidden_bias + hidden_shift
-        scale = self.visible.hidden_bias_scale(v)
-        if scale is not None:
-            c = c * scale
-        return torch.addmm(c.expand(v.shape[0], -1), x, self.weight)
+        return self._at(v, hidden_shift=hidden_shift).hidden_pre(v)
 
     def visible_pre(self, h: Tensor, visible_shift: Tensor | None = None) -> Tensor:
         """b + s_v + sigma (W h): the mean for Gaussian visibles, the logits otherwise. (batch, n_visible)."""
-        b = self.visible_bias if visible_shift is None else self.visible_bias + visible_shift
-        if self.log_sigma is None:
-            return torch.addmm(b.expand(h.shape[0], -1), h, self.weight.T)  # the bias add rides on the GEMM
-        return torch.addcmul(b, h @ self.weight.T, self.sigma)
+        return self._at(None, visible_shift).visible_pre(h)
 
     def hidden_mean(self, v: Tensor, hidden_shift: Tensor | None = None) -> Tensor:
         """E[h | v], (batch, n_hidden)."""
@@ -241,27 +369,25 @@ class RBM(nn.Module):
     def visible_mean(self, h: Tensor, visible_shift: Tensor | None = None) -> Tensor:
         """E[v | h], (batch, n_visible) (word probabilities for replicated softmax)."""
         check_tensor(h, "h", width=self.n_hidden, like=self.weight, finite=False)
-        return self.visible.mean(self.visible_pre(h, visible_shift))
+        return self._at(None, visible_shift).visible_mean(h)
 
-    def sample_hidden(self, v: Tensor, *, generator: torch.Generator | None, hidden_shift: Tensor | None = None):
+    def sample_hidden(self, v: Tensor, *, generator: Generator, hidden_shift: Tensor | None = None):
         """Returns (sample, mean) of p(h | v)."""
-        pre = self.hidden_pre(v, hidden_shift)
-        return self.hidden.sample(pre, generator=generator), self.hidden.mean(pre)
+        check_tensor(v, "v", width=self.n_visible, like=self.weight, finite=False)
+        return self._at(v, hidden_shift=hidden_shift).sample_hidden(v, generator=generator)
 
     def sample_visible(
         self,
         h: Tensor,
         *,
-        generator: torch.Generator | None,
+        generator: Generator,
         visible_shift: Tensor | None = None,
         lengths: Tensor | None = None,
     ) -> Tensor:
         """A draw of p(v | h); ``lengths`` (batch,) gives the word counts for replicated softmax."""
         check_tensor(h, "h", width=self.n_hidden, like=self.weight, finite=False)
-        pre = self.visible_pre(h, visible_shift)
-        if isinstance(self.visible, ReplicatedSoftmax):
-            return self.visible.sample(pre, generator=generator, counts=lengths)
-        return self.visible.sample(pre, generator=generator, sigma=self.sigma)
+        b = None if visible_shift is None else self.visible_bias + visible_shift
+        return self.conditioned(b, counts=lengths).sample_visible(h, generator=generator)
 
     # ------------------------------------------------------------------ energies
     def energy(
@@ -270,16 +396,10 @@ class RBM(nn.Module):
         """E(v, h) for paired rows, shape (batch,). (Hidden base energies, e.g. h^2/2 for Gaussian hidden
         units, are included.)"""
         check_tensor(h, "h", width=self.n_hidden, like=self.weight, finite=False)
+        check_tensor(v, "v", width=self.n_visible, like=self.weight, finite=False)
         if h.shape[0] != v.shape[0]:
             raise CRBMError(f"h: expected {v.shape[0]} rows (one per row of v), got {h.shape[0]}")
-        b = self.visible_bias if visible_shift is None else self.visible_bias + visible_shift
-        pre = self.hidden_pre(v, hidden_shift)
-        if self.hidden.name == "relu":
-            raise CRBMError("the joint energy of relu (stepped sigmoid) hidden units is not defined per state")
-        e = self.visible.self_energy(v, b, self.sigma) - (h * pre).sum(-1)
-        if isinstance(self.hidden, Gaussian):
-            e = e + 0.5 * h.square().sum(-1)
-        return e
+        return self._at(v, visible_shift, hidden_shift).energy(v, h)
 
     def free_energy(
         self, v: Tensor, *, visible_shift: Tensor | None = None, hidden_shift: Tensor | None = None
@@ -291,8 +411,7 @@ class RBM(nn.Module):
         return self._free_energy(v, visible_shift, hidden_shift)
 
     def _free_energy(self, v, visible_shift=None, hidden_shift=None):
-        b = self.visible_bias if visible_shift is None else self.visible_bias + visible_shift
-        return self.visible.self_energy(v, b, self.sigma) - self.hidden.log_partition(self.hidden_pre(v, hidden_shift))
+        return self._at(v, visible_shift, hidden_shift).free_energy(v)
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
@@ -301,7 +420,7 @@ class RBM(nn.Module):
         v: Tensor,
         steps: int = 1,
         *,
-        generator: torch.Generator | None,
+        generator: Generator,
         visible_shift: Tensor | None = None,
         hidden_shift: Tensor | None = None,
         mean_visible: bool = False,
@@ -310,25 +429,15 @@ class RBM(nn.Module):
         ``mean_visible`` replaces each visible draw by its mean."""
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise CRBMError(f"steps must be an integer >= 0, got {steps!r}")
-        lengths = self._lengths(v)
-        for _ in range(steps):
-            h, _ = self.sample_hidden(v, generator=generator, hidden_shift=hidden_shift)
-            v = self._visible_step(h, visible_shift, lengths, generator, mean_visible)
-        return v
+        check_tensor(v, "v", width=self.n_visible, like=self.weight, finite=False)
+        return self._at(v, visible_shift, hidden_shift).gibbs(v, steps, generator=generator, mean_visible=mean_visible)
 
     def _lengths(self, v: Tensor) -> Tensor | None:
         scale = self.visible.hidden_bias_scale(v)
         return None if scale is None else scale.squeeze(-1)
 
-    def _visible_step(self, h, visible_shift, lengths, generator, mean: bool) -> Tensor:
-        """The mean of p(v | h) (expected counts for replicated softmax) or a draw of it."""
-        if not mean:
-            return self.sample_visible(h, generator=generator, visible_shift=visible_shift, lengths=lengths)
-        m = self.visible_mean(h, visible_shift)
-        return m if lengths is None else m * lengths.unsqueeze(-1)
-
     @torch.no_grad()
-    def sample(self, n: int, *, steps: int = 1000, generator: torch.Generator | None, init: Tensor | None = None):
+    def sample(self, n: int, *, steps: int = 1000, generator: Generator, init: Tensor | None = None):
         """``n`` visible samples after ``steps`` Gibbs rounds from ``init`` (default: a draw of p(v | h=0))."""
         if init is None:
             h0 = self.weight.new_zeros(n, self.n_hidden)
@@ -381,36 +490,24 @@ class RBM(nn.Module):
             check_tensor(chain, "chain", width=self.n_visible, like=self.weight, finite=False)
         self._shift(visible_shift, self.n_visible, "visible_shift", v.shape[0], finite=False)
         self._shift(hidden_shift, self.n_hidden, "hidden_shift", v.shape[0], finite=False)
-        batch = v.shape[0]
-        lengths = self._lengths(v)
-        b_eff = self.visible_bias if visible_shift is None else self.visible_bias + visible_shift
-
-        h_pos, ph_pos = self.sample_hidden(v, generator=generator, hidden_shift=hidden_shift)
+        data = self._at(v, visible_shift, hidden_shift)
+        h_pos, ph_pos = data.sample_hidden(v, generator=generator)
         if chain is None:
-            h, vs, hs = h_pos, visible_shift, hidden_shift
+            v_neg, recon = data.chain(h_pos, k, generator=generator, mean_visible=mean_visible)
+            negative = data
         else:
             if visible_shift is not None or hidden_shift is not None:
                 raise CRBMError("persistent chains cannot be used with per-example bias shifts (conditional models)")
-            h, _ = self.sample_hidden(chain, generator=generator)
-            vs = hs = None
-            mean_visible = False
-        neg_lengths = lengths if chain is None else self._lengths(chain)
-        recon = None
-        for step in range(k):
-            v_neg = self._visible_step(h, vs, neg_lengths, generator, mean_visible)
-            if step == 0 and chain is None:
-                recon = v_neg if mean_visible else self._visible_step(h, vs, lengths, None, True)
-            if step < k - 1:
-                h, _ = self.sample_hidden(v_neg, generator=generator, hidden_shift=hs)
-        ph_neg = self.hidden_mean(v_neg, hs)
-        if recon is None:  # PCD: report the one-step reconstruction of the data
-            recon = self._visible_step(h_pos, visible_shift, lengths, None, True)
+            negative = self._at(chain)
+            h, _ = negative.sample_hidden(chain, generator=generator)
+            v_neg, _ = negative.chain(h, k, generator=generator, mean_visible=False)
+            recon = data.visible_mean(h_pos)  # PCD: report the one-step reconstruction of the data
+        ph_neg = negative.hidden_mean(v_neg)
+        b_eff = data.visible_bias
 
         x_pos = v if self.log_sigma is None else v / self.sigma
         x_neg = v_neg if self.log_sigma is None else v_neg / self.sigma
-        n_neg = v_neg.shape[0]
-        # x_pos^T ph_pos / batch - x_neg^T ph_neg / n_neg: the scalings ride on the GEMM (no extra passes)
-        grad_w = torch.mm(x_neg.T, ph_neg).addmm_(x_pos.T, ph_pos, beta=-1.0 / n_neg, alpha=1.0 / batch)
+        grad_w = weight_statistics(x_pos, ph_pos, x_neg, ph_neg)
         dv_pos, dh_pos, ds_pos = self._ascent(v, ph_pos, b_eff)
         b_neg = b_eff if chain is None else self.visible_bias
         dv_neg, dh_neg, ds_neg = self._ascent(v_neg, ph_neg, b_neg)

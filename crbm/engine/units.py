@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from crbm.engine.errors import CRBMError
-from crbm.engine.noise import categorical, normal, torch_generator, uniform
+from crbm.engine.noise import Generator, categorical, normal, torch_generator, uniform
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -47,9 +47,21 @@ class Units:
         """E[x | pre], shape like ``pre``."""
         raise NotImplementedError
 
-    def sample(self, pre: Tensor, *, generator: torch.Generator | None, sigma: Tensor | None = None) -> Tensor:
-        """One draw of x ~ p(x | pre), shape like ``pre``."""
-        raise NotImplementedError
+    def sample(self, pre: Tensor, *, generator: Generator, sigma: Tensor | None = None) -> Tensor:
+        """One draw of x ~ p(x | pre), shape like ``pre``: ``sample_from(pre, noise(pre.shape, ...))``."""
+        return self.sample_from(pre, self.noise(pre.shape, generator, pre), sigma=sigma)
+
+    def noise(self, shape: torch.Size, generator: Generator, like: Tensor) -> Tensor:
+        """The random numbers that draws of ``shape`` consume, from ``crbm.noise`` (one per unit: U(0, 1) by
+        default). A leading extra dimension draws several rounds at once, in the order of one round at a time."""
+        return uniform(shape, generator, like)
+
+    def sample_from(
+        self, pre: Tensor, noise: Tensor, *, sigma: Tensor | None = None, out: Tensor | None = None
+    ) -> Tensor:
+        """The draw of p(x | pre) that ``noise`` (from ``self.noise``) makes, shape like ``pre`` (written into
+        ``out`` when given)."""
+        raise CRBMError(f"{self.name} units are sampled by sample(), not from per-unit noise")
 
     def log_partition(self, pre: Tensor) -> Tensor:
         """sum_units log sum_x exp(x * pre - phi(x)), shape ``(batch,)``."""
@@ -62,6 +74,14 @@ class Units:
     def base_log_partition(self, bias: Tensor, sigma: Tensor | None = None) -> Tensor:
         """log sum_v exp(-self_energy(v, bias)) over every visible state; ``bias`` (n,) -> scalar."""
         raise CRBMError(f"{self.name} units have no closed-form base partition function")
+
+    def visible_log_partition(self, bias: Tensor, wh: Tensor, sigma: Tensor | None = None) -> Tensor:
+        """log sum_v exp(-self_energy(v; bias) + (v / sigma) . wh) for each row of ``wh`` (rows, n) -> (rows,):
+        the visible layer summed out given the input ``wh`` = W h from the hidden layer. Discrete families:
+        ``log_partition(bias + wh)``."""
+        if not self.enumerable:
+            raise CRBMError(f"exact log Z is not available for {self.name} visible units")
+        return self.log_partition(bias + wh)
 
     def hidden_bias_scale(self, v: Tensor) -> Tensor | None:
         """Per-example factor on the hidden biases (document length for replicated softmax), or None."""
@@ -87,9 +107,10 @@ class Bernoulli(Units):
     def mean(self, pre):
         return torch.sigmoid(pre)
 
-    def sample(self, pre, *, generator, sigma=None):
-        # in place: 1.0 where u < p, else 0.0 (no boolean temporary)
-        return uniform(pre.shape, generator, pre).lt_(torch.sigmoid(pre))
+    def sample_from(self, pre, noise, *, sigma=None, out=None):
+        # x = 1.0 where u < sigmoid(pre), else 0.0, in place (no boolean temporary)
+        p = torch.sigmoid(pre, out=out)
+        return torch.lt(noise, p, out=p)
 
     def log_partition(self, pre):
         return F.softplus(pre).sum(-1)
@@ -118,9 +139,11 @@ class Gaussian(Units):
     def mean(self, pre):
         return pre
 
-    def sample(self, pre, *, generator, sigma=None):
-        noise = normal(pre.shape, generator, pre)
-        return pre + (noise if sigma is None else sigma * noise)
+    def noise(self, shape, generator, like):
+        return normal(shape, generator, like)
+
+    def sample_from(self, pre, noise, *, sigma=None, out=None):
+        return torch.add(pre, noise if sigma is None else sigma * noise, out=out)
 
     def log_partition(self, pre):
         # log integral exp(h * pre - h^2 / 2) dh for unit-variance hidden units
@@ -131,6 +154,11 @@ class Gaussian(Units):
         if sigma is not None:
             d = d / sigma
         return 0.5 * d.square().sum(-1)
+
+    def visible_log_partition(self, bias, wh, sigma=None):
+        # integral over v of exp(-(v - b)^2 / (2 s^2) + v w / s) = s sqrt(2 pi) exp(b w / s + w^2 / 2)
+        s = bias.new_ones(()) if sigma is None else sigma
+        return (bias * wh / s + 0.5 * wh.square() + torch.log(s) + _HALF_LOG_2PI).sum(-1)
 
     def base_log_partition(self, bias, sigma=None):
         log_sigma = bias.new_zeros(bias.shape) if sigma is None else torch.log(sigma).expand(bias.shape)
@@ -248,8 +276,11 @@ class ReLU(Units):
         below = (torch.floor(pre + 0.5).clamp(min=0) - self._WINDOW - 1).clamp(min=0)
         return below + torch.sigmoid(y).sum(-1)
 
-    def sample(self, pre, *, generator, sigma=None):
-        return torch.relu(pre + normal(pre.shape, generator, pre) * torch.sigmoid(pre).sqrt())
+    def noise(self, shape, generator, like):
+        return normal(shape, generator, like)
+
+    def sample_from(self, pre, noise, *, sigma=None, out=None):
+        return torch.clamp(pre + noise * torch.sigmoid(pre).sqrt(), min=0, out=out)
 
     def log_partition(self, pre):
         m, y = self._window(pre)

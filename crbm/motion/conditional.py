@@ -11,23 +11,23 @@ so every conditional, the free energy and the CD statistics are the RBM's with b
 dA = d_visible^T u / batch, dB = d_hidden^T u / batch.
 
 ``Windows`` turns clips into training windows that never cross a clip boundary; ``TwoLayerCRBM`` stacks a
-binary CRBM on the first layer's hidden means. ``Conditioned`` is a model frozen at one time step (per-row
-biases and interaction), the common currency of the generation and filtering code in ``crbm.motion.sample``.
+binary CRBM on the first layer's hidden means. ``CRBM.conditioned(u)`` is the model frozen at one time step:
+the engine's view of its RBM with per-row biases (``crbm.engine.rbm.Conditioned``), on which the generation and
+filtering code in ``crbm.motion.sample`` runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from crbm.engine.checkpoint import register_model
 from crbm.engine.errors import CRBMError
-from crbm.engine.rbm import RBM, check_tensor
+from crbm.engine.rbm import RBM, Conditioned, check_tensor
 from crbm.engine.train import TrainConfig, fit
-from crbm.engine.units import Units, units_from_json
+from crbm.engine.units import Bernoulli, Gaussian, ReLU, Units, resolve_units, units_from_json
 
 
 def history(frames: Tensor, order: int) -> Tensor:
@@ -117,55 +117,10 @@ def ridge_autoregression(windows: Windows, *, ridge: float = 1e-3) -> tuple[Tens
     return sol[:-1].T.to(windows.v.dtype), sol[-1].to(windows.v.dtype)
 
 
-@dataclass
-class Conditioned:
-    """A conditional model frozen at one time step: an RBM with per-row biases and interaction.
-
-    ``visible_bias`` (B, D) and ``hidden_bias`` (B, H) are the dynamic biases b_t, c_t. With Gaussian
-    visibles of standard deviation sigma the interaction enters as x = v / sigma, folded into the weights:
-    ``weight_in`` = W / sigma (rows scaled) and ``weight_out`` = sigma W, both (D, H). Factored models give
-    them as (D, F) visible factors plus ``hidden_factors`` (H, F) and a per-row ``gate`` (B, F), meaning
-    W_t = visible_factors diag(gate_t) hidden_factors^T. Conditionals:
-
-        p(h = 1 | v) = sigmoid(c_t + (v / sigma) W_t);   E[v | h] = visible mean at b_t + sigma (W_t h)
-    """
-
-    visible_bias: Tensor
-    hidden_bias: Tensor
-    visible: Units
-    weight_in: Tensor
-    weight_out: Tensor
-    hidden_factors: Tensor | None = None
-    gate: Tensor | None = None
-
-    @property
-    def shared(self) -> bool:
-        """True when every row has the same interaction matrix (no gate)."""
-        return self.gate is None
-
-    def hidden_pre(self, v: Tensor, *, out: Tensor | None = None) -> Tensor:
-        """c_t + (v / sigma) W_t, (B, H) (written into ``out`` when given)."""
-        x = v if self.gate is None else (v @ self.weight_in) * self.gate
-        w = self.weight_in if self.gate is None else self.hidden_factors.T
-        return torch.addmm(self.hidden_bias, x, w, out=out)
-
-    def visible_pre(self, h: Tensor, *, out: Tensor | None = None) -> Tensor:
-        """b_t + sigma (W_t h), (B, D) (written into ``out`` when given)."""
-        x = h if self.gate is None else (h @ self.hidden_factors) * self.gate
-        return torch.addmm(self.visible_bias, x, self.weight_out.T, out=out)
-
-    def visible_mean(self, h: Tensor) -> Tensor:
-        """E[v | h] at this step, (B, D)."""
-        return self.visible.mean(self.visible_pre(h))
-
-    def hidden_mean(self, v: Tensor) -> Tensor:
-        """p(h = 1 | v) at this step, (B, H)."""
-        return torch.sigmoid(self.hidden_pre(v))
-
-
 @register_model
 class CRBM(nn.Module):
-    """Conditional RBM of order ``n``: binary hidden units, ``visible`` frames ("gaussian" or "bernoulli").
+    """Conditional RBM of order ``n``: ``visible`` frames ("gaussian" or "bernoulli") and ``hidden`` units
+    ("bernoulli", as in Taylor's model, "relu" or "gaussian": families sampled from per-unit noise).
 
     Parameters: the engine ``rbm`` (``rbm.weight`` (D, H), ``rbm.visible_bias``, ``rbm.hidden_bias``), the
     autoregressive weights ``A`` (D, n D) and the past-to-hidden weights ``B`` (H, n D). History layout:
@@ -184,6 +139,7 @@ class CRBM(nn.Module):
         order: int,
         *,
         visible: str | Units = "gaussian",
+        hidden: str | Units = "bernoulli",
         sigma: float | Tensor = 1.0,
         init_std: float = 0.01,
         dtype: torch.dtype = torch.float32,
@@ -193,10 +149,13 @@ class CRBM(nn.Module):
         super().__init__()
         if isinstance(order, bool) or not isinstance(order, int) or order < 1:
             raise CRBMError(f"order must be a positive integer, got {order!r}")
+        if not isinstance(resolve_units(hidden), (Bernoulli, ReLU, Gaussian)):
+            raise CRBMError(f"CRBM hidden units must be bernoulli, relu or gaussian, got {resolve_units(hidden).name}")
         self.rbm = RBM(
             n_visible,
             n_hidden,
             visible=visible,
+            hidden=hidden,
             sigma=sigma,
             init_std=init_std,
             dtype=dtype,
@@ -236,6 +195,7 @@ class CRBM(nn.Module):
             "n_hidden": c["n_hidden"],
             "order": self.order,
             "visible": c["visible"],
+            "hidden": c["hidden"],
             "init_std": c["init_std"],
         }
 
@@ -243,6 +203,7 @@ class CRBM(nn.Module):
     def from_config(cls, config: dict, *, dtype=torch.float32, device=None) -> CRBM:
         c = dict(config)
         c["visible"] = units_from_json(c["visible"])
+        c["hidden"] = units_from_json(c.get("hidden", "bernoulli"))  # checkpoints before hidden= were binary
         return cls(**c, dtype=dtype, device=device)
 
     def extra_repr(self) -> str:
@@ -282,14 +243,8 @@ class CRBM(nn.Module):
         return self._conditioned(u)
 
     def _conditioned(self, u: Tensor) -> Conditioned:
-        w, s = self.rbm.weight, self.rbm.sigma
-        return Conditioned(
-            visible_bias=torch.addmm(self.rbm.visible_bias, u, self.A.T),
-            hidden_bias=torch.addmm(self.rbm.hidden_bias, u, self.B.T),
-            visible=self.rbm.visible,
-            weight_in=w if s is None else w / s.unsqueeze(1),
-            weight_out=w if s is None else w * s.unsqueeze(1),
-        )
+        rbm = self.rbm
+        return rbm.conditioned(torch.addmm(rbm.visible_bias, u, self.A.T), torch.addmm(rbm.hidden_bias, u, self.B.T))
 
     def free_energy(self, v: Tensor, u: Tensor) -> Tensor:
         """F(v_t | u_t) of frames v (B, D) given histories u (B, n D), shape (B,)."""

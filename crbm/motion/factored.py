@@ -22,15 +22,15 @@ autograd (v_neg from k alternating updates started at the data, treated as const
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crbm.engine.checkpoint import register_model
 from crbm.engine.errors import CRBMError
-from crbm.engine.rbm import check_tensor
+from crbm.engine.noise import normal
+from crbm.engine.rbm import Conditioned, check_tensor
 from crbm.engine.train import TrainConfig
-from crbm.engine.units import Gaussian, Units, units_from_json
-from crbm.motion.conditional import CRBM, Conditioned, taylor_config
+from crbm.engine.units import Bernoulli, Gaussian, Units, resolve_units, units_from_json
+from crbm.motion.conditional import CRBM, taylor_config
 
 
 @register_model
@@ -157,8 +157,6 @@ class FCRBM(nn.Module):
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                 raise CRBMError(f"FCRBM size {name} must be a positive integer, got {n!r}")
         sizes["C"] = order * n_visible
-        from crbm.engine.units import resolve_units
-
         self.visible = resolve_units(visible)
         if not isinstance(self.visible, Gaussian) and self.visible.name != "bernoulli":
             raise CRBMError(f"FCRBM visibles must be gaussian or bernoulli, got {self.visible.name}")
@@ -234,38 +232,28 @@ class FCRBM(nn.Module):
 
     def _conditioned(self, u: Tensor, labels: Tensor | None = None) -> Conditioned:
         z = labels @ self.R
-        s = self.sigma_value if isinstance(self.visible, Gaussian) else 1.0
+        gaussian = isinstance(self.visible, Gaussian)
+        s = self.sigma_value if gaussian else 1.0
         return Conditioned(
+            visible=self.visible,
+            hidden=Bernoulli(),
             visible_bias=self.visible_bias + ((u @ self.Au) * (z @ self.Az)) @ self.Av.T,
             hidden_bias=self.hidden_bias + ((u @ self.Bu) * (z @ self.Bz)) @ self.Bh.T,
-            visible=self.visible,
             weight_in=self.Wv / s,
             weight_out=self.Wv * s,
+            sigma=self.Wv.new_full((self.n_visible,), s) if gaussian else None,
             hidden_factors=self.Wh,
             gate=z @ self.Wz,
         )
 
-    def _free_energy(self, v: Tensor, cond: Conditioned) -> Tensor:
-        pre = cond.hidden_pre(v)
-        if isinstance(self.visible, Gaussian):
-            self_energy = (v - cond.visible_bias).square().sum(-1) / (2 * self.sigma_value**2)
-        else:
-            self_energy = -(v * cond.visible_bias).sum(-1)
-        return self_energy - F.softplus(pre).sum(-1)
-
     def free_energy(self, v: Tensor, u: Tensor, labels: Tensor) -> Tensor:
         """F(v_t | u_t, y_t) = self-energy at b_t - sum_j softplus(c_t + (x Wv * z Wz) Wh^T), shape (B,)."""
         check_tensor(v, "v", width=self.n_visible, like=self.Wv)
-        return self._free_energy(v, self.conditioned(u, labels))
+        return self.conditioned(u, labels).free_energy(v)
 
     def energy(self, v: Tensor, h: Tensor, u: Tensor, labels: Tensor) -> Tensor:
         """E(v, h | u, y) for paired rows, shape (B,)."""
-        cond = self.conditioned(u, labels)
-        if isinstance(self.visible, Gaussian):
-            self_energy = (v - cond.visible_bias).square().sum(-1) / (2 * self.sigma_value**2)
-        else:
-            self_energy = -(v * cond.visible_bias).sum(-1)
-        return self_energy - (h * cond.hidden_pre(v)).sum(-1)
+        return self.conditioned(u, labels).energy(v, h)
 
     # ------------------------------------------------------------------ trainer protocol
     def gradient(self, batch: tuple[Tensor, ...], config: TrainConfig, *, state: dict, generator):
@@ -276,28 +264,13 @@ class FCRBM(nn.Module):
             raise CRBMError("an FCRBM trains with CD (persistent chains cannot follow a changing history)")
         v, u, y = batch[:3]
         if self.history_noise:
-            u = u + self.history_noise * torch.randn(u.shape, generator=generator, dtype=u.dtype, device=u.device)
+            u = u + self.history_noise * normal(u.shape, generator, u)
         with torch.no_grad():
             cond = self._conditioned(u, y)
-            h = self._sample_hidden(cond, v, generator)
-            recon = None
-            for step in range(config.k):
-                pre = cond.visible_pre(h)
-                v_neg = self.visible.mean(pre)
-                if not config.mean_visible:
-                    sigma = torch.full_like(pre[0], self.sigma_value) if isinstance(self.visible, Gaussian) else None
-                    v_neg = self.visible.sample(pre, generator=generator, sigma=sigma)
-                if recon is None:
-                    recon = self.visible.mean(pre)
-                if step < config.k - 1:
-                    h = self._sample_hidden(cond, v_neg, generator)
+            h, _ = cond.sample_hidden(v, generator=generator)
+            v_neg, recon = cond.chain(h, config.k, generator=generator, mean_visible=config.mean_visible)
         directions = self.cd_directions(v, v_neg, u, y)
         return directions, {"recon_error": (v - recon).square().sum() / v.shape[0]}
-
-    @staticmethod
-    def _sample_hidden(cond: Conditioned, v: Tensor, generator) -> Tensor:
-        p = cond.hidden_mean(v)
-        return (torch.rand(p.shape, generator=generator, dtype=p.dtype, device=p.device) < p).to(p.dtype)
 
     def cd_directions(self, v: Tensor, v_neg: Tensor, u: Tensor, labels: Tensor) -> dict[str, Tensor]:
         """The CD ascent direction for every parameter: -d/dtheta mean_batch [F(v | u, y) - F(v_neg | u, y)]
@@ -308,7 +281,7 @@ class FCRBM(nn.Module):
                 p.requires_grad_(True)
             with torch.enable_grad():
                 cond = self._conditioned(u, labels)
-                loss = (self._free_energy(v, cond) - self._free_energy(v_neg.detach(), cond)).mean()
+                loss = (cond.free_energy(v) - cond.free_energy(v_neg.detach())).mean()
                 grads = torch.autograd.grad(loss, list(params.values()))
         finally:
             for p in params.values():

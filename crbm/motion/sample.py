@@ -1,16 +1,17 @@
 """Generation, filtering and missing-data filling for the conditional models (CRBM, LabelCRBM, FCRBM and the
 two-layer CRBM), as in Taylor, Hinton & Roweis (2006) and Taylor's code.
 
-Every one-layer model offers ``model.order`` and ``model.conditioned(u, labels) -> Conditioned``: the RBM
-it is at histories u (B, order * D) and labels (B, L) (see ``crbm.motion.conditional.Conditioned``). One frame
-is then settled by k alternating updates started at v_t = v_{t-1}:
+Every one-layer model offers ``model.order`` and ``model.conditioned(u, labels) -> Conditioned``: the engine's
+RBM at histories u (B, order * D) and labels (B, L) (``crbm.engine.rbm.Conditioned``: per-row biases, and factored
+weights for the FCRBM). One frame is then settled by k alternating updates started at v_t = v_{t-1}, drawn
+and averaged by the view's unit families (Bernoulli, ReLU or Gaussian hidden units):
 
     for s = 1 .. k-1:  h ~ p(h | v_t, u_t);  v_t <- E[v | h, u_t]
     finally:           v_t <- E[v | p(h | v_t, u_t), u_t]           (the mean-field final visible update)
 
 which is Taylor's generation loop (his final update uses the hidden probabilities instead of a sample).
-With ``mean_field=True`` every h is its probability: a deterministic predictor. All chains of a batch are
-updated at once; the Python loop runs once per frame and once per Gibbs step.
+With ``mean_field=True`` every h is its mean: a deterministic predictor (the online filter's rounds). All
+chains of a batch are updated at once; the Python loop runs once per frame and once per Gibbs step.
 
 For Gaussian visibles with a shared weight the hidden input after a visible update is
 c_t + (b_t / sigma + W h) W = a_t + h (W^T W), so a Gibbs step costs one matrix product with the
@@ -27,9 +28,10 @@ from torch import Tensor
 
 from crbm.engine.errors import CRBMError
 from crbm.engine.progress import steps
+from crbm.engine.rbm import Conditioned
 from crbm.engine.threads import step_work, use_threads
-from crbm.engine.units import Gaussian
-from crbm.motion.conditional import Conditioned, TwoLayerCRBM, history
+from crbm.engine.units import Gaussian, Units
+from crbm.motion.conditional import TwoLayerCRBM, history
 
 # uniforms per frame for which a CPU draw goes to a second thread (see _Settler._noise): from about 0.2 ms of
 # drawing, up to 32 MB buffers (beyond, the products on one fewer intra-op thread cost more than the overlap
@@ -97,7 +99,6 @@ class _Settler:
             raise CRBMError(f"k (Gibbs steps per frame) must be a positive integer, got {k!r}")
         self.k, self.mean_field, self.generator = k, mean_field, generator
         self._gram: Tensor | None = None
-        self._buffers: list[Tensor] = []
         self._frames_left = frames
         self._next: Future | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -105,63 +106,53 @@ class _Settler:
 
     def settle(self, cond: Conditioned, v: Tensor, missing: Tensor | None = None) -> Tensor:
         """Settle frames ``v`` (B, D) (the starting state); with ``missing`` (B, D) bool only those entries
-        change (the others stay clamped)."""
-        k, batch = self.k, v.shape[0]
+        change (the others stay clamped). Hidden states are drawn by the view's hidden family from the
+        uniforms or normals it consumes (``Units.noise``), visible updates are the visible family's mean."""
+        k, batch, hidden = self.k, v.shape[0], cond.hidden
         pre = cond.hidden_pre(v)
         if k > 1:
             h = torch.empty_like(pre)
-            noise = None if self.mean_field else self._noise(pre)
+            noise = None if self.mean_field else self._noise(hidden, pre)
             gram = self._gram_route(cond, batch) if missing is None else None
             if gram is not None:  # pre <- a_t + h (W^T W), written in place (no allocation per step)
                 a = cond.hidden_pre(cond.visible_bias)
                 for s in range(k - 1):
-                    torch.sigmoid(pre, out=h)
-                    if noise is not None:
-                        torch.lt(noise[s], h, out=h)
+                    h = hidden.mean(pre) if noise is None else hidden.sample_from(pre, noise[s], out=h)
                     torch.addmm(a, h, gram, out=pre)
             else:
                 vis = torch.empty_like(v)
                 for s in range(k - 1):
-                    torch.sigmoid(pre, out=h)
-                    if noise is not None:
-                        torch.lt(noise[s], h, out=h)
+                    h = hidden.mean(pre) if noise is None else hidden.sample_from(pre, noise[s], out=h)
                     mean = cond.visible.mean(cond.visible_pre(h, out=vis))
                     v = mean if missing is None else torch.where(missing, mean, v)
                     cond.hidden_pre(v, out=pre)
-        mean = cond.visible_mean(torch.sigmoid(pre))
+        mean = cond.visible_mean(hidden.mean(pre))
         return mean if missing is None else torch.where(missing, mean, v)
 
-    def _noise(self, pre: Tensor) -> Tensor:
-        """Uniforms for the k - 1 hidden samples of a frame, (k - 1, B, H), drawn into reused buffers.
+    def _noise(self, units: Units, pre: Tensor) -> Tensor:
+        """The noise of the k - 1 hidden samples of a frame, (k - 1, B, H), drawn by ``units.noise`` from
+        ``crbm.noise``.
 
         torch's CPU generator is serial and, for many chains, drawing costs more than the Gibbs products.
-        When more frames follow and the draw is large, the next frame's uniforms are drawn on a second
-        thread while this frame settles (into the other of two buffers). Every draw still comes from
-        ``generator`` in the same order with the same shape, and none is drawn beyond the last frame, so
-        the samples and the generator's final state equal those of drawing each frame in turn. While the
-        thread runs, torch's intra-op threads are one fewer (restored by ``close``): matrix products on every
-        core would make the two fight for the cores (measured: no gain at all with 2 threads on 2 cores)."""
+        When more frames follow and the draw is large, the next frame's noise is drawn on a second thread
+        while this frame settles. Every draw still comes from ``generator`` in the same order with the same
+        shape, and none is drawn beyond the last frame, so the samples and the generator's final state equal
+        those of drawing each frame in turn. While the thread runs, torch's intra-op threads are one fewer
+        (restored by ``close``): matrix products on every core would make the two fight for the cores
+        (measured: no gain at all with 2 threads on 2 cores)."""
         shape = (self.k - 1, *pre.shape)
-        if not self._buffers or self._buffers[0].shape != shape or self._buffers[0].dtype != pre.dtype:
-            self._buffers = [torch.empty(shape, dtype=pre.dtype, device=pre.device)]
         if self._next is not None:
             noise, self._next = self._next.result(), None
         else:
-            noise = self._draw(self._buffers[0])
+            noise = units.noise(shape, self.generator, pre)
         self._frames_left -= 1
         if self._frames_left > 0 and pre.device.type == "cpu" and _PREFETCH_MIN <= noise.numel() <= _PREFETCH_MAX:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crbm-uniforms")
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crbm-noise")
                 self._threads = torch.get_num_threads()
                 torch.set_num_threads(max(1, self._threads - 1))  # leave a core to the drawing thread
-            if len(self._buffers) == 1:
-                self._buffers.append(torch.empty_like(noise))
-            spare = self._buffers[1] if noise is self._buffers[0] else self._buffers[0]
-            self._next = self._pool.submit(self._draw, spare)
+            self._next = self._pool.submit(units.noise, shape, self.generator, pre)
         return noise
-
-    def _draw(self, out: Tensor) -> Tensor:
-        return torch.rand(out.shape, generator=self.generator, dtype=out.dtype, device=out.device, out=out)
 
     def close(self) -> None:
         """Wait for a draw still under way and stop the drawing thread."""
@@ -310,11 +301,10 @@ def _filter(model, x: Tensor, gain: Tensor | None, iterations: int, labels: Tens
     out = x.clone()
     predictions = torch.full_like(x, float("nan"))
     sched = _schedule(labels, x.shape[0], x.shape[1], x)
+    settler = _Settler(iterations, True, None)  # ``iterations`` mean-field rounds
     for t in steps(n, x.shape[1], desc="filter"):
         cond = model.conditioned(history(out[:, t - n : t], n), None if sched is None else sched[:, t])
-        v = x[:, t] if gain is None else out[:, t - 1]
-        for _ in range(iterations):
-            v = cond.visible_mean(cond.hidden_mean(v))
+        v = settler.settle(cond, x[:, t] if gain is None else out[:, t - 1])
         predictions[:, t] = v
         out[:, t] = v if gain is None else v + gain * (x[:, t] - v)
     return out, predictions

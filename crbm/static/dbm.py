@@ -32,7 +32,7 @@ from crbm.engine.checkpoint import register_model
 from crbm.engine.errors import CRBMError
 from crbm.engine.evaluate import base_rate_bias
 from crbm.engine.noise import torch_generator, uniform
-from crbm.engine.rbm import RBM, check_tensor
+from crbm.engine.rbm import RBM, check_tensor, weight_statistics
 from crbm.engine.train import TrainConfig, fit
 from crbm.engine.units import Bernoulli, Concat
 from crbm.static.dbn import up_pass
@@ -171,8 +171,15 @@ class DBM(nn.Module):
         return mu1, mu2
 
     def _top_mean(self, h1: Tensor) -> Tensor:
-        """sigmoid(h1 W2 + c2), (batch, n_h2): the h2 block of the joint RBM's p(x | h1)."""
-        return torch.sigmoid(torch.addmm(self.c2, h1, self.W2))
+        """sigmoid(h1 W2 + c2), (batch, n_h2): the h2 block of the joint RBM's E[x | h1]."""
+        return self._block_mean(h1, 1)
+
+    def _block_mean(self, h1: Tensor, block: int) -> Tensor:
+        """Block ``block`` of the joint RBM's E[x | h1] by that block's unit family: 0 is v (mean of
+        b + W1 h1, (batch, n_visible)), 1 is h2 (mean of c2 + W2^T h1, (batch, n_h2))."""
+        rbm = self.joint_rbm
+        rows = slice(0, self.n_visible) if block == 0 else slice(self.n_visible, None)
+        return rbm.visible.blocks[block][0].mean(torch.addmm(rbm.visible_bias[rows], h1, rbm.weight[rows].T))
 
     @torch.no_grad()
     def elbo(self, v: Tensor, log_z: float, *, steps: int | None = None) -> Tensor:
@@ -234,13 +241,12 @@ class DBM(nn.Module):
         state["chain"] = chain
         ph_neg = rbm.hidden_mean(chain)
         x_pos = self._joint(v, mu2)
-        grad_w = torch.mm(chain.T, ph_neg).addmm_(x_pos.T, mu1, beta=-1.0 / chain.shape[0], alpha=1.0 / v.shape[0])
         directions = {
-            "joint_rbm.weight": grad_w,
+            "joint_rbm.weight": weight_statistics(x_pos, mu1, chain, ph_neg),
             "joint_rbm.visible_bias": x_pos.mean(0) - chain.mean(0),
             "joint_rbm.hidden_bias": mu1.mean(0) - ph_neg.mean(0),
         }
-        recon = torch.sigmoid(torch.addmm(self.b, mu1, self.W1.T))
+        recon = self._block_mean(mu1, 0)
         return directions, {"recon_error": (v - recon).square().sum() / v.shape[0]}
 
     def monitor(self, v: Tensor) -> Tensor:
@@ -258,16 +264,20 @@ class _DoubledInput(RBM):
     """The first pretraining RBM: p(h | v) = sigmoid(2 v W + c), p(v | h) = sigmoid(W h + b) (two tied copies
     of the visible layer feed the hidden units; section 3.1 of the paper)."""
 
-    def hidden_pre(self, v, hidden_shift=None):
-        return super().hidden_pre(2 * v, hidden_shift)
+    def conditioned(self, visible_bias=None, hidden_bias=None, *, counts=None):
+        view = super().conditioned(visible_bias, hidden_bias, counts=counts)
+        view.weight_in = 2 * view.weight_in  # (2 v) W = v (2 W) exactly
+        return view
 
 
 class _DoubledTopDown(RBM):
     """The second pretraining RBM: p(h2 | h1) = sigmoid(h1 W + c), p(h1 | h2) = sigmoid(2 W h2 + b) (two tied
     copies of the top layer feed the layer below)."""
 
-    def visible_pre(self, h, visible_shift=None):
-        return super().visible_pre(2 * h, visible_shift)
+    def conditioned(self, visible_bias=None, hidden_bias=None, *, counts=None):
+        view = super().conditioned(visible_bias, hidden_bias, counts=counts)
+        view.weight_out = 2 * view.weight_out  # (2 h) W^T = h (2 W)^T exactly
+        return view
 
 
 def pretrain_dbm(

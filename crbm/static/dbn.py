@@ -318,6 +318,23 @@ class DBN(nn.Module):
         wrong = sum((self.predict(x) != y).sum() for x, y in pairs)
         return float(wrong) / images.shape[0]
 
+    def _top_units(self) -> tuple[Units, Units | None]:
+        """The unit families of the top RBM's penultimate and label blocks (None without labels)."""
+        vis = self.top.visible
+        return (vis.blocks[0][0], vis.blocks[1][0]) if isinstance(vis, Concat) else (vis, None)
+
+    def _top_visible(self, h: Tensor, labels: Tensor | None, generator) -> tuple[Tensor, Tensor, Tensor]:
+        """The visible half of a Gibbs step in the top RBM from hidden states ``h``: pen ~ p(pen | h) by the pen
+        block's family; the labels clamped to ``labels``, or (None) set to their mean p(label | h) by the label
+        block's family. Returns (pen, labels, pen pre-activation)."""
+        n_pen = self.sizes[-2]
+        pen_units, label_units = self._top_units()
+        pre = self.top.visible_pre(h)
+        pen = pen_units.sample(pre[:, :n_pen], generator=generator)
+        if labels is None:
+            labels = pre[:, n_pen:] if label_units is None else label_units.mean(pre[:, n_pen:])
+        return pen, labels, pre[:, :n_pen]
+
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
     def generate(self, labels: Tensor, *, steps: int = 1000, generator: torch.Generator | None) -> Tensor:
@@ -328,12 +345,12 @@ class DBN(nn.Module):
         top, n_pen = self.top, self.sizes[-2]
         if steps < 1:
             raise CRBMError(f"steps: expected at least 1 Gibbs round, got {steps}")
-        pen = Bernoulli().sample(top.visible_bias[:n_pen].expand(y.shape[0], -1), generator=generator)
+        pen_units = self._top_units()[0]
+        pen = pen_units.sample(top.visible_bias[:n_pen].expand(y.shape[0], -1), generator=generator)
         for _ in range(steps):
             h, _ = top.sample_hidden(torch.cat([pen, y], 1), generator=generator)
-            pen_pre = top.visible_pre(h)[:, :n_pen]
-            pen = Bernoulli().sample(pen_pre, generator=generator)
-        x = Bernoulli().mean(pen_pre)
+            pen, _, pen_pre = self._top_visible(h, y, generator)
+        x = pen_units.mean(pen_pre)
         for rbm in reversed(self.lower):
             x = rbm.visible_mean(x)
         return x
@@ -351,17 +368,14 @@ class DBN(nn.Module):
         ``sleep[1]``, and ``sleep[0]`` = the visible probabilities."""
         if k < 1:
             raise CRBMError(f"k: expected at least 1 Gibbs round in the top RBM, got {k}")
-        top, n_pen = self.top, self.sizes[-2]
-        wake = [images]
+        top, wake = self.top, [images]
         for i, rbm in enumerate(self.lower):
             pre = torch.addmm(rbm.hidden_bias, wake[-1], self._recognition_weight(i))
             wake.append(rbm.hidden.sample(pre, generator=generator))
         top_pos, _ = top.sample_hidden(torch.cat([wake[-1], targets], 1), generator=generator)
         h = top_pos
         for _ in range(k):
-            pre = top.visible_pre(h)
-            pen_neg = Bernoulli().sample(pre[:, :n_pen], generator=generator)
-            lab_neg = torch.softmax(pre[:, n_pen:], 1)
+            pen_neg, lab_neg, _ = self._top_visible(h, None, generator)
             h, _ = top.sample_hidden(torch.cat([pen_neg, lab_neg], 1), generator=generator)
         sleep = [pen_neg]
         for i in reversed(range(len(self.lower))):
