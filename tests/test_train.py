@@ -3,12 +3,14 @@ reproducible and resumable, divergence stops with advice."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
 import torch
 from engine_helpers import DT, noisy_prototypes
 
+import crbm
 import crbm.engine.train
 from crbm import RBM, DivergenceError, TensorData, TrainConfig, exact_log_partition, fit, load_checkpoint
 from crbm.engine.errors import CRBMError
@@ -307,3 +309,64 @@ def test_bf16_matmul_mode_changes_the_model_far_less_than_a_new_seed_does():
     gaps = [abs(b - f) for b, f in zip(result["bf16"], result["ieee"])]
     assert spread > 1.0, result
     assert max(gaps) < spread / 5, (gaps, spread, result)
+
+
+# ---------------------------------------------------------------- optimiser and sampler settings
+# TrainConfig.to_json() as checkpoints stored it before the sampler's settings moved to SamplerConfig
+OLD_CONFIG_JSON = {
+    "epochs": 3, "batch_size": 20, "learning_rate": 0.1, "lr_scale": {}, "lr_schedule": "constant", "lr_final": 1.0,
+    "momentum": 0.5, "final_momentum": 0.9, "momentum_epochs": 5, "weight_decay": 0.0002, "k": 1, "persistent": True,
+    "n_chains": 7, "mean_visible": False, "sparsity_target": None, "sparsity_cost": 0.0, "seed": 3, "device": None,
+    "shuffle": True, "checkpoint": "pcd.safetensors", "checkpoint_every": 1, "checkpoint_every_steps": 2,
+    "explode_factor": 1000.0, "progress": False, "verbose": False, "matmul_precision": None,
+}
+
+
+def test_sampler_settings_live_in_a_sampler_config_and_keep_their_keywords():
+    from crbm import SamplerConfig
+
+    flat = TrainConfig(k=3, persistent=True, n_chains=9, mean_visible=False, sparsity_target=0.1, sparsity_cost=0.5)
+    nested = TrainConfig(sampler=SamplerConfig(k=3, persistent=True, n_chains=9, mean_visible=False,
+                                               sparsity_target=0.1, sparsity_cost=0.5))
+    assert flat == nested and flat.sampler == nested.sampler
+    assert (flat.k, flat.persistent, flat.n_chains, flat.mean_visible) == (3, True, 9, False)
+    assert (flat.sparsity_target, flat.sparsity_cost) == (0.1, 0.5)
+    assert TrainConfig().sampler == SamplerConfig()
+    changed = dataclasses.replace(flat, k=5)  # one setting replaced, the others kept
+    assert changed.sampler == dataclasses.replace(flat.sampler, k=5) and changed.epochs == flat.epochs
+    assert dataclasses.replace(flat, epochs=2).sampler == flat.sampler
+    assert TrainConfig(sampler=SamplerConfig(k=2), k=4).k == 4  # a keyword updates the given sampler
+    assert not {"k", "persistent", "n_chains"} & {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def test_config_json_of_earlier_checkpoints_rebuilds_the_same_config():
+    old = TrainConfig(**OLD_CONFIG_JSON)
+    assert old.to_json() == OLD_CONFIG_JSON  # still written flat, key for key
+    assert old.sampler == crbm.SamplerConfig(k=1, persistent=True, n_chains=7, mean_visible=False)
+    assert TrainConfig(**old.to_json()) == old
+    nested = {k: v for k, v in OLD_CONFIG_JSON.items() if k not in crbm.engine.train.SAMPLER_SETTINGS}
+    assert TrainConfig(**nested, sampler=dataclasses.asdict(old.sampler)) == old  # the sampler as a JSON dict
+
+
+@pytest.mark.parametrize(
+    "make,expected",
+    [
+        (lambda: TrainConfig(k=0), "TrainConfig.k must be a positive integer, got 0"),
+        (lambda: dataclasses.replace(TrainConfig(), n_chains=0), "TrainConfig.n_chains must be None or a positive"),
+        (lambda: crbm.SamplerConfig(k=True), "SamplerConfig.k must be a positive integer, got True"),
+        (lambda: crbm.SamplerConfig(sparsity_target="x"), r"SamplerConfig.sparsity_target must be in \(0, 1\)"),
+        (lambda: TrainConfig(sampler=3), "TrainConfig.sampler must be a crbm.SamplerConfig, got 3"),
+    ],
+)
+def test_bad_sampler_settings_name_where_they_were_written(make, expected):
+    with pytest.raises(CRBMError, match=expected):
+        make()
+
+
+def test_pcd_runs_the_same_with_the_settings_nested_or_flat():
+    data = _patterns()
+    common = {"epochs": 3, "batch_size": 10, "seed": 4, **QUIET}
+    flat, nested = _rbm(1), _rbm(1)
+    fit(flat, data, TrainConfig(k=2, persistent=True, n_chains=6, **common))
+    fit(nested, data, TrainConfig(sampler=crbm.SamplerConfig(k=2, persistent=True, n_chains=6), **common))
+    assert torch.equal(flat.weight, nested.weight)

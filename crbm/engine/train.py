@@ -26,19 +26,23 @@ target uses each shard's own mean activation).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import sys
 import time
+import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from crbm.engine.checkpoint import load_checkpoint, save_checkpoint
+from crbm.engine.checks import is_number, is_positive_int
 from crbm.engine.errors import CRBMError, DivergenceError
 from crbm.engine.noise import ShardedGenerator
 from crbm.engine.progress import figures_line, progress_bar
@@ -58,8 +62,48 @@ LR_SCHEDULES: dict[str, Callable[[float, float], float]] = {
 
 
 @dataclass(frozen=True)
+class SamplerConfig:
+    """How a model draws the negative statistics of its gradient (CD-k / PCD-k) and its sparsity penalty;
+    the models read these, the trainer does not."""
+
+    k: int = 1  # Gibbs steps of CD-k / PCD-k
+    persistent: bool = False  # PCD (persistent chains) instead of CD
+    n_chains: int | None = None  # PCD chains (default: the batch size)
+    mean_visible: bool = True  # CD reconstructions use E[v|h] instead of a draw
+    sparsity_target: float | None = None  # target mean hidden activation
+    sparsity_cost: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_fields("SamplerConfig", self, _sampler_checks(self))
+
+
+def _sampler_checks(s) -> list[tuple[str, bool, str]]:
+    """(setting, valid, what is expected) for the sampler's settings of ``s`` (a SamplerConfig or the keywords
+    given to TrainConfig)."""
+    return [
+        ("k", is_positive_int(s.k), "a positive integer"),
+        ("n_chains", s.n_chains is None or is_positive_int(s.n_chains), "None or a positive integer"),
+        ("sparsity_cost", is_number(s.sparsity_cost) and s.sparsity_cost >= 0, "a finite number >= 0"),
+        ("sparsity_target", s.sparsity_target is None or (is_number(s.sparsity_target) and 0 < s.sparsity_target < 1),
+         "in (0, 1)"),
+    ]
+
+
+SAMPLER_SETTINGS = tuple(f.name for f in dataclasses.fields(SamplerConfig))
+
+
+def _check_fields(owner: str, config, checks: list[tuple[str, bool, str]]) -> None:
+    """CRBMError ``<owner>.<field> must be <expected>, got <value>`` for the first failed check."""
+    for name, ok, expected in checks:
+        if not ok:
+            raise CRBMError(f"{owner}.{name} must be {expected}, got {getattr(config, name)!r}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
-    """Training settings (defaults: Hinton's practical guide for binary RBMs)."""
+    """Training settings (defaults: Hinton's practical guide for binary RBMs): the optimiser's here, the
+    sampler's in ``sampler`` (a ``SamplerConfig``). The sampler's settings are also accepted and read as
+    keywords and attributes of their own: ``TrainConfig(k=3).k == TrainConfig(sampler=SamplerConfig(k=3)).k``."""
 
     epochs: int = 10  # passes over the data
     batch_size: int = 100  # examples per mini-batch
@@ -71,12 +115,7 @@ class TrainConfig:
     final_momentum: float = 0.9  # momentum afterwards
     momentum_epochs: int = 5
     weight_decay: float = 2e-4  # L2 on weights only (model.decayed_parameters())
-    k: int = 1  # Gibbs steps of CD-k / PCD-k
-    persistent: bool = False  # PCD (persistent chains) instead of CD
-    n_chains: int | None = None  # PCD chains (default: batch_size)
-    mean_visible: bool = True  # CD reconstructions use E[v|h] instead of a draw
-    sparsity_target: float | None = None  # target mean hidden activation
-    sparsity_cost: float = 0.0
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)  # CD/PCD steps, chains, sparsity
     seed: int = 0  # every random draw of the run comes from this
     device: str | None = None  # None: cuda when available, else cpu
     shuffle: bool = True
@@ -84,57 +123,112 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between checkpoints
     checkpoint_every_steps: int | None = None  # also checkpoint every this many mini-batches (exact mid-epoch resume)
     explode_factor: float = 1e3  # stop when an epoch's recon_error exceeds this times the run's first batch's
-    progress: bool | None = None  # progress bar (None: where a person watches, crbm.engine.progress.watching)
+    progress: bool | None = None  # progress bar (None: where a person watches, crbm.progress.watching)
     verbose: bool = True  # a summary line per run on stderr (and, without a bar, the figures every 30 s)
     matmul_precision: str | None = None  # float32 products: "ieee", "bf16" (CPU), "tf32"; None: as the backend is set
 
     def __post_init__(self) -> None:
-        checks = [
-            ("epochs", _positive_int(self.epochs), "a positive integer"),
-            ("batch_size", _positive_int(self.batch_size), "a positive integer"),
-            ("learning_rate", _number(self.learning_rate) and self.learning_rate >= 0, "a finite number >= 0"),
-            ("momentum", _number(self.momentum) and 0 <= self.momentum < 1, "in [0, 1)"),
-            ("final_momentum", _number(self.final_momentum) and 0 <= self.final_momentum < 1, "in [0, 1)"),
-            ("weight_decay", _number(self.weight_decay) and self.weight_decay >= 0, "a finite number >= 0"),
+        _check_fields("TrainConfig", self, [
+            ("epochs", is_positive_int(self.epochs), "a positive integer"),
+            ("batch_size", is_positive_int(self.batch_size), "a positive integer"),
+            ("learning_rate", is_number(self.learning_rate) and self.learning_rate >= 0, "a finite number >= 0"),
+            ("momentum", is_number(self.momentum) and 0 <= self.momentum < 1, "in [0, 1)"),
+            ("final_momentum", is_number(self.final_momentum) and 0 <= self.final_momentum < 1, "in [0, 1)"),
+            ("weight_decay", is_number(self.weight_decay) and self.weight_decay >= 0, "a finite number >= 0"),
             ("momentum_epochs", isinstance(self.momentum_epochs, int) and self.momentum_epochs >= 0, "an integer >= 0"),
-            ("k", _positive_int(self.k), "a positive integer"),
             ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {sorted(LR_SCHEDULES)}"),
-            ("lr_final", _number(self.lr_final) and self.lr_final > 0, "a finite number > 0"),
-            ("checkpoint_every", _positive_int(self.checkpoint_every), "a positive integer"),
+            ("lr_final", is_number(self.lr_final) and self.lr_final > 0, "a finite number > 0"),
+            ("checkpoint_every", is_positive_int(self.checkpoint_every), "a positive integer"),
             (
                 "checkpoint_every_steps",
-                self.checkpoint_every_steps is None or _positive_int(self.checkpoint_every_steps),
+                self.checkpoint_every_steps is None or is_positive_int(self.checkpoint_every_steps),
                 "None or a positive integer",
             ),
-            ("n_chains", self.n_chains is None or _positive_int(self.n_chains), "None or a positive integer"),
-            ("explode_factor", _number(self.explode_factor) and self.explode_factor > 1, "a finite number > 1"),
+            ("explode_factor", is_number(self.explode_factor) and self.explode_factor > 1, "a finite number > 1"),
             (
                 "matmul_precision",
                 self.matmul_precision is None or self.matmul_precision in MATMUL_PRECISIONS,
                 f"None or one of {list(MATMUL_PRECISIONS)}",
             ),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise CRBMError(f"TrainConfig.{name} must be {expected}, got {getattr(self, name)!r}")
-        if not (_number(self.sparsity_cost) and self.sparsity_cost >= 0):
-            raise CRBMError(f"TrainConfig.sparsity_cost must be a finite number >= 0, got {self.sparsity_cost!r}")
-        if not isinstance(self.lr_scale, Mapping) or not all(_number(f) and f >= 0 for f in self.lr_scale.values()):
+            ("sampler", isinstance(self.sampler, SamplerConfig), "a crbm.SamplerConfig"),
+        ])
+        if not isinstance(self.lr_scale, Mapping) or not all(is_number(f) and f >= 0 for f in self.lr_scale.values()):
             raise CRBMError(f"TrainConfig.lr_scale must be a dict of finite factors >= 0, got {self.lr_scale!r}")
-        if self.sparsity_target is not None and not 0 < self.sparsity_target < 1:
-            raise CRBMError(f"TrainConfig.sparsity_target must be in (0, 1), got {self.sparsity_target!r}")
         check_device(self.device)
 
+    if TYPE_CHECKING:  # the constructor as _sampler_keywords makes it: the sampler's settings also as keywords
+
+        def __init__(
+            self, epochs: int = ..., batch_size: int = ..., learning_rate: float = ...,
+            lr_scale: Mapping[str, float] = ..., lr_schedule: str = ..., lr_final: float = ..., momentum: float = ...,
+            final_momentum: float = ..., momentum_epochs: int = ..., weight_decay: float = ...,
+            sampler: SamplerConfig | Mapping | None = ..., seed: int = ..., device: str | None = ...,
+            shuffle: bool = ..., checkpoint: str | None = ..., checkpoint_every: int = ...,
+            checkpoint_every_steps: int | None = ..., explode_factor: float = ..., progress: bool | None = ...,
+            verbose: bool = ..., matmul_precision: str | None = ..., *, k: int = ..., persistent: bool = ...,
+            n_chains: int | None = ..., mean_visible: bool = ..., sparsity_target: float | None = ...,
+            sparsity_cost: float = ...,
+        ) -> None: ...
+
+    # the sampler's settings, read where they were before the split (a model's gradient reads config.k, ...)
+    @property
+    def k(self) -> int:
+        return self.sampler.k
+
+    @property
+    def persistent(self) -> bool:
+        return self.sampler.persistent
+
+    @property
+    def n_chains(self) -> int | None:
+        return self.sampler.n_chains
+
+    @property
+    def mean_visible(self) -> bool:
+        return self.sampler.mean_visible
+
+    @property
+    def sparsity_target(self) -> float | None:
+        return self.sampler.sparsity_target
+
+    @property
+    def sparsity_cost(self) -> float:
+        return self.sampler.sparsity_cost
+
     def to_json(self) -> dict:
-        d = dataclasses.asdict(self)
+        """The settings as JSON, flat (the sampler's settings beside the optimiser's, as checkpoints have
+        always stored them); ``TrainConfig(**config.to_json())`` rebuilds the config."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "sampler"}
         d["lr_scale"] = dict(self.lr_scale)
-        return d
+        return d | dataclasses.asdict(self.sampler)
 
     def learning_rate_at(self, epoch: int) -> float:
         return self.learning_rate * LR_SCHEDULES[self.lr_schedule](epoch / self.epochs, self.lr_final)
 
     def momentum_at(self, epoch: int) -> float:
         return self.momentum if epoch < self.momentum_epochs else self.final_momentum
+
+
+def _sampler_keywords(init):
+    """TrainConfig's constructor also takes the sampler's settings as keywords (``TrainConfig(k=3)``, the
+    form before the split, which checkpoints' JSON uses); they update ``sampler`` (a SamplerConfig or its
+    JSON dict)."""
+
+    @functools.wraps(init)
+    def __init__(self, *args, sampler: SamplerConfig | Mapping | None = None, **kwargs) -> None:
+        settings = {k: kwargs.pop(k) for k in SAMPLER_SETTINGS if k in kwargs}
+        if isinstance(sampler, Mapping):
+            sampler = SamplerConfig(**sampler)
+        if settings:  # checked as TrainConfig's: that is where the caller wrote them
+            merged = types.SimpleNamespace(**dataclasses.asdict(sampler or SamplerConfig()) | settings)
+            _check_fields("TrainConfig", merged, _sampler_checks(merged))
+            sampler = SamplerConfig(**vars(merged))
+        init(self, *args, **({} if sampler is None else {"sampler": sampler}), **kwargs)
+
+    return __init__
+
+
+TrainConfig.__init__ = _sampler_keywords(TrainConfig.__init__)  # type: ignore[method-assign]
 
 
 MATMUL_PRECISIONS = ("ieee", "bf16", "tf32")
@@ -175,14 +269,6 @@ def _set_matmul_precision(precision: str, device) -> Callable[[], None]:
 
     backend.fp32_precision = precision
     return restore
-
-
-def _positive_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
-
-
-def _number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 class TensorData:
@@ -252,55 +338,81 @@ def fit(
     epoch's data order, the batch counter, the momentum, the chains and the generator state), and on the
     same device the result is bit-identical to an uninterrupted run.
     ``extra``: JSON stored in every checkpoint (e.g. fitted preprocessing)."""
-    config = config or TrainConfig()
-    if not isinstance(config, TrainConfig):
-        raise CRBMError(f"config: expected a crbm.TrainConfig, got {type(config).__name__}")
-    streamed = hasattr(data, "epoch_batches")
-    if not isinstance(data, Tensor) and not streamed and not all(hasattr(data, a) for a in ("__len__", "to", "batch")):
-        raise CRBMError(
-            f"data: expected a torch.Tensor of shape (N, n_visible) or an object with __len__, to(device) and "
-            f"batch(idx) (e.g. crbm.TensorData), or a stream with epoch_batches(epoch, generator) "
-            f"(e.g. crbm.StreamingWindows), got {type(data).__name__}"
-        )
-    device = resolve_device(config.device)
-    model.to(device)
-    if isinstance(data, Tensor):
-        if hasattr(model, "check_visible"):
-            model.check_visible(data.to(device), "data")
-        data = TensorData(data)
-    dist = torch.distributed
-    world, rank = (dist.get_world_size(), dist.get_rank()) if dist.is_available() and dist.is_initialized() else (1, 0)
-    if streamed:
-        _check_stream(data, config, world, valid)
-    else:
-        data = data.to(device)
-    n = 1 if streamed else len(data)
-    global_batch = config.batch_size * world
-    if not streamed and n == 0:
-        raise CRBMError("data: no training examples")
-    if not streamed and global_batch > n:
-        procs = f" x {world} processes" if world > 1 else ""
-        raise CRBMError(f"batch_size {config.batch_size}{procs} is larger than the data ({n} examples)")
-    params = _named_parameters(model)
-    unknown = sorted(set(config.lr_scale) - set(params))
-    if unknown:
-        raise CRBMError(f"TrainConfig.lr_scale names {unknown}, which are not parameters of the model {sorted(params)}")
-    if valid is not None and hasattr(model, "check_visible"):
-        model.check_visible(valid.to(device) if isinstance(valid, Tensor) else valid, "valid")
-    decayed = set(model.decayed_parameters())
-    velocity = {k: torch.zeros_like(p) for k, p in params.items()}
-    state: dict[str, Tensor] = {}
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-    history: list[dict] = []
-    start_epoch, start_step = 0, 0
-    saved_order: Tensor | None = None
-    sums: dict[str, Tensor] = {}
-
+    run = _Run(model, data, config or TrainConfig(), valid=valid, extra=extra)
     if resume is not None:
-        ck = load_checkpoint(resume, device=device)
+        run.resume(resume)
+    return run.train(callbacks)
+
+
+class _Run:
+    """One call of ``fit``: the model and its data on the device, the settings, and the trainer's state
+    (velocities, the model's chains, the generator, the data order and figure sums of the epoch under way,
+    the history). ``resume`` loads that state from a checkpoint, ``epoch`` trains one pass, ``save`` writes
+    the checkpoint, ``train`` runs the epochs."""
+
+    def __init__(self, model: torch.nn.Module, data, config: TrainConfig, *, valid, extra) -> None:
+        if not isinstance(config, TrainConfig):
+            raise CRBMError(f"config: expected a crbm.TrainConfig, got {type(config).__name__}")
+        streamed = hasattr(data, "epoch_batches")
+        in_memory = all(hasattr(data, a) for a in ("__len__", "to", "batch"))
+        if not isinstance(data, Tensor) and not streamed and not in_memory:
+            raise CRBMError(
+                f"data: expected a torch.Tensor of shape (N, n_visible) or an object with __len__, to(device) and "
+                f"batch(idx) (e.g. crbm.TensorData), or a stream with epoch_batches(epoch, generator) "
+                f"(e.g. crbm.StreamingWindows), got {type(data).__name__}"
+            )
+        device = resolve_device(config.device)
+        model.to(device)
+        if isinstance(data, Tensor):
+            if hasattr(model, "check_visible"):
+                model.check_visible(data.to(device), "data")
+            data = TensorData(data)
+        dist = torch.distributed
+        parallel = dist.is_available() and dist.is_initialized()
+        world, rank = (dist.get_world_size(), dist.get_rank()) if parallel else (1, 0)
+        if streamed:
+            _check_stream(data, config, world, valid)
+        else:
+            data = data.to(device)
+        n = 1 if streamed else len(data)
+        global_batch = config.batch_size * world
+        if not streamed and n == 0:
+            raise CRBMError("data: no training examples")
+        if not streamed and global_batch > n:
+            procs = f" x {world} processes" if world > 1 else ""
+            raise CRBMError(f"batch_size {config.batch_size}{procs} is larger than the data ({n} examples)")
+        params = _named_parameters(model)
+        unknown = sorted(set(config.lr_scale) - set(params))
+        if unknown:
+            raise CRBMError(
+                f"TrainConfig.lr_scale names {unknown}, which are not parameters of the model {sorted(params)}"
+            )
+        if valid is not None and hasattr(model, "check_visible"):
+            model.check_visible(valid.to(device) if isinstance(valid, Tensor) else valid, "valid")
+        self.model, self.data, self.config, self.valid, self.extra = model, data, config, valid, extra
+        self.device, self.streamed, self.world, self.rank = device, streamed, world, rank
+        self.n, self.global_batch, self.params = n, global_batch, params
+        self.decayed = set(model.decayed_parameters())
+        self.velocity = {k: torch.zeros_like(p) for k, p in params.items()}
+        self.state: dict[str, Tensor] = {}
+        self.generator = torch.Generator(device=device).manual_seed(config.seed)
+        self.history: list[dict] = []
+        self.start_epoch, self.start_step = 0, 0
+        self.saved_order: Tensor | None = None  # a mid-epoch checkpoint's data order, used by the next epoch
+        self.sums: dict[str, Tensor] = {}  # the epoch's figures so far, summed over batches on the device
+        self.first_recon: float | None = None  # the run's first recon_error: the yardstick of divergence
+        self.first_batch: Tensor | None = None  # the first batch's recon_error, read at the end of the first epoch
+        self.n_batches = getattr(data, "n_batches", None) if streamed else n // global_batch + (n % global_batch > 0)
+        self.bar = None
+
+    def resume(self, path: str | Path) -> None:
+        """Continue the run a checkpoint of ``fit`` left: the model's tensors, the trainer's state, the
+        history and the place (epoch, batch) it stopped at. Refuses another model or state that cannot fit."""
+        model, device = self.model, self.device
+        ck = load_checkpoint(path, device=device)
         if ck.model.kind != model.kind:
             raise CRBMError(
-                f"{resume}: checkpoint holds a different model, a {ck.model.kind}; this run trains a {model.kind}"
+                f"{path}: checkpoint holds a different model, a {ck.model.kind}; this run trains a {model.kind}"
             )
         theirs, ours = ck.model.config(), model.config()
         if theirs != ours:
@@ -308,150 +420,177 @@ def fit(
                 f"{k} {theirs.get(k)!r} (this run: {ours.get(k)!r})" for k in sorted(set(theirs) | set(ours))
                 if theirs.get(k) != ours.get(k)
             )
-            raise CRBMError(f"{resume}: checkpoint holds a different model, a {ck.model.kind} with {diff}")
-        _check_trainer_state(resume, ck.trainer, params, n)
+            raise CRBMError(f"{path}: checkpoint holds a different model, a {ck.model.kind} with {diff}")
+        _check_trainer_state(path, ck.trainer, self.params, self.n)
         model.load_state_dict(ck.model.state_dict())
+        groups = {"velocity": self.velocity, "state": self.state, "sums": self.sums}
         for k, v in ck.trainer.items():
             group, _, name = k.partition("/")
-            if group == "velocity":
-                velocity[name] = v.to(device)
-            elif group == "state":
-                state[name] = v.to(device)
-            elif group == "sums":
-                sums[name] = v.to(device)
+            if group in groups:
+                groups[group][name] = v.to(device)
         try:
-            generator.set_state(ck.trainer["rng/generator"])
+            self.generator.set_state(ck.trainer["rng/generator"])
         except RuntimeError as err:
-            raise CRBMError(f"{resume}: the checkpoint's generator state does not fit a {device.type} generator "
+            raise CRBMError(f"{path}: the checkpoint's generator state does not fit a {device.type} generator "
                             f"({err})") from None
-        history = list(ck.trainer_meta.get("history", []))
-        start_epoch = int(ck.trainer_meta.get("epoch", 0))
-        start_step = int(ck.trainer_meta.get("step", 0))
-        saved_order = ck.trainer.get("epoch/order")
-        if saved_order is not None:
-            saved_order = saved_order.to(device)
+        self.history = list(ck.trainer_meta.get("history", []))
+        self.start_epoch = int(ck.trainer_meta.get("epoch", 0))
+        self.start_step = int(ck.trainer_meta.get("step", 0))
+        order = ck.trainer.get("epoch/order")
+        self.saved_order = None if order is None else order.to(device)
+        # (checkpoints written before "first_recon" existed: the first epoch's figure)
+        earlier = next((h["recon_error"] for h in self.history if "recon_error" in h), None)
+        self.first_recon = ck.trainer_meta.get("first_recon", earlier)
 
-    n_batches = getattr(data, "n_batches", None) if streamed else n // global_batch + (n % global_batch > 0)
-    total = None if n_batches is None else (config.epochs - start_epoch) * n_batches - start_step
-    bar = progress_bar(total, desc=f"train {model.kind}", unit="batch", enabled=config.progress)
-    started = last_line = time.perf_counter()
-    done_before = len(history)  # epochs of a resumed run's history
-    first_recon = None
-    if resume is not None:  # (checkpoints written before "first_recon" existed: the first epoch's figure)
-        earlier = next((h["recon_error"] for h in history if "recon_error" in h), None)
-        first_recon = ck.trainer_meta.get("first_recon", earlier)
-    first_batch: Tensor | None = None  # the run's first recon_error, read at the end of the first epoch
-    monitor = getattr(model, "monitor", None)
+    def _yardstick(self) -> float | None:
+        """The recon_error divergence is measured against: the run's first, once known."""
+        if self.first_recon is not None or self.first_batch is None:
+            return self.first_recon
+        return float(self.first_batch)
 
-    def save(epoch_done: int, step: int = 0, order: Tensor | None = None) -> None:
+    def save(self, epoch_done: int, step: int = 0, order: Tensor | None = None) -> None:
+        """Checkpoint the model and the trainer's state after ``epoch_done`` epochs and ``step`` batches of
+        the next (whose data ``order`` is kept, so a resumed run takes the same batches)."""
         save_checkpoint(
-            config.checkpoint,
-            model,
-            trainer=_trainer_tensors(velocity, state, generator, order, sums),
+            self.config.checkpoint,
+            self.model,
+            trainer=_trainer_tensors(self.velocity, self.state, self.generator, order, self.sums),
             trainer_meta={
                 "epoch": epoch_done,
                 "step": step,
-                "history": history,
-                "config": config.to_json(),
-                "first_recon": first_recon if first_recon is not None or first_batch is None else float(first_batch),
+                "history": self.history,
+                "config": self.config.to_json(),
+                "first_recon": self._yardstick(),
             },
-            extra=extra,
+            extra=self.extra,
         )
 
-    restore_precision = (
-        _set_matmul_precision(config.matmul_precision, device) if config.matmul_precision else lambda: None
-    )
-    restore_threads = use_threads(step_work(model, config.batch_size), device)  # crbm.engine.threads: by the work
-    try:
-        for epoch in range(start_epoch, config.epochs):
-            t0 = time.perf_counter()
-            lr, mom = config.learning_rate_at(epoch), config.momentum_at(epoch)
-            if streamed:
-                order, start_step, sums = None, 0, {}
-                batches = (tuple(t.to(device) for t in b) for b in data.epoch_batches(epoch, generator))
-            elif saved_order is not None:  # resuming mid-epoch
-                order, saved_order = saved_order, None
-            else:
-                order = (
-                    torch.randperm(n, generator=generator, device=device)
-                    if config.shuffle
-                    else torch.arange(n, device=device)
-                )
-                sums, start_step = {}, 0
-            every = config.checkpoint_every_steps if config.checkpoint else None
-            if not streamed:
-                batches = (order[b * global_batch : (b + 1) * global_batch] for b in range(start_step, n_batches))
-            seen = start_step
+    def _batches(self, epoch: int) -> tuple[Tensor | None, Iterator]:
+        """The epoch's data order (None for a stream) and its batches from ``start_step`` on: tuples of device
+        tensors for a stream, else index tensors of up to ``global_batch`` rows."""
+        config, device, n = self.config, self.device, self.n
+        if self.streamed:
+            self.start_step, self.sums = 0, {}
+            return None, (tuple(t.to(device) for t in b) for b in self.data.epoch_batches(epoch, self.generator))
+        if self.saved_order is not None:  # resuming mid-epoch
+            order, self.saved_order = self.saved_order, None
+        else:
+            order = torch.randperm(n, generator=self.generator, device=device) if config.shuffle else torch.arange(
+                n, device=device)
+            self.sums, self.start_step = {}, 0
+        size = self.global_batch
+        return order, (order[b * size : (b + 1) * size] for b in range(self.start_step, self.n_batches))
+
+    def _step(self, rows, lr: float, mom: float) -> dict[str, Tensor]:
+        """One mini-batch: the model's directions (this process's shard, all-reduced, under torchrun), then
+        ``velocity <- mom * velocity + lr * scale * (direction - weight_decay * theta); theta += velocity``
+        in place. Returns the batch's figures."""
+        config, model = self.config, self.model
+        if self.streamed:
+            directions, figures = model.gradient(rows, config, state=self.state, generator=self.generator)
+        elif self.world == 1:
+            directions, figures = model.gradient(self.data.batch(rows), config, state=self.state,
+                                                 generator=self.generator)
+        else:
+            directions, figures = _sharded_gradient(model, self.data, rows, config, self.state, self.generator,
+                                                    (self.rank, self.world))
+        for name, d in directions.items():
+            p, step = self.params[name], lr * config.lr_scale.get(name, 1.0)
+            vel = self.velocity[name].mul_(mom).add_(d, alpha=step)
+            if name in self.decayed and config.weight_decay:
+                vel.add_(p, alpha=-step * config.weight_decay)  # in place: no temporaries
+            p.add_(vel)
+        return figures
+
+    def epoch(self, epoch: int) -> dict:
+        """Train one pass over the data (the rest of it, when resumed mid-epoch) and return its figures:
+        the batch means of the model's figures, the free-energy gap on ``valid``, the schedule's settings and
+        the seconds it took. Raises DivergenceError before any checkpoint of a diverged state."""
+        config, trainer = self.config, {"velocity": self.velocity, "state": self.state}
+        t0 = time.perf_counter()
+        lr, mom = config.learning_rate_at(epoch), config.momentum_at(epoch)
+        order, batches = self._batches(epoch)
+        every = config.checkpoint_every_steps if config.checkpoint else None
+        seen = self.start_step
+        with torch.no_grad():
+            for b, rows in enumerate(batches, self.start_step):
+                seen = b + 1
+                figures = self._step(rows, lr, mom)
+                for k, v in figures.items():
+                    self.sums[k] = self.sums[k] + v.detach() if k in self.sums else v.detach().clone()
+                if self.first_recon is None and self.first_batch is None and self.world == 1:
+                    if "recon_error" in figures:
+                        self.first_batch = self.sums["recon_error"].clone()
+                if self.bar is not None:
+                    self.bar.update()
+                if every and (b + 1) % every == 0 and b + 1 < self.n_batches:  # never save a diverged state
+                    recent = {"epoch": epoch + 1}
+                    if "recon_error" in figures:  # this batch's, against the run's first
+                        recent["recon_error"] = float(figures["recon_error"])
+                    _check_divergence(self.model, recent, self._yardstick(), config, trainer)
+                    if self.rank == 0:
+                        self.save(epoch, b + 1, order)
+        sums = self.sums
+        if self.world > 1 and sums:
+            flat = torch.stack([sums[k] for k in sorted(sums)])
+            torch.distributed.all_reduce(flat)
+            sums = self.sums = {k: flat[i] / self.world for i, k in enumerate(sorted(sums))}
+        self.n_batches = seen
+        figures = {k: float(v) / seen for k, v in sums.items()}
+        monitor = getattr(self.model, "monitor", None)
+        if self.valid is not None and monitor is not None:
             with torch.no_grad():
-                for b, rows in enumerate(batches, start_step):
-                    seen = b + 1
-                    if streamed:
-                        directions, figures = model.gradient(rows, config, state=state, generator=generator)
-                    elif world == 1:
-                        directions, figures = model.gradient(data.batch(rows), config, state=state, generator=generator)
-                    else:
-                        shard = (rank, world)
-                        directions, figures = _sharded_gradient(model, data, rows, config, state, generator, shard)
-                    for name, d in directions.items():
-                        p, step = params[name], lr * config.lr_scale.get(name, 1.0)
-                        vel = velocity[name].mul_(mom).add_(d, alpha=step)
-                        if name in decayed and config.weight_decay:
-                            vel.add_(p, alpha=-step * config.weight_decay)  # in place: no temporaries
-                        p.add_(vel)
-                    for k, v in figures.items():
-                        sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
-                    if first_recon is None and first_batch is None and world == 1 and "recon_error" in figures:
-                        first_batch = sums["recon_error"].clone()
-                    if bar is not None:
-                        bar.update()
-                    if every and (b + 1) % every == 0 and b + 1 < n_batches:  # never save a diverged state
-                        recent = {"epoch": epoch + 1}
-                        if "recon_error" in figures:  # this batch's, against the run's first
-                            recent["recon_error"] = float(figures["recon_error"])
-                        base = first_recon if first_recon is not None or first_batch is None else float(first_batch)
-                        _check_divergence(model, recent, base, config, {"velocity": velocity, "state": state})
-                        if rank == 0:
-                            save(epoch, b + 1, order)
-            if world > 1 and sums:
-                flat = torch.stack([sums[k] for k in sorted(sums)])
-                dist.all_reduce(flat)
-                sums = {k: flat[i] / world for i, k in enumerate(sorted(sums))}
-            n_batches = seen
-            figures = {k: float(v) / n_batches for k, v in sums.items()}
-            if valid is not None and monitor is not None:
-                with torch.no_grad():
-                    vv = valid.to(device)
-                    sub = data.batch(torch.arange(min(n, vv.shape[0]), device=device))[0]
-                    figures["free_energy_gap"] = float(monitor(vv) - monitor(sub))
-            figures = {"epoch": epoch + 1, **figures, "lr": lr, "momentum": mom, "seconds": time.perf_counter() - t0}
-            if first_recon is None and first_batch is not None:
-                first_recon = float(first_batch)
-            _check_divergence(model, figures, first_recon, config, {"velocity": velocity, "state": state})
-            if first_recon is None and "recon_error" in figures:
-                first_recon = figures["recon_error"]
-            history.append(figures)
-            if bar is not None:  # the latest figures beside the bar; no line per epoch
-                bar.set_postfix({k: f"{v:.4g}" for k, v in figures.items() if k not in _SCHEDULE}, refresh=False)
-            elif config.verbose and rank == 0 and time.perf_counter() - last_line >= LINE_SECONDS:
-                print(figures_line(figures), file=sys.stderr)  # no bar (a file, a pipe): a line now and then
-                last_line = time.perf_counter()
-            stop = any(cb(epoch + 1, figures, model) for cb in callbacks)
-            last = stop or epoch + 1 == config.epochs
-            if config.checkpoint and rank == 0 and ((epoch + 1) % config.checkpoint_every == 0 or last):
-                save(epoch + 1)
-            if stop:
-                break
-    finally:
-        restore_precision()
-        restore_threads()
-        if bar is not None:
-            bar.close()
-    if config.verbose and rank == 0 and len(history) > done_before:
-        last = {k: v for k, v in history[-1].items() if k not in _SCHEDULE}
-        seconds = time.perf_counter() - started
-        print(f"trained {model.kind}: epochs {done_before + 1}-{len(history)} in {seconds:.1f} s; "
-              f"last epoch: {figures_line(last)}", file=sys.stderr)
-    return history
+                vv = self.valid.to(self.device)
+                sub = self.data.batch(torch.arange(min(self.n, vv.shape[0]), device=self.device))[0]
+                figures["free_energy_gap"] = float(monitor(vv) - monitor(sub))
+        figures = {"epoch": epoch + 1, **figures, "lr": lr, "momentum": mom, "seconds": time.perf_counter() - t0}
+        self.first_recon = self._yardstick()
+        _check_divergence(self.model, figures, self.first_recon, config, trainer)
+        if self.first_recon is None and "recon_error" in figures:
+            self.first_recon = figures["recon_error"]
+        self.history.append(figures)
+        return figures
+
+    def train(self, callbacks: Sequence[Callback]) -> list[dict]:
+        """The epochs from where the run stands to ``config.epochs`` (or until a callback returns True), with
+        the progress bar, the matmul precision and the thread count set for the run and restored after, a
+        checkpoint every ``checkpoint_every`` epochs and at the end; returns the history."""
+        config, model, rank = self.config, self.model, self.rank
+        left = config.epochs - self.start_epoch
+        total = None if self.n_batches is None else left * self.n_batches - self.start_step
+        self.bar = progress_bar(total, desc=f"train {model.kind}", unit="batch", enabled=config.progress)
+        started = last_line = time.perf_counter()
+        done_before = len(self.history)  # epochs of a resumed run's history
+        restore_precision = (
+            _set_matmul_precision(config.matmul_precision, self.device) if config.matmul_precision else lambda: None
+        )
+        restore_threads = use_threads(step_work(model, config.batch_size), self.device)  # crbm.threads: by the work
+        try:
+            for epoch in range(self.start_epoch, config.epochs):
+                figures = self.epoch(epoch)
+                if self.bar is not None:  # the latest figures beside the bar; no line per epoch
+                    self.bar.set_postfix({k: f"{v:.4g}" for k, v in figures.items() if k not in _SCHEDULE},
+                                         refresh=False)
+                elif config.verbose and rank == 0 and time.perf_counter() - last_line >= LINE_SECONDS:
+                    print(figures_line(figures), file=sys.stderr)  # no bar (a file, a pipe): a line now and then
+                    last_line = time.perf_counter()
+                stop = any(cb(epoch + 1, figures, model) for cb in callbacks)
+                last = stop or epoch + 1 == config.epochs
+                if config.checkpoint and rank == 0 and ((epoch + 1) % config.checkpoint_every == 0 or last):
+                    self.save(epoch + 1)
+                if stop:
+                    break
+        finally:
+            restore_precision()
+            restore_threads()
+            if self.bar is not None:
+                self.bar.close()
+        if config.verbose and rank == 0 and len(self.history) > done_before:
+            last_figures = {k: v for k, v in self.history[-1].items() if k not in _SCHEDULE}
+            seconds = time.perf_counter() - started
+            print(f"trained {model.kind}: epochs {done_before + 1}-{len(self.history)} in {seconds:.1f} s; "
+                  f"last epoch: {figures_line(last_figures)}", file=sys.stderr)
+        return self.history
 
 
 def fit_phases(

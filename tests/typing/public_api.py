@@ -53,3 +53,8 @@ assert_type(rbm, crbm.RBM)
 history = crbm.fit(rbm, torch.zeros(100, 16), crbm.TrainConfig(epochs=2, batch_size=10))
 assert_type(history, list[dict])
 assert_type(crbm.exact_log_partition(rbm), float)
+# the sampler's settings: a SamplerConfig beside the optimiser's, or the keywords they always were
+sampled = crbm.TrainConfig(epochs=2, k=3, persistent=True, n_chains=20)
+assert_type(sampled.k, int)
+assert_type(sampled.sampler, crbm.SamplerConfig)
+assert_type(crbm.TrainConfig(sampler=crbm.SamplerConfig(k=10, mean_visible=False)).n_chains, int | None)
