@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from crbm.engine.errors import CRBMError
 from crbm.engine.threads import set_threads
@@ -237,3 +239,194 @@ def test_fill_both_sides_uses_the_frames_after_the_gap(gen):
     with pytest.raises(CRBMError, match="must match"):
         fill_both_sides(model, frames, missing[:, :3])
     assert torch.equal(fill_both_sides(model, frames, torch.zeros_like(missing)), frames)
+
+
+# ---------------------------------------------------------------------- exact distributions of the samplers
+# A conditional model at one history u (and labels y) is an RBM with biases b_t, c_t and weight W_t. The
+# references below build b_t, c_t and W_t from each model's parameters by its equations (not through the
+# model's own conditionals) and enumerate the 2^3 hidden states.
+#
+# generate() settles a frame by k updates from v_{t-1}: h_s ~ p(h | v), v <- E[v | h_s] for s < k, then
+# v <- E[v | p(h | v)]. Its visible updates are means, so the hidden draws form a Markov chain with
+# T(h, h') = p(h' | E[v | h]) and the frame is g(h_{k-1}) = E[v | p(h | E[v | h_{k-1}])]: it takes one of
+# 2^3 values, with probabilities p(h_1 | v_{t-1}) T^(k-2), exactly.
+
+H3 = torch.tensor([[i >> j & 1 for j in range(3)] for i in range(8)], dtype=F64)  # (8, 3) hidden states
+
+
+def _bernoulli_rows(p: torch.Tensor) -> torch.Tensor:
+    """p(h | ...) of every state in H3 for per-unit probabilities p (..., 3) -> (..., 8)."""
+    return (H3 * p.unsqueeze(-2).log() + (1 - H3) * (1 - p).unsqueeze(-2).log()).sum(-1).exp()
+
+
+def _biases_and_weight(model, u: torch.Tensor, y: torch.Tensor | None):
+    """(b_t (D,), c_t (H,), W_t (D, H), sigma (D,) or None) of a CRBM, LabelCRBM or FCRBM at u (nD,), y (L,)."""
+    if isinstance(model, FCRBM):
+        z = y @ model.R
+        b = model.visible_bias + ((u @ model.Au) * (z @ model.Az)) @ model.Av.T
+        c = model.hidden_bias + ((u @ model.Bu) * (z @ model.Bz)) @ model.Bh.T
+        w = model.Wv @ torch.diag(z @ model.Wz) @ model.Wh.T
+        gaussian = model.visible.name == "gaussian"
+        return b, c, w, torch.full_like(b, model.sigma_value) if gaussian else None
+    b = model.rbm.visible_bias + model.A @ u
+    c = model.rbm.hidden_bias + model.B @ u
+    if isinstance(model, LabelCRBM):
+        b, c = b + model.P @ y, c + model.Q @ y
+    return b, c, model.rbm.weight, model.rbm.sigma
+
+
+def _conditionals(b, c, w, sigma):
+    """p(h = 1 | v) and E[v | h] of the RBM with biases b, c, weight w and Gaussian sigma (None: Bernoulli)."""
+
+    def p_h(v):
+        return torch.sigmoid(c + (v if sigma is None else v / sigma) @ w)
+
+    def mean_v(h):
+        return torch.sigmoid(b + h @ w.T) if sigma is None else b + sigma * (h @ w.T)
+
+    return p_h, mean_v
+
+
+def _settled_frames(p_h, mean_v, v0: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 8 values g(h) a frame settled by k >= 2 updates from v0 can take, (8, D), and their exact
+    probabilities (8,)."""
+    p = _bernoulli_rows(p_h(v0))
+    transition = _bernoulli_rows(p_h(mean_v(H3)))  # (8, 8): row h, column h'
+    for _ in range(k - 2):
+        p = p @ transition
+    return mean_v(p_h(mean_v(H3))), p
+
+
+def _distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances of the rows, without the |x|^2 + |y|^2 - 2 x.y shortcut (its cancellation)."""
+    return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def _chi_square_of_frames(frames: torch.Tensor, values: torch.Tensor, p: torch.Tensor) -> float:
+    """Chi-square p-value of frames (N, D) that must each be one of ``values`` (8, D) (to 1e-9), against p."""
+    assert float(_distances(values, values).add(torch.eye(8, dtype=F64)).min()) > 1e-4, "values must differ"
+    dist = _distances(frames, values)
+    assert float(dist.min(1).values.max()) < 1e-9, "a frame is none of the enumerated values"
+    counts = torch.bincount(dist.argmin(1), minlength=8).numpy()
+    expected = p.numpy() * len(frames)
+    assert expected.min() >= 5, "chi-square needs at least 5 expected counts per state"
+    return stats.chisquare(counts, expected).pvalue
+
+
+def _tiny(kind: str, gen: torch.Generator, visible: str = "gaussian"):
+    """A float64 model of 2 frame channels, 3 hidden units, order 2, with weights of order 1."""
+    if kind == "crbm":
+        model = CRBM(2, 3, 2, visible=visible, sigma=0.8, dtype=F64, generator=gen)
+    elif kind == "label":
+        model = LabelCRBM(2, 3, 2, 2, visible=visible, sigma=0.8, dtype=F64, generator=gen)
+    else:
+        model = FCRBM(2, 3, 2, 2, n_features=2, n_factors=3, visible=visible, sigma=0.8, dtype=F64, generator=gen)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.8, generator=gen)
+    return model
+
+
+N_CHAINS = 20000
+
+
+@pytest.mark.parametrize("visible", ["gaussian", "bernoulli"])
+@pytest.mark.parametrize("kind", ["crbm", "label", "fcrbm"])
+def test_generated_frame_has_the_exact_distribution_of_the_settling_chain(kind, visible, gen):
+    """20000 chains from one seed, k = 4: the frame's distribution against the enumeration (chi-square); the
+    enumeration for hidden biases off by 0.3 in one unit (negative control) must be rejected."""
+    model = _tiny(kind, gen, visible)
+    seed = torch.rand(3, 2, generator=gen, dtype=F64)
+    y = torch.tensor([0.3, 0.7], dtype=F64) if kind != "crbm" else None
+    out = generate(model, seed, 1, k=4, n_chains=N_CHAINS, labels=None if y is None else y.unsqueeze(0),
+                   generator=torch.Generator().manual_seed(5))[:, 0]
+    b, c, w, sigma = _biases_and_weight(model, history(seed, 2), y)
+    values, p = _settled_frames(*_conditionals(b, c, w, sigma), seed[-1], 4)
+    assert _chi_square_of_frames(out, values, p) > 1e-3
+    _, p_off = _settled_frames(*_conditionals(b, c + torch.tensor([0.3, 0, 0], dtype=F64), w, sigma), seed[-1], 4)
+    counts = torch.bincount(_distances(out, values).argmin(1), minlength=8).numpy()
+    assert stats.chisquare(counts, p_off.numpy() * N_CHAINS).pvalue < 1e-6
+
+
+def test_two_layer_frame_has_the_exact_distribution_of_the_top_chain(gen):
+    """Layer 2 settles h1_t from its history of layer-1 hidden means (k = 5); the frame is
+    E[v | h1_t, u_t] of layer 1, a function of the last top-layer draw (chi-square against the enumeration)."""
+    model = TwoLayerCRBM(2, (4, 3), (2, 2), dtype=F64, generator=gen)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.8, generator=gen)
+    seed = torch.rand(4, 2, generator=gen, dtype=F64)
+    out = generate(model, seed, 1, k=5, n_chains=N_CHAINS, generator=torch.Generator().manual_seed(6))[:, 0]
+    l1, l2 = model.layer1, model.layer2
+    # layer-1 hidden means of seed frames 2 and 3: layer 2's history, most recent first
+    top = [torch.sigmoid(l1.rbm.hidden_bias + l1.B @ history(seed[:t], 2) + seed[t] @ l1.rbm.weight) for t in (2, 3)]
+    b2, c2, w2, _ = _biases_and_weight(l2, torch.cat([top[1], top[0]]), None)
+    h1_values, p = _settled_frames(*_conditionals(b2, c2, w2, None), top[1], 5)
+    b1 = l1.rbm.visible_bias + l1.A @ history(seed, 2)
+    values = b1 + l1.rbm.sigma * (h1_values @ l1.rbm.weight.T)
+    assert _chi_square_of_frames(out, values, p) > 1e-3
+
+
+def test_relu_hidden_generation_is_one_exact_transition(gen):
+    """k = 2 with ReLU hidden units: h = max(0, pre + n sqrt(sigmoid(pre))) for the normals n the generator
+    gives, then the mean-field update with the stepped-sigmoid mean E[h] = sum_k sigmoid(pre - k + 1/2)."""
+    model = CRBM(2, 3, 2, hidden="relu", sigma=0.8, dtype=F64, generator=gen)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.8, generator=gen)
+    seed = torch.rand(3, 2, generator=gen, dtype=F64)
+    out = generate(model, seed, 1, k=2, n_chains=4, generator=torch.Generator().manual_seed(7))[:, 0]
+    b, c, w, sigma = _biases_and_weight(model, history(seed, 2), None)
+    n = torch.randn(1, 4, 3, generator=torch.Generator().manual_seed(7), dtype=F64)[0]
+    pre = c + (seed[-1] / sigma) @ w
+    v = b + sigma * (torch.clamp(pre + n * torch.sigmoid(pre).sqrt(), min=0) @ w.T)
+    pre = c + (v / sigma) @ w
+    steps_ = torch.arange(1, 200, dtype=F64)
+    mean_h = torch.sigmoid(pre.unsqueeze(-1) - steps_ + 0.5).sum(-1)
+    torch.testing.assert_close(out, b + sigma * (mean_h @ w.T), rtol=1e-10, atol=1e-10)
+    assert model.config()["hidden"] == "relu"
+
+
+@pytest.mark.parametrize("kind", ["crbm", "label", "fcrbm"])
+def test_gibbs_with_sampled_visibles_reaches_the_exact_conditional(kind, gen):
+    """The engine's Gibbs chain on a conditional model's view (sampled visibles, as in CD with
+    mean_visible=False) from a fixed state: 40 steps, 20000 chains, against p(v_t | u_t, y_t) by enumerating
+    v and h (chi-square; the exact transition's second eigenvalue bounds the distance after 40 steps)."""
+    model = _tiny(kind, gen, "bernoulli")
+    u = torch.rand(4, generator=gen, dtype=F64)
+    y = torch.tensor([0.6, 0.4], dtype=F64) if kind != "crbm" else None
+    b, c, w, _ = _biases_and_weight(model, u, y)
+    vs = H3[:4, :2]  # the 4 states of 2 binary channels
+    energy = -(vs @ b)[:, None] - (H3 @ c)[None] - vs @ w @ H3.T  # (4, 8)
+    p_v = torch.softmax(torch.logsumexp(-energy, 1), 0)
+    p_h_v, p_v_h = torch.softmax(-energy, 1), torch.softmax(-energy, 0).T
+    lam = sorted(np.abs(np.linalg.eigvals((p_h_v @ p_v_h).numpy())))[-2]
+    assert lam**40 < 1e-6
+    cond = model.conditioned(u.expand(N_CHAINS, -1), None if y is None else y.expand(N_CHAINS, -1))
+    samples = cond.gibbs(vs[0].expand(N_CHAINS, -1), 40, generator=torch.Generator().manual_seed(8))
+    codes = (samples[:, None, :] == vs[None]).all(-1)
+    assert bool((codes.sum(1) == 1).all())
+    assert stats.chisquare(codes.sum(0).numpy(), p_v.numpy() * N_CHAINS).pvalue > 1e-3
+    assert stats.chisquare(codes.sum(0).numpy(), torch.full((4,), N_CHAINS / 4.0).numpy()).pvalue < 1e-6
+
+
+@pytest.mark.parametrize("kind", ["crbm", "fcrbm"])
+def test_gaussian_visible_gibbs_matches_the_exact_mixture(kind, gen):
+    """Gaussian visibles: v_1 after 40 steps against p(v_1 | u) = sum_h p(h | u) N(b_1 + sigma (W h)_1,
+    sigma^2), p(h | u) ~ exp(c.h + sum_i ((b_i + sigma (W h)_i)^2 - b_i^2) / (2 sigma^2)) (KS); a shift of
+    0.05 must be detected."""
+    model = _tiny(kind, gen, "gaussian")
+    u = torch.rand(4, generator=gen, dtype=F64)
+    y = torch.tensor([0.6, 0.4], dtype=F64) if kind != "crbm" else None
+    b, c, w, sigma = _biases_and_weight(model, u, y)
+    mu = b + sigma * (H3 @ w.T)  # (8, 2)
+    p = torch.softmax(H3 @ c + ((mu.square() - b.square()) / (2 * sigma.square())).sum(1), 0)
+    cond = model.conditioned(u.expand(N_CHAINS, -1), None if y is None else y.expand(N_CHAINS, -1))
+    samples = cond.gibbs(torch.zeros(N_CHAINS, 2, dtype=F64), 40, generator=torch.Generator().manual_seed(9))
+    s = float(sigma[0])
+
+    def cdf(x):
+        return sum(float(pk) * stats.norm.cdf(x, loc=float(m), scale=s) for pk, m in zip(p, mu[:, 0]))
+
+    assert stats.kstest(samples[:, 0].numpy(), cdf).pvalue > 1e-3
+    assert stats.kstest(samples[:, 0].numpy() + 0.05, cdf).pvalue < 1e-3
