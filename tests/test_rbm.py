@@ -536,3 +536,18 @@ def test_sparsity_target_adds_its_push_to_the_hidden_directions():
     assert torch.allclose(sparse.grads["hidden_bias"] - plain.grads["hidden_bias"], push, atol=1e-14)
     assert torch.allclose(sparse.grads["weight"] - plain.grads["weight"], torch.outer(v.mean(0), push), atol=1e-14)
     assert torch.equal(sparse.grads["visible_bias"], plain.grads["visible_bias"])
+
+
+def test_initial_weights_are_the_same_draws_whatever_the_dtype():
+    from crbm.engine.rbm import normal_weights
+
+    w32, w64 = (normal_weights((4, 3), 0.1, generator=torch.Generator().manual_seed(5), dtype=dt, device=None)
+                for dt in (torch.float32, torch.float64))
+    expected = torch.randn((4, 3), generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 0.1
+    assert w32.dtype == torch.float32 and torch.equal(w64, expected) and torch.equal(w32, expected.float())
+    g = torch.Generator().manual_seed(5)
+    assert torch.equal(normal_weights((2, 2), 0.0, generator=g, dtype=torch.float32, device=None), torch.zeros(2, 2))
+    assert torch.equal(g.get_state(), torch.Generator().manual_seed(5).get_state())  # std 0: nothing drawn
+    assert normal_weights((2, 2), 0.1, generator=g, dtype=torch.float32, device="meta").is_meta
+    rbm = RBM(4, 3, init_std=0.1, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(rbm.weight, expected)

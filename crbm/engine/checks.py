@@ -16,7 +16,12 @@ T = TypeVar("T")
 
 def is_positive_int(x: object) -> bool:
     """A Python int >= 1 (a bool is not a count)."""
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+    return is_int_at_least(x, 1)
+
+
+def is_int_at_least(x: object, minimum: int) -> bool:
+    """A Python int >= ``minimum`` (a bool is not a count)."""
+    return isinstance(x, int) and not isinstance(x, bool) and x >= minimum
 
 
 def is_number(x: object) -> bool:
@@ -31,28 +36,45 @@ def check_positive_int(value: Any, name: str) -> int:
     return value
 
 
-def per_layer(value: T | Sequence[T] | None, n: int, name: str, default: T | None = None) -> list[T]:
+def check_int_at_least(value: Any, name: str, minimum: int) -> int:
+    """``value`` when it is an integer >= ``minimum``, else CRBMError ``<name> must be an integer >= <minimum>,
+    got <value>``."""
+    if not is_int_at_least(value, minimum):
+        raise CRBMError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_nonnegative(value: Any, name: str) -> float:
+    """``value`` when it is a finite number >= 0, else CRBMError ``<name> must be a finite number >= 0, got
+    <value>``."""
+    if not (is_number(value) and value >= 0):
+        raise CRBMError(f"{name} must be a finite number >= 0, got {value!r}")
+    return value
+
+
+def per_layer(value: T | Sequence[T] | None, n: int, name: str, what: str, default: T | None = None) -> list[T]:
     """One setting per layer of an ``n``-layer stack: a list or tuple of ``n`` settings as it is, or a single
-    setting (``None``: ``default``) repeated ``n`` times. CRBMError naming ``name`` for a list of another
-    length."""
+    setting (``None``: ``default``) repeated ``n`` times. CRBMError ``<name>: expected <n> <what> (one per
+    layer) or one for all, got <count>`` for a list of another length."""
     if isinstance(value, (list, tuple)):
         values = list(value)
         if len(values) != n:
-            raise CRBMError(f"{name}: expected {n} (one per layer) or one for all, got {len(values)}")
+            raise CRBMError(f"{name}: expected {n} {what} (one per layer) or one for all, got {len(values)}")
         return values
     return [default if value is None else value] * n  # type: ignore[list-item]
 
 
-def check_chain(n_out: Sequence[int], n_in: Sequence[int], name: str, *, unit: str = "visible units",
-                top_extra: int = 0, extra_what: str = "label units") -> None:
-    """The layers of a stack chain: layer ``i + 1`` takes ``n_in[i + 1]`` inputs where layer ``i`` gives
-    ``n_out[i]`` (plus ``top_extra`` more, e.g. label units, into the top layer). CRBMError naming the layer
-    pair and both sizes otherwise."""
+def check_chain(n_out: Sequence[int], n_in: Sequence[int], *, name: str = "layer {}", top_extra: int = 0,
+                extra: str = "label units", units: tuple[str, str] = ("visible units", "hidden units")) -> None:
+    """The layers of a stack chain: layer ``i`` (bottom first) takes ``n_in[i]`` inputs where layer ``i - 1``
+    gives ``n_out[i - 1]``, plus ``top_extra`` more (``extra``, e.g. label units) into the top layer.
+    Otherwise CRBMError naming both layers (``name.format(i)``) and both sizes, e.g. ``layer 2: expected 6 + 3
+    label units visible units (the 6 hidden units of layer 1 + 3 label units), got 10``."""
     for i in range(1, len(n_in)):
-        extra = top_extra if i == len(n_in) - 1 else 0
-        if n_in[i] != n_out[i - 1] + extra:
-            plus = f" + {extra} {extra_what}" if extra else ""
+        more = top_extra if i == len(n_in) - 1 else 0
+        if n_in[i] != n_out[i - 1] + more:
+            plus = f" + {more} {extra}" if more else ""
             raise CRBMError(
-                f"{name}[{i}] has {n_in[i]} {unit} but {name}[{i - 1}] gives {n_out[i - 1]}{plus}; "
-                f"expected {n_out[i - 1] + extra}: the stack does not chain"
+                f"{name.format(i)}: expected {n_out[i - 1]}{plus} {units[0]} (the {n_out[i - 1]} {units[1]} of "
+                f"{name.format(i - 1)}{plus}), got {n_in[i]}; the stack does not chain"
             )

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from crbm.engine.checkpoint import register_model
+from crbm.engine.checks import check_int_at_least, check_nonnegative, check_positive_int
 from crbm.engine.errors import CRBMError
 from crbm.engine.noise import Generator, torch_generator
 from crbm.engine.units import (
@@ -74,6 +75,18 @@ def check_device(device: str | torch.device | None) -> torch.device | None:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise CRBMError(f"device {device!r} was asked for but CUDA is not available; use device='cpu'")
     return dev
+
+
+def normal_weights(shape: tuple[int, ...], std: float, *, generator: torch.Generator | None, dtype: torch.dtype,
+                   device: str | torch.device | None) -> Tensor:
+    """Initial weights ``W ~ N(0, std^2)`` of ``shape``: drawn from ``generator`` in float64 on the CPU (the
+    same values whatever ``dtype`` and ``device``), then cast; zeros without a draw when ``std`` is 0;
+    uninitialised on the meta device (shapes only, for checkpoint validation)."""
+    if device is not None and torch.device(device).type == "meta":
+        return torch.empty(shape, dtype=dtype, device=device)
+    if not std:
+        return torch.zeros(shape, dtype=dtype, device=device)
+    return (torch.randn(shape, generator=generator, dtype=torch.float64) * std).to(dtype=dtype, device=device)
 
 
 @dataclass
@@ -240,12 +253,10 @@ class RBM(nn.Module):
     ):
         super().__init__()
         for name, n in (("n_visible", n_visible), ("n_hidden", n_hidden)):
-            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise CRBMError(f"{name} must be a positive integer, got {n!r}")
+            check_positive_int(n, name)
         if dtype not in _FLOATS:
             raise CRBMError(f"dtype must be a floating dtype, got {dtype}")
-        if not (isinstance(init_std, (int, float)) and math.isfinite(init_std) and init_std >= 0):
-            raise CRBMError(f"init_std must be a finite number >= 0, got {init_std!r}")
+        check_nonnegative(init_std, "init_std")
         self.visible = resolve_units(visible)
         self.hidden = resolve_units(hidden)
         if isinstance(self.hidden, ReplicatedSoftmax):
@@ -261,11 +272,8 @@ class RBM(nn.Module):
         self.n_visible, self.n_hidden = n_visible, n_hidden
         self.learn_sigma = learn_sigma
         self.init_std = init_std
-        if device is not None and device.type == "meta":  # shapes only (checkpoint validation)
-            w = torch.empty(n_visible, n_hidden, dtype=dtype, device=device)
-        else:
-            w = torch.randn(n_visible, n_hidden, generator=generator, dtype=torch.float64) * init_std
-        self.weight = nn.Parameter(w.to(dtype=dtype, device=device), requires_grad=False)
+        w = normal_weights((n_visible, n_hidden), init_std, generator=generator, dtype=dtype, device=device)
+        self.weight = nn.Parameter(w, requires_grad=False)
         self.visible_bias = nn.Parameter(torch.zeros(n_visible, dtype=dtype, device=device), requires_grad=False)
         self.hidden_bias = nn.Parameter(torch.zeros(n_hidden, dtype=dtype, device=device), requires_grad=False)
         if self.visible.has_sigma:
@@ -427,8 +435,7 @@ class RBM(nn.Module):
     ) -> Tensor:
         """``steps`` rounds of h ~ p(h | v), v ~ p(v | h) from ``v``; returns the last v (batch, n_visible).
         ``mean_visible`` replaces each visible draw by its mean."""
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise CRBMError(f"steps must be an integer >= 0, got {steps!r}")
+        check_int_at_least(steps, "steps", 0)
         check_tensor(v, "v", width=self.n_visible, like=self.weight, finite=False)
         return self._at(v, visible_shift, hidden_shift).gibbs(v, steps, generator=generator, mean_visible=mean_visible)
 
@@ -483,8 +490,7 @@ class RBM(nn.Module):
         ``sparsity_target`` p, ``sparsity_cost * (p - q)`` (q: the batch's mean hidden activation) is
         added to the hidden-bias direction and ``sparsity_cost * mean(v/sigma) (p - q)`` to the weights'.
         """
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise CRBMError(f"k (Gibbs steps of CD-k) must be a positive integer, got {k!r}")
+        check_positive_int(k, "k (Gibbs steps of CD-k)")
         check_tensor(v, "v", width=self.n_visible, like=self.weight, finite=False)
         if chain is not None:
             check_tensor(chain, "chain", width=self.n_visible, like=self.weight, finite=False)

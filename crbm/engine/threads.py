@@ -37,11 +37,11 @@ _ASKED: int | None = None  # set_threads
 def set_threads(n: int | None) -> None:
     """Use ``n`` intra-op threads for crbm's training and generation from now on (``None``: choose by the
     work again). Raises CRBMError unless ``n`` is a positive integer or None."""
-    from crbm.engine.errors import CRBMError
+    from crbm.engine.checks import check_positive_int
 
     global _ASKED
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise CRBMError(f"threads must be a positive integer, got {n!r}")
+    if n is not None:
+        check_positive_int(n, "threads")
     _ASKED = n
     torch.set_num_threads(_AT_IMPORT if n is None else n)
 

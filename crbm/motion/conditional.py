@@ -24,8 +24,9 @@ import torch
 from torch import Tensor, nn
 
 from crbm.engine.checkpoint import register_model
+from crbm.engine.checks import check_positive_int
 from crbm.engine.errors import CRBMError
-from crbm.engine.rbm import RBM, Conditioned, check_tensor
+from crbm.engine.rbm import RBM, Conditioned, check_tensor, normal_weights
 from crbm.engine.train import TrainConfig, fit
 from crbm.engine.units import Bernoulli, Gaussian, ReLU, Units, resolve_units, units_from_json
 
@@ -54,8 +55,7 @@ class Windows:
     """
 
     def __init__(self, clips: Sequence[Tensor], order: int, *, labels: Sequence[Tensor] | None = None):
-        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-            raise CRBMError(f"order must be a positive integer, got {order!r}")
+        check_positive_int(order, "order")
         clips = list(clips)
         if not clips:
             raise CRBMError("Windows needs at least one clip")
@@ -147,8 +147,7 @@ class CRBM(nn.Module):
         generator: torch.Generator | None = None,
     ):
         super().__init__()
-        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-            raise CRBMError(f"order must be a positive integer, got {order!r}")
+        check_positive_int(order, "order")
         if not isinstance(resolve_units(hidden), (Bernoulli, ReLU, Gaussian)):
             raise CRBMError(f"CRBM hidden units must be bernoulli, relu or gaussian, got {resolve_units(hidden).name}")
         self.rbm = RBM(
@@ -163,16 +162,9 @@ class CRBM(nn.Module):
             generator=generator,
         )
         self.order = order
-        meta = device is not None and torch.device(device).type == "meta"
-
-        def init(rows: int) -> Tensor:
-            if meta:
-                return torch.empty(rows, order * n_visible, dtype=dtype, device=device)
-            w = torch.randn(rows, order * n_visible, generator=generator, dtype=torch.float64) * init_std
-            return w.to(dtype=dtype, device=device)
-
-        self.A = nn.Parameter(init(n_visible), requires_grad=False)
-        self.B = nn.Parameter(init(n_hidden), requires_grad=False)
+        kw = {"generator": generator, "dtype": dtype, "device": device}
+        self.A = nn.Parameter(normal_weights((n_visible, order * n_visible), init_std, **kw), requires_grad=False)
+        self.B = nn.Parameter(normal_weights((n_hidden, order * n_visible), init_std, **kw), requires_grad=False)
 
     # ------------------------------------------------------------------ description
     @property

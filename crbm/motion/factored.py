@@ -25,9 +25,10 @@ import torch
 from torch import Tensor, nn
 
 from crbm.engine.checkpoint import register_model
+from crbm.engine.checks import check_nonnegative, check_positive_int
 from crbm.engine.errors import CRBMError
 from crbm.engine.noise import normal
-from crbm.engine.rbm import Conditioned, check_tensor
+from crbm.engine.rbm import Conditioned, check_tensor, normal_weights
 from crbm.engine.train import TrainConfig
 from crbm.engine.units import Bernoulli, Gaussian, Units, resolve_units, units_from_json
 from crbm.motion.conditional import CRBM, taylor_config
@@ -44,8 +45,7 @@ class LabelCRBM(CRBM):
 
     def __init__(self, n_visible: int, n_hidden: int, order: int, n_labels: int, **kwargs):
         super().__init__(n_visible, n_hidden, order, **kwargs)
-        if isinstance(n_labels, bool) or not isinstance(n_labels, int) or n_labels < 1:
-            raise CRBMError(f"n_labels must be a positive integer, got {n_labels!r}")
+        check_positive_int(n_labels, "n_labels")
         kw = {"dtype": self.A.dtype, "device": self.A.device}
         self.P = nn.Parameter(torch.zeros(n_visible, n_labels, **kw), requires_grad=False)
         self.Q = nn.Parameter(torch.zeros(n_hidden, n_labels, **kw), requires_grad=False)
@@ -154,8 +154,7 @@ class FCRBM(nn.Module):
         sizes["Fa"] = n_factors if n_factors_ar is None else n_factors_ar
         sizes["Fb"] = n_factors if n_factors_past is None else n_factors_past
         for name, n in sizes.items():
-            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise CRBMError(f"FCRBM size {name} must be a positive integer, got {n!r}")
+            check_positive_int(n, f"FCRBM size {name}")
         sizes["C"] = order * n_visible
         self.visible = resolve_units(visible)
         if not isinstance(self.visible, Gaussian) and self.visible.name != "bernoulli":
@@ -164,18 +163,10 @@ class FCRBM(nn.Module):
         self.order = order
         self.sigma_value = float(sigma)
         self.init_std = init_std
-        if not history_noise >= 0:
-            raise CRBMError(f"history_noise must be >= 0, got {history_noise!r}")
+        check_nonnegative(history_noise, "history_noise")
         self.history_noise = float(history_noise)
-        meta = device is not None and torch.device(device).type == "meta"
         for name, (r, c) in _FCRBM_SHAPES.items():
-            shape = (sizes[r], sizes[c])
-            if meta:
-                w = torch.empty(shape, dtype=dtype, device=device)
-            else:
-                w = (torch.randn(shape, generator=generator, dtype=torch.float64) * init_std).to(
-                    dtype=dtype, device=device
-                )
+            w = normal_weights((sizes[r], sizes[c]), init_std, generator=generator, dtype=dtype, device=device)
             setattr(self, name, nn.Parameter(w, requires_grad=False))
         self.visible_bias = nn.Parameter(torch.zeros(n_visible, dtype=dtype, device=device), requires_grad=False)
         self.hidden_bias = nn.Parameter(torch.zeros(n_hidden, dtype=dtype, device=device), requires_grad=False)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from crbm.engine.checks import check_positive_int
 from crbm.engine.errors import CRBMError
 from crbm.mocap.parquet import _check_columns, _frames, _open, _read
 from crbm.motion.conditional import Windows
@@ -61,11 +62,9 @@ class StreamingWindows:
         buffer: int = 10000,
         dtype: torch.dtype = torch.float32,
     ):
-        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-            raise CRBMError(f"order must be a positive integer, got {order!r}")
+        check_positive_int(order, "order")
         for name, x in (("batch_size", batch_size), ("buffer", buffer)):
-            if isinstance(x, bool) or not isinstance(x, int) or x < 1:
-                raise CRBMError(f"{name} must be a positive integer, got {x!r}")
+            check_positive_int(x, name)
         self.path, self.order, self.batch_size = path, order, batch_size
         self.pipeline, self.shuffle, self.buffer, self.dtype = pipeline, shuffle, buffer, dtype
         pf, self.skeleton, self.clips = _open(path)

@@ -39,7 +39,6 @@ and are binarised at 0.5 afterwards.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -47,8 +46,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crbm.engine.checkpoint import register_model
+from crbm.engine.checks import check_chain, check_nonnegative, check_positive_int
 from crbm.engine.errors import CRBMError
-from crbm.engine.rbm import RBM
+from crbm.engine.rbm import RBM, normal_weights
 from crbm.engine.train import TrainConfig, fit
 from crbm.engine.units import Bernoulli, ReplicatedSoftmax, Units, resolve_units, units_from_json, units_to_json
 from crbm.static.dbn import layer_plan
@@ -85,8 +85,7 @@ class DeepAutoencoder(nn.Module):
         generator: torch.Generator | None = None,
     ):
         super().__init__()
-        if not (isinstance(init_std, (int, float)) and math.isfinite(init_std) and init_std >= 0):
-            raise CRBMError(f"init_std must be a finite number >= 0, got {init_std!r}")
+        check_nonnegative(init_std, "init_std")
         if not layers:
             raise CRBMError("layers: an autoencoder needs at least one (n_in, n_out, visible, hidden) layer")
         spec = []
@@ -95,8 +94,7 @@ class DeepAutoencoder(nn.Module):
                 raise CRBMError(f"layers[{i}]: expected (n_in, n_out, visible, hidden), got {layer!r}")
             n_in, n_out, vis, hid = layer
             for what, n in (("n_in", n_in), ("n_out", n_out)):
-                if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                    raise CRBMError(f"layers[{i}]: {what} must be a positive integer, got {n!r}")
+                check_positive_int(n, f"layers[{i}]: {what}")
             if i and n_in != spec[-1][1]:
                 raise CRBMError(f"layers[{i}]: n_in {n_in} does not match the layer below's n_out {spec[-1][1]}")
             spec.append((n_in, n_out, resolve_units(vis), resolve_units(hid)))
@@ -112,9 +110,8 @@ class DeepAutoencoder(nn.Module):
             shapes = {"encoder_weight": (n_in, n_out), "encoder_bias": (n_out,), "decoder_weight": (n_out, n_in)}
             shapes["decoder_bias"] = (n_in,)
             for name, shape in shapes.items():
-                t = torch.zeros(shape, dtype=dtype, device=device)
-                if init_std and name.endswith("weight") and t.device.type != "meta":
-                    t = (torch.randn(shape, generator=generator, dtype=torch.float64) * init_std).to(t)
+                std = init_std if name.endswith("weight") else 0.0
+                t = normal_weights(shape, std, generator=generator, dtype=dtype, device=device)
                 self.register_parameter(f"{name}_{i}", nn.Parameter(t))
 
     # ------------------------------------------------------------------ construction
@@ -124,12 +121,7 @@ class DeepAutoencoder(nn.Module):
         rbms = list(rbms)
         if not rbms:
             raise CRBMError("rbms: need at least one trained RBM")
-        for i in range(1, len(rbms)):
-            if rbms[i].n_visible != rbms[i - 1].n_hidden:
-                raise CRBMError(
-                    f"rbms[{i}] has {rbms[i].n_visible} visible units but rbms[{i - 1}] has "
-                    f"{rbms[i - 1].n_hidden} hidden units; the stack does not chain"
-                )
+        check_chain([r.n_hidden for r in rbms], [r.n_visible for r in rbms], name="rbms[{}]")
         w0 = rbms[0].weight
         model = cls([(r.n_visible, r.n_hidden, r.visible, r.hidden) for r in rbms], dtype=w0.dtype, device=w0.device)
         with torch.no_grad():

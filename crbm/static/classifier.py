@@ -25,9 +25,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crbm.engine.checkpoint import register_model
+from crbm.engine.checks import check_chain
 from crbm.engine.errors import CRBMError
 from crbm.engine.noise import Generator, uniform
-from crbm.engine.rbm import RBM, check_tensor
+from crbm.engine.rbm import RBM, check_tensor, normal_weights
 from crbm.engine.train import Callback, TensorData, TrainConfig, fit_phases
 from crbm.engine.units import Bernoulli, ReplicatedSoftmax
 from crbm.static.autoencoder import DeepAutoencoder
@@ -66,14 +67,9 @@ class DBNClassifier(nn.Module):
                 raise CRBMError(f"{name}: expected a probability in [0, 1), got {q!r}")
         self.sizes, self.n_classes, self.out_init_std = sizes, n_classes, out_init_std
         self.input_dropout, self.hidden_dropout = float(input_dropout), float(hidden_dropout)
-        meta = device is not None and torch.device(device).type == "meta"
 
         def param(*shape: int, std: float = 0.0) -> nn.Parameter:
-            if meta or std == 0.0:
-                t = torch.zeros(shape, dtype=dtype, device=device)
-            else:
-                t = (torch.randn(shape, generator=generator, dtype=torch.float64) * std).to(dtype=dtype, device=device)
-            return nn.Parameter(t)
+            return nn.Parameter(normal_weights(shape, std, generator=generator, dtype=dtype, device=device))
 
         self.weights = nn.ParameterList([param(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
         self.biases = nn.ParameterList([param(b) for b in sizes[1:]])
@@ -89,12 +85,7 @@ class DBNClassifier(nn.Module):
         rbms = list(rbms)
         if not rbms:
             raise CRBMError("rbms: expected at least one RBM")
-        for i, (below, above) in enumerate(zip(rbms[:-1], rbms[1:])):
-            if above.n_visible != below.n_hidden:
-                raise CRBMError(
-                    f"layer {i + 1}: expected {below.n_hidden} visible units (the hidden units of layer {i}), "
-                    f"got {above.n_visible}"
-                )
+        check_chain([r.n_hidden for r in rbms], [r.n_visible for r in rbms])
         return cls._from_layers([(r.weight, r.hidden_bias) for r in rbms], n_classes, generator=generator, **kw)
 
     @classmethod

@@ -52,18 +52,13 @@ from torch import Tensor, nn
 
 from crbm.data.movielens import read_ratings
 from crbm.engine.checkpoint import register_model
+from crbm.engine.checks import check_nonnegative, check_positive_int, is_positive_int
 from crbm.engine.errors import CRBMError
-from crbm.engine.rbm import RBM
+from crbm.engine.rbm import RBM, normal_weights
 from crbm.engine.train import Callback, TensorData, TrainConfig, fit, fit_phases
 from crbm.engine.units import Bernoulli, Softmax
 
 _BY = ("user", "item")
-
-
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise CRBMError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def _segments(indptr: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
@@ -167,19 +162,16 @@ class RatingRBM(nn.Module):
         generator: torch.Generator | None = None,
     ):
         super().__init__()
-        _positive("n_items", n_items), _positive("n_hidden", n_hidden)
-        if _positive("n_levels", n_levels) < 2:
+        for name, n in (("n_items", n_items), ("n_hidden", n_hidden)):
+            check_positive_int(n, name)
+        if check_positive_int(n_levels, "n_levels") < 2:
             raise CRBMError(f"n_levels must be at least 2 (rating levels), got {n_levels}")
-        if not (isinstance(init_std, (int, float)) and math.isfinite(init_std) and init_std >= 0):
-            raise CRBMError(f"init_std must be a finite number >= 0, got {init_std!r}")
+        check_nonnegative(init_std, "init_std")
         self.n_items, self.n_levels, self.n_hidden = n_items, n_levels, n_hidden
         self.conditional, self.init_std = bool(conditional), float(init_std)
         self.hidden = Bernoulli()
         self.visible = Softmax()  # one group per rated item: applied to (nnz, n_levels) logits
-        meta = device is not None and torch.device(device).type == "meta"
-        w = torch.zeros(n_items * n_levels, n_hidden, dtype=dtype, device=device)
-        if init_std and not meta:
-            w = (torch.randn(w.shape, generator=generator, dtype=torch.float64) * init_std).to(w)
+        w = normal_weights((n_items * n_levels, n_hidden), init_std, generator=generator, dtype=dtype, device=device)
         self.weight = nn.Parameter(w)
         self.visible_bias = nn.Parameter(torch.zeros(n_items * n_levels, dtype=dtype, device=device))
         self.hidden_bias = nn.Parameter(torch.zeros(n_hidden, dtype=dtype, device=device))
@@ -339,7 +331,8 @@ class BiasedMF(nn.Module):
         generator: torch.Generator | None = None,
     ):
         super().__init__()
-        _positive("n_users", n_users), _positive("n_items", n_items), _positive("n_factors", n_factors)
+        for name, n in (("n_users", n_users), ("n_items", n_items), ("n_factors", n_factors)):
+            check_positive_int(n, name)
         for name, x in (("mean", mean), ("reg", reg), ("init_std", init_std)):
             if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
                 raise CRBMError(f"{name} must be a finite number, got {x!r}")
@@ -347,13 +340,10 @@ class BiasedMF(nn.Module):
             raise CRBMError(f"reg and init_std must be >= 0, got {reg!r} and {init_std!r}")
         self.n_users, self.n_items, self.n_factors = n_users, n_items, n_factors
         self.mean, self.reg, self.init_std = float(mean), float(reg), float(init_std)
-        meta = device is not None and torch.device(device).type == "meta"
 
         def factors(n: int) -> nn.Parameter:
-            t = torch.zeros(n, n_factors, dtype=dtype, device=device)
-            if init_std and not meta:
-                t = (torch.randn(t.shape, generator=generator, dtype=torch.float64) * init_std).to(t)
-            return nn.Parameter(t)
+            return nn.Parameter(normal_weights((n, n_factors), init_std, generator=generator, dtype=dtype,
+                                               device=device))
 
         self.user_factors, self.item_factors = factors(n_users), factors(n_items)
         self.user_bias = nn.Parameter(torch.zeros(n_users, dtype=dtype, device=device))
@@ -491,14 +481,14 @@ class RBMRecommender(Recommender):
     ):
         if by not in _BY:
             raise CRBMError(f"by must be one of {list(_BY)}, got {by!r}")
-        self.n_hidden, self.conditional = _positive("n_hidden", n_hidden), bool(conditional)
+        self.n_hidden, self.conditional = check_positive_int(n_hidden, "n_hidden"), bool(conditional)
         self.by, self.init_std = by, init_std
         self.config = config or TrainConfig()
         if not isinstance(self.config, TrainConfig):
             raise CRBMError(f"config: expected a crbm.TrainConfig, got {type(self.config).__name__}")
         self.stages = [(self.config.epochs, self.config.k)] if stages is None else [tuple(s) for s in stages]
         for s in self.stages:
-            if len(s) != 2 or any(isinstance(x, bool) or not isinstance(x, int) or x < 1 for x in s):
+            if len(s) != 2 or any(not is_positive_int(x) for x in s):
                 raise CRBMError(f"stages: expected (epochs, k) pairs of positive integers, got {stages!r}")
         self.model: RatingRBM | None = None
         self.data: RatingData | None = None
@@ -547,7 +537,7 @@ class MFRecommender(Recommender):
 
     def __init__(self, n_factors: int = 50, *, reg: float = 0.05, config: TrainConfig | None = None,
                  init_std: float = 0.1):
-        self.n_factors, self.reg, self.init_std = _positive("n_factors", n_factors), reg, init_std
+        self.n_factors, self.reg, self.init_std = check_positive_int(n_factors, "n_factors"), reg, init_std
         self.config = dataclasses.replace(config or TrainConfig(batch_size=100, learning_rate=0.005), weight_decay=0.0)
         self.model: BiasedMF | None = None
 
@@ -628,7 +618,7 @@ class SVDRecommender(BiasRecommender):
 
     def __init__(self, rank: int = 10, *, reg_item: float = 25.0, reg_user: float = 10.0, seed: int = 0):
         super().__init__(reg_item=reg_item, reg_user=reg_user)
-        self.rank, self.seed = _positive("rank", rank), seed
+        self.rank, self.seed = check_positive_int(rank, "rank"), seed
 
     def _fit(self, table) -> None:
         import scipy.sparse as sp

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from crbm.engine.checkpoint import register_model
+from crbm.engine.checks import check_int_at_least, per_layer
 from crbm.engine.errors import CRBMError
 from crbm.engine.evaluate import base_rate_bias
 from crbm.engine.noise import torch_generator, uniform
@@ -36,12 +37,6 @@ from crbm.engine.rbm import RBM, check_tensor, weight_statistics
 from crbm.engine.train import TrainConfig, fit
 from crbm.engine.units import Bernoulli, Concat
 from crbm.static.dbn import up_pass
-
-
-def _check_count(x, what: str, *, minimum: int) -> int:
-    if isinstance(x, bool) or not isinstance(x, int) or x < minimum:
-        raise CRBMError(f"{what} must be an integer >= {minimum}, got {x!r}")
-    return x
 
 
 @register_model
@@ -76,8 +71,8 @@ class DBM(nn.Module):
     ):
         super().__init__()
         for name, n in (("n_visible", n_visible), ("n_h1", n_h1), ("n_h2", n_h2)):
-            _check_count(n, name, minimum=1)
-        self.mean_field_steps = _check_count(mean_field_steps, "mean_field_steps", minimum=0)
+            check_int_at_least(n, name, 1)
+        self.mean_field_steps = check_int_at_least(mean_field_steps, "mean_field_steps", 0)
         self.n_visible, self.n_h1, self.n_h2 = n_visible, n_h1, n_h2
         joint_visible = Concat([(Bernoulli(), n_visible), (Bernoulli(), n_h2)])
         self.joint_rbm = RBM(
@@ -157,7 +152,7 @@ class DBM(nn.Module):
             mu1 = sigmoid(v W1 + mu2 W2^T + c1);   mu2 = sigmoid(mu1 W2 + c2)
 
         Returns (mu1, mu2), shapes (batch, n_h1), (batch, n_h2)."""
-        steps = self.mean_field_steps if steps is None else _check_count(steps, "steps", minimum=0)
+        steps = self.mean_field_steps if steps is None else check_int_at_least(steps, "steps", 0)
         return self._mean_field(self.check_visible(v), steps)
 
     def _mean_field(self, v: Tensor, steps: int) -> tuple[Tensor, Tensor]:
@@ -311,9 +306,7 @@ def pretrain_dbm(
     if not isinstance(data, Tensor) or data.ndim != 2 or not data.is_floating_point():
         got = f"{data.dtype} {tuple(data.shape)}" if isinstance(data, Tensor) else type(data).__name__
         raise CRBMError(f"data: expected a floating torch.Tensor of shape (N, n_visible), got {got}")
-    cfgs = list(configs) if isinstance(configs, (list, tuple)) else [configs or TrainConfig()] * 2
-    if len(cfgs) != 2:
-        raise CRBMError(f"configs: expected one TrainConfig or two (one per RBM), got {len(cfgs)}")
+    cfgs = per_layer(configs, 2, "configs", "TrainConfigs", TrainConfig())
     n_visible = data.shape[1]
     dbm = DBM(n_visible, n_h1, n_h2, mean_field_steps=mean_field_steps, dtype=data.dtype, device=data.device)
     dbm.check_visible(data, "data")

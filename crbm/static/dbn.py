@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from crbm.engine.atomic import write_bytes
 from crbm.engine.checkpoint import register_model
+from crbm.engine.checks import check_chain, is_positive_int, per_layer
 from crbm.engine.errors import CRBMError
 from crbm.engine.rbm import RBM, check_tensor
 from crbm.engine.train import Callback, TensorData, TrainConfig, fit, fit_phases
@@ -49,16 +50,10 @@ def layer_plan(
         got = f"{data.dtype} {tuple(data.shape)}" if isinstance(data, Tensor) else type(data).__name__
         raise CRBMError(f"data: expected a floating torch.Tensor of shape (N, n_visible), got {got}")
     sizes = list(sizes)
-    if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+    if not sizes or any(not is_positive_int(s) for s in sizes):
         raise CRBMError(f"sizes must be a non-empty list of positive integers, got {sizes!r}")
-    hiddens = list(hidden) if isinstance(hidden, (list, tuple)) else [hidden] * len(sizes)
-    cfgs = list(configs) if isinstance(configs, (list, tuple)) else [configs or TrainConfig()] * len(sizes)
-    if len(hiddens) != len(sizes) or len(cfgs) != len(sizes):
-        raise CRBMError(
-            f"got {len(sizes)} layer sizes but {len(hiddens)} hidden unit types and {len(cfgs)} configs; "
-            "give one of each per layer (or a single one for all)"
-        )
-    return sizes, hiddens, cfgs
+    hiddens = per_layer(hidden, len(sizes), "hidden", "hidden unit families")
+    return sizes, hiddens, per_layer(configs, len(sizes), "configs", "TrainConfigs", TrainConfig())
 
 
 def greedy_pretrain(
@@ -133,7 +128,7 @@ def balanced_order(labels: Tensor, *, generator: torch.Generator | None) -> Tens
 def check_sizes(sizes: Sequence[int]) -> list[int]:
     """Layer sizes of a stack, bottom first: at least 2 positive integers (else CRBMError)."""
     sizes = list(sizes)
-    if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+    if len(sizes) < 2 or any(not is_positive_int(s) for s in sizes):
         raise CRBMError(
             f"sizes: expected at least 2 positive integer layer sizes (bottom first, top last), got {sizes!r}"
         )
@@ -190,14 +185,7 @@ class DBN(nn.Module):
         rbms = list(rbms)
         if not rbms:
             raise CRBMError("rbms: expected at least one RBM (the top one)")
-        for i, (below, above) in enumerate(zip(rbms[:-1], rbms[1:])):
-            extra = n_labels if i + 1 == len(rbms) - 1 else 0
-            if above.n_visible != below.n_hidden + extra:
-                labels = f" + {n_labels} label units" if extra else ""
-                raise CRBMError(
-                    f"layer {i + 1}: expected {below.n_hidden}{labels} visible units (the {below.n_hidden} hidden "
-                    f"units of layer {i}{labels}), got {above.n_visible}"
-                )
+        check_chain([r.n_hidden for r in rbms], [r.n_visible for r in rbms], top_extra=n_labels)
         sizes = [r.n_visible for r in rbms[:-1]] + [rbms[-1].n_visible - n_labels, rbms[-1].n_hidden]
         if sizes[-2] < 1:
             raise CRBMError(f"layer {len(rbms) - 1}: {rbms[-1].n_visible} visible units cannot hold {n_labels} labels")
@@ -442,17 +430,13 @@ def train_dbn(
     Args:
         images: (N, sizes[0]) in [0, 1]; labels: (N,) integers in [0, n_labels).
         sizes: e.g. [784, 500, 500, 2000]; configs: one TrainConfig per RBM (len(sizes) - 1) or one for all.
-            The labels are read from the top RBM's free energies, so it pays to train it with a longer chain:
-            on MNIST, CD-10 instead of CD-1 for the top RBM alone took the greedy error from 2.9 % to 1.8 %, and
-            CD-10 for the lower RBMs as well to 1.5-1.6 % (held-out, ``tools/dbn_greedy.py``; docs/results/mnist-rbm-dbn.md
-            has the rest of the benchmark's figures)."""
+            The labels are read from the top RBM's free energies, so it pays to train it with a longer chain
+            (a larger ``k``) than the lower RBMs need."""
     dbn = DBN(sizes, n_labels=n_labels, dtype=images.dtype, device=images.device, generator=generator)
     dbn.check_images(images)
     targets = dbn.one_hot(labels, n_rows=images.shape[0]).to(images.device)
     n_rbms = len(dbn.rbms)
-    cfgs = list(configs) if isinstance(configs, (list, tuple)) else [configs or TrainConfig()] * n_rbms
-    if len(cfgs) != n_rbms:
-        raise CRBMError(f"configs: expected {n_rbms} TrainConfigs (one per RBM) or one for all, got {len(cfgs)}")
+    cfgs = per_layer(configs, n_rbms, "configs", "TrainConfigs", TrainConfig())
     lower: list[RBM] = []
     if len(sizes) > 2:
         lower = greedy_pretrain(images, list(sizes[1:-1]), configs=cfgs[:-1], generator=generator)
