@@ -55,3 +55,16 @@ def test_a_watched_training_run_shows_a_bar_and_one_summary_line(no_ci, monkeypa
 
 def test_motion_configs_choose_their_bar_by_the_watcher():
     assert crbm.taylor_config().progress is None and crbm.fcrbm_config().progress is None
+
+
+def test_phases_show_each_label_when_watched_and_nothing_otherwise(no_ci, monkeypatch, capsys):
+    with progress.phases(2, desc="fill") as advance:
+        advance("first")
+        advance("second")
+    assert capsys.readouterr().err == ""  # not watched: no bar
+    monkeypatch.setattr(progress, "watching", lambda stream=None: True)
+    with progress.phases(2, desc="fill", delay=0.0) as advance:
+        advance("model inference")
+        advance("candidates")
+    err = capsys.readouterr().err
+    assert "fill:" in err and "/2 [" in err and "model inference" in err

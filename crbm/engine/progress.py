@@ -3,15 +3,16 @@ when the output goes to a file or a pipe.
 
 ``crbm.fit`` shows a bar of mini-batches (``TrainConfig.progress``: None chooses by ``watching()``) and, with
 ``TrainConfig.verbose``, prints one summary line per run; ``crbm.generate``, ``crbm.denoise`` and
-``crbm.fill_missing`` show a bar of frames once they have run for a second. Set ``CRBM_NO_PROGRESS=1`` to
-switch every bar off.
+``crbm.fill_missing`` show a bar of frames once they have run for a second, and ``crbm.denoise_motion`` and
+``crbm.fill_motion`` a bar of their phases. Set ``CRBM_NO_PROGRESS=1`` to switch every bar off.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def watching(stream=None) -> bool:
@@ -51,6 +52,29 @@ def steps(start: int, stop: int, *, desc: str, unit: str = "frame", delay: float
             bar.update()
     finally:
         bar.close()
+
+
+@contextmanager
+def phases(total: int, *, desc: str, delay: float = 1.0) -> Iterator[Callable[[str], None]]:
+    """A bar of ``total`` phases of one computation, when a person is watching and it runs longer than
+    ``delay`` seconds; yields ``advance(label)``, called as each phase starts (the bar shows its label)."""
+    bar = progress_bar(total, desc=desc, unit="phase", delay=delay)
+    started = False
+
+    def advance(label: str) -> None:
+        nonlocal started
+        if bar is None:
+            return
+        if started:
+            bar.update()
+        started = True
+        bar.set_postfix_str(label)
+
+    try:
+        yield advance
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def figures_line(figures: dict) -> str:

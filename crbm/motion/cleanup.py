@@ -60,6 +60,7 @@ import numpy as np
 import torch
 
 from crbm.engine.errors import CRBMError
+from crbm.engine.progress import phases
 from crbm.mocap.kinematics import _degrees, channel_kind
 from crbm.mocap.motion import Motion, Skeleton, check_fps
 
@@ -530,16 +531,19 @@ def denoise_motion(
         m = np.where(cols, _near(m, smoothed, period), np.nan)
         return m, _pseudo_variance(smoothed, m, r, 2 * k)
 
-    # the model's weight, one for all its channels, by how well the frames held out are then estimated
-    held = np.zeros(motion.frames.shape, dtype=bool)
-    held[HELD_OUT // 2 :: HELD_OUT] = True
-    part = np.where(held, np.nan, x)
-    y_part, q_part = smooth_series(part, r)
-    m, p = predictions(y_part)
-    weight = _held_out_weight(_weighings(part, r, q_part, m, p), x, held & cols)
-    if weight > 0:
-        m, p = predictions(y)
-        y, _ = smooth_series(x, r, q=q, pseudo=m, pseudo_var=p / weight)
+    with phases(2, desc="denoise") as advance:
+        # the model's weight, one for all its channels, by how well the frames held out are then estimated
+        advance("the model's weight on held-out frames")
+        held = np.zeros(motion.frames.shape, dtype=bool)
+        held[HELD_OUT // 2 :: HELD_OUT] = True
+        part = np.where(held, np.nan, x)
+        y_part, q_part = smooth_series(part, r)
+        m, p = predictions(y_part)
+        weight = _held_out_weight(_weighings(part, r, q_part, m, p), x, held & cols)
+        if weight > 0:
+            advance("smoothing with the model")
+            m, p = predictions(y)
+            y, _ = smooth_series(x, r, q=q, pseudo=m, pseudo_var=p / weight)
     return motion.replace(frames=y - offsets, name=f"{motion.name}_denoised")
 
 
@@ -709,15 +713,19 @@ def fill_motion(motion: Motion, gaps: Sequence[Gap], *, model=None, style: str |
     xh = np.where(hidden, np.nan, x)
     guess = _linear_fill(xh)
     start = motion.replace(frames=guess - offsets)
-    pseudo = _near(_model_fill(model, start, hidden, style), guess, period)
-    m, k = model_predictions(model, start, style=style)
-    p = _pseudo_variance(xh, _near(m, guess, period), r, k)
-    # each gap: the blend of the candidates (the smoother with the model at every weight, linear interpolation)
-    # in inverse proportion to their squared errors on the gap's windows
-    on_windows = _weighings(xh, r, smooth_series(xh, r)[1], pseudo, p) + [guess]
-    in_gaps = np.where(mask, pseudo, np.nan)
-    finals = [_blend_edges(y, x, mask) for y in _weighings(xo, r, smooth_series(xo, r)[1], in_gaps, p)]
-    finals.append(_linear_fill(xo))
+    with phases(3, desc="fill") as advance:
+        advance("the model's inference in the gaps")
+        pseudo = _near(_model_fill(model, start, hidden, style), guess, period)
+        m, k = model_predictions(model, start, style=style)
+        p = _pseudo_variance(xh, _near(m, guess, period), r, k)
+        # each gap: the blend of the candidates (the smoother with the model at every weight, linear
+        # interpolation) in inverse proportion to their squared errors on the gap's windows
+        advance("candidates on the take's own windows")
+        on_windows = _weighings(xh, r, smooth_series(xh, r)[1], pseudo, p) + [guess]
+        advance("candidates in the gaps")
+        in_gaps = np.where(mask, pseudo, np.nan)
+        finals = [_blend_edges(y, x, mask) for y in _weighings(xo, r, smooth_series(xo, r)[1], in_gaps, p)]
+        finals.append(_linear_fill(xo))
     y = x.copy()
     for g, check in zip(gaps, checks, strict=True):
         if check.any():
