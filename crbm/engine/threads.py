@@ -3,8 +3,8 @@
 The motion models are chains of small matrix products (a CD step of Taylor's CRBM multiplies a batch of 100
 by matrices of 56 x 150 and 168 x 206). Split over several threads, such a product costs more in hand-offs
 than it saves, and on a machine whose cores are busy with other jobs every parallel region waits for a
-descheduled thread: one thread was 5-30x faster than two there. Large products (a 784 x 500 RBM on batches
-of 100) do gain from a second core, when it is free.
+descheduled thread (``tools/bench.py threads`` times one thread against two). Large products (a 784 x 500
+RBM on batches of 100) do gain from a second core, when it is free.
 
 So crbm picks, for each run (``crbm.fit``, ``crbm.generate``):
 

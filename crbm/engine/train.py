@@ -239,11 +239,9 @@ def matmul_precision(precision: str, device: str | torch.device | None = None) -
     """Run float32 matrix products on ``device``'s backend at ``precision`` inside the block (restored after).
 
     "ieee": plain float32 (torch's CPU products go to MKL). "bf16" (CPU only): the products go to oneDNN with its
-    bf16 math mode, which *allows* rounding float32 operands to bf16; whether it does depends on the CPU.
-    Measured on an AMD CPU with AVX-512-BF16 and no AMX: no rounding (relative error 7e-7 against 4e-7 for
-    "ieee"), the 784x500 CD-1 products about 2x faster (MKL runs slowly on AMD). On an Intel Xeon with AMX-BF16:
-    the operands are rounded (relative error ~2e-3 on every batch-of-100 product tried, from 62x150 to
-    2000x500; a single 1x784 dot product was not) and the 784x500 CD-1 products ran 2.6x faster. "tf32":
+    bf16 math mode, which *allows* rounding float32 operands to bf16 (8-bit mantissa, relative error up to
+    2^-8 per operand); whether it does depends on the CPU (AMX-BF16 rounds, AVX-512-BF16 alone may not), and
+    ``tools/bench.py rbm-speed`` measures the speed and the effect on training. "tf32":
     TensorFloat-32 tensor cores on CUDA (10-bit mantissa operands). Parameters, updates and every elementwise
     operation stay float32 whatever the mode.
     """

@@ -26,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import torch
 from torch import Tensor
 
+from crbm.engine.checks import check_positive_int
 from crbm.engine.errors import CRBMError
 from crbm.engine.progress import steps
 from crbm.engine.rbm import Conditioned
@@ -35,8 +36,7 @@ from crbm.motion.conditional import TwoLayerCRBM, history
 
 # uniforms per frame for which a CPU draw goes to a second thread (see _Settler._noise): from about 0.2 ms of
 # drawing, up to 32 MB buffers (beyond, the products on one fewer intra-op thread cost more than the overlap
-# saves: crbm-speed measured 46-50k frames/s with the thread at 4096 chains against 56-58k without); none on
-# one core
+# saves; tools/bench.py crbm-speed times both); none on one core
 _PREFETCH_MIN = 1 << 16 if (os.cpu_count() or 1) > 1 else 1 << 62
 _PREFETCH_MAX = 1 << 23
 
@@ -95,8 +95,7 @@ class _Settler:
     def __init__(self, k: int, mean_field: bool, generator: torch.Generator | None, *, frames: int = 0):
         """``frames``: how many frames of the same shape will be settled in a row (``generate``); with more
         than one, large CPU draws of the next frame's uniforms run on a second thread (see ``_noise``)."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise CRBMError(f"k (Gibbs steps per frame) must be a positive integer, got {k!r}")
+        check_positive_int(k, "k (Gibbs steps per frame)")
         self.k, self.mean_field, self.generator = k, mean_field, generator
         self._gram: Tensor | None = None
         self._frames_left = frames
@@ -138,8 +137,7 @@ class _Settler:
         while this frame settles. Every draw still comes from ``generator`` in the same order with the same
         shape, and none is drawn beyond the last frame, so the samples and the generator's final state equal
         those of drawing each frame in turn. While the thread runs, torch's intra-op threads are one fewer
-        (restored by ``close``): matrix products on every core would make the two fight for the cores
-        (measured: no gain at all with 2 threads on 2 cores)."""
+        (restored by ``close``): matrix products on every core would make the two fight for the cores."""
         shape = (self.k - 1, *pre.shape)
         if self._next is not None:
             noise, self._next = self._next.result(), None
@@ -281,8 +279,7 @@ def denoise(
     The first ``order`` frames are returned as given (they have no history).
     Args: noisy (T, D) or (C, T, D); labels (T, L) or (C, T, L) for style models. Returns noisy's shape.
     For a TwoLayerCRBM pass ``model.layer1``."""
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        raise CRBMError(f"iterations must be a positive integer, got {iterations!r}")
+    check_positive_int(iterations, "iterations")
     if (noise_std is None) != (prediction_std is None):
         raise CRBMError("give both noise_std and prediction_std (the fused filter) or neither (Taylor's filter)")
     gain = None
@@ -448,8 +445,7 @@ def fill_both_sides(
         raise CRBMError(
             f"frames (T, D) and missing (T, D) must match; got {tuple(frames.shape)}, {tuple(missing.shape)}"
         )
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        raise CRBMError(f"iterations must be a positive integer, got {iterations!r}")
+    check_positive_int(iterations, "iterations")
     missing = missing.to(device=frames.device, dtype=torch.bool)
     n, t_all = model.order, frames.shape[0]
     rows = torch.nonzero(missing.any(1)).flatten()
