@@ -374,10 +374,9 @@ def train_motion_model(
         batch_size: windows per mini-batch (default: the config's 100, or every window when the clips hold
             fewer, so that a clip of a few seconds trains); not together with ``config``.
         ar_start: start a CRBM's or label CRBM's autoregressive weights at the ridge AR solution of the same
-            windows (``CRBM.initialise_autoregressive``) instead of Taylor's start near zero. On the CMU-35 split it
-            makes the label CRBM beat the AR baseline at every horizon on the walk 35_29 (h=1: 0.2266 vs AR 0.2277;
-            Taylor's start: 0.2281) but its generated running is slower and less regular across seeds (root speed
-            1.30-1.69 against 1.75-1.80 ASF units/frame; training runs 2.01), so the default is Taylor's.
+            windows (``CRBM.initialise_autoregressive``) instead of Taylor's start near zero: the fit starts from
+            the best linear predictor, which helps prediction, but a label CRBM started so can generate slower,
+            less regular running (the motion-model results page has the figures), so the default is Taylor's.
     """
     if kind not in KINDS:
         raise CRBMError(f"unknown model kind {kind!r}; expected one of {list(KINDS)}")
