@@ -376,7 +376,7 @@ def train_motion_model(
         ar_start: start a CRBM's or label CRBM's autoregressive weights at the ridge AR solution of the same
             windows (``CRBM.initialise_autoregressive``) instead of Taylor's start near zero: the fit starts from
             the best linear predictor, which helps prediction, but a label CRBM started so can generate slower,
-            less regular running (the motion-model results page has the figures), so the default is Taylor's.
+            less regular running, so the default is Taylor's.
     """
     if kind not in KINDS:
         raise CRBMError(f"unknown model kind {kind!r}; expected one of {list(KINDS)}")
