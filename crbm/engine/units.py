@@ -52,7 +52,7 @@ class Units:
         return self.sample_from(pre, self.noise(pre.shape, generator, pre), sigma=sigma)
 
     def noise(self, shape: torch.Size, generator: Generator, like: Tensor) -> Tensor:
-        """The random numbers that draws of ``shape`` consume, from ``crbm.noise`` (one per unit: U(0, 1) by
+        """The random numbers that draws of ``shape`` consume, from ``crbm.engine.noise`` (one per unit: U(0, 1) by
         default). A leading extra dimension draws several rounds at once, in the order of one round at a time."""
         return uniform(shape, generator, like)
 

@@ -130,7 +130,7 @@ class _Settler:
 
     def _noise(self, units: Units, pre: Tensor) -> Tensor:
         """The noise of the k - 1 hidden samples of a frame, (k - 1, B, H), drawn by ``units.noise`` from
-        ``crbm.noise``.
+        ``crbm.engine.noise``.
 
         torch's CPU generator is serial and, for many chains, drawing costs more than the Gibbs products.
         When more frames follow and the draw is large, the next frame's noise is drawn on a second thread
