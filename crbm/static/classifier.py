@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crbm.engine.checkpoint import register_model
-from crbm.engine.checks import check_chain
+from crbm.engine.checks import check_chain, is_int_at_least
 from crbm.engine.errors import CRBMError
 from crbm.engine.noise import Generator, uniform
 from crbm.engine.rbm import RBM, check_tensor, normal_weights
@@ -60,7 +60,7 @@ class DBNClassifier(nn.Module):
     ):
         super().__init__()
         sizes = check_sizes(sizes)
-        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+        if not is_int_at_least(n_classes, 2):
             raise CRBMError(f"n_classes: expected an integer >= 2, got {n_classes!r}")
         for name, q in (("input_dropout", input_dropout), ("hidden_dropout", hidden_dropout)):
             if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0.0 <= q < 1.0:

@@ -42,7 +42,6 @@ model has one: the matrix factorisation, bias and SVD models).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -52,7 +51,7 @@ from torch import Tensor, nn
 
 from crbm.data.movielens import read_ratings
 from crbm.engine.checkpoint import register_model
-from crbm.engine.checks import check_nonnegative, check_positive_int, is_positive_int
+from crbm.engine.checks import check_nonnegative, check_positive_int, is_number, is_positive_int
 from crbm.engine.errors import CRBMError
 from crbm.engine.rbm import RBM, normal_weights
 from crbm.engine.train import Callback, TensorData, TrainConfig, fit, fit_phases
@@ -334,7 +333,7 @@ class BiasedMF(nn.Module):
         for name, n in (("n_users", n_users), ("n_items", n_items), ("n_factors", n_factors)):
             check_positive_int(n, name)
         for name, x in (("mean", mean), ("reg", reg), ("init_std", init_std)):
-            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+            if not is_number(x):
                 raise CRBMError(f"{name} must be a finite number, got {x!r}")
         if reg < 0 or init_std < 0:
             raise CRBMError(f"reg and init_std must be >= 0, got {reg!r} and {init_std!r}")
@@ -584,7 +583,7 @@ class BiasRecommender(Recommender):
     ``biases=False``: the global mean alone)."""
 
     def __init__(self, *, reg_item: float = 25.0, reg_user: float = 10.0, biases: bool = True):
-        if any(not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0 for x in (reg_item, reg_user)):
+        if any(not (is_number(x) and x >= 0) for x in (reg_item, reg_user)):
             raise CRBMError(f"reg_item and reg_user must be finite numbers >= 0, got {reg_item!r}, {reg_user!r}")
         self.reg_item, self.reg_user, self.biases = reg_item, reg_user, biases
 
