@@ -340,6 +340,7 @@ def _stdin_clip_header(args: argparse.Namespace, model):
 def _run_denoise(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from crbm.engine.progress import steps
     from crbm.mocap.io import read_motion
     from crbm.mocap.motion import Motion
     from crbm.mocap.resample import resample
@@ -355,7 +356,8 @@ def _run_denoise(args: argparse.Namespace) -> int:
         frames, name = read_frames(sys.stdin, len(skeleton.channel_names)), "stdin"
     else:
         clip = read_motion(args.input, asf=args.asf, fps=args.fps)
-        skeleton, fps, frames, name = clip.skeleton, clip.fps, iter(clip.frames), clip.name
+        skeleton, fps, name = clip.skeleton, clip.fps, clip.name
+        frames = (clip.frames[t] for t in steps(0, clip.n_frames, desc="filter"))  # a bar when watched
     to_stdout = str(args.out) == "-"
     if args.online:
         online = OnlineFilter(skeleton, fps, noise_std=noise, position_noise_std=position, lag=args.lag)
