@@ -55,7 +55,7 @@ from crbm.mocap.kinematics import (
 from crbm.mocap.lengths import centimetres, length_unit
 from crbm.mocap.metrics import joint_angle_error, joint_position_error
 from crbm.motion.cleanup import Gap, OnlineFilter, denoise_motion, fill_motion, interpolate_gaps
-from crbm.motion.forecast import butter_denoise, savgol_denoise
+from crbm.motion.protocols import butter_denoise, savgol_denoise
 
 MODEL = {"kind": "crbm", "order": 3, "hidden": 150, "seed": 0}
 NOISE = (1.0, 3.0, 5.0)

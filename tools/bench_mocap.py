@@ -38,24 +38,26 @@ from crbm.mocap.realism import dominant_period  # noqa: E402
 from crbm.motion.conditional import CRBM, TwoLayerCRBM, Windows, taylor_config  # noqa: E402
 from crbm.motion.factored import FCRBM, LabelCRBM, fcrbm_config  # noqa: E402
 from crbm.motion.forecast import (  # noqa: E402
-    FIRST_MISSING,
     HORIZONS,
-    MISSING_SETS,
     LinearAR,
-    butter_denoise,
-    gpmat_errors,
     model_predictor,
-    nearest_neighbour_baselines,
     prediction_errors,
     prediction_residual_std,
-    savgol_denoise,
     spread_ratio,
+    zero_velocity,
+)
+from crbm.motion.protocols import (  # noqa: E402
+    FIRST_MISSING,
+    MISSING_SETS,
+    butter_denoise,
+    gpmat_errors,
+    nearest_neighbour_baselines,
+    savgol_denoise,
     taylor_nearest_neighbour,
     taylor_pair_error,
     tune_butter,
     tune_filter_factor,
     tune_savgol,
-    zero_velocity,
 )
 from crbm.motion.sample import denoise, fill_missing, generate, smooth, style_schedule  # noqa: E402
 
