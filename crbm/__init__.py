@@ -22,15 +22,9 @@ from crbm.engine.evaluate import (
 )
 from crbm.engine.rbm import RBM
 from crbm.engine.threads import set_threads
-from crbm.engine.train import (
-    SamplerConfig,
-    TensorData,
-    TrainConfig,
-    fit,
-    fit_phases,
-    init_distributed,
-    matmul_precision,
-)
+from crbm.engine.distributed import init_distributed
+from crbm.engine.precision import matmul_precision
+from crbm.engine.train import SamplerConfig, TensorData, TrainConfig, fit, fit_phases
 from crbm.engine.units import Bernoulli, Concat, Gaussian, ReLU, ReplicatedSoftmax, Softmax
 
 # static models: deep belief nets, classifiers, MNIST

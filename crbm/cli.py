@@ -172,7 +172,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from crbm.engine.train import init_distributed
+    from crbm.engine.distributed import init_distributed
     from crbm.mocap.io import read_motions
     from crbm.motion.model import train_motion_model
 

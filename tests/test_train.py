@@ -14,7 +14,8 @@ import crbm
 import crbm.engine.train
 from crbm import RBM, DivergenceError, TensorData, TrainConfig, exact_log_partition, fit, load_checkpoint
 from crbm.engine.errors import CRBMError
-from crbm.engine.train import LR_SCHEDULES, matmul_precision
+from crbm.engine.precision import matmul_precision
+from crbm.engine.train import LR_SCHEDULES
 
 QUIET = {"verbose": False, "progress": False, "device": "cpu"}
 

@@ -28,12 +28,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
 import sys
 import time
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,8 +41,9 @@ from torch import Tensor
 
 from crbm.engine.checkpoint import load_checkpoint, save_checkpoint
 from crbm.engine.checks import is_number, is_positive_int
+from crbm.engine.distributed import mean_over_processes, place, sharded_gradient
 from crbm.engine.errors import CRBMError, DivergenceError
-from crbm.engine.noise import ShardedGenerator
+from crbm.engine.precision import MATMUL_PRECISIONS, set_matmul_precision
 from crbm.engine.progress import figures_line, progress_bar
 from crbm.engine.rbm import check_device
 from crbm.engine.threads import step_work, use_threads
@@ -231,44 +230,6 @@ def _sampler_keywords(init):
 TrainConfig.__init__ = _sampler_keywords(TrainConfig.__init__)  # type: ignore[method-assign]
 
 
-MATMUL_PRECISIONS = ("ieee", "bf16", "tf32")
-
-
-@contextmanager
-def matmul_precision(precision: str, device: str | torch.device | None = None) -> Iterator[None]:
-    """Run float32 matrix products on ``device``'s backend at ``precision`` inside the block (restored after).
-
-    "ieee": plain float32 (torch's CPU products go to MKL). "bf16" (CPU only): the products go to oneDNN with its
-    bf16 math mode, which *allows* rounding float32 operands to bf16 (8-bit mantissa, relative error up to
-    2^-8 per operand); whether it does depends on the CPU (AMX-BF16 rounds, AVX-512-BF16 alone may not), and
-    ``tools/bench.py rbm-speed`` measures the speed and the effect on training. "tf32":
-    TensorFloat-32 tensor cores on CUDA (10-bit mantissa operands). Parameters, updates and every elementwise
-    operation stay float32 whatever the mode.
-    """
-    restore = _set_matmul_precision(precision, device)
-    try:
-        yield
-    finally:
-        restore()
-
-
-def _set_matmul_precision(precision: str, device) -> Callable[[], None]:
-    """Set the backend's float32 matmul precision; returns the function that puts the old one back."""
-    if precision not in MATMUL_PRECISIONS:
-        raise CRBMError(f"matmul precision must be one of {list(MATMUL_PRECISIONS)}, got {precision!r}")
-    cuda = torch.device(device or "cpu").type == "cuda"
-    if cuda and precision == "bf16":
-        raise CRBMError("matmul precision 'bf16' is a CPU (oneDNN) mode; on CUDA use 'tf32'")
-    backend = torch.backends.cuda.matmul if cuda else torch.backends.mkldnn.matmul
-    old = backend.fp32_precision
-
-    def restore() -> None:
-        backend.fp32_precision = old
-
-    backend.fp32_precision = precision
-    return restore
-
-
 class TensorData:
     """Rows of one or more tensors with the same first dimension; ``batch(idx)`` gathers rows."""
 
@@ -365,9 +326,7 @@ class _Run:
             if hasattr(model, "check_visible"):
                 model.check_visible(data.to(device), "data")
             data = TensorData(data)
-        dist = torch.distributed
-        parallel = dist.is_available() and dist.is_initialized()
-        world, rank = (dist.get_world_size(), dist.get_rank()) if parallel else (1, 0)
+        rank, world = place()
         if streamed:
             _check_stream(data, config, world, valid)
         else:
@@ -490,7 +449,7 @@ class _Run:
             directions, figures = model.gradient(self.data.batch(rows), config, state=self.state,
                                                  generator=self.generator)
         else:
-            directions, figures = _sharded_gradient(model, self.data, rows, config, self.state, self.generator,
+            directions, figures = sharded_gradient(model, self.data, rows, config, self.state, self.generator,
                                                     (self.rank, self.world))
         for name, d in directions.items():
             p, step = self.params[name], lr * config.lr_scale.get(name, 1.0)
@@ -530,9 +489,7 @@ class _Run:
                         self.save(epoch, b + 1, order)
         sums = self.sums
         if self.world > 1 and sums:
-            flat = torch.stack([sums[k] for k in sorted(sums)])
-            torch.distributed.all_reduce(flat)
-            sums = self.sums = {k: flat[i] / self.world for i, k in enumerate(sorted(sums))}
+            sums = self.sums = mean_over_processes(sums, self.world)
         self.n_batches = seen
         figures = {k: float(v) / seen for k, v in sums.items()}
         monitor = getattr(self.model, "monitor", None)
@@ -560,7 +517,7 @@ class _Run:
         started = last_line = time.perf_counter()
         done_before = len(self.history)  # epochs of a resumed run's history
         restore_precision = (
-            _set_matmul_precision(config.matmul_precision, self.device) if config.matmul_precision else lambda: None
+            set_matmul_precision(config.matmul_precision, self.device) if config.matmul_precision else lambda: None
         )
         restore_threads = use_threads(step_work(model, config.batch_size), self.device)  # crbm.threads: by the work
         try:
@@ -631,24 +588,6 @@ def _check_stream(data, config: TrainConfig, world: int, valid) -> None:
         raise CRBMError("checkpoint_every_steps needs in-memory data (a stream resumes at epoch boundaries)")
 
 
-def _sharded_gradient(model, data, rows: Tensor, config, state, generator, shard: tuple[int, int]):
-    """This process's slice of a global batch; directions all-reduced as a row-weighted mean."""
-    rank, world = shard
-    bounds = [len(rows) * r // world for r in range(world + 1)]
-    start, stop = bounds[rank], bounds[rank + 1]
-    sharded = ShardedGenerator(generator, start, stop, len(rows))
-    directions, figures = model.gradient(data.batch(rows[start:stop]), config, state=state, generator=sharded)
-    names = sorted(directions)
-    flat = torch.cat([directions[k].reshape(-1) for k in names]) * ((stop - start) / len(rows))
-    torch.distributed.all_reduce(flat)
-    out, i = {}, 0
-    for k in names:
-        size = directions[k].numel()
-        out[k] = flat[i : i + size].view_as(directions[k])
-        i += size
-    return out, figures
-
-
 def _check_trainer_state(path, trainer: dict[str, Tensor], params: dict[str, Tensor], n: int) -> None:
     """Refuse a checkpoint whose trainer state cannot continue this run (before anything is changed)."""
     if "rng/generator" not in trainer:
@@ -715,21 +654,3 @@ def _check_divergence(
         else ""
     )
     raise DivergenceError(f"training diverged at epoch {figures['epoch']}: {what}; {advice}{kept}")
-
-
-def init_distributed() -> tuple[int, int]:
-    """Join the process group that ``torchrun`` describes in the environment (RANK, WORLD_SIZE,
-    MASTER_ADDR, MASTER_PORT): NCCL when CUDA is available, else gloo. Returns (rank, world_size); (0, 1)
-    and nothing is initialised when the variables are absent. Across nodes, run on every node
-    ``torchrun --nnodes=M --nproc_per_node=N --rdzv_backend=c10d --rdzv_endpoint=HOST:PORT -m crbm train ...``.
-    """
-
-    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) <= 1:
-        return 0, 1
-    dist = torch.distributed
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group(backend)
-    return dist.get_rank(), dist.get_world_size()
