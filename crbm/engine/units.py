@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from crbm.engine.errors import CRBMError
-from crbm.engine.noise import Generator, categorical, normal, torch_generator, uniform
+from crbm.engine.noise import Generator, categorical, normal, torch_generator, uniform, uniform_
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -51,10 +51,11 @@ class Units:
         """One draw of x ~ p(x | pre), shape like ``pre``: ``sample_from(pre, noise(pre.shape, ...))``."""
         return self.sample_from(pre, self.noise(pre.shape, generator, pre), sigma=sigma)
 
-    def noise(self, shape: torch.Size, generator: Generator, like: Tensor) -> Tensor:
+    def noise(self, shape: torch.Size, generator: Generator, like: Tensor, *, out: Tensor | None = None) -> Tensor:
         """The random numbers that draws of ``shape`` consume, from ``crbm.engine.noise`` (one per unit: U(0, 1) by
-        default). A leading extra dimension draws several rounds at once, in the order of one round at a time."""
-        return uniform(shape, generator, like)
+        default). A leading extra dimension draws several rounds at once, in the order of one round at a time.
+        ``out``: a buffer of ``shape`` the draw may be written into (a ``torch.Generator`` then), to reuse it."""
+        return uniform(shape, generator, like) if out is None else uniform_(out, generator)
 
     def sample_from(
         self, pre: Tensor, noise: Tensor, *, sigma: Tensor | None = None, out: Tensor | None = None
@@ -139,7 +140,7 @@ class Gaussian(Units):
     def mean(self, pre):
         return pre
 
-    def noise(self, shape, generator, like):
+    def noise(self, shape, generator, like, *, out=None):
         return normal(shape, generator, like)
 
     def sample_from(self, pre, noise, *, sigma=None, out=None):
@@ -276,7 +277,7 @@ class ReLU(Units):
         below = (torch.floor(pre + 0.5).clamp(min=0) - self._WINDOW - 1).clamp(min=0)
         return below + torch.sigmoid(y).sum(-1)
 
-    def noise(self, shape, generator, like):
+    def noise(self, shape, generator, like, *, out=None):
         return normal(shape, generator, like)
 
     def sample_from(self, pre, noise, *, sigma=None, out=None):

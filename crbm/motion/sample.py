@@ -98,6 +98,7 @@ class _Settler:
         check_positive_int(k, "k (Gibbs steps per frame)")
         self.k, self.mean_field, self.generator = k, mean_field, generator
         self._gram: Tensor | None = None
+        self._buffers: list[Tensor] = []  # one or two (k - 1, B, H) buffers the noise is drawn into
         self._frames_left = frames
         self._next: Future | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -130,26 +131,32 @@ class _Settler:
 
     def _noise(self, units: Units, pre: Tensor) -> Tensor:
         """The noise of the k - 1 hidden samples of a frame, (k - 1, B, H), drawn by ``units.noise`` from
-        ``crbm.engine.noise``.
+        ``crbm.engine.noise`` into reused buffers.
 
         torch's CPU generator is serial and, for many chains, drawing costs more than the Gibbs products.
         When more frames follow and the draw is large, the next frame's noise is drawn on a second thread
-        while this frame settles. Every draw still comes from ``generator`` in the same order with the same
-        shape, and none is drawn beyond the last frame, so the samples and the generator's final state equal
-        those of drawing each frame in turn. While the thread runs, torch's intra-op threads are one fewer
-        (restored by ``close``): matrix products on every core would make the two fight for the cores."""
+        while this frame settles (into the other of two buffers). Every draw still comes from ``generator`` in
+        the same order with the same shape, and none is drawn beyond the last frame, so the samples and the
+        generator's final state equal those of drawing each frame in turn. While the thread runs, torch's
+        intra-op threads are one fewer (restored by ``close``): matrix products on every core would make the
+        two fight for the cores."""
         shape = (self.k - 1, *pre.shape)
+        if not self._buffers or self._buffers[0].shape != shape or self._buffers[0].dtype != pre.dtype:
+            self._buffers = [torch.empty(shape, dtype=pre.dtype, device=pre.device)]
         if self._next is not None:
             noise, self._next = self._next.result(), None
         else:
-            noise = units.noise(shape, self.generator, pre)
+            noise = units.noise(shape, self.generator, pre, out=self._buffers[0])
         self._frames_left -= 1
         if self._frames_left > 0 and pre.device.type == "cpu" and _PREFETCH_MIN <= noise.numel() <= _PREFETCH_MAX:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crbm-noise")
                 self._threads = torch.get_num_threads()
                 torch.set_num_threads(max(1, self._threads - 1))  # leave a core to the drawing thread
-            self._next = self._pool.submit(units.noise, shape, self.generator, pre)
+            if len(self._buffers) == 1:
+                self._buffers.append(torch.empty_like(self._buffers[0]))
+            spare = self._buffers[1] if noise is self._buffers[0] else self._buffers[0]
+            self._next = self._pool.submit(units.noise, shape, self.generator, pre, out=spare)
         return noise
 
     def close(self) -> None:
