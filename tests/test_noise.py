@@ -63,7 +63,7 @@ def _reference(seed: int, shape: tuple[int, ...], dtype: torch.dtype) -> torch.T
 
 
 @pytest.mark.parametrize("like", [F32, F64], ids=["float32", "float64"])
-@pytest.mark.parametrize("shape", [(140, 121), (3, 41, 201)])
+@pytest.mark.parametrize("shape", [(140, 121), (3, 83, 201)])
 def test_counter_draw_follows_its_equations(like, shape):
     """One stream per matrix, odd lengths included (a float32 stream ends mid-word)."""
     assert torch.equal(uniform(shape, _gen(5), like), _reference(5, shape, like.dtype))
@@ -108,7 +108,7 @@ def test_environment_variable_chooses_the_source(monkeypatch):
 def test_same_numbers_on_any_thread_count_and_block_size(like, monkeypatch):
     """One long stream, a long row, and many streams: the same numbers on 1 and 3 threads and in blocks of
     1,000 words (streams split across blocks, blocks that start mid-row)."""
-    for shape in ((4096, 150), (1, 300_001), (29, 64, 150)):
+    for shape in ((4096, 150), (1, 300_001), (29, 128, 150)):
         saved = torch.get_num_threads()
         try:
             torch.set_num_threads(1)
@@ -130,9 +130,9 @@ def test_a_draw_equals_its_matrices_drawn_in_turn():
         turns = torch.stack([uniform(shape[1:], g, F32) for g in [_gen(7)] for _ in range(29)])
         assert torch.equal(uniform(shape, _gen(7), F32), turns), shape
     g_once, g_turns, g_place = _gen(6), _gen(6), _gen(6)
-    once = uniform((29, 64, 150), g_once, F32)
-    turns = torch.stack([uniform((64, 150), g_turns, F32) for _ in range(29)])
-    out = torch.empty(29, 64, 150)
+    once = uniform((29, 128, 150), g_once, F32)
+    turns = torch.stack([uniform((128, 150), g_turns, F32) for _ in range(29)])
+    out = torch.empty(29, 128, 150)
     assert noise.uniform_(out, g_place) is out
     assert torch.equal(once, turns) and torch.equal(once, out)
     words = _gen(6)
@@ -145,9 +145,9 @@ def test_shards_are_rows_of_the_whole_draw(like):
     """Data-parallel: each rank's per-example draw is its rows of the draw one process makes on the combined
     batch (numbers of one stream, from mid-word on where a float32 row is odd, or whole matrices); a draw
     that is not per example is the same on every rank."""
-    for shape in ((301, 77), (301, 3, 77), (301 * 77,)):
+    for shape, bounds in (((301, 77), [0, 100, 101, 250, 301]), ((31, 150, 121), [0, 10, 11, 25, 31]),
+                          ((301 * 77,), [0, 7700, 7777, 19250, 301 * 77])):
         whole = uniform(shape, _gen(4), like)
-        bounds = [0, 100, 101, 250, 301] if len(shape) > 1 else [0, 7700, 7777, 19250, 301 * 77]
         parts = [uniform((b - a, *shape[1:]), ShardedGenerator(_gen(4), a, b, bounds[-1]), like)
                  for a, b in zip(bounds, bounds[1:])]
         assert torch.equal(torch.cat(parts), whole), shape
@@ -175,10 +175,10 @@ def _correlation_z(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _draws(like: torch.Tensor, seed: int) -> dict[str, np.ndarray]:
-    """N numbers as one stream (a (B, n) draw) and as streams of 9,600 (a (k, 64, 150) draw)."""
+    """N numbers as one stream (a (B, n) draw) and as streams of 19,200 (a (k, 128, 150) draw)."""
     return {
         "one stream": uniform((N // 150, 150), _gen(seed), like).reshape(-1).double().numpy(),
-        "streams of 9,600": uniform((N // 9600, 64, 150), _gen(seed), like).reshape(-1).double().numpy(),
+        "streams of 19,200": uniform((N // 19200, 128, 150), _gen(seed), like).reshape(-1).double().numpy(),
     }
 
 
@@ -204,10 +204,14 @@ def test_neighbouring_numbers_are_independent(like):
         assert _chi2_p(np.bincount(triples, minlength=512)) > MIN_P, name
 
 
-def test_streams_are_independent():
-    """The first numbers of consecutive streams, consecutive draws from one generator, the same draw from
-    neighbouring seeds, and two ranks' rows of a data-parallel draw: no correlation and equiprobable pairs."""
-    starts = uniform((1 << 16, 1, 64), _gen(12), F32)[:, 0, 0].double().numpy()
+def test_streams_are_independent(monkeypatch):
+    """The first numbers of consecutive streams (of 64 numbers: the stream's definition does not depend on the
+    size from which crbm uses it), consecutive draws from one generator, the same draw from neighbouring
+    seeds, and two ranks' rows of a data-parallel draw: no correlation and equiprobable pairs."""
+    with monkeypatch.context() as m:
+        m.setattr(noise, "_SMALL", 64)
+        starts = uniform((1 << 16, 1, 64), _gen(12), F32)[:, 0, 0].double().numpy()
+    assert starts[0] != torch.rand(1, generator=_gen(12)).item()  # counter-based, not torch's
     assert _chi2_p(np.bincount((starts * 100).astype(int), minlength=100)) > MIN_P
     assert abs(_correlation_z(starts[:-1], starts[1:])) < MAX_Z
     assert _pairs_p(starts[:-1], starts[1:], cells=16) > MIN_P

@@ -30,8 +30,8 @@ computes only its own rows of a draw. Every number is a function of its matrix's
 the matrix, so a draw is filled in blocks of 32,768 words on as many threads as torch uses, with the same
 numbers on any thread count and any block size or order.
 
-torch's generator fills the draws that gain nothing: those of matrices of fewer than 8,192 numbers (a
-counter draw's fixed cost, about 25 us of numpy calls, exceeds what it saves there; the rule looks at the
+torch's generator fills the draws that gain nothing: those of matrices of fewer than 16,384 numbers (a
+counter draw's fixed cost, about 25 us of numpy calls, eats what it saves there; the rule looks at the
 matrix, not the draw, so that a draw still equals its matrices drawn in turn), dtypes other than float32
 and float64, other devices (torch's CUDA generator is Philox, counter-based already), and all normals
 (``torch.randn``'s Box-Muller is vectorised already). ``set_source("torch")`` (or the environment variable
@@ -58,7 +58,7 @@ _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _S1, _S27, _S30, _S31 = (np.uint64(k) for k in (1, 27, 30, 31))
 _ALTERNATE = np.uint64(0xAAAAAAAAAAAAAAAA)
 _BLOCK = 1 << 15  # words per block: a block's two scratch arrays (512 kB) stay in a core's L2 cache
-_SMALL = 1 << 13  # matrices of fewer numbers are torch's (module docstring)
+_SMALL = 1 << 14  # matrices of fewer numbers are torch's (module docstring)
 _PARALLEL_MIN = 1 << 18  # numbers below which one thread fills the draw (thread hand-offs cost more)
 _FLOAT = {  # per dtype: numbers per word, a right shift and a mask that keep the mantissa bits, 1.0's bits
     np.dtype(np.float32): (2, None, np.uint64(0x007FFFFF007FFFFF), np.uint64(0x3F8000003F800000)),
