@@ -4,8 +4,9 @@ Each benchmark lives in ``tools/bench_<name>.py`` (dashes become underscores) an
 ``run(*, quick: bool, device: str) -> list[dict]``: rows with ``name``, ``ours``, ``published`` (the
 published figure, the peer's or the floor's figure from the same run, or None) and ``better``
 ("lower" or "higher"), plus any extra keys. This file times the run, prints the rows as a table and
-writes the JSON report (top-level keys ``quick``, ``device``, ``seconds``, ``rows`` and whatever the
-benchmark adds).
+writes the JSON report (top-level keys ``quick``, ``device``, ``cpu`` (the CPU's model name), ``threads``
+(torch's intra-op threads at the start), ``cpus``, ``random_source`` (``crbm.engine.noise.source()``),
+``seconds``, ``rows`` and whatever the benchmark adds).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import argparse
 import importlib
 import json
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -60,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
 
     module = importlib.import_module("bench_" + args.name.replace("-", "_"))
     import torch
-    from benchkit import Stopwatch
+    from benchkit import Stopwatch, cpu_name
 
     from crbm import matmul_precision
+    from crbm.engine import noise
 
     watch = Stopwatch(args.device)
     if args.matmul_precision:
@@ -77,10 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     if dev.startswith("cuda") and torch.cuda.is_available():
         dev = f"{dev} ({torch.cuda.get_device_name()})"
     else:
-        dev = f"{dev} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        dev = f"{dev} ({cpu_name()}, {torch.get_num_threads()} threads)"
     if args.matmul_precision:
         dev = f"{dev}, {args.matmul_precision} matmuls"
-    report = {"benchmark": args.name, "quick": args.quick, "device": dev, "seconds": round(seconds, 2), **result}
+    report = {"benchmark": args.name, "quick": args.quick, "device": dev, "cpu": cpu_name(),
+              "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "random_source": noise.source(),
+              "seconds": round(seconds, 2), **result}
     print_table(report["rows"])
     print(f"\n{args.name}: {seconds:.1f} s on {dev}{' (quick)' if args.quick else ''}")
     if args.json:

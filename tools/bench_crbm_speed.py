@@ -11,8 +11,9 @@ Generation: ``crbm.generate`` with 30 Gibbs steps per frame (Taylor's setting) f
 1, 256 and 4096 chains; figures are generated frames per second over all chains. The floor is the
 standard route's products alone per frame: u A^T and u B^T, then 30 x (v W and h W^T) on (chains, .)
 matrices (the sampler may take a cheaper route with W^T W for small batches, so the ratio can fall below 1).
-``floor_rng`` adds drawing the uniforms of the 29 hidden samples per frame with the same kind of generator
-(on CPU torch's generator is serial and this draw dominates at 256 and 4096 chains). ``floor_uniforms`` is
+``floor_rng`` adds drawing the uniforms of the 29 hidden samples per frame from crbm's source
+(``crbm.engine.noise.uniform``: counter-based on the CPU, torch's serial generator with
+``CRBM_RANDOM_SOURCE=torch``, under which this draw dominates at 256 and 4096 chains). ``floor_uniforms`` is
 that draw alone: the bound for ``crbm.generate``, which on CPU draws the next frame's uniforms on a second
 thread while the current frame settles, so that only the longer of the two counts. ``serial_draws`` is ours
 with that thread switched off (every frame's uniforms drawn in turn), timed in the same rounds.
@@ -29,6 +30,7 @@ import torch
 from benchkit import race, row
 
 import crbm
+from crbm.engine.noise import uniform
 from crbm.engine.threads import step_work, threads_for
 
 D, ORDER, BATCH, K = 56, 3, 100, 30
@@ -80,7 +82,7 @@ def _generate_floor(chains: int, n_frames: int, hidden: int, device: torch.devic
     def step():
         for _ in range(n_frames):
             if rng:
-                torch.rand(noise.shape, generator=g, out=noise, **kw)
+                uniform(noise.shape, g, noise)
             if not products:
                 continue
             torch.mm(u, a.T, out=vs)

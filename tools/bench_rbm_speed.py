@@ -14,6 +14,12 @@ the mode's effect on the learned model: two RBMs trained from the same seed for 
 the mode; their reconstruction errors and the relative difference of their weights, beside the difference
 that another seed for the trainer's random draws makes in plain float32 (the yardstick).
 
+learnergy's Bernoulli RBM (a peer users pick today) runs one epoch of its own ``fit`` at the same settings
+(CD-1, batch 100, learning rate 0.1, momentum 0.5, weight decay 2e-4, float32) when it is installed
+(``pip install learnergy``; the row says when it is not). Each timing row carries its ratio to the figure
+beside it and the intra-op threads it ran on (crbm.fit's choice for this work, the floor and the peers on
+the same count).
+
 scikit-learn computes in its input's dtype: ``sklearn_s`` is its epoch on float64 input (``images / 255.0``,
 what its users get by default); ``sklearn_float32_s`` on float32 input. Both do the same five products per
 batch as we do, so against float32 sklearn the speed-up is bounded by sklearn's own overhead above the floor.
@@ -21,6 +27,7 @@ batch as we do, so against float32 sklearn the speed-up is bounded by sklearn's 
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -31,6 +38,7 @@ from benchkit import Stopwatch, row, timed
 from crbm import RBM, TrainConfig, fit, matmul_precision
 from crbm.data.mnist import load_mnist
 from crbm.engine.errors import CRBMError
+from crbm.engine.threads import step_work, threads_for
 
 N_VISIBLE, N_HIDDEN, BATCH = 784, 500, 100
 
@@ -114,6 +122,39 @@ def _sklearn_seconds(x: np.ndarray) -> float:
     return timed(lambda: rbm.fit(x))[1]
 
 
+def _learnergy_version() -> str:
+    try:
+        import learnergy
+    except ImportError:
+        return "learnergy: not installed (pip install learnergy)"
+    return f"learnergy {learnergy.__version__}"
+
+
+def _learnergy_seconds(x: np.ndarray, dev: torch.device) -> float | None:
+    """One epoch of learnergy's Bernoulli RBM (``fit``: its own shuffled mini-batch loop, autograd of the
+    free-energy difference, SGD, and its per-batch pseudo-likelihood) at our settings: CD-1, batch 100,
+    learning rate 0.1, momentum 0.5 and weight decay 2e-4 (TrainConfig's first-epoch defaults; learnergy
+    decays the biases too), float32; None when learnergy is not installed (``pip install learnergy``).
+    Its draws use torch's global generator, seeded inside ``fork_rng`` (the global state is restored); its
+    log records are switched off (they would go to the console and to a learnergy.log file)."""
+    logging.disable(logging.CRITICAL)
+    try:
+        try:
+            from learnergy.core import Dataset
+            from learnergy.models.bernoulli import RBM as LearnergyRBM
+        except ImportError:
+            return None
+        data = torch.from_numpy(x)
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            torch.manual_seed(0)
+            rbm = LearnergyRBM(n_visible=N_VISIBLE, n_hidden=N_HIDDEN, steps=1, learning_rate=0.1, momentum=0.5,
+                               decay=2e-4, use_gpu=dev.type == "cuda")
+            dataset = Dataset(data, torch.zeros(len(data)))
+            return timed(lambda: rbm.fit(dataset, batch_size=BATCH, epochs=1), device=dev)[1]
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def _measure(x: np.ndarray, dev: torch.device, repeats: int) -> dict:
     """The floor, our epoch and sklearn's epoch in float64 (the dtype of ``images / 255.0``, what sklearn
     users get by default) and float32, measured in turn ``repeats`` times at the current thread settings;
@@ -126,13 +167,23 @@ def _measure(x: np.ndarray, dev: torch.device, repeats: int) -> dict:
     _floor_seconds(20, dev, gen)
     _sklearn_seconds(x[: 10 * BATCH])
     runs: dict[str, list[float]] = {"floor_s": [], "epoch_s": [], "sklearn_s": [], "sklearn_float32_s": []}
-    for _ in range(repeats):
-        runs["floor_s"].append(_floor_seconds(len(x) // BATCH, dev, gen))
-        runs["epoch_s"].append(_epoch_seconds(model, data, dev))
-        runs["sklearn_s"].append(_sklearn_seconds(x64))
-        runs["sklearn_float32_s"].append(_sklearn_seconds(x))
+    learnergy = _learnergy_seconds(x[: 10 * BATCH], dev) is not None  # warm-up, and whether it is installed
+    if learnergy:
+        runs["learnergy_s"] = []
+    # the floor, ours and learnergy on the intra-op threads crbm.fit picks for this work (crbm.engine.threads)
+    with threads_for(step_work(model, BATCH), dev) as n_threads:
+        for _ in range(repeats):
+            runs["floor_s"].append(_floor_seconds(len(x) // BATCH, dev, gen))
+            runs["epoch_s"].append(_epoch_seconds(model, data, dev))
+            runs["sklearn_s"].append(_sklearn_seconds(x64))
+            runs["sklearn_float32_s"].append(_sklearn_seconds(x))
+            if learnergy:
+                runs["learnergy_s"].append(_learnergy_seconds(x, dev))
     best = {k: min(v) for k, v in runs.items()}
     return {
+        "threads": n_threads,
+        "learnergy_s": best.get("learnergy_s"),
+        "speedup_vs_learnergy": best["learnergy_s"] / best["epoch_s"] if learnergy else None,
         "epoch_s": best["epoch_s"],
         "floor_s": best["floor_s"],
         "ratio_to_floor": best["epoch_s"] / best["floor_s"],
@@ -145,13 +196,21 @@ def _measure(x: np.ndarray, dev: torch.device, repeats: int) -> dict:
 
 
 def _rows(m: dict, label: str) -> list[dict]:
+    """Each timing row with its ratio to the figure beside it (the floor's or the peer's, from the same run)
+    and the thread count it ran on."""
+
+    def timing(name, peer_s, **extra):
+        ratio = None if peer_s is None else m["epoch_s"] / peer_s
+        return row(name + label, m["epoch_s"], peer_s, "lower", ratio=ratio, threads=m["threads"], **extra)
+
     return [
-        row("cd1_epoch_s vs matmul floor" + label, m["epoch_s"], m["floor_s"], "lower"),
+        timing("cd1_epoch_s vs matmul floor", m["floor_s"]),
         row("ratio_to_floor (goal <= 1.3)" + label, m["ratio_to_floor"], None, "lower"),
-        row("cd1_epoch_s vs sklearn BernoulliRBM float64" + label, m["epoch_s"], m["sklearn_s"], "lower"),
+        timing("cd1_epoch_s vs sklearn BernoulliRBM float64", m["sklearn_s"]),
         row("speedup_vs_sklearn (goal >= 3)" + label, m["speedup_vs_sklearn"], None, "higher"),
-        row("cd1_epoch_s vs sklearn BernoulliRBM float32" + label, m["epoch_s"], m["sklearn_float32_s"], "lower"),
+        timing("cd1_epoch_s vs sklearn BernoulliRBM float32", m["sklearn_float32_s"]),
         row("speedup_vs_sklearn_float32" + label, m["speedup_vs_sklearn_float32"], None, "higher"),
+        timing("cd1_epoch_s vs learnergy RBM", m["learnergy_s"], peer=_learnergy_version()),
     ]
 
 

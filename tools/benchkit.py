@@ -4,6 +4,7 @@ fine-tuning settings."""
 from __future__ import annotations
 
 import os
+import platform
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -75,6 +76,18 @@ def race(fns: Sequence[Callable[[], Any]], *, repeats: int, device: str | torch.
         for i, fn in enumerate(fns):
             best[i] = min(best[i], timed(fn, device=device)[1])
     return best
+
+
+def cpu_name() -> str:
+    """The CPU's model name: ``/proc/cpuinfo``'s "model name" on Linux, else the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def out_dir() -> Path:
