@@ -20,9 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-READ = """
-import json, sys, time
+READ = f"""
+import json, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
 import crbm
+from benchkit import Stopwatch
 kind, path = sys.argv[1], sys.argv[2]
 skeleton = crbm.read_asf(sys.argv[3]) if kind == "amc" else None
 
@@ -33,15 +35,15 @@ def status_mb(key):
 with open("/proc/self/clear_refs", "w") as f:  # restart the peak (VmHWM) from the resident size now
     f.write("5")
 base = status_mb("VmRSS")
-t0, c0 = time.perf_counter(), time.process_time()
-try:
-    result = {"bvh": crbm.read_bvh, "asf": crbm.read_asf, "parquet": crbm.read_parquet,
-              "amc": lambda p: crbm.read_amc(p, skeleton)}[kind](path)
-    outcome = "read"
-except crbm.CRBMError as err:
-    outcome = "refused: " + str(err).split(": ", 1)[1][:60]
-wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-print(json.dumps({"wall": wall, "cpu": cpu, "extra_mb": status_mb("VmHWM") - base, "outcome": outcome}))
+with Stopwatch() as watch:
+    try:
+        result = {{"bvh": crbm.read_bvh, "asf": crbm.read_asf, "parquet": crbm.read_parquet,
+                  "amc": lambda p: crbm.read_amc(p, skeleton)}}[kind](path)
+        outcome = "read"
+    except crbm.CRBMError as err:
+        outcome = "refused: " + str(err).split(": ", 1)[1][:60]
+print(json.dumps({{"wall": watch.seconds, "cpu": watch.cpu_seconds, "extra_mb": status_mb("VmHWM") - base,
+                  "outcome": outcome}}))
 """
 
 
