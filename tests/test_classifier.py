@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import crbm
 from crbm.engine.errors import CRBMError
-from crbm.static.classifier import DBNClassifier, fine_tune_backprop
+from crbm.static.classifier import DBNClassifier, dbm_inputs, fine_tune_backprop
 
 D = torch.float64
 
@@ -45,6 +45,50 @@ def test_hidden_layers_from_an_autoencoder_equal_its_encoder():
     linear = crbm.DeepAutoencoder([(7, 5, "bernoulli", "bernoulli"), (5, 2, "bernoulli", "gaussian")])
     with pytest.raises(CRBMError, match="encoder layer 1: expected logistic"):
         DBNClassifier.from_autoencoder(linear)
+
+
+def _dbm(seed=5):
+    g = torch.Generator().manual_seed(seed)
+    dbm = crbm.DBM(7, 5, 4, init_std=1.0, dtype=D, generator=g)
+    with torch.no_grad():
+        rbm = dbm.joint_rbm
+        rbm.visible_bias.copy_(torch.randn(rbm.visible_bias.shape, generator=g, dtype=D))
+        rbm.hidden_bias.copy_(torch.randn(rbm.hidden_bias.shape, generator=g, dtype=D))
+    return dbm, g
+
+
+@pytest.mark.parametrize("k", [0, 1, 4])
+def test_hidden_layers_from_a_dbm_are_one_more_mean_field_round(k):
+    """On [v, q(h2 | v)] after k mean-field updates, the untrained network's h1 and h2 are the DBM's mean-field
+    marginals after k + 1 updates (Salakhutdinov & Hinton 2009, figure 3)."""
+    dbm, g = _dbm()
+    v = torch.rand(9, 7, generator=g, dtype=D)
+    x = dbm_inputs(dbm, v, steps=k, batch_size=4)  # three chunks
+    torch.testing.assert_close(x, torch.cat([v, dbm.mean_field(v, steps=k)[1]], 1), rtol=0, atol=0)
+    clf = DBNClassifier.from_dbm(dbm, 3, generator=g)
+    assert clf.sizes == [11, 5, 4] and clf(x).shape == (9, 3)
+    mu1, mu2 = dbm.mean_field(v, steps=k + 1)
+    torch.testing.assert_close(torch.sigmoid(x @ clf.weights[0] + clf.biases[0]), mu1)
+    torch.testing.assert_close(clf.hidden(x), mu2)
+    torch.testing.assert_close(dbm_inputs(dbm, v), torch.cat([v, dbm.mean_field(v)[1]], 1))  # default steps
+
+
+def test_fine_tuning_a_dbm_network_moves_both_input_blocks_and_leaves_the_dbm_alone():
+    dbm, g = _dbm()
+    before = dbm.joint_rbm.weight.detach().clone()
+    v = torch.rand(40, 7, generator=g, dtype=D)
+    y = (v[:, 0] > v[:, 1]).long()
+    clf = DBNClassifier.from_dbm(dbm, 2, generator=g)
+    w0 = clf.weights[0].detach().clone()
+    cfg = crbm.TrainConfig(epochs=3, batch_size=10, learning_rate=0.5, device="cpu", verbose=False)
+    fine_tune_backprop(clf, dbm_inputs(dbm, v), y, cfg, top_only_epochs=1)
+    moved = (clf.weights[0] - w0).abs().sum(1)
+    assert (moved[:7] > 0).all() and (moved[7:] > 0).all()  # rows of W1 and of W2^T both learn
+    assert torch.equal(dbm.joint_rbm.weight, before)
+    with pytest.raises(CRBMError, match="dbm: expected a crbm.DBM, got RBM"):
+        DBNClassifier.from_dbm(crbm.RBM(7, 5))
+    with pytest.raises(CRBMError, match=r"images: expected shape \(batch, 7\), got \(2, 11\)"):
+        dbm_inputs(dbm, torch.rand(2, 11, dtype=D))
 
 
 def test_output_layer_direction_is_the_closed_form_cross_entropy_gradient():

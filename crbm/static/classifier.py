@@ -13,6 +13,11 @@ with probability q and the kept ones scaled by 1 / (1 - q), so their expectation
 network (no dropout) is the plain one. The scaling is the papers' "multiply the weights by the retain
 probability at test time" done at training time instead, which leaves a pretrained stack's weights valid as
 they are.
+
+From a two-layer DBM (Salakhutdinov & Hinton 2009, section 4 and figure 3; ``from_dbm``): each image v is
+augmented once with its mean-field marginals q(h2 | v) (``dbm_inputs``), and the network
+[v, q(h2)] -> h1 -> h2 -> softmax starts from the DBM's weights: h1 = sigmoid(v W1 + q(h2) W2^T + c1),
+h2 = sigmoid(h1 W2 + c2). Backprop may then use or ignore either part of the input.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from crbm.engine.rbm import RBM, check_tensor, normal_weights
 from crbm.engine.train import Callback, TensorData, TrainConfig, fit_phases
 from crbm.engine.units import Bernoulli, ReplicatedSoftmax
 from crbm.static.autoencoder import DeepAutoencoder
+from crbm.static.dbm import DBM
 from crbm.static.dbn import check_labels, check_sizes
 
 
@@ -101,6 +107,20 @@ class DBNClassifier(nn.Module):
                                 f"got {vis.name} -> {hid.name}")
         layers = [(getattr(ae, f"encoder_weight_{i}"), getattr(ae, f"encoder_bias_{i}")) for i in range(len(ae.spec))]
         return cls._from_layers(layers, n_classes, generator=generator, **kw)
+
+    @classmethod
+    def from_dbm(
+        cls, dbm: DBM, n_classes: int = 10, *, generator: torch.Generator | None = None, **kw
+    ) -> DBNClassifier:
+        """The network of Salakhutdinov & Hinton (2009, figure 3) from a two-layer DBM: sizes
+        [n_visible + n_h2, n_h1, n_h2] on the input x = [v, q(h2 | v)] (``dbm_inputs``); layer 1 copies the
+        joint RBM's weight [[W1]; [W2^T]] (n_visible + n_h2, n_h1) and c1, layer 2 copies W2 (n_h1, n_h2) and
+        c2; a new output layer ~ N(0, out_init_std^2). Before fine-tuning the hidden layers are one more round
+        of the DBM's mean-field updates: on ``dbm_inputs(dbm, v, steps=k)`` they compute (mu1, mu2) of
+        ``dbm.mean_field(v, steps=k + 1)``."""
+        _check_dbm(dbm)
+        return cls._from_layers([(dbm.joint_rbm.weight, dbm.c1), (dbm.W2, dbm.c2)], n_classes, generator=generator,
+                                **kw)
 
     @classmethod
     def _from_layers(cls, layers: list[tuple[Tensor, Tensor]], n_classes: int, *, generator, **kw) -> DBNClassifier:
@@ -176,6 +196,22 @@ class DBNClassifier(nn.Module):
         directions = {name: -g for name, g in zip(params, grads)}
         wrong = (logits.detach().argmax(1) != y).to(logits.dtype).mean()
         return directions, {"loss": loss.detach(), "train_error": wrong}
+
+
+@torch.no_grad()
+def dbm_inputs(dbm: DBM, images: Tensor, *, steps: int | None = None, batch_size: int = 10000) -> Tensor:
+    """The input of ``DBNClassifier.from_dbm``'s network: each image beside its mean-field marginals of the top
+    layer, [v, q(h2 | v)], shape (N, n_visible + n_h2). ``images`` (N, n_visible) in [0, 1]; ``steps``: the
+    mean-field updates (default ``dbm.mean_field_steps``; ``DBM.mean_field``), run in chunks of
+    ``batch_size`` images. Computed once per image, before fine-tuning: the DBM is not changed by backprop."""
+    _check_dbm(dbm)
+    dbm.check_visible(images, "images")
+    return torch.cat([torch.cat([v, dbm.mean_field(v, steps=steps)[1]], 1) for v in torch.split(images, batch_size)])
+
+
+def _check_dbm(dbm) -> None:
+    if not isinstance(dbm, DBM):
+        raise CRBMError(f"dbm: expected a crbm.DBM, got {type(dbm).__name__}")
 
 
 def dropout(x: Tensor, q: float, generator: Generator) -> Tensor:
