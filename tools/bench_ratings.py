@@ -42,6 +42,10 @@ from crbm.engine.atomic import write_bytes
 from crbm.static.collaborative import BiasRecommender, MFRecommender, RBMRecommender, SVDRecommender
 
 PUBLISHED = {"U-RBM": 0.881, "I-RBM": 0.854, "biased MF": 0.845}  # ML-1M, Sedhain et al. 2015
+PUBLISHED_ON = {  # data set of the run -> where the published figures beside its rows come from
+    "ml-100k": "ML-1M (Sedhain et al. 2015)",
+    "ml-1m": "ML-1M, random 90 / 10 splits (Sedhain et al. 2015): this run's data and protocol",
+}
 _RBMS = {"U-RBM": ("user", False), "conditional U-RBM": ("user", True), "I-RBM": ("item", False),
          "conditional I-RBM": ("item", True)}
 
@@ -98,16 +102,21 @@ def label(spec: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in spec.items() if k not in ("model", "by", "conditional", "epochs")) or "-"
 
 
+def data_set() -> str:
+    """``CRBM_BENCH_RATINGS``: "ml-100k" (the default) or "ml-1m"; exits with a one-line message otherwise."""
+    name = os.environ.get("CRBM_BENCH_RATINGS", "ml-100k")
+    if name not in PUBLISHED_ON:
+        raise SystemExit(f"CRBM_BENCH_RATINGS: expected ml-100k or ml-1m, got {name!r}")
+    return name
+
+
 def folds(quick: bool) -> list[tuple[str, object, object]]:
     """(label, train table, test table) of each fold: ML-100K u1..u5, or five seeded 90 / 10 splits of
     ML-1M when ``CRBM_BENCH_RATINGS=ml-1m``."""
-    name = os.environ.get("CRBM_BENCH_RATINGS", "ml-100k")
-    if name == "ml-100k":
+    if data_set() == "ml-100k":
         return [(f"u{k}", *load_movielens("ml-100k", split=f"u{k}")) for k in ([1] if quick else range(1, 6))]
-    if name == "ml-1m":
-        everything = load_movielens("ml-1m")
-        return [(f"seed {s}", *split_ratings(everything, 0.1, seed=s)) for s in ([0] if quick else range(5))]
-    raise SystemExit(f"CRBM_BENCH_RATINGS: expected ml-100k or ml-1m, got {name!r}")
+    everything = load_movielens("ml-1m")
+    return [(f"seed {s}", *split_ratings(everything, 0.1, seed=s)) for s in ([0] if quick else range(5))]
 
 
 def _fit(spec: dict, train, *, device: str, known, measure=None):
@@ -150,6 +159,7 @@ def run(*, quick: bool, device: str) -> dict:
     import pandas as pd
 
     eval_every = 1 if quick else 5
+    name_of_data = data_set()
     models = candidates(quick)
     results: dict[str, list[dict]] = {name: [] for name in models}
     for fold, base, test in folds(quick):
@@ -171,8 +181,8 @@ def run(*, quick: bool, device: str) -> dict:
         rows.append(row(f"{name} test RMSE", float(scores.mean()), PUBLISHED.get(name), "lower",
                         spread=float(scores.std(ddof=1)) if len(scores) > 1 else None,
                         folds=[round(float(s), 4) for s in scores],
-                        published_on="ML-1M (Sedhain et al. 2015)" if name in PUBLISHED else None))
-    report = {"rows": rows, "folds": results,
+                        published_on=PUBLISHED_ON[name_of_data] if name in PUBLISHED else None))
+    report = {"rows": rows, "data": name_of_data, "folds": results,
               "protocol": "settings and epochs chosen on a 10 % validation split of each training fold; test "
                           "read once per fold with the chosen setting, retrained on the whole training fold"}
     write_bytes(out_dir() / f"ratings{'_quick' if quick else ''}_folds.json", json.dumps(results, indent=1).encode())
