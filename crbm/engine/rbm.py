@@ -13,6 +13,12 @@ Given the shifts, both conditionals factorise:
 
 and the free energy is ``F(v) = self_energy(v) - hidden.log_partition(hidden_pre(v))``.
 
+Everything that samples runs on one object, ``Conditioned``: the RBM with the biases in force for each
+example (b + s_v, c + s_h) and, for factored models, per-example weights W_t = Wv diag(gate_t) Wh^T.
+``RBM.conditioned`` gives it for this RBM (its own conditionals, energies, Gibbs and CD chain go through
+it); the motion models build it from their context. Its Gibbs step (``gibbs``) and CD negative phase
+(``chain``) draw by the unit families' ``sample`` from ``crbm.engine.noise``.
+
 The CD/PCD statistics (``contrastive_divergence``) are matrix products, no autograd: for every parameter the
 log-likelihood ascent direction is ``-dF/dtheta`` at the data minus the same at the negative samples.
 """
