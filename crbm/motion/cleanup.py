@@ -746,7 +746,7 @@ class OnlineFilter:
     frames); ``flush()`` returns the last ``lag`` frames at the end of the stream. Per channel this is the
     smoother's forward pass (module docstring) with the last ``lag`` frames smoothed backward: ``lag = 0``
     is the Kalman filter, each extra frame of delay uses one more frame of the future. Latency: ``lag /
-    fps`` seconds plus the computation (a few tenths of a millisecond a frame for 62 channels on one core).
+    fps`` seconds plus the computation, O(channels) a frame (``tools/bench.py cleanup`` times it).
 
     Parameters are chosen as the frames come: the noise level (unless ``noise_std`` / ``position_noise_std``
     give it) by :func:`estimate_noise` over the last ``window`` frames (default two seconds, at least 64),
