@@ -746,7 +746,8 @@ class OnlineFilter:
     frames); ``flush()`` returns the last ``lag`` frames at the end of the stream. Per channel this is the
     smoother's forward pass (module docstring) with the last ``lag`` frames smoothed backward: ``lag = 0``
     is the Kalman filter, each extra frame of delay uses one more frame of the future. Latency: ``lag /
-    fps`` seconds plus the computation, O(channels) a frame (``tools/bench.py cleanup`` times it).
+    fps`` seconds plus the computation: O(channels x (len(Q_RATIOS) + lag)) a frame, and now and then a noise
+    estimate over the window (``tools/bench.py cleanup`` times it).
 
     Parameters are chosen as the frames come: the noise level (unless ``noise_std`` / ``position_noise_std``
     give it) by :func:`estimate_noise` over the last ``window`` frames (default two seconds, at least 64),
