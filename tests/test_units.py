@@ -103,6 +103,52 @@ def test_base_log_partitions():
     assert Gaussian().base_log_partition(b[:2], sigma).item() == pytest.approx(brute, abs=1e-9)
 
 
+def test_visible_log_partition_sums_the_visible_layer_out():
+    """log sum_v exp(-self_energy(v; b) + (v / sigma) . wh): enumeration for discrete families, the integral
+    (trapezoid on a fine grid) for Gaussian visibles; wh = 0 gives the base log-partition."""
+    b, wh = _pre((4,), seed=5, scale=1.0), _pre((3, 4), seed=6, scale=1.0)
+    for units, states in ((Bernoulli(), binary_states(4)), (Softmax(2), one_hot_states(4, 2))):
+        brute = torch.logsumexp(states @ (b + wh).T, 0)
+        assert torch.allclose(units.visible_log_partition(b, wh), brute, rtol=0, atol=1e-12)
+    sigma = torch.tensor([0.5, 2.0], dtype=DT)
+    v = torch.linspace(-40, 40, 100001, dtype=DT)
+    for row in wh[:, :2]:
+        brute = sum(
+            math.log(torch.trapezoid(torch.exp(-((v - b[i]) ** 2) / (2 * sigma[i] ** 2) + v * row[i] / sigma[i]), v))
+            for i in range(2)
+        )
+        assert float(Gaussian().visible_log_partition(b[:2], row[None], sigma)[0]) == pytest.approx(brute, abs=1e-8)
+    zero = torch.zeros(1, 2, dtype=DT)
+    assert float(Gaussian().visible_log_partition(b[:2], zero, sigma)[0]) == pytest.approx(
+        float(Gaussian().base_log_partition(b[:2], sigma)), abs=1e-12
+    )
+    with pytest.raises(CRBMError, match="exact log Z is not available for replicated_softmax"):
+        ReplicatedSoftmax().visible_log_partition(b, wh)
+
+
+@pytest.mark.parametrize("units", [Bernoulli(), Gaussian(), ReLU()])
+def test_a_draw_is_the_family_transform_of_the_noise_it_consumes(units):
+    """sample(pre) == sample_from(pre, noise(pre.shape)) from the same generator state; a (k, B, n) noise
+    draw is k (B, n) draws in turn for the uniform families (the generation settler draws a frame's noise at
+    once); sample_from writes into ``out``."""
+    pre = _pre((40, 300), seed=7)
+    sigma = torch.full((300,), 0.5, dtype=DT) if isinstance(units, Gaussian) else None
+    a = units.sample(pre, generator=torch.Generator().manual_seed(3), sigma=sigma)
+    noise = units.noise(pre.shape, torch.Generator().manual_seed(3), pre)
+    assert torch.equal(a, units.sample_from(pre, noise, sigma=sigma))
+    out = torch.empty_like(pre)
+    assert units.sample_from(pre, noise, sigma=sigma, out=out) is out and torch.equal(out, a)
+    if isinstance(units, Bernoulli):
+        g1, g2 = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+        whole = units.noise((3, *pre.shape), g1, pre)
+        assert torch.equal(whole, torch.stack([units.noise(pre.shape, g2, pre) for _ in range(3)]))
+        buffer = torch.empty(3, *pre.shape, dtype=DT)
+        again = units.noise(buffer.shape, torch.Generator().manual_seed(4), pre, out=buffer)
+        assert again is buffer and torch.equal(buffer, whole)
+    with pytest.raises(CRBMError, match="per-unit noise"):
+        Softmax().sample_from(pre, noise)
+
+
 def test_states_are_every_distinct_state():
     cpu = torch.device("cpu")
     xs = Bernoulli().states(5, dtype=DT, device=cpu)
