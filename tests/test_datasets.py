@@ -243,3 +243,21 @@ def test_a_checked_file_is_not_hashed_again_until_it_changes(data_root, tmp_path
     with pytest.raises(CRBMError, match=r"35\.asf: SHA-256 .* delete it and fetch it again .*mocap\.cs\.cmu\.edu"):
         paths.data_path(rel, path=tmp_path)
     assert hashed == [1]
+
+
+def test_every_cmu_subject_and_prediction_benchmark_file_is_checked(data_root, tmp_path):
+    """sha256sums.txt covers the CMU walks of every subject and the 30 files of the prediction benchmark; each
+    copy in the data folder passes, and a benchmark file changed by one digit is refused on use."""
+    listed = [r for r in paths.SHA256 if r.startswith(("mocap/cmu/", "mocap/cmu-bench/"))]
+    bench = [r for r in listed if r.startswith("mocap/cmu-bench/")]
+    assert len(bench) == 30 and {r.split("/")[2] for r in listed if r.startswith("mocap/cmu/")} >= {"12", "35", "55"}
+    for relative in listed:
+        assert paths.data_path(relative, path=data_root) == data_root / relative
+    rel = "mocap/cmu-bench/test/walking/walking_1.txt"
+    copy = tmp_path / rel
+    copy.parent.mkdir(parents=True)
+    text = (data_root / rel).read_text()
+    digit = next(i for i, ch in enumerate(text) if ch.isdigit() and ch != "9")
+    copy.write_text(text[:digit] + str(int(text[digit]) + 1) + text[digit + 1:])
+    with pytest.raises(CRBMError, match=r"walking_1\.txt: SHA-256 .* published mocap/cmu-bench/test/walking/walking_1"):
+        paths.data_path(rel, path=tmp_path)

@@ -51,31 +51,15 @@ SHA256 = {
     "mocap/gpmat/cmu35TaylorScaleBias.mat":
         "e6533fa9ba17de0d095e4c63aba0ef17c85289cf6a820f8e01b5548891e08408",
     "mocap/mit/motion.mat": "378bf28e6f3ac4f9b7271bd793b4fd03f0cc406f92e6525c0026a931df38a6e9",
-    "mocap/cmu/35/35.asf": "9b4888836cbd13cdab14a86c53a6b7765ccae48ddc7075d8c5e03ac34bc08364",
-    "mocap/cmu/35/35_01.amc": "efe882ca211915da0c70d7a1ac565660c75e373171f64e199ede283b921850d3",
-    "mocap/cmu/35/35_02.amc": "d6fefd28756a979418b7bc09b6dc1020f3dc372f4c35e382d55026c74941e473",
-    "mocap/cmu/35/35_03.amc": "5f7fc7ede6fdd70ac312f0449e49cf4c8d0878ad31246b9e455a0420450d1761",
-    "mocap/cmu/35/35_04.amc": "c0ea194c1c7cc1807ff6c94212dd702777f8c96fdbc59656c5df7eded3009f1c",
-    "mocap/cmu/35/35_05.amc": "8421013452f0e904c8a31778a690cc76c4aa50a304ea927e7381d79c5958d435",
-    "mocap/cmu/35/35_06.amc": "b13b76a376129b460eae3d62b79d06a704663eec34123c9a61e0dad2775aa910",
-    "mocap/cmu/35/35_07.amc": "315f9ee6eefa2b54c380b1992034ab825f58f799084ed7680a4e2213e3846823",
-    "mocap/cmu/35/35_08.amc": "29fd9b64748295a5263f3fc69fb9c1c09ad828027569a79c39f0ef080c37d05e",
-    "mocap/cmu/35/35_09.amc": "43d92cd4d4397f996a40037955597334b04b6c09c0ad9288ef12f7ebb3bac5fc",
-    "mocap/cmu/35/35_10.amc": "d2948eb337fc2c395616881ad4d612780242e2923558774893b3db43a3ea8d62",
-    "mocap/cmu/35/35_11.amc": "15541226c2aae03a287f39ad70a21480df0e523f2c040838e76bb12b6e539349",
-    "mocap/cmu/35/35_12.amc": "eb6d224e450d0c4e4ec502edd7b671fa0f5119305b2c0105575cdeb48d53d84e",
-    "mocap/cmu/35/35_13.amc": "fe5572cce38f4bd4046b0f5d72741c351a8cfa7cf88b428feb85c56dc1130587",
-    "mocap/cmu/35/35_14.amc": "f3c584811a8370d8d627f6354706402931f7a599f3620a5abb26305aefd77432",
-    "mocap/cmu/35/35_15.amc": "cb50bf7c31fdfb4a0903ab64d91807aff775a483a028bdb0773af7752354d9fa",
-    "mocap/cmu/35/35_16.amc": "240e8d077d3be8e340bee6c465c59ed7320e53e4e529fd674fe7335e6d2c52af",
-    "mocap/cmu/35/35_28.amc": "e91c989fc8adbb2eff59e3e86f37ef114e82591e5961f22ea1eb0b9682a96ca6",
-    "mocap/cmu/35/35_29.amc": "48eb5a400085c6477698038767fa907d1f67b7ddd4e51c05366dae15cccd6ce5",
-    "mocap/cmu/35/35_30.amc": "6c34a093f1df7e5255352972e12e2648a7e50cc9261fe73183e9e77bd0ab326e",
-    "mocap/cmu/35/35_31.amc": "2b412cbd23c326d36f86ad86d41f500f4b3808f32fedad1b03b4652ea25efb80",
-    "mocap/cmu/35/35_32.amc": "6939e377574486c7ca2939f3f424fcf4cfac5f6ad28eeb71933e52b052bb19bc",
-    "mocap/cmu/35/35_33.amc": "d53fbc9c99944ad9cf36b7d6fafea029c7d7fa3b71fc70492248e7494eabaab1",
-    "mocap/cmu/35/35_34.amc": "484ee3fe1ca9a984c4363484972d3114c675a9207a5119aeebd6d7235038a421",
 }
+# the CMU subjects' ASF/AMC files and the CMU prediction benchmark: ``sha256sums.txt`` beside this module
+SHA256.update(
+    (relative, digest)
+    for digest, relative in (
+        line.split() for line in (Path(__file__).parent / "sha256sums.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+)
 
 
 # Other copies accepted when found on disk (never as a download): the project's data folder holds a re-save of
