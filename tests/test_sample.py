@@ -385,7 +385,7 @@ def test_relu_hidden_generation_is_one_exact_transition(gen):
     pre = c + (v / sigma) @ w
     steps_ = torch.arange(1, 200, dtype=F64)
     mean_h = torch.sigmoid(pre.unsqueeze(-1) - steps_ + 0.5).sum(-1)
-    torch.testing.assert_close(out, b + sigma * (mean_h @ w.T), rtol=1e-10, atol=1e-10)
+    assert torch.allclose(out, b + sigma * (mean_h @ w.T), rtol=1e-10, atol=1e-10)
     assert model.config()["hidden"] == "relu"
 
 
