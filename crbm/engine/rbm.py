@@ -293,6 +293,7 @@ class RBM(nn.Module):
                 self.register_buffer("log_sigma", log_sigma)
         else:
             self.log_sigma = None
+        self._unit_sigma_seen: tuple | None = None  # (log_sigma, its version, sigma == 1): see _scale
 
     # ------------------------------------------------------------------ description
     def config(self) -> dict:
@@ -319,6 +320,18 @@ class RBM(nn.Module):
     def sigma(self) -> Tensor | None:
         """Per-unit standard deviation of Gaussian visibles (n_visible,), else None."""
         return None if self.log_sigma is None else self.log_sigma.exp()
+
+    def _scale(self) -> Tensor | None:
+        """``sigma`` where it changes a number: None for other visibles and for a fixed sigma of exactly 1,
+        where v / sigma = v and sigma W = W exactly and those passes are skipped. The buffer's values are read
+        once, and again after it is changed in place (its version counter) or replaced."""
+        ls = self.log_sigma
+        if ls is None or self.learn_sigma:
+            return self.sigma
+        seen = getattr(self, "_unit_sigma_seen", None)
+        if seen is None or seen[0] is not ls or seen[1] != ls._version:
+            seen = self._unit_sigma_seen = (ls, ls._version, not bool(ls.any()))
+        return None if seen[2] else ls.exp()
 
     def decayed_parameters(self) -> tuple[str, ...]:
         """Names of the parameters that weight decay applies to (weights, never biases)."""
@@ -348,7 +361,7 @@ class RBM(nn.Module):
         """The model as the engine's view (``Conditioned``) with per-example biases ``visible_bias`` (B, D) and
         ``hidden_bias`` (B, H) in place of its own (None: its own). ``counts`` (B,): document lengths of
         replicated-softmax visibles (they multiply the hidden biases)."""
-        w, s = self.weight, self.sigma
+        w, s = self.weight, self._scale()
         c = self.hidden_bias if hidden_bias is None else hidden_bias
         return Conditioned(
             visible=self.visible,
@@ -460,14 +473,16 @@ class RBM(nn.Module):
         return self.gibbs(init, steps, generator=generator)
 
     # ------------------------------------------------------------------ learning statistics
-    def _ascent(self, v: Tensor, ph: Tensor, b_eff: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
-        """-dF/d(visible bias), -dF/d(hidden bias) per example, and -dF/d(log sigma) per example."""
+    def _ascent(
+        self, v: Tensor, ph: Tensor, b_eff: Tensor | None, s: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """-dF/d(visible bias), -dF/d(hidden bias) per example, and -dF/d(log sigma) per example (``s``: sigma,
+        None where it is 1: ``_scale``)."""
         scale = self.visible.hidden_bias_scale(v)
         d_hidden = ph if scale is None else ph * scale
         if self.log_sigma is None:
             return v, d_hidden, None
-        s = self.sigma
-        d_visible = (v - b_eff) / s.square()
+        d_visible = v - b_eff if s is None else (v - b_eff) / s.square()
         if not self.learn_sigma:
             return d_visible, d_hidden, None
         # F = sum (v - b)^2 / (2 s^2) - LP(c + (v / s) W): -dF/dlog s = (v - b)^2 / s^2 - (v / s)(W E[h|v])
@@ -502,27 +517,45 @@ class RBM(nn.Module):
             check_tensor(chain, "chain", width=self.n_visible, like=self.weight, finite=False)
         self._shift(visible_shift, self.n_visible, "visible_shift", v.shape[0], finite=False)
         self._shift(hidden_shift, self.n_hidden, "hidden_shift", v.shape[0], finite=False)
+        if chain is not None and (visible_shift is not None or hidden_shift is not None):
+            raise CRBMError("persistent chains cannot be used with per-example bias shifts (conditional models)")
+        return self.cd_statistics(v, k=k, generator=generator, chain=chain, visible_shift=visible_shift,
+                                  hidden_shift=hidden_shift, mean_visible=mean_visible,
+                                  sparsity_target=sparsity_target, sparsity_cost=sparsity_cost)
+
+    def cd_statistics(
+        self,
+        v: Tensor,
+        *,
+        k: int,
+        generator: Generator,
+        chain: Tensor | None = None,
+        visible_shift: Tensor | None = None,
+        hidden_shift: Tensor | None = None,
+        mean_visible: bool = True,
+        sparsity_target: float | None = None,
+        sparsity_cost: float = 0.0,
+    ) -> Statistics:
+        """``contrastive_divergence`` without its checks of the arguments, for the trainer's models (their
+        batches were checked once, with the data): the caller runs it under ``torch.no_grad``."""
         data = self._at(v, visible_shift, hidden_shift)
         h_pos, ph_pos = data.sample_hidden(v, generator=generator)
         if chain is None:
             v_neg, recon = data.chain(h_pos, k, generator=generator, mean_visible=mean_visible)
             negative = data
         else:
-            if visible_shift is not None or hidden_shift is not None:
-                raise CRBMError("persistent chains cannot be used with per-example bias shifts (conditional models)")
             negative = self._at(chain)
             h, _ = negative.sample_hidden(chain, generator=generator)
             v_neg, _ = negative.chain(h, k, generator=generator, mean_visible=False)
             recon = data.visible_mean(h_pos)  # PCD: report the one-step reconstruction of the data
         ph_neg = negative.hidden_mean(v_neg)
-        b_eff = data.visible_bias
 
-        x_pos = v if self.log_sigma is None else v / self.sigma
-        x_neg = v_neg if self.log_sigma is None else v_neg / self.sigma
+        s = data.sigma  # None where sigma is 1 (_scale): x = v / sigma = v
+        x_pos = v if s is None else v / s
+        x_neg = v_neg if s is None else v_neg / s
         grad_w = weight_statistics(x_pos, ph_pos, x_neg, ph_neg)
-        dv_pos, dh_pos, ds_pos = self._ascent(v, ph_pos, b_eff)
-        b_neg = b_eff if chain is None else self.visible_bias
-        dv_neg, dh_neg, ds_neg = self._ascent(v_neg, ph_neg, b_neg)
+        dv_pos, dh_pos, ds_pos = self._ascent(v, ph_pos, data.visible_bias, s)
+        dv_neg, dh_neg, ds_neg = self._ascent(v_neg, ph_neg, negative.visible_bias, s)
         if chain is None:
             d_visible, d_hidden = dv_pos - dv_neg, dh_pos - dh_neg
         else:  # different numbers of rows: only the means are meaningful
@@ -535,7 +568,7 @@ class RBM(nn.Module):
         grads = {"weight": grad_w, "visible_bias": d_visible.mean(0), "hidden_bias": d_hidden.mean(0)}
         if self.learn_sigma:
             grads["log_sigma"] = ds_pos.mean(0) - ds_neg.mean(0)
-        err = (v - recon).square().sum()
+        err = torch.sub(v, recon).square_().sum()
         return Statistics(grads, d_visible, d_hidden, v_neg, err)
 
     # ------------------------------------------------------------------ trainer protocol
@@ -551,7 +584,7 @@ class RBM(nn.Module):
                 n = config.n_chains or v.shape[0]
                 idx = torch.randint(0, v.shape[0], (n,), generator=torch_generator(generator), device=v.device)
                 chain = v[idx]
-        stats = self.contrastive_divergence(
+        stats = self.cd_statistics(
             v,
             k=config.k,
             generator=generator,

@@ -101,9 +101,8 @@ class Windows:
         return out
 
     def batch(self, idx: Tensor) -> tuple[Tensor, ...]:
-        if self.y is None:
-            return self.v[idx], self.u[idx]
-        return self.v[idx], self.u[idx], self.y[idx]
+        rows = [self.v, self.u] if self.y is None else [self.v, self.u, self.y]
+        return tuple(t.index_select(0, idx) for t in rows)  # a quarter of t[idx]'s time on CPU
 
 
 def ridge_autoregression(windows: Windows, *, ridge: float = 1e-3) -> tuple[Tensor, Tensor]:
@@ -264,7 +263,7 @@ class CRBM(nn.Module):
     def _cd_directions(self, v, u, visible_shift, hidden_shift, config: TrainConfig, generator):
         """CD statistics of the engine at the given bias shifts, and the directions of W, the biases, A and B
         (dA = d_visible^T u / n, dB = d_hidden^T u / n)."""
-        stats = self.rbm.contrastive_divergence(
+        stats = self.rbm.cd_statistics(
             v,
             k=config.k,
             generator=generator,
@@ -276,8 +275,8 @@ class CRBM(nn.Module):
         )
         n = v.shape[0]
         grads = {f"rbm.{k}": g for k, g in stats.grads.items()}
-        grads["A"] = stats.d_visible.T @ u / n
-        grads["B"] = stats.d_hidden.T @ u / n
+        grads["A"] = torch.mm(stats.d_visible.T, u).div_(n)
+        grads["B"] = torch.mm(stats.d_hidden.T, u).div_(n)
         return grads, stats
 
     def monitor(self, v: Tensor) -> Tensor:
