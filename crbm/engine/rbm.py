@@ -169,8 +169,7 @@ class Conditioned:
 
     def sample_hidden(self, v: Tensor, *, generator: Generator) -> tuple[Tensor, Tensor]:
         """(sample, mean) of p(h | v)."""
-        pre = self.hidden_pre(v)
-        return self.hidden.sample(pre, generator=generator), self.hidden.mean(pre)
+        return self.hidden.sample_with_mean(self.hidden_pre(v), generator=generator)
 
     def sample_visible(self, h: Tensor, *, generator: Generator) -> Tensor:
         """A draw of p(v | h) (``counts`` words per row for replicated softmax)."""

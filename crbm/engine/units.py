@@ -51,6 +51,11 @@ class Units:
         """One draw of x ~ p(x | pre), shape like ``pre``: ``sample_from(pre, noise(pre.shape, ...))``."""
         return self.sample_from(pre, self.noise(pre.shape, generator, pre), sigma=sigma)
 
+    def sample_with_mean(self, pre: Tensor, *, generator: Generator) -> tuple[Tensor, Tensor]:
+        """(``sample(pre)``, ``mean(pre)``) from one computation where the family shares them (the same numbers
+        as the two calls in turn)."""
+        return self.sample(pre, generator=generator), self.mean(pre)
+
     def noise(self, shape: torch.Size, generator: Generator, like: Tensor, *, out: Tensor | None = None) -> Tensor:
         """The random numbers that draws of ``shape`` consume, from ``crbm.engine.noise`` (one per unit: U(0, 1) by
         default). A leading extra dimension draws several rounds at once, in the order of one round at a time.
@@ -112,6 +117,11 @@ class Bernoulli(Units):
         # x = 1.0 where u < sigmoid(pre), else 0.0, in place (no boolean temporary)
         p = torch.sigmoid(pre, out=out)
         return torch.lt(noise, p, out=p)
+
+    def sample_with_mean(self, pre, *, generator):
+        p = torch.sigmoid(pre)  # one sigmoid for both; the draw goes into its noise's buffer
+        noise = self.noise(pre.shape, generator, pre)
+        return torch.lt(noise, p, out=noise), p
 
     def log_partition(self, pre):
         return F.softplus(pre).sum(-1)
