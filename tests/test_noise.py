@@ -6,6 +6,8 @@ generator meets except with a probability of about 1e-6 (chi-square and normal t
 from __future__ import annotations
 
 import math
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -138,6 +140,23 @@ def test_a_draw_equals_its_matrices_drawn_in_turn():
     words = _gen(6)
     torch.empty(29, 2, dtype=torch.int64).random_(generator=words)
     assert all(torch.equal(g.get_state(), words.get_state()) for g in (g_once, g_turns, g_place))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_fills_on_its_own_threads():
+    """After the parent filled on several threads, a forked child (a data loader's worker) draws the same
+    numbers instead of waiting on the parent's threads, which the child does not have."""
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        parent = uniform((4096, 150), _gen(8), F32)
+        pid = os.fork()
+        if pid == 0:  # the child: exit 0 when its draw matches; killed by the alarm if it waits for ever
+            signal.alarm(30)
+            os._exit(0 if torch.equal(uniform((4096, 150), _gen(8), F32), parent) else 1)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    finally:
+        torch.set_num_threads(saved)
 
 
 @pytest.mark.parametrize("like", [F32, F64], ids=["float32", "float64"])

@@ -65,7 +65,7 @@ _FLOAT = {  # per dtype: numbers per word, a right shift and a mask that keep th
     np.dtype(np.float64): (1, np.uint64(12), np.uint64((1 << 64) - 1), np.uint64(0x3FF0000000000000)),
 }
 _local = threading.local()  # per-thread scratch words
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (process id, its pool)
 _pool_lock = threading.Lock()
 
 
@@ -232,8 +232,9 @@ def _fill(out: Tensor, keys: np.ndarray, first: int) -> None:
 
 
 def _executor() -> ThreadPoolExecutor:
+    """The filling threads of this process (a forked child makes its own: the parent's threads are not in it)."""
     global _pool
     with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="crbm-noise")
-        return _pool
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="crbm-noise"))
+        return _pool[1]
