@@ -18,6 +18,9 @@ that draw alone: the bound for ``crbm.generate``, which on CPU draws the next fr
 thread while the current frame settles, so that only the longer of the two counts. ``serial_draws`` is ours
 with that thread switched off (every frame's uniforms drawn in turn), timed in the same rounds.
 
+``torch_generator`` (training rows too) is ours with torch's generator for every draw
+(``crbm.engine.noise.set_source("torch")``), timed in the same rounds.
+
 Each figure is the best of ``repeats`` timed runs after a warm-up, ours and its floors run in turn in each
 round (the machine may be shared). On CPU each row runs, ours and its floors alike, on the intra-op threads
 crbm chooses for that work (``crbm.engine.threads``: one thread for Taylor's model, the free cores for large
@@ -27,7 +30,7 @@ products), or on the count set with ``OMP_NUM_THREADS``; each row says how many.
 from __future__ import annotations
 
 import torch
-from benchkit import race, row
+from benchkit import race, row, with_torch_generator
 
 import crbm
 from crbm.engine.noise import uniform
@@ -104,12 +107,16 @@ def run(*, quick: bool, device: str) -> dict:
     for name, hidden in (("train_fps_taylor_h150", 150), ("train_fps_10x_h1500", 1500)):
         model = crbm.CRBM(D, hidden, ORDER, device=dev, generator=torch.Generator().manual_seed(0))
         config = crbm.taylor_config(epochs=1, verbose=False, progress=False, device=str(dev))
+
+        def train(m=model, c=config):
+            crbm.fit(m, data, c)
+
         with threads_for(step_work(model, BATCH), dev) as n_threads:
-            times = race([lambda m=model, c=config: crbm.fit(m, data, c), _train_floor(hidden, n_batches, dev)],
+            times = race([train, with_torch_generator(train), _train_floor(hidden, n_batches, dev)],
                          repeats=repeats, device=dev, warm_up=True)
-        ours, floor = (len(data) / t for t in times)
+        ours, torch_source, floor = (len(data) / t for t in times)
         rows.append(row(name, round(ours), round(floor), "higher", peer="matmul floor", ratio=round(floor / ours, 2),
-                        threads=n_threads))
+                        torch_generator=round(torch_source), threads=n_threads))
     model = crbm.CRBM(D, 150, ORDER, device=dev, generator=torch.Generator().manual_seed(0))
     seed = data.frames[:ORDER]
     frames_per_chain = {1: 100 if quick else 300, 256: 10 if quick else 40, 4096: 2 if quick else 10}
@@ -131,10 +138,11 @@ def run(*, quick: bool, device: str) -> dict:
         floors = [_generate_floor(chains, t, 150, dev, products=p, rng=r)
                   for p, r in ((True, False), (True, True), (False, True))]
         with threads_for(step_work(model, chains), dev) as n_threads:
-            times = race([gen, gen_serial, *floors], repeats=repeats, device=dev, warm_up=True)
-        ours, serial, floor, floor_rng, floor_uniforms = (chains * t / s for s in times)
+            times = race([gen, gen_serial, with_torch_generator(gen), *floors], repeats=repeats, device=dev,
+                         warm_up=True)
+        ours, serial, torch_source, floor, floor_rng, floor_uniforms = (chains * t / s for s in times)
         rows.append(row(f"generate_fps_{chains}", round(ours), round(floor), "higher", peer="matmul floor",
                         ratio=round(floor / ours, 2), floor_rng=round(floor_rng), ratio_rng=round(floor_rng / ours, 2),
                         floor_uniforms=round(floor_uniforms), ratio_uniforms=round(floor_uniforms / ours, 2),
-                        serial_draws=round(serial), threads=n_threads))
+                        serial_draws=round(serial), torch_generator=round(torch_source), threads=n_threads))
     return {"rows": rows}

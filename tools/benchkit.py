@@ -78,6 +78,22 @@ def race(fns: Sequence[Callable[[], Any]], *, repeats: int, device: str | torch.
     return best
 
 
+def with_torch_generator(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` run with torch's generator for every random draw (``crbm.engine.noise.set_source("torch")``, the
+    previous source restored): the A/B of crbm's counter-based uniforms in the same rounds."""
+    from crbm.engine import noise
+
+    def run() -> Any:
+        saved = noise.source()
+        noise.set_source("torch")
+        try:
+            return fn()
+        finally:
+            noise.set_source(saved)
+
+    return run
+
+
 def cpu_name() -> str:
     """The CPU's model name: ``/proc/cpuinfo``'s "model name" on Linux, else the platform's processor string."""
     try:
