@@ -551,3 +551,25 @@ def test_initial_weights_are_the_same_draws_whatever_the_dtype():
     assert normal_weights((2, 2), 0.1, generator=g, dtype=torch.float32, device="meta").is_meta
     rbm = RBM(4, 3, init_std=0.1, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     assert torch.equal(rbm.weight, expected)
+
+
+def test_a_unit_sigma_gives_the_numbers_of_dividing_by_one_and_a_changed_sigma_is_seen():
+    """A fixed sigma of exactly 1 skips the divisions (x / 1 = x): the CD statistics equal those of the same
+    model with sigma learned (which always divides); a sigma changed in place or replaced is used at once."""
+    g = torch.Generator().manual_seed(4)
+    fixed = RBM(3, 4, visible="gaussian", dtype=DT, init_std=0.5, generator=torch.Generator().manual_seed(1))
+    learned = RBM(3, 4, visible="gaussian", learn_sigma=True, dtype=DT, init_std=0.5,
+                  generator=torch.Generator().manual_seed(1))
+    v = torch.randn(6, 3, generator=g, dtype=DT)
+    a = fixed.contrastive_divergence(v, generator=torch.Generator().manual_seed(2))
+    b = learned.contrastive_divergence(v, generator=torch.Generator().manual_seed(2))
+    for k in ("weight", "visible_bias", "hidden_bias"):
+        assert torch.equal(a.grads[k], b.grads[k]), k
+    assert torch.equal(a.recon_error, b.recon_error)
+    with torch.no_grad():
+        fixed.log_sigma.fill_(math.log(2.0))  # in place
+    assert torch.allclose(fixed.hidden_pre(v), fixed.hidden_bias + (v / 2) @ fixed.weight)
+    fixed.log_sigma = torch.full((3,), math.log(0.5), dtype=DT)  # replaced
+    assert torch.allclose(fixed.hidden_pre(v), fixed.hidden_bias + (v / 0.5) @ fixed.weight)
+    assert torch.allclose(fixed.visible_mean(torch.ones(2, 4, dtype=DT)),
+                          fixed.visible_bias + 0.5 * fixed.weight.sum(1))

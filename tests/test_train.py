@@ -371,3 +371,38 @@ def test_pcd_runs_the_same_with_the_settings_nested_or_flat():
     fit(flat, data, TrainConfig(k=2, persistent=True, n_chains=6, **common))
     fit(nested, data, TrainConfig(sampler=crbm.SamplerConfig(k=2, persistent=True, n_chains=6), **common))
     assert torch.equal(flat.weight, nested.weight)
+
+
+def test_the_flat_momentum_update_equals_the_per_parameter_rule_bit_for_bit():
+    """The trainer keeps the velocities in one buffer and adds by groups of parameters; every number must get
+    exactly the per-parameter update (float32, random directions, lr scales and decay on some parameters)."""
+    model = crbm.CRBM(5, 7, 2, dtype=torch.float32, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(1)
+    steps = [{k: torch.randn(p.shape, generator=g) for k, p in model.named_parameters()} for _ in range(4)]
+    calls = iter(steps)
+    model.gradient = lambda batch, config, *, state, generator: (next(calls), {})
+    theta = {k: p.clone() for k, p in model.named_parameters()}
+    clips = [torch.randn(12, 5, generator=g)]
+    cfg = crbm.taylor_config(epochs=2, batch_size=5, learning_rate=0.01, momentum=0.5, momentum_epochs=1,
+                             lr_scale={"A": 0.1, "rbm.hidden_bias": 3.0}, shuffle=False, **QUIET)
+    fit(model, crbm.Windows(clips, 2), cfg)
+    velocity = {k: torch.zeros_like(p) for k, p in theta.items()}
+    for i, directions in enumerate(steps):
+        mom = 0.5 if i < 2 else 0.9
+        for k, d in directions.items():
+            step = 0.01 * cfg.lr_scale.get(k, 1.0)
+            velocity[k].mul_(mom).add_(d, alpha=step)
+            if k in model.decayed_parameters():
+                velocity[k].add_(theta[k], alpha=-step * cfg.weight_decay)
+            theta[k].add_(velocity[k])
+    for k, p in model.named_parameters():
+        assert torch.equal(p, theta[k]), k
+
+
+def test_parameters_without_a_direction_and_their_velocities_are_left_alone():
+    model = _rbm()
+    _fixed_directions(model, {"weight": 1.0})  # the biases get no direction
+    b, c = model.visible_bias.clone(), model.hidden_bias.clone()
+    fit(model, torch.zeros(4, 8, dtype=DT), TrainConfig(epochs=2, batch_size=2, weight_decay=0.0, **QUIET))
+    assert torch.equal(model.visible_bias, b) and torch.equal(model.hidden_bias, c)
+    assert not torch.equal(model.weight, _rbm().weight)

@@ -253,3 +253,11 @@ def test_validation_of_states():
         ReplicatedSoftmax().validate(torch.tensor([[0.5, 1.0]]), "v")
     Bernoulli().validate(torch.tensor([[0.0, 1.0, 0.25]]), "v")  # probabilities are accepted (Hinton's practice)
     Softmax(2).validate(torch.tensor([[0.0, 1.0, 0.3, 0.7]]), "v")
+
+
+@pytest.mark.parametrize("units", [Bernoulli(), Gaussian(), ReLU(), Softmax(group=3)], ids=lambda u: u.name)
+def test_sample_with_mean_gives_the_numbers_of_sample_and_mean_in_turn(units):
+    pre = _pre((40, 6), seed=3)
+    sample, mean = units.sample_with_mean(pre, generator=torch.Generator().manual_seed(9))
+    assert torch.equal(sample, units.sample(pre, generator=torch.Generator().manual_seed(9)))
+    assert torch.equal(mean, units.mean(pre))
