@@ -31,6 +31,7 @@ import crbm
 from crbm import CRBMError, FormatError, TrainConfig
 from crbm.cli import _parse_schedule
 from crbm.engine.checkpoint import MODEL_KINDS, register_model
+from crbm.engine.noise import set_source
 
 # ------------------------------------------------------------------------------------------ tiny valid inputs
 
@@ -562,6 +563,9 @@ CASES = [
          lambda t: crbm.data_path("mocap/none/missing.mat", path=t), CRBMError,
          r"data file 'mocap/none/missing\.mat' not found; tried .*missing\.mat \(explicit path\)"),
     # ---- the engine: shapes, dtypes, values
+    Case("random-source", "`crbm.engine.noise.set_source(\"mersenne\")` (an unknown source of random numbers)",
+         lambda t: set_source("mersenne"), CRBMError,
+         r"random source 'mersenne': expected one of counter, torch"),
     Case("rbm-wrong-width", "RBM(4, 3).free_energy of a (8, 5) batch",
          lambda t: _rbm().free_energy(torch.rand(8, 5)), CRBMError, r"v: expected shape \(batch, 4\), got \(8, 5\)"),
     Case("rbm-cd-int-dtype", "RBM.contrastive_divergence of an int64 batch",
