@@ -26,6 +26,7 @@ log-likelihood ascent direction is ``-dF/dtheta`` at the data minus the same at 
 from __future__ import annotations
 
 import math
+import types
 from dataclasses import dataclass
 
 import torch
@@ -518,25 +519,27 @@ class RBM(nn.Module):
         self._shift(hidden_shift, self.n_hidden, "hidden_shift", v.shape[0], finite=False)
         if chain is not None and (visible_shift is not None or hidden_shift is not None):
             raise CRBMError("persistent chains cannot be used with per-example bias shifts (conditional models)")
-        return self.cd_statistics(v, k=k, generator=generator, chain=chain, visible_shift=visible_shift,
-                                  hidden_shift=hidden_shift, mean_visible=mean_visible,
-                                  sparsity_target=sparsity_target, sparsity_cost=sparsity_cost)
+        sampler = types.SimpleNamespace(k=k, mean_visible=mean_visible, sparsity_target=sparsity_target,
+                                        sparsity_cost=sparsity_cost)
+        return self.cd_statistics(v, sampler, generator=generator, chain=chain, visible_shift=visible_shift,
+                                  hidden_shift=hidden_shift)
 
     def cd_statistics(
         self,
         v: Tensor,
+        sampler,
         *,
-        k: int,
         generator: Generator,
         chain: Tensor | None = None,
         visible_shift: Tensor | None = None,
         hidden_shift: Tensor | None = None,
-        mean_visible: bool = True,
-        sparsity_target: float | None = None,
-        sparsity_cost: float = 0.0,
     ) -> Statistics:
-        """``contrastive_divergence`` without its checks of the arguments, for the trainer's models (their
-        batches were checked once, with the data): the caller runs it under ``torch.no_grad``."""
+        """``contrastive_divergence`` with the sampler's settings read from ``sampler`` (a ``TrainConfig`` or
+        ``SamplerConfig``: ``k``, ``mean_visible``, ``sparsity_target``, ``sparsity_cost``) and without the checks
+        of the arguments: the trainer's path (its batches were checked once, with the data); the caller runs it
+        under ``torch.no_grad``."""
+        k, mean_visible = sampler.k, sampler.mean_visible
+        sparsity_target, sparsity_cost = sampler.sparsity_target, sampler.sparsity_cost
         data = self._at(v, visible_shift, hidden_shift)
         h_pos, ph_pos = data.sample_hidden(v, generator=generator)
         if chain is None:
@@ -583,15 +586,7 @@ class RBM(nn.Module):
                 n = config.n_chains or v.shape[0]
                 idx = torch.randint(0, v.shape[0], (n,), generator=torch_generator(generator), device=v.device)
                 chain = v[idx]
-        stats = self.cd_statistics(
-            v,
-            k=config.k,
-            generator=generator,
-            chain=chain,
-            mean_visible=config.mean_visible,
-            sparsity_target=config.sparsity_target,
-            sparsity_cost=config.sparsity_cost,
-        )
+        stats = self.cd_statistics(v, config, generator=generator, chain=chain)
         if config.persistent:
             state["chain"] = stats.negative
         return stats.grads, {"recon_error": stats.recon_error / v.shape[0]}

@@ -263,16 +263,8 @@ class CRBM(nn.Module):
     def _cd_directions(self, v, u, visible_shift, hidden_shift, config: TrainConfig, generator):
         """CD statistics of the engine at the given bias shifts, and the directions of W, the biases, A and B
         (dA = d_visible^T u / n, dB = d_hidden^T u / n)."""
-        stats = self.rbm.cd_statistics(
-            v,
-            k=config.k,
-            generator=generator,
-            visible_shift=visible_shift,
-            hidden_shift=hidden_shift,
-            mean_visible=config.mean_visible,
-            sparsity_target=config.sparsity_target,
-            sparsity_cost=config.sparsity_cost,
-        )
+        stats = self.rbm.cd_statistics(v, config, generator=generator, visible_shift=visible_shift,
+                                       hidden_shift=hidden_shift)
         n = v.shape[0]
         grads = {f"rbm.{k}": g for k, g in stats.grads.items()}
         grads["A"] = torch.mm(stats.d_visible.T, u).div_(n)
