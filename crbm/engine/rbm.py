@@ -324,7 +324,8 @@ class RBM(nn.Module):
     def _scale(self) -> Tensor | None:
         """``sigma`` where it changes a number: None for other visibles and for a fixed sigma of exactly 1,
         where v / sigma = v and sigma W = W exactly and those passes are skipped. The buffer's values are read
-        once, and again after it is changed in place (its version counter) or replaced."""
+        once, and again after it is replaced or changed in place (its version counter; a write through
+        ``log_sigma.data``, which torch does not count, is not seen)."""
         ls = self.log_sigma
         if ls is None or self.learn_sigma:
             return self.sigma
