@@ -9,9 +9,21 @@ import math
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+import torch
+
 from crbm.engine.errors import CRBMError
 
 T = TypeVar("T")
+
+
+def value_range(x: torch.Tensor) -> tuple[float, float]:
+    """(minimum, maximum) of the values of ``x`` from one pass, as Python floats; a NaN anywhere makes both NaN
+    and an infinity reaches one of them, so range and finiteness checks need no boolean tensor of x's size.
+    (0.0, 0.0) for an empty tensor."""
+    if x.numel() == 0:
+        return 0.0, 0.0
+    lo, hi = torch.aminmax(x if x.dtype != torch.bool else x.to(torch.uint8))
+    return tuple(float(t) for t in torch.stack([lo, hi]).tolist())
 
 
 def is_positive_int(x: object) -> bool:

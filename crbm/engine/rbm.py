@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from crbm.engine.checkpoint import register_model
-from crbm.engine.checks import check_int_at_least, check_nonnegative, check_positive_int
+from crbm.engine.checks import check_int_at_least, check_nonnegative, check_positive_int, value_range
 from crbm.engine.errors import CRBMError
 from crbm.engine.noise import Generator, torch_generator
 from crbm.engine.units import (
@@ -65,7 +65,7 @@ def check_tensor(x: Tensor, what: str, *, width: int, like: Tensor, ndim: int = 
         raise CRBMError(f"{what}: expected dtype {like.dtype} (the model's), got {x.dtype}; use .to({like.dtype})")
     if x.device != like.device:
         raise CRBMError(f"{what}: expected a tensor on {like.device} (the model's device), got {x.device}")
-    if finite and not bool(torch.isfinite(x).all()):
+    if finite and not all(math.isfinite(m) for m in value_range(x)):  # one pass, no boolean copy of x
         raise CRBMError(f"{what}: contains NaN or Inf")
     return x
 
@@ -587,6 +587,8 @@ class RBM(nn.Module):
                 n = config.n_chains or v.shape[0]
                 idx = torch.randint(0, v.shape[0], (n,), generator=torch_generator(generator), device=v.device)
                 chain = v[idx]
+            else:  # (it may come from a checkpoint)
+                check_tensor(chain, "chain", width=self.n_visible, like=self.weight, finite=False)
         stats = self.cd_statistics(v, config, generator=generator, chain=chain)
         if config.persistent:
             state["chain"] = stats.negative

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from crbm.engine.checks import value_range
 from crbm.engine.errors import CRBMError
 from crbm.engine.noise import Generator, categorical, normal, torch_generator, uniform, uniform_
 
@@ -136,7 +137,8 @@ class Bernoulli(Units):
         return ((codes >> torch.arange(n, device=device)) & 1).to(dtype)
 
     def validate(self, x, what):
-        if not bool(((x >= 0) & (x <= 1)).all()):
+        lo, hi = value_range(x)  # (a NaN makes both NaN: refused)
+        if not (lo >= 0 and hi <= 1):
             raise CRBMError(f"{what}: Bernoulli units take values in [0, 1]; got values outside that range")
 
 
