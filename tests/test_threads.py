@@ -52,6 +52,22 @@ def test_generation_of_a_small_model_runs_on_one_thread(undecided, gen, monkeypa
     assert seen == [1] and torch.get_num_threads() == 2
 
 
+def test_a_motion_model_maps_frames_in_and_out_on_the_samplers_threads(undecided, monkeypatch):
+    """MotionModel.generate runs the preprocessing's inverse (many tiny operations) on the one thread chosen
+    for a small model's sampler, not on torch's two, and gives torch its count back."""
+    model = crbm.load_motion_model("demo")
+    seen = []
+    original = crbm.MotionModel.to_motion
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(crbm.MotionModel, "to_motion", spy)
+    model.generate(3, k=2, generator=torch.Generator().manual_seed(0))
+    assert seen == [1] and torch.get_num_threads() == 2
+
+
 def test_large_work_takes_the_free_cores(undecided, monkeypatch):
     monkeypatch.setattr(threads, "cores", lambda: 2)
     monkeypatch.setattr(threads, "busy_cores", lambda: 0.0)

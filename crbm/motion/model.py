@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from crbm.engine.checkpoint import load_checkpoint, model_path, save_checkpoint
 from crbm.engine.curves import check_history
 from crbm.engine.errors import CRBMError, FormatError
+from crbm.engine.threads import step_work, threads_for
 from crbm.engine.train import TrainConfig, fit
 from crbm.mocap.motion import Motion, Skeleton
 from crbm.mocap.preprocess import Pipeline, body_centred_pipeline
@@ -163,25 +164,27 @@ class MotionModel:
         n_frames = sum(int(n) for _, n in schedule)
         if n_frames < 1:
             raise CRBMError("the schedule asks for no frames")
-        labels = self.style_labels(schedule, blend=blend)
-        context = None
-        if isinstance(seed, Motion):
-            context = seed
-            (seed,) = self.transform([seed])
-            if seed.shape[0] < self.order:
-                raise CRBMError(
-                    f"seed clip {context.name!r}: a model of order {self.order} needs at least {self.order} seed "
-                    f"frames at {self.fps:g} fps, the clip gives {seed.shape[0]}"
-                )
-        elif seed is None:
-            first = schedule[0][0] if self.styles else ""
-            if first not in self.seeds:
-                raise CRBMError(f"no stored seed frames for style {first!r}")
-            seed = self.seeds[first]
-        out = generate(self.model, seed, n_frames, k=k, n_chains=n_chains, labels=labels, generator=generator)
-        full = torch.cat([seed.expand(out.shape[0], -1, -1), out], 1)
-        clips = [self.to_motion(full[c], name=f"generated_{c}", context=context) for c in range(full.shape[0])]
-        return [c.replace(frames=c.frames[seed.shape[-2] :]) for c in clips]
+        # the whole call (mapping in and out as well as sampling) on the threads chosen for the sampler's work
+        with threads_for(step_work(self.model, n_chains)):
+            labels = self.style_labels(schedule, blend=blend)
+            context = None
+            if isinstance(seed, Motion):
+                context = seed
+                (seed,) = self.transform([seed])
+                if seed.shape[0] < self.order:
+                    raise CRBMError(
+                        f"seed clip {context.name!r}: a model of order {self.order} needs at least {self.order} seed "
+                        f"frames at {self.fps:g} fps, the clip gives {seed.shape[0]}"
+                    )
+            elif seed is None:
+                first = schedule[0][0] if self.styles else ""
+                if first not in self.seeds:
+                    raise CRBMError(f"no stored seed frames for style {first!r}")
+                seed = self.seeds[first]
+            out = generate(self.model, seed, n_frames, k=k, n_chains=n_chains, labels=labels, generator=generator)
+            full = torch.cat([seed.expand(out.shape[0], -1, -1), out], 1)
+            clips = [self.to_motion(full[c], name=f"generated_{c}", context=context) for c in range(full.shape[0])]
+            return [c.replace(frames=c.frames[seed.shape[-2] :]) for c in clips]
 
     # ------------------------------------------------------------------ filtering and filling
     def _one_layer(self) -> nn.Module:
