@@ -6,6 +6,7 @@ kinematics, preprocessing and dataset tests do not depend on ``crbm.mocap.acclai
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +88,14 @@ def bvh_motion_via_bvhio(path: Path) -> Motion:
     body = text.split("MOTION", 1)[1].split("\n")
     frames = np.array([[float(x) for x in ln.split()] for ln in body[3:] if ln.strip()])
     return Motion(Skeleton(tuple(joints)), frames, 1.0 / container.FrameTime)
+
+
+def least_cpu_seconds(fn, repeats: int = 3) -> float:
+    """The least CPU time of ``repeats`` calls of ``fn`` (the others carry a busy machine's cache misses): how the
+    readers' scaling tests time a parse."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    return min(times)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mocap_fixtures import least_cpu_seconds
 
 from crbm import CRBMError, FormatError, read_amc, read_asf, write_amc, write_asf
 
@@ -441,16 +442,6 @@ def _asf_text(n: int, chain: bool) -> str:
                                                                                f"  begin\n{hierarchy}  end\n")
 
 
-def _cpu_seconds(fn, repeats: int = 3) -> float:
-    """The least CPU time of ``repeats`` calls (the others carry a busy machine's cache misses)."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.process_time()
-        fn()
-        times.append(time.process_time() - t0)
-    return min(times)
-
-
 def test_a_failing_amc_number_is_found_in_linear_time(tmp_path):
     """Five frames of 'root 11 11 11 11 11 11' whose last value is 'x' (150 bytes) ran past 90 s: the number
     pattern could split '11' two ways, and each extra token doubled the backtracking."""
@@ -471,7 +462,7 @@ def test_asf_parsing_time_grows_linearly_with_the_bones(tmp_path, chain):
     every bone): four times the bones now take about four times the CPU time."""
     small, large = (_write(tmp_path, f"b{n}.asf", _asf_text(n, chain)) for n in (2_500, 10_000))
     assert len(read_asf(large).joints) == 10_001 and read_asf(large).joints[-1].parent == (10_000 - 1 if chain else 0)
-    ratio = _cpu_seconds(lambda: read_asf(large)) / _cpu_seconds(lambda: read_asf(small))
+    ratio = least_cpu_seconds(lambda: read_asf(large)) / least_cpu_seconds(lambda: read_asf(small))
     assert ratio < 8, ratio
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mocap_fixtures import least_cpu_seconds
 from mocap_fk import bvh_points, bvhio_points
 
 import crbm.mocap.bvh as bvh_module
@@ -462,16 +462,6 @@ def _chain_text(n: int) -> str:
             + "MOTION\nFrames: 1\nFrame Time: 0.01\n" + " ".join(["1"] * (n + 1)) + "\n")
 
 
-def _cpu_seconds(fn, repeats: int = 3) -> float:
-    """The least CPU time of ``repeats`` calls (the others carry a busy machine's cache misses)."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.process_time()
-        fn()
-        times.append(time.process_time() - t0)
-    return min(times)
-
-
 def test_999_nested_joints_read_and_write_without_recursion(tmp_path):
     """Parsed and written without recursion: Python's recursion limit (1,000) is no limit on the depth."""
     m = read_bvh(_write(tmp_path, _chain_text(999), "deep.bvh"))
@@ -487,7 +477,7 @@ def test_parsing_time_grows_linearly_with_the_joints(tmp_path):
     about four times the CPU time (a quadratic parser: sixteen)."""
     small, large = (_write(tmp_path, _flat_text(n), f"flat{n}.bvh") for n in (5_000, 20_000))
     read_bvh(small)  # (warm up)
-    ratio = _cpu_seconds(lambda: read_bvh(large)) / _cpu_seconds(lambda: read_bvh(small))
+    ratio = least_cpu_seconds(lambda: read_bvh(large)) / least_cpu_seconds(lambda: read_bvh(small))
     assert ratio < 8, ratio
 
 
