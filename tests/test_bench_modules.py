@@ -131,6 +131,21 @@ def test_semi_supervised_subsets_are_class_balanced_and_validation_is_disjoint(m
     assert sorted(tr.tolist() + va.tolist()) == idx.tolist()
 
 
+def test_semi_supervised_parts_and_fractions_are_chosen_by_name(monkeypatch):
+    monkeypatch.syspath_prepend(str(TOOLS))
+    bench = importlib.import_module("bench_mnist_semi")
+    assert bench.chosen() == (["DBN", "sparse autoencoder", "two-layer DBM", "KNN"], [0.01, 0.05, 0.1, 1.0])
+    monkeypatch.setenv("CRBM_BENCH_PARTS", "DBM, KNN")
+    monkeypatch.setenv("CRBM_BENCH_FRACTIONS", "0.1,0.01")
+    assert bench.chosen() == (["two-layer DBM", "KNN"], [0.01, 0.1])
+    monkeypatch.setenv("CRBM_BENCH_FRACTIONS", "0.2")
+    with pytest.raises(SystemExit, match="CRBM_BENCH_FRACTIONS: expected some of 0.01, 0.05, 0.1, 1.0, got"):
+        bench.chosen()
+    monkeypatch.setenv("CRBM_BENCH_PARTS", "RBM")
+    with pytest.raises(SystemExit, match="CRBM_BENCH_PARTS: expected some of DBN, sparse, DBM, KNN, got"):
+        bench.chosen()
+
+
 def test_ratings_folds_read_ml1m_as_seeded_holdouts(tmp_path, monkeypatch):
     folder = tmp_path / "ratings" / "ml-1m"
     folder.mkdir(parents=True)

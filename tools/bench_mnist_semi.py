@@ -28,6 +28,9 @@ Pretraining (ours, not tuned): RBMs with ``rbm.m``'s settings (rate 0.1, momentu
 budget: trained on the grey levels, each pretraining RBM 30 epochs of CD-1 at rate 0.05, then 30 epochs of
 joint training at rate 0.001 decayed linearly to 0.0001, 100 persistent chains, 5 Gibbs steps per update,
 10 mean-field updates per batch; q(h2 | v) for the classifier's input with 30 mean-field updates.
+``CRBM_BENCH_PARTS=DBM`` (any of DBN, sparse, DBM, KNN, comma-separated; default all) pretrains and fine-tunes
+only those rows, and ``CRBM_BENCH_FRACTIONS=0.01,0.1`` (default all four) runs only those fractions; every row
+run is the same computation as in a whole run (the same seeds).
 ``--quick``: a pool of 3,000 training images for everything (fractions of that pool), 1,000 test images,
 2 pretraining epochs (2 + 2 + 2 for the DBM, joint rate 0.005, q with 10 updates) and up to 8 fine-tuning
 epochs (a smoke test; the figures are not claims).
@@ -36,6 +39,7 @@ epochs (a smoke test; the figures are not claims).
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import torch
 from bench_mnist_dbm import train_dbm
@@ -56,6 +60,25 @@ PUBLISHED = {
     "autoencoder": {0.01: 9.62, 0.05: 5.18, 0.10: 4.46, 1.0: 2.41},
     "KNN": {0.01: 13.74, 0.05: 7.19, 0.10: 5.87, 1.0: 3.09},
 }
+
+
+PARTS = {"DBN": "DBN", "sparse": "sparse autoencoder", "DBM": "two-layer DBM", "KNN": "KNN"}
+
+
+def chosen() -> tuple[list[str], list[float]]:
+    """The rows (``CRBM_BENCH_PARTS``) and fractions (``CRBM_BENCH_FRACTIONS``) to run; exits with a one-line
+    message on an unknown part or fraction."""
+    parts = [p.strip() for p in os.environ.get("CRBM_BENCH_PARTS", ",".join(PARTS)).split(",") if p.strip()]
+    if not parts or set(parts) - set(PARTS):
+        raise SystemExit(f"CRBM_BENCH_PARTS: expected some of {', '.join(PARTS)}, got {parts}")
+    text = [f.strip() for f in os.environ.get("CRBM_BENCH_FRACTIONS", "").split(",") if f.strip()]
+    try:
+        fractions = [float(f) for f in text] or list(FRACTIONS)
+    except ValueError:
+        fractions = []
+    if not fractions or set(fractions) - set(FRACTIONS):
+        raise SystemExit(f"CRBM_BENCH_FRACTIONS: expected some of {', '.join(map(str, FRACTIONS))}, got {text}")
+    return [PARTS[p] for p in parts], sorted(fractions)
 
 
 def settings(quick: bool) -> dict:
@@ -155,36 +178,42 @@ def run(*, quick: bool, device: str) -> dict:
         test_x, test_y = test_x[: s["n_test"]], test_y[: s["n_test"]]
     x, y, test_x, test_y = x.to(device), y.to(device), test_x.to(device), test_y.to(device)
 
+    names, fractions = chosen()
     watch = Stopwatch(device)
-    rbm_cfg = crbm.TrainConfig(epochs=s["pre_epochs"], batch_size=100, learning_rate=0.1, device=device,
-                               verbose=False, seed=1)
-    rbms = crbm.greedy_pretrain(x, SIZES, configs=rbm_cfg, generator=torch.Generator().manual_seed(1))
-    dbn_s = watch.elapsed()
-    watch.restart()
-    ae_cfg = crbm.TrainConfig(epochs=s["pre_epochs"], batch_size=100, device=device, verbose=False, seed=2, **SPARSE)
-    layers = greedy_autoencoders(x, SIZES, configs=ae_cfg, init_std=SPARSE_INIT,
-                                 generator=torch.Generator().manual_seed(2))
-    sparse = DeepAutoencoder.stack(layers)
-    ae_s = watch.elapsed()
-    watch.restart()
-    d = s["dbm"]
-    common = crbm.TrainConfig(device=device, verbose=False)  # batches of 100, momentum 0.5 then 0.9, decay 2e-4
-    dbm = train_dbm(x, *DBM_SIZES, dataclasses.replace(common, **d["pretrain"]),
-                    dataclasses.replace(common, **d["joint"], seed=1))
-    aug_x, aug_test = (dbm_inputs(dbm, images, steps=d["q_steps"]) for images in (x, test_x))  # [v, q(h2 | v)]
-    dbm_s = watch.elapsed()
-    print(f"pretraining: RBM stack {dbn_s:.0f} s, sparse autoencoders {ae_s:.0f} s, DBM {dbm_s:.0f} s", flush=True)
+    makers = {}  # name -> (a fresh network, its training inputs, its test inputs)
+    pretrain_seconds = {}
+
     def out_init() -> torch.Generator:  # the same output layer draw for every network
         return torch.Generator().manual_seed(3)
 
-    makers = {  # name -> (a fresh network, its training inputs, its test inputs)
-        "DBN": (lambda: DBNClassifier.from_rbms(rbms, 10, generator=out_init()), x, test_x),
-        "sparse autoencoder": (lambda: DBNClassifier.from_autoencoder(sparse, 10, generator=out_init()), x, test_x),
-        "two-layer DBM": (lambda: DBNClassifier.from_dbm(dbm, 10, generator=out_init()), aug_x, aug_test),
-    }
-    rows, details = [], {"pretrain_seconds": {"DBN": dbn_s, "sparse autoencoder": ae_s, "two-layer DBM": dbm_s},
-                         "fractions": {}}
-    for fraction in FRACTIONS:
+    if "DBN" in names:
+        rbm_cfg = crbm.TrainConfig(epochs=s["pre_epochs"], batch_size=100, learning_rate=0.1, device=device,
+                                   verbose=False, seed=1)
+        rbms = crbm.greedy_pretrain(x, SIZES, configs=rbm_cfg, generator=torch.Generator().manual_seed(1))
+        makers["DBN"] = (lambda: DBNClassifier.from_rbms(rbms, 10, generator=out_init()), x, test_x)
+        pretrain_seconds["DBN"] = watch.elapsed()
+    if "sparse autoencoder" in names:
+        watch.restart()
+        ae_cfg = crbm.TrainConfig(epochs=s["pre_epochs"], batch_size=100, device=device, verbose=False, seed=2,
+                                  **SPARSE)
+        layers = greedy_autoencoders(x, SIZES, configs=ae_cfg, init_std=SPARSE_INIT,
+                                     generator=torch.Generator().manual_seed(2))
+        sparse = DeepAutoencoder.stack(layers)
+        makers["sparse autoencoder"] = (lambda: DBNClassifier.from_autoencoder(sparse, 10, generator=out_init()),
+                                        x, test_x)
+        pretrain_seconds["sparse autoencoder"] = watch.elapsed()
+    if "two-layer DBM" in names:
+        watch.restart()
+        d = s["dbm"]
+        common = crbm.TrainConfig(device=device, verbose=False)  # batches of 100, momentum 0.5 then 0.9, decay 2e-4
+        dbm = train_dbm(x, *DBM_SIZES, dataclasses.replace(common, **d["pretrain"]),
+                        dataclasses.replace(common, **d["joint"], seed=1))
+        aug_x, aug_test = (dbm_inputs(dbm, images, steps=d["q_steps"]) for images in (x, test_x))  # [v, q(h2|v)]
+        makers["two-layer DBM"] = (lambda: DBNClassifier.from_dbm(dbm, 10, generator=out_init()), aug_x, aug_test)
+        pretrain_seconds["two-layer DBM"] = watch.elapsed()
+    print("pretraining: " + ", ".join(f"{k} {v:.0f} s" for k, v in pretrain_seconds.items()), flush=True)
+    rows, details = [], {"pretrain_seconds": pretrain_seconds, "fractions": {}}
+    for fraction in fractions:
         labelled = labelled_subset(y.cpu(), fraction, torch.Generator().manual_seed(10)).to(device)
         tr, va = validation_split(labelled.cpu(), y.cpu(), torch.Generator().manual_seed(11))
         tr, va = tr.to(device), va.to(device)
@@ -194,10 +223,11 @@ def run(*, quick: bool, device: str) -> dict:
             watch.restart()
             found[name] = {**select_and_test(make, inputs, y, tr, va, test_inputs, test_y, s, device),
                            "seconds": watch.elapsed()}
-        found["KNN"] = knn(x.cpu(), y.cpu(), tr.cpu(), va.cpu(), test_x.cpu(), test_y.cpu(), s["ks"])
+        if "KNN" in names:
+            found["KNN"] = knn(x.cpu(), y.cpu(), tr.cpu(), va.cpu(), test_x.cpu(), test_y.cpu(), s["ks"])
         for name, r in found.items():  # progress for a long run: the log keeps what a stopped run found
-            chosen = f"k {r['k']}" if "k" in r else f"rate {r['lr']}, {r['epochs']} epochs"
-            print(f"{pct} {name}: {chosen}, validation {100 * r['valid_error']:.2f} %, "
+            picked = f"k {r['k']}" if "k" in r else f"rate {r['lr']}, {r['epochs']} epochs"
+            print(f"{pct} {name}: {picked}, validation {100 * r['valid_error']:.2f} %, "
                   f"test {100 * r['test_error']:.2f} %", flush=True)
         details["fractions"][str(fraction)] = found
         goal = PUBLISHED["autoencoder"][fraction]
@@ -211,7 +241,8 @@ def run(*, quick: bool, device: str) -> dict:
         for name, result in found.items():
             entry = row(f"{name}, {pct}, test error %", round(100 * result["test_error"], 2), published[name], "lower")
             if name in compared:
-                entry["peer"] = round(100 * found[compared[name][0]]["test_error"], 2)
+                if compared[name][0] in found:
+                    entry["peer"] = round(100 * found[compared[name][0]]["test_error"], 2)
                 entry["published_is"] = compared[name][1]
             rows.append(entry)
     details["settings"] = s
