@@ -19,9 +19,11 @@ talk's DBM figure at every fraction, ``published_is`` says whether it is the goa
 test error from the same run).
 
 Settings chosen on validation only: 20 % of each labelled fraction (class-balanced, a fixed draw) is held out;
-each network is fine-tuned on the other 80 % with each learning rate of ``settings()["lrs"]``, its validation
-error read every ``eval_every`` epochs; the rate and epoch count with the lowest validation error (ties: the
-earlier) are retrained on the whole labelled fraction and the test set is read once. KNN: k chosen the same way.
+each network is fine-tuned on the other 80 % with each learning rate of ``settings()["lrs"]`` and each
+(input, hidden) dropout of ``settings()["dropouts"]`` (none, or Hinton et al. 2012's 0.2 / 0.5), its validation
+error read every ``eval_every`` epochs; the rate, dropout and epoch count with the lowest validation error (ties:
+the first tried, the earlier epoch) are retrained on the whole labelled fraction and the test set is read
+once. KNN: k chosen the same way.
 Pretraining (ours, not tuned): RBMs with ``rbm.m``'s settings (rate 0.1, momentum 0.5 then 0.9, weight decay
 2e-4, batches of 100); sparse layers with target 0.1, KL cost 3, rate 0.1, initial scale 0.1
 (``bench_mnist_sparse``'s). DBM (``settings()["dbm"]``): ``bench_mnist_dbm``'s full-run settings with a smaller
@@ -30,7 +32,8 @@ joint training at rate 0.001 decayed linearly to 0.0001, 100 persistent chains, 
 10 mean-field updates per batch; q(h2 | v) for the classifier's input with 30 mean-field updates.
 ``CRBM_BENCH_PARTS=DBM`` (any of DBN, sparse, DBM, KNN, comma-separated; default all) pretrains and fine-tunes
 only those rows, and ``CRBM_BENCH_FRACTIONS=0.01,0.1`` (default all four) runs only those fractions; every row
-run is the same computation as in a whole run (the same seeds).
+run is the same computation as in a whole run (the same seeds). ``CRBM_BENCH_MODELS=FOLDER``: the pretrained
+models (RBM stack, sparse autoencoder layers, DBM) are kept there and reused by later runs of the same size.
 ``--quick``: a pool of 3,000 training images for everything (fractions of that pool), 1,000 test images,
 2 pretraining epochs (2 + 2 + 2 for the DBM, joint rate 0.005, q with 10 updates) and up to 8 fine-tuning
 epochs (a smoke test; the figures are not claims).
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import torch
 from bench_mnist_dbm import train_dbm
@@ -81,14 +85,30 @@ def chosen() -> tuple[list[str], list[float]]:
     return [PARTS[p] for p in parts], sorted(fractions)
 
 
+def pretrained(key: str, train, quick: bool) -> list:
+    """``train()`` (a list of models); with ``CRBM_BENCH_MODELS`` set, the models are kept in that folder as
+    ``<key>-<k>.safetensors`` and loaded from there when they are already trained."""
+    folder = os.environ.get("CRBM_BENCH_MODELS")
+    if not folder:
+        return train()
+    stem = f"mnist-semi-{'quick-' if quick else ''}{key}"
+    found = sorted(Path(folder).glob(f"{stem}-*.safetensors"))
+    if found and found == [Path(folder) / f"{stem}-{k}.safetensors" for k in range(len(found))]:
+        return [crbm.load_model(path) for path in found]
+    models = train()
+    for k, model in enumerate(models):
+        crbm.save_checkpoint(Path(folder) / f"{stem}-{k}.safetensors", model)
+    return models
+
+
 def settings(quick: bool) -> dict:
     if quick:
         return {"pool": 3000, "n_test": 1000, "pre_epochs": 2, "fine_epochs": 8, "top_only": 2, "eval_every": 1,
-                "lrs": (0.1,), "ks": (1, 3, 5),
+                "lrs": (0.1,), "dropouts": ((0.0, 0.0), (0.2, 0.5)), "ks": (1, 3, 5),
                 "dbm": {"pretrain": {"epochs": 2, "learning_rate": 0.05},
                         "joint": {"epochs": 2, "learning_rate": 0.005, "k": 5, "n_chains": 100}, "q_steps": 10}}
     return {"pool": 60000, "n_test": 10000, "pre_epochs": 30, "fine_epochs": 60, "top_only": 5, "eval_every": 5,
-            "lrs": (0.1, 0.03), "ks": (1, 3, 5, 7),
+            "lrs": (0.1, 0.03), "dropouts": ((0.0, 0.0), (0.2, 0.5)), "ks": (1, 3, 5, 7),
             "dbm": {"pretrain": {"epochs": 30, "learning_rate": 0.05},
                     "joint": {"epochs": 30, "learning_rate": 0.001, "lr_schedule": "linear", "lr_final": 0.1, "k": 5,
                               "n_chains": 100},
@@ -123,34 +143,37 @@ def _fine_config(lr: float, epochs: int, n: int, device: str) -> crbm.TrainConfi
                             final_momentum=0.9, weight_decay=0.0, device=device, verbose=False, seed=5)
 
 
-def _fine_tune(make, x, y, s: dict, lr: float, epochs: int, device: str, callbacks=()):
-    clf = make()
+def _fine_tune(make, x, y, s: dict, lr: float, epochs: int, device: str, callbacks=(), **dropout):
+    clf = make(**dropout)
     fine_tune_backprop(clf, x, y, _fine_config(lr, epochs, x.shape[0], device),
                        top_only_epochs=min(s["top_only"], epochs - 1), callbacks=callbacks)
     return clf
 
 
 def select_and_test(make, x, y, tr, va, test_x, test_y, s: dict, device: str) -> dict:
-    """Choose (rate, epochs) on the validation split, retrain on tr + va with them, read the test error once."""
+    """Choose (rate, dropout, epochs) on the validation split, retrain on tr + va with them, read the test error
+    once. ``make(**kw)`` builds a fresh network with the dropout keywords ``kw``."""
     best = None
     curves = {}
     for lr in s["lrs"]:
-        curve = []
+        for q_in, q_hid in s["dropouts"]:
+            curve = []
 
-        def measure(epoch, figures, clf, curve=curve):
-            if epoch % s["eval_every"] == 0:
-                curve.append((epoch, clf.error_rate(x[va], y[va])))
+            def measure(epoch, figures, clf, curve=curve):
+                if epoch % s["eval_every"] == 0:
+                    curve.append((epoch, clf.error_rate(x[va], y[va])))
 
-        _fine_tune(make, x[tr], y[tr], s, lr, s["fine_epochs"], device, callbacks=[measure])
-        curves[lr] = curve
-        epoch, err = min(curve, key=lambda p: (p[1], p[0]))
-        if best is None or err < best[2]:
-            best = (lr, epoch, err)
-    lr, epochs, val = best
+            drop = {"input_dropout": q_in, "hidden_dropout": q_hid}
+            _fine_tune(make, x[tr], y[tr], s, lr, s["fine_epochs"], device, callbacks=[measure], **drop)
+            curves[f"rate {lr}, dropout {q_in}/{q_hid}"] = curve
+            epoch, err = min(curve, key=lambda p: (p[1], p[0]))
+            if best is None or err < best[3]:
+                best = (lr, drop, epoch, err)
+    lr, drop, epochs, val = best
     both = torch.cat([tr, va])
-    clf = _fine_tune(make, x[both], y[both], s, lr, epochs, device)
-    return {"lr": lr, "epochs": epochs, "valid_error": val, "test_error": clf.error_rate(test_x, test_y),
-            "curves": {str(k): v for k, v in curves.items()}}
+    clf = _fine_tune(make, x[both], y[both], s, lr, epochs, device, **drop)
+    return {"lr": lr, **drop, "epochs": epochs, "valid_error": val, "test_error": clf.error_rate(test_x, test_y),
+            "curves": curves}
 
 
 def knn(x, y, tr, va, test_x, test_y, ks) -> dict:
@@ -189,27 +212,29 @@ def run(*, quick: bool, device: str) -> dict:
     if "DBN" in names:
         rbm_cfg = crbm.TrainConfig(epochs=s["pre_epochs"], batch_size=100, learning_rate=0.1, device=device,
                                    verbose=False, seed=1)
-        rbms = crbm.greedy_pretrain(x, SIZES, configs=rbm_cfg, generator=torch.Generator().manual_seed(1))
-        makers["DBN"] = (lambda: DBNClassifier.from_rbms(rbms, 10, generator=out_init()), x, test_x)
+        rbms = pretrained("rbm", lambda: crbm.greedy_pretrain(x, SIZES, configs=rbm_cfg,
+                                                             generator=torch.Generator().manual_seed(1)), quick)
+        makers["DBN"] = (lambda **kw: DBNClassifier.from_rbms(rbms, 10, generator=out_init(), **kw), x, test_x)
         pretrain_seconds["DBN"] = watch.elapsed()
     if "sparse autoencoder" in names:
         watch.restart()
         ae_cfg = crbm.TrainConfig(epochs=s["pre_epochs"], batch_size=100, device=device, verbose=False, seed=2,
                                   **SPARSE)
-        layers = greedy_autoencoders(x, SIZES, configs=ae_cfg, init_std=SPARSE_INIT,
-                                     generator=torch.Generator().manual_seed(2))
+        layers = pretrained("sparse", lambda: greedy_autoencoders(x, SIZES, configs=ae_cfg, init_std=SPARSE_INIT,
+                                                                  generator=torch.Generator().manual_seed(2)), quick)
         sparse = DeepAutoencoder.stack(layers)
-        makers["sparse autoencoder"] = (lambda: DBNClassifier.from_autoencoder(sparse, 10, generator=out_init()),
-                                        x, test_x)
+        makers["sparse autoencoder"] = (
+            lambda **kw: DBNClassifier.from_autoencoder(sparse, 10, generator=out_init(), **kw), x, test_x)
         pretrain_seconds["sparse autoencoder"] = watch.elapsed()
     if "two-layer DBM" in names:
         watch.restart()
         d = s["dbm"]
         common = crbm.TrainConfig(device=device, verbose=False)  # batches of 100, momentum 0.5 then 0.9, decay 2e-4
-        dbm = train_dbm(x, *DBM_SIZES, dataclasses.replace(common, **d["pretrain"]),
-                        dataclasses.replace(common, **d["joint"], seed=1))
+        (dbm,) = pretrained("dbm", lambda: [train_dbm(x, *DBM_SIZES, dataclasses.replace(common, **d["pretrain"]),
+                                                      dataclasses.replace(common, **d["joint"], seed=1))], quick)
         aug_x, aug_test = (dbm_inputs(dbm, images, steps=d["q_steps"]) for images in (x, test_x))  # [v, q(h2|v)]
-        makers["two-layer DBM"] = (lambda: DBNClassifier.from_dbm(dbm, 10, generator=out_init()), aug_x, aug_test)
+        makers["two-layer DBM"] = (lambda **kw: DBNClassifier.from_dbm(dbm, 10, generator=out_init(), **kw),
+                                   aug_x, aug_test)
         pretrain_seconds["two-layer DBM"] = watch.elapsed()
     print("pretraining: " + ", ".join(f"{k} {v:.0f} s" for k, v in pretrain_seconds.items()), flush=True)
     rows, details = [], {"pretrain_seconds": pretrain_seconds, "fractions": {}}
@@ -226,7 +251,8 @@ def run(*, quick: bool, device: str) -> dict:
         if "KNN" in names:
             found["KNN"] = knn(x.cpu(), y.cpu(), tr.cpu(), va.cpu(), test_x.cpu(), test_y.cpu(), s["ks"])
         for name, r in found.items():  # progress for a long run: the log keeps what a stopped run found
-            picked = f"k {r['k']}" if "k" in r else f"rate {r['lr']}, {r['epochs']} epochs"
+            picked = (f"k {r['k']}" if "k" in r else f"rate {r['lr']}, dropout {r['input_dropout']}/"
+                      f"{r['hidden_dropout']}, {r['epochs']} epochs")
             print(f"{pct} {name}: {picked}, validation {100 * r['valid_error']:.2f} %, "
                   f"test {100 * r['test_error']:.2f} %", flush=True)
         details["fractions"][str(fraction)] = found
