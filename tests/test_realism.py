@@ -8,7 +8,21 @@ import pytest
 
 import crbm
 from crbm.engine.errors import CRBMError
-from crbm.mocap.realism import angular_speed, dominant_period, feet, foot_skating, gait_period, pskl, realism
+from crbm.mocap.realism import (
+    angular_speed,
+    clip_steps,
+    dominant_period,
+    feet,
+    foot_skating,
+    foot_strikes,
+    gait_period,
+    pskl,
+    realism,
+    stance,
+    steady_step,
+    step_timing,
+    style_transition,
+)
 
 FPS = 30.0
 POS = ("Xposition", "Yposition", "Zposition")
@@ -113,3 +127,70 @@ def test_dominant_period_tolerance_prefers_the_period_to_its_multiples():
     assert dominant_period(wave, max_lag=200) % 43 == 0
     assert dominant_period(wave, max_lag=200, tolerance=0.1) in (21.0, 22.0)
     assert np.isnan(dominant_period(np.zeros(50)))
+
+
+def test_foot_strikes_ignore_short_lifts_and_landings_and_an_unseen_onset():
+    rows = np.zeros((40, 2), dtype=bool)
+    rows[0:5, 0] = True  # in stance from the first row: its onset is not seen
+    rows[10:20, 0] = True
+    rows[14:16, 0] = False  # a 2-row lift inside a stance: closed
+    rows[25:27, 0] = True  # a 2-row landing: dropped
+    rows[30:40, 0] = True  # a stance running to the end
+    rows[7:12, 1] = True
+    rows[12:14, 1] = False
+    rows[14:16, 1] = True  # closing the 2-row lift before it makes one 9-row stance: one strike
+    left, right = foot_strikes(rows, min_frames=3)
+    assert left.tolist() == [10, 30] and right.tolist() == [7]
+    assert foot_strikes(rows, min_frames=1)[0].tolist() == [10, 16, 25, 30]
+    with pytest.raises(CRBMError, match="frames, feet"):
+        foot_strikes(rows[:, 0])
+
+
+def test_step_timing_orders_strikes_and_marks_alternation():
+    steps = step_timing([np.array([10, 40, 50]), np.array([25, 50])])
+    assert steps["frames"].tolist() == [10, 25, 40, 50, 50]
+    assert steps["feet"].tolist() == [0, 1, 0, 0, 1]
+    assert steps["intervals"].tolist() == [15, 15, 10, 0]
+    assert steps["alternate"].tolist() == [True, True, False, True]
+
+
+def test_clip_steps_of_a_walker_stepping_every_half_period():
+    m = _walker(n=120, period=30)
+    rows = stance(m)
+    # row i is frame i + 1: the left foot stands on frames 1-14, lands on frame 30 (moving fast), stands from 31
+    assert rows.shape == (119, 2) and rows[:14, 0].all() and not rows[14:30, 0].any() and rows[30, 0]
+    steps = clip_steps(m)
+    # right foot lands on frames 15, 45, ...; left on 30, 60, ...; stance is seen from the frame after
+    assert steps["frames"].tolist() == [16, 31, 46, 61, 76, 91, 106]
+    assert steps["feet"].tolist() == [1, 0, 1, 0, 1, 0, 1]
+    assert steady_step([m, _walker(n=120, period=36)]) == pytest.approx(np.median([15] * 6 + [18] * 5))
+
+
+def _steps(frames, feet_):
+    return step_timing([np.array([f for f, s in zip(frames, feet_) if s == side], dtype=int) for side in (0, 1)])
+
+
+def test_style_transition_known_answers():
+    walk = list(range(4, 100, 16))  # 4, 20, ..., 84: steps of 16 frames
+    run = [112 + 10 * i for i in range(8)]  # from 112 on: steps of 10 frames
+    feet_ = [i % 2 for i in range(len(walk) + len(run))]
+    steps = _steps(walk + run, feet_)  # 84 -> 112: one step of 28 frames
+    t = style_transition(steps, 90, 16.0, 10.0)
+    assert t["frames"] == 112 - 90 and t["cycles"] == pytest.approx(22 / 20)
+    assert t["irregular"] == 1 and t["steps"] == 8  # the 28-frame step fits neither gait
+    # 84 -> 98 (14 frames) fits the walk (16 - 2.4 <= 14), 98 -> 110 (12) fits neither (10 + 1.5 < 12)
+    steps = _steps([*walk, 98, *(110 + 10 * i for i in range(8))], feet_ + [0])
+    t = style_transition(steps, 90, 16.0, 10.0)
+    assert t["frames"] == 110 - 90 and t["irregular"] == 1
+    # a repeated foot after the switch is irregular and restarts the count
+    frames = [*walk, 100, 110, 120, 130, 140, 150, 160]
+    side = [i % 2 for i in range(len(walk))] + [0, 0, 1, 0, 1, 0, 1]
+    t = style_transition(_steps(frames, side), 90, 16.0, 10.0)
+    assert walk[-1] == 84 and side[len(walk) - 1] == 1
+    assert t["frames"] == 110 - 90 and t["irregular"] == 1
+    # too few fitting steps after the last irregular one: the transition never completes
+    t = style_transition(_steps(frames[:-2], side[:-2]), 90, 16.0, 10.0, min_steps=4)
+    assert np.isnan(t["frames"]) and np.isnan(t["cycles"])
+    assert style_transition(_steps(frames[:-2], side[:-2]), 90, 16.0, 10.0, min_steps=3)["frames"] == 20
+    with pytest.raises(CRBMError, match="must be positive"):
+        style_transition(steps, 90, float("nan"), 10.0)

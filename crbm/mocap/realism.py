@@ -16,6 +16,11 @@ come from forward kinematics in centimetres (Y up), rotations are the joints' lo
   seconds: one stride (two steps). It is the shortest autocorrelation peak within 10 % of the highest
   (:func:`dominant_period`; multiples of the period peak as high), on a grid 4 times finer
   than the frames, at lags up to two thirds of the clip.
+* **Step timing** (:func:`clip_steps`, :func:`style_transition`): a foot strikes where its stance begins
+  (short lifts and landings of under 0.1 s ignored, :func:`foot_strikes`); a step is the time from one
+  strike to the next. A change of gait (walk -> run) completes on the first strike after the switch from
+  which every step alternates feet and lasts within 15 % of the new gait's steady step, and a step on the
+  way is irregular when it repeats a foot or fits neither gait's steady step within 15 %.
 * **PSKL** (:func:`pskl`; Hernandez, Gall & Moreno-Noguer 2019): per coordinate of the root-relative joint
   positions, the power spectrum (Welch, segments of ``segment`` frames at a common rate, averaged over
   clips) normalised to sum to one; the KL divergence ``sum P log(P / Q)`` between the real (P) and the
@@ -71,28 +76,38 @@ def _check(motion: Motion, frames: int = 3) -> None:
         raise CRBMError(f"clip {motion.name!r}: at least {frames} frames are needed, got {motion.n_frames}")
 
 
-def foot_skating(motion: Motion, *, height_tol: float = 5.0) -> dict[str, float]:
-    """``{"skating": ratio, "stance_speed": cm/s, "root_speed": cm/s, "stance": fraction of foot-frames in
-    stance}`` of one clip (module docstring); ``height_tol`` in centimetres."""
+def _stance(motion: Motion, height_tol: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(planted, foot_speed, root_speed)``: the stance test of the module docstring per foot of
+    :func:`feet` (``planted`` (T-1, 2) bool, row i for frame i + 1), the feet's horizontal speeds (T-1, 2)
+    in cm/s over the same frames and the root's mean horizontal speed."""
     _check(motion)
     pos = _positions(motion)
-    names = position_names(motion.skeleton, end_sites=True)
     ground = np.linalg.norm(np.diff(pos[:, :, [0, 2]], axis=0), axis=-1) * motion.fps  # (T-1, P) cm/s
     root = float(ground[:, 0].mean())
     if not root > 0:
-        raise CRBMError(f"clip {motion.name!r}: the root does not move over the ground; skating is undefined")
-    speeds, stance = [], 0
-    for f in feet(motion):
-        height = pos[1:, f, 1]
-        low = np.percentile(pos[:, f, 1], FLOOR_PERCENTILE)
-        planted = (height < low + height_tol) & (ground[:, f] < root)
-        speeds.append(ground[planted, f])
-        stance += int(planted.sum())
-    if not stance:
+        raise CRBMError(f"clip {motion.name!r}: the root does not move over the ground; stance is undefined")
+    fs = list(feet(motion))
+    low = np.percentile(pos[:, fs, 1], FLOOR_PERCENTILE, axis=0)
+    planted = (pos[1:, fs, 1] < low + height_tol) & (ground[:, fs] < root)
+    return planted, ground[:, fs], root
+
+
+def stance(motion: Motion, *, height_tol: float = 5.0) -> np.ndarray:
+    """``(T - 1, 2)`` bool: whether each foot of :func:`feet` is in stance (module docstring) on frames
+    ``1 .. T - 1`` (row i is frame i + 1: its height, and its speed from frame i); ``height_tol`` in cm."""
+    return _stance(motion, height_tol)[0]
+
+
+def foot_skating(motion: Motion, *, height_tol: float = 5.0) -> dict[str, float]:
+    """``{"skating": ratio, "stance_speed": cm/s, "root_speed": cm/s, "stance": fraction of foot-frames in
+    stance}`` of one clip (module docstring); ``height_tol`` in centimetres."""
+    planted, speed, root = _stance(motion, height_tol)
+    if not planted.any():
+        names = position_names(motion.skeleton, end_sites=True)
         raise CRBMError(f"clip {motion.name!r}: no foot ({', '.join(names[f] for f in feet(motion))}) is ever in "
                         "stance")
-    v = float(np.concatenate(speeds).mean())
-    return {"skating": v / root, "stance_speed": v, "root_speed": root, "stance": stance / (2 * ground.shape[0])}
+    v = float(speed[planted].mean())
+    return {"skating": v / root, "stance_speed": v, "root_speed": root, "stance": float(planted.mean())}
 
 
 def angular_speed(motion: Motion) -> float:
@@ -133,6 +148,90 @@ def gait_period(motion: Motion) -> float:
     fine = np.interp(np.arange((len(signal) - 1) * UPSAMPLE + 1) / UPSAMPLE, np.arange(len(signal)), signal)
     lag = dominant_period(fine, min_lag=5 * UPSAMPLE, max_lag=2 * len(fine) // 3, tolerance=PERIOD_TOLERANCE)
     return lag / (UPSAMPLE * motion.fps)
+
+
+def _runs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of equal values of a 1-D bool array: their starts, lengths and values."""
+    starts = np.concatenate([[0], np.flatnonzero(x[1:] != x[:-1]) + 1])
+    return starts, np.diff(np.concatenate([starts, [len(x)]])), x[starts]
+
+
+def foot_strikes(planted: np.ndarray, *, min_frames: int = 3) -> list[np.ndarray]:
+    """The frames on which each foot's stance begins, from ``planted`` (T, F) bool (one column a foot, as
+    :func:`stance` gives): per column, first every swing shorter than ``min_frames`` between two stances is
+    closed (the foot did not really lift), then every stance shorter than ``min_frames`` is dropped (it did
+    not really land); a strike is the first frame of each stance left, except one that starts at row 0 (its
+    onset is not seen). Returns F int arrays of rows of ``planted``, increasing."""
+    planted = np.asarray(planted, dtype=bool)
+    if planted.ndim != 2:
+        raise CRBMError(f"foot_strikes: expected (frames, feet) stance flags, got shape {planted.shape}")
+    out = []
+    for x in planted.T.copy():
+        for value in (False, True):  # close short swings, then drop short stances
+            for start, n, v in zip(*_runs(x)):
+                if v == value and n < min_frames and (value or 0 < start < len(x) - n):
+                    x[start : start + n] = not value
+        starts, _, values = _runs(x)
+        out.append(starts[values & (starts > 0)])
+    return out
+
+
+def step_timing(strikes: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """The steps of a clip from its feet's strikes (:func:`foot_strikes`): ``{"frames": (S,) strike frames in
+    time order, "feet": (S,) which foot struck, "intervals": (S - 1,) frames from each strike to the next,
+    "alternate": (S - 1,) bool, the next strike is the other foot's}``. Step i runs from strike i to strike
+    i + 1; two strikes on one frame come in foot order (an interval of 0, not alternating after the first)."""
+    frames = np.concatenate([np.asarray(s, dtype=np.int64) for s in strikes])
+    which = np.concatenate([np.full(len(s), i) for i, s in enumerate(strikes)])
+    order = np.lexsort((which, frames))
+    frames, which = frames[order], which[order]
+    return {"frames": frames, "feet": which, "intervals": np.diff(frames), "alternate": which[1:] != which[:-1]}
+
+
+def clip_steps(motion: Motion, *, height_tol: float = 5.0, min_time: float = 0.1) -> dict[str, np.ndarray]:
+    """:func:`step_timing` of a clip, its strikes found by :func:`foot_strikes` on :func:`stance` with
+    ``min_frames = max(1, round(min_time * fps))``; strike frames are frames of the clip (stance row + 1)."""
+    planted = stance(motion, height_tol=height_tol)
+    strikes = foot_strikes(planted, min_frames=max(1, round(min_time * motion.fps)))
+    return step_timing([s + 1 for s in strikes])
+
+
+def steady_step(motions: Sequence[Motion], **kw) -> float:
+    """The median interval, in frames, of the alternating steps (:func:`clip_steps`, keywords passed on) of
+    ``motions`` pooled: the steady step of a gait (half its stride). NaN without any."""
+    steps = [clip_steps(m, **kw) for m in motions]
+    pooled = np.concatenate([s["intervals"][s["alternate"]] for s in steps])
+    return float(np.median(pooled)) if len(pooled) else float("nan")
+
+
+def style_transition(steps: dict[str, np.ndarray], switch: int, before: float, after: float, *,
+                     tolerance: float = 0.15, min_steps: int = 4) -> dict[str, float]:
+    """When a gait change completes and how many steps on the way are irregular.
+
+    ``steps``: :func:`step_timing` of a clip (strike frames f_0 < f_1 < ..., intervals d_i = f_{i+1} - f_i,
+    alternation a_i); ``switch``: the frame the style changes; ``before``, ``after``: the steady step
+    intervals (frames; :func:`steady_step`) of the gait before and after it; ``tolerance``: tau.
+
+    * Step i fits the new gait when ``a_i`` and ``|d_i - after| <= tau * after``.
+    * The transition completes on the first strike f_j >= switch from which every later step fits the new
+      gait, at least ``min_steps`` of them (j <= S - 1 - min_steps); ``frames = f_j - switch`` and
+      ``cycles = frames / (2 * after)`` (a gait cycle is a stride, two steps). NaN when no strike qualifies.
+    * A step i ending after the switch (f_{i+1} > switch) is irregular when it does not alternate, or when
+      its interval fits neither gait: ``|d_i - before| > tau * before`` and ``|d_i - after| > tau * after``.
+
+    Returns ``{"frames", "cycles", "irregular", "steps"}`` (``steps``: those ending after the switch)."""
+    if not (before > 0 and after > 0):
+        raise CRBMError(f"style_transition: the steady step intervals must be positive, got {before} and {after}")
+    frames, d, alternate = steps["frames"], steps["intervals"], steps["alternate"]
+    fits = alternate & (np.abs(d - after) <= tolerance * after)
+    # fits_from[j]: every step from strike j on fits (the last strike starts no step: vacuously true)
+    fits_from = np.append(np.cumprod(fits[::-1])[::-1].astype(bool), True)
+    j = np.flatnonzero(fits_from & (frames >= switch) & (np.arange(len(frames)) <= len(frames) - 1 - min_steps))
+    done = float(frames[j[0]] - switch) if len(j) else float("nan")
+    later = frames[1:] > switch
+    odd = ~alternate | ((np.abs(d - before) > tolerance * before) & (np.abs(d - after) > tolerance * after))
+    return {"frames": done, "cycles": done / (2 * after), "irregular": int((odd & later).sum()),
+            "steps": int(later.sum())}
 
 
 def common_rig(motions: Sequence[Motion], real: Sequence[Motion], *, fps: float = 30.0) -> tuple[list, list]:
