@@ -61,6 +61,20 @@ def test_generate_walk_then_run_gives_clips_on_the_skeleton(label_model):
         label_model.generate([("swim", 10)])
 
 
+def test_a_chain_without_foot_strikes_changes_style_at_the_scheduled_frame(label_model, monkeypatch):
+    """Where no strike is found (here: none looked for) the hand-over falls back to the labels cross-faded at
+    the scheduled frame, the same frames as ``handover=0``, draw for draw."""
+    def no_steps(motion, **kw):
+        raise crbm.CRBMError("no steps")
+
+    monkeypatch.setattr("crbm.motion.model.clip_steps", no_steps)
+    plain, handed = ([c.frames for c in label_model.generate([("walk", 30), ("run", 20), ("walk", 10)], n_chains=2, k=5,
+                                                             handover=h, generator=torch.Generator().manual_seed(3))]
+                     for h in (0, 30))
+    for a, b in zip(plain, handed):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_denoise_and_fill_keep_the_clip_shape_and_observed_channels(label_model, cmu):
     _, _, test = cmu
     walk = test[1]
@@ -167,6 +181,25 @@ def test_demo_runs_from_the_shipped_model_without_data(tmp_path, monkeypatch):
         assert (tmp_path / name).stat().st_size > 0
     motion = crbm.read_bvh(tmp_path / "demo.bvh")
     assert motion.n_frames == 240 and np.isfinite(motion.frames).all()
+
+
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="the shipped demo model is not built yet")
+def test_demo_walk_turns_into_a_run_within_one_cycle_at_a_foot_strike():
+    """The demo's schedule: each chain walks on to its first foot strike at or after frame 120 (the same
+    frames as without the hand-over up to the scheduled frame), then runs in steady steps from within one
+    run cycle of the switch, with no irregular step (crbm.mocap.realism.style_transition)."""
+    from crbm.mocap.realism import clip_steps, steady_step, style_transition
+
+    model = load_motion_model("demo")
+    steady = {s: steady_step(model.generate([(s, 240)], n_chains=2, generator=torch.Generator().manual_seed(7)))
+              for s in ("walk", "run")}
+    clips = model.generate([("walk", 120), ("run", 120)], n_chains=2, generator=torch.Generator().manual_seed(0))
+    plain = model.generate([("walk", 120), ("run", 120)], n_chains=2, handover=0,
+                           generator=torch.Generator().manual_seed(0))
+    for c, p in zip(clips, plain):
+        np.testing.assert_array_equal(c.frames[:120], p.frames[:120])
+        t = style_transition(clip_steps(c), 120, steady["walk"], steady["run"])
+        assert t["cycles"] < 1 and t["irregular"] == 0, t
 
 
 def test_cli_trains_on_two_subjects_and_cleans_a_bvh_of_a_third(tmp_path, data_root, capsys):

@@ -83,6 +83,33 @@ def test_style_schedule_and_label_models_generate(gen):
             generate(model, seed, 7, generator=gen)
 
 
+def test_guide_pulls_settled_frames_toward_their_targets(gen):
+    model = LabelCRBM(4, 6, 2, 2, init_std=0.3, generator=gen)
+    seed = torch.randn(3, 4, generator=gen)
+    labels = style_schedule([(0, 3), (1, 4)], 2)
+    target = torch.randn(2, 7, 4, generator=gen)
+    weight = torch.zeros(2, 7)
+
+    def run(w):
+        return generate(model, seed, 7, n_chains=2, labels=labels, guide=(target, w),
+                        generator=torch.Generator().manual_seed(4))
+
+    free = generate(model, seed, 7, n_chains=2, labels=labels, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(run(weight), free)  # zero weights change nothing, not even the draws
+    weight[0, 2:4] = 1.0  # chain 0 is replaced on frames 2 and 3, then runs free from there
+    out = run(weight)
+    assert torch.equal(out[0, 2:4], target[0, 2:4]) and torch.equal(out[0, :2], free[0, :2])
+    assert torch.equal(out[1], free[1])
+    assert not torch.allclose(out[0, 4:], free[0, 4:])  # the later frames follow the replaced history
+    half = run(weight * 0.5)  # w = 1/2 on frame 2: halfway between the settled frame and its target
+    torch.testing.assert_close(half[0, 2], (free[0, 2] + target[0, 2]) / 2)
+    with pytest.raises(CRBMError, match="guide"):
+        generate(model, seed, 7, labels=labels, guide=(target, weight), generator=gen)  # one chain, guides for two
+    with pytest.raises(CRBMError, match="no guide"):
+        generate(TwoLayerCRBM(4, (6, 5), (2, 3), generator=gen), torch.randn(5, 4), 7, n_chains=2,
+                 guide=(target, weight), generator=gen)
+
+
 def test_two_layer_generation(gen):
     model = TwoLayerCRBM(4, (6, 5), (2, 3), generator=gen)
     seed = torch.randn(5, 4, generator=gen)

@@ -24,7 +24,10 @@ Euler rows with PROTOCOL.md's figure as ``published``.
 ``CRBM_BENCH_HOLDOUT=1``: the validation split instead: ``<action>_5.txt`` held out of training and 32 windows
 drawn on it by the protocol's rule, for :data:`VARIANTS` and the further settings of :data:`SWEEP`, each also
 with the rollouts of :data:`SWEEP_ROLLOUTS` (settings are chosen there; the test windows are run once per
-chosen setting). ``CRBM_BENCH_VARIANTS=a,b``: only those
+chosen setting; ``CRBM_BENCH_ROLLOUTS=_k1,_mean20`` runs only those rollouts, ``none`` none of them).
+A variant with ``all_actions`` is one label-conditioned model trained on every action's training clips
+(``kind="label"``, the action as the style) and rolled forward with the window's action as its label.
+``CRBM_BENCH_VARIANTS=a,b``: only those
 variants (the default among them), so that a sweep can run in parts; ``CRBM_BENCH_MODELS=FOLDER``: trained
 models are kept there and reused by later runs of the same split, variant and epochs. ``--quick``: 100 epochs
 (numbers are not claims).
@@ -60,6 +63,11 @@ SWEEP = {  # further settings tried on the validation split only, one change at 
     "centring": dict(order=3, hidden=150, centring=True, k=1),
     "differences_order6": dict(order=6, hidden=150, differences=True, k=30),
     "differences_60fps": dict(order=6, hidden=150, differences=True, fps=60.0, k=30),
+    "differences_h300": dict(order=3, hidden=300, differences=True, k=30),
+    "differences_h600": dict(order=3, hidden=600, differences=True, k=30),
+    "differences_two_layer": dict(order=3, hidden=150, differences=True, kind="two-layer", k=30),
+    # one label CRBM for the five actions (each clip labelled with its action), conditioned on the window's action
+    "differences_all_actions": dict(order=3, hidden=150, differences=True, kind="label", all_actions=True, k=30),
 }
 # other rollouts of every variant, tried on the validation split only: name suffix -> crbm.model_predictor
 # settings; hold=True: the channels the model cannot foresee one frame ahead on its training clips stay
@@ -170,16 +178,21 @@ def still_frames(model: crbm.MotionModel):
     return still
 
 
-def predictor(model: crbm.MotionModel, train: list[crbm.Motion], rollout: dict):
+def predictor(model: crbm.MotionModel, train: list[crbm.Motion], rollout: dict, label: torch.Tensor | None = None):
     """The model's predictor on its own frames for one rollout setting (``crbm.model_predictor``'s, and
-    ``hold`` as in :data:`SWEEP_ROLLOUTS`)."""
+    ``hold`` as in :data:`SWEEP_ROLLOUTS`), given the one-hot style ``label`` (L,) for a model with styles."""
     settings = dict(rollout)
     hold = settings.pop("hold", False)
     p = model_predictor(model.model, generator=torch.Generator().manual_seed(0), **settings)
+    if label is not None:
+        p = labelled(p, label)
     if hold:
         still = still_frames(model)
         p = holding(p, unpredictable_channels(p, model.transform(train), order=model.order, still=still), still)
     return p
+
+
+_TRAINED: dict[str, crbm.MotionModel] = {}
 
 
 def trained(train: list[crbm.Motion], settings: dict, *, epochs: int, device: str, key: str) -> crbm.MotionModel:
@@ -187,12 +200,15 @@ def trained(train: list[crbm.Motion], settings: dict, *, epochs: int, device: st
     folder under ``key`` and loaded from there when it is already trained."""
     folder = os.environ.get("CRBM_BENCH_MODELS")
     path = Path(folder) / f"{key}.safetensors" if folder else None
+    if key in _TRAINED:
+        return _TRAINED[key]
     if path is not None and path.exists():
         return crbm.MotionModel.load(path)
     model = crbm.train_motion_model(train, epochs=epochs, seed=0, device=device, **({"fps": FPS} | settings))
     model.model.cpu()
     if path is not None:
         model.save(path)
+    _TRAINED[key] = model  # a model of every action (``all_actions``) is trained once per run
     return model
 
 
@@ -207,17 +223,30 @@ def scores(truth: crbm.Motion, guess: np.ndarray, joints: list[int]) -> dict[str
     return {u: e.reshape(-1, cmubench.PREDICTED).mean(axis=0).tolist() for u, e in figures.items()}
 
 
+def split_clips(action: str, holdout: int) -> tuple[list[crbm.Motion], list[crbm.Motion]]:
+    """(training clips, clips the windows are drawn on) of one action: the last ``holdout`` training files held
+    out, or (with 0) the test file."""
+    train = clips(action, "train")
+    if holdout:
+        return train[:-holdout], train[-holdout:]
+    return train, clips(action, "test")
+
+
+def labelled(predict, label: torch.Tensor):
+    """``predict`` with the one-hot ``label`` (L,) on every predicted frame of every window."""
+    def with_label(seeds: torch.Tensor, horizon: int, labels) -> torch.Tensor:
+        return predict(seeds, horizon, label.to(seeds.dtype).expand(seeds.shape[0], horizon, -1))
+
+    return with_label
+
+
 def evaluate_action(action: str, *, holdout: int, epochs: int, device: str, variants: dict = VARIANTS,
                     rollouts: dict | None = None) -> dict:
     """``{"starts": ..., "joints": ..., "errors": {predictor: {"euler"|"mm": 25 values}}}`` for one action:
     train every variant (``holdout`` files held out of training and windows drawn on them, or the test
     windows) and predict with its CRBM (its own rollout, then each of ``rollouts``) and its AR."""
-    train = clips(action, "train")
-    if holdout:
-        train, held = train[:-holdout], train[-holdout:]
-        n_windows = VALIDATION_WINDOWS
-    else:
-        held, n_windows = clips(action, "test"), cmubench.WINDOWS
+    train, held = split_clips(action, holdout)
+    n_windows = VALIDATION_WINDOWS if holdout else cmubench.WINDOWS
     joints = cmubench.measured_joints([resample(m, RATE) for m in train])
     seen, ahead, starts = [], [], []
     for clip in held:
@@ -229,11 +258,19 @@ def evaluate_action(action: str, *, holdout: int, epochs: int, device: str, vari
     guesses = {"zero_velocity": np.repeat(np.stack([m.frames[-1] for m in seen]), cmubench.PREDICTED, axis=0)}
     split = f"holdout{holdout}" if holdout else "test"
     for name, variant in variants.items():
-        settings = {k: v for k, v in variant.items() if k != "k"}
-        key = f"{action}_{split}_{name}_{epochs}_" + "_".join(f"{k}{v}" for k, v in sorted(settings.items()))
-        model = trained(train, settings, epochs=epochs, device=device, key=key)
+        settings = {k: v for k, v in variant.items() if k not in ("k", "all_actions")}
+        scope = "all" if variant.get("all_actions") else action
+        key = f"{scope}_{split}_{name}_{epochs}_" + "_".join(f"{k}{v}" for k, v in sorted(settings.items()))
+        if variant.get("all_actions"):
+            pools = {a: split_clips(a, holdout)[0] for a in ACTIONS}
+            settings["styles"] = [a for a in ACTIONS for _ in pools[a]]
+            model = trained([c for a in ACTIONS for c in pools[a]], settings, epochs=epochs, device=device, key=key)
+        else:
+            model = trained(train, settings, epochs=epochs, device=device, key=key)
         own = {"": dict(k=variant["k"])}
-        predictors = {name + suffix: predictor(model, train, r) for suffix, r in (own | (rollouts or {})).items()}
+        label = model.style_labels([(action, 1)], blend=0)[0] if model.styles else None
+        predictors = {name + suffix: predictor(model, train, r, label)
+                      for suffix, r in (own | (rollouts or {})).items()}
         guesses |= forecasts(model, seen, predictors | {f"ar_{name}": model.ar})
     return {"starts": starts, "joints": joints, "errors": {p: scores(truth, g, joints) for p, g in guesses.items()}}
 
@@ -284,13 +321,26 @@ def _chosen(variants: dict) -> dict:
     return {n: variants[n] for n in names}
 
 
+def _rollouts() -> dict:
+    """``CRBM_BENCH_ROLLOUTS`` (comma-separated suffixes, or ``none``) picks some of :data:`SWEEP_ROLLOUTS`;
+    unset: all."""
+    text = os.environ.get("CRBM_BENCH_ROLLOUTS", "")
+    if text.strip() == "none":
+        return {}
+    names = [n.strip() for n in text.split(",") if n.strip()] or list(SWEEP_ROLLOUTS)
+    unknown = [n for n in names if n not in SWEEP_ROLLOUTS]
+    if unknown:
+        raise SystemExit(f"CRBM_BENCH_ROLLOUTS: unknown {unknown}; expected some of {list(SWEEP_ROLLOUTS)} or none")
+    return {n: SWEEP_ROLLOUTS[n] for n in names}
+
+
 def run(*, quick: bool, device: str) -> dict:
     holdout = holdout_count()
     epochs = 100 if quick else EPOCHS
     results = {}
     for action in ACTIONS:
         variants = _chosen(VARIANTS | (SWEEP if holdout else {}))
-        rollouts = SWEEP_ROLLOUTS if holdout else None
+        rollouts = _rollouts() if holdout else None
         results[action] = evaluate_action(action, holdout=holdout, epochs=epochs, device=device, variants=variants,
                                           rollouts=rollouts)
         e = results[action]["errors"]

@@ -9,16 +9,31 @@ speed (cm/s), the joints' angular speed (deg/s), the gait period (s), and PSKL i
 spectra against generated; ``published``: 0). Each row carries ``ratio`` (generated / real) and the issue's
 goal: stance-foot speed at most 2x the data's, angular speed within 20 %, gait period within 10 %.
 ``--quick``: 2 clips of 300 frames.
+
+Walk -> run transitions (``transition_rows``): the demo's schedule (4 s of walking, then 4 s of running) from the
+demo model (``label``) and from an FCRBM on the same clips (``fcrbm``: the file ``CRBM_BENCH_FCRBM`` names,
+from ``tools/train_demo.py --kind fcrbm``, or trained here), 4 seeds x 4 chains (quick: 2 x 2), for each
+hand-over length in ``CRBM_BENCH_HANDOVERS`` (default: ``MotionModel.generate``'s, and 0: the labels
+cross-faded at the scheduled frame). Steps by ``crbm.mocap.realism.clip_steps``, the steady walk and run
+steps from 8 s of each style (4 chains, seed 1000), the transition by ``style_transition``. Rows per model
+and length ``_h<n>``: the share of clips that complete within one run cycle with no irregular step (the
+goal: all), the median transition time of the clips that complete (s, cycles), irregular steps per clip,
+and the peak joint angular speed from 5 frames before the switch to 2 s after it over the steady run's
+95th percentile (a pop at the hand-over shows as a ratio well above 1).
 """
 
 from __future__ import annotations
 
+import os
+
+import numpy as np
 import torch
-from benchkit import row
+from benchkit import Stopwatch, row
 
 import crbm
-from crbm.mocap.realism import realism
-from crbm.motion.demo import demo_training_clips
+from crbm.mocap.realism import clip_steps, frame_angular_speed, realism, steady_step, style_transition
+from crbm.motion.demo import demo_training_clips, train_demo_model
+from crbm.motion.model import HANDOVER
 
 STYLES = ("walk", "run")
 GOALS = {"stance_speed": "at most 2x the data's", "angular_speed": "within 20 % of the data's",
@@ -42,4 +57,68 @@ def run(*, quick: bool, device: str) -> dict:
         for key, value in f["pskl"].items():
             rows.append(row(f"pskl_{key}_{style}", value, 0.0, "lower"))
         print(f"{style}: " + ", ".join(f"{r['name']} {r['ours']:.3g}" for r in rows[-6:]), flush=True)
-    return {"rows": rows, "figures": figures, "chains": chains, "frames": frames, "fps": model.fps}
+    moving, transitions = transition_rows({"label": model, "fcrbm": None}, quick=quick)
+    rows += moving
+    return {"rows": rows, "figures": figures, "chains": chains, "frames": frames, "fps": model.fps,
+            "transitions": transitions}
+
+
+def _fcrbm(quick: bool) -> tuple[crbm.MotionModel, str]:
+    """The FCRBM of the transition rows: ``CRBM_BENCH_FCRBM``'s file, or one trained here on the demo's clips
+    (the FCRBM recipe's epochs; 20 in quick runs)."""
+    path = os.environ.get("CRBM_BENCH_FCRBM")
+    if path:
+        return crbm.load_motion_model(path), os.path.basename(path)
+    watch = Stopwatch()
+    epochs = 20 if quick else None
+    model = train_demo_model(kind="fcrbm", epochs=epochs)
+    return model, f"trained here ({len(model.history)} epochs, {watch.elapsed():.0f} s)"
+
+
+def transition_rows(models: dict, *, quick: bool) -> tuple[list[dict], dict]:
+    """Walk -> run transition rows (module docstring) for ``{"label": model, "fcrbm": model or None}`` (None:
+    :func:`_fcrbm`); returns the rows and the per-clip figures."""
+    seeds, chains = (2, 2) if quick else (4, 4)
+    handovers = [int(h) for h in os.environ.get("CRBM_BENCH_HANDOVERS", f"{HANDOVER},0").split(",")]
+    rows, out = [], {}
+    for kind, model in models.items():
+        source = "crbm/pretrained (demo)" if kind == "label" else ""
+        if model is None:
+            model, source = _fcrbm(quick)
+        model.model.cpu()
+        walk = run = round(4.0 * model.fps)  # crbm demo's schedule
+        steady = {s: model.generate([(s, 2 * walk)], n_chains=4, generator=torch.Generator().manual_seed(1000))
+                  for s in ("walk", "run")}
+        step = {s: steady_step(c) for s, c in steady.items()}
+        level = float(np.percentile(np.concatenate([frame_angular_speed(c) for c in steady["run"]]), 95))
+        out[kind] = {"source": source, "steady_step_frames": step, "clips": {}}
+        for h in handovers:
+            clips = []
+            for seed in range(seeds):
+                clips += model.generate([("walk", walk), ("run", run)], n_chains=chains, handover=h,
+                                        generator=torch.Generator().manual_seed(seed))
+            found = []
+            for c in clips:
+                if np.isfinite([step["walk"], step["run"]]).all():
+                    t = style_transition(clip_steps(c), walk, step["walk"], step["run"])
+                else:  # a model that does not step in one of the styles: no figures
+                    t = {"frames": float("nan"), "cycles": float("nan"), "irregular": float("nan"), "steps": 0}
+                peak = frame_angular_speed(c)[walk - 5 : walk + 2 * round(model.fps)].max()
+                found.append({**t, "peak_angular": float(peak / level)})
+            out[kind]["clips"][h] = found
+            cycles = np.array([t["cycles"] for t in found])
+            irregular = np.array([t["irregular"] for t in found], dtype=np.float64)
+            done = np.isfinite(cycles)
+            tag, n = f"{kind}_h{h}", f"{int(done.sum())}/{len(found)}"
+            median = float(np.median(cycles[done])) if done.any() else float("nan")
+            rows += [
+                row(f"transition_goal_{tag}", float(np.mean((cycles < 1) & (irregular == 0))), 1.0, "higher",
+                    goal="all clips within one cycle, no irregular step", clips=len(found), model=source),
+                row(f"transition_s_{tag}", median * 2 * step["run"] / model.fps, None, "lower", completed=n),
+                row(f"transition_cycles_{tag}", median, 1.0, "lower", completed=n),
+                row(f"irregular_steps_{tag}", float(irregular.mean()), 0.0, "lower", max=float(irregular.max())),
+                row(f"transition_peak_angular_{tag}", float(np.median([t["peak_angular"] for t in found])), 1.0,
+                    "lower", max=float(max(t["peak_angular"] for t in found))),
+            ]
+            print(f"{tag}: " + ", ".join(f"{r['name']} {r['ours']:.3g}" for r in rows[-5:]), flush=True)
+    return rows, out

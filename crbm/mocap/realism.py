@@ -110,11 +110,16 @@ def foot_skating(motion: Motion, *, height_tol: float = 5.0) -> dict[str, float]
     return {"skating": v / root, "stance_speed": v, "root_speed": root, "stance": float(planted.mean())}
 
 
+def frame_angular_speed(motion: Motion) -> np.ndarray:
+    """``(T - 1,)``: the joints' mean angular speed (module docstring) from each frame to the next, deg/s."""
+    _check(motion, 2)
+    return joint_angle_error(motion.replace(frames=motion.frames[:-1]),
+                             motion.replace(frames=motion.frames[1:])) * motion.fps
+
+
 def angular_speed(motion: Motion) -> float:
     """Mean angular speed of the joints other than the root, degrees per second (module docstring)."""
-    _check(motion, 2)
-    return float(joint_angle_error(motion.replace(frames=motion.frames[:-1]),
-                                   motion.replace(frames=motion.frames[1:])).mean() * motion.fps)
+    return float(frame_angular_speed(motion).mean())
 
 
 def dominant_period(signal: np.ndarray, *, min_lag: int = 5, max_lag: int | None = None,

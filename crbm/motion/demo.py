@@ -18,6 +18,7 @@ from crbm.motion.model import MotionModel, load_motion_model, train_motion_model
 # the data folder and subject 35's runs (the GPmat CMU-35 split's training clips), all on one rig
 DEMO_RECIPE = {"kind": "label", "order": 3, "hidden": 150, "epochs": 2000, "seed": 0}
 RUN_WEIGHT = 5
+FCRBM_EPOCHS = 500  # an FCRBM of the same clips (train_demo_model(kind="fcrbm")): fcrbm_config's epochs
 
 
 def demo_training_clips(data: str | os.PathLike | None = None) -> tuple[list, list[str]]:
@@ -41,14 +42,18 @@ def demo_training_clips(data: str | os.PathLike | None = None) -> tuple[list, li
 
 
 def train_demo_model(data: str | os.PathLike | None = None, *, seed: int = 0, epochs: int | None = None,
-                     verbose: bool = False) -> MotionModel:
+                     kind: str | None = None, verbose: bool = False) -> MotionModel:
     """Retrain the demo model from :func:`demo_training_clips`, each run clip weighted ``RUN_WEIGHT`` times
-    (repeated), so that walking does not swamp running."""
+    (repeated), so that walking does not swamp running. ``kind``: another model kind on the same clips and
+    recipe (``"fcrbm"``: the FCRBM, trained for ``FCRBM_EPOCHS`` unless ``epochs`` says otherwise)."""
     clips, styles = demo_training_clips(data)
     # runs are 9 clips of one subject against 55 walks of 17: each run clip counts RUN_WEIGHT times
     clips += [c for c, s in zip(clips, styles) if s == "run"] * (RUN_WEIGHT - 1)
     styles += ["run"] * (len(clips) - len(styles))
-    recipe = {**DEMO_RECIPE, "seed": seed} | ({"epochs": epochs} if epochs else {})
+    recipe = {**DEMO_RECIPE, "seed": seed} | ({"kind": kind} if kind else {})
+    if recipe["kind"] == "fcrbm":
+        recipe["epochs"] = FCRBM_EPOCHS
+    recipe |= {"epochs": epochs} if epochs else {}
     return train_motion_model(clips, styles=styles, verbose=verbose, **recipe)
 
 

@@ -26,6 +26,7 @@ from crbm.engine.threads import step_work, threads_for
 from crbm.engine.train import TrainConfig, fit
 from crbm.mocap.motion import Motion, Skeleton
 from crbm.mocap.preprocess import Pipeline, body_centred_pipeline
+from crbm.mocap.realism import clip_steps
 from crbm.mocap.resample import resample
 from crbm.mocap.retarget import canonical_rig, retarget
 from crbm.motion.conditional import CRBM, TwoLayerCRBM, Windows, fit_two_layer, taylor_config
@@ -41,8 +42,11 @@ KINDS = ("crbm", "two-layer", "label", "fcrbm")
 # training would otherwise turn a degree of noise into hundreds of standard deviations.
 _DEGREE = np.pi / 180
 MIN_STD = {"ex": _DEGREE, "ey": _DEGREE, "ez": _DEGREE, "Xrotation": 1.0, "Yrotation": 1.0, "Zrotation": 1.0,
-           "dyaw": 1.0, "pitch": 1.0, "roll": 1.0, "vx": 0.2, "vz": 0.2, "height": 0.2}
+           "dyaw": 1.0, "pitch": 1.0, "roll": 1.0, "vx": 0.2, "vz": 0.2, "fx": 0.2, "fz": 0.2, "height": 0.2}
 MIN_STD |= {f"{k}.d": v / 10 for k, v in MIN_STD.items()} | {f"{k}.c": v for k, v in MIN_STD.items()}
+
+HANDOVER = 30  # frames of MotionModel.generate's phase-matched hand-over at a change of style
+LOOK_AHEAD = 1.5  # seconds generated past a scheduled change of style to find the next foot strike
 
 
 @dataclass
@@ -146,6 +150,7 @@ class MotionModel:
         n_chains: int = 1,
         k: int = 30,
         blend: int = 15,
+        handover: int = HANDOVER,
         seed: Tensor | Motion | None = None,
         generator: torch.Generator | None = None,
     ) -> list[Motion]:
@@ -158,7 +163,19 @@ class MotionModel:
         at the origin. ``seed`` may be a clip (a ``Motion`` of the model's topology, at any rate: all its
         frames, at least the model's order of them at the model's rate), and then the clips continue it: on
         its skeleton, the root going on from where the seed clip is; or normalised frames (T0, D) with
-        T0 >= the model's order."""
+        T0 >= the model's order.
+
+        At a change of style (``walk`` -> ``run``) each chain changes at a matching gait phase
+        (``handover`` > 0 frames): it keeps the old style up to its first foot strike at or after the
+        scheduled frame (``crbm.mocap.realism.clip_steps``, found in a look-ahead of ``LOOK_AHEAD`` seconds,
+        frame s), and a reference chain of the new style, started from that style's stored seed frames, is
+        run up to a strike of the same foot (frame r). Over the ``handover`` frames from s the labels fade
+        from the old style to the new one, and each settled frame is pulled toward the reference's frame of
+        the same phase, ``v_{s+j} <- v_{s+j} + w_j (g_{r+j} - v_{s+j})`` with ``w_j = (j + 1) / handover``
+        (``crbm.motion.sample.generate``'s ``guide``); from then on the chain runs free in the new style.
+        The chain's frames before s are those of the look-ahead (the same draws of ``generator``). A chain
+        without such strikes (a rig without feet, a clip that does not step) and ``handover=0`` change the
+        labels at the scheduled frame, cross-faded over ``blend`` frames."""
         if isinstance(schedule, int) and not isinstance(schedule, bool):
             schedule = [(self.styles[0] if self.styles else "", schedule)]
         n_frames = sum(int(n) for _, n in schedule)
@@ -181,10 +198,66 @@ class MotionModel:
                 if first not in self.seeds:
                     raise CRBMError(f"no stored seed frames for style {first!r}")
                 seed = self.seeds[first]
-            out = generate(self.model, seed, n_frames, k=k, n_chains=n_chains, labels=labels, generator=generator)
+            changes = len({s for s, _ in schedule}) > 1 and handover > 0
+            if changes:
+                out = self._handover(schedule, seed, handover=handover, blend=blend, k=k, n_chains=n_chains,
+                                     generator=generator)
+            else:
+                out = generate(self.model, seed, n_frames, k=k, n_chains=n_chains, labels=labels, generator=generator)
             full = torch.cat([seed.expand(out.shape[0], -1, -1), out], 1)
             clips = [self.to_motion(full[c], name=f"generated_{c}", context=context) for c in range(full.shape[0])]
             return [c.replace(frames=c.frames[seed.shape[-2] :]) for c in clips]
+
+    def _handover(self, schedule: Sequence[tuple[str, int]], seed: Tensor, *, handover: int, blend: int, k: int,
+                  n_chains: int, generator: torch.Generator | None) -> Tensor:
+        """Generated frames (C, T, D) with a phase-matched hand-over at each change of style (:meth:`generate`)."""
+        gen = generator
+        if gen is None:  # a generator of its own, seeded from torch's global one, to replay the same draws
+            gen = torch.Generator(device=seed.device).manual_seed(int(torch.randint(1 << 62, ())))
+        state = gen.get_state()
+        n_frames = sum(int(n) for _, n in schedule)
+        labels = self.style_labels(schedule, blend=0).to(seed.device).repeat(n_chains, 1, 1)  # (C, T, L)
+        target = seed.new_zeros(n_chains, n_frames, seed.shape[-1])
+        weight = seed.new_zeros(n_chains, n_frames)
+        look = round(LOOK_AHEAD * self.fps)
+        ends = np.cumsum([int(n) for _, n in schedule])
+        for i in range(1, len(schedule)):
+            old, new = schedule[i - 1][0], schedule[i][0]
+            if old == new:
+                continue
+            switch, stop = int(ends[i - 1]), int(ends[i])
+            # the fallback: the labels cross-faded over ``blend`` frames at the scheduled frame
+            fade = self.style_labels([(old, switch), (new, stop - switch)], blend=blend)[switch:].to(seed.device)
+            rows = self.style_labels([(old, 1), (new, 1)], blend=0).to(seed.device)  # the two styles' one-hot rows
+            gen.set_state(state)
+            horizon = min(n_frames, switch + look)
+            going_on = labels[:, :horizon].clone()
+            going_on[:, switch:] = rows[0]  # the old style past the scheduled frame
+            ahead = generate(self.model, seed, horizon, k=k, n_chains=n_chains, labels=going_on,
+                             guide=(target[:, :horizon], weight[:, :horizon]), generator=gen)
+            ref_seed = self.seeds.get(new)
+            ref = None
+            if ref_seed is not None:
+                ref = generate(self.model, ref_seed, look + handover, k=k, n_chains=n_chains,
+                               labels=self.style_labels([(new, look + handover)], blend=0), generator=gen)
+            for c in range(n_chains):
+                mine = seed[c] if seed.ndim == 3 else seed
+                strike = _first_strike(self, mine, ahead[c], switch, min(stop, horizon))
+                match = None if strike is None or ref is None else _first_strike(self, ref_seed, ref[c], 0, look + 1,
+                                                                                 foot=strike[1])
+                if match is None:
+                    labels[c, switch:stop] = fade
+                    continue
+                s, r = strike[0], match[0]
+                n = min(handover, stop - s)
+                w = torch.arange(1, n + 1, dtype=seed.dtype, device=seed.device) / handover
+                labels[c, s : s + n] = torch.lerp(rows[0], rows[1], w[:, None])
+                labels[c, switch:s] = rows[0]
+                target[c, s : s + n] = ref[c, r : r + n]
+                weight[c, s : s + n] = w
+        gen.set_state(state)
+        return generate(self.model, seed, n_frames, k=k, n_chains=n_chains, labels=labels, guide=(target, weight),
+                        generator=gen)
 
     # ------------------------------------------------------------------ filtering and filling
     def _one_layer(self) -> nn.Module:
@@ -305,6 +378,21 @@ class MotionModel:
                 "preprocessing, skeleton, fps, styles, seeds and AR fit that crbm train writes"
             ) from None
         return built
+
+
+def _first_strike(model: MotionModel, seed: Tensor, frames: Tensor, start: int, stop: int,
+                  foot: int | None = None) -> tuple[int, int] | None:
+    """``(frame, foot)`` of the first foot strike (``crbm.mocap.realism.clip_steps``) of generated ``frames``
+    (T, D) after their ``seed`` (T0, D), at a frame ``start <= frame < stop`` counted in ``frames`` (of
+    ``foot`` only, 0 or 1, when given); None when there is none or the clip shows no steps."""
+    try:
+        steps = clip_steps(model.to_motion(torch.cat([seed, frames])))
+    except CRBMError:  # no feet on the rig, or a root that does not move
+        return None
+    at = steps["frames"] - seed.shape[0]
+    ok = (at >= start) & (at < stop) & ((steps["feet"] == foot) if foot is not None else True)
+    i = np.flatnonzero(ok)
+    return (int(at[i[0]]), int(steps["feet"][i[0]])) if len(i) else None
 
 
 def _check_stored(m: MotionModel) -> None:

@@ -193,6 +193,7 @@ def generate(
     n_chains: int | None = None,
     labels: Tensor | None = None,
     mean_field: bool = False,
+    guide: tuple[Tensor, Tensor] | None = None,
     generator: torch.Generator | None,
 ) -> Tensor:
     """Generate ``n_frames`` frames after ``seed`` with batched Gibbs chains.
@@ -205,6 +206,10 @@ def generate(
         n_chains: C (default: 1, or the seed's first dimension).
         labels: style per generated frame, (n_frames, L) or (C, n_frames, L); rows may blend styles.
         mean_field: use hidden probabilities instead of samples (deterministic prediction).
+        guide: ``(g, w)``, target frames g (C, n_frames, D) and weights w (C, n_frames) in [0, 1]: each
+            settled frame is pulled toward its target before it enters the history, v_t <- v_t + w_t (g_t -
+            v_t) (w = 1 replaces it, w = 0 leaves it); one-layer models only. ``MotionModel.generate`` uses it
+            to hand a chain over to another gait at a matching phase.
         generator: random source of the hidden samples.
 
     Returns the generated frames, (C, n_frames, D) (the seed is not repeated).
@@ -219,20 +224,27 @@ def generate(
     buf = seed.new_empty(c, t0 + n_frames, seed.shape[2])
     buf[:, :t0] = seed
     sched = _schedule(labels, c, n_frames, seed)
-    if isinstance(model, TwoLayerCRBM) and sched is not None:
-        raise CRBMError("TwoLayerCRBM takes no labels")
+    if isinstance(model, TwoLayerCRBM) and (sched is not None or guide is not None):
+        raise CRBMError("TwoLayerCRBM takes no labels and no guide")
+    if guide is not None:
+        target, weight = (g.to(dtype=seed.dtype, device=seed.device) for g in guide)
+        if target.shape != (c, n_frames, seed.shape[2]) or weight.shape != (c, n_frames):
+            raise CRBMError(f"guide: expected frames ({c}, {n_frames}, {seed.shape[2]}) and weights ({c}, {n_frames}), "
+                            f"got {tuple(target.shape)} and {tuple(weight.shape)}")
+        guide = (target, weight.unsqueeze(-1))
     restore_threads = use_threads(step_work(model, c), buf.device)  # crbm.engine.threads: by the work
     settler = _Settler(k, mean_field, generator, frames=n_frames)
     try:
         if isinstance(model, TwoLayerCRBM):
             return _generate_two_layer(model, buf, t0, n_frames, settler)
-        return _generate_one_layer(model, buf, t0, n_frames, sched, settler)
+        return _generate_one_layer(model, buf, t0, n_frames, sched, settler, guide)
     finally:
         settler.close()
         restore_threads()
 
 
-def _generate_one_layer(model, buf: Tensor, t0: int, n_frames: int, sched: Tensor | None, settler: _Settler) -> Tensor:
+def _generate_one_layer(model, buf: Tensor, t0: int, n_frames: int, sched: Tensor | None, settler: _Settler,
+                        guide: tuple[Tensor, Tensor] | None = None) -> Tensor:
     order, d = model.order, buf.shape[2]
     u = history(buf[:, :t0], order).contiguous()
     for t in steps(t0, t0 + n_frames, desc="generate"):
@@ -240,6 +252,8 @@ def _generate_one_layer(model, buf: Tensor, t0: int, n_frames: int, sched: Tenso
         conditioned = model.conditioned if t == t0 else getattr(model, "_conditioned", model.conditioned)
         cond = conditioned(u) if sched is None else conditioned(u, sched[:, t - t0])
         v = settler.settle(cond, buf[:, t - 1])
+        if guide is not None:
+            v = torch.lerp(v, guide[0][:, t - t0], guide[1][:, t - t0])
         buf[:, t] = v
         u = torch.cat([v, u[:, : (order - 1) * d]], 1)
     return buf[:, t0:].clone()
