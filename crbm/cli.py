@@ -221,6 +221,10 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", type=int, default=1, help="independent sequences (default: %(default)s)")
     p.add_argument("--k", type=int, default=30, help="Gibbs steps per frame (default: %(default)s)")
     p.add_argument("--blend", type=int, default=15, help="frames of cross-fade at a style switch")
+    p.add_argument("--handover", type=int, default=None,
+                   help="frames over which a chain is handed over to the new style at its next foot strike "
+                   "(default: MotionModel.generate's; 0: switch the labels at the scheduled frame, cross-faded "
+                   "over --blend)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--seed-clip", type=Path, default=None, metavar="CLIP",
                    help="start from the frames of this clip (.bvh, .amc with --asf, .parquet) and continue it, "
@@ -253,8 +257,9 @@ def _run_generate(args: argparse.Namespace) -> int:
         seed = _seed_frames(read_motion(args.seed_clip, asf=args.asf, fps=args.fps), args.seed_frames)
     elif args.seed_frames is not None:
         raise CRBMError("--seed-frames selects frames of --seed-clip; give the clip too")
+    handover = {} if args.handover is None else {"handover": args.handover}
     clips = model.generate(schedule, n_chains=args.chains, k=args.k, blend=args.blend, seed=seed,
-                           generator=torch.Generator().manual_seed(args.seed))
+                           generator=torch.Generator().manual_seed(args.seed), **handover)
     if args.out_fps is not None:
         clips = [resample(c, args.out_fps) for c in clips]
     for path in _write_clips(clips, args.out, args.units):

@@ -202,6 +202,19 @@ def test_demo_walk_turns_into_a_run_within_one_cycle_at_a_foot_strike():
         assert t["cycles"] < 1 and t["irregular"] == 0, t
 
 
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="the shipped demo model is not built yet")
+def test_cli_generate_hands_over_or_not(tmp_path, capsys):
+    out = tmp_path / "x.bvh"
+    assert main(["generate", "demo", "--style", "walk:40,run:40", "--handover", "-1", "--out", str(out)]) == 2
+    assert "handover: expected a number of frames >= 0, got -1" in capsys.readouterr().err and not out.exists()
+    clips = {}
+    for h in ("0", "30"):
+        assert main(["generate", "demo", "--style", "walk:40,run:40", "--k", "5", "--handover", h, "--out",
+                     str(tmp_path / f"h{h}.bvh")]) == 0
+        clips[h] = crbm.read_bvh(tmp_path / f"h{h}.bvh").frames
+    assert not np.allclose(clips["0"][40:], clips["30"][40:])
+
+
 def test_cli_trains_on_two_subjects_and_cleans_a_bvh_of_a_third(tmp_path, data_root, capsys):
     """AMC files of two CMU subjects, each read with the .asf in its own folder (a model of poses relative to
     the clip's running mean); it then denoises and fills a BVH of a third subject (another rig, 96 channels)
@@ -252,3 +265,18 @@ def test_a_malformed_motion_model_entry_is_one_format_error(tmp_path, change, me
     with pytest.raises(crbm.FormatError, match=r"m\.safetensors: the 'motion_model' entry is malformed .*" + message):
         demo_with_entry(tmp_path, change, "m.safetensors")
     assert demo_with_entry(tmp_path, lambda e: None, "m.safetensors").order >= 1  # unchanged, it loads
+
+
+def test_planted_foot_root_model_saves_loads_and_gives_clips_back(cmu, tmp_path):
+    """root="foot" (PlantedFootRoot): the model's preprocessing keeps its skeleton through save and load, and a
+    training clip comes back exactly, root path included, through transform and to_motion."""
+    _, train, _ = cmu
+    model = train_motion_model(train[:4], kind="crbm", hidden=8, epochs=2, seed=3, root="foot")
+    again = MotionModel.load(model.save(tmp_path / "foot.safetensors"))
+    assert again.channels[:2] == ["root.fx", "root.fz"]
+    clip = model.on_rig(train[0])
+    (frames,) = again.transform([clip])
+    back = again.to_motion(frames, context=clip)
+    np.testing.assert_allclose(back.frames, clip.frames, atol=1e-6)
+    (generated,) = again.generate(20, generator=torch.Generator().manual_seed(0))
+    assert generated.n_frames == 20 and np.isfinite(generated.frames).all()

@@ -181,6 +181,8 @@ class MotionModel:
         n_frames = sum(int(n) for _, n in schedule)
         if n_frames < 1:
             raise CRBMError("the schedule asks for no frames")
+        if handover < 0:
+            raise CRBMError(f"handover: expected a number of frames >= 0, got {handover}")
         # the whole call (mapping in and out as well as sampling) on the threads chosen for the sampler's work
         with threads_for(step_work(self.model, n_chains)):
             labels = self.style_labels(schedule, blend=blend)
