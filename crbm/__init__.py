@@ -85,6 +85,7 @@ from crbm.mocap import (
     JointAngles,
     Motion,
     Pipeline,
+    PlantedFootRoot,
     Skeleton,
     ZScore,
     body_centred_pipeline,

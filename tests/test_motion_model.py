@@ -269,7 +269,7 @@ def test_a_malformed_motion_model_entry_is_one_format_error(tmp_path, change, me
 
 def test_planted_foot_root_model_saves_loads_and_gives_clips_back(cmu, tmp_path):
     """root="foot" (PlantedFootRoot): the model's preprocessing keeps its skeleton through save and load, and a
-    training clip comes back exactly, root path included, through transform and to_motion."""
+    training clip comes back, root path included, through transform and to_motion (to float32 precision)."""
     _, train, _ = cmu
     model = train_motion_model(train[:4], kind="crbm", hidden=8, epochs=2, seed=3, root="foot")
     again = MotionModel.load(model.save(tmp_path / "foot.safetensors"))
@@ -277,6 +277,6 @@ def test_planted_foot_root_model_saves_loads_and_gives_clips_back(cmu, tmp_path)
     clip = model.on_rig(train[0])
     (frames,) = again.transform([clip])
     back = again.to_motion(frames, context=clip)
-    np.testing.assert_allclose(back.frames, clip.frames, atol=1e-6)
+    np.testing.assert_allclose(back.frames, clip.frames, atol=1e-4)  # model frames are float32
     (generated,) = again.generate(20, generator=torch.Generator().manual_seed(0))
     assert generated.n_frames == 20 and np.isfinite(generated.frames).all()

@@ -11,8 +11,8 @@ import scipy.io
 from mocap_fixtures import bvh_motion_via_bvhio, cmu35_skeleton
 
 from crbm.engine.errors import CRBMError
-from crbm.mocap.kinematics import axis_rotation, euler_to_matrix, matrix_to_euler, wrap_angle
-from crbm.mocap.motion import Joint, Skeleton
+from crbm.mocap.kinematics import axis_rotation, euler_to_matrix, joint_positions, matrix_to_euler, wrap_angle
+from crbm.mocap.motion import Joint, Motion, Skeleton
 from crbm.mocap.preprocess import (
     BodyCentredRoot,
     Downsample,
@@ -20,6 +20,7 @@ from crbm.mocap.preprocess import (
     FrameDifferences,
     JointAngles,
     Pipeline,
+    PlantedFootRoot,
     RunningCentring,
     ZScore,
     body_centred_pipeline,
@@ -296,3 +297,69 @@ def test_pipeline_exact_inverse_on_bvh_samples(data_root, name):
     assert max(np.abs(b - c).max() for b, c in zip(back, clips, strict=True)) < 1e-6
     later = pipe.transform(clips[1][5:])
     assert np.abs(later[1:] - z[1][6:]).max() < 1e-9
+
+
+def _legs_skeleton():
+    """A root with two legs (hip, knee, foot), the feet at x = +-1, y = -2 in the rest pose."""
+    return Skeleton((
+        Joint("hips", -1, (0.0, 0.0, 0.0),
+              ("Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation")),
+        Joint("lupleg", 0, (1.0, 0.0, 0.0), ("Zrotation", "Xrotation", "Yrotation")),
+        Joint("lknee", 1, (0.0, -1.0, 0.0), ("Xrotation",)),
+        Joint("lfoot", 2, (0.0, -1.0, 0.0), ()),
+        Joint("rupleg", 0, (-1.0, 0.0, 0.0), ("Zrotation", "Xrotation", "Yrotation")),
+        Joint("rknee", 4, (0.0, -1.0, 0.0), ("Xrotation",)),
+        Joint("rfoot", 5, (0.0, -1.0, 0.0), ()),
+    ))
+
+
+def _stepping_clip(rng, n=160):
+    """Legs swinging in antiphase (hips and knees), the root turning and moving on the ground."""
+    t = np.arange(n)
+    f = np.zeros((n, 14))
+    f[:, 0], f[:, 2] = np.cumsum(rng.normal(0, 0.05, n)), 0.08 * t
+    f[:, 1] = 2.0 + 0.05 * np.sin(2 * np.pi * t / 15)
+    f[:, 3], f[:, 4], f[:, 5] = 4 * np.sin(t / 9), 3 * np.sin(t / 7), np.cumsum(rng.normal(1, 1, n))
+    f[:, 7], f[:, 11] = 25 * np.sin(2 * np.pi * t / 30), -25 * np.sin(2 * np.pi * t / 30)
+    f[:, 9], f[:, 13] = 20 - 20 * np.cos(2 * np.pi * t / 30), 20 + 20 * np.cos(2 * np.pi * t / 30)
+    return f
+
+
+def test_planted_foot_root_exact_inverse_and_state():
+    """root="foot": exact with contexts, and after a JSON state round trip; the step's channels replace vx, vz."""
+    rng = np.random.default_rng(14)
+    sk = _legs_skeleton()
+    clips = [_stepping_clip(rng, n) for n in (160, 120)]
+    pipe = body_centred_pipeline(sk, root="foot")
+    z = pipe.fit_transform(clips, sk.channel_names)
+    assert isinstance(pipe.steps[0], PlantedFootRoot) and pipe.names_out[:3] == ["hips.fx", "hips.fz", "hips.dyaw"]
+    again = Pipeline.from_state(json.loads(json.dumps(pipe.state_dict())))
+    contexts = json.loads(json.dumps(pipe.contexts(clips)))
+    for p in (pipe, again):
+        back = p.inverse_transform(z, contexts=contexts)
+        assert max(np.abs(b - c).max() for b, c in zip(back, clips, strict=True)) < 1e-9
+    # the foot's steps are not the root's: the legs' swing is in them
+    velocity = body_centred_pipeline(sk).fit_transform(clips, sk.channel_names)
+    assert np.abs(z[0][:, :2] - velocity[0][:, :2]).max() > 0.1
+
+
+def test_planted_foot_root_zero_step_plants_the_lower_foot():
+    """Frames whose fx, fz are 0 come back with the lower foot fixed on the ground while the root moves."""
+    rng = np.random.default_rng(15)
+    sk = _legs_skeleton()
+    clip = _stepping_clip(rng)
+    step = PlantedFootRoot.for_skeleton(sk).fit([clip], sk.channel_names)
+    y = step.transform(clip)
+    y[:, :2] = 0.0
+    x = step.inverse_transform(y)
+    pos = joint_positions(Motion(sk, x, 30.0))
+    feet = pos[:, [3, 6]]
+    lower = np.argmin(feet[:-1, :, 1] + feet[1:, :, 1], axis=1)
+    rows = np.arange(len(lower))
+    slide = np.linalg.norm((feet[1:][rows, lower] - feet[:-1][rows, lower])[:, [0, 2]], axis=1)
+    assert slide.max() < 1e-9
+    assert np.linalg.norm(np.diff(pos[:, 0, [0, 2]], axis=0), axis=1).mean() > 0.05  # the body walks on
+    with pytest.raises(CRBMError, match="skeleton's own"):
+        PlantedFootRoot.for_skeleton(sk).fit([clip[:, :13]], sk.channel_names[:13])
+    with pytest.raises(CRBMError, match="root must be one of"):
+        body_centred_pipeline(sk, root="feet")

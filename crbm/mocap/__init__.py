@@ -32,6 +32,7 @@ from crbm.mocap.preprocess import (
     DropConstant,
     JointAngles,
     Pipeline,
+    PlantedFootRoot,
     ZScore,
     body_centred_pipeline,
     step_from_state,

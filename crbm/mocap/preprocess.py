@@ -42,12 +42,13 @@ from crbm.mocap.kinematics import (
     euler_to_matrix,
     expmap_continuous,
     expmap_to_matrix,
+    joint_positions,
     matrix_to_euler,
     matrix_to_expmap,
     rotation_channels,
     wrap_angle,
 )
-from crbm.mocap.motion import Skeleton
+from crbm.mocap.motion import Motion, Skeleton
 
 Clips = np.ndarray | Sequence[np.ndarray]
 
@@ -141,6 +142,13 @@ def decode_euler(
         if low is not None:
             e[:, i] = wrap_angle(e[:, i], degrees=degrees, low=low)
     return e
+
+
+def _to_heading(d: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+    """World steps ``d`` (T, 3) -> their ground part (T, 2) in the heading frames of angles ``yaw`` (T,)
+    (radians): ``Ry(-yaw) d`` as (x, z)."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.stack([c * d[:, 0] - s * d[:, 2], s * d[:, 0] + c * d[:, 2]], axis=1)
 
 
 class Step:
@@ -271,6 +279,8 @@ class BodyCentredRoot(Step):
     :meth:`for_skeleton` fills these in.
     """
 
+    features = ROOT_FEATURES  # names of the six output channels, after ``<root>.``
+
     def __init__(self, position: Sequence[str], rotation: Sequence[str], order: str, *, degrees: bool = True):
         if len(position) != 3 or len(rotation) != 3 or len(order) != 3:
             raise CRBMError(f"BodyCentredRoot needs 3 position and 3 rotation channels, "
@@ -308,7 +318,7 @@ class BodyCentredRoot(Step):
         root = self.position[0].rsplit(".", 1)[0]
         kept = [n for i, n in enumerate(names) if i not in self._pos + self._rot]
         at = sum(1 for i in range(first) if i not in self._pos + self._rot)
-        return kept[:at] + [f"{root}.{f}" for f in ROOT_FEATURES] + kept[at:]
+        return kept[:at] + [f"{root}.{f}" for f in self.features] + kept[at:]
 
     def _heading_tilt(self, x):
         r = euler_to_matrix(x[:, self._rot], self.order, degrees=self.degrees)
@@ -319,10 +329,8 @@ class BodyCentredRoot(Step):
         yaw = ypr[:, 0]
         a = np.deg2rad(yaw) if self.degrees else yaw
         d = np.diff(x[:, self._pos], axis=0)
-        c, s = np.cos(a[:-1]), np.sin(a[:-1])
         feats = np.zeros((len(x), 6))
-        feats[1:, 0] = c * d[:, 0] - s * d[:, 2]
-        feats[1:, 1] = s * d[:, 0] + c * d[:, 2]
+        feats[1:, :2] = _to_heading(d, a[:-1])
         feats[1:, 2] = wrap_angle(np.diff(yaw), degrees=self.degrees)
         feats[:, 3] = x[:, self._pos[1]]
         feats[:, 4] = ypr[:, 1]
@@ -331,7 +339,7 @@ class BodyCentredRoot(Step):
         return self._assemble(x[:, keep], feats)
 
     def _assemble(self, rest, feats):
-        i = self.names_out.index(f"{self.position[0].rsplit('.', 1)[0]}.{ROOT_FEATURES[0]}")
+        i = self.names_out.index(f"{self.position[0].rsplit('.', 1)[0]}.{self.features[0]}")
         return np.concatenate([rest[:, :i], feats, rest[:, i:]], axis=1)
 
     def context(self, clip):
@@ -343,7 +351,7 @@ class BodyCentredRoot(Step):
         return {"start": start.tolist(), "wraps": wraps}
 
     def _inverse(self, y, context):
-        i = self.names_out.index(f"{self.position[0].rsplit('.', 1)[0]}.{ROOT_FEATURES[0]}")
+        i = self.names_out.index(f"{self.position[0].rsplit('.', 1)[0]}.{self.features[0]}")
         feats, rest = y[:, i:i + 6], np.concatenate([y[:, :i], y[:, i + 6:]], axis=1)
         start = np.zeros(6) if context is None else np.asarray(context["start"], dtype=np.float64)
         r0 = euler_to_matrix(start[3:], self.order, degrees=self.degrees)
@@ -377,6 +385,80 @@ class BodyCentredRoot(Step):
         step = cls(state["position"], state["rotation"], state["order"], degrees=state["degrees"])
         step.lows = list(state["lows"])
         step._pos, step._rot = step._columns(list(state["names_in"]))
+        return step
+
+
+class PlantedFootRoot(BodyCentredRoot):
+    """:class:`BodyCentredRoot` with the ground step carried by the lower foot instead of the root: in place
+    of ``vx, vz`` the channels ``<root>.fx, .fz`` are the ground displacement, in the heading frame of t-1,
+    of the foot lower over frames t-1 and t (the sum of its heights over the two frames, relative to the
+    root):
+
+        (fx_t, fz_t) = Ry(-yaw_{t-1}) (q_t - q_{t-1}),   q = that foot's world position (forward kinematics)
+
+    A planted foot gives ``(0, 0)`` whatever the body does, so a model expresses a foot that does not skate
+    by its most common value rather than by matching the root's speed to the legs' swing. The inverse takes
+    the root along: ``p_t = p_{t-1} + Ry(yaw_{t-1}) f_t - (o_t - o_{t-1})`` with ``o`` that foot's offset from
+    the root (world axes), which the pose alone gives. It is exact for any clip. Feet: the lowest rest-pose
+    point on each side of the root (``crbm.mocap.realism.feet``).
+
+    :meth:`for_skeleton` fills in the channels and keeps the skeleton (forward kinematics needs it); the
+    input channels must be the skeleton's own.
+    """
+
+    features = ("fx", "fz", *ROOT_FEATURES[2:])
+
+    def __init__(self, position: Sequence[str], rotation: Sequence[str], order: str, *, degrees: bool = True,
+                 skeleton: Skeleton | None = None):
+        super().__init__(position, rotation, order, degrees=degrees)
+        self.skeleton = skeleton
+
+    @classmethod
+    def for_skeleton(cls, skeleton: Skeleton) -> PlantedFootRoot:
+        step = super().for_skeleton(skeleton)
+        step.skeleton = skeleton
+        return step
+
+    def _fit(self, clips, names):
+        if self.skeleton is None or list(names) != list(self.skeleton.channel_names):
+            raise CRBMError("PlantedFootRoot: the input channels must be its skeleton's own "
+                            "(build it with PlantedFootRoot.for_skeleton)")
+        return super()._fit(clips, names)
+
+    def _foot_steps(self, x: np.ndarray) -> np.ndarray:
+        """(T - 1, 3): from frame t-1 to t, the change of the lower foot's offset from the root (world axes)."""
+        from crbm.mocap.realism import feet  # realism reads clips through modules that need this one's neighbours
+
+        frames = x.copy()
+        frames[:, self._pos] = 0.0
+        motion = Motion(self.skeleton, frames, 1.0)
+        offsets = joint_positions(motion, end_sites=True)[:, list(feet(motion))]  # (T, 2, 3)
+        height = offsets[:, :, 1]
+        lower = np.argmin(height[:-1] + height[1:], axis=1)
+        rows = np.arange(len(lower))
+        return offsets[1:][rows, lower] - offsets[:-1][rows, lower]
+
+    def _transform(self, x):
+        y = super()._transform(x)
+        yaw = self._heading_tilt(x)[:, 0]
+        i = self.names_out.index(f"{self.position[0].rsplit('.', 1)[0]}.{self.features[0]}")
+        y[1:, i:i + 2] += _to_heading(self._foot_steps(x), np.deg2rad(yaw[:-1]) if self.degrees else yaw[:-1])
+        return y
+
+    def _inverse(self, y, context):
+        x = super()._inverse(y, context)  # the root integrated as if it were the foot
+        steps = np.cumsum(self._foot_steps(x), axis=0)
+        x[1:, self._pos[0]] -= steps[:, 0]
+        x[1:, self._pos[2]] -= steps[:, 2]
+        return x
+
+    def _state(self):
+        return {**super()._state(), "skeleton": self.skeleton.to_dict()}
+
+    @classmethod
+    def _from_state(cls, state):
+        step = super()._from_state(state)
+        step.skeleton = Skeleton.from_dict(state["skeleton"])
         return step
 
 
@@ -496,7 +578,7 @@ class JointAngles(Step):
         return step
 
 
-RATES = ("vx", "vz", "dyaw")  # root features that are rates already: kept by the time-dependent steps
+RATES = ("vx", "vz", "fx", "fz", "dyaw")  # root features that are rates already: kept by the time-dependent steps
 
 
 def level_columns(names) -> list[int]:
@@ -692,8 +774,8 @@ class ZScore(Step):
         return step
 
 
-STEPS = {cls.__name__: cls for cls in (Downsample, BodyCentredRoot, JointAngles, FrameDifferences, RunningCentring,
-                                       DropConstant, ZScore)}
+STEPS = {cls.__name__: cls for cls in (Downsample, BodyCentredRoot, PlantedFootRoot, JointAngles, FrameDifferences,
+                                       RunningCentring, DropConstant, ZScore)}
 
 
 def step_from_state(state: dict) -> Step:
@@ -766,14 +848,19 @@ class Pipeline:
         return cls([step_from_state(s) for s in state["steps"]])
 
 
+ROOTS = {"velocity": BodyCentredRoot, "foot": PlantedFootRoot}
+
+
 def body_centred_pipeline(skeleton: Skeleton, *, representation: str = "expmap",
                           downsample: int = 1, differences: bool = False, centring: bool = False,
-                          min_std: dict[str, float] | None = None) -> Pipeline:
-    """The usual chain for the motion models: [Downsample(downsample)], BodyCentredRoot, JointAngles
-    (``representation``), [FrameDifferences if ``differences``], [RunningCentring if ``centring``], DropConstant,
-    ZScore (floors ``min_std``)."""
+                          root: str = "velocity", min_std: dict[str, float] | None = None) -> Pipeline:
+    """The usual chain for the motion models: [Downsample(downsample)], BodyCentredRoot (``root="velocity"``)
+    or PlantedFootRoot (``root="foot"``), JointAngles (``representation``), [FrameDifferences if
+    ``differences``], [RunningCentring if ``centring``], DropConstant, ZScore (floors ``min_std``)."""
+    if root not in ROOTS:
+        raise CRBMError(f"root must be one of {list(ROOTS)}, got {root!r}")
     steps: list[Step] = [Downsample(downsample)] if downsample > 1 else []
-    steps += [BodyCentredRoot.for_skeleton(skeleton), JointAngles.for_skeleton(skeleton, representation=representation)]
+    steps += [ROOTS[root].for_skeleton(skeleton), JointAngles.for_skeleton(skeleton, representation=representation)]
     steps += [FrameDifferences()] if differences else []
     steps += [RunningCentring()] if centring else []
     steps += [DropConstant(), ZScore(min_std=min_std)]

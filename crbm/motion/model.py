@@ -437,6 +437,7 @@ def train_motion_model(
     representation: str = "expmap",
     differences: bool = False,
     centring: bool = False,
+    root: str = "velocity",
     config: TrainConfig | None = None,
     seed: int = 0,
     device: str | None = None,
@@ -460,6 +461,9 @@ def train_motion_model(
         differences: model frame-to-frame differences of the pose (``FrameDifferences``) instead of poses: a
             subject's own way of holding a limb then means nothing to the model, which helps prediction on
             subjects it never saw; generated poses, integrated from the training mean, may drift.
+        root: how the root's ground step is modelled: "velocity" (Taylor's: the root's own, ``BodyCentredRoot``)
+            or "foot" (the lower foot's, ``PlantedFootRoot``: a planted foot is a step of zero, and the root
+            is carried along by the legs' pose).
         epochs: passes over the windows (Taylor's demo: 2000).
         fps: the model's frame rate; clips at other rates are resampled to it (``crbm.mocap.resample``:
             every k-th frame for a whole ratio k such as 120 -> 30, quaternion slerp otherwise).
@@ -486,7 +490,7 @@ def train_motion_model(
         style_names = tuple(sorted(set(styles), key=list(styles).index))
     rig = canonical_rig(skeletons)
     pipeline = body_centred_pipeline(rig, representation=representation, differences=differences, centring=centring,
-                                     min_std=MIN_STD)
+                                     root=root, min_std=MIN_STD)
     raw = [retarget(resample(m, fps), rig).frames for m in motions]
     short = [m.name for m, r in zip(motions, raw) if r.shape[0] <= 2 * order]
     if short:
