@@ -280,3 +280,11 @@ def test_planted_foot_root_model_saves_loads_and_gives_clips_back(cmu, tmp_path)
     np.testing.assert_allclose(back.frames, clip.frames, atol=1e-4)  # model frames are float32
     (generated,) = again.generate(20, generator=torch.Generator().manual_seed(0))
     assert generated.n_frames == 20 and np.isfinite(generated.frames).all()
+
+
+def test_cli_train_root_foot(tmp_path, data_root):
+    amc = data_root / "mocap" / "cmu" / "35"
+    model = tmp_path / "m.safetensors"
+    assert main(["train", str(amc / "35_01.amc"), "--asf", str(amc / "35.asf"), "--out", str(model), "--epochs", "2",
+                 "--hidden", "8", "--root", "foot"]) == 0
+    assert load_motion_model(model).channels[:2] == ["root.fx", "root.fz"]
