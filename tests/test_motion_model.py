@@ -47,6 +47,16 @@ def test_same_seed_same_model(cmu):
         assert torch.equal(b.model.state_dict()[k], v)
 
 
+def test_fcrbm_trains_with_unit_history_noise_unless_told(cmu):
+    walkjog, train, _ = cmu
+    styles = walkjog.train_styles[:4]
+    model = train_motion_model(train[:4], styles=styles, kind="fcrbm", hidden=8, epochs=1, seed=3).model
+    assert isinstance(model, crbm.FCRBM) and model.history_noise == 1.0
+    quiet = train_motion_model(train[:4], styles=styles, kind="fcrbm", hidden=8, epochs=1, seed=3, history_noise=0.0)
+    assert quiet.model.history_noise == 0.0
+    assert not torch.equal(quiet.model.hidden_bias, model.hidden_bias)  # the noise reached the training
+
+
 def test_generate_walk_then_run_gives_clips_on_the_skeleton(label_model):
     clips = label_model.generate(
         [("walk", 30), ("run", 30)], n_chains=2, k=5, generator=torch.Generator().manual_seed(0)

@@ -442,6 +442,7 @@ def train_motion_model(
     seed: int = 0,
     device: str | None = None,
     ar_start: bool = False,
+    history_noise: float = 1.0,
     batch_size: int | None = None,
     verbose: bool = False,
 ) -> MotionModel:
@@ -474,6 +475,9 @@ def train_motion_model(
             windows (``CRBM.initialise_autoregressive``) instead of Taylor's start near zero: the fit starts from
             the best linear predictor, which helps prediction, but a label CRBM started so can generate slower,
             less regular running, so the default is Taylor's.
+        history_noise: for kind "fcrbm", the standard deviation of the Gaussian noise added to the training
+            histories (``FCRBM``'s ``history_noise``; Taylor's FCRBM code adds unit noise). Without it the
+            FCRBM can learn dynamics that blow up once they run on their own output.
     """
     if kind not in KINDS:
         raise CRBMError(f"unknown model kind {kind!r}; expected one of {list(KINDS)}")
@@ -522,7 +526,7 @@ def train_motion_model(
         elif kind == "label":
             model = LabelCRBM(d, hidden, order, len(style_names), generator=gen)
         else:
-            model = FCRBM(d, hidden, order, len(style_names), generator=gen)
+            model = FCRBM(d, hidden, order, len(style_names), history_noise=history_noise, generator=gen)
         windows = Windows(clips, order, labels=labels)
         if ar_start and isinstance(model, CRBM):  # LabelCRBM is a CRBM
             model.initialise_autoregressive(windows)
