@@ -17,10 +17,12 @@ from crbm.motion.cleanup import (
     Gap,
     OnlineFilter,
     _on_clip,
+    _shares,
     denoise_motion,
     estimate_noise,
     fill_motion,
     format_frame,
+    interpolate_gaps,
     model_predictions,
     parse_gap,
     read_frames,
@@ -190,6 +192,29 @@ def test_parse_gap():
         with pytest.raises(CRBMError, match="JOINTS:START:END"):
             parse_gap(bad)
 
+
+
+def test_fill_shares_follow_the_errors_on_the_windows():
+    share = _shares([4.0, 1.0, 2.0])
+    assert share.sum() == pytest.approx(1.0) and share.argmax() == 1 and share[0] < share[2]
+    assert _shares([0.0, 1e-3, 5.0])[0] == 1.0  # a candidate without error on the windows takes it all
+    assert _shares([2.0, 2.0]) == pytest.approx([0.5, 0.5])
+
+
+def test_fill_is_exact_where_the_spline_is(model, walk):
+    """A joint moving along one cubic of time: the spline interpolation is exactly right, the windows show it,
+    and the fill of a gap comes out exact, where linear interpolation and slerp are off by degrees."""
+    cols = [i for i, n in enumerate(walk.channel_names) if n.split(".")[0] == "rhumerus"]
+    u = (np.arange(walk.n_frames)[:, None] - 115) / 40
+    frames = walk.frames.copy()
+    frames[:, cols] = walk.frames[:, cols].mean(0) + np.array([8.0, -6.0, 4.0]) * (u**3 / 8 + u**2)
+    clip = walk.replace(frames=frames)
+    gap = Gap(("rhumerus",), 100, 130)
+    out = fill_motion(clip, [gap], model=model)
+    assert np.abs(out.frames[100:130, cols] - frames[100:130, cols]).max() < 1e-6
+    for method in ("linear", "slerp"):
+        off = interpolate_gaps(clip, [gap], method=method).frames[100:130, cols] - frames[100:130, cols]
+        assert np.abs(off).max() > 0.5, method
 
 
 def test_fill_motion_needs_a_gap(walk):

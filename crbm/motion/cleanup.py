@@ -41,7 +41,9 @@ channels, are pseudo-observations (variance p_c) inside the gap for the smoother
 the curve smoothly into the recorded frames on both sides: near the edges the spline dominates, deep in a
 long gap the model. Nominally p_c = K^2 v_c, v_c the robust variance of the model's one-step prediction error
 on the recorded frames; the weight actually given to the model is chosen per gap by filling windows of the
-same length and joints elsewhere in the take, where the truth is known (:func:`fill_motion`). The recorded
+same length and joints elsewhere in the take, where the truth is known, and the gap is a blend of these fills
+and of the linear, cubic-spline and slerp interpolations, led by whichever filled the windows best
+(:func:`fill_motion`). The recorded
 entries come back exactly, and what remains between the smoothed curve and the recorded values at
 each edge is blended linearly across the gap, so nothing jumps there.
 
@@ -73,6 +75,7 @@ _BURN_IN = 3  # observations per channel before the likelihood counts (the state
 _CHI2_MEDIAN = 0.45493642311957283  # median of chi-square with one degree of freedom
 _Z_CLAMP = 8.0  # model inputs are clipped to this many training standard deviations
 WEIGHTS = (0.0, 0.25, 1.0, 4.0)  # the model's weights tried on the take itself (multiples of 1 / p_c)
+SHARPNESS = 4  # gap filling blends its candidates in proportion to (error on the windows)^-SHARPNESS
 HELD_OUT = 10  # denoising holds out every HELD_OUT-th frame to choose the model's weight
 
 
@@ -683,6 +686,70 @@ def _validation_windows(motion: Motion, mask: np.ndarray, gaps: Sequence[Gap], m
     return out
 
 
+def _interpolations(motion: Motion, gaps: Sequence[Gap], reference: np.ndarray, period: np.ndarray) -> list:
+    """:func:`interpolate_gaps` of ``gaps`` by each of ``INTERPOLATIONS``, (T, C) each, angles moved by whole
+    turns next to ``reference`` (T, C) (the unwrapped clip)."""
+    return [_near(interpolate_gaps(motion, gaps, method=m).frames, reference, period) for m in INTERPOLATIONS]
+
+
+def _fill_candidates(motion: Motion, gaps: Sequence[Gap], mask: np.ndarray, x: np.ndarray, offsets: np.ndarray,
+                     model, style: str | None) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """The candidate fills of :func:`fill_motion` with a model, on the unwrapped clip ``x`` (T, C) (whole
+    turns ``offsets``, :func:`_unwrap`) whose ``mask`` (T, C) entries are missing: ``(checks, on_windows,
+    finals)``. ``checks[i]`` (T, C) bool marks the validation windows of gap i (none where the clip has no
+    room); ``on_windows`` are the candidates with every window hidden as well, ``finals`` the same
+    candidates with only the gaps missing, in the order: the smoother with the model at each weight of
+    ``WEIGHTS``, then each of ``INTERPOLATIONS``."""
+    _, period = _channel_units(motion.skeleton)
+    xo = np.where(mask, np.nan, x)
+    r = noise_variances(motion, x, observed=~mask)
+    k, _ = _sub_clips(motion, model.fps)
+    windows = _validation_windows(motion, mask, gaps, (model.order + 1) * max(k, 1) + 2)
+    checks = [_gap_mask(motion, [w for j, w in windows if j == i], None) if any(j == i for j, _ in windows)
+              else np.zeros_like(mask) for i in range(len(gaps))]
+    hidden = mask | np.any(checks, axis=0)
+    xh = np.where(hidden, np.nan, x)
+    guess = _linear_fill(xh)
+    start = motion.replace(frames=guess - offsets)
+    with phases(3, desc="fill") as advance:
+        advance("the model's inference in the gaps")
+        pseudo = _near(_model_fill(model, start, hidden, style), guess, period)
+        m, k = model_predictions(model, start, style=style)
+        p = _pseudo_variance(xh, _near(m, guess, period), r, k)
+        advance("candidates on the take's own windows")
+        on_windows = _weighings(xh, r, smooth_series(xh, r)[1], pseudo, p)
+        on_windows += _interpolations(motion, [*gaps, *(w for _, w in windows)], x, period)
+        advance("candidates in the gaps")
+        in_gaps = np.where(mask, pseudo, np.nan)
+        finals = [_blend_edges(y, x, mask) for y in _weighings(xo, r, smooth_series(xo, r)[1], in_gaps, p)]
+        finals += _interpolations(motion, gaps, x, period)
+    return checks, on_windows, finals
+
+
+def _window_errors(motion: Motion, x: np.ndarray, offsets: np.ndarray, check: np.ndarray,
+                   candidates: Sequence[np.ndarray]) -> np.ndarray:
+    """Each candidate's error on a gap's windows (K,): the mean over the windows' frames (``check`` (T, C)
+    marks their entries) and the skeleton's joints of the distance between the joint positions (forward
+    kinematics, in the clip's length unit) of the recorded clip and of the clip with the candidate (T, C,
+    unwrapped like ``x``; ``offsets``: the whole turns) in the windows."""
+    from crbm.mocap.kinematics import joint_positions
+
+    rows = check.any(1)
+    truth = joint_positions(motion.replace(frames=motion.frames[rows]))
+    return np.array([np.linalg.norm(joint_positions(motion.replace(frames=(np.where(check, c, x) - offsets)[rows]))
+                                    - truth, axis=-1).mean() for c in candidates])
+
+
+def _shares(errors: Sequence[float]) -> np.ndarray:
+    """The candidates' shares of a gap's blend (K,) from their errors e_k (K,) on the gap's windows:
+    w_k = (min_j e_j / e_k)^SHARPNESS / sum_i (min_j e_j / e_i)^SHARPNESS, so the best candidate leads and
+    one clearly better than the rest takes nearly all (a candidate with no error takes the whole share;
+    e_k <= 1e-300 counts as 1e-300)."""
+    e = np.maximum(np.asarray(errors, dtype=np.float64), 1e-300)
+    w = (e.min() / e) ** SHARPNESS
+    return w / w.sum()
+
+
 def fill_motion(motion: Motion, gaps: Sequence[Gap], *, model=None, style: str | None = None) -> Motion:
     """Fill the ``gaps`` of a clip from both sides (module docstring): the motion model's inference
     (``model``, a ``MotionModel``; None: the spline alone) as pseudo-observations inside each gap, the
@@ -693,9 +760,11 @@ def fill_motion(motion: Motion, gaps: Sequence[Gap], *, model=None, style: str |
     How much each gap trusts the model is decided on the take itself (stacking): windows of the gap's length
     where its joints were recorded (:func:`_validation_windows`) are hidden too and filled by every
     candidate, the smoother with the model at each weight of ``WEIGHTS`` (multiples of 1 / p_c, 0: the spline
-    alone) and linear interpolation; the gap is the candidates' blend, each in inverse proportion to its
-    squared error on the windows (the smoother at the model's nominal weight where the clip has no room for
-    a window). Every candidate meets the recorded frames at the gap's edges, so the blend does too."""
+    alone) and each of :func:`interpolate_gaps`' ``INTERPOLATIONS`` (linear, cubic spline, slerp); the gap is
+    the candidates' blend with shares (min_j e_j / e_k)^SHARPNESS, normalised, e_k candidate k's mean joint
+    position error on the windows (:func:`_window_errors`, :func:`_shares`): the best leads, and one clearly
+    better than the rest takes nearly all (the smoother at the model's nominal weight where the clip has no
+    room for a window). Every candidate meets the recorded frames at the gap's edges, so the blend does too."""
     mask = _gap_mask(motion, gaps, model)
     _, period = _channel_units(motion.skeleton)
     x, offsets = _unwrap(motion.frames, period, ~mask)
@@ -705,34 +774,14 @@ def fill_motion(motion: Motion, gaps: Sequence[Gap], *, model=None, style: str |
     if model is None:
         y, _ = smooth_series(xo, r)
         return motion.replace(frames=np.where(mask, _blend_edges(y, x, mask), x) - offsets, name=name)
-    k, _ = _sub_clips(motion, model.fps)
-    windows = _validation_windows(motion, mask, gaps, (model.order + 1) * max(k, 1) + 2)
-    checks = [_gap_mask(motion, [w for j, w in windows if j == i], None) if any(j == i for j, _ in windows)
-              else np.zeros_like(mask) for i in range(len(gaps))]
-    hidden = mask | np.any(checks, axis=0) if checks else mask
-    xh = np.where(hidden, np.nan, x)
-    guess = _linear_fill(xh)
-    start = motion.replace(frames=guess - offsets)
-    with phases(3, desc="fill") as advance:
-        advance("the model's inference in the gaps")
-        pseudo = _near(_model_fill(model, start, hidden, style), guess, period)
-        m, k = model_predictions(model, start, style=style)
-        p = _pseudo_variance(xh, _near(m, guess, period), r, k)
-        # each gap: the blend of the candidates (the smoother with the model at every weight, linear
-        # interpolation) in inverse proportion to their squared errors on the gap's windows
-        advance("candidates on the take's own windows")
-        on_windows = _weighings(xh, r, smooth_series(xh, r)[1], pseudo, p) + [guess]
-        advance("candidates in the gaps")
-        in_gaps = np.where(mask, pseudo, np.nan)
-        finals = [_blend_edges(y, x, mask) for y in _weighings(xo, r, smooth_series(xo, r)[1], in_gaps, p)]
-        finals.append(_linear_fill(xo))
+    checks, on_windows, finals = _fill_candidates(motion, gaps, mask, x, offsets, model, style)
     y = x.copy()
     for g, check in zip(gaps, checks, strict=True):
         if check.any():
-            share = 1 / np.maximum([np.sum((c[check] - x[check]) ** 2) for c in on_windows], 1e-300)
+            share = _shares(_window_errors(motion, x, offsets, check, on_windows))
         else:  # no room for a window: the smoother with the model at its nominal weight
-            share = np.array([w == 1.0 for w in WEIGHTS] + [False], dtype=float)
-        blend = sum(a * f for a, f in zip(share / share.sum(), finals))
+            share = np.array([w == 1.0 for w in WEIGHTS] + [False] * len(INTERPOLATIONS), dtype=float)
+        blend = sum(a * f for a, f in zip(share, finals))
         y = np.where(_gap_mask(motion, [g], None), blend, y)
     return motion.replace(frames=np.where(mask, y, x) - offsets, name=name)
 
