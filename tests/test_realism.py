@@ -16,6 +16,7 @@ from crbm.mocap.realism import (
     foot_skating,
     foot_strikes,
     gait_period,
+    off_gait,
     pskl,
     realism,
     stance,
@@ -164,6 +165,15 @@ def test_clip_steps_of_a_walker_stepping_every_half_period():
     assert steps["frames"].tolist() == [16, 31, 46, 61, 76, 91, 106]
     assert steps["feet"].tolist() == [1, 0, 1, 0, 1, 0, 1]
     assert steady_step([m, _walker(n=120, period=36)]) == pytest.approx(np.median([15] * 6 + [18] * 5))
+
+
+def test_off_gait_marks_repeated_feet_and_steps_outside_the_band():
+    steps = step_timing([np.array([0, 20, 31]), np.array([10, 23])])  # 0 L, 10 R, 20 L, 23 R, 31 L
+    assert steps["intervals"].tolist() == [10, 10, 3, 8]
+    assert off_gait(steps, 10.0).tolist() == [False, False, True, True]  # 3 and 8 lie more than 1.5 off 10
+    assert off_gait(steps, 10.0, tolerance=0.25).tolist() == [False, False, True, False]
+    repeated = step_timing([np.array([0, 10]), np.array([], dtype=int)])
+    assert off_gait(repeated, 10.0).tolist() == [True]
 
 
 def _steps(frames, feet_):

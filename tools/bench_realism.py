@@ -19,7 +19,9 @@ steps from 8 s of each style (4 chains, seed 1000), the transition by ``style_tr
 and length ``_h<n>``: the share of clips that complete within one run cycle with no irregular step (the
 goal: all), the median transition time of the clips that complete (s, cycles), irregular steps per clip,
 and the peak joint angular speed from 5 frames before the switch to 2 s after it over the steady run's
-95th percentile (a pop at the hand-over shows as a ratio well above 1).
+95th percentile (a pop at the hand-over shows as a ratio well above 1); per model and style, the share of
+the steady clips' own steps that would count as irregular (a repeated foot or more than 15 % off the
+median step): the floor under the irregular-step count where a step of the old gait ends after the switch.
 """
 
 from __future__ import annotations
@@ -31,7 +33,14 @@ import torch
 from benchkit import Stopwatch, row
 
 import crbm
-from crbm.mocap.realism import clip_steps, frame_angular_speed, realism, steady_step, style_transition
+from crbm.mocap.realism import (
+    clip_steps,
+    frame_angular_speed,
+    off_gait,
+    realism,
+    steady_step,
+    style_transition,
+)
 from crbm.motion.demo import demo_training_clips, train_demo_model
 from crbm.motion.model import HANDOVER
 
@@ -92,6 +101,10 @@ def transition_rows(models: dict, *, quick: bool) -> tuple[list[dict], dict]:
         step = {s: steady_step(c) for s, c in steady.items()}
         level = float(np.percentile(np.concatenate([frame_angular_speed(c) for c in steady["run"]]), 95))
         out[kind] = {"source": source, "steady_step_frames": step, "clips": {}}
+        for style, clips in steady.items():
+            odd = np.concatenate([off_gait(clip_steps(c), step[style]) for c in clips])
+            rows.append(row(f"steady_irregular_share_{kind}_{style}", float(odd.mean()) if len(odd) else float("nan"),
+                            0.0, "lower", steps=len(odd), median_step_frames=step[style]))
         for h in handovers:
             clips = []
             for seed in range(seeds):

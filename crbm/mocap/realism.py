@@ -209,6 +209,12 @@ def steady_step(motions: Sequence[Motion], **kw) -> float:
     return float(np.median(pooled)) if len(pooled) else float("nan")
 
 
+def off_gait(steps: dict[str, np.ndarray], step: float, *, tolerance: float = 0.15) -> np.ndarray:
+    """``(S - 1,)`` bool: the steps of :func:`step_timing` that do not fit a gait of steady step ``step``
+    frames: the same foot strikes again (``not a_i``), or ``|d_i - step| > tolerance * step``."""
+    return ~steps["alternate"] | (np.abs(steps["intervals"] - step) > tolerance * step)
+
+
 def style_transition(steps: dict[str, np.ndarray], switch: int, before: float, after: float, *,
                      tolerance: float = 0.15, min_steps: int = 4) -> dict[str, float]:
     """When a gait change completes and how many steps on the way are irregular.
@@ -227,14 +233,14 @@ def style_transition(steps: dict[str, np.ndarray], switch: int, before: float, a
     Returns ``{"frames", "cycles", "irregular", "steps"}`` (``steps``: those ending after the switch)."""
     if not (before > 0 and after > 0):
         raise CRBMError(f"style_transition: the steady step intervals must be positive, got {before} and {after}")
-    frames, d, alternate = steps["frames"], steps["intervals"], steps["alternate"]
-    fits = alternate & (np.abs(d - after) <= tolerance * after)
+    frames = steps["frames"]
+    fits = ~off_gait(steps, after, tolerance=tolerance)
     # fits_from[j]: every step from strike j on fits (the last strike starts no step: vacuously true)
     fits_from = np.append(np.cumprod(fits[::-1])[::-1].astype(bool), True)
     j = np.flatnonzero(fits_from & (frames >= switch) & (np.arange(len(frames)) <= len(frames) - 1 - min_steps))
     done = float(frames[j[0]] - switch) if len(j) else float("nan")
     later = frames[1:] > switch
-    odd = ~alternate | ((np.abs(d - before) > tolerance * before) & (np.abs(d - after) > tolerance * after))
+    odd = off_gait(steps, before, tolerance=tolerance) & off_gait(steps, after, tolerance=tolerance)
     return {"frames": done, "cycles": done / (2 * after), "irregular": int((odd & later).sum()),
             "steps": int(later.sum())}
 
