@@ -16,6 +16,7 @@ from crbm.mocap.realism import (
     foot_skating,
     foot_strikes,
     gait_period,
+    lock_feet,
     off_gait,
     pskl,
     realism,
@@ -204,3 +205,18 @@ def test_style_transition_known_answers():
     assert style_transition(_steps(frames[:-2], side[:-2]), 90, 16.0, 10.0, min_steps=3)["frames"] == 20
     with pytest.raises(CRBMError, match="must be positive"):
         style_transition(steps, 90, float("nan"), 10.0)
+
+
+def test_lock_feet_plants_the_stance_foot_and_keeps_the_pose():
+    """A walker whose planted feet slide at 30 cm/s: locked, its stance feet stand still; only the root's
+    ground path changes (the pose, height and heading are the clip's), and a clip without sliding is kept."""
+    walker = _walker(slide=30.0)
+    locked = lock_feet(walker)
+    assert foot_skating(walker)["stance_speed"] == pytest.approx(30.0, rel=1e-6)
+    assert foot_skating(locked)["stance_speed"] < 1e-6
+    ground = [0, 2]
+    others = [c for c in range(walker.frames.shape[1]) if c not in ground]
+    np.testing.assert_allclose(locked.frames[:, others], walker.frames[:, others], atol=1e-9)
+    assert np.abs(locked.frames[:, ground] - walker.frames[:, ground]).max() > 10.0
+    still = _walker(slide=0.0)
+    np.testing.assert_allclose(lock_feet(still).frames, still.frames, atol=1e-9)

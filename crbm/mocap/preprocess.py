@@ -425,16 +425,26 @@ class PlantedFootRoot(BodyCentredRoot):
                             "(build it with PlantedFootRoot.for_skeleton)")
         return super()._fit(clips, names)
 
-    def _foot_steps(self, x: np.ndarray) -> np.ndarray:
-        """(T - 1, 3): from frame t-1 to t, the change of the lower foot's offset from the root (world axes)."""
+    def _foot_offsets(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The feet's offsets from the root (world axes), (T, 2, 3), and the lower foot of each step from frame
+        t-1 to t, (T - 1,) (0 or 1: the order of ``crbm.mocap.realism.feet``), of input frames ``x``."""
         from crbm.mocap.realism import feet  # realism reads clips through modules that need this one's neighbours
 
-        frames = x.copy()
+        frames = np.array(x, dtype=np.float64)
         frames[:, self._pos] = 0.0
         motion = Motion(self.skeleton, frames, 1.0)
-        offsets = joint_positions(motion, end_sites=True)[:, list(feet(motion))]  # (T, 2, 3)
+        offsets = joint_positions(motion, end_sites=True)[:, list(feet(motion))]
         height = offsets[:, :, 1]
-        lower = np.argmin(height[:-1] + height[1:], axis=1)
+        return offsets, np.argmin(height[:-1] + height[1:], axis=1)
+
+    def lower_feet(self, x: np.ndarray) -> np.ndarray:
+        """(T - 1,): which foot (0 or 1, as ``crbm.mocap.realism.feet``) carries each step of input frames ``x``."""
+        self._fitted()
+        return self._foot_offsets(x)[1]
+
+    def _foot_steps(self, x: np.ndarray) -> np.ndarray:
+        """(T - 1, 3): from frame t-1 to t, the change of the lower foot's offset from the root (world axes)."""
+        offsets, lower = self._foot_offsets(x)
         rows = np.arange(len(lower))
         return offsets[1:][rows, lower] - offsets[:-1][rows, lower]
 

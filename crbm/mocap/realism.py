@@ -110,6 +110,26 @@ def foot_skating(motion: Motion, *, height_tol: float = 5.0) -> dict[str, float]
     return {"skating": v / root, "stance_speed": v, "root_speed": root, "stance": float(planted.mean())}
 
 
+def lock_feet(motion: Motion, *, height_tol: float = 5.0) -> Motion:
+    """Foot locking, a post-process: the clip with its root's ground path changed so that on every step from
+    frame t-1 to t whose lower foot (``crbm.mocap.preprocess.PlantedFootRoot``'s choice) is in :func:`stance`
+    at frame t, that foot does not move over the ground; on the other steps the root moves as before. The
+    pose, heading, height and tilt are unchanged, and so are the other figures of this module but skating.
+
+    It is ``PlantedFootRoot``'s representation with the foot's step ``(fx, fz)`` set to 0 on those steps."""
+    from crbm.mocap.preprocess import PlantedFootRoot
+
+    _check(motion)
+    step = PlantedFootRoot.for_skeleton(motion.skeleton).fit([motion.frames], motion.skeleton.channel_names)
+    y = step.transform(motion.frames)
+    planted = stance(motion, height_tol=height_tol)
+    lower = step.lower_feet(motion.frames)
+    locked = np.flatnonzero(planted[np.arange(len(lower)), lower]) + 1
+    first = step.names_out.index(f"{motion.skeleton.joints[0].name}.{step.features[0]}")  # fx, then fz
+    y[locked, first:first + 2] = 0.0
+    return motion.replace(frames=step.inverse_transform(y, contexts=[step.context(motion.frames)]))
+
+
 def frame_angular_speed(motion: Motion) -> np.ndarray:
     """``(T - 1,)``: the joints' mean angular speed (module docstring) from each frame to the next, deg/s."""
     _check(motion, 2)
