@@ -173,9 +173,10 @@ class MotionModel:
         from the old style to the new one, and each settled frame is pulled toward the reference's frame of
         the same phase, ``v_{s+j} <- v_{s+j} + w_j (g_{r+j} - v_{s+j})`` with ``w_j = (j + 1) / handover``
         (``crbm.motion.sample.generate``'s ``guide``); from then on the chain runs free in the new style.
-        The chain's frames before s are those of the look-ahead (the same draws of ``generator``). A chain
-        without such strikes (a rig without feet, a clip that does not step) and ``handover=0`` change the
-        labels at the scheduled frame, cross-faded over ``blend`` frames."""
+        The chain's frames before s are those of the look-ahead (the same draws of ``generator``), so each
+        change costs the generation of the frames up to it plus the look-ahead and the reference again. A
+        chain without such strikes (a rig without feet, a clip that does not step) and ``handover=0`` change
+        the labels at the scheduled frame, cross-faded over ``blend`` frames."""
         if isinstance(schedule, int) and not isinstance(schedule, bool):
             schedule = [(self.styles[0] if self.styles else "", schedule)]
         n_frames = sum(int(n) for _, n in schedule)
