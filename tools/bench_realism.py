@@ -8,6 +8,8 @@ foot skating (stance-foot speed over root speed; ``published``: the real clips' 
 speed (cm/s), the joints' angular speed (deg/s), the gait period (s), and PSKL in both directions (real
 spectra against generated; ``published``: 0). Each row carries ``ratio`` (generated / real) and the issue's
 goal: stance-foot speed at most 2x the data's, angular speed within 20 %, gait period within 10 %.
+Rows ``skating_<style>_locked`` and ``stance_speed_<style>_locked``: the same clips after foot locking
+(``crbm.mocap.realism.lock_feet``, a post-process; it changes no other figure).
 ``--quick``: 2 clips of 300 frames.
 
 Walk -> run transitions (``transition_rows``): the demo's schedule (4 s of walking, then 4 s of running) from the
@@ -35,7 +37,9 @@ from benchkit import Stopwatch, row
 import crbm
 from crbm.mocap.realism import (
     clip_steps,
+    foot_skating,
     frame_angular_speed,
+    lock_feet,
     off_gait,
     realism,
     steady_step,
@@ -66,6 +70,10 @@ def run(*, quick: bool, device: str) -> dict:
         for key, value in f["pskl"].items():
             rows.append(row(f"pskl_{key}_{style}", value, 0.0, "lower"))
         print(f"{style}: " + ", ".join(f"{r['name']} {r['ours']:.3g}" for r in rows[-6:]), flush=True)
+        locked = [foot_skating(lock_feet(m)) for m in generated]  # the post-process: only skating changes
+        for key in ("skating", "stance_speed"):
+            ours, data = float(np.mean([s[key] for s in locked])), f[key]["real"]
+            rows.append(row(f"{key}_{style}_locked", ours, data, "lower", ratio=ours / data, goal=GOALS.get(key, "-")))
     moving, transitions = transition_rows({"label": model, "fcrbm": None}, quick=quick)
     rows += moving
     return {"rows": rows, "figures": figures, "chains": chains, "frames": frames, "fps": model.fps,
