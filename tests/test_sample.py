@@ -56,6 +56,24 @@ def test_first_generated_frame_is_the_documented_update(gen):
     torch.testing.assert_close(out[0, 0], model.visible_mean(ph, u)[0])
 
 
+def test_final_samples_average_hidden_draws_and_approach_the_mean_field_update(gen):
+    """k = 1, final_samples = n: E[v | mean of n draws of p(h | v, u)]. One draw lies far from the mean-field
+    update, 4096 lie within the 1 / sqrt(n) law of it; the draws come from the generator, seeded."""
+    model = _crbm(gen, dtype=F64)
+    seed = torch.randn(4, 4, generator=gen, dtype=F64)
+    exact = generate(model, seed, 1, k=1, generator=None)[:, 0]
+    errors = {}
+    for n in (1, 4096):
+        out = generate(model, seed, 1, k=1, n_chains=8, final_samples=n, generator=torch.Generator().manual_seed(n))
+        again = generate(model, seed, 1, k=1, n_chains=8, final_samples=n, generator=torch.Generator().manual_seed(n))
+        assert torch.equal(out, again)
+        errors[n] = (out[:, 0] - exact).abs().mean().item()
+    assert errors[1] > 0.01 and errors[4096] < errors[1] / 16
+    mean_field = generate(model, seed, 2, k=3, final_samples=5, mean_field=True, generator=None)
+    torch.testing.assert_close(mean_field, generate(model, seed, 2, k=3, mean_field=True, generator=None))
+    with pytest.raises(CRBMError, match="final_samples"):
+        generate(model, seed, 1, final_samples=-1, generator=None)
+
 @pytest.mark.parametrize("mean_field", [True, False])
 def test_gram_route_equals_the_two_product_route(mean_field, gen):
     model = _crbm(gen, d=5, h=8, dtype=F64)  # H <= 2 D: the W^T W route

@@ -149,6 +149,7 @@ class MotionModel:
         *,
         n_chains: int = 1,
         k: int = 30,
+        final_samples: int = 0,
         blend: int = 15,
         handover: int = HANDOVER,
         seed: Tensor | Motion | None = None,
@@ -164,6 +165,10 @@ class MotionModel:
         frames, at least the model's order of them at the model's rate), and then the clips continue it: on
         its skeleton, the root going on from where the seed clip is; or normalised frames (T0, D) with
         T0 >= the model's order.
+
+        ``k`` Gibbs updates settle each frame (Taylor's 30); ``final_samples`` (0: Taylor's mean-field last
+        update) is ``crbm.motion.sample.generate``'s: the last visible update from the mean of that many hidden
+        samples, which damps the motion less.
 
         At a change of style (``walk`` -> ``run``) each chain changes at a matching gait phase
         (``handover`` > 0 frames): it keeps the old style up to its first foot strike at or after the
@@ -203,16 +208,17 @@ class MotionModel:
                 seed = self.seeds[first]
             changes = len({s for s, _ in schedule}) > 1 and handover > 0
             if changes:
-                out = self._handover(schedule, seed, handover=handover, blend=blend, k=k, n_chains=n_chains,
-                                     generator=generator)
+                out = self._handover(schedule, seed, handover=handover, blend=blend, k=k, final_samples=final_samples,
+                                     n_chains=n_chains, generator=generator)
             else:
-                out = generate(self.model, seed, n_frames, k=k, n_chains=n_chains, labels=labels, generator=generator)
+                out = generate(self.model, seed, n_frames, k=k, final_samples=final_samples, n_chains=n_chains,
+                               labels=labels, generator=generator)
             full = torch.cat([seed.expand(out.shape[0], -1, -1), out], 1)
             clips = [self.to_motion(full[c], name=f"generated_{c}", context=context) for c in range(full.shape[0])]
             return [c.replace(frames=c.frames[seed.shape[-2] :]) for c in clips]
 
     def _handover(self, schedule: Sequence[tuple[str, int]], seed: Tensor, *, handover: int, blend: int, k: int,
-                  n_chains: int, generator: torch.Generator | None) -> Tensor:
+                  final_samples: int, n_chains: int, generator: torch.Generator | None) -> Tensor:
         """Generated frames (C, T, D) with a phase-matched hand-over at each change of style (:meth:`generate`)."""
         gen = generator
         if gen is None:  # a generator of its own, seeded from torch's global one, to replay the same draws
@@ -236,13 +242,14 @@ class MotionModel:
             horizon = min(n_frames, switch + look)
             going_on = labels[:, :horizon].clone()
             going_on[:, switch:] = rows[0]  # the old style past the scheduled frame
-            ahead = generate(self.model, seed, horizon, k=k, n_chains=n_chains, labels=going_on,
-                             guide=(target[:, :horizon], weight[:, :horizon]), generator=gen)
+            ahead = generate(self.model, seed, horizon, k=k, final_samples=final_samples, n_chains=n_chains,
+                             labels=going_on, guide=(target[:, :horizon], weight[:, :horizon]), generator=gen)
             ref_seed = self.seeds.get(new)
             ref = None
             if ref_seed is not None:
-                ref = generate(self.model, ref_seed, look + handover, k=k, n_chains=n_chains,
-                               labels=self.style_labels([(new, look + handover)], blend=0), generator=gen)
+                ref = generate(self.model, ref_seed, look + handover, k=k, final_samples=final_samples,
+                               n_chains=n_chains, labels=self.style_labels([(new, look + handover)], blend=0),
+                               generator=gen)
             for c in range(n_chains):
                 mine = seed[c] if seed.ndim == 3 else seed
                 strike = _first_strike(self, mine, ahead[c], switch, min(stop, horizon))
@@ -259,8 +266,8 @@ class MotionModel:
                 target[c, s : s + n] = ref[c, r : r + n]
                 weight[c, s : s + n] = w
         gen.set_state(state)
-        return generate(self.model, seed, n_frames, k=k, n_chains=n_chains, labels=labels, guide=(target, weight),
-                        generator=gen)
+        return generate(self.model, seed, n_frames, k=k, final_samples=final_samples, n_chains=n_chains,
+                        labels=labels, guide=(target, weight), generator=gen)
 
     # ------------------------------------------------------------------ filtering and filling
     def _one_layer(self) -> nn.Module:

@@ -92,13 +92,19 @@ def style_schedule(segments: list[tuple[int, int]], n_labels: int, *, blend: int
 class _Settler:
     """Runs the per-frame Gibbs settling of a one-layer model (see the module docstring)."""
 
-    def __init__(self, k: int, mean_field: bool, generator: torch.Generator | None, *, frames: int = 0):
+    def __init__(self, k: int, mean_field: bool, generator: torch.Generator | None, *, frames: int = 0,
+                 final_samples: int = 0):
         """``frames``: how many frames of the same shape will be settled in a row (``generate``); with more
-        than one, large CPU draws of the next frame's uniforms run on a second thread (see ``_noise``)."""
+        than one, large CPU draws of the next frame's uniforms run on a second thread (see ``_noise``).
+        ``final_samples``: n > 0 makes the final visible update E[v | mean of n hidden samples] instead of
+        E[v | hidden probabilities] (unless ``mean_field``)."""
         check_positive_int(k, "k (Gibbs steps per frame)")
+        if isinstance(final_samples, bool) or not isinstance(final_samples, int) or final_samples < 0:
+            raise CRBMError(f"final_samples must be a whole number >= 0, got {final_samples!r}")
         self.k, self.mean_field, self.generator = k, mean_field, generator
+        self.final = 0 if mean_field else final_samples
         self._gram: Tensor | None = None
-        self._buffers: list[Tensor] = []  # one or two (k - 1, B, H) buffers the noise is drawn into
+        self._buffers: list[Tensor] = []  # one or two (k - 1 + final, B, H) buffers the noise is drawn into
         self._frames_left = frames
         self._next: Future | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -110,9 +116,9 @@ class _Settler:
         uniforms or normals it consumes (``Units.noise``), visible updates are the visible family's mean."""
         k, batch, hidden = self.k, v.shape[0], cond.hidden
         pre = cond.hidden_pre(v)
+        noise = None if self.mean_field or (k == 1 and not self.final) else self._noise(hidden, pre)
         if k > 1:
             h = torch.empty_like(pre)
-            noise = None if self.mean_field else self._noise(hidden, pre)
             gram = self._gram_route(cond, batch) if missing is None else None
             if gram is not None:  # pre <- a_t + h (W^T W), written in place (no allocation per step)
                 a = cond.hidden_pre(cond.visible_bias)
@@ -126,12 +132,16 @@ class _Settler:
                     mean = cond.visible.mean(cond.visible_pre(h, out=vis))
                     v = mean if missing is None else torch.where(missing, mean, v)
                     cond.hidden_pre(v, out=pre)
-        mean = cond.visible_mean(hidden.mean(pre))
+        if self.final:  # the mean of ``final`` hidden samples, from the frame's last noise rows
+            h = torch.stack([hidden.sample_from(pre, noise[k - 1 + j]) for j in range(self.final)]).mean(0)
+        else:
+            h = hidden.mean(pre)
+        mean = cond.visible_mean(h)
         return mean if missing is None else torch.where(missing, mean, v)
 
     def _noise(self, units: Units, pre: Tensor) -> Tensor:
-        """The noise of the k - 1 hidden samples of a frame, (k - 1, B, H), drawn by ``units.noise`` from
-        ``crbm.engine.noise`` into reused buffers.
+        """The noise of the k - 1 (+ final) hidden samples of a frame, (k - 1 + final, B, H), drawn by
+        ``units.noise`` from ``crbm.engine.noise`` into reused buffers.
 
         torch's CPU generator is serial and, for many chains, drawing costs more than the Gibbs products.
         When more frames follow and the draw is large, the next frame's noise is drawn on a second thread
@@ -140,7 +150,7 @@ class _Settler:
         generator's final state equal those of drawing each frame in turn. While the thread runs, torch's
         intra-op threads are one fewer (restored by ``close``): matrix products on every core would make the
         two fight for the cores."""
-        shape = (self.k - 1, *pre.shape)
+        shape = (self.k - 1 + self.final, *pre.shape)
         if not self._buffers or self._buffers[0].shape != shape or self._buffers[0].dtype != pre.dtype:
             self._buffers = [torch.empty(shape, dtype=pre.dtype, device=pre.device)]
         if self._next is not None:
@@ -193,6 +203,7 @@ def generate(
     n_chains: int | None = None,
     labels: Tensor | None = None,
     mean_field: bool = False,
+    final_samples: int = 0,
     guide: tuple[Tensor, Tensor] | None = None,
     generator: torch.Generator | None,
 ) -> Tensor:
@@ -206,6 +217,9 @@ def generate(
         n_chains: C (default: 1, or the seed's first dimension).
         labels: style per generated frame, (n_frames, L) or (C, n_frames, L); rows may blend styles.
         mean_field: use hidden probabilities instead of samples (deterministic prediction).
+        final_samples: 0 (Taylor's) or n: the last visible update is E[v | (h_1 + ... + h_n) / n] with h_i
+            drawn from p(h | v, u) instead of E[v | p(h | v, u)]: between the mean-field update, whose
+            rollouts damp the motion, and one sample (n = 1), which jitters.
         guide: ``(g, w)``, target frames g (C, n_frames, D) and weights w (C, n_frames) in [0, 1]: each
             settled frame is pulled toward its target before it enters the history, v_t <- v_t + w_t (g_t -
             v_t) (w = 1 replaces it, w = 0 leaves it); one-layer models only. ``MotionModel.generate`` uses it
@@ -233,7 +247,7 @@ def generate(
                             f"got {tuple(target.shape)} and {tuple(weight.shape)}")
         guide = (target, weight.unsqueeze(-1))
     restore_threads = use_threads(step_work(model, c), buf.device)  # crbm.engine.threads: by the work
-    settler = _Settler(k, mean_field, generator, frames=n_frames)
+    settler = _Settler(k, mean_field, generator, frames=n_frames, final_samples=final_samples)
     try:
         if isinstance(model, TwoLayerCRBM):
             return _generate_two_layer(model, buf, t0, n_frames, settler)
