@@ -223,6 +223,12 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help=".bvh or .parquet")
     p.add_argument("--chains", type=int, default=1, help="independent sequences (default: %(default)s)")
     p.add_argument("--k", type=int, default=30, help="Gibbs steps per frame (default: %(default)s)")
+    p.add_argument("--final-samples", type=int, default=0, metavar="N",
+                   help="the last Gibbs update of each frame from the mean of N hidden samples instead of their "
+                   "probabilities (default 0: Taylor's mean-field update; 4 damps the motion less)")
+    p.add_argument("--lock-feet", action="store_true",
+                   help="post-process: move the root so that feet in stance do not slide "
+                   "(crbm.mocap.realism.lock_feet)")
     p.add_argument("--blend", type=int, default=15, help="frames of cross-fade at a style switch")
     p.add_argument("--handover", type=int, default=None,
                    help="frames over which a chain is handed over to the new style at its next foot strike "
@@ -261,8 +267,12 @@ def _run_generate(args: argparse.Namespace) -> int:
     elif args.seed_frames is not None:
         raise CRBMError("--seed-frames selects frames of --seed-clip; give the clip too")
     handover = {} if args.handover is None else {"handover": args.handover}
-    clips = model.generate(schedule, n_chains=args.chains, k=args.k, blend=args.blend, seed=seed,
-                           generator=torch.Generator().manual_seed(args.seed), **handover)
+    clips = model.generate(schedule, n_chains=args.chains, k=args.k, final_samples=args.final_samples,
+                           blend=args.blend, seed=seed, generator=torch.Generator().manual_seed(args.seed), **handover)
+    if args.lock_feet:
+        from crbm.mocap.realism import lock_feet
+
+        clips = [lock_feet(c) for c in clips]
     if args.out_fps is not None:
         clips = [resample(c, args.out_fps) for c in clips]
     for path in _write_clips(clips, args.out, args.units):

@@ -298,3 +298,22 @@ def test_cli_train_root_foot(tmp_path, data_root):
     assert main(["train", str(amc / "35_01.amc"), "--asf", str(amc / "35.asf"), "--out", str(model), "--epochs", "2",
                  "--hidden", "8", "--root", "foot"]) == 0
     assert load_motion_model(model).channels[:2] == ["root.fx", "root.fz"]
+
+
+def test_cli_generate_final_samples_and_lock_feet(tmp_path, capsys):
+    """--final-samples changes the frames; --lock-feet plants the stance feet (realism.lock_feet) and changes
+    only the root's ground path; a negative --final-samples is one line and exit 2, no file."""
+    from crbm.mocap.realism import foot_skating
+
+    paths = {}
+    for name, extra in (("plain", []), ("final", ["--final-samples", "4"]), ("locked", ["--lock-feet"])):
+        paths[name] = tmp_path / f"{name}.bvh"
+        assert main(["generate", "demo", "--frames", "60", "--k", "5", "--out", str(paths[name]), *extra]) == 0
+    plain, final, locked = (crbm.read_bvh(paths[n]) for n in ("plain", "final", "locked"))
+    assert not np.allclose(plain.frames, final.frames)
+    ground = [0, 2]  # the root's X and Z positions
+    np.testing.assert_allclose(np.delete(locked.frames, ground, 1), np.delete(plain.frames, ground, 1), atol=1e-3)
+    assert foot_skating(locked)["stance_speed"] < foot_skating(plain)["stance_speed"]
+    bad = tmp_path / "bad.bvh"
+    assert main(["generate", "demo", "--frames", "5", "--final-samples", "-1", "--out", str(bad)]) == 2
+    assert "final_samples" in capsys.readouterr().err and not bad.exists()
