@@ -217,6 +217,17 @@ def test_fill_is_exact_where_the_spline_is(model, walk):
         assert np.abs(off).max() > 0.5, method
 
 
+@pytest.mark.parametrize("method", ["linear", "spline", "slerp"])
+def test_interpolations_of_a_joint_missing_everywhere_are_zero_and_hide_nothing(walk, method):
+    """A joint missing in every frame has nothing to interpolate from: every method gives 0 there (the
+    recorded values never leak into the gap) and keeps the other joints exactly."""
+    cols = [i for i, n in enumerate(walk.channel_names) if n.split(".")[0] == "rfemur"]
+    out = interpolate_gaps(walk, [Gap(("rfemur",), 0, walk.n_frames)], method=method).frames
+    assert np.all(out[:, cols] == 0.0)
+    rest = np.setdiff1d(np.arange(walk.frames.shape[1]), cols)
+    assert np.array_equal(out[:, rest], walk.frames[:, rest])
+
+
 def test_fill_motion_needs_a_gap(walk):
     with pytest.raises(CRBMError, match="no gap"):
         fill_motion(walk, [])

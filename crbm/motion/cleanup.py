@@ -967,7 +967,9 @@ def interpolate_gaps(motion: Motion, gaps: Sequence[Gap], *, method: str = "line
     the not-a-knot cubic spline through every recorded frame of the channel (``scipy.interpolate``);
     ``"slerp"``: per joint, the quaternion slerp between the frames before and after the gap (positions
     linearly; ``crbm.mocap.resample``'s interpolation). Beyond the first or last recorded frame each holds
-    the nearest one. Recorded entries come back exactly."""
+    the nearest one. A channel with fewer than two recorded frames (spline), or a gap with no recorded frame
+    on either side (slerp), is filled linearly; a channel with nothing recorded is 0. Recorded entries come
+    back exactly."""
     from scipy.interpolate import CubicSpline
 
     from crbm.mocap.resample import _interpolate as slerp_frames
@@ -978,7 +980,7 @@ def interpolate_gaps(motion: Motion, gaps: Sequence[Gap], *, method: str = "line
     _, period = _channel_units(motion.skeleton)
     x, offsets = _unwrap(motion.frames, period, ~mask)
     xo = np.where(mask, np.nan, x)
-    out = _linear_fill(xo) - offsets if method == "linear" else motion.frames.copy()
+    out = _linear_fill(xo) - offsets  # also where a spline or a slerp has too little to go on
     if method == "spline":
         t = np.arange(motion.n_frames)
         for c in np.flatnonzero(mask.any(0)):
@@ -989,6 +991,8 @@ def interpolate_gaps(motion: Motion, gaps: Sequence[Gap], *, method: str = "line
                 out[:, c] = np.where(np.isnan(curve), _linear_fill(xo[:, [c]])[:, 0], curve) - offsets[:, c]
     elif method == "slerp":
         for g in gaps:
+            if g.start == 0 and g.end == motion.n_frames:
+                continue  # nothing recorded on either side: the linear fill's values stand
             a = motion.frames[g.start - 1] if g.start > 0 else motion.frames[g.end]
             b = motion.frames[g.end] if g.end < motion.n_frames else a
             f = (np.arange(g.start, g.end) - g.start + 1) / (g.end - g.start + 1)
