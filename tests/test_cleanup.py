@@ -14,8 +14,11 @@ from crbm.cli import main
 from crbm.engine.errors import CRBMError
 from crbm.mocap.metrics import joint_position_error
 from crbm.motion.cleanup import (
+    Q_RATIOS,
     Gap,
     OnlineFilter,
+    _fit_q,
+    _loglik,
     _on_clip,
     _shares,
     denoise_motion,
@@ -96,6 +99,22 @@ def test_smoother_beats_its_input_from_the_first_frame_and_keeps_clean_data():
     assert np.sqrt(np.mean(err[-10:] ** 2)) < 2.5 * np.sqrt(np.mean(err[200:400] ** 2))
     tiny = clean + rng.normal(0, 1e-3, clean.shape)
     assert np.abs(smooth_series(tiny, np.full(4, 1e-6))[0] - tiny).max() < 5e-3
+
+
+def test_process_intensity_is_found_between_the_grid_points():
+    """An integrated random walk whose ratio q / r = 10^-2.25 lies midway between two points of the coarse
+    grid (10^-2.5, 10^-2): the refined maximum-likelihood fit finds it to one refinement step (1/8 decade),
+    where the grid alone is a quarter decade off, and its likelihood is at least the best grid point's."""
+    rng = np.random.default_rng(0)
+    n, channels, ratio = 3000, 6, 10**-2.25
+    w = rng.multivariate_normal([0, 0], ratio * np.array([[1 / 3, 1 / 2], [1 / 2, 1]]), size=(n, channels))
+    velocity = np.cumsum(w[..., 1], 0)
+    x = np.cumsum(velocity + w[..., 0], 0) + rng.normal(0, 1.0, (n, channels))
+    q = _fit_q(x, np.ones(channels))
+    assert np.abs(np.log10(q) + 2.25).max() <= 0.125 + 1e-9
+    assert np.isclose(np.median(np.log10(q)), -2.25)
+    ll = _loglik(x, np.ones(channels), np.vstack([q[None], np.repeat(Q_RATIOS[:, None], channels, 1)]))
+    assert np.all(ll[0] >= ll[1:].max(0))
 
 
 def test_outliers_are_left_out():

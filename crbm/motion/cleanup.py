@@ -17,7 +17,8 @@ proportion to its precision and to how well the curve's past and future already 
 
 * r_c: the take's noise level, estimated per channel (:func:`estimate_noise`) unless the user gives it.
 * q_c: chosen per channel and per take by maximum likelihood over a grid of ratios q_c / r_c
-  (``Q_RATIOS``), scoring the filter's one-step predictive density of the recorded values.
+  (``Q_RATIOS``, then ``REFINE`` around the best), scoring the filter's one-step predictive density of
+  the recorded values.
 * m_t, p_c: the model's mean-field one-step prediction of frame t from the smoothed frames before it
   (``crbm.motion.sample.predict_next``, in the model's representation and at its frame rate: a clip at a whole
   multiple K of the model's rate is cut into K interleaved sub-clips), mapped back to the clip's channels.
@@ -70,6 +71,7 @@ GATE = 5.0  # innovations beyond this many predictive standard deviations are ou
 REACQUIRE = 5  # after this many rejections in a row the filter restarts from the observation
 OUTLIERS = 0.01  # the share of outliers the likelihood allows for (a uniform density over a channel's range)
 Q_RATIOS = 10.0 ** np.arange(-8.0, 8.01, 0.5)  # q_c / r_c tried per channel (maximum likelihood)
+REFINE = 10.0 ** np.array([-0.25, -0.125, 0.125, 0.25])  # then these multiples of the best ratio
 _NOISE_FLOOR = 1e-6  # smallest noise std, relative to the channel's unit (degree, radian or length unit)
 _BURN_IN = 3  # observations per channel before the likelihood counts (the state is still diffuse)
 _CHI2_MEDIAN = 0.45493642311957283  # median of chi-square with one degree of freedom
@@ -294,18 +296,30 @@ def _backward(fw: _Forward) -> np.ndarray:
     return value
 
 
-def _fit_q(x: np.ndarray, r: np.ndarray, *, pseudo=None, pseudo_var=None) -> np.ndarray:
-    """Per column of ``x`` (T, C): the process intensity q = ratio * r with the ratio of ``Q_RATIOS`` that
-    maximises the likelihood of the recorded values (one batched forward pass over every ratio)."""
-    g, c = len(Q_RATIOS), x.shape[1]
+def _loglik(x: np.ndarray, r: np.ndarray, ratios: np.ndarray, *, pseudo=None, pseudo_var=None) -> np.ndarray:
+    """The log-likelihood (G, C) of the recorded values of each column of ``x`` (T, C) under the process
+    intensities q = ``ratios`` (G, C) * r: one batched forward pass over the G C series."""
+    g = ratios.shape[0]
 
-    def tile(a):  # the columns once per ratio: (T, C) -> (T, G C), (C,) -> (G C,)
+    def tile(a):  # the columns once per row of ratios: (T, C) -> (T, G C), (C,) -> (G C,)
         return None if a is None else np.tile(a, (1, g) if a.ndim == 2 else g)
 
-    fw = _forward(tile(x), tile(r), np.repeat(Q_RATIOS, c) * tile(r), pseudo=tile(pseudo),
-                  pseudo_var=tile(pseudo_var), keep=False)
-    best = fw.loglik.reshape(g, c).argmax(0)
-    return Q_RATIOS[best] * r
+    fw = _forward(tile(x), tile(r), (ratios * r).ravel(), pseudo=tile(pseudo), pseudo_var=tile(pseudo_var),
+                  keep=False)
+    return fw.loglik.reshape(ratios.shape)
+
+
+def _fit_q(x: np.ndarray, r: np.ndarray, *, pseudo=None, pseudo_var=None) -> np.ndarray:
+    """Per column of ``x`` (T, C): the process intensity q = ratio * r whose ratio maximises the likelihood of
+    the recorded values, first over ``Q_RATIOS`` (a factor sqrt(10) apart), then over ``REFINE`` times the
+    best of them (the grid's neighbours of the best lie beyond), so that the ratio is found to a factor
+    10^(1/8); the best of these, the coarse one on a tie."""
+    c = x.shape[1]
+    coarse = _loglik(x, r, np.repeat(Q_RATIOS[:, None], c, 1), pseudo=pseudo, pseudo_var=pseudo_var)
+    centre = Q_RATIOS[coarse.argmax(0)]
+    ratios = np.vstack([centre, REFINE[:, None] * centre])
+    ll = np.vstack([coarse.max(0), _loglik(x, r, ratios[1:], pseudo=pseudo, pseudo_var=pseudo_var)])
+    return ratios[ll.argmax(0), np.arange(c)] * r
 
 
 def smooth_series(
