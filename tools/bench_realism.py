@@ -66,12 +66,7 @@ def run(*, quick: bool, device: str) -> dict:
         real = [c for c, s in zip(clips, styles) if s == style]
         generated = model.generate([(style, frames)], n_chains=chains, generator=torch.Generator().manual_seed(0))
         f = figures[style] = realism(generated, real, fps=model.fps)
-        for key, better in (("skating", "lower"), ("stance_speed", "lower"), ("angular_speed", "closer"),
-                            ("gait_period", "closer")):
-            ours, data = f[key]["motion"], f[key]["real"]
-            rows.append(row(f"{key}_{style}", ours, data, better, ratio=ours / data, goal=GOALS.get(key, "-")))
-        for key, value in f["pskl"].items():
-            rows.append(row(f"pskl_{key}_{style}", value, 0.0, "lower"))
+        rows += figure_rows(f, style)
         print(f"{style}: " + ", ".join(f"{r['name']} {r['ours']:.3g}" for r in rows[-6:]), flush=True)
         locked = [foot_skating(lock_feet(m)) for m in generated]  # the post-process: only skating changes
         for key in ("skating", "stance_speed"):
@@ -81,16 +76,23 @@ def run(*, quick: bool, device: str) -> dict:
         other = model.generate([(style, frames)], n_chains=chains, final_samples=FINAL_SAMPLES,
                                generator=torch.Generator().manual_seed(0))
         g = figures[f"{style}_final{FINAL_SAMPLES}"] = realism(other, real, fps=model.fps)
-        for key in ("skating", "stance_speed", "angular_speed", "gait_period"):
-            ours, data = g[key]["motion"], g[key]["real"]
-            better = "lower" if key in ("skating", "stance_speed") else "closer"
-            rows.append(row(f"{key}_{style}_final{FINAL_SAMPLES}", ours, data, better, ratio=ours / data,
-                            goal=GOALS.get(key, "-")))
-        rows.append(row(f"pskl_real_to_other_{style}_final{FINAL_SAMPLES}", g["pskl"]["real_to_other"], 0.0, "lower"))
+        rows += figure_rows(g, f"{style}_final{FINAL_SAMPLES}")
     moving, transitions = transition_rows({"label": model, "fcrbm": None}, quick=quick)
     rows += moving
     return {"rows": rows, "figures": figures, "chains": chains, "frames": frames, "fps": model.fps,
             "transitions": transitions}
+
+
+def figure_rows(f: dict, tag: str) -> list[dict]:
+    """The rows of one set of :func:`crbm.mocap.realism.realism` figures ``f``, named ``<figure>_<tag>``:
+    skating, stance speed, angular speed and gait period against the real clips' (with their ratio and the
+    goal), then PSKL both ways."""
+    out = []
+    for key, better in (("skating", "lower"), ("stance_speed", "lower"), ("angular_speed", "closer"),
+                        ("gait_period", "closer")):
+        ours, data = f[key]["motion"], f[key]["real"]
+        out.append(row(f"{key}_{tag}", ours, data, better, ratio=ours / data, goal=GOALS.get(key, "-")))
+    return out + [row(f"pskl_{key}_{tag}", value, 0.0, "lower") for key, value in f["pskl"].items()]
 
 
 def _fcrbm(quick: bool) -> tuple[crbm.MotionModel, str]:

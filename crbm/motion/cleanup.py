@@ -707,16 +707,17 @@ def _interpolations(motion: Motion, gaps: Sequence[Gap], reference: np.ndarray, 
 
 
 def _fill_candidates(motion: Motion, gaps: Sequence[Gap], mask: np.ndarray, x: np.ndarray, offsets: np.ndarray,
-                     model, style: str | None) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+                     r: np.ndarray, model, style: str | None
+                     ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """The candidate fills of :func:`fill_motion` with a model, on the unwrapped clip ``x`` (T, C) (whole
-    turns ``offsets``, :func:`_unwrap`) whose ``mask`` (T, C) entries are missing: ``(checks, on_windows,
+    turns ``offsets``, :func:`_unwrap`; noise variances ``r`` (C,)) whose ``mask`` (T, C) entries are
+    missing: ``(checks, on_windows,
     finals)``. ``checks[i]`` (T, C) bool marks the validation windows of gap i (none where the clip has no
     room); ``on_windows`` are the candidates with every window hidden as well, ``finals`` the same
     candidates with only the gaps missing, in the order: the smoother with the model at each weight of
     ``WEIGHTS``, then each of ``INTERPOLATIONS``."""
     _, period = _channel_units(motion.skeleton)
     xo = np.where(mask, np.nan, x)
-    r = noise_variances(motion, x, observed=~mask)
     k, _ = _sub_clips(motion, model.fps)
     windows = _validation_windows(motion, mask, gaps, (model.order + 1) * max(k, 1) + 2)
     checks = [_gap_mask(motion, [w for j, w in windows if j == i], None) if any(j == i for j, _ in windows)
@@ -788,7 +789,7 @@ def fill_motion(motion: Motion, gaps: Sequence[Gap], *, model=None, style: str |
     if model is None:
         y, _ = smooth_series(xo, r)
         return motion.replace(frames=np.where(mask, _blend_edges(y, x, mask), x) - offsets, name=name)
-    checks, on_windows, finals = _fill_candidates(motion, gaps, mask, x, offsets, model, style)
+    checks, on_windows, finals = _fill_candidates(motion, gaps, mask, x, offsets, r, model, style)
     y = x.copy()
     for g, check in zip(gaps, checks, strict=True):
         if check.any():

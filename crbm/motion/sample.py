@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import torch
 from torch import Tensor
 
-from crbm.engine.checks import check_positive_int
+from crbm.engine.checks import check_int_at_least, check_positive_int
 from crbm.engine.errors import CRBMError
 from crbm.engine.progress import steps
 from crbm.engine.rbm import Conditioned
@@ -99,8 +99,7 @@ class _Settler:
         ``final_samples``: n > 0 makes the final visible update E[v | mean of n hidden samples] instead of
         E[v | hidden probabilities] (unless ``mean_field``)."""
         check_positive_int(k, "k (Gibbs steps per frame)")
-        if isinstance(final_samples, bool) or not isinstance(final_samples, int) or final_samples < 0:
-            raise CRBMError(f"final_samples must be a whole number >= 0, got {final_samples!r}")
+        check_int_at_least(final_samples, "final_samples", 0)
         self.k, self.mean_field, self.generator = k, mean_field, generator
         self.final = 0 if mean_field else final_samples
         self._gram: Tensor | None = None
