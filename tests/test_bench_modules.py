@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+import crbm
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 NAMES = sorted(p.stem for p in TOOLS.glob("bench_*.py"))
@@ -144,6 +147,34 @@ def test_semi_supervised_parts_and_fractions_are_chosen_by_name(monkeypatch):
     monkeypatch.setenv("CRBM_BENCH_PARTS", "RBM")
     with pytest.raises(SystemExit, match="CRBM_BENCH_PARTS: expected some of DBN, sparse, DBM, KNN, got"):
         bench.chosen()
+
+
+def test_semi_supervised_dbm_budget_is_the_dbm_benchmarks_or_a_tenth(monkeypatch):
+    monkeypatch.syspath_prepend(str(TOOLS))
+    bench = importlib.import_module("bench_mnist_semi")
+    full = importlib.import_module("bench_mnist_dbm").settings(quick=False)
+    assert bench.settings(quick=False)["dbm"]["joint"] == full["dbm"]
+    assert bench.settings(quick=False)["dbm"]["pretrain"] == full["pretrain"]
+    monkeypatch.setenv("CRBM_BENCH_DBM_BUDGET", "short")
+    short = bench.settings(quick=False)["dbm"]
+    assert (short["pretrain"]["epochs"], short["joint"]["epochs"]) == (30, 30)
+    monkeypatch.setenv("CRBM_BENCH_DBM_BUDGET", "long")
+    with pytest.raises(SystemExit, match="CRBM_BENCH_DBM_BUDGET: expected full or short, got 'long'"):
+        bench.settings(quick=False)
+
+
+def test_dbm_training_kept_in_a_folder_continues_where_it_stopped(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(TOOLS))
+    bench = importlib.import_module("bench_mnist_dbm")
+    data = (torch.rand(60, 12, generator=torch.Generator().manual_seed(0)) < 0.4).float()
+    pre = crbm.TrainConfig(epochs=1, batch_size=20, verbose=False, progress=False)
+    joint = crbm.TrainConfig(epochs=3, batch_size=20, k=2, n_chains=20, verbose=False, progress=False, seed=1)
+    whole = bench.train_dbm(data, 6, 4, pre, joint, keep=tmp_path / "whole")
+    stopped = bench.train_dbm(data, 6, 4, pre, joint, keep=tmp_path / "cut", callbacks=[lambda e, f, m: e >= 0])
+    assert not torch.equal(stopped.joint_rbm.weight, whole.joint_rbm.weight)  # one epoch of three
+    again = bench.train_dbm(data, 6, 4, pre, joint, keep=tmp_path / "cut")
+    assert torch.equal(again.joint_rbm.weight, whole.joint_rbm.weight)
+    assert (tmp_path / "cut-pretrained.safetensors").exists() and (tmp_path / "cut-joint.safetensors").exists()
 
 
 def test_ratings_folds_read_ml1m_as_seeded_holdouts(tmp_path, monkeypatch):

@@ -35,6 +35,7 @@ Data: ``CRBM_DATA`` (its ``mnist/`` folder) or ``~/.cache/crbm/mnist``.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import torch
 from benchkit import progress_log, row, save_model
@@ -88,13 +89,29 @@ def evaluate(dbm: crbm.DBM, train: torch.Tensor, test: torch.Tensor, s: dict, de
     return {"elbo": elbo, "log_z": z.log_z, "log_z_std": z.log_z_std}
 
 
-def train_dbm(train: torch.Tensor, n_h1: int, n_h2: int, pre_cfg, dbm_cfg, *, before=None, callbacks=()) -> crbm.DBM:
+def train_dbm(train: torch.Tensor, n_h1: int, n_h2: int, pre_cfg, dbm_cfg, *, before=None, callbacks=(),
+              keep: Path | None = None) -> crbm.DBM:
     """Pretrain, call ``before(dbm)`` on the composed model, then train jointly (``callbacks`` go to
-    ``crbm.fit``); returns the DBM."""
-    dbm = crbm.pretrain_dbm(train, n_h1, n_h2, pre_cfg, generator=torch.Generator().manual_seed(1))
+    ``crbm.fit``); returns the DBM. ``keep``: a path stem under which the pretrained DBM
+    (``<keep>-pretrained.safetensors``) and the joint training's checkpoint (``<keep>-joint.safetensors``,
+    every epoch) are kept, so that a run stopped at any point continues from where it was (the same figures
+    as an uninterrupted run)."""
+    if keep is None:
+        dbm = crbm.pretrain_dbm(train, n_h1, n_h2, pre_cfg, generator=torch.Generator().manual_seed(1))
+        if before is not None:
+            before(dbm)
+        crbm.fit(dbm, train, dbm_cfg, callbacks=callbacks)
+        return dbm
+    start, ck = Path(f"{keep}-pretrained.safetensors"), Path(f"{keep}-joint.safetensors")
+    if start.exists():
+        dbm = crbm.load_model(start)
+    else:
+        dbm = crbm.pretrain_dbm(train, n_h1, n_h2, pre_cfg, generator=torch.Generator().manual_seed(1))
+        crbm.save_checkpoint(start, dbm)
     if before is not None:
         before(dbm)
-    crbm.fit(dbm, train, dbm_cfg, callbacks=callbacks)
+    crbm.fit(dbm, train, dataclasses.replace(dbm_cfg, checkpoint=str(ck)), callbacks=callbacks,
+             resume=ck if ck.exists() else None)
     return dbm
 
 

@@ -26,10 +26,13 @@ the first tried, the earlier epoch) are retrained on the whole labelled fraction
 once. KNN: k chosen the same way.
 Pretraining (ours, not tuned): RBMs with ``rbm.m``'s settings (rate 0.1, momentum 0.5 then 0.9, weight decay
 2e-4, batches of 100); sparse layers with target 0.1, KL cost 3, rate 0.1, initial scale 0.1
-(``bench_mnist_sparse``'s). DBM (``settings()["dbm"]``): ``bench_mnist_dbm``'s full-run settings with a smaller
-budget: trained on the grey levels, each pretraining RBM 30 epochs of CD-1 at rate 0.05, then 30 epochs of
-joint training at rate 0.001 decayed linearly to 0.0001, 100 persistent chains, 5 Gibbs steps per update,
-10 mean-field updates per batch; q(h2 | v) for the classifier's input with 30 mean-field updates.
+(``bench_mnist_sparse``'s). DBM (``settings()["dbm"]``): ``bench_mnist_dbm``'s full-run settings, trained on
+the grey levels: each pretraining RBM 100 epochs of CD-1 at rate 0.05, then 300 epochs of joint training at rate
+0.001 decayed linearly to 0.0001, 100 persistent chains, 5 Gibbs steps per update, 10 mean-field updates per
+batch; q(h2 | v) for the classifier's input with 30 mean-field updates. ``CRBM_BENCH_DBM_BUDGET=short``: 30
+pretraining and 30 joint epochs instead (a tenth of the joint budget). With ``CRBM_BENCH_MODELS``, the DBM's
+pretrained state and its joint training's checkpoint (every epoch) are kept in that folder too, so a stopped
+run continues where it was.
 ``CRBM_BENCH_PARTS=DBM`` (any of DBN, sparse, DBM, KNN, comma-separated; default all) pretrains and fine-tunes
 only those rows, and ``CRBM_BENCH_FRACTIONS=0.01,0.1`` (default all four) runs only those fractions; every row
 run is the same computation as in a whole run (the same seeds). ``CRBM_BENCH_MODELS=FOLDER``: the pretrained
@@ -46,6 +49,7 @@ import os
 from pathlib import Path
 
 import torch
+from bench_mnist_dbm import settings as mnist_dbm_settings
 from bench_mnist_dbm import train_dbm
 from bench_mnist_sparse import SPARSE, SPARSE_INIT
 from benchkit import Stopwatch, row
@@ -107,12 +111,16 @@ def settings(quick: bool) -> dict:
                 "lrs": (0.1,), "dropouts": ((0.0, 0.0), (0.2, 0.5)), "ks": (1, 3, 5),
                 "dbm": {"pretrain": {"epochs": 2, "learning_rate": 0.05},
                         "joint": {"epochs": 2, "learning_rate": 0.005, "k": 5, "n_chains": 100}, "q_steps": 10}}
+    budget = os.environ.get("CRBM_BENCH_DBM_BUDGET", "full")
+    if budget not in ("full", "short"):
+        raise SystemExit(f"CRBM_BENCH_DBM_BUDGET: expected full or short, got {budget!r}")
+    full = mnist_dbm_settings(quick=False)
+    dbm = {"pretrain": full["pretrain"], "joint": full["dbm"]}
+    if budget == "short":
+        dbm = {"pretrain": {**full["pretrain"], "epochs": 30}, "joint": {**full["dbm"], "epochs": 30}}
     return {"pool": 60000, "n_test": 10000, "pre_epochs": 30, "fine_epochs": 60, "top_only": 5, "eval_every": 5,
             "lrs": (0.1, 0.03), "dropouts": ((0.0, 0.0), (0.2, 0.5)), "ks": (1, 3, 5, 7),
-            "dbm": {"pretrain": {"epochs": 30, "learning_rate": 0.05},
-                    "joint": {"epochs": 30, "learning_rate": 0.001, "lr_schedule": "linear", "lr_final": 0.1, "k": 5,
-                              "n_chains": 100},
-                    "q_steps": 30}}
+            "dbm": {**dbm, "q_steps": 30}}
 
 
 def labelled_subset(labels: torch.Tensor, fraction: float, generator: torch.Generator) -> torch.Tensor:
@@ -230,8 +238,12 @@ def run(*, quick: bool, device: str) -> dict:
         watch.restart()
         d = s["dbm"]
         common = crbm.TrainConfig(device=device, verbose=False)  # batches of 100, momentum 0.5 then 0.9, decay 2e-4
-        (dbm,) = pretrained("dbm", lambda: [train_dbm(x, *DBM_SIZES, dataclasses.replace(common, **d["pretrain"]),
-                                                      dataclasses.replace(common, **d["joint"], seed=1))], quick)
+        key = f"dbm-e{d['joint']['epochs']}"  # the joint-training budget names the kept model
+        folder = os.environ.get("CRBM_BENCH_MODELS")
+        keep = Path(folder) / f"mnist-semi-{'quick-' if quick else ''}{key}" if folder else None
+        (dbm,) = pretrained(key, lambda: [train_dbm(x, *DBM_SIZES, dataclasses.replace(common, **d["pretrain"]),
+                                                    dataclasses.replace(common, **d["joint"], seed=1), keep=keep)],
+                            quick)
         aug_x, aug_test = (dbm_inputs(dbm, images, steps=d["q_steps"]) for images in (x, test_x))  # [v, q(h2|v)]
         makers["two-layer DBM"] = (lambda **kw: DBNClassifier.from_dbm(dbm, 10, generator=out_init(), **kw),
                                    aug_x, aug_test)

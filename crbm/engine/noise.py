@@ -31,7 +31,7 @@ the matrix, so a draw is filled in blocks of 32,768 words on as many threads as 
 numbers on any thread count and any block size or order.
 
 torch's generator fills the draws that gain nothing: those of matrices of fewer than 16,384 numbers (a
-counter draw's fixed cost, about 25 us of numpy calls, eats what it saves there; the rule looks at the
+counter draw's fixed cost, about 20 us of numpy calls, eats what it saves there; the rule looks at the
 matrix, not the draw, so that a draw still equals its matrices drawn in turn), dtypes other than float32
 and float64, other devices (torch's CUDA generator is Philox, counter-based already), and all normals
 (``torch.randn``'s Box-Muller is vectorised already). ``set_source("torch")`` (or the environment variable
@@ -179,6 +179,12 @@ def _mix(z: np.ndarray, t: np.ndarray) -> np.ndarray:
 def _keys(generator: torch.Generator | None, streams: int) -> np.ndarray:
     """Each stream's start and odd increment, ``(streams, 2)`` uint64, from two words of ``generator`` each."""
     words = torch.empty(streams, 2, dtype=torch.int64).random_(generator=generator).numpy().view(np.uint64)
+    if streams == 1:  # the same rule on Python integers: a fifth of the numpy calls' fixed cost
+        g = int(words[0, 1]) | 1
+        if (g ^ (g >> 1)).bit_count() < 24:
+            g ^= int(_ALTERNATE)
+        words[0, 1] = g
+        return words
     g = words[:, 1]
     np.bitwise_or(g, _S1, out=g)
     weak = np.bitwise_count(g ^ (g >> _S1)) < 24  # few bit changes: SplittableRandom's mixGamma
@@ -209,15 +215,17 @@ def _fill(out: Tensor, keys: np.ndarray, first: int) -> None:
     in blocks of at most ``_BLOCK`` words, on up to ``torch.get_num_threads()`` threads."""
     grid = out.numpy().reshape(len(keys), -1)
     per = _FLOAT[grid.dtype][0]
+    if len(keys) == 1 and grid.shape[1] <= per * (_BLOCK - 1):  # one block, on this thread
+        _scratch((first + grid.shape[1]) // per + 1)
+        _fill_block(grid, keys, first)
+        return
     span = per * (_BLOCK - 1) if grid.shape[1] > per * (_BLOCK - 1) else grid.shape[1]  # numbers of a stream
     rows = max(1, (_BLOCK - 1) // (span // per + 1))  # streams per block (a block may start mid-word: + 1)
     blocks = [(r, c) for r in range(0, len(keys), rows) for c in range(0, grid.shape[1], span)]
     last_word = (first + grid.shape[1]) // per + 1
 
     def run(part) -> None:
-        if getattr(_local, "index", np.empty(0)).size < last_word or _local.x.size != _BLOCK:
-            _local.x, _local.t = np.empty(_BLOCK, np.uint64), np.empty(_BLOCK, np.uint64)
-            _local.index = np.arange(max(last_word, _BLOCK), dtype=np.uint64)
+        _scratch(last_word)
         for r, c in part:
             _fill_block(grid[r : r + rows, c : c + span], keys[r : r + rows], first + c)
 
@@ -229,6 +237,13 @@ def _fill(out: Tensor, keys: np.ndarray, first: int) -> None:
     run(blocks[::threads])
     for f in others:
         f.result()
+
+
+def _scratch(words: int) -> None:
+    """Make sure this thread has its two scratch blocks and the word indices 0 .. at least ``words`` - 1."""
+    if getattr(_local, "index", np.empty(0)).size < words or _local.x.size != _BLOCK:
+        _local.x, _local.t = np.empty(_BLOCK, np.uint64), np.empty(_BLOCK, np.uint64)
+        _local.index = np.arange(max(words, _BLOCK), dtype=np.uint64)
 
 
 def _executor() -> ThreadPoolExecutor:
