@@ -118,16 +118,17 @@ class _Settler:
         noise = None if self.mean_field or (k == 1 and not self.final) else self._noise(hidden, pre)
         if k > 1:
             h = torch.empty_like(pre)
+            rounds = [None] * (k - 1) if noise is None else noise.unbind(0)  # one call, not k - 1 selects
             gram = self._gram_route(cond, batch) if missing is None else None
             if gram is not None:  # pre <- a_t + h (W^T W), written in place (no allocation per step)
                 a = cond.hidden_pre(cond.visible_bias)
                 for s in range(k - 1):
-                    h = hidden.mean(pre) if noise is None else hidden.sample_from(pre, noise[s], out=h)
+                    h = hidden.mean(pre) if noise is None else hidden.sample_from(pre, rounds[s], out=h)
                     torch.addmm(a, h, gram, out=pre)
             else:
                 vis = torch.empty_like(v)
                 for s in range(k - 1):
-                    h = hidden.mean(pre) if noise is None else hidden.sample_from(pre, noise[s], out=h)
+                    h = hidden.mean(pre) if noise is None else hidden.sample_from(pre, rounds[s], out=h)
                     mean = cond.visible.mean(cond.visible_pre(h, out=vis))
                     v = mean if missing is None else torch.where(missing, mean, v)
                     cond.hidden_pre(v, out=pre)
