@@ -207,6 +207,8 @@ def test_bad_gaps_are_refused(walk, gap, message):
 
 def test_parse_gap():
     assert parse_gap("rfemur, rtibia:100:160") == Gap(("rfemur", "rtibia"), 100, 160)
+    assert parse_gap("mixamorig:LeftLeg,mixamorig:LeftFoot:10:40") == Gap(
+        ("mixamorig:LeftLeg", "mixamorig:LeftFoot"), 10, 40)  # Mixamo's joint names hold a colon
     for bad in ("rfemur:100", "rfemur:a:3", ":1:2", "rfemur;1;2"):
         with pytest.raises(CRBMError, match="JOINTS:START:END"):
             parse_gap(bad)

@@ -575,8 +575,9 @@ class Gap:
 
 
 def parse_gap(text: str) -> Gap:
-    """``"rfemur,rtibia:100:160"`` -> Gap(("rfemur", "rtibia"), 100, 160)."""
-    found = re.fullmatch(r"\s*([^:]+):\s*(-?\d+)\s*:\s*(-?\d+)\s*", text)
+    """``"rfemur,rtibia:100:160"`` -> Gap(("rfemur", "rtibia"), 100, 160). The frames are the last two fields,
+    so joint names may hold colons (Mixamo's ``mixamorig:LeftLeg:10:40``)."""
+    found = re.fullmatch(r"\s*(.+?)\s*:\s*(-?\d+)\s*:\s*(-?\d+)\s*", text)
     joints = () if found is None else tuple(j.strip() for j in found.group(1).split(",") if j.strip())
     if found is None or not joints:
         raise CRBMError(f"gap {text!r}: expected JOINTS:START:END, e.g. rfemur,rtibia:100:160")
