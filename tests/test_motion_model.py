@@ -292,6 +292,22 @@ def test_planted_foot_root_model_saves_loads_and_gives_clips_back(cmu, tmp_path)
     assert generated.n_frames == 20 and np.isfinite(generated.frames).all()
 
 
+def test_contacts_model_saves_loads_and_generates_with_its_contact_channels(cmu, tmp_path):
+    """contacts=True (FootContacts): a channel per foot after the pose, kept through save and load; generated
+    clips come back on the skeleton's channels, and a training clip comes back with pin off."""
+    _, train, _ = cmu
+    model = train_motion_model(train[:4], kind="crbm", hidden=8, epochs=2, seed=3, contacts=True)
+    again = MotionModel.load(model.save(tmp_path / "contacts.safetensors"))
+    assert [c.rsplit(".", 1)[1] for c in again.channels[-2:]] == ["contact", "contact"]
+    assert again.pipeline.steps[0].pin
+    (generated,) = again.generate(20, generator=torch.Generator().manual_seed(0))
+    assert generated.frames.shape == (20, len(again.skeleton.channel_names)) and np.isfinite(generated.frames).all()
+    again.pipeline.steps[0].pin = False
+    clip = model.on_rig(train[0])
+    (frames,) = again.transform([clip])
+    np.testing.assert_allclose(again.to_motion(frames, context=clip).frames, clip.frames, atol=1e-4)
+
+
 def test_cli_train_root_foot(tmp_path, data_root):
     amc = data_root / "mocap" / "cmu" / "35"
     model = tmp_path / "m.safetensors"

@@ -17,6 +17,7 @@ from crbm.mocap.preprocess import (
     BodyCentredRoot,
     Downsample,
     DropConstant,
+    FootContacts,
     FrameDifferences,
     JointAngles,
     Pipeline,
@@ -363,3 +364,59 @@ def test_planted_foot_root_zero_step_plants_the_lower_foot():
         PlantedFootRoot.for_skeleton(sk).fit([clip[:, :13]], sk.channel_names[:13])
     with pytest.raises(CRBMError, match="root must be one of"):
         body_centred_pipeline(sk, root="feet")
+
+
+def test_foot_contacts_appended_and_dropped_exactly_and_kept_in_state():
+    """contacts=True: one 0/1 channel per foot after the pose (the clip's stance by crbm.mocap.realism.contacts),
+    with either root; without pin the inverse is exact, also after a JSON state round trip."""
+    from crbm.mocap.realism import contacts
+
+    rng = np.random.default_rng(16)
+    sk = _legs_skeleton()
+    clips = [_stepping_clip(rng, n) for n in (160, 120)]
+    for root in ("velocity", "foot"):
+        pipe = body_centred_pipeline(sk, contacts=True, root=root)
+        step = pipe.steps[0]
+        assert isinstance(step, FootContacts) and step.pin
+        step.pin = False
+        z = pipe.fit_transform(clips, sk.channel_names)
+        assert step.names_out == sk.channel_names + ["lfoot.contact", "rfoot.contact"]
+        assert pipe.names_out[-2:] == ["lfoot.contact", "rfoot.contact"] and z[0].shape[1] == 12
+        flags = step.transform(clips[0])[:, -2:]
+        np.testing.assert_array_equal(flags, contacts(Motion(sk, clips[0], 30.0)))
+        assert 0 < flags.mean() < 1
+        again = Pipeline.from_state(json.loads(json.dumps(pipe.state_dict())))
+        assert isinstance(again.steps[0], FootContacts) and not again.steps[0].pin
+        contexts = pipe.contexts(clips)
+        for p in (pipe, again):
+            back = p.inverse_transform(z, contexts=contexts)
+            assert max(np.abs(b - c).max() for b, c in zip(back, clips, strict=True)) < 1e-9
+
+
+def test_foot_contacts_pin_holds_the_contact_foot_and_moves_the_root_otherwise():
+    """With pin, a foot whose contact is on does not move over the ground on the step into that frame (the
+    larger contact wins when both are on); steps without a contact and every other channel are the clip's."""
+    rng = np.random.default_rng(17)
+    sk = _legs_skeleton()
+    clip = _stepping_clip(rng)
+    step = FootContacts.for_skeleton(sk).fit([clip], sk.channel_names)
+    y = step.transform(clip)
+    t = np.arange(len(clip))
+    y[:, -2:] = np.stack([t % 20 < 8, (t % 20 >= 6) & (t % 20 < 16)], axis=1) * np.array([0.9, 0.7])
+    x = step.inverse_transform(y)
+    feet = joint_positions(Motion(sk, x, 30.0))[:, [3, 6], :][:, :, [0, 2]]
+    for k in range(1, len(clip)):
+        on = y[k, -2:] > 0.5
+        if on.any():
+            f = int(np.argmax(y[k, -2:]))
+            assert np.linalg.norm(feet[k, f] - feet[k - 1, f]) < 1e-9
+        else:
+            np.testing.assert_allclose(x[k, [0, 2]] - x[k - 1, [0, 2]], clip[k, [0, 2]] - clip[k - 1, [0, 2]],
+                                       atol=1e-9)
+    others = [c for c in range(clip.shape[1]) if c not in (0, 2)]
+    np.testing.assert_array_equal(x[:, others], clip[:, others])
+    assert np.abs(x[:, [0, 2]] - clip[:, [0, 2]]).max() > 0.1
+    with pytest.raises(CRBMError, match="begin with its skeleton's own"):
+        FootContacts.for_skeleton(sk).fit([clip[:, 1:]], sk.channel_names[1:])
+    with pytest.raises(CRBMError, match="positive height tolerance"):
+        FootContacts(sk, height_tol=0.0)

@@ -11,6 +11,7 @@ from crbm.engine.errors import CRBMError
 from crbm.mocap.realism import (
     angular_speed,
     clip_steps,
+    contacts,
     dominant_period,
     feet,
     foot_skating,
@@ -220,3 +221,19 @@ def test_lock_feet_plants_the_stance_foot_and_keeps_the_pose():
     assert np.abs(locked.frames[:, ground] - walker.frames[:, ground]).max() > 10.0
     still = _walker(slide=0.0)
     np.testing.assert_allclose(lock_feet(still).frames, still.frames, atol=1e-9)
+
+
+def test_contacts_mark_each_foots_planted_frames_but_its_landing():
+    """The walker's feet are planted for half of each period, in turn; contacts are on for those frames but the
+    landing (the step into it is a fast one), frame 0 as frame 1; a root that stands still gives none."""
+    walker = _walker(slide=30.0)
+    t = np.arange(walker.n_frames)
+    planted = np.stack([t % 30 < 15, (t + 15) % 30 < 15], axis=1)
+    expected = planted.copy()
+    expected[1:] &= planted[:-1]
+    expected[0] = expected[1]
+    got = contacts(walker)
+    assert got.shape == (walker.n_frames, 2) and got.dtype == bool
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got[1:], stance(walker))
+    assert not contacts(_walker(slide=0.0, root_speed=0.0)).any()

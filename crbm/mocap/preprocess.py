@@ -45,6 +45,7 @@ from crbm.mocap.kinematics import (
     joint_positions,
     matrix_to_euler,
     matrix_to_expmap,
+    position_names,
     rotation_channels,
     wrap_angle,
 )
@@ -388,6 +389,27 @@ class BodyCentredRoot(Step):
         return step
 
 
+def _check_skeleton_channels(step: Step, names: Sequence[str]) -> None:
+    """A step that runs forward kinematics needs its skeleton's channels first among its input channels."""
+    sk = step.skeleton
+    if sk is None or list(names)[: len(sk.channel_names)] != list(sk.channel_names):
+        kind = type(step).__name__
+        raise CRBMError(f"{kind}: the input channels must begin with its skeleton's own "
+                        f"(build it with {kind}.for_skeleton)")
+
+
+def foot_offsets(skeleton: Skeleton, x: np.ndarray, position: Sequence[int]) -> np.ndarray:
+    """``(T, 2, 3)``: the feet of ``crbm.mocap.realism.feet`` relative to the root (world axes), by forward
+    kinematics of frames ``x`` whose first columns are ``skeleton``'s channels (any others are ignored) with
+    the root's position columns ``position`` set to 0."""
+    from crbm.mocap.realism import feet  # realism reads clips through modules that need this one's neighbours
+
+    frames = np.array(x[:, : len(skeleton.channel_names)], dtype=np.float64)
+    frames[:, list(position)] = 0.0
+    motion = Motion(skeleton, frames, 1.0)
+    return joint_positions(motion, end_sites=True)[:, list(feet(motion))]
+
+
 class PlantedFootRoot(BodyCentredRoot):
     """:class:`BodyCentredRoot` with the ground step carried by the lower foot instead of the root: in place
     of ``vx, vz`` the channels ``<root>.fx, .fz`` are the ground displacement, in the heading frame of t-1,
@@ -420,20 +442,13 @@ class PlantedFootRoot(BodyCentredRoot):
         return step
 
     def _fit(self, clips, names):
-        if self.skeleton is None or list(names) != list(self.skeleton.channel_names):
-            raise CRBMError("PlantedFootRoot: the input channels must be its skeleton's own "
-                            "(build it with PlantedFootRoot.for_skeleton)")
+        _check_skeleton_channels(self, names)
         return super()._fit(clips, names)
 
     def _foot_offsets(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The feet's offsets from the root (world axes), (T, 2, 3), and the lower foot of each step from frame
         t-1 to t, (T - 1,) (0 or 1: the order of ``crbm.mocap.realism.feet``), of input frames ``x``."""
-        from crbm.mocap.realism import feet  # realism reads clips through modules that need this one's neighbours
-
-        frames = np.array(x, dtype=np.float64)
-        frames[:, self._pos] = 0.0
-        motion = Motion(self.skeleton, frames, 1.0)
-        offsets = joint_positions(motion, end_sites=True)[:, list(feet(motion))]
+        offsets = foot_offsets(self.skeleton, x, self._pos)
         height = offsets[:, :, 1]
         return offsets, np.argmin(height[:-1] + height[1:], axis=1)
 
@@ -470,6 +485,72 @@ class PlantedFootRoot(BodyCentredRoot):
         step = super()._from_state(state)
         step.skeleton = Skeleton.from_dict(state["skeleton"])
         return step
+
+
+class FootContacts(Step):
+    """Foot-contact channels beside the pose, so that a model learns (and generates) when each foot is planted.
+
+    Appended after the input channels: ``<foot>.contact`` for each foot of ``crbm.mocap.realism.feet``, 1 on
+    a frame where the foot is in stance by ``crbm.mocap.realism.contacts`` (within ``height_tol`` cm of its
+    floor, the clip's 5th-percentile height, and slower over the ground than the root on average), else 0.
+
+    The inverse drops them. With ``pin`` it first takes the root's ground path from them: on the step from
+    frame t-1 to t where a contact is on at t (value above 1/2; of two, the larger), that foot ``f`` does not
+    move over the ground, ``p_t - p_{t-1} = -(o_t - o_{t-1})`` in x and z with ``o`` the foot's offset from
+    the root (:func:`foot_offsets`); every other step keeps the root's own. The pose, heading and height are
+    unchanged. Without ``pin`` the inverse is exact; with it a real clip comes back with its stance feet held
+    still. The input channels must begin with the skeleton's own (:meth:`for_skeleton`).
+    """
+
+    def __init__(self, skeleton: Skeleton, *, height_tol: float = 5.0, pin: bool = True):
+        if not (np.isfinite(height_tol) and height_tol > 0):
+            raise CRBMError(f"FootContacts needs a positive height tolerance in cm, got {height_tol!r}")
+        self.skeleton, self.height_tol, self.pin = skeleton, float(height_tol), bool(pin)
+
+    @classmethod
+    def for_skeleton(cls, skeleton: Skeleton, **kw) -> FootContacts:
+        """The step for a skeleton whose root has x, y, z position channels (``BodyCentredRoot.for_skeleton``'s)."""
+        BodyCentredRoot.for_skeleton(skeleton)  # the root's channels are checked there
+        return cls(skeleton, **kw)
+
+    def _position(self) -> list[int]:
+        return [self.names_in.index(n) for n in BodyCentredRoot.for_skeleton(self.skeleton).position]
+
+    def _fit(self, clips, names):
+        from crbm.mocap.realism import feet
+
+        _check_skeleton_channels(self, names)
+        motion = Motion(self.skeleton, np.zeros((1, len(self.skeleton.channel_names))), 1.0)
+        rows = position_names(self.skeleton, end_sites=True)
+        return list(names) + [f"{rows[f]}.contact" for f in feet(motion)]
+
+    def _transform(self, x):
+        from crbm.mocap.realism import contacts
+
+        n = len(self.skeleton.channel_names)
+        flags = contacts(Motion(self.skeleton, x[:, :n], 1.0), height_tol=self.height_tol)
+        return np.concatenate([x, flags.astype(np.float64)], axis=1)
+
+    def _inverse(self, y, context):
+        x, c = y[:, :-2].copy(), y[:, -2:]
+        if not self.pin or len(y) < 2:
+            return x
+        pos = self._position()
+        offsets = foot_offsets(self.skeleton, x, pos)  # (T, 2, 3)
+        steps = np.diff(x[:, pos], axis=0)  # the root's own, world axes
+        foot = np.argmax(c, axis=1)
+        t = np.flatnonzero(c[1:].max(axis=1) > 0.5) + 1  # frames whose step is the planted foot's
+        steps[t - 1] = offsets[t - 1, foot[t]] - offsets[t, foot[t]]
+        x[1:, pos[0]] = x[0, pos[0]] + np.cumsum(steps[:, 0])
+        x[1:, pos[2]] = x[0, pos[2]] + np.cumsum(steps[:, 2])
+        return x
+
+    def _state(self):
+        return {"skeleton": self.skeleton.to_dict(), "height_tol": self.height_tol, "pin": self.pin}
+
+    @classmethod
+    def _from_state(cls, state):
+        return cls(Skeleton.from_dict(state["skeleton"]), height_tol=state["height_tol"], pin=state["pin"])
 
 
 class JointAngles(Step):
@@ -784,8 +865,8 @@ class ZScore(Step):
         return step
 
 
-STEPS = {cls.__name__: cls for cls in (Downsample, BodyCentredRoot, PlantedFootRoot, JointAngles, FrameDifferences,
-                                       RunningCentring, DropConstant, ZScore)}
+STEPS = {cls.__name__: cls for cls in (Downsample, BodyCentredRoot, PlantedFootRoot, FootContacts, JointAngles,
+                                       FrameDifferences, RunningCentring, DropConstant, ZScore)}
 
 
 def step_from_state(state: dict) -> Step:
@@ -863,13 +944,16 @@ ROOTS = {"velocity": BodyCentredRoot, "foot": PlantedFootRoot}
 
 def body_centred_pipeline(skeleton: Skeleton, *, representation: str = "expmap",
                           downsample: int = 1, differences: bool = False, centring: bool = False,
-                          root: str = "velocity", min_std: dict[str, float] | None = None) -> Pipeline:
-    """The usual chain for the motion models: [Downsample(downsample)], BodyCentredRoot (``root="velocity"``)
-    or PlantedFootRoot (``root="foot"``), JointAngles (``representation``), [FrameDifferences if
-    ``differences``], [RunningCentring if ``centring``], DropConstant, ZScore (floors ``min_std``)."""
+                          root: str = "velocity", contacts: bool = False,
+                          min_std: dict[str, float] | None = None) -> Pipeline:
+    """The usual chain for the motion models: [Downsample(downsample)], [FootContacts if ``contacts``],
+    BodyCentredRoot (``root="velocity"``) or PlantedFootRoot (``root="foot"``), JointAngles
+    (``representation``), [FrameDifferences if ``differences``], [RunningCentring if ``centring``],
+    DropConstant, ZScore (floors ``min_std``)."""
     if root not in ROOTS:
         raise CRBMError(f"root must be one of {list(ROOTS)}, got {root!r}")
     steps: list[Step] = [Downsample(downsample)] if downsample > 1 else []
+    steps += [FootContacts.for_skeleton(skeleton)] if contacts else []
     steps += [ROOTS[root].for_skeleton(skeleton), JointAngles.for_skeleton(skeleton, representation=representation)]
     steps += [FrameDifferences()] if differences else []
     steps += [RunningCentring()] if centring else []

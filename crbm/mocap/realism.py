@@ -76,26 +76,40 @@ def _check(motion: Motion, frames: int = 3) -> None:
         raise CRBMError(f"clip {motion.name!r}: at least {frames} frames are needed, got {motion.n_frames}")
 
 
-def _stance(motion: Motion, height_tol: float) -> tuple[np.ndarray, np.ndarray, float]:
+def _planted(motion: Motion, height_tol: float) -> tuple[np.ndarray, np.ndarray, float]:
     """``(planted, foot_speed, root_speed)``: the stance test of the module docstring per foot of
     :func:`feet` (``planted`` (T-1, 2) bool, row i for frame i + 1), the feet's horizontal speeds (T-1, 2)
-    in cm/s over the same frames and the root's mean horizontal speed."""
-    _check(motion)
+    in cm/s over the same frames and the root's mean horizontal speed (0: no foot is in stance)."""
     pos = _positions(motion)
     ground = np.linalg.norm(np.diff(pos[:, :, [0, 2]], axis=0), axis=-1) * motion.fps  # (T-1, P) cm/s
     root = float(ground[:, 0].mean())
-    if not root > 0:
-        raise CRBMError(f"clip {motion.name!r}: the root does not move over the ground; stance is undefined")
     fs = list(feet(motion))
     low = np.percentile(pos[:, fs, 1], FLOOR_PERCENTILE, axis=0)
     planted = (pos[1:, fs, 1] < low + height_tol) & (ground[:, fs] < root)
     return planted, ground[:, fs], root
 
 
+def _stance(motion: Motion, height_tol: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """:func:`_planted` of a clip of at least 3 frames whose root moves over the ground."""
+    _check(motion)
+    planted, speed, root = _planted(motion, height_tol)
+    if not root > 0:
+        raise CRBMError(f"clip {motion.name!r}: the root does not move over the ground; stance is undefined")
+    return planted, speed, root
+
+
 def stance(motion: Motion, *, height_tol: float = 5.0) -> np.ndarray:
     """``(T - 1, 2)`` bool: whether each foot of :func:`feet` is in stance (module docstring) on frames
     ``1 .. T - 1`` (row i is frame i + 1: its height, and its speed from frame i); ``height_tol`` in cm."""
     return _stance(motion, height_tol)[0]
+
+
+def contacts(motion: Motion, *, height_tol: float = 5.0) -> np.ndarray:
+    """``(T, 2)`` bool: :func:`stance` of each foot on every frame of a clip of at least 2 frames, frame 0
+    taking frame 1's; a clip whose root does not move over the ground has no foot in stance."""
+    _check(motion, 2)
+    planted = _planted(motion, height_tol)[0]
+    return np.concatenate([planted[:1], planted])
 
 
 def foot_skating(motion: Motion, *, height_tol: float = 5.0) -> dict[str, float]:

@@ -446,6 +446,7 @@ def train_motion_model(
     differences: bool = False,
     centring: bool = False,
     root: str = "velocity",
+    contacts: bool = False,
     config: TrainConfig | None = None,
     seed: int = 0,
     device: str | None = None,
@@ -473,6 +474,9 @@ def train_motion_model(
         root: how the root's ground step is modelled: "velocity" (Taylor's: the root's own, ``BodyCentredRoot``)
             or "foot" (the lower foot's, ``PlantedFootRoot``: a planted foot is a step of zero, and the root
             is carried along by the legs' pose).
+        contacts: model a contact channel per foot beside the pose (``FootContacts``: 1 while the foot is in
+            stance by ``crbm.mocap.realism``'s rule), generated with it; the generated clips' root then moves
+            so that a foot whose generated contact is on stays put.
         epochs: passes over the windows (Taylor's demo: 2000).
         fps: the model's frame rate; clips at other rates are resampled to it (``crbm.mocap.resample``:
             every k-th frame for a whole ratio k such as 120 -> 30, quaternion slerp otherwise).
@@ -502,7 +506,7 @@ def train_motion_model(
         style_names = tuple(sorted(set(styles), key=list(styles).index))
     rig = canonical_rig(skeletons)
     pipeline = body_centred_pipeline(rig, representation=representation, differences=differences, centring=centring,
-                                     root=root, min_std=MIN_STD)
+                                     root=root, contacts=contacts, min_std=MIN_STD)
     raw = [retarget(resample(m, fps), rig).frames for m in motions]
     short = [m.name for m, r in zip(motions, raw) if r.shape[0] <= 2 * order]
     if short:
