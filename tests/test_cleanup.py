@@ -12,6 +12,7 @@ import torch
 import crbm
 from crbm.cli import main
 from crbm.engine.errors import CRBMError
+from crbm.mocap.kinematics import euler_to_matrix, matrix_to_euler
 from crbm.mocap.metrics import joint_position_error
 from crbm.motion.cleanup import (
     Q_RATIOS,
@@ -162,6 +163,36 @@ def test_angles_come_back_on_the_input_branch(walk):
     gap = (out.frames[:, c] - frames[:, c] + 180.0) % 360.0 - 180.0
     assert np.abs(gap).max() < 2.0
     assert np.abs(out.frames[:, c] - frames[:, c]).max() < 2.0  # the same whole turns as the input
+
+
+def _arm_near_gimbal_lock():
+    """Four seconds at 60 fps of a BVH arm swinging with XYZ Euler angles whose middle angle passes within
+    2 degrees of -90 (gimbal lock: the outer two swing through 170 degrees), the Blender Z-up export of an arm
+    hanging down; and the same take with 1 degree of noise on the arm's angles."""
+    t = np.arange(240) / 60.0
+    position = ("Xposition", "Yposition", "Zposition")
+    rotation = ("Xrotation", "Yrotation", "Zrotation")
+    rig = crbm.Skeleton((crbm.Joint("Hips", -1, (0.0, 0.0, 0.0), position + rotation),
+                         crbm.Joint("LeftArm", 0, (10.0, 0.0, 0.0), rotation, end_site=(20.0, 0.0, 0.0))))
+    swing = np.stack([30 * np.sin(2 * np.pi * t), -86 + 3 * np.sin(np.pi * t), 20 * np.cos(2 * np.pi * t)], -1)
+    angles = np.unwrap(matrix_to_euler(euler_to_matrix(swing, "ZYX"), "XYZ"), period=360.0, axis=0)
+    truth = crbm.Motion(rig, np.hstack([np.zeros((240, 6)), angles]), 60.0, name="arm")
+    noise = np.random.default_rng(0).normal(0.0, 1.0, (240, 3))
+    return truth, truth.replace(frames=truth.frames + np.hstack([np.zeros((240, 6)), noise]))
+
+
+def test_denoise_near_gimbal_lock_cleans_the_rotation_not_the_angles():
+    truth, noisy = _arm_near_gimbal_lock()
+    assert np.abs(truth.frames[:, 7]).max() > 88 and np.ptp(truth.frames[:, 6]) > 170
+
+    def hand_error(clip):
+        hand = crbm.joint_positions(clip, end_sites=True)[:, -1]
+        return np.linalg.norm(hand - crbm.joint_positions(truth, end_sites=True)[:, -1], axis=-1).mean()
+
+    out = denoise_motion(noisy)
+    assert out.skeleton == noisy.skeleton and out.frames.shape == noisy.frames.shape  # the file's XYZ channels
+    assert hand_error(out) < 0.5 * hand_error(noisy), (hand_error(noisy), hand_error(out))
+    assert np.abs(out.frames - noisy.frames).max() < 40  # on the input's branch, near its angles
 
 
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), True, "3"])

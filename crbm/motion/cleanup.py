@@ -34,6 +34,10 @@ proportion to its precision and to how well the curve's past and future already 
 * outliers: an observation whose innovation exceeds ``GATE`` standard deviations is left out (after
   ``REACQUIRE`` rejections in a row the filter restarts from the observation instead, so a real jump is
   followed).
+* gimbal lock: a BVH joint whose Euler angles come within 30 degrees of gimbal lock in the take (the middle
+  angle near +-90 degrees, where the outer two swing fast and together for a small turn of the joint) is
+  smoothed in the rotation order, of the six, whose lock is farthest from the take's rotations, and written
+  back in the file's order (:func:`_away_from_lock`); every other joint is smoothed in its file's order.
 
 **Gap filling** (:func:`fill_motion`): the missing entries are first inferred in the model's representation
 by maximising the model's predictive density of every frame that depends on them, with the frames after the
@@ -57,15 +61,16 @@ import math
 import re
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from crbm.engine.errors import CRBMError
 from crbm.engine.progress import phases
-from crbm.mocap.kinematics import _degrees, channel_kind
+from crbm.mocap.kinematics import _degrees, channel_kind, euler_to_matrix, matrix_to_euler, rotation_channels
 from crbm.mocap.motion import Motion, Skeleton, check_fps
+from crbm.mocap.resample import _nearest_triple
 
 GATE = 5.0  # innovations beyond this many predictive standard deviations are outliers
 REACQUIRE = 5  # after this many rejections in a row the filter restarts from the observation
@@ -79,6 +84,8 @@ _Z_CLAMP = 8.0  # model inputs are clipped to this many training standard deviat
 WEIGHTS = (0.0, 0.25, 1.0, 4.0)  # the model's weights tried on the take itself (multiples of 1 / p_c)
 SHARPNESS = 4  # gap filling blends its candidates in proportion to (error on the windows)^-SHARPNESS
 HELD_OUT = 10  # denoising holds out every HELD_OUT-th frame to choose the model's weight
+GIMBAL = 0.5  # |cos(middle Euler angle)| below which a joint is smoothed in another rotation order (30 deg off lock)
+_ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
 
 
 # ------------------------------------------------------------------------------------------------ channels
@@ -534,13 +541,21 @@ def denoise_motion(
     from the clip where not given), the motion model's one-step predictions (``model``, a ``MotionModel``;
     None: the spline prior alone) entering the joints' rotations. Returns a clip with ``motion``'s skeleton,
     rate and frame count; angles stay on the input's branch (the same whole turns)."""
+    work = _away_from_lock(motion)
+    clean = _denoise(work, model=model, noise_std=noise_std, position_noise_std=position_noise_std, style=style)
+    return _in_orders_of(clean, motion).replace(name=f"{motion.name}_denoised")
+
+
+def _denoise(motion: Motion, *, model, noise_std: float | None, position_noise_std: float | None,
+             style: str | None) -> Motion:
+    """:func:`denoise_motion` on a clip whose joints are all in the orders to smooth them in."""
     rotation, period = _channel_units(motion.skeleton)
     observed = np.ones(motion.frames.shape, dtype=bool)
     x, offsets = _unwrap(motion.frames, period, observed)
     r = noise_variances(motion, x, noise_std=noise_std, position_noise_std=position_noise_std)
     y, q = smooth_series(x, r)
     if model is None or motion.n_frames < 4 * HELD_OUT:
-        return motion.replace(frames=y - offsets, name=f"{motion.name}_denoised")
+        return motion.replace(frames=y - offsets)
     cols = _model_columns(model, motion.skeleton)
 
     def predictions(smoothed):  # the model's one-step predictions of the joints' rotations, and p
@@ -561,7 +576,49 @@ def denoise_motion(
             advance("smoothing with the model")
             m, p = predictions(y)
             y, _ = smooth_series(x, r, q=q, pseudo=m, pseudo_var=p / weight)
-    return motion.replace(frames=y - offsets, name=f"{motion.name}_denoised")
+    return motion.replace(frames=y - offsets)
+
+
+def _away_from_lock(motion: Motion) -> Motion:
+    """``motion`` with each BVH joint whose three rotation channels come within 30 degrees of gimbal lock in
+    some frame (``|cos(middle angle)| < GIMBAL``) re-expressed in the rotation order of ``_ORDERS`` whose
+    smallest ``|cos(middle angle)|`` over the take is largest, when that is larger than the file order's:
+    same rotations, the joint's rotation channels renamed to the new order in the columns they had, angles
+    unwrapped across frames. Other joints and channels are kept bit for bit; the clip itself when none moves."""
+    sk = motion.skeleton
+    if sk.kind != "bvh":
+        return motion
+    frames, joints = motion.frames.copy(), list(sk.joints)
+    for j, cols, axes in rotation_channels(sk):
+        if len(axes) < 3:
+            continue
+        r = euler_to_matrix(frames[:, cols], axes)
+        margin = {o: float(np.abs(np.cos(np.deg2rad(matrix_to_euler(r, o)[:, 1]))).min()) for o in _ORDERS}
+        best = max(_ORDERS, key=margin.__getitem__)
+        if margin[axes] >= GIMBAL or margin[best] <= margin[axes]:
+            continue
+        frames[:, cols] = np.unwrap(matrix_to_euler(r, best), period=360.0, axis=0)
+        names = iter(f"{a}rotation" for a in best)
+        channels = tuple(next(names) if channel_kind(c)[0] == "rotation" else c for c in joints[j].channels)
+        joints[j] = replace(joints[j], channels=channels)
+    if joints == list(sk.joints):
+        return motion
+    return motion.replace(skeleton=replace(sk, joints=tuple(joints)), frames=frames)
+
+
+def _in_orders_of(clean: Motion, motion: Motion) -> Motion:
+    """``clean`` (``_away_from_lock(motion)``'s skeleton) back on ``motion``'s skeleton: each re-expressed
+    joint's rotations in the file's order, the Euler triple (either branch, whole turns) nearest
+    ``motion``'s own angles frame by frame."""
+    if clean.skeleton == motion.skeleton:
+        return clean
+    frames = clean.frames.copy()
+    moved = zip(rotation_channels(clean.skeleton), rotation_channels(motion.skeleton))
+    for (_, cols, axes), (_, _, file_axes) in moved:
+        if axes != file_axes:
+            angles = matrix_to_euler(euler_to_matrix(frames[:, cols], axes), file_axes)
+            frames[:, cols] = _nearest_triple(angles, motion.frames[:, cols], True)
+    return motion.replace(frames=frames)
 
 
 # ------------------------------------------------------------------------------------------------- gaps
