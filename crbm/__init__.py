@@ -81,6 +81,7 @@ from crbm.mocap import (
     BodyCentredRoot,
     Downsample,
     DropConstant,
+    FootContacts,
     Joint,
     JointAngles,
     Motion,

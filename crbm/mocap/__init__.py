@@ -30,6 +30,7 @@ from crbm.mocap.preprocess import (
     BodyCentredRoot,
     Downsample,
     DropConstant,
+    FootContacts,
     JointAngles,
     Pipeline,
     PlantedFootRoot,
