@@ -167,6 +167,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", choices=["velocity", "foot"], default="velocity",
                    help="the root's ground step as modelled: its own velocity (default) or the lower foot's step, "
                    "0 for a planted foot, with the root carried along by the legs (less foot skating)")
+    p.add_argument("--contacts", action="store_true",
+                   help="model a contact channel per foot beside the pose; generated clips keep a foot whose "
+                   "contact is on still (less foot skating)")
     p.add_argument("--ar-start", action="store_true",
                    help="start the autoregressive weights at the ridge AR fit (better prediction, worse generation)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -194,7 +197,7 @@ def _run_train(args: argparse.Namespace) -> int:
     model = train_motion_model(motions, styles=styles, kind=kind, order=args.order, hidden=args.hidden,
                                epochs=args.epochs, fps=args.model_fps, seed=args.seed, device=args.device,
                                ar_start=args.ar_start, differences=args.differences, centring=args.centring,
-                               root=args.root, batch_size=args.batch_size,
+                               root=args.root, contacts=args.contacts, batch_size=args.batch_size,
                                verbose=True)
     if rank == 0:
         print(model.save(args.out))

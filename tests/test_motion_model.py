@@ -316,6 +316,14 @@ def test_cli_train_root_foot(tmp_path, data_root):
     assert load_motion_model(model).channels[:2] == ["root.fx", "root.fz"]
 
 
+def test_cli_train_contacts(tmp_path, data_root):
+    amc = data_root / "mocap" / "cmu" / "35"
+    model = tmp_path / "m.safetensors"
+    assert main(["train", str(amc / "35_01.amc"), "--asf", str(amc / "35.asf"), "--out", str(model), "--epochs", "2",
+                 "--hidden", "8", "--contacts"]) == 0
+    assert all(c.endswith(".contact") for c in load_motion_model(model).channels[-2:])
+
+
 def test_cli_generate_final_samples_and_lock_feet(tmp_path, capsys):
     """--final-samples changes the frames; --lock-feet plants the stance feet (realism.lock_feet) and changes
     only the root's ground path; a negative --final-samples is one line and exit 2, no file."""
