@@ -1,6 +1,6 @@
 """Train the walk/run model shipped in the package (crbm/pretrained/demo-walk-run.safetensors).
 
-    python tools/train_demo.py [--data DIR] [--out PATH] [--epochs N] [--seed S] [--kind fcrbm]
+    python tools/train_demo.py [--data DIR] [--out PATH] [--epochs N] [--seed S] [--kind fcrbm] [--contacts]
 
 Data (crbm.motion.demo.demo_training_clips): the GPmat CMU subject-35 walk/jog training split (walks and runs, with
 the CMU 35.asf skeleton) and the walks of every other CMU subject under mocap/cmu/NN/ (each with its own
@@ -10,7 +10,8 @@ recipe is crbm.motion.demo.DEMO_RECIPE. The shipped file was made by
     CRBM_DATA=/path/to/data OMP_NUM_THREADS=1 python tools/train_demo.py
 
 (its time is in docs/cli.md). ``--kind fcrbm --out PATH`` trains an FCRBM on the same clips instead (for
-``tools/bench.py realism``'s transition rows, ``CRBM_BENCH_FCRBM=PATH``; not shipped).
+``tools/bench.py realism``'s transition rows, ``CRBM_BENCH_FCRBM=PATH``; not shipped). ``--contacts --out PATH``
+adds foot-contact channels (crbm.motion.model.train_motion_model's ``contacts``; not shipped).
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=DEMO_RECIPE["seed"])
     p.add_argument("--kind", choices=("label", "fcrbm"), default=DEMO_RECIPE["kind"],
                    help="model kind (default: %(default)s; fcrbm: FCRBM_EPOCHS epochs unless --epochs is given)")
+    p.add_argument("--contacts", action="store_true", help="with foot-contact channels (give --out; not shipped)")
     args = p.parse_args()
     torch.set_num_threads(1)  # small matrices: one thread is fastest on a shared CPU
     watch = Stopwatch()
-    if args.kind == "fcrbm" and args.out == demo_model_path():
-        p.error("--kind fcrbm: give --out; the shipped model is the recipe's")
-    model = train_demo_model(args.data, seed=args.seed, epochs=args.epochs, kind=args.kind, verbose=False)
+    if (args.kind == "fcrbm" or args.contacts) and args.out == demo_model_path():
+        p.error("--kind fcrbm, --contacts: give --out; the shipped model is the recipe's")
+    model = train_demo_model(args.data, seed=args.seed, epochs=args.epochs, kind=args.kind, contacts=args.contacts,
+                             verbose=False)
     model.save(args.out)
     print(f"{args.out}: {args.out.stat().st_size / 1e6:.2f} MB, trained in {watch.elapsed():.0f} s")
     return 0
