@@ -193,10 +193,12 @@ class _State:
             e, s = np.where(has, m, 0.0) - self.p, self.a + var
             self._update(has & (e * e <= GATE * GATE * s), e, s)
 
-    def observe(self, y: np.ndarray, r: np.ndarray, spread: np.ndarray, outlier: np.ndarray) -> np.ndarray:
+    def observe(self, y: np.ndarray, r: np.ndarray, spread: np.ndarray, outlier: np.ndarray,
+                gate: np.ndarray | None = None) -> np.ndarray:
         """Take in recorded values ``y`` (B,) (NaN: not recorded) of noise variance ``r``: an innovation
         beyond ``GATE`` standard deviations is rejected, unless ``REACQUIRE`` were rejected in a row, and then
-        the state restarts at the value (velocity unknown on ``spread``). Returns each series' log predictive
+        the state restarts at the value (velocity unknown on ``spread``); a series where ``gate`` (B,) bool is
+        False restarts at every recorded value, unscored (default: all are gated). Returns each series' log predictive
         density (B,): the Gaussian's for an accepted value, ``outlier`` (B,) (the log density of an outlier,
         which does not depend on the filter) for a rejected one, 0 before ``_BURN_IN`` observations and where
         nothing was recorded."""
@@ -204,8 +206,10 @@ class _State:
         y = np.where(has, y, 0.0)
         e, s = y - self.p, self.a + r
         inside = e * e <= GATE * GATE * s
-        restart = has & ~inside & (self.rejected >= REACQUIRE)
         scored = has & (self.seen >= _BURN_IN)
+        restart = has & ~inside & (self.rejected >= REACQUIRE)
+        if gate is not None:
+            restart, scored = restart | (has & ~gate), scored & gate
         gauss = -0.5 * (np.log(2 * math.pi * s) + e * e / s)
         loglik = np.where(scored, np.where(inside, gauss, outlier), 0.0)
         self._update(has & inside, e, s)
@@ -873,12 +877,14 @@ class OnlineFilter:
 
     Parameters are chosen as the frames come: the noise level (unless ``noise_std`` / ``position_noise_std``
     give it) by :func:`estimate_noise` over the last ``window`` frames (default two seconds, at least 64),
-    first after 8 frames, then after 16, 32, 64 and every 32 frames; until then each output is its recorded
-    frame. The smoothing is chosen per channel by running all ``Q_RATIOS`` side by side and following, for
-    each channel, the one whose predictive density of the last ``window`` frames (exponentially weighted) is
-    highest. Angles are unwrapped as they come and returned on the input's branch. The motion model is not
-    in this loop: mapping a frame into a model's representation and back costs milliseconds, so the model
-    cleans offline (:func:`denoise_motion`, :func:`fill_motion`).
+    first after 8 frames, then after 16, 32, 64 and every 32 frames (:func:`estimate_noise` needs 11 frames of
+    a channel); until then, and for a channel whose noise level is 0, each output is its recorded value (no
+    value is rejected as an outlier against a noise level not yet known). The smoothing is chosen per channel
+    by running all ``Q_RATIOS`` side by side and following, for each channel, the one whose predictive density
+    of the last ``window`` frames (exponentially weighted) is highest. Angles are unwrapped as they come and
+    returned on the input's branch. The motion model is not in this loop: mapping a frame into a model's
+    representation and back costs milliseconds, so the model cleans offline (:func:`denoise_motion`,
+    :func:`fill_motion`).
     """
 
     def __init__(
@@ -911,7 +917,9 @@ class OnlineFilter:
         self._spread = np.full(len(Q_RATIOS) * c, 1e4)
         self._raw: deque = deque(maxlen=window)  # recent unwrapped frames, for the noise level
         self._unwrapped = np.full(c, np.nan)  # last recorded value of each channel, unwrapped
-        self._tail: deque = deque(maxlen=lag + 1)  # (mean, cov, pmean, pcov, offsets) of the last frames
+        # (mean, cov, pmean, pcov, offsets, passed) of the last frames; passed: the recorded values that come out
+        # as they are (channels without a noise level yet), NaN elsewhere
+        self._tail: deque = deque(maxlen=lag + 1)
         self.frames_in = 0
 
     @property
@@ -957,9 +965,10 @@ class OnlineFilter:
         else:
             self._state.predict(q)
         pmean, pcov = self._state.stack()
-        self._score = self._decay * self._score + self._state.observe(obs, r, self._spread, self._outlier)
+        known = r > _NOISE_FLOOR**2  # a channel at the floor (no estimate yet, or 0) follows its recorded values
+        self._score = self._decay * self._score + self._state.observe(obs, r, self._spread, self._outlier, known)
         mean, cov = self._state.stack()
-        self._tail.append((mean, cov, pmean, pcov, offsets))
+        self._tail.append((mean, cov, pmean, pcov, offsets, np.where(known[: self.channels], np.nan, y)))
         return self._output(len(self._tail) - 1 - self.lag) if len(self._tail) > self.lag else None
 
     def _output(self, index: int) -> np.ndarray:
@@ -970,9 +979,10 @@ class OnlineFilter:
         part = list(self._tail)[index:]
         fw = _Forward(*(np.stack([f[i][best] for f in part]) for i in range(4)), np.zeros(c))
         value = _backward(fw)[0]
-        offsets = self._tail[index][4]
+        offsets, passed = self._tail[index][4:]
         back = np.where(np.isnan(offsets), value, value - np.nan_to_num(offsets))
-        return back - np.where(np.isnan(offsets), self._last_turns(index), 0.0)
+        back = back - np.where(np.isnan(offsets), self._last_turns(index), 0.0)
+        return np.where(np.isnan(passed), back, passed)
 
     def _last_turns(self, index: int) -> np.ndarray:
         """Whole turns of the last recorded value at or before ``index`` in the tail (0 if none there)."""
