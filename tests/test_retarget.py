@@ -115,6 +115,19 @@ def test_missing_joints_are_named(data_root):
         crbm.retarget(clip, sk)
 
 
+def test_canonical_rig_names_the_skeleton_of_another_topology():
+    """Training on a Blender-named and a Mixamo-named file: the message says which skeleton lacks which joints
+    (it said "clip 'Hips' lacks joints ['Hips', ...]", naming neither)."""
+    def rig(prefix):
+        return crbm.Skeleton((crbm.Joint(prefix + "Hips", -1, (0.0, 0.0, 0.0), ("Xposition", "Yposition", "Zposition")),
+                              crbm.Joint(prefix + "LeftFoot", 0, (0.0, -90.0, 0.0), end_site=(0.0, 0.0, 10.0))))
+
+    with pytest.raises(CRBMError, match=r"^skeleton 2 of 2 \(root 'mixamorig:Hips'\) lacks joints "
+                       r"\['Hips', 'LeftFoot'\] that skeleton 1 \(root 'Hips'\) has; expected a skeleton with the same "
+                       r"joint names$"):
+        crbm.canonical_rig([rig(""), rig("mixamorig:")])
+
+
 def test_pose_errors_are_zero_for_the_same_clip_and_measure_a_known_rotation(data_root):
     s35, walk = _subject(data_root, "35", "01")
     bvh = crbm.asf_to_bvh(walk)

@@ -137,20 +137,18 @@ def rest_alignment(target: Skeleton, source: Skeleton) -> np.ndarray:
     return out
 
 
-def _missing(target: Skeleton, source: Skeleton, name: str) -> None:
+def _missing(target: Skeleton, source: Skeleton, what: str, needs: str = "the target skeleton needs") -> None:
+    """CRBMError naming the ``source`` (``what``, e.g. "clip 'walk'") and the joints of ``target`` it lacks."""
     have = set(source.names)
     missing = [j.name for j in target.joints if j.name not in have]
     if missing:
-        raise CRBMError(
-            f"clip {name!r} lacks joints {missing} that the target skeleton needs; "
-            "expected a skeleton with the same joint names"
-        )
+        raise CRBMError(f"{what} lacks joints {missing} that {needs}; expected a skeleton with the same joint names")
 
 
 def retarget(motion: Motion, skeleton: Skeleton) -> Motion:
     """The clip on ``skeleton`` (BVH or ASF; joints matched by name): same limb directions, root trajectory
     scaled by the leg-length ratio (module docstring). Returns frames in ``skeleton``'s channel layout."""
-    _missing(skeleton, motion.skeleton, motion.name)
+    _missing(skeleton, motion.skeleton, f"clip {motion.name!r}")
     idx = [motion.skeleton.names.index(j.name) for j in skeleton.joints]
     # an ASF bone's world rotation is that of asf_to_bvh's joint of the same name
     world = world_rotations(motion)[:, idx] @ rest_alignment(bvh_rig(skeleton), bvh_rig(motion.skeleton))
@@ -206,8 +204,12 @@ def canonical_rig(skeletons: Sequence[Skeleton], *, name: str = "canonical") -> 
         raise CRBMError("canonical_rig needs at least one skeleton")
     rigs = [bvh_rig(s) for s in skeletons]
     first = rigs[0]
-    for rig, sk in zip(rigs, skeletons):
-        _missing(first, rig, sk.meta.get("name", "") or first.joints[0].name)
+    def label(sk: Skeleton) -> str:  # the ASF :name, else the root joint's name
+        return repr(sk.meta["name"]) if sk.meta.get("name") else f"root {sk.joints[0].name!r}"
+
+    for k, (rig, sk) in enumerate(zip(rigs, skeletons)):
+        _missing(first, rig, f"skeleton {k + 1} of {len(skeletons)} ({label(sk)})",
+                 f"skeleton 1 ({label(skeletons[0])}) has")
     legs = np.array([leg_length(r) for r in rigs])
     leg = float(np.mean([leg_length(s) * centimetres(length_unit(s)) for s in skeletons]))
     offsets = np.zeros((len(rigs), len(first.joints), 3))
