@@ -12,6 +12,10 @@ Rows ``skating_<style>_locked`` and ``stance_speed_<style>_locked``: the same cl
 (``crbm.mocap.realism.lock_feet``, a post-process; it changes no other figure). Rows ``<figure>_<style>_final4``:
 clips generated with the last Gibbs update of each frame from the mean of 4 hidden samples
 (``MotionModel.generate(final_samples=4)``) instead of Taylor's mean-field update, same seeds.
+Rows ``<figure>_<style>_contacts`` and ``..._contacts_final4``: the same figures for the demo recipe with
+foot-contact channels (``train_demo_model(contacts=True)``: the model generates a contact per foot and a
+generated contact holds its foot still), trained in the run unless ``CRBM_BENCH_CONTACTS`` names its file
+(from ``tools/train_demo.py --contacts --out PATH``), without and with ``final_samples=4``.
 ``--quick``: 2 clips of 300 frames.
 
 Walk -> run transitions (``transition_rows``): the demo's schedule (4 s of walking, then 4 s of running) from the
@@ -77,10 +81,19 @@ def run(*, quick: bool, device: str) -> dict:
                                generator=torch.Generator().manual_seed(0))
         g = figures[f"{style}_final{FINAL_SAMPLES}"] = realism(other, real, fps=model.fps)
         rows += figure_rows(g, f"{style}_final{FINAL_SAMPLES}")
+    contacts, source = _demo_variant("CRBM_BENCH_CONTACTS", quick, contacts=True)
+    contacts.model.cpu()
+    for style in STYLES:  # the demo recipe with foot-contact channels: the model holds its own planted feet
+        real = [c for c, s in zip(clips, styles) if s == style]
+        for final, tag in ((0, "contacts"), (FINAL_SAMPLES, f"contacts_final{FINAL_SAMPLES}")):
+            clips_out = contacts.generate([(style, frames)], n_chains=chains, final_samples=final,
+                                          generator=torch.Generator().manual_seed(0))
+            g = figures[f"{style}_{tag}"] = realism(clips_out, real, fps=contacts.fps)
+            rows += figure_rows(g, f"{style}_{tag}")
     moving, transitions = transition_rows({"label": model, "fcrbm": None}, quick=quick)
     rows += moving
     return {"rows": rows, "figures": figures, "chains": chains, "frames": frames, "fps": model.fps,
-            "transitions": transitions}
+            "contacts_model": source, "transitions": transitions}
 
 
 def figure_rows(f: dict, tag: str) -> list[dict]:
@@ -95,28 +108,27 @@ def figure_rows(f: dict, tag: str) -> list[dict]:
     return out + [row(f"pskl_{key}_{tag}", value, 0.0, "lower") for key, value in f["pskl"].items()]
 
 
-def _fcrbm(quick: bool) -> tuple[crbm.MotionModel, str]:
-    """The FCRBM of the transition rows: ``CRBM_BENCH_FCRBM``'s file, or one trained here on the demo's clips
-    (the FCRBM recipe's epochs; 20 in quick runs)."""
-    path = os.environ.get("CRBM_BENCH_FCRBM")
+def _demo_variant(variable: str, quick: bool, **recipe) -> tuple[crbm.MotionModel, str]:
+    """A variant of the demo model: the file the environment variable ``variable`` names, or one trained here
+    by ``train_demo_model(**recipe)`` (its recipe's epochs; 20 in quick runs); returns it and its source."""
+    path = os.environ.get(variable)
     if path:
         return crbm.load_motion_model(path), os.path.basename(path)
     watch = Stopwatch()
-    epochs = 20 if quick else None
-    model = train_demo_model(kind="fcrbm", epochs=epochs)
+    model = train_demo_model(epochs=20 if quick else None, **recipe)
     return model, f"trained here ({len(model.history)} epochs, {watch.elapsed():.0f} s)"
 
 
 def transition_rows(models: dict, *, quick: bool) -> tuple[list[dict], dict]:
     """Walk -> run transition rows (module docstring) for ``{"label": model, "fcrbm": model or None}`` (None:
-    :func:`_fcrbm`); returns the rows and the per-clip figures."""
+    ``CRBM_BENCH_FCRBM``'s file or an FCRBM trained here); returns the rows and the per-clip figures."""
     seeds, chains = (2, 2) if quick else (4, 4)
     handovers = [int(h) for h in os.environ.get("CRBM_BENCH_HANDOVERS", f"{HANDOVER},0").split(",")]
     rows, out = [], {}
     for kind, model in models.items():
         source = "crbm/pretrained (demo)" if kind == "label" else ""
         if model is None:
-            model, source = _fcrbm(quick)
+            model, source = _demo_variant("CRBM_BENCH_FCRBM", quick, kind="fcrbm")
         model.model.cpu()
         walk = run = round(4.0 * model.fps)  # crbm demo's schedule
         steady = {s: model.generate([(s, 2 * walk)], n_chains=4, generator=torch.Generator().manual_seed(1000))
