@@ -737,10 +737,11 @@ CASES = [
                                                            crbm.Joint("Head", 1, (0.0, 1.0, 0.0))))), CRBMError,
          r"clip 'good' lacks joints \['Head'\] that the target skeleton needs; expected a skeleton with the same "
          r"joint names"),
-    Case("rig-not-standing", "a model trained on a rig whose root is not above its feet (not Y-up)",
+    Case("rig-not-standing", "a model trained on a rig whose root is not above its feet (neither Y-up nor Z-up)",
          lambda t: crbm.leg_length(crbm.Skeleton((crbm.Joint("Hips", -1, (0.0, 0.0, 0.0)),
                                                   crbm.Joint("Up", 0, (0.0, 1.0, 0.0))))), CRBMError,
-         r"skeleton with root 'Hips': its root is not above its feet in the rest pose \(expected a Y-up rig"),
+         r"skeleton with root 'Hips': its root is not above its feet in the rest pose \(expected a Y-up or Z-up "
+         r"rig"),
     Case("train-unknown-kind", "`train_motion_model(kind=\"lstm\")`",
          lambda t: crbm.train_motion_model([_motion(t)], kind="lstm"), CRBMError,
          r"unknown model kind 'lstm'; expected one of \['crbm', 'two-layer', 'label', 'fcrbm'\]"),

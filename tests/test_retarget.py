@@ -8,8 +8,8 @@ import pytest
 
 import crbm
 from crbm.engine.errors import CRBMError
-from crbm.mocap.kinematics import euler_to_matrix, joint_positions, matrix_to_euler
-from crbm.mocap.retarget import bvh_rig, rest_alignment
+from crbm.mocap.kinematics import euler_to_matrix, joint_positions, matrix_to_euler, rotation_channels
+from crbm.mocap.retarget import bvh_rig, rest_alignment, up_axis
 
 
 def _subject(data_root, nn: str, trial: str):
@@ -113,6 +113,48 @@ def test_missing_joints_are_named(data_root):
     clip = crbm.Motion(smaller, np.zeros((2, len(smaller.channel_names))), 30.0, name="short")
     with pytest.raises(CRBMError, match=r"clip 'short' lacks joints \['lthumb'\]"):
         crbm.retarget(clip, sk)
+
+
+def _standing_rig(turn: np.ndarray) -> crbm.Skeleton:
+    """A small BVH rig standing Y-up (legs along -Y, toes along +Z) with its rest pose turned by ``turn``."""
+    def v(x, y, z):
+        return tuple(float(c) for c in turn @ np.array([x, y, z]))
+
+    rot = ("Zrotation", "Xrotation", "Yrotation")
+    return crbm.Skeleton((
+        crbm.Joint("Hips", -1, v(0, 0, 0), ("Xposition", "Yposition", "Zposition", *rot)),
+        crbm.Joint("LeftUpLeg", 0, v(9, -5, 0), rot), crbm.Joint("LeftLeg", 1, v(0, -42, 0), rot),
+        crbm.Joint("LeftFoot", 2, v(0, -42, 0), rot, end_site=v(0, -4, 14)),
+        crbm.Joint("RightUpLeg", 0, v(-9, -5, 0), rot), crbm.Joint("RightLeg", 4, v(0, -42, 0), rot),
+        crbm.Joint("RightFoot", 5, v(0, -42, 0), rot, end_site=v(0, -4, 14)),
+        crbm.Joint("Spine", 0, v(0, 12, 0), rot), crbm.Joint("Head", 7, v(0, 40, 2), rot, end_site=v(0, 15, 0)),
+        crbm.Joint("LeftArm", 7, v(18, 35, 0), rot, end_site=v(28, 0, 0)),
+    ))
+
+
+def test_a_z_up_rig_retargets_like_the_same_rig_y_up():
+    """A Blender-style Z-up export (its world turned a quarter about X from the Y-up rig) is the same motion:
+    the same leg length, the same canonical (Y-up) rig, the same model frames on it, and back."""
+    to_z = euler_to_matrix(np.array([90.0, 0.0, 0.0]), "XYZ")  # Y -> Z, Z -> -Y
+    y_rig, z_rig = _standing_rig(np.eye(3)), _standing_rig(to_z)
+    assert (up_axis(y_rig), up_axis(z_rig)) == ("Y", "Z")
+    assert crbm.leg_length(z_rig) == pytest.approx(crbm.leg_length(y_rig)) == pytest.approx(93.0)  # 5 + 42 + 42 + 4
+    t = np.arange(40)[:, None] / 30.0
+    angles = 25 * np.sin(2 * np.pi * t + np.arange(30)[None] / 3.0)  # every joint moving, 10 x 3 channels
+    frames = np.hstack([np.hstack([8 * t, 89 + np.sin(6 * t), 120 * t]), angles])
+    y_clip = crbm.Motion(y_rig, frames, 30.0, name="walk")
+    z_frames = frames.copy()
+    z_frames[:, :3] = frames[:, :3] @ to_z.T
+    for _, cols, axes in rotation_channels(y_rig):
+        z_frames[:, cols] = matrix_to_euler(to_z @ euler_to_matrix(frames[:, cols], axes) @ to_z.T, axes)
+    z_clip = crbm.Motion(z_rig, z_frames, 30.0, name="walk")
+    np.testing.assert_allclose(joint_positions(z_clip), joint_positions(y_clip) @ to_z.T, atol=1e-9)
+    rig = crbm.canonical_rig([y_rig])
+    for a, b in zip(rig.joints, crbm.canonical_rig([z_rig]).joints):
+        np.testing.assert_allclose(a.offset, b.offset, atol=1e-9)
+    on_rig = crbm.retarget(z_clip, rig)
+    np.testing.assert_allclose(joint_positions(on_rig), joint_positions(crbm.retarget(y_clip, rig)), atol=1e-9)
+    np.testing.assert_allclose(joint_positions(crbm.retarget(on_rig, z_rig)), joint_positions(z_clip), atol=1e-9)
 
 
 def test_canonical_rig_names_the_skeleton_of_another_topology():

@@ -12,13 +12,15 @@ target's rest bones out of ``j`` (to its children and End Site) onto the source'
 ``b`` when ``j`` has one bone; the parent's ``R`` when it has none). With ``G`` the source's world
 rotations, the target's are ``G'_j = G_j R_j`` (so ``G'_j a_i = G_j b_i``: same limb directions), its local
 rotations ``G'_parent^T G'_j``, and its root position ``s p_root`` with ``s = leg_target / leg_source``,
-a leg being the rest height of the root above the lowest joint or End Site (Y up). Retargeting onto the
-source's own rig is the identity; onto another rig and back returns the clip (to float rounding) for
-joints with three rotation channels. A joint with fewer rotation channels keeps the part of its rotation
-those channels can express (a 1-dof knee keeps its twist about that axis).
+a leg being the rest height of the root above the lowest joint or End Site along the rig's up axis. A Z-up
+rig (Blender's BVH export; :func:`up_axis` tells it from the rest pose) is first seen in a Y-up world,
+turned a quarter about X (``p -> U p``, ``G -> U G U^T``), and a clip comes back onto a Z-up rig the same
+way. Retargeting onto the source's own rig is the identity; onto another rig and back returns the clip (to
+float rounding) for joints with three rotation channels. A joint with fewer rotation channels keeps the part
+of its rotation those channels can express (a 1-dof knee keeps its twist about that axis).
 
 :func:`canonical_rig` builds one rig for many subjects: their mean rest directions and leg-scaled bone
-lengths, in centimetres, with three rotation channels on every joint. Models train on clips retargeted
+lengths, in centimetres, Y-up, with three rotation channels on every joint. Models train on clips retargeted
 onto it, so the same pose is the same model input whatever the subject.
 """
 
@@ -44,6 +46,7 @@ from crbm.mocap.motion import Joint, Motion, Skeleton
 
 _ROTATION = ("Zrotation", "Yrotation", "Xrotation")
 _POSITION = ("Xposition", "Yposition", "Zposition")
+_QUARTER_X = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # -90 degrees about X: Z -> Y
 
 
 def bvh_rig(skeleton: Skeleton) -> Skeleton:
@@ -68,16 +71,44 @@ def rest_positions(skeleton: Skeleton) -> tuple[np.ndarray, dict[int, np.ndarray
     return pos, ends
 
 
-def leg_length(skeleton: Skeleton) -> float:
-    """Rest height of the root above the lowest joint or End Site (Y up), in the skeleton's own length
-    unit. (An ASF bone's end is ``parent's end + direction * length`` at rest, like a BVH OFFSET.)"""
+def _heights(skeleton: Skeleton) -> np.ndarray:
+    """(3,): the rest root's height above the lowest joint or End Site along each world axis."""
     pos, ends = rest_positions(skeleton)
-    lowest = min([pos[:, 1].min()] + [e[1] for e in ends.values()])
-    leg = float(pos[0, 1] - lowest)
+    return pos[0] - np.vstack([pos, *ends.values()]).min(0)
+
+
+def up_axis(skeleton: Skeleton) -> str:
+    """"Y" or "Z": the world axis along which the rest root stands higher above its lowest joint or End Site
+    (a leg's length against a foot's); "Z" for Z-up exports such as Blender's BVH, "Y" for most others and
+    for a rig that stands on neither."""
+    h = _heights(skeleton)
+    return "Z" if h[2] > h[1] else "Y"
+
+
+def y_up_turn(skeleton: Skeleton) -> np.ndarray:
+    """(3, 3): the rotation taking ``skeleton``'s world to a Y-up one: the identity for a Y-up rig, a quarter
+    turn about X for a Z-up rig (Z -> Y, and -Y, a Z-up rig's usual forward, -> Z)."""
+    return _QUARTER_X if up_axis(skeleton) == "Z" else np.eye(3)
+
+
+def _turned(skeleton: Skeleton, u: np.ndarray) -> Skeleton:
+    """A BVH rig with every OFFSET and End Site rotated by ``u`` (its rest pose turned; channels kept)."""
+    def turn(v):
+        return None if v is None else tuple(float(x) for x in u @ np.asarray(v))
+
+    return Skeleton(tuple(Joint(j.name, j.parent, turn(j.offset), j.channels, turn(j.end_site))
+                          for j in skeleton.joints), kind=skeleton.kind, units=skeleton.units, meta=skeleton.meta)
+
+
+def leg_length(skeleton: Skeleton) -> float:
+    """Rest height of the root above the lowest joint or End Site along its up axis (:func:`up_axis`), in the
+    skeleton's own length unit. (An ASF bone's end is ``parent's end + direction * length`` at rest, like a
+    BVH OFFSET.)"""
+    leg = float(_heights(skeleton)["XYZ".index(up_axis(skeleton))])
     if not leg > 0:
         raise CRBMError(
             f"skeleton with root {skeleton.joints[0].name!r}: its root is not above its feet in the rest "
-            "pose (expected a Y-up rig standing on its legs)"
+            "pose (expected a Y-up or Z-up rig standing on its legs)"
         )
     return leg
 
@@ -151,9 +182,13 @@ def retarget(motion: Motion, skeleton: Skeleton) -> Motion:
     _missing(skeleton, motion.skeleton, f"clip {motion.name!r}")
     idx = [motion.skeleton.names.index(j.name) for j in skeleton.joints]
     # an ASF bone's world rotation is that of asf_to_bvh's joint of the same name
-    world = world_rotations(motion)[:, idx] @ rest_alignment(bvh_rig(skeleton), bvh_rig(motion.skeleton))
-    scale = leg_length(skeleton) / leg_length(motion.skeleton)
-    root = scale * joint_positions(motion)[:, idx[0]]
+    world, source = world_rotations(motion)[:, idx], bvh_rig(motion.skeleton)
+    root = joint_positions(motion)[:, idx[0]]
+    u = y_up_turn(skeleton).T @ y_up_turn(motion.skeleton)  # the source's world -> the target's
+    if not np.array_equal(u, np.eye(3)):  # one rig Y-up, the other Z-up: the source seen in the target's world
+        world, source, root = u @ world @ u.T, _turned(source, u), root @ u.T
+    world = world @ rest_alignment(bvh_rig(skeleton), source)
+    root = leg_length(skeleton) / leg_length(motion.skeleton) * root
     parents = [j.parent for j in skeleton.joints]
     local = world.copy()
     for j, p in enumerate(parents):
@@ -203,7 +238,9 @@ def canonical_rig(skeletons: Sequence[Skeleton], *, name: str = "canonical") -> 
     if not skeletons:
         raise CRBMError("canonical_rig needs at least one skeleton")
     rigs = [bvh_rig(s) for s in skeletons]
+    rigs = [r if up_axis(r) == "Y" else _turned(r, y_up_turn(r)) for r in rigs]  # every rig Y-up
     first = rigs[0]
+
     def label(sk: Skeleton) -> str:  # the ASF :name, else the root joint's name
         return repr(sk.meta["name"]) if sk.meta.get("name") else f"root {sk.joints[0].name!r}"
 
