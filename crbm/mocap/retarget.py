@@ -71,18 +71,18 @@ def rest_positions(skeleton: Skeleton) -> tuple[np.ndarray, dict[int, np.ndarray
     return pos, ends
 
 
-def _heights(skeleton: Skeleton) -> np.ndarray:
-    """(3,): the rest root's height above the lowest joint or End Site along each world axis."""
+def _rest_points(skeleton: Skeleton) -> np.ndarray:
+    """(J + E, 3): the rest positions of the joints and End Sites."""
     pos, ends = rest_positions(skeleton)
-    return pos[0] - np.vstack([pos, *ends.values()]).min(0)
+    return np.vstack([pos, *ends.values()])
 
 
 def up_axis(skeleton: Skeleton) -> str:
-    """"Y" or "Z": the world axis along which the rest root stands higher above its lowest joint or End Site
-    (a leg's length against a foot's); "Z" for Z-up exports such as Blender's BVH, "Y" for most others and
-    for a rig that stands on neither."""
-    h = _heights(skeleton)
-    return "Z" if h[2] > h[1] else "Y"
+    """"Y" or "Z": the world axis along which the rest pose is taller (a body's height against a foot's
+    length); "Z" for Z-up exports such as Blender's BVH, "Y" for most others and for a tie."""
+    points = _rest_points(skeleton)
+    extent = points.max(0) - points.min(0)
+    return "Z" if extent[2] > extent[1] else "Y"
 
 
 def y_up_turn(skeleton: Skeleton) -> np.ndarray:
@@ -104,7 +104,8 @@ def leg_length(skeleton: Skeleton) -> float:
     """Rest height of the root above the lowest joint or End Site along its up axis (:func:`up_axis`), in the
     skeleton's own length unit. (An ASF bone's end is ``parent's end + direction * length`` at rest, like a
     BVH OFFSET.)"""
-    leg = float(_heights(skeleton)["XYZ".index(up_axis(skeleton))])
+    axis = "XYZ".index(up_axis(skeleton))
+    leg = float(rest_positions(skeleton)[0][0, axis] - _rest_points(skeleton)[:, axis].min())
     if not leg > 0:
         raise CRBMError(
             f"skeleton with root {skeleton.joints[0].name!r}: its root is not above its feet in the rest "
