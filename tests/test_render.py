@@ -43,6 +43,23 @@ def test_plot_poses_png(tmp_path):
     assert not (tmp_path / "bad.png").exists()
 
 
+def test_a_z_up_clip_is_drawn_standing_like_its_y_up_twin(tmp_path):
+    """The arm's rig exported Z-up (Blender): same picture as the Y-up clip (it was drawn lying on its back)."""
+    y_up = _arm()
+    sk = Skeleton((
+        Joint("hips", -1, (0.0, 0.0, 0.0), ("Xposition", "Yposition", "Zposition", "Zrotation")),
+        Joint("spine", 0, (0.0, 0.0, 1.0), ("Yrotation",), end_site=(0.0, 0.0, 1.0)),
+        Joint("leg", 0, (0.0, 0.0, -1.0), (), end_site=(0.0, 0.0, -1.0)),
+    ))
+    f = y_up.frames
+    z_up = Motion(sk, np.stack([f[:, 0], -f[:, 2], f[:, 1], f[:, 3], -f[:, 4]], axis=1), 30.0, name="arm")
+    pictures = []
+    for clip, name in ((y_up, "y.png"), (z_up, "z.png")):
+        with Image.open(plot_poses(clip, tmp_path / name, frames=[0, 5], end_sites=True)) as im:
+            pictures.append(np.asarray(im.convert("RGB")))
+    assert np.array_equal(pictures[0], pictures[1])
+
+
 def test_animate_gif_frames_and_timing(tmp_path):
     out = animate(_arm(6), tmp_path / "a.gif", end_sites=True)
     with Image.open(out) as im:

@@ -1,9 +1,11 @@
 """Stick-figure pictures of motion: a PNG of poses, a GIF or MP4 animation, channel curves.
 
 Matplotlib with the Agg canvas (no display, no pyplot state). Positions are Y-up, as BVH and ASF have
-them; they are drawn with the vertical axis up. Every file is written to a temporary file in the same
-folder and then renamed, so a failure leaves no partial output. MP4 is encoded by ffmpeg: the one on PATH,
-else the one the imageio-ffmpeg package ships (a dependency of crbm), so no system ffmpeg is needed.
+them; they are drawn with the vertical axis up. A clip on a Z-up rig (Blender's BVH export,
+``crbm.mocap.retarget.up_axis``) is turned to Y-up first (``y_up_turn``), so it stands too. Every file is
+written to a temporary file in the same folder and then renamed, so a failure leaves no partial output. MP4
+is encoded by ffmpeg: the one on PATH, else the one the imageio-ffmpeg package ships (a dependency of crbm),
+so no system ffmpeg is needed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from crbm.engine.atomic import atomic_path
 from crbm.engine.errors import CRBMError
 from crbm.mocap.kinematics import joint_positions, position_parents
 from crbm.mocap.motion import Motion
+from crbm.mocap.retarget import y_up_turn
 
 
 def _positions(motion: Motion | np.ndarray, parents: Sequence[int] | None,
@@ -31,7 +34,7 @@ def _positions(motion: Motion | np.ndarray, parents: Sequence[int] | None,
         if motion.n_frames == 0:
             raise CRBMError(f"motion {motion.name!r} has no frames: nothing to draw")
         parents = position_parents(motion.skeleton, end_sites=end_sites)
-        return joint_positions(motion, end_sites=end_sites), parents
+        return joint_positions(motion, end_sites=end_sites) @ y_up_turn(motion.skeleton).T, parents
     pos = np.asarray(motion, dtype=np.float64)
     if pos.ndim != 3 or pos.shape[2] != 3 or pos.shape[0] == 0:
         raise CRBMError(f"positions must have shape (T, J, 3) with T >= 1, got {pos.shape}")
