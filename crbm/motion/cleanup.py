@@ -547,7 +547,8 @@ def denoise_motion(
     rate and frame count; angles stay on the input's branch (the same whole turns)."""
     work = _away_from_lock(motion)
     clean = _denoise(work, model=model, noise_std=noise_std, position_noise_std=position_noise_std, style=style)
-    return _in_orders_of(clean, motion).replace(name=f"{motion.name}_denoised")
+    frames = _reorder(clean.frames, clean.skeleton, motion.skeleton, reference=motion.frames)
+    return motion.replace(frames=frames, name=f"{motion.name}_denoised")
 
 
 def _denoise(motion: Motion, *, model, noise_std: float | None, position_noise_std: float | None,
@@ -610,19 +611,23 @@ def _away_from_lock(motion: Motion) -> Motion:
     return motion.replace(skeleton=replace(sk, joints=tuple(joints)), frames=frames)
 
 
-def _in_orders_of(clean: Motion, motion: Motion) -> Motion:
-    """``clean`` (``_away_from_lock(motion)``'s skeleton) back on ``motion``'s skeleton: each re-expressed
-    joint's rotations in the file's order, the Euler triple (either branch, whole turns) nearest
-    ``motion``'s own angles frame by frame."""
-    if clean.skeleton == motion.skeleton:
-        return clean
-    frames = clean.frames.copy()
-    moved = zip(rotation_channels(clean.skeleton), rotation_channels(motion.skeleton))
-    for (_, cols, axes), (_, _, file_axes) in moved:
-        if axes != file_axes:
-            angles = matrix_to_euler(euler_to_matrix(frames[:, cols], axes), file_axes)
-            frames[:, cols] = _nearest_triple(angles, motion.frames[:, cols], True)
-    return motion.replace(frames=frames)
+def _reorder(frames: np.ndarray, source: Skeleton, target: Skeleton, *, reference: np.ndarray | None = None
+             ) -> np.ndarray:
+    """``frames`` (T, C) of ``source``'s channels in ``target``'s: the same joints and columns, a joint whose
+    rotation order differs (:func:`_away_from_lock`) re-expressed, as the Euler triple (either branch, whole
+    turns) nearest ``reference`` (T, C) where it is given and recorded, else the principal one. A joint with
+    any of its three angles NaN comes out NaN in all three."""
+    if source == target:
+        return frames
+    out = np.array(frames, dtype=np.float64)
+    for (_, cols, axes), (_, _, new) in zip(rotation_channels(source), rotation_channels(target)):
+        if axes != new:
+            angles = matrix_to_euler(euler_to_matrix(out[:, cols], axes), new)
+            if reference is not None:
+                near = np.where(np.isnan(reference[:, cols]), angles, reference[:, cols])
+                angles = np.where(np.isnan(angles), np.nan, _nearest_triple(np.nan_to_num(angles), near, True))
+            out[:, cols] = angles
+    return out
 
 
 # ------------------------------------------------------------------------------------------------- gaps
@@ -882,9 +887,11 @@ class OnlineFilter:
     value is rejected as an outlier against a noise level not yet known). The smoothing is chosen per channel
     by running all ``Q_RATIOS`` side by side and following, for each channel, the one whose predictive density
     of the last ``window`` frames (exponentially weighted) is highest. Angles are unwrapped as they come and
-    returned on the input's branch. The motion model is not in this loop: mapping a frame into a model's
-    representation and back costs milliseconds, so the model cleans offline (:func:`denoise_motion`,
-    :func:`fill_motion`).
+    returned on the input's branch; a BVH joint within 30 degrees of gimbal lock in the first frame is filtered
+    in the rotation order farthest from it (as :func:`denoise_motion` does over a take; a joint with one of
+    its three angles missing is then missing in all three). The motion model is not in this loop: mapping a
+    frame into a model's representation and back costs milliseconds, so the model cleans offline
+    (:func:`denoise_motion`, :func:`fill_motion`).
     """
 
     def __init__(
@@ -917,9 +924,10 @@ class OnlineFilter:
         self._spread = np.full(len(Q_RATIOS) * c, 1e4)
         self._raw: deque = deque(maxlen=window)  # recent unwrapped frames, for the noise level
         self._unwrapped = np.full(c, np.nan)  # last recorded value of each channel, unwrapped
-        # (mean, cov, pmean, pcov, offsets, passed) of the last frames; passed: the recorded values that come out
-        # as they are (channels without a noise level yet), NaN elsewhere
+        # (mean, cov, pmean, pcov, offsets, passed, recorded) of the last frames; passed: the recorded values that
+        # come out as they are (channels without a noise level yet), NaN elsewhere; recorded: the frame as it came
         self._tail: deque = deque(maxlen=lag + 1)
+        self._work: Skeleton | None = None  # the rotation orders filtered in (_away_from_lock of the first frame)
         self.frames_in = 0
 
     @property
@@ -944,7 +952,11 @@ class OnlineFilter:
     def push(self, frame) -> np.ndarray | None:
         """Take the next frame (C,); return the cleaned frame ``lag`` frames back, or None while fewer than
         ``lag + 1`` frames have come."""
-        y = self._check(frame)
+        recorded = self._check(frame)
+        if self._work is None:  # joints near gimbal lock in the first frame are filtered in another order
+            probe = Motion(self.skeleton, np.nan_to_num(recorded)[None], self.fps)
+            self._work = _away_from_lock(probe).skeleton
+        y = _reorder(recorded[None], self.skeleton, self._work)[0]
         has = ~np.isnan(y)
         # unwrap each angle next to the channel's previous recorded value
         p = np.where(np.isfinite(self._period), self._period, 1.0)
@@ -968,7 +980,7 @@ class OnlineFilter:
         known = r > _NOISE_FLOOR**2  # a channel at the floor (no estimate yet, or 0) follows its recorded values
         self._score = self._decay * self._score + self._state.observe(obs, r, self._spread, self._outlier, known)
         mean, cov = self._state.stack()
-        self._tail.append((mean, cov, pmean, pcov, offsets, np.where(known[: self.channels], np.nan, y)))
+        self._tail.append((mean, cov, pmean, pcov, offsets, np.where(known[: self.channels], np.nan, y), recorded))
         return self._output(len(self._tail) - 1 - self.lag) if len(self._tail) > self.lag else None
 
     def _output(self, index: int) -> np.ndarray:
@@ -979,10 +991,11 @@ class OnlineFilter:
         part = list(self._tail)[index:]
         fw = _Forward(*(np.stack([f[i][best] for f in part]) for i in range(4)), np.zeros(c))
         value = _backward(fw)[0]
-        offsets, passed = self._tail[index][4:]
+        offsets, passed, recorded = self._tail[index][4:]
         back = np.where(np.isnan(offsets), value, value - np.nan_to_num(offsets))
         back = back - np.where(np.isnan(offsets), self._last_turns(index), 0.0)
-        return np.where(np.isnan(passed), back, passed)
+        back = _reorder(back[None], self._work, self.skeleton, reference=recorded[None])[0]
+        return np.where(np.isnan(passed), back, recorded)
 
     def _last_turns(self, index: int) -> np.ndarray:
         """Whole turns of the last recorded value at or before ``index`` in the tail (0 if none there)."""
