@@ -195,6 +195,19 @@ def test_denoise_near_gimbal_lock_cleans_the_rotation_not_the_angles():
     assert np.abs(out.frames - noisy.frames).max() < 40  # on the input's branch, near its angles
 
 
+def test_fill_near_gimbal_lock_fills_the_rotation():
+    """A gap in the arm near gimbal lock is filled through the rotation, not through each swinging angle."""
+    truth, _ = _arm_near_gimbal_lock()
+    gap = slice(100, 130)
+    out = fill_motion(truth, [Gap(("LeftArm",), gap.start, gap.stop)])
+    assert out.skeleton == truth.skeleton
+    keep = np.ones(truth.n_frames, dtype=bool)
+    keep[gap] = False
+    np.testing.assert_array_equal(out.frames[keep], truth.frames[keep])  # recorded frames come back exactly
+    hand = [crbm.joint_positions(c, end_sites=True)[gap, -1] for c in (truth, out)]
+    assert np.linalg.norm(hand[1] - hand[0], axis=-1).max() < 1.0  # of an arm 30 long
+
+
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), True, "3"])
 def test_noise_level_must_be_a_finite_number_not_below_zero(walk, bad):
     with pytest.raises(CRBMError, match="noise_std"):

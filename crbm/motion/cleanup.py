@@ -584,10 +584,11 @@ def _denoise(motion: Motion, *, model, noise_std: float | None, position_noise_s
     return motion.replace(frames=y - offsets)
 
 
-def _away_from_lock(motion: Motion) -> Motion:
+def _away_from_lock(motion: Motion, observed: np.ndarray | None = None) -> Motion:
     """``motion`` with each BVH joint whose three rotation channels come within 30 degrees of gimbal lock in
     some frame (``|cos(middle angle)| < GIMBAL``) re-expressed in the rotation order of ``_ORDERS`` whose
-    smallest ``|cos(middle angle)|`` over the take is largest, when that is larger than the file order's:
+    smallest ``|cos(middle angle)|`` over the take is largest, when that is larger than the file order's
+    (frames counted where ``observed`` (T, C), if given, holds for the joint's three channels):
     same rotations, the joint's rotation channels renamed to the new order in the columns they had, angles
     unwrapped across frames. Other joints and channels are kept bit for bit; the clip itself when none moves."""
     sk = motion.skeleton
@@ -598,7 +599,10 @@ def _away_from_lock(motion: Motion) -> Motion:
         if len(axes) < 3:
             continue
         r = euler_to_matrix(frames[:, cols], axes)
-        margin = {o: float(np.abs(np.cos(np.deg2rad(matrix_to_euler(r, o)[:, 1]))).min()) for o in _ORDERS}
+        seen = np.ones(len(r), dtype=bool) if observed is None else observed[:, cols].all(1)
+        if not seen.any():
+            continue
+        margin = {o: float(np.abs(np.cos(np.deg2rad(matrix_to_euler(r[seen], o)[:, 1]))).min()) for o in _ORDERS}
         best = max(_ORDERS, key=margin.__getitem__)
         if margin[axes] >= GIMBAL or margin[best] <= margin[axes]:
             continue
@@ -846,8 +850,21 @@ def fill_motion(motion: Motion, gaps: Sequence[Gap], *, model=None, style: str |
     the candidates' blend with shares (min_j e_j / e_k)^SHARPNESS, normalised, e_k candidate k's mean joint
     position error on the windows (:func:`_window_errors`, :func:`_shares`): the best leads, and one clearly
     better than the rest takes nearly all (the smoother at the model's nominal weight where the clip has no
-    room for a window). Every candidate meets the recorded frames at the gap's edges, so the blend does too."""
+    room for a window). Every candidate meets the recorded frames at the gap's edges, so the blend does too.
+    A BVH joint near gimbal lock is filled in another rotation order, as :func:`denoise_motion` smooths it."""
     mask = _gap_mask(motion, gaps, model)
+    work = _away_from_lock(motion, ~mask)
+    filled = _fill(work, gaps, mask, model=model, style=style)
+    if work is motion:
+        return filled
+    _, period = _channel_units(motion.skeleton)
+    guide = _linear_fill(np.where(mask, np.nan, _unwrap(motion.frames, period, ~mask)[0]))  # branch in the gaps
+    frames = _reorder(filled.frames, work.skeleton, motion.skeleton, reference=guide)
+    return filled.replace(skeleton=motion.skeleton, frames=np.where(mask, frames, motion.frames))
+
+
+def _fill(motion: Motion, gaps: Sequence[Gap], mask: np.ndarray, *, model, style: str | None) -> Motion:
+    """:func:`fill_motion` on a clip whose joints are all in the orders to fill them in; ``mask``: its gaps."""
     _, period = _channel_units(motion.skeleton)
     x, offsets = _unwrap(motion.frames, period, ~mask)
     xo = np.where(mask, np.nan, x)
