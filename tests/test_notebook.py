@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import crbm
-from crbm.mocap.kinematics import position_names
+from crbm.mocap.kinematics import euler_to_matrix, matrix_to_euler, position_names, rotation_channels
 from crbm.mocap.notebook import MAX_FRAMES
 
 
@@ -65,6 +65,20 @@ def test_a_long_walk_stays_in_the_picture(walk):
     assert len(frames) <= MAX_FRAMES and frames.min() >= 0 and frames.max() <= 240
     heights = np.ptp(frames[:, 1::2], axis=1)  # the figure's height in pixels, frame by frame
     assert heights.min() > 120  # not shrunk to fit 20 s of travel: the view moves with the walker
+
+
+def test_a_z_up_clip_is_shown_like_its_y_up_twin(walk):
+    """The walk as a Blender-style Z-up BVH (its world turned a quarter about X) stands in the animation too."""
+    y_up = crbm.asf_to_bvh(walk).replace(frames=crbm.asf_to_bvh(walk).frames[:60])
+    turn = euler_to_matrix(np.array([90.0, 0.0, 0.0]), "XYZ")  # Y -> Z
+    frames = y_up.frames.copy()
+    frames[:, :3] = frames[:, :3] @ turn.T
+    for _, cols, axes in rotation_channels(y_up.skeleton):
+        frames[:, cols] = matrix_to_euler(turn @ euler_to_matrix(frames[:, cols], axes) @ turn.T, axes)
+    joints = tuple(crbm.Joint(j.name, j.parent, tuple(turn @ j.offset), j.channels,
+                              None if j.end_site is None else tuple(turn @ j.end_site)) for j in y_up.skeleton.joints)
+    z_up = crbm.Motion(crbm.Skeleton(joints, units=y_up.skeleton.units), frames, y_up.fps, name=y_up.name)
+    np.testing.assert_allclose(_frames(z_up._repr_html_()), _frames(y_up._repr_html_()), atol=0.11)
 
 
 def test_a_model_shows_its_table():

@@ -4,7 +4,8 @@ notebook runs scripts; nothing is rendered by matplotlib, so it appears at once)
 
 The figure is seen from the side of its path: the horizontal screen axis is the main direction of the root's
 travel over the ground (the x axis when it barely moves), the vertical axis is up, and the view follows the
-root along that direction, so a long walk stays in the picture.
+root along that direction, so a long walk stays in the picture. A clip on a Z-up rig (Blender's BVH export)
+is turned to Y-up first (``crbm.mocap.retarget.y_up_turn``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from crbm.mocap.kinematics import joint_positions, position_parents
 from crbm.mocap.motion import Motion
+from crbm.mocap.retarget import y_up_turn
 
 MAX_FRAMES = 300  # frames of an inline animation: longer clips are shown at every k-th frame
 
@@ -42,7 +44,7 @@ def _side_view(pos: np.ndarray) -> np.ndarray:
 def animation_html(motion: Motion, *, size: int = 240) -> str:
     """An inline animation of ``motion`` (at most ``MAX_FRAMES`` frames, at the clip's pace) as HTML."""
     stride = max(1, -(-motion.n_frames // MAX_FRAMES))
-    pos = joint_positions(motion, end_sites=True)[::stride]
+    pos = joint_positions(motion, end_sites=True)[::stride] @ y_up_turn(motion.skeleton).T
     parents = position_parents(motion.skeleton, end_sites=True)
     screen = _side_view(pos)
     lo, hi = screen.reshape(-1, 2).min(0), screen.reshape(-1, 2).max(0)
