@@ -10,6 +10,7 @@ import torch
 from crbm.engine.checkpoint import load_checkpoint, save_checkpoint
 from crbm.engine.errors import CRBMError
 from crbm.engine.evaluate import exact_log_partition
+from crbm.engine.noise import normal
 from crbm.engine.rbm import RBM
 from crbm.engine.train import TrainConfig, fit
 from crbm.motion.conditional import CRBM, TwoLayerCRBM, Windows, fit_two_layer, history, taylor_config
@@ -159,6 +160,24 @@ def test_tiny_crbm_exact_enumeration_at_a_fixed_history(gen):
     (grad,) = torch.autograd.grad(log_p[5], crbm.A)
     mean_v = (log_p.exp().unsqueeze(1) * states).sum(0)
     torch.testing.assert_close(grad, torch.outer(states[5] - mean_v, u[0]).detach())
+
+
+def test_history_noise_trains_on_the_histories_plus_scaled_normal_draws(tmp_path, gen):
+    noisy = CRBM(3, 4, 2, init_std=0.3, history_noise=0.5, dtype=F64, generator=gen)
+    plain = CRBM(3, 4, 2, dtype=F64)
+    plain.load_state_dict(noisy.state_dict())
+    v, u = torch.randn(8, 3, generator=gen, dtype=F64), torch.randn(8, 6, generator=gen, dtype=F64)
+    d, _ = noisy.gradient((v, u), TrainConfig(k=1), state={}, generator=torch.Generator().manual_seed(1))
+    draws = torch.Generator().manual_seed(1)
+    shaken = u + 0.5 * normal(u.shape, draws, u)  # the same first draws, then CD on the shaken histories
+    expected, _ = plain.gradient((v, shaken), TrainConfig(k=1), state={}, generator=draws)
+    clean, _ = plain.gradient((v, u), TrainConfig(k=1), state={}, generator=torch.Generator().manual_seed(1))
+    for name, g in expected.items():
+        torch.testing.assert_close(d[name], g)
+    assert not torch.allclose(d["A"], clean["A"])
+    assert load_checkpoint(save_checkpoint(tmp_path / "n.safetensors", noisy)).model.history_noise == 0.5
+    with pytest.raises(CRBMError, match="history_noise must be a finite number >= 0"):
+        CRBM(3, 4, 2, history_noise=-0.1)
 
 
 def test_checkpoint_round_trip(tmp_path, gen):

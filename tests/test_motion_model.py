@@ -57,6 +57,17 @@ def test_fcrbm_trains_with_unit_history_noise_unless_told(cmu):
     assert not torch.equal(quiet.model.hidden_bias, model.hidden_bias)  # the noise reached the training
 
 
+def test_label_crbm_trains_without_history_noise_unless_told(cmu):
+    walkjog, train, _ = cmu
+    styles = walkjog.train_styles[:4]
+    plain = train_motion_model(train[:4], styles=styles, kind="label", hidden=8, epochs=1, seed=3).model
+    noisy = train_motion_model(train[:4], styles=styles, kind="label", hidden=8, epochs=1, seed=3, history_noise=1.0)
+    assert plain.history_noise == 0.0 and noisy.model.history_noise == 1.0
+    assert not torch.equal(plain.A, noisy.model.A)  # the noise reached the training
+    with pytest.raises(crbm.CRBMError, match="history_noise is not available for kind 'two-layer'"):
+        train_motion_model(train[:4], kind="two-layer", hidden=8, epochs=1, history_noise=0.5)
+
+
 def test_generate_walk_then_run_gives_clips_on_the_skeleton(label_model):
     clips = label_model.generate(
         [("walk", 30), ("run", 30)], n_chains=2, k=5, generator=torch.Generator().manual_seed(0)

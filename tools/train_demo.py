@@ -1,6 +1,7 @@
 """Train the walk/run model shipped in the package (crbm/pretrained/demo-walk-run.safetensors).
 
     python tools/train_demo.py [--data DIR] [--out PATH] [--epochs N] [--seed S] [--kind fcrbm] [--contacts]
+                               [--history-noise S]
 
 Data (crbm.motion.demo.demo_training_clips): the GPmat CMU subject-35 walk/jog training split (walks and runs, with
 the CMU 35.asf skeleton) and the walks of every other CMU subject under mocap/cmu/NN/ (each with its own
@@ -12,6 +13,8 @@ recipe is crbm.motion.demo.DEMO_RECIPE. The shipped file was made by
 (its time is in docs/cli.md). ``--kind fcrbm --out PATH`` trains an FCRBM on the same clips instead (for
 ``tools/bench.py realism``'s transition rows, ``CRBM_BENCH_FCRBM=PATH``; not shipped). ``--contacts --out PATH``
 adds foot-contact channels (crbm.motion.model.train_motion_model's ``contacts``; not shipped).
+``--history-noise S --out PATH`` trains on histories with Gaussian noise of standard deviation S
+(train_motion_model's ``history_noise``; not shipped).
 """
 
 from __future__ import annotations
@@ -38,13 +41,15 @@ def main() -> int:
     p.add_argument("--kind", choices=("label", "fcrbm"), default=DEMO_RECIPE["kind"],
                    help="model kind (default: %(default)s; fcrbm: FCRBM_EPOCHS epochs unless --epochs is given)")
     p.add_argument("--contacts", action="store_true", help="with foot-contact channels (give --out; not shipped)")
+    p.add_argument("--history-noise", type=float, default=None,
+                   help="noise on the training histories (default: the kind's, 0 for label; give --out; not shipped)")
     args = p.parse_args()
     torch.set_num_threads(1)  # small matrices: one thread is fastest on a shared CPU
     watch = Stopwatch()
-    if (args.kind == "fcrbm" or args.contacts) and args.out == demo_model_path():
-        p.error("--kind fcrbm, --contacts: give --out; the shipped model is the recipe's")
+    if (args.kind == "fcrbm" or args.contacts or args.history_noise is not None) and args.out == demo_model_path():
+        p.error("--kind fcrbm, --contacts, --history-noise: give --out; the shipped model is the recipe's")
     model = train_demo_model(args.data, seed=args.seed, epochs=args.epochs, kind=args.kind, contacts=args.contacts,
-                             verbose=False)
+                             history_noise=args.history_noise, verbose=False)
     model.save(args.out)
     print(f"{args.out}: {args.out.stat().st_size / 1e6:.2f} MB, trained in {watch.elapsed():.0f} s")
     return 0

@@ -24,8 +24,9 @@ import torch
 from torch import Tensor, nn
 
 from crbm.engine.checkpoint import register_model
-from crbm.engine.checks import check_positive_int
+from crbm.engine.checks import check_nonnegative, check_positive_int
 from crbm.engine.errors import CRBMError
+from crbm.engine.noise import normal
 from crbm.engine.rbm import RBM, Conditioned, check_tensor, normal_weights
 from crbm.engine.train import TrainConfig, fit
 from crbm.engine.units import Bernoulli, Gaussian, ReLU, Units, resolve_units, units_from_json
@@ -116,6 +117,12 @@ def ridge_autoregression(windows: Windows, *, ridge: float = 1e-3) -> tuple[Tens
     return sol[:-1].T.to(windows.v.dtype), sol[-1].to(windows.v.dtype)
 
 
+def noisy_history(u: Tensor, sigma: float, generator: torch.Generator) -> Tensor:
+    """Training histories u (B, n D) plus ``sigma`` times N(0, I) draws of ``generator`` (the models'
+    ``history_noise``); u itself, with no draw, when ``sigma`` is 0."""
+    return u + sigma * normal(u.shape, generator, u) if sigma else u
+
+
 @register_model
 class CRBM(nn.Module):
     """Conditional RBM of order ``n``: ``visible`` frames ("gaussian" or "bernoulli") and ``hidden`` units
@@ -127,6 +134,10 @@ class CRBM(nn.Module):
 
     Taylor's training settings (``taylor_config``): CD-1 with mean-field reconstructions, learning rate 1e-3
     (A at a tenth of it), weight decay 2e-4 on W, A and B, momentum 0.9 after 5 epochs, batches of 100.
+
+    ``history_noise`` (sigma >= 0, default 0): training histories become u_t + sigma eps, eps ~ N(0, I), drawn
+    afresh for each batch (as ``FCRBM``'s option), so the model learns to recover from a history a little
+    off the data, as the ones it generates are; generation is unchanged.
     """
 
     kind = "CRBM"
@@ -141,12 +152,14 @@ class CRBM(nn.Module):
         hidden: str | Units = "bernoulli",
         sigma: float | Tensor = 1.0,
         init_std: float = 0.01,
+        history_noise: float = 0.0,
         dtype: torch.dtype = torch.float32,
         device: str | torch.device | None = None,
         generator: torch.Generator | None = None,
     ):
         super().__init__()
         check_positive_int(order, "order")
+        self.history_noise = float(check_nonnegative(history_noise, "history_noise"))
         if not isinstance(resolve_units(hidden), (Bernoulli, ReLU, Gaussian)):
             raise CRBMError(f"CRBM hidden units must be bernoulli, relu or gaussian, got {resolve_units(hidden).name}")
         self.rbm = RBM(
@@ -188,6 +201,7 @@ class CRBM(nn.Module):
             "visible": c["visible"],
             "hidden": c["hidden"],
             "init_std": c["init_std"],
+            "history_noise": self.history_noise,
         }
 
     @classmethod
@@ -257,6 +271,7 @@ class CRBM(nn.Module):
         v, u = batch[0], batch[1]
         if config.persistent:
             raise CRBMError("a CRBM trains with CD (persistent chains cannot follow a changing history)")
+        u = noisy_history(u, self.history_noise, generator)
         grads, stats = self._cd_directions(v, u, *self.shifts(u), config, generator)
         return grads, {"recon_error": stats.recon_error / v.shape[0]}
 

@@ -42,11 +42,13 @@ def demo_training_clips(data: str | os.PathLike | None = None) -> tuple[list, li
 
 
 def train_demo_model(data: str | os.PathLike | None = None, *, seed: int = 0, epochs: int | None = None,
-                     kind: str | None = None, contacts: bool = False, verbose: bool = False) -> MotionModel:
+                     kind: str | None = None, contacts: bool = False, history_noise: float | None = None,
+                     verbose: bool = False) -> MotionModel:
     """Retrain the demo model from :func:`demo_training_clips`, each run clip weighted ``RUN_WEIGHT`` times
     (repeated), so that walking does not swamp running. ``kind``: another model kind on the same clips and
     recipe (``"fcrbm"``: the FCRBM, trained for ``FCRBM_EPOCHS`` unless ``epochs`` says otherwise);
-    ``contacts``: with foot-contact channels (``train_motion_model``'s ``contacts``)."""
+    ``contacts``: with foot-contact channels (``train_motion_model``'s ``contacts``); ``history_noise``:
+    ``train_motion_model``'s (None: the kind's default)."""
     clips, styles = demo_training_clips(data)
     # runs are 9 clips of one subject against 55 walks of 17: each run clip counts RUN_WEIGHT times
     clips += [c for c, s in zip(clips, styles) if s == "run"] * (RUN_WEIGHT - 1)
@@ -55,7 +57,8 @@ def train_demo_model(data: str | os.PathLike | None = None, *, seed: int = 0, ep
     if recipe["kind"] == "fcrbm":
         recipe["epochs"] = FCRBM_EPOCHS
     recipe |= {"epochs": epochs} if epochs else {}
-    return train_motion_model(clips, styles=styles, contacts=contacts, verbose=verbose, **recipe)
+    return train_motion_model(clips, styles=styles, contacts=contacts, history_noise=history_noise, verbose=verbose,
+                              **recipe)
 
 
 def run_demo(out_dir: str | os.PathLike, *, seed: int = 0, device: str | None = None, train: bool = False,

@@ -27,11 +27,10 @@ from torch import Tensor, nn
 from crbm.engine.checkpoint import register_model
 from crbm.engine.checks import check_nonnegative, check_positive_int
 from crbm.engine.errors import CRBMError
-from crbm.engine.noise import normal
 from crbm.engine.rbm import Conditioned, check_tensor, normal_weights
 from crbm.engine.train import TrainConfig
 from crbm.engine.units import Bernoulli, Gaussian, Units, resolve_units, units_from_json
-from crbm.motion.conditional import CRBM, taylor_config
+from crbm.motion.conditional import CRBM, noisy_history, taylor_config
 
 
 @register_model
@@ -91,6 +90,7 @@ class LabelCRBM(CRBM):
         v, u, y = batch[:3]
         if config.persistent:
             raise CRBMError("a LabelCRBM trains with CD (persistent chains cannot follow a changing history)")
+        u = noisy_history(u, self.history_noise, generator)
         grads, stats = self._cd_directions(v, u, *self._label_shifts(u, y), config, generator)
         n = v.shape[0]
         grads["P"] = stats.d_visible.T @ y / n
@@ -254,8 +254,7 @@ class FCRBM(nn.Module):
         if config.persistent:
             raise CRBMError("an FCRBM trains with CD (persistent chains cannot follow a changing history)")
         v, u, y = batch[:3]
-        if self.history_noise:
-            u = u + self.history_noise * normal(u.shape, generator, u)
+        u = noisy_history(u, self.history_noise, generator)
         with torch.no_grad():
             cond = self._conditioned(u, y)
             h, _ = cond.sample_hidden(v, generator=generator)

@@ -451,7 +451,7 @@ def train_motion_model(
     seed: int = 0,
     device: str | None = None,
     ar_start: bool = False,
-    history_noise: float = 1.0,
+    history_noise: float | None = None,
     batch_size: int | None = None,
     verbose: bool = False,
 ) -> MotionModel:
@@ -487,14 +487,20 @@ def train_motion_model(
             windows (``CRBM.initialise_autoregressive``) instead of Taylor's start near zero: the fit starts from
             the best linear predictor, which helps prediction, but a label CRBM started so can generate slower,
             less regular running, so the default is Taylor's.
-        history_noise: for kind "fcrbm", the standard deviation of the Gaussian noise added to the training
-            histories (``FCRBM``'s ``history_noise``; Taylor's FCRBM code adds unit noise). Without it the
-            FCRBM can learn dynamics that blow up once they run on their own output.
+        history_noise: the standard deviation of the Gaussian noise added to the training histories (the
+            models' ``history_noise``) for kinds "crbm", "label" and "fcrbm"; None: 1 for "fcrbm" (Taylor's
+            FCRBM code adds unit noise; without it the FCRBM can learn dynamics that blow up once they run on
+            their own output), 0 for the others. With 1, the demo's label CRBM keeps running instead of
+            settling toward a still pose after a few seconds of generation (docs/results/mocap.md, realism).
     """
     if kind not in KINDS:
         raise CRBMError(f"unknown model kind {kind!r}; expected one of {list(KINDS)}")
     if not motions:
         raise CRBMError("no training clips")
+    if history_noise is None:
+        history_noise = 1.0 if kind == "fcrbm" else 0.0
+    elif kind == "two-layer" and history_noise:
+        raise CRBMError("history_noise is not available for kind 'two-layer'; use 'crbm', 'label' or 'fcrbm'")
     skeletons: list[Skeleton] = []
     for m in motions:
         if m.skeleton not in skeletons:
@@ -534,9 +540,9 @@ def train_motion_model(
         history = [{"phase": f"layer {i}", **f} for i, h in enumerate(layers, 1) for f in h]
     else:
         if kind == "crbm":
-            model = CRBM(d, hidden, order, generator=gen)
+            model = CRBM(d, hidden, order, history_noise=history_noise, generator=gen)
         elif kind == "label":
-            model = LabelCRBM(d, hidden, order, len(style_names), generator=gen)
+            model = LabelCRBM(d, hidden, order, len(style_names), history_noise=history_noise, generator=gen)
         else:
             model = FCRBM(d, hidden, order, len(style_names), history_noise=history_noise, generator=gen)
         windows = Windows(clips, order, labels=labels)
