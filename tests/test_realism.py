@@ -8,6 +8,7 @@ import pytest
 
 import crbm
 from crbm.engine.errors import CRBMError
+from crbm.mocap.kinematics import joint_positions
 from crbm.mocap.realism import (
     angular_speed,
     clip_steps,
@@ -221,6 +222,49 @@ def test_lock_feet_plants_the_stance_foot_and_keeps_the_pose():
     assert np.abs(locked.frames[:, ground] - walker.frames[:, ground]).max() > 10.0
     still = _walker(slide=0.0)
     np.testing.assert_allclose(lock_feet(still).frames, still.frames, atol=1e-9)
+
+
+def _z_up_twin(m: crbm.Motion) -> crbm.Motion:
+    """The walker exported Z-up (Blender): its world turned a quarter about X (Y -> Z, Z -> -Y); the hand's
+    turn about Z becomes a turn about -Y."""
+    def turn(v):
+        return None if v is None else (v[0], -v[2], v[1])
+
+    joints = [crbm.Joint(j.name, j.parent, turn(j.offset), ("Yrotation",) if j.name == "hand" else j.channels)
+              for j in m.skeleton.joints]
+    f = m.frames.copy()
+    for c in (0, 6, 9):  # the position channels: the root's and the feet's
+        f[:, c + 1], f[:, c + 2] = -m.frames[:, c + 2], m.frames[:, c + 1]
+    f[:, 12] = -m.frames[:, 12]
+    return crbm.Motion(crbm.Skeleton(tuple(joints)), f, m.fps, name=m.name)
+
+
+def test_a_z_up_rig_gives_the_figures_and_the_foot_locking_of_its_y_up_twin():
+    """Blender's Z-up export of the sliding walker: its feet, skating and gait are those of the Y-up clip, and
+    foot locking moves its root over its own ground (X-Y), keeping its height (Z): the locked clip is the
+    locked Y-up clip turned (before, the root was moved along X-Z, through the floor)."""
+    walker = _walker(slide=30.0)
+    twin = _z_up_twin(walker)
+    to_z = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    np.testing.assert_allclose(joint_positions(twin), joint_positions(walker) @ to_z.T, atol=1e-9)
+    assert feet(twin) == feet(walker)
+    for key, value in foot_skating(walker).items():
+        assert foot_skating(twin)[key] == pytest.approx(value, rel=1e-9, abs=1e-12)
+    assert gait_period(twin) == pytest.approx(gait_period(walker), rel=1e-9)
+    locked = lock_feet(twin)
+    np.testing.assert_allclose(joint_positions(locked), joint_positions(lock_feet(walker)) @ to_z.T, atol=1e-9)
+    np.testing.assert_array_equal(locked.frames[:, 2], twin.frames[:, 2])  # the height
+    assert foot_skating(locked)["stance_speed"] < 1e-6
+
+
+def test_lock_feet_needs_the_roots_ground_position_channels():
+    walker = _walker()
+    sk = walker.skeleton
+    hips = sk.joints[0]
+    no_x = crbm.Skeleton((crbm.Joint(hips.name, -1, hips.offset, hips.channels[1:]), *sk.joints[1:]))
+    with pytest.raises(CRBMError, match="clip 'walker': foot locking moves the root over the ground; its root "
+                                        "'hips' has no X position channel"):
+        lock_feet(crbm.Motion(no_x, walker.frames[:, 1:], walker.fps, name="walker"))
 
 
 def test_contacts_mark_each_foots_planted_frames_but_its_landing():

@@ -2,7 +2,8 @@
 skating, joint angular speed, gait period and the power-spectrum distance (PSKL).
 
 Every figure works on any rig of a topology (a BVH, an ASF/AMC subject, a model's canonical rig): positions
-come from forward kinematics in centimetres (Y up), rotations are the joints' local rotations.
+come from forward kinematics in centimetres, Y up (a Z-up rig's world turned by
+``crbm.mocap.retarget.y_up_turn``), rotations are the joints' local rotations.
 
 * **Foot skating** (:func:`foot_skating`): the feet are the lowest rest-pose point on each side of the root
   (``x > 0`` and ``x < 0``; end sites included). A foot is in stance on a frame when it is within
@@ -37,12 +38,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from crbm.engine.errors import CRBMError
-from crbm.mocap.kinematics import joint_positions, position_names
+from crbm.mocap.kinematics import channel_kind, joint_positions, position_names
 from crbm.mocap.lengths import centimetres, length_unit
 from crbm.mocap.metrics import joint_angle_error
 from crbm.mocap.motion import Motion
 from crbm.mocap.resample import resample
-from crbm.mocap.retarget import rest_positions, retarget
+from crbm.mocap.retarget import rest_positions, retarget, y_up_turn
 
 FLOOR_PERCENTILE = 5.0
 UPSAMPLE = 4  # gait_period's finer grid
@@ -50,8 +51,9 @@ PERIOD_TOLERANCE = 0.1  # the shortest autocorrelation peak within 10 % of the h
 
 
 def _positions(motion: Motion) -> np.ndarray:
-    """World positions ``(T, P, 3)`` in centimetres of joints and end sites."""
-    return joint_positions(motion, end_sites=True) * centimetres(length_unit(motion.skeleton))
+    """World positions ``(T, P, 3)`` in centimetres of joints and end sites, Y up."""
+    turn = y_up_turn(motion.skeleton)
+    return joint_positions(motion, end_sites=True) @ turn.T * centimetres(length_unit(motion.skeleton))
 
 
 def feet(motion: Motion) -> tuple[int, int]:
@@ -60,7 +62,7 @@ def feet(motion: Motion) -> tuple[int, int]:
     the ``x < 0`` side (Y up)."""
     pos, ends = rest_positions(motion.skeleton)
     rest = np.concatenate([pos, *(e[None] for e in ends.values())]) if motion.skeleton.kind == "bvh" else pos
-    rest = rest - rest[0]
+    rest = (rest - rest[0]) @ y_up_turn(motion.skeleton).T
     out = []
     for side in (1.0, -1.0):
         rows = np.flatnonzero(side * rest[:, 0] > 1e-9)
@@ -126,22 +128,38 @@ def foot_skating(motion: Motion, *, height_tol: float = 5.0) -> dict[str, float]
 
 def lock_feet(motion: Motion, *, height_tol: float = 5.0) -> Motion:
     """Foot locking, a post-process: the clip with its root's ground path changed so that on every step from
-    frame t-1 to t whose lower foot (``crbm.mocap.preprocess.PlantedFootRoot``'s choice) is in :func:`stance`
-    at frame t, that foot does not move over the ground; on the other steps the root moves as before. The
-    pose, heading, height and tilt are unchanged, and so are the other figures of this module but skating.
+    frame t-1 to t whose lower foot (the lower over the two frames, relative to the root: the foot
+    ``crbm.mocap.preprocess.PlantedFootRoot`` carries the step with) is in :func:`stance` at frame t, that
+    foot does not move over the ground; on the other steps the root moves as before. The pose, heading,
+    height and tilt are unchanged, and so are the other figures of this module but skating.
 
-    It is ``PlantedFootRoot``'s representation with the foot's step ``(fx, fz)`` set to 0 on those steps."""
-    from crbm.mocap.preprocess import PlantedFootRoot
-
+    The root's ground position gains ``d_t = d_{t-1} - (q_t - q_{t-1})`` on those steps (``q``: that foot's
+    ground position) and ``d_t = d_{t-1}`` on the others, in the ground plane of the rig's world (X-Z, or
+    X-Y on a Z-up rig); the root needs its position channels on both ground axes."""
     _check(motion)
-    step = PlantedFootRoot.for_skeleton(motion.skeleton).fit([motion.frames], motion.skeleton.channel_names)
-    y = step.transform(motion.frames)
-    planted = stance(motion, height_tol=height_tol)
-    lower = step.lower_feet(motion.frames)
-    locked = np.flatnonzero(planted[np.arange(len(lower)), lower]) + 1
-    first = step.names_out.index(f"{motion.skeleton.joints[0].name}.{step.features[0]}")  # fx, then fz
-    y[locked, first:first + 2] = 0.0
-    return motion.replace(frames=step.inverse_transform(y, contexts=[step.context(motion.frames)]))
+    sk = motion.skeleton
+    turn = y_up_turn(sk)
+    ground = [int(np.argmax(np.abs(turn[:, k]))) for k in (0, 2)]  # the rig's axes that turn into X and Z
+    axes = {channel_kind(c)[1]: i for i, c in enumerate(sk.joints[0].channels) if channel_kind(c)[0] == "position"}
+    missing = ["XYZ"[a] for a in ground if "XYZ"[a] not in axes]
+    if missing:
+        raise CRBMError(f"clip {motion.name!r}: foot locking moves the root over the ground; its root "
+                        f"{sk.joints[0].name!r} has no {'/'.join(missing)} position channel")
+    pos = joint_positions(motion, end_sites=True) @ turn.T  # the skeleton's length unit, Y up
+    fs = list(feet(motion))
+    height = pos[:, fs, 1] - pos[:, :1, 1]
+    lower = np.argmin(height[:-1] + height[1:], axis=1)  # (T - 1,)
+    rows = np.arange(len(lower))
+    locked = stance(motion, height_tol=height_tol)[rows, lower]
+    foot = pos[:, fs][:, :, [0, 2]]
+    steps = foot[1:][rows, lower] - foot[:-1][rows, lower]  # (T - 1, 2): the lower foot's ground step
+    shift = np.zeros((motion.n_frames, 3))
+    shift[1:, [0, 2]] = np.cumsum(np.where(locked[:, None], -steps, 0.0), axis=0)
+    frames = motion.frames.copy()
+    offset = shift @ turn  # back to the rig's world axes
+    for a in ground:
+        frames[:, axes["XYZ"[a]]] += offset[:, a]
+    return motion.replace(frames=frames)
 
 
 def frame_angular_speed(motion: Motion) -> np.ndarray:
