@@ -490,8 +490,9 @@ def train_motion_model(
         history_noise: the standard deviation of the Gaussian noise added to the training histories (the
             models' ``history_noise``) for kinds "crbm", "label" and "fcrbm"; None: 1 for "fcrbm" (Taylor's
             FCRBM code adds unit noise; without it the FCRBM can learn dynamics that blow up once they run on
-            their own output), 0 for the others. With 1, the demo's label CRBM keeps running instead of
-            settling toward a still pose after a few seconds of generation (docs/results/mocap.md, realism).
+            their own output), 0 for the others. A model trained on noisy histories learns to return from
+            the slightly-off histories of its own generation: with 1, the demo's label CRBM keeps its running
+            pace over long generation instead of slowing toward a still pose.
     """
     if kind not in KINDS:
         raise CRBMError(f"unknown model kind {kind!r}; expected one of {list(KINDS)}")
