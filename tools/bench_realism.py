@@ -15,7 +15,10 @@ clips generated with the last Gibbs update of each frame from the mean of 4 hidd
 Rows ``<figure>_<style>_contacts`` and ``..._contacts_final4``: the same figures for the demo recipe with
 foot-contact channels (``train_demo_model(contacts=True)``: the model generates a contact per foot and a
 generated contact holds its foot still), trained in the run unless ``CRBM_BENCH_CONTACTS`` names its file
-(from ``tools/train_demo.py --contacts --out PATH``), without and with ``final_samples=4``.
+(from ``tools/train_demo.py --contacts --out PATH``), without and with ``final_samples=4``; rows
+``..._contacts_noise`` and ``..._contacts_noise_final4``: the recipe with contacts trained on histories with
+unit Gaussian noise (``history_noise=1.0``; ``CRBM_BENCH_CONTACTS_NOISE``, from ``--contacts
+--history-noise 1``), whose walk -> run transitions are measured too (``..._contacts_noise_h<n>``).
 ``--quick``: 2 clips of 300 frames.
 
 Walk -> run transitions (``transition_rows``): the demo's schedule (4 s of walking, then 4 s of running) from the
@@ -56,6 +59,9 @@ from crbm.motion.model import HANDOVER
 
 STYLES = ("walk", "run")
 FINAL_SAMPLES = 4  # the variant rows' MotionModel.generate(final_samples=...)
+# (row tag, environment variable naming a trained file, train_demo_model's recipe changes)
+VARIANTS = (("contacts", "CRBM_BENCH_CONTACTS", {"contacts": True}),
+            ("contacts_noise", "CRBM_BENCH_CONTACTS_NOISE", {"contacts": True, "history_noise": 1.0}))
 GOALS = {"stance_speed": "at most 2x the data's", "angular_speed": "within 20 % of the data's",
          "gait_period": "within 10 % of the data's"}
 
@@ -81,19 +87,23 @@ def run(*, quick: bool, device: str) -> dict:
                                generator=torch.Generator().manual_seed(0))
         g = figures[f"{style}_final{FINAL_SAMPLES}"] = realism(other, real, fps=model.fps)
         rows += figure_rows(g, f"{style}_final{FINAL_SAMPLES}")
-    contacts, source = _demo_variant("CRBM_BENCH_CONTACTS", quick, contacts=True)
-    contacts.model.cpu()
-    for style in STYLES:  # the demo recipe with foot-contact channels: the model holds its own planted feet
-        real = [c for c, s in zip(clips, styles) if s == style]
-        for final, tag in ((0, "contacts"), (FINAL_SAMPLES, f"contacts_final{FINAL_SAMPLES}")):
-            clips_out = contacts.generate([(style, frames)], n_chains=chains, final_samples=final,
-                                          generator=torch.Generator().manual_seed(0))
-            g = figures[f"{style}_{tag}"] = realism(clips_out, real, fps=contacts.fps)
-            rows += figure_rows(g, f"{style}_{tag}")
-    moving, transitions = transition_rows({"label": model, "fcrbm": None}, quick=quick)
+    sources, variants = {}, {}
+    for name, variable, recipe in VARIANTS:  # the demo recipe with foot contacts (and history noise)
+        variant, sources[name] = _demo_variant(variable, quick, **recipe)
+        variant.model.cpu()
+        variants[name] = variant
+        for style in STYLES:
+            real = [c for c, s in zip(clips, styles) if s == style]
+            for final, tag in ((0, name), (FINAL_SAMPLES, f"{name}_final{FINAL_SAMPLES}")):
+                clips_out = variant.generate([(style, frames)], n_chains=chains, final_samples=final,
+                                             generator=torch.Generator().manual_seed(0))
+                g = figures[f"{style}_{tag}"] = realism(clips_out, real, fps=variant.fps)
+                rows += figure_rows(g, f"{style}_{tag}")
+    moving, transitions = transition_rows({"label": model, "fcrbm": None,
+                                           "contacts_noise": variants["contacts_noise"]}, quick=quick)
     rows += moving
     return {"rows": rows, "figures": figures, "chains": chains, "frames": frames, "fps": model.fps,
-            "contacts_model": source, "transitions": transitions}
+            "variant_models": sources, "transitions": transitions}
 
 
 def figure_rows(f: dict, tag: str) -> list[dict]:
@@ -120,7 +130,7 @@ def _demo_variant(variable: str, quick: bool, **recipe) -> tuple[crbm.MotionMode
 
 
 def transition_rows(models: dict, *, quick: bool) -> tuple[list[dict], dict]:
-    """Walk -> run transition rows (module docstring) for ``{"label": model, "fcrbm": model or None}`` (None:
+    """Walk -> run transition rows (module docstring) for ``{name: model}`` (``"fcrbm": None``:
     ``CRBM_BENCH_FCRBM``'s file or an FCRBM trained here); returns the rows and the per-clip figures."""
     seeds, chains = (2, 2) if quick else (4, 4)
     handovers = [int(h) for h in os.environ.get("CRBM_BENCH_HANDOVERS", f"{HANDOVER},0").split(",")]
