@@ -170,6 +170,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--contacts", action="store_true",
                    help="model a contact channel per foot beside the pose; generated clips keep a foot whose "
                    "contact is on still (less foot skating)")
+    p.add_argument("--history-noise", type=float, default=None, metavar="S",
+                   help="train on histories with Gaussian noise of S data standard deviations, so that generated "
+                   "motion does not die down (default: 1 for --kind fcrbm, 0 otherwise)")
     p.add_argument("--ar-start", action="store_true",
                    help="start the autoregressive weights at the ridge AR fit (better prediction, worse generation)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -197,8 +200,8 @@ def _run_train(args: argparse.Namespace) -> int:
     model = train_motion_model(motions, styles=styles, kind=kind, order=args.order, hidden=args.hidden,
                                epochs=args.epochs, fps=args.model_fps, seed=args.seed, device=args.device,
                                ar_start=args.ar_start, differences=args.differences, centring=args.centring,
-                               root=args.root, contacts=args.contacts, batch_size=args.batch_size,
-                               verbose=True)
+                               root=args.root, contacts=args.contacts, history_noise=args.history_noise,
+                               batch_size=args.batch_size, verbose=True)
     if rank == 0:
         print(model.save(args.out))
     return 0

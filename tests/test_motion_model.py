@@ -335,6 +335,21 @@ def test_cli_train_contacts(tmp_path, data_root):
     assert all(c.endswith(".contact") for c in load_motion_model(model).channels[-2:])
 
 
+def test_cli_train_history_noise(tmp_path, data_root, capsys):
+    """--history-noise reaches the model (kept in its checkpoint); a negative one is one line, exit 2, no file."""
+    amc = data_root / "mocap" / "cmu" / "35"
+    args = ["train", str(amc / "35_01.amc"), "--asf", str(amc / "35.asf"), "--epochs", "2", "--hidden", "8"]
+    model = tmp_path / "m.safetensors"
+    assert main([*args, "--out", str(model), "--history-noise", "0.5"]) == 0
+    assert load_motion_model(model).model.history_noise == 0.5
+    bad = tmp_path / "bad.safetensors"
+    capsys.readouterr()
+    assert main([*args, "--out", str(bad), "--history-noise", "-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "history_noise" in err and len(err.splitlines()) == 1
+    assert not bad.exists()
+
+
 def test_cli_generate_final_samples_and_lock_feet(tmp_path, capsys):
     """--final-samples changes the frames; --lock-feet plants the stance feet (realism.lock_feet) and changes
     only the root's ground path; a negative --final-samples is one line and exit 2, no file."""
