@@ -66,6 +66,9 @@ SWEEP = {  # further settings tried on the validation split only, one change at 
     "differences_h300": dict(order=3, hidden=300, differences=True, k=30),
     "differences_h600": dict(order=3, hidden=600, differences=True, k=30),
     "differences_two_layer": dict(order=3, hidden=150, differences=True, kind="two-layer", k=30),
+    # trained on histories with Gaussian noise of 1 and 0.5 data standard deviations (crbm train --history-noise)
+    "differences_noise1": dict(order=3, hidden=150, differences=True, history_noise=1.0, k=30),
+    "differences_noise05": dict(order=3, hidden=150, differences=True, history_noise=0.5, k=30),
     # one label CRBM for the five actions (each clip labelled with its action), conditioned on the window's action
     "differences_all_actions": dict(order=3, hidden=150, differences=True, kind="label", all_actions=True, k=30),
 }
