@@ -21,6 +21,7 @@ from crbm.mocap.kinematics import (
     matrix_to_euler,
     matrix_to_expmap,
     matrix_to_quaternion,
+    nearest_euler,
     position_names,
     position_parents,
     quaternion_to_matrix,
@@ -82,6 +83,23 @@ def test_euler_alternative_is_same_rotation():
         alt = euler_alternative(angles)
         assert np.abs(euler_to_matrix(alt, order) - euler_to_matrix(angles, order)).max() < 1e-13
         assert np.all(np.abs(alt[:, 1]) >= 90.0 - 1e-9)
+
+
+def test_nearest_euler_picks_the_branch_and_turns_of_the_reference():
+    """Either Euler branch of a rotation, moved by whole turns, comes back as the triple next to the reference:
+    the reference's own branch and turns when it lies close to it, the same rotation in every case."""
+    rng = np.random.default_rng(4)
+    truth = _random_euler(rng, 200) + 360.0 * rng.integers(-2, 3, size=(200, 3))
+    turns = 360.0 * rng.integers(-3, 4, (200, 3))
+    given = np.where(rng.random((200, 1)) < 0.5, euler_alternative(truth), truth) + turns
+    reference = truth + rng.normal(scale=5.0, size=truth.shape)
+    out = nearest_euler(given, reference)
+    np.testing.assert_allclose(out, truth, atol=1e-9)
+    radians = nearest_euler(np.deg2rad(given), np.deg2rad(reference), degrees=False)
+    np.testing.assert_allclose(radians, np.deg2rad(truth), atol=1e-11)
+    far = nearest_euler(given, reference + 180.0)  # a reference half a turn away: still the same rotations
+    for order in ORDERS:
+        assert np.abs(euler_to_matrix(far, order) - euler_to_matrix(truth, order)).max() < 1e-12
 
 
 def test_wrap_angle():

@@ -119,6 +119,18 @@ def wrap_angle(angles, *, degrees: bool = True, low: float | np.ndarray | None =
     return np.mod(a - low, period) + low
 
 
+def nearest_euler(angles, reference, *, degrees: bool = True) -> np.ndarray:
+    """The Euler triples of the same rotations as ``angles`` (n, 3) nearest ``reference`` (n, 3), row by row:
+    ``angles`` or :func:`euler_alternative` of them, each angle moved by whole turns into the half turn around
+    the reference's."""
+    period = 360.0 if degrees else 2 * np.pi
+    ref = np.asarray(reference, dtype=np.float64)
+    candidates = [wrap_angle(a, degrees=degrees, low=ref - period / 2)
+                  for a in (angles, euler_alternative(angles, degrees=degrees))]
+    far = [np.sum((c - ref) ** 2, axis=-1) for c in candidates]
+    return np.where((far[1] < far[0])[:, None], candidates[1], candidates[0])
+
+
 def _skew(v: np.ndarray) -> np.ndarray:
     z = np.zeros_like(v[..., 0])
     x, y, w = v[..., 0], v[..., 1], v[..., 2]

@@ -35,10 +35,10 @@ import numpy as np
 from crbm.engine.errors import CRBMError
 from crbm.mocap.kinematics import (
     _degrees,
-    euler_alternative,
     euler_to_matrix,
     matrix_to_euler,
     matrix_to_quaternion,
+    nearest_euler,
     quaternion_to_matrix,
     rotation_channels,
     wrap_angle,
@@ -86,16 +86,6 @@ def slerp(q0, q1, t) -> np.ndarray:
     return q / np.linalg.norm(q, axis=-1, keepdims=True)
 
 
-def _nearest_triple(angles: np.ndarray, reference: np.ndarray, degrees: bool) -> np.ndarray:
-    """The Euler triple of the same rotations (``angles`` or its other branch, each angle moved by whole
-    turns) nearest ``reference``, row by row: ``(n, 3)``."""
-    period = 360.0 if degrees else 2 * np.pi
-    candidates = [wrap_angle(a, degrees=degrees, low=reference - period / 2)
-                  for a in (angles, euler_alternative(angles, degrees=degrees))]
-    far = [np.sum((c - reference) ** 2, axis=-1) for c in candidates]
-    return np.where((far[1] < far[0])[:, None], candidates[1], candidates[0])
-
-
 def _interpolate(motion: Motion, a: np.ndarray, b: np.ndarray, f: np.ndarray) -> np.ndarray:
     """Frames between rows ``a`` and ``b`` (n, C) at fractions ``f`` (n,) in (0, 1), as the module states."""
     skeleton = motion.skeleton
@@ -112,7 +102,7 @@ def _interpolate(motion: Motion, a: np.ndarray, b: np.ndarray, f: np.ndarray) ->
         qa = matrix_to_quaternion(euler_to_matrix(ea, axes, degrees=degrees))
         qb = matrix_to_quaternion(euler_to_matrix(eb, axes, degrees=degrees))
         angles = matrix_to_euler(quaternion_to_matrix(slerp(qa, qb, f)), axes, degrees=degrees)
-        out[:, cols] = _nearest_triple(angles, near, degrees)
+        out[:, cols] = nearest_euler(angles, near, degrees=degrees)
     return out
 
 

@@ -68,9 +68,15 @@ import torch
 
 from crbm.engine.errors import CRBMError
 from crbm.engine.progress import phases
-from crbm.mocap.kinematics import _degrees, channel_kind, euler_to_matrix, matrix_to_euler, rotation_channels
+from crbm.mocap.kinematics import (
+    _degrees,
+    channel_kind,
+    euler_to_matrix,
+    matrix_to_euler,
+    nearest_euler,
+    rotation_channels,
+)
 from crbm.mocap.motion import Motion, Skeleton, check_fps
-from crbm.mocap.resample import _nearest_triple
 
 GATE = 5.0  # innovations beyond this many predictive standard deviations are outliers
 REACQUIRE = 5  # after this many rejections in a row the filter restarts from the observation
@@ -629,7 +635,7 @@ def _reorder(frames: np.ndarray, source: Skeleton, target: Skeleton, *, referenc
             angles = matrix_to_euler(euler_to_matrix(out[:, cols], axes), new)
             if reference is not None:
                 near = np.where(np.isnan(reference[:, cols]), angles, reference[:, cols])
-                angles = np.where(np.isnan(angles), np.nan, _nearest_triple(np.nan_to_num(angles), near, True))
+                angles = np.where(np.isnan(angles), np.nan, nearest_euler(np.nan_to_num(angles), near))
             out[:, cols] = angles
     return out
 
