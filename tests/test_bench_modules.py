@@ -119,7 +119,7 @@ def test_dbn_greedy_variants_parse_and_bad_ones_are_named(monkeypatch):
         tool.parse_variant("precision=fp8")
 
 
-def test_semi_supervised_subsets_are_class_balanced_and_validation_is_disjoint(monkeypatch):
+def test_semi_supervised_subsets_and_folds_are_class_balanced_and_validate_each_image_once(monkeypatch):
     import torch
 
     monkeypatch.syspath_prepend(str(TOOLS))
@@ -129,9 +129,14 @@ def test_semi_supervised_subsets_are_class_balanced_and_validation_is_disjoint(m
     assert idx.shape == (50,) and torch.bincount(labels[idx]).tolist() == [5] * 10
     assert torch.equal(idx, bench.labelled_subset(labels, 0.05, torch.Generator().manual_seed(0)))
     assert bench.labelled_subset(labels, 1.0, torch.Generator()).tolist() == list(range(1000))
-    tr, va = bench.validation_split(idx, labels, torch.Generator().manual_seed(1))
-    assert torch.bincount(labels[va]).tolist() == [1] * 10 and torch.bincount(labels[tr]).tolist() == [4] * 10
-    assert sorted(tr.tolist() + va.tolist()) == idx.tolist()
+    splits = bench.folds(idx, labels, torch.Generator().manual_seed(1), 5)
+    for tr, va in splits:
+        assert torch.bincount(labels[va]).tolist() == [1] * 10 and torch.bincount(labels[tr]).tolist() == [4] * 10
+        assert sorted(tr.tolist() + va.tolist()) == idx.tolist()
+    assert sorted(i for _, va in splits for i in va.tolist()) == idx.tolist()  # each image validated once
+    uneven = bench.folds(idx[:23], labels, torch.Generator().manual_seed(1), 4)  # 3 or 2 of each class
+    for _, va in uneven:
+        assert 5 <= va.shape[0] <= 6 and torch.bincount(labels[va], minlength=10).max() <= 1
 
 
 def test_semi_supervised_parts_and_fractions_are_chosen_by_name(monkeypatch):
