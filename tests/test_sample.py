@@ -165,6 +165,24 @@ def test_drawing_ahead_on_a_thread_changes_no_sample(kind, gen, monkeypatch):
     ahead.close()
 
 
+@pytest.mark.parametrize("final_samples", [0, 3])
+@pytest.mark.parametrize("kind", ["crbm", "label"])
+def test_thresholds_for_a_few_chains_change_no_sample(kind, final_samples, gen, monkeypatch):
+    """A few chains draw their hidden units by comparing with logit(u) (one call a step): the same frames as
+    the sigmoid-and-compare draw of many chains, with the same generator state after."""
+    seed = torch.randn(6, 4, generator=gen)
+    model, labels = {"crbm": (_crbm(gen), None),
+                     "label": (LabelCRBM(4, 6, 2, 2, generator=gen), style_schedule([(0, 4), (1, 5)], 2))}[kind]
+    runs = []
+    for limit in (1 << 20, 0):  # every frame by thresholds / none
+        monkeypatch.setattr("crbm.motion.sample._THRESHOLDS_MAX", limit)
+        g = torch.Generator().manual_seed(4)
+        out = generate(model, seed, 9, k=5, n_chains=3, labels=labels, final_samples=final_samples, generator=g)
+        runs.append((out, g.get_state()))
+    (a, state_a), (b, state_b) = runs
+    assert torch.equal(a, b) and torch.equal(state_a, state_b) and a.dtype == torch.float32
+
+
 def test_drawing_thread_borrows_one_intra_op_thread_and_gives_it_back(gen, monkeypatch, request):
     monkeypatch.setattr("crbm.motion.sample._PREFETCH_MIN", 1)
     set_threads(2)  # asked for, whatever torch's count was when crbm was imported

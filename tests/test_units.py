@@ -149,6 +149,20 @@ def test_a_draw_is_the_family_transform_of_the_noise_it_consumes(units):
         Softmax().sample_from(pre, noise)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_bernoulli_thresholds_make_the_same_draws_by_one_comparison(dtype):
+    """u < sigmoid(pre) exactly when logit(u) < pre: the thresholds give the very draws of sample_from, on
+    a million inputs from deep in both tails to zero; families that are not a step of the input give None."""
+    g = torch.Generator().manual_seed(5)
+    pre = (torch.randn(1000, 1000, generator=g, dtype=torch.float64) * 6).to(dtype)
+    noise = torch.rand(1000, 1000, generator=g, dtype=dtype)
+    drawn = Bernoulli().sample_from(pre, noise)
+    step = Bernoulli().thresholds(noise.clone())
+    assert torch.equal(torch.lt(step, pre).to(dtype), drawn) and 0.3 < drawn.mean() < 0.7
+    kept = noise.clone()
+    assert Gaussian().thresholds(kept) is None and ReLU().thresholds(kept) is None and torch.equal(kept, noise)
+
+
 def test_states_are_every_distinct_state():
     cpu = torch.device("cpu")
     xs = Bernoulli().states(5, dtype=DT, device=cpu)

@@ -70,6 +70,12 @@ class Units:
         ``out`` when given)."""
         raise CRBMError(f"{self.name} units are sampled by sample(), not from per-unit noise")
 
+    def thresholds(self, noise: Tensor) -> Tensor | None:
+        """For families whose draw is a step of the input, x = 1{t < pre}: ``noise`` (from ``self.noise``) turned
+        into those thresholds t, in place, so that each later draw is the one comparison ``torch.lt(t, pre)``
+        instead of a mean and a comparison (the same draws). None, with ``noise`` untouched, otherwise."""
+        return None
+
     def log_partition(self, pre: Tensor) -> Tensor:
         """sum_units log sum_x exp(x * pre - phi(x)), shape ``(batch,)``."""
         raise NotImplementedError
@@ -118,6 +124,9 @@ class Bernoulli(Units):
         # x = 1.0 where u < sigmoid(pre), else 0.0, in place (no boolean temporary)
         p = torch.sigmoid(pre, out=out)
         return torch.lt(noise, p, out=p)
+
+    def thresholds(self, noise):
+        return torch.logit_(noise)  # u < sigmoid(pre) exactly when logit(u) < pre
 
     def sample_with_mean(self, pre, *, generator):
         p = torch.sigmoid(pre)  # one sigmoid for both; the draw goes into its noise's buffer

@@ -39,6 +39,10 @@ from crbm.motion.conditional import TwoLayerCRBM, history
 # saves; tools/bench.py crbm-speed times both); none on one core
 _PREFETCH_MIN = 1 << 16 if (os.cpu_count() or 1) > 1 else 1 << 62
 _PREFETCH_MAX = 1 << 23
+# hidden units per Gibbs step up to which a frame's uniforms become thresholds (``Units.thresholds``) at once:
+# a draw is then one call a step instead of two, which is what a few chains pay for; on more, the bulk logit
+# costs more than the sigmoids it replaces
+_THRESHOLDS_MAX = 1 << 11
 
 
 def _chains(frames: Tensor, n_chains: int | None, what: str) -> Tensor:
@@ -104,6 +108,7 @@ class _Settler:
         self.final = 0 if mean_field else final_samples
         self._gram: Tensor | None = None
         self._buffers: list[Tensor] = []  # one or two (k - 1 + final, B, H) buffers the noise is drawn into
+        self._rounds: dict[int, tuple[Tensor, tuple[Tensor, ...]]] = {}  # id(buffer) -> (buffer, its rows)
         self._frames_left = frames
         self._next: Future | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -116,24 +121,32 @@ class _Settler:
         k, batch, hidden = self.k, v.shape[0], cond.hidden
         pre = cond.hidden_pre(v)
         noise = None if self.mean_field or (k == 1 and not self.final) else self._noise(hidden, pre)
+        # a few chains: a Bernoulli draw becomes one comparison with the thresholds logit(u), in place
+        step = None if noise is None or pre.numel() > _THRESHOLDS_MAX else hidden.thresholds(noise)
+        rounds = None if noise is None else self._rows(noise if step is None else step)
+
+        def draw(s: int, out: Tensor | None = None) -> Tensor:  # the s-th hidden draw of this frame
+            if rounds is None:
+                return hidden.mean(pre)
+            if step is None:
+                return hidden.sample_from(pre, rounds[s], out=out)
+            return torch.lt(rounds[s], pre, out=torch.empty_like(pre) if out is None else out)  # 0.0 / 1.0
+
         if k > 1:
             h = torch.empty_like(pre)
-            rounds = [None] * (k - 1) if noise is None else noise.unbind(0)  # one call, not k - 1 selects
             gram = self._gram_route(cond, batch) if missing is None else None
             if gram is not None:  # pre <- a_t + h (W^T W), written in place (no allocation per step)
                 a = cond.hidden_pre(cond.visible_bias)
                 for s in range(k - 1):
-                    h = hidden.mean(pre) if noise is None else hidden.sample_from(pre, rounds[s], out=h)
-                    torch.addmm(a, h, gram, out=pre)
+                    torch.addmm(a, draw(s, h), gram, out=pre)
             else:
                 vis = torch.empty_like(v)
                 for s in range(k - 1):
-                    h = hidden.mean(pre) if noise is None else hidden.sample_from(pre, rounds[s], out=h)
-                    mean = cond.visible.mean(cond.visible_pre(h, out=vis))
+                    mean = cond.visible.mean(cond.visible_pre(draw(s, h), out=vis))
                     v = mean if missing is None else torch.where(missing, mean, v)
                     cond.hidden_pre(v, out=pre)
         if self.final:  # the mean of ``final`` hidden samples, from the frame's last noise rows
-            h = torch.stack([hidden.sample_from(pre, noise[k - 1 + j]) for j in range(self.final)]).mean(0)
+            h = torch.stack([draw(k - 1 + j) for j in range(self.final)]).mean(0)
         else:
             h = hidden.mean(pre)
         mean = cond.visible_mean(h)
@@ -153,6 +166,7 @@ class _Settler:
         shape = (self.k - 1 + self.final, *pre.shape)
         if not self._buffers or self._buffers[0].shape != shape or self._buffers[0].dtype != pre.dtype:
             self._buffers = [torch.empty(shape, dtype=pre.dtype, device=pre.device)]
+            self._rounds = {}
         if self._next is not None:
             noise, self._next = self._next.result(), None
         else:
@@ -168,6 +182,16 @@ class _Settler:
             spare = self._buffers[1] if noise is self._buffers[0] else self._buffers[0]
             self._next = self._pool.submit(units.noise, shape, self.generator, pre, out=spare)
         return noise
+
+    def _rows(self, noise: Tensor) -> tuple[Tensor, ...]:
+        """``noise.unbind(0)``, kept for the reused buffers (one call a frame costs as much as several steps)."""
+        kept = self._rounds.get(id(noise))
+        if kept is not None and kept[0] is noise:
+            return kept[1]
+        rows = noise.unbind(0)
+        if any(noise is b for b in self._buffers):
+            self._rounds[id(noise)] = (noise, rows)
+        return rows
 
     def close(self) -> None:
         """Wait for a draw still under way and stop the drawing thread."""
@@ -234,9 +258,7 @@ def generate(
         raise CRBMError(f"seed: a model of order {order} needs at least {order} seed frames, got {seed.shape[1]}")
     if seed.shape[2] != model.n_visible:
         raise CRBMError(f"seed: expected frames of {model.n_visible} values, got {seed.shape[2]}")
-    c, t0 = seed.shape[0], seed.shape[1]
-    buf = seed.new_empty(c, t0 + n_frames, seed.shape[2])
-    buf[:, :t0] = seed
+    c = seed.shape[0]
     sched = _schedule(labels, c, n_frames, seed)
     if isinstance(model, TwoLayerCRBM) and (sched is not None or guide is not None):
         raise CRBMError("TwoLayerCRBM takes no labels and no guide")
@@ -246,39 +268,43 @@ def generate(
             raise CRBMError(f"guide: expected frames ({c}, {n_frames}, {seed.shape[2]}) and weights ({c}, {n_frames}), "
                             f"got {tuple(target.shape)} and {tuple(weight.shape)}")
         guide = (target, weight.unsqueeze(-1))
-    restore_threads = use_threads(step_work(model, c), buf.device)  # crbm.engine.threads: by the work
+    restore_threads = use_threads(step_work(model, c), seed.device)  # crbm.engine.threads: by the work
     settler = _Settler(k, mean_field, generator, frames=n_frames, final_samples=final_samples)
     try:
         if isinstance(model, TwoLayerCRBM):
-            return _generate_two_layer(model, buf, t0, n_frames, settler)
-        return _generate_one_layer(model, buf, t0, n_frames, sched, settler, guide)
+            return _generate_two_layer(model, seed, n_frames, settler)
+        return _generate_one_layer(model, seed, n_frames, sched, settler, guide)
     finally:
         settler.close()
         restore_threads()
 
 
-def _generate_one_layer(model, buf: Tensor, t0: int, n_frames: int, sched: Tensor | None, settler: _Settler,
+def _generate_one_layer(model, seed: Tensor, n_frames: int, sched: Tensor | None, settler: _Settler,
                         guide: tuple[Tensor, Tensor] | None = None) -> Tensor:
-    order, d = model.order, buf.shape[2]
-    u = history(buf[:, :t0], order).contiguous()
+    order, (c, t0, d) = model.order, seed.shape
+    end = t0 + n_frames - 1
+    back = seed.new_empty(c, end + 1, d)  # frame t at end - t: its history [v_{t-1}, ..., v_{t-order}] is a view
+    back[:, n_frames:] = seed.flip(1)
     for t in steps(t0, t0 + n_frames, desc="generate"):
+        u = back[:, end - t + 1 : end - t + 1 + order].reshape(c, -1)
         # the first frame goes through the checked public method, later ones skip the checks
         conditioned = model.conditioned if t == t0 else getattr(model, "_conditioned", model.conditioned)
         cond = conditioned(u) if sched is None else conditioned(u, sched[:, t - t0])
-        v = settler.settle(cond, buf[:, t - 1])
+        v = settler.settle(cond, back.select(1, end - t + 1))
         if guide is not None:
             v = torch.lerp(v, guide[0][:, t - t0], guide[1][:, t - t0])
-        buf[:, t] = v
-        u = torch.cat([v, u[:, : (order - 1) * d]], 1)
-    return buf[:, t0:].clone()
+        back.select(1, end - t).copy_(v)
+    return back[:, : n_frames].flip(1)
 
 
-def _generate_two_layer(model: TwoLayerCRBM, buf: Tensor, t0: int, n_frames: int, settler: _Settler) -> Tensor:
+def _generate_two_layer(model: TwoLayerCRBM, seed: Tensor, n_frames: int, settler: _Settler) -> Tensor:
     """Layer 2 settles h1_t given its history of h1 (its visible frames); v_t = E[v | h1_t, u_t] of layer 1.
     The layer-2 history of the seed is the layer-1 hidden means of the seed frames."""
     l1, l2 = model.layer1, model.layer2
     n1, n2 = l1.order, l2.order
-    c = buf.shape[0]
+    c, t0 = seed.shape[0], seed.shape[1]
+    buf = seed.new_empty(c, t0 + n_frames, seed.shape[2])
+    buf[:, :t0] = seed
     top = buf.new_empty(c, t0 + n_frames, l1.n_hidden)
     for t in range(n1, t0):  # hidden means of the seed
         top[:, t] = l1.hidden_mean(buf[:, t], history(buf[:, t - n1 : t], n1))
