@@ -35,27 +35,34 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_fps(p: argparse.ArgumentParser) -> None:
+def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=None, help="frame rate of the input, overriding the file's "
                    "(default: the BVH Frame Time or the Parquet metadata; 120 for .amc)")
+    p.add_argument("--input-units", default=None, metavar="mm|cm|m|in",
+                   help="length unit of .bvh input (default: from the skeleton's size: metres for a body "
+                   "0.3-5 units tall, as Blender writes, millimetres from 800 units, else cm)")
 
 
 def _add_units(p: argparse.ArgumentParser) -> None:
     p.add_argument("--units", default=None, metavar="mm|cm|m|in",
-                   help="length unit of the output (default: cm for .bvh; .parquet and .amc keep the clip's unit)")
+                   help="length unit of the output (default: the clip's own, so a file comes back in its "
+                   "unit; cm for .bvh written from .amc)")
 
 
 def _check_units(args: argparse.Namespace) -> None:
-    """--units, when given, names a length unit crbm knows; else a one-line error before any work."""
+    """--units and --input-units, when given, name length units crbm knows; else a one-line error before any
+    work."""
     from crbm.mocap.lengths import check_length_unit
 
     if getattr(args, "units", None) is not None:
         check_length_unit(args.units, "--units")
+    if getattr(args, "input_units", None) is not None:
+        check_length_unit(args.input_units, "--input-units")
 
 
 def _add_clip_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--asf", type=Path, default=None, help="ASF skeleton of .amc inputs")
-    _add_fps(p)
+    _add_input_options(p)
 
 
 def _add_out_fps(p: argparse.ArgumentParser, default: str) -> None:
@@ -186,7 +193,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from crbm.motion.model import train_motion_model
 
     rank, _ = init_distributed()  # under torchrun: data-parallel training
-    motions = [m for path in args.data for m in read_motions(path, asf=args.asf, fps=args.fps)]
+    motions = [m for path in args.data for m in read_motions(path, asf=args.asf, fps=args.fps, units=args.input_units)]
     styles = None
     if args.style_from == "clip-names":
         styles = [_style_of(m.name) for m in motions]
@@ -248,7 +255,7 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
                    help="the frames of --seed-clip to start from, in the clip's own frames, END exclusive "
                    "(default: the whole clip)")
     p.add_argument("--asf", type=Path, default=None, help="ASF skeleton of an .amc --seed-clip")
-    _add_fps(p)
+    _add_input_options(p)
     _add_out_fps(p, "the model's")
     _add_units(p)
 
@@ -269,7 +276,8 @@ def _run_generate(args: argparse.Namespace) -> int:
         raise CRBMError("give --frames N or --style STYLE:N,...")
     seed = None
     if args.seed_clip is not None:
-        seed = _seed_frames(read_motion(args.seed_clip, asf=args.asf, fps=args.fps), args.seed_frames)
+        clip = read_motion(args.seed_clip, asf=args.asf, fps=args.fps, units=args.input_units)
+        seed = _seed_frames(clip, args.seed_frames)
     elif args.seed_frames is not None:
         raise CRBMError("--seed-frames selects frames of --seed-clip; give the clip too")
     handover = {} if args.handover is None else {"handover": args.handover}
@@ -379,7 +387,7 @@ def _run_denoise(args: argparse.Namespace) -> int:
         skeleton, fps = _stdin_clip_header(args, model)
         frames, name = read_frames(sys.stdin, len(skeleton.channel_names)), "stdin"
     else:
-        clip = read_motion(args.input, asf=args.asf, fps=args.fps)
+        clip = read_motion(args.input, asf=args.asf, fps=args.fps, units=args.input_units)
         skeleton, fps, name = clip.skeleton, clip.fps, clip.name
         frames = (clip.frames[t] for t in steps(0, clip.n_frames, desc="filter"))  # a bar when watched
     to_stdout = str(args.out) == "-"
@@ -440,8 +448,8 @@ def _run_fill(args: argparse.Namespace) -> int:
         raise CRBMError("--start and --end go with --missing")
     model = load_motion_model(args.model)
     missing = [] if args.missing is None else [j.strip() for j in args.missing.split(",") if j.strip()]
-    clip = model.fill(read_motion(args.input, asf=args.asf, fps=args.fps), missing, start=args.start,
-                      end=args.end, gaps=gaps, style=args.style, out_fps=args.out_fps)
+    clip = read_motion(args.input, asf=args.asf, fps=args.fps, units=args.input_units)
+    clip = model.fill(clip, missing, start=args.start, end=args.end, gaps=gaps, style=args.style, out_fps=args.out_fps)
     for path in _write_clips([clip], args.out, args.units):
         print(path)
     return 0
@@ -465,7 +473,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from crbm.motion.model import load_motion_model
 
     model = load_motion_model(args.model)
-    clips = [m for path in args.clips for m in read_motions(path, asf=args.asf, fps=args.fps)]
+    clips = [m for path in args.clips for m in read_motions(path, asf=args.asf, fps=args.fps, units=args.input_units)]
     errors = model.evaluate(clips)
     print("horizon  " + "  ".join(f"{name:>13}" for name in errors))
     for h in next(iter(errors.values())):
@@ -482,7 +490,7 @@ def _add_show(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True,
                    help="picture to write: .gif or .mp4 (animation, MP4 needs ffmpeg) or .png (poses)")
     p.add_argument("--asf", type=Path, default=None, help="ASF skeleton for an .amc input")
-    _add_fps(p)
+    _add_input_options(p)
     p.add_argument("--stride", type=int, default=1, help="draw every N-th frame (default: %(default)s)")
 
 
@@ -492,7 +500,7 @@ def _run_show(args: argparse.Namespace) -> int:
 
     if args.stride < 1:
         raise CRBMError(f"--stride must be a positive integer, got {args.stride}")
-    motion = read_motion(args.input, asf=args.asf, fps=args.fps)
+    motion = read_motion(args.input, asf=args.asf, fps=args.fps, units=args.input_units)
     if args.out.suffix.lower() == ".png":
         frames = range(0, motion.n_frames, args.stride) if args.stride > 1 else None
         plot_poses(motion, args.out, frames=frames, title=motion.name or args.input.name)
@@ -506,7 +514,7 @@ def _add_convert(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, metavar="IN", help="motion file: .bvh, .amc (needs --asf) or .parquet")
     p.add_argument("output", type=Path, metavar="OUT", help="file to write: .bvh, .amc (+ .asf) or .parquet")
     p.add_argument("--asf", type=Path, default=None, help="the ASF skeleton of an .amc input")
-    _add_fps(p)
+    _add_input_options(p)
     _add_out_fps(p, "the input's rate and frame count")
     _add_units(p)
 
@@ -515,7 +523,7 @@ def _run_convert(args: argparse.Namespace) -> int:
     from crbm.mocap.io import read_motions, write_motion
     from crbm.mocap.resample import resample
 
-    clips = read_motions(args.input, asf=args.asf, fps=args.fps)
+    clips = read_motions(args.input, asf=args.asf, fps=args.fps, units=args.input_units)
     if args.out_fps is not None:
         clips = [resample(c, args.out_fps) for c in clips]
     for path in write_motion(clips, args.output, units=args.units):

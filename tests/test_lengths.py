@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -145,17 +147,64 @@ def test_read_bvh_records_the_unit_it_is_told(tmp_path):
         read_motions(tmp_path / "arm.parquet", units="m")
 
 
-def test_write_motion_bvh_defaults_to_centimetres(cmu, tmp_path):
-    """ASF units -> cm for .bvh: the CMU figure is ~1.7 m tall, not 30 units (27 m in Blender)."""
+def test_write_motion_bvh_keeps_the_clips_unit_and_writes_asf_in_centimetres(cmu, tmp_path):
+    """ASF units -> cm for .bvh: the CMU figure is ~1.7 m tall, not 30 units (27 m in Blender); a BVH clip
+    comes back in its own unit."""
     write_motion(cmu, tmp_path / "cm.bvh")
     write_motion(cmu, tmp_path / "m.bvh", units="m")
     cm, m = read_bvh(tmp_path / "cm.bvh"), read_bvh(tmp_path / "m.bvh", units="m")
     assert 160 < _height(cm) < 180 and 1.6 < _height(m) < 1.8
     asf_height = _height(asf_to_bvh(cmu, units=None))
     assert abs(_height(cm) - asf_height * CMU_CM) < 1e-4 and abs(_height(m) - asf_height * CMU_CM / 100) < 1e-6
-    # a BVH read as metres and written without a unit comes out in centimetres
+    # a BVH read as metres and written without a unit comes out in metres, the numbers as they were
     write_motion(m, tmp_path / "again.bvh")
-    np.testing.assert_allclose(read_bvh(tmp_path / "again.bvh").frames[:, :3], cm.frames[:, :3], atol=1e-3)
+    assert (tmp_path / "again.bvh").read_bytes() == (tmp_path / "m.bvh").read_bytes()
+
+
+@pytest.mark.parametrize("unit", ["mm", "cm", "m"])
+def test_read_bvh_reads_the_unit_from_the_skeletons_size(cmu, unit, tmp_path):
+    """A person written in mm, cm or m (Blender's BVH) reads back in that unit without being told, so joint
+    positions in cm and the feet's contacts (a 5 cm height tolerance) are the same from every file."""
+    from crbm.mocap.realism import contacts
+
+    write_motion(cmu, tmp_path / f"{unit}.bvh", units=unit)
+    back = read_bvh(tmp_path / f"{unit}.bvh")
+    assert back.skeleton.units == {"length": unit}
+    reference = read_bvh(tmp_path / f"{unit}.bvh", units=unit)
+    np.testing.assert_array_equal(back.frames, reference.frames)
+    write_motion(cmu, tmp_path / "cm-ref.bvh")
+    cm = read_bvh(tmp_path / "cm-ref.bvh")
+    assert abs(_height(back) * centimetres(unit) - _height(cm)) < 1e-2
+    planted = contacts(back)
+    assert 0.2 < planted.mean() < 0.8 and np.array_equal(planted, contacts(cm))
+
+
+def test_the_size_rule_leaves_small_and_large_rigs_in_centimetres(tmp_path):
+    """Outside a body's size in metres or millimetres a skeleton stays in centimetres: a 20-unit arm, a toy
+    rig a tenth of a unit wide, a 60-unit figure (an inch-based rig cannot be told from cm by size)."""
+    for scale, unit in ((1.0, "cm"), (0.004, "cm"), (3.0, "cm"), (0.05, "m"), (60.0, "mm")):
+        arm = _arm()
+        joints = tuple(dataclasses.replace(j, offset=tuple(scale * o for o in j.offset),
+                                           end_site=None if j.end_site is None else
+                                           tuple(scale * e for e in j.end_site)) for j in arm.skeleton.joints)
+        write_bvh(arm.replace(skeleton=Skeleton(joints)), tmp_path / "arm.bvh")
+        assert read_bvh(tmp_path / "arm.bvh").skeleton.units == {"length": unit}, scale
+
+
+def test_cli_input_units_overrides_the_size_rule(data_root, tmp_path, capsys):
+    folder = data_root / "mocap/cmu/35"
+    amc, asf = str(folder / "35_01.amc"), str(folder / "35.asf")
+    metres = tmp_path / "m.bvh"
+    assert main(["convert", amc, str(metres), "--asf", asf, "--units", "m"]) == 0
+    assert main(["convert", str(metres), str(tmp_path / "cm.bvh"), "--units", "cm"]) == 0  # read as metres
+    assert 160 < _height(read_bvh(tmp_path / "cm.bvh")) < 180
+    assert main(["convert", str(metres), str(tmp_path / "told.bvh"), "--input-units", "cm", "--units", "cm"]) == 0
+    assert 1.6 < _height(read_bvh(tmp_path / "told.bvh")) < 1.8  # taken as centimetres: the numbers stay
+    capsys.readouterr()
+    assert main(["convert", str(metres), str(tmp_path / "bad.bvh"), "--input-units", "ft"]) == 2
+    err = capsys.readouterr().err
+    assert err == "crbm convert: error: --input-units: unknown length unit 'ft'; expected one of mm, cm, m, in\n"
+    assert not (tmp_path / "bad.bvh").exists()
 
 
 def test_write_motion_other_formats_keep_or_convert(cmu, tmp_path):

@@ -11,6 +11,7 @@ value count or a non-numeric value is reported with its line number.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -22,7 +23,7 @@ import numpy as np
 from crbm.engine.atomic import atomic_open
 from crbm.engine.errors import CRBMError, FormatError
 from crbm.engine.limits import MAX_JOINTS, parse_count
-from crbm.mocap.lengths import BVH_DEFAULT_UNIT, check_length_unit
+from crbm.mocap.lengths import BVH_DEFAULT_UNIT, check_length_unit, guess_bvh_length_unit
 from crbm.mocap.motion import MAX_FPS, Joint, Motion, Skeleton
 
 CHANNELS = ("Xposition", "Yposition", "Zposition", "Xrotation", "Yrotation", "Zrotation")
@@ -32,17 +33,20 @@ _NUMBER = re.compile(rb"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _NUMBER_TEXT = re.compile(_NUMBER.pattern.decode(), re.ASCII)
 
 
-def read_bvh(path: str | os.PathLike, *, units: str = BVH_DEFAULT_UNIT) -> Motion:
+def read_bvh(path: str | os.PathLike, *, units: str | None = None) -> Motion:
     """Read a BVH file into a Motion: frames (T, n_channels) float64, fps = 1 / Frame Time.
 
     Channel names keep the file's spelling (``Hips.Zrotation``); joints keep file order (depth first).
     units: the length unit of the file's numbers, recorded as the skeleton's ``units["length"]`` (values
-    are not scaled; ``crbm.mocap.lengths.convert_length`` does that). BVH declares no unit; the default is
-    centimetres, the unit of most motion-capture BVH releases. Position channels replace their joint's
+    are not scaled; ``crbm.mocap.lengths.convert_length`` does that). BVH declares no unit; by default it is
+    read from the rest pose's size (``crbm.mocap.lengths.guess_bvh_length_unit``: metres for a body 0.3-5
+    units tall, as Blender writes, millimetres from 800 units, else centimetres, the unit of most
+    motion-capture BVH releases). Position channels replace their joint's
     OFFSET components (see :mod:`crbm.mocap.kinematics`).
     Raises FormatError (file, line, what was expected) on malformed input, CRBMError for an unknown unit.
     """
-    check_length_unit(units, os.fspath(path))
+    if units is not None:
+        check_length_unit(units, os.fspath(path))
     data = _read_bytes(path)
     match = re.search(rb"(?m)^[ \t]*MOTION[ \t]*\r?$", data)
     if match is None:
@@ -51,7 +55,9 @@ def read_bvh(path: str | os.PathLike, *, units: str = BVH_DEFAULT_UNIT) -> Motio
             path, "no MOTION section found; expected a line 'MOTION' after the HIERARCHY section"
         )
     header = _decode(path, data[: match.start()])
-    skeleton = _parse_hierarchy(path, header, units)
+    skeleton = _parse_hierarchy(path, header, units or BVH_DEFAULT_UNIT)
+    if units is None:
+        skeleton = dataclasses.replace(skeleton, units={**skeleton.units, "length": guess_bvh_length_unit(skeleton)})
     first_line = header.count("\n") + 1  # line number of 'MOTION'
     n_frames, frame_time, data_start, data_line = _parse_motion_header(path, data, match.end(), first_line)
     frames = _parse_frames(path, data, data_start, data_line, n_frames, len(skeleton.channel_names))

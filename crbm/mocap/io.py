@@ -31,8 +31,8 @@ def read_motions(
     ``.amc``'s folder (the CMU layout, ``NN/NN.asf`` beside ``NN/NN_MM.amc``). fps: the clips' frame rate,
     overriding the one the file states (BVH ``Frame Time``, Parquet metadata); an ``.amc`` states none and
     defaults to 120 (CMU's). Frames are kept as they are: only the rate they are said to be at changes.
-    units: the length unit of a ``.bvh`` file's numbers (default "cm"; BVH declares none); ASF and Parquet
-    record theirs.
+    units: the length unit of a ``.bvh`` file's numbers (BVH declares none; by default it is read from the
+    skeleton's size, see ``crbm.read_bvh``); ASF and Parquet record theirs.
     """
     suffix = _suffix(path)
     if units is not None and suffix != ".bvh":
@@ -42,8 +42,7 @@ def read_motions(
     if suffix != ".amc":
         if asf is not None:
             raise CRBMError(f"an ASF skeleton is only used with .amc input, not {suffix}")
-        unit = BVH_DEFAULT_UNIT if units is None else units
-        motions = [read_bvh(path, units=unit)] if suffix == ".bvh" else read_parquet(path)
+        motions = [read_bvh(path, units=units)] if suffix == ".bvh" else read_parquet(path)
         return motions if fps is None else [m.replace(fps=fps) for m in motions]
     skeleton = asf if isinstance(asf, Skeleton) else read_asf(_skeleton_beside(path) if asf is None else asf)
     return [read_amc(path, skeleton, fps=120.0 if fps is None else fps)]
@@ -72,13 +71,14 @@ def write_motion(
     with ``asf_to_bvh`` (same world positions). ``.amc``: one ASF-kind clip; its skeleton is written next
     to it as ``<stem>.asf`` (BVH -> AMC is not supported).
     units: the length unit to write (``crbm.mocap.lengths.LENGTH_UNITS``); lengths are converted with
-    ``convert_length``. Default: centimetres for ``.bvh`` (BVH records no unit, and cm is what other
-    motion-capture BVH files use), the clips' own unit for ``.parquet`` and ``.amc``.
+    ``convert_length``. Default: the clips' own unit, so a file comes back in the unit it was read in, and
+    centimetres for ASF-kind motion written as ``.bvh`` (BVH records no unit, and cm is what most
+    motion-capture BVH files use).
     """
     motions = [motions] if isinstance(motions, Motion) else list(motions)
     suffix = _suffix(path)
-    if units is not None or suffix == ".bvh":
-        unit = check_length_unit(BVH_DEFAULT_UNIT if units is None else units, os.fspath(path))
+    unit = None if units is None else check_length_unit(units, os.fspath(path))
+    if unit is not None:
         motions = [convert_length(m, unit) for m in motions]
     path = Path(path)
     if suffix == ".parquet":
@@ -90,7 +90,8 @@ def write_motion(
         )
     motion = motions[0]
     if suffix == ".bvh":
-        write_bvh(asf_to_bvh(motion, units=unit) if motion.skeleton.kind == "asf" else motion, path)
+        write_bvh(asf_to_bvh(motion, units=unit or BVH_DEFAULT_UNIT) if motion.skeleton.kind == "asf" else motion,
+                  path)
         return [path]
     if motion.skeleton.kind != "asf":
         raise CRBMError(

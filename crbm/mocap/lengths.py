@@ -3,8 +3,9 @@
 A skeleton's ``units["length"]`` is a unit name from :data:`LENGTH_UNITS` (``"mm"``, ``"cm"``, ``"m"``,
 ``"in"``) or a positive number: the Acclaim ASF ``:units length`` field, under which one file unit is
 ``1 / length`` inch (the CMU database's ``length 0.45``: 1 unit = 2.54 / 0.45 = 5.644 cm). Without the
-field a BVH skeleton is in centimetres (BVH files declare no unit; see :func:`crbm.read_bvh`) and an ASF
-skeleton in Acclaim's default ``length 1`` (inches).
+field a BVH skeleton is in centimetres and an ASF skeleton in Acclaim's default ``length 1`` (inches). BVH
+files declare no unit: :func:`guess_bvh_length_unit` reads it from the size of the rest pose when the user
+does not say (:func:`crbm.read_bvh`).
 
 :func:`convert_length` scales every length by ``c = cm(from) / cm(to)``: joint offsets (BVH ``OFFSET``,
 ASF ``direction * length`` and root ``position``), BVH End Sites, position channels (BVH ``Xposition``...,
@@ -23,6 +24,8 @@ from crbm.mocap.motion import Motion, Skeleton
 
 LENGTH_UNITS = {"mm": 0.1, "cm": 1.0, "m": 100.0, "in": 2.54}  # centimetres in one unit
 BVH_DEFAULT_UNIT = "cm"  # what a BVH file's lengths are taken to be when nobody says otherwise
+# the rest pose's largest extent (file units) within which a BVH skeleton is taken to be in metres or millimetres
+METRE_SIZES, MILLIMETRE_SIZES = (0.3, 5.0), (800.0, 50_000.0)
 _ASF_DEFAULT_LENGTH = 1.0  # Acclaim: 1 file unit = 1 / length inch
 
 
@@ -44,6 +47,25 @@ def centimetres(unit: str | float) -> float:
             f"an ASF length unit must be a positive number (1 unit = 1/length inch), got {unit!r}"
         )
     return LENGTH_UNITS["in"] / float(unit)
+
+
+def guess_bvh_length_unit(skeleton: Skeleton) -> str:
+    """The unit a BVH skeleton's numbers are most likely in, from the size of its rest pose: s, the largest
+    extent along an axis of its joints and End Sites (offsets from the root), is a body 0.3 to 5 m tall or
+    wide when 0.3 <= s <= 5 ("m": Blender's export), one 0.8 to 50 m when 800 <= s <= 50,000 ("mm"), and
+    otherwise centimetres, the usual BVH unit (an inch-based rig reads as centimetres too: its size cannot
+    tell them apart)."""
+    points, k = [(0.0, 0.0, 0.0)], {}
+    for j, joint in enumerate(skeleton.joints):
+        base = k[joint.parent] if joint.parent >= 0 else (0.0, 0.0, 0.0)
+        k[j] = base if joint.parent < 0 else tuple(b + o for b, o in zip(base, joint.offset))
+        points.append(k[j])
+        if joint.end_site is not None:
+            points.append(tuple(p + e for p, e in zip(k[j], joint.end_site)))
+    size = max(max(p[a] for p in points) - min(p[a] for p in points) for a in range(3))
+    if METRE_SIZES[0] <= size <= METRE_SIZES[1]:
+        return "m"
+    return "mm" if MILLIMETRE_SIZES[0] <= size <= MILLIMETRE_SIZES[1] else BVH_DEFAULT_UNIT
 
 
 def length_unit(skeleton: Skeleton) -> str | float:
