@@ -123,6 +123,25 @@ def test_writer_reorders_a_non_depth_first_skeleton(tmp_path):
     assert back.frames.tolist() == [[1.0, 2.0, 4.0, 3.0]]
 
 
+def test_joint_names_with_spaces_read_and_write_back(tmp_path):
+    """3ds Max Biped and Rocketbox rigs name joints 'Bip01 L Thigh': the name is the rest of its line (up to a
+    brace on the same line), and the writer writes it back so that it reads the same."""
+    text = (TINY.replace("ROOT Hips", "ROOT Bip01").replace("JOINT Chest", "JOINT Bip01  Spine1")
+            .replace("    JOINT Head\n    {", "    JOINT Bip01 Head {"))
+    m = read_bvh(_write(tmp_path, text))
+    assert m.skeleton.names == ["Bip01", "Bip01 Spine1", "Bip01 Head", "Slider"]
+    np.testing.assert_array_equal(m.frames, read_bvh(_write(tmp_path, TINY, "plain.bvh")).frames)
+    write_bvh(m, tmp_path / "back.bvh")
+    back = read_bvh(tmp_path / "back.bvh")
+    assert back.skeleton == m.skeleton and np.array_equal(back.frames, m.frames)
+    assert "JOINT Bip01 Spine1\n" in (tmp_path / "back.bvh").read_text()
+    for bad in ("Bip01  Spine1", " Spine1", "Spine1 {", ""):  # would not read back as themselves
+        joints = (m.skeleton.joints[0], *(Joint(bad, 0, j.offset, j.channels) for j in m.skeleton.joints[1:2]))
+        with pytest.raises(CRBMError, match="words separated by single spaces, none of them a brace"):
+            write_bvh(Motion(Skeleton(joints), m.frames[:, :7], fps=40.0), tmp_path / "bad.bvh")
+    assert not (tmp_path / "bad.bvh").exists()
+
+
 def test_write_rejects_asf_kind_and_nan(tmp_path):
     m = read_bvh(_write(tmp_path, TINY))
     frames = m.frames.copy()

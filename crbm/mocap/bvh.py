@@ -77,9 +77,10 @@ def write_bvh(motion: Motion, path: str | os.PathLike, *, precision: int = 6) ->
             f"write_bvh needs a BVH skeleton, got kind {sk.kind!r}; convert ASF/AMC motion with "
             "crbm.asf_to_bvh first"
         )
-    bad_names = [j.name for j in sk.joints if not j.name or len(j.name.split()) != 1 or j.name in "{}"]
+    bad_names = [j.name for j in sk.joints if not _writable_name(j.name)]
     if bad_names:
-        raise CRBMError(f"BVH joint names must be single words without spaces, got {bad_names}")
+        raise CRBMError("BVH joint names must be words separated by single spaces, none of them a brace, "
+                        f"got {bad_names}")
     if not (isinstance(precision, int) and 0 <= precision <= 17):
         raise CRBMError(f"precision must be an int in 0..17, got {precision!r}")
     for j in sk.joints:
@@ -122,6 +123,12 @@ def _decode(path, data: bytes) -> str:
         raise FormatError(path, "the hierarchy is not valid UTF-8 text", line=line) from None
 
 
+def _writable_name(name: str) -> bool:
+    """A name that reads back as itself (``_Tokens.name``): words separated by single spaces, none a brace."""
+    words = name.split()
+    return bool(words) and " ".join(words) == name and "{" not in words and "}" not in words
+
+
 class _Tokens:
     """The hierarchy's whitespace-separated tokens with their 1-based line numbers, read one at a time."""
 
@@ -159,6 +166,15 @@ class _Tokens:
             raise FormatError(self.path, f"expected {word!r}, got {tok!r}", line=line)
         return line
 
+    def name(self, what: str) -> tuple[str, int]:
+        """A joint name and its line: the next token and the tokens after it on the same line up to a brace,
+        joined by single spaces (3ds Max Biped and Rocketbox rigs name joints 'Bip01 L Thigh')."""
+        tok, line = self.next(what)
+        words = [tok]
+        while self.ahead is not None and self.ahead[1] == line and self.ahead[0] not in ("{", "}"):
+            words.append(self.next(what)[0])
+        return " ".join(words), line
+
     def floats(self, n: int, what: str) -> tuple[float, ...]:
         out = []
         for _ in range(n):
@@ -180,7 +196,7 @@ def _parse_hierarchy(path, text: str, units: str = BVH_DEFAULT_UNIT) -> Skeleton
     toks = _Tokens(path, text)
     toks.expect("HIERARCHY")
     toks.expect("ROOT")
-    name, line = toks.next("the root joint's name")
+    name, line = toks.name("the root joint's name")
     joints = _parse_joints(toks, name, line)
     if toks.peek() is not None:
         tok, line = toks.peek()
@@ -242,7 +258,7 @@ def _parse_joints(toks: _Tokens, name: str, line: int) -> list[dict]:
         elif tok in ("JOINT", "ROOT"):
             if tok == "ROOT":
                 raise FormatError(toks.path, "a second ROOT inside the hierarchy; expected JOINT", line=line)
-            child, cline = toks.next("a joint name after JOINT")
+            child, cline = toks.name("a joint name after JOINT")
             open_joints.append(_open_joint(toks, child, cline, me["index"], joints))
         elif tok == "End":
             toks.expect("Site")
