@@ -89,6 +89,22 @@ def test_crlf_tabs_and_blank_lines_read_the_same(tmp_path):
     np.testing.assert_array_equal(a.frames, b.frames)
 
 
+@pytest.mark.parametrize("variant", ["byte-order mark", "CR line ends", "End site"])
+def test_what_other_editors_and_tools_write_reads_the_same(tmp_path, variant):
+    """A UTF-8 byte-order mark (Windows editors), lone CR line ends (classic Mac) and 'End site': the same
+    clip, and a file error still names its line."""
+    data = {"byte-order mark": "\ufeff" + TINY, "CR line ends": TINY.replace("\n", "\r"),
+            "End site": TINY.replace("End Site", "End site")}[variant]
+    path = tmp_path / "odd.bvh"
+    path.write_bytes(data.encode("utf-8"))
+    a, b = read_bvh(_write(tmp_path, TINY)), read_bvh(path)
+    assert a.skeleton == b.skeleton and np.array_equal(a.frames, b.frames)
+    path.write_bytes(data.replace("CHANNELS 1 Yrotation", "CHANNELS 1 Yrot").encode("utf-8"))
+    with pytest.raises(FormatError) as info:
+        read_bvh(path)
+    assert info.value.line == TINY_LINE_OF["    CHANNELS 1 Yrotation"]
+
+
 def test_round_trip_exact_and_depth_first_order(tmp_path):
     m = read_bvh(_write(tmp_path, TINY))
     write_bvh(m, tmp_path / "out.bvh")

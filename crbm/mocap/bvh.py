@@ -107,8 +107,13 @@ def write_bvh(motion: Motion, path: str | os.PathLike, *, precision: int = 6) ->
 
 
 def _read_bytes(path) -> bytes:
+    """The file's bytes without a UTF-8 byte-order mark (Windows editors write one), with lone CR line ends
+    (classic Mac) made LF."""
     with open(path, "rb") as f:
-        return f.read()
+        data = f.read()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return data.replace(b"\r", b"\n") if b"\n" not in data and b"\r" in data else data
 
 
 def _stem(path) -> str:
@@ -260,8 +265,10 @@ def _parse_joints(toks: _Tokens, name: str, line: int) -> list[dict]:
                 raise FormatError(toks.path, "a second ROOT inside the hierarchy; expected JOINT", line=line)
             child, cline = toks.name("a joint name after JOINT")
             open_joints.append(_open_joint(toks, child, cline, me["index"], joints))
-        elif tok == "End":
-            toks.expect("Site")
+        elif tok.lower() == "end":  # "End Site"; some tools write "End site"
+            site, sline = toks.next("'Site' after 'End'")
+            if site.lower() != "site":
+                raise FormatError(toks.path, f"expected 'Site', got {site!r}", line=sline)
             if me["end"] is not None:
                 raise FormatError(toks.path, f"joint {name!r} has a second End Site", line=line)
             toks.expect("{")
