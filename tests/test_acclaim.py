@@ -149,6 +149,16 @@ def test_crlf_and_tabs_read_the_same(tmp_path, tiny):
     np.testing.assert_array_equal(read_amc(tiny[1], a).frames, read_amc(amc, b).frames)
 
 
+def test_a_byte_order_mark_and_cr_line_ends_read_the_same(tmp_path, tiny):
+    """What Windows editors (a UTF-8 byte-order mark) and classic Mac tools (lone CR) write."""
+    a = read_asf(tiny[0])
+    for name, (head, newline) in {"bom": ("\ufeff", "\n"), "cr": ("", "\r")}.items():
+        asf = _write(tmp_path, f"{name}.asf", head + TINY_ASF, newline)
+        amc = _write(tmp_path, f"{name}.amc", head + TINY_AMC, newline)
+        assert read_asf(asf) == a, name
+        np.testing.assert_array_equal(read_amc(amc, a).frames, read_amc(tiny[1], a).frames)
+
+
 def test_bones_are_reordered_parents_first(tmp_path):
     text = (
         TINY_ASF.replace("name hip", "name TMP")

@@ -242,10 +242,12 @@ def _nums(xs) -> str:
 
 
 def _lines(path) -> Iterator[tuple[int, str]]:
-    """(line number, text) of every line (LF, CRLF or CR endings), read in blocks; a line longer than
-    ``MAX_LINE_BYTES`` raises FormatError."""
+    """(line number, text) of every line (LF, CRLF or CR endings; a UTF-8 byte-order mark skipped), read in
+    blocks; a line longer than ``MAX_LINE_BYTES`` raises FormatError."""
     with open(path, "rb") as f:
         data = f.read()
+    if data.startswith(b"\xef\xbb\xbf"):  # Windows editors write one
+        data = data[3:]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
