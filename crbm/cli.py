@@ -365,7 +365,8 @@ def _stdin_clip_header(args: argparse.Namespace, model):
         return model.skeleton, args.fps or model.fps
     if args.skeleton.suffix.lower() == ".asf":
         return read_asf(args.skeleton), args.fps or model.fps
-    ref = read_motion(args.skeleton)
+    bvh = args.skeleton.suffix.lower() == ".bvh"
+    ref = read_motion(args.skeleton, units=args.input_units if bvh else None)
     return ref.skeleton, args.fps or ref.fps
 
 
