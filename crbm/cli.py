@@ -60,6 +60,19 @@ def _check_units(args: argparse.Namespace) -> None:
         check_length_unit(args.input_units, "--input-units")
 
 
+def _input_units(args: argparse.Namespace, path) -> str | None:
+    """--input-units for a .bvh input, None for others (AMC and Parquet record their unit), so that one
+    command can read BVH files with Parquet or AMC ones."""
+    return args.input_units if Path(path).suffix.lower() == ".bvh" else None
+
+
+def _read_clips(args: argparse.Namespace, paths) -> list:
+    """Every clip of every file in ``paths``, read with --asf, --fps and --input-units."""
+    from crbm.mocap.io import read_motions
+
+    return [m for path in paths for m in read_motions(path, asf=args.asf, fps=args.fps, units=_input_units(args, path))]
+
+
 def _add_clip_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--asf", type=Path, default=None, help="ASF skeleton of .amc inputs")
     _add_input_options(p)
@@ -189,11 +202,10 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from crbm.engine.distributed import init_distributed
-    from crbm.mocap.io import read_motions
     from crbm.motion.model import train_motion_model
 
     rank, _ = init_distributed()  # under torchrun: data-parallel training
-    motions = [m for path in args.data for m in read_motions(path, asf=args.asf, fps=args.fps, units=args.input_units)]
+    motions = _read_clips(args, args.data)
     styles = None
     if args.style_from == "clip-names":
         styles = [_style_of(m.name) for m in motions]
@@ -276,7 +288,7 @@ def _run_generate(args: argparse.Namespace) -> int:
         raise CRBMError("give --frames N or --style STYLE:N,...")
     seed = None
     if args.seed_clip is not None:
-        clip = read_motion(args.seed_clip, asf=args.asf, fps=args.fps, units=args.input_units)
+        clip = read_motion(args.seed_clip, asf=args.asf, fps=args.fps, units=_input_units(args, args.seed_clip))
         seed = _seed_frames(clip, args.seed_frames)
     elif args.seed_frames is not None:
         raise CRBMError("--seed-frames selects frames of --seed-clip; give the clip too")
@@ -365,8 +377,7 @@ def _stdin_clip_header(args: argparse.Namespace, model):
         return model.skeleton, args.fps or model.fps
     if args.skeleton.suffix.lower() == ".asf":
         return read_asf(args.skeleton), args.fps or model.fps
-    bvh = args.skeleton.suffix.lower() == ".bvh"
-    ref = read_motion(args.skeleton, units=args.input_units if bvh else None)
+    ref = read_motion(args.skeleton, units=_input_units(args, args.skeleton))
     return ref.skeleton, args.fps or ref.fps
 
 
@@ -388,7 +399,7 @@ def _run_denoise(args: argparse.Namespace) -> int:
         skeleton, fps = _stdin_clip_header(args, model)
         frames, name = read_frames(sys.stdin, len(skeleton.channel_names)), "stdin"
     else:
-        clip = read_motion(args.input, asf=args.asf, fps=args.fps, units=args.input_units)
+        clip = read_motion(args.input, asf=args.asf, fps=args.fps, units=_input_units(args, args.input))
         skeleton, fps, name = clip.skeleton, clip.fps, clip.name
         frames = (clip.frames[t] for t in steps(0, clip.n_frames, desc="filter"))  # a bar when watched
     to_stdout = str(args.out) == "-"
@@ -449,7 +460,7 @@ def _run_fill(args: argparse.Namespace) -> int:
         raise CRBMError("--start and --end go with --missing")
     model = load_motion_model(args.model)
     missing = [] if args.missing is None else [j.strip() for j in args.missing.split(",") if j.strip()]
-    clip = read_motion(args.input, asf=args.asf, fps=args.fps, units=args.input_units)
+    clip = read_motion(args.input, asf=args.asf, fps=args.fps, units=_input_units(args, args.input))
     clip = model.fill(clip, missing, start=args.start, end=args.end, gaps=gaps, style=args.style, out_fps=args.out_fps)
     for path in _write_clips([clip], args.out, args.units):
         print(path)
@@ -470,11 +481,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     import json
 
     from crbm.engine.atomic import atomic_open
-    from crbm.mocap.io import read_motions
     from crbm.motion.model import load_motion_model
 
     model = load_motion_model(args.model)
-    clips = [m for path in args.clips for m in read_motions(path, asf=args.asf, fps=args.fps, units=args.input_units)]
+    clips = _read_clips(args, args.clips)
     errors = model.evaluate(clips)
     print("horizon  " + "  ".join(f"{name:>13}" for name in errors))
     for h in next(iter(errors.values())):
@@ -501,7 +511,7 @@ def _run_show(args: argparse.Namespace) -> int:
 
     if args.stride < 1:
         raise CRBMError(f"--stride must be a positive integer, got {args.stride}")
-    motion = read_motion(args.input, asf=args.asf, fps=args.fps, units=args.input_units)
+    motion = read_motion(args.input, asf=args.asf, fps=args.fps, units=_input_units(args, args.input))
     if args.out.suffix.lower() == ".png":
         frames = range(0, motion.n_frames, args.stride) if args.stride > 1 else None
         plot_poses(motion, args.out, frames=frames, title=motion.name or args.input.name)
@@ -524,7 +534,7 @@ def _run_convert(args: argparse.Namespace) -> int:
     from crbm.mocap.io import read_motions, write_motion
     from crbm.mocap.resample import resample
 
-    clips = read_motions(args.input, asf=args.asf, fps=args.fps, units=args.input_units)
+    clips = read_motions(args.input, asf=args.asf, fps=args.fps, units=_input_units(args, args.input))
     if args.out_fps is not None:
         clips = [resample(c, args.out_fps) for c in clips]
     for path in write_motion(clips, args.output, units=args.units):

@@ -200,6 +200,9 @@ def test_cli_input_units_overrides_the_size_rule(data_root, tmp_path, capsys):
     assert 160 < _height(read_bvh(tmp_path / "cm.bvh")) < 180
     assert main(["convert", str(metres), str(tmp_path / "told.bvh"), "--input-units", "cm", "--units", "cm"]) == 0
     assert 1.6 < _height(read_bvh(tmp_path / "told.bvh")) < 1.8  # taken as centimetres: the numbers stay
+    write_motion(read_bvh(metres), tmp_path / "m.parquet")  # AMC and Parquet record their unit: not refused
+    assert main(["train", str(metres), str(tmp_path / "m.parquet"), "--input-units", "m", "--epochs", "1",
+                 "--hidden", "4", "--out", str(tmp_path / "two.safetensors")]) == 0
     capsys.readouterr()
     assert main(["convert", str(metres), str(tmp_path / "bad.bvh"), "--input-units", "ft"]) == 2
     err = capsys.readouterr().err
