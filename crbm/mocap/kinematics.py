@@ -248,6 +248,25 @@ def expmap_continuous(expmap) -> np.ndarray:
 # channels of a skeleton
 
 
+def rest_positions(skeleton: Skeleton) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Rest positions ``(J, 3)`` from the offsets, ``p_j = p_parent + offset_j`` (root at its offset), and
+    End Sites ``{joint index: (3,)}``: a BVH rig's joints (rest frames are the world frame), or an ASF
+    skeleton's bone ends."""
+    pos = np.zeros((len(skeleton.joints), 3))
+    ends = {}
+    for j, joint in enumerate(skeleton.joints):
+        pos[j] = np.asarray(joint.offset) + (pos[joint.parent] if joint.parent >= 0 else 0.0)
+        if joint.end_site is not None:
+            ends[j] = pos[j] + np.asarray(joint.end_site)
+    return pos, ends
+
+
+def rest_points(skeleton: Skeleton) -> np.ndarray:
+    """(J + E, 3): the rest positions of the joints and End Sites."""
+    pos, ends = rest_positions(skeleton)
+    return np.vstack([pos, *ends.values()])
+
+
 def channel_kind(name: str) -> tuple[str, str]:
     """``("position" | "rotation", axis)`` for a BVH (``Xrotation``) or ASF (``rx``, ``TX``) channel name."""
     low = name.lower()

@@ -38,12 +38,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from crbm.engine.errors import CRBMError
-from crbm.mocap.kinematics import channel_kind, joint_positions, position_names
+from crbm.mocap.kinematics import channel_kind, joint_positions, position_names, rest_positions
 from crbm.mocap.lengths import centimetres, length_unit
 from crbm.mocap.metrics import joint_angle_error
 from crbm.mocap.motion import Motion
 from crbm.mocap.resample import resample
-from crbm.mocap.retarget import rest_positions, retarget, y_up_turn
+from crbm.mocap.retarget import retarget, y_up_turn
 
 FLOOR_PERCENTILE = 5.0
 UPSAMPLE = 4  # gait_period's finer grid
@@ -58,7 +58,7 @@ def _positions(motion: Motion) -> np.ndarray:
 
 def feet(motion: Motion) -> tuple[int, int]:
     """Rows of ``joint_positions(motion, end_sites=True)`` of the two feet: the lowest point of the rest pose
-    (the skeleton's offsets, ``crbm.mocap.retarget.rest_positions``) on the ``x > 0`` side of the root and on
+    (the skeleton's offsets, ``crbm.mocap.kinematics.rest_positions``) on the ``x > 0`` side of the root and on
     the ``x < 0`` side (Y up)."""
     pos, ends = rest_positions(motion.skeleton)
     rest = np.concatenate([pos, *(e[None] for e in ends.values())]) if motion.skeleton.kind == "bvh" else pos

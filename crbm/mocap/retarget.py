@@ -38,6 +38,8 @@ from crbm.mocap.kinematics import (
     channel_kind,
     joint_positions,
     matrix_to_euler,
+    rest_points,
+    rest_positions,
     rotation_channels,
     world_rotations,
 )
@@ -58,29 +60,10 @@ def bvh_rig(skeleton: Skeleton) -> Skeleton:
     return asf_to_bvh(zero).skeleton
 
 
-def rest_positions(skeleton: Skeleton) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Rest positions ``(J, 3)`` from the offsets, ``p_j = p_parent + offset_j`` (root at its offset), and
-    End Sites ``{joint index: (3,)}``: a BVH rig's joints (rest frames are the world frame), or an ASF
-    skeleton's bone ends."""
-    pos = np.zeros((len(skeleton.joints), 3))
-    ends = {}
-    for j, joint in enumerate(skeleton.joints):
-        pos[j] = np.asarray(joint.offset) + (pos[joint.parent] if joint.parent >= 0 else 0.0)
-        if joint.end_site is not None:
-            ends[j] = pos[j] + np.asarray(joint.end_site)
-    return pos, ends
-
-
-def _rest_points(skeleton: Skeleton) -> np.ndarray:
-    """(J + E, 3): the rest positions of the joints and End Sites."""
-    pos, ends = rest_positions(skeleton)
-    return np.vstack([pos, *ends.values()])
-
-
 def up_axis(skeleton: Skeleton) -> str:
     """"Y" or "Z": the world axis along which the rest pose is taller (a body's height against a foot's
     length); "Z" for Z-up exports such as Blender's BVH, "Y" for most others and for a tie."""
-    points = _rest_points(skeleton)
+    points = rest_points(skeleton)
     extent = points.max(0) - points.min(0)
     return "Z" if extent[2] > extent[1] else "Y"
 
@@ -105,7 +88,7 @@ def leg_length(skeleton: Skeleton) -> float:
     skeleton's own length unit. (An ASF bone's end is ``parent's end + direction * length`` at rest, like a
     BVH OFFSET.)"""
     axis = "XYZ".index(up_axis(skeleton))
-    leg = float(rest_positions(skeleton)[0][0, axis] - _rest_points(skeleton)[:, axis].min())
+    leg = float(rest_positions(skeleton)[0][0, axis] - rest_points(skeleton)[:, axis].min())
     if not leg > 0:
         raise CRBMError(
             f"skeleton with root {skeleton.joints[0].name!r}: its root is not above its feet in the rest "
