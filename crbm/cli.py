@@ -73,6 +73,13 @@ def _read_clips(args: argparse.Namespace, paths) -> list:
     return [m for path in paths for m in read_motions(path, asf=args.asf, fps=args.fps, units=_input_units(args, path))]
 
 
+def _read_clip(args: argparse.Namespace, path):
+    """The one clip in ``path`` (``crbm.read_motion``), read like ``_read_clips``."""
+    from crbm.mocap.io import read_motion
+
+    return read_motion(path, asf=args.asf, fps=args.fps, units=_input_units(args, path))
+
+
 def _add_clip_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--asf", type=Path, default=None, help="ASF skeleton of .amc inputs")
     _add_input_options(p)
@@ -275,7 +282,6 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
 def _run_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from crbm.mocap.io import read_motion
     from crbm.mocap.resample import resample
     from crbm.motion.model import load_motion_model
 
@@ -288,7 +294,7 @@ def _run_generate(args: argparse.Namespace) -> int:
         raise CRBMError("give --frames N or --style STYLE:N,...")
     seed = None
     if args.seed_clip is not None:
-        clip = read_motion(args.seed_clip, asf=args.asf, fps=args.fps, units=_input_units(args, args.seed_clip))
+        clip = _read_clip(args, args.seed_clip)
         seed = _seed_frames(clip, args.seed_frames)
     elif args.seed_frames is not None:
         raise CRBMError("--seed-frames selects frames of --seed-clip; give the clip too")
@@ -385,7 +391,6 @@ def _run_denoise(args: argparse.Namespace) -> int:
     import numpy as np
 
     from crbm.engine.progress import steps
-    from crbm.mocap.io import read_motion
     from crbm.mocap.motion import Motion
     from crbm.mocap.resample import resample
     from crbm.motion.cleanup import OnlineFilter, format_frame, read_frames
@@ -399,7 +404,7 @@ def _run_denoise(args: argparse.Namespace) -> int:
         skeleton, fps = _stdin_clip_header(args, model)
         frames, name = read_frames(sys.stdin, len(skeleton.channel_names)), "stdin"
     else:
-        clip = read_motion(args.input, asf=args.asf, fps=args.fps, units=_input_units(args, args.input))
+        clip = _read_clip(args, args.input)
         skeleton, fps, name = clip.skeleton, clip.fps, clip.name
         frames = (clip.frames[t] for t in steps(0, clip.n_frames, desc="filter"))  # a bar when watched
     to_stdout = str(args.out) == "-"
@@ -449,7 +454,6 @@ def _add_fill(p: argparse.ArgumentParser) -> None:
 
 
 def _run_fill(args: argparse.Namespace) -> int:
-    from crbm.mocap.io import read_motion
     from crbm.motion.cleanup import parse_gap
     from crbm.motion.model import load_motion_model
 
@@ -460,7 +464,7 @@ def _run_fill(args: argparse.Namespace) -> int:
         raise CRBMError("--start and --end go with --missing")
     model = load_motion_model(args.model)
     missing = [] if args.missing is None else [j.strip() for j in args.missing.split(",") if j.strip()]
-    clip = read_motion(args.input, asf=args.asf, fps=args.fps, units=_input_units(args, args.input))
+    clip = _read_clip(args, args.input)
     clip = model.fill(clip, missing, start=args.start, end=args.end, gaps=gaps, style=args.style, out_fps=args.out_fps)
     for path in _write_clips([clip], args.out, args.units):
         print(path)
@@ -506,12 +510,11 @@ def _add_show(p: argparse.ArgumentParser) -> None:
 
 
 def _run_show(args: argparse.Namespace) -> int:
-    from crbm.mocap.io import read_motion
     from crbm.mocap.render import animate, plot_poses
 
     if args.stride < 1:
         raise CRBMError(f"--stride must be a positive integer, got {args.stride}")
-    motion = read_motion(args.input, asf=args.asf, fps=args.fps, units=_input_units(args, args.input))
+    motion = _read_clip(args, args.input)
     if args.out.suffix.lower() == ".png":
         frames = range(0, motion.n_frames, args.stride) if args.stride > 1 else None
         plot_poses(motion, args.out, frames=frames, title=motion.name or args.input.name)
@@ -531,10 +534,10 @@ def _add_convert(p: argparse.ArgumentParser) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from crbm.mocap.io import read_motions, write_motion
+    from crbm.mocap.io import write_motion
     from crbm.mocap.resample import resample
 
-    clips = read_motions(args.input, asf=args.asf, fps=args.fps, units=_input_units(args, args.input))
+    clips = _read_clips(args, [args.input])
     if args.out_fps is not None:
         clips = [resample(c, args.out_fps) for c in clips]
     for path in write_motion(clips, args.output, units=args.units):
