@@ -125,12 +125,16 @@ class _Settler:
         step = None if noise is None or pre.numel() > _THRESHOLDS_MAX else hidden.thresholds(noise)
         rounds = None if noise is None else self._rows(noise if step is None else step)
 
-        def draw(s: int, out: Tensor | None = None) -> Tensor:  # the s-th hidden draw of this frame
-            if rounds is None:
+        # the s-th hidden draw of this frame, its route chosen once a frame, not at every Gibbs step
+        if rounds is None:
+            def draw(s: int, out: Tensor | None = None) -> Tensor:
                 return hidden.mean(pre)
-            if step is None:
+        elif step is None:
+            def draw(s: int, out: Tensor | None = None) -> Tensor:
                 return hidden.sample_from(pre, rounds[s], out=out)
-            return torch.lt(rounds[s], pre, out=torch.empty_like(pre) if out is None else out)  # 0.0 / 1.0
+        else:
+            def draw(s: int, out: Tensor | None = None) -> Tensor:  # 0.0 / 1.0
+                return torch.lt(rounds[s], pre, out=torch.empty_like(pre) if out is None else out)
 
         if k > 1:
             h = torch.empty_like(pre)
