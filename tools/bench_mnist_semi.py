@@ -257,12 +257,12 @@ def run(*, quick: bool, device: str) -> dict:
     for fraction in fractions:
         labelled = labelled_subset(y.cpu(), fraction, torch.Generator().manual_seed(10)).to(device)
         splits = folds(labelled.cpu(), y.cpu(), torch.Generator().manual_seed(11), s["folds"])
+        on_device = [(tr.to(device), va.to(device)) for tr, va in splits]
         pct = f"{100 * fraction:g} % ({labelled.shape[0]} labels)"
         found = {}
         for name, (make, inputs, test_inputs) in makers.items():
             watch.restart()
-            found[name] = {**select_and_test(make, inputs, y, [(tr.to(device), va.to(device)) for tr, va in splits],
-                                             test_inputs, test_y, s, device),
+            found[name] = {**select_and_test(make, inputs, y, on_device, test_inputs, test_y, s, device),
                            "seconds": watch.elapsed()}
         if "KNN" in names:
             found["KNN"] = knn(x.cpu(), y.cpu(), splits, test_x.cpu(), test_y.cpu(), s["ks"])
