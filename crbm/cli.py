@@ -360,7 +360,8 @@ def _add_denoise(p: argparse.ArgumentParser) -> None:
     p.add_argument("--online", action="store_true",
                    help="the online filter (crbm.OnlineFilter): each frame cleaned from the frames before it and "
                    "--lag frames after it, written as it comes; the model is not used")
-    p.add_argument("--lag", type=int, default=1, help="frames of delay of --online (default: %(default)s)")
+    p.add_argument("--lag", type=int, default=16, help="frames of delay of --online: more cleans better, 1 answers "
+                   "at once (default: %(default)s)")
     p.add_argument("--skeleton", type=Path, default=None,
                    help="for IN '-': a .bvh, .asf or .parquet file whose skeleton the frames use (default: the "
                    "model's); the rate is --fps, else that file's, else the model's")

