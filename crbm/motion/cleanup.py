@@ -902,9 +902,10 @@ class OnlineFilter:
     frames); ``flush()`` returns the last ``lag`` frames at the end of the stream. Per channel this is the
     smoother's forward pass (module docstring) with the last ``lag`` frames smoothed backward: ``lag = 0``
     is the Kalman filter, each extra frame of delay uses one more frame of the future. The default, 16
-    frames (133 ms at 120 fps), is where the filter cleans walks of held-out subjects at 30, 60 and 120 fps
-    better than Savitzky-Golay and Butterworth filters tuned on them, which see the whole take; a lag of 1
-    answers at once but leaves about twice the error. Latency: ``lag / fps`` seconds plus the computation: O(channels x (len(Q_RATIOS) + lag)) a frame, and now and then a noise
+    frames (133 ms at 120 fps), is the delay from which the filter cleaned walks at 30, 60 and 120 fps
+    better than Savitzky-Golay and Butterworth filters tuned for the same noise level, which see the whole
+    take (``tools/bench.py cleanup``); a lag of 1 answers at once but leaves about twice the error.
+    Latency: ``lag / fps`` seconds plus the computation: O(channels x (len(Q_RATIOS) + lag)) a frame, and now and then a noise
     estimate over the window (``tools/bench.py cleanup`` times it).
 
     Parameters are chosen as the frames come: the noise level (unless ``noise_std`` / ``position_noise_std``
