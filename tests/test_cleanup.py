@@ -329,6 +329,10 @@ def test_online_filter_push_flush_and_its_output(walk):
         f.push(np.zeros(5))
     with pytest.raises(CRBMError, match="lag"):
         OnlineFilter(walk.skeleton, walk.fps, lag=-1)
+    with pytest.raises(CRBMError, match="window must be a whole number of frames >= 11"):
+        OnlineFilter(walk.skeleton, walk.fps, window=10)  # too short for any noise estimate: it never cleaned
+    assert not np.array_equal(OnlineFilter(walk.skeleton, walk.fps, lag=1, window=11).run(noisy.frames),
+                              noisy.frames)
 
 
 def test_online_filter_passes_frames_through_until_it_knows_the_noise(walk):

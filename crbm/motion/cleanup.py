@@ -909,9 +909,9 @@ class OnlineFilter:
     estimate over the window (``tools/bench.py cleanup`` times it).
 
     Parameters are chosen as the frames come: the noise level (unless ``noise_std`` / ``position_noise_std``
-    give it) by :func:`estimate_noise` over the last ``window`` frames (default two seconds, at least 64),
-    first after 11 frames (:func:`estimate_noise` needs 11 frames of a channel), then after 16, 24, 32, 48
-    and 64 frames and every 32 frames after that. Up to frame 64 each new estimate filters the frames so far
+    give it) by :func:`estimate_noise` over the last ``window`` frames (default two seconds and at least
+    64; at least 11 if given), first after 11 frames (:func:`estimate_noise` needs 11 frames of a channel),
+    then after 16, 24, 32, 48 and 64 frames and every 32 frames after that. Up to frame 64 each new estimate filters the frames so far
     again from the first (``_REPLAY``), so the frames still held back are cleaned as if the estimate had
     been known from the start: with ``lag`` >= 10 no output is left uncleaned; the frames that replay costs
     (at most 64 pushes' worth, at frame 64) fall on the few frames where an estimate is made. Before the
@@ -941,8 +941,9 @@ class OnlineFilter:
         self.fps = check_fps(fps, "OnlineFilter fps")
         if window is None:
             window = max(64, round(2 * self.fps))
-        if isinstance(window, bool) or not isinstance(window, int) or window < 8:
-            raise CRBMError(f"window must be a whole number of frames >= 8, got {window!r}")
+        if isinstance(window, bool) or not isinstance(window, int) or window < _REFITS[0]:
+            raise CRBMError(f"window must be a whole number of frames >= {_REFITS[0]} (the frames a noise estimate "
+                            f"needs), got {window!r}")
         self.skeleton, self.lag, self.window = skeleton, lag, window
         self.channels = len(skeleton.channel_names)
         self._rotation, self._period = _channel_units(skeleton)
