@@ -24,9 +24,10 @@ the take. crbm: ``MotionModel.fill`` (and the spline alone); baselines: ``crbm.m
 Errors, mean over frames (gaps: over the gap's frames and the missing joints and the joints below them):
 ``cm``, joint positions with the root at the origin and unrotated (forward kinematics, the clip's length
 unit converted to centimetres); ``deg``, the rotation between true and cleaned joint rotations. Rows name
-the take and condition (online rows the lag too); ``published`` is the best baseline's figure from the same run. Mean rows average
-the held-out CMU subjects. Timing rows: the online filter's push per frame (lags 1 and 16, one thread), the
-CRBM's own step at Taylor's size, and the model-space conversions that keep the model out of the online loop.
+the take and condition (online rows the lag too); ``published`` is the best baseline's figure from the same
+run. Mean rows average the held-out CMU subjects. Timing rows: the online filter's push per frame (lags 1
+and 16, one thread), the CRBM's own step at Taylor's size, and the model-space conversions that keep the model
+out of the online loop.
 ``--quick``: two held-out subjects, 60 epochs, fewer conditions (numbers are not claims).
 ``CRBM_BENCH_SUBJECTS=12,39`` holds out only those subjects; ``CRBM_BENCH_PARTS=fill`` (any of denoise, online,
 fill, samples, timing, comma-separated) runs only those parts; the sample takes get the measures named with
@@ -194,7 +195,8 @@ def clean_rows(tag: str, model, clip: crbm.Motion, settings: dict, condition: st
                         first20_cm=e["crbm"]["first_cm"], root_drift_cm=e["crbm"]["root_cm"],
                         kind="denoise", condition=label, take=tag))
     for lag in ONLINE_LAGS if "online" in parts else ():
-        online = pose_errors(clip, noisy.replace(frames=OnlineFilter(clip.skeleton, clip.fps, lag=lag).run(noisy.frames)))
+        cleaned = OnlineFilter(clip.skeleton, clip.fps, lag=lag).run(noisy.frames)
+        online = pose_errors(clip, noisy.replace(frames=cleaned))
         rows.append(row(f"online {tag} {label} lag {lag} (cm)", online["cm"], best, "lower",
                         **{k: e[k]["cm"] for k in ("noisy", "savgol", "butterworth")}, deg=online["deg"],
                         first20_cm=online["first_cm"], latency_ms=1e3 * lag / clip.fps,
@@ -228,7 +230,7 @@ def timing_rows(model, clip: crbm.Motion) -> list[dict]:
     rows = []
     for lag in (1, 16):
         online = OnlineFilter(clip.skeleton, clip.fps, lag=lag)
-        times = [timed(lambda f=frame: online.push(f))[1] for frame in noisy.frames]
+        times = [timed(lambda f=frame, o=online: o.push(f))[1] for frame in noisy.frames]
         rows.append(row(f"online filter per frame, median (ms, {clip.frames.shape[1]} channels, lag {lag}, 1 thread)",
                         float(np.median(times)) * ms, 1.0, "lower", mean=float(np.mean(times)) * ms,
                         p99=float(np.percentile(times, 99)) * ms, max=float(np.max(times)) * ms,
