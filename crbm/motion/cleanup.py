@@ -904,7 +904,7 @@ class OnlineFilter:
     is the Kalman filter, each extra frame of delay uses one more frame of the future. The default, 16
     frames (133 ms at 120 fps), is the delay from which the filter cleaned walks at 30, 60 and 120 fps
     better than Savitzky-Golay and Butterworth filters tuned for the same noise level, which see the whole
-    take (``tools/bench.py cleanup``); a lag of 1 answers at once but leaves about twice the error.
+    take (``tools/bench.py cleanup``); a lag of 1 answers at once but leaves about 1.6 times the error.
     Latency: ``lag / fps`` seconds plus the computation: O(channels x (len(Q_RATIOS) + lag)) a frame, and
     now and then a noise estimate over the window (``tools/bench.py cleanup`` times it).
 
