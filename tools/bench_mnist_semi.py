@@ -32,7 +32,8 @@ Pretraining (ours, not tuned): RBMs with ``rbm.m``'s settings (rate 0.1, momentu
 the grey levels: each pretraining RBM 100 epochs of CD-1 at rate 0.05, then 300 epochs of joint training at rate
 0.001 decayed linearly to 0.0001, 100 persistent chains, 5 Gibbs steps per update, 10 mean-field updates per
 batch; q(h2 | v) for the classifier's input with 30 mean-field updates. ``CRBM_BENCH_DBM_BUDGET=short``: 30
-pretraining and 30 joint epochs instead (a tenth of the joint budget). With ``CRBM_BENCH_MODELS``, the DBM's
+pretraining and 30 joint epochs instead (a tenth of the joint budget); ``long``: 500 joint epochs (the rate
+decayed linearly over all 500), the same pretraining. With ``CRBM_BENCH_MODELS``, the DBM's
 pretrained state and its joint training's checkpoint (every epoch) are kept in that folder too, so a stopped
 run continues where it was.
 ``CRBM_BENCH_PARTS=DBM`` (any of DBN, sparse, DBM, KNN, comma-separated; default all) pretrains and fine-tunes
@@ -114,12 +115,14 @@ def settings(quick: bool) -> dict:
                 "dbm": {"pretrain": {"epochs": 2, "learning_rate": 0.05},
                         "joint": {"epochs": 2, "learning_rate": 0.005, "k": 5, "n_chains": 100}, "q_steps": 10}}
     budget = os.environ.get("CRBM_BENCH_DBM_BUDGET", "full")
-    if budget not in ("full", "short"):
-        raise SystemExit(f"CRBM_BENCH_DBM_BUDGET: expected full or short, got {budget!r}")
+    if budget not in ("full", "short", "long"):
+        raise SystemExit(f"CRBM_BENCH_DBM_BUDGET: expected full, short or long, got {budget!r}")
     full = mnist_dbm_settings(quick=False)
     dbm = {"pretrain": full["pretrain"], "joint": full["dbm"]}
     if budget == "short":
         dbm = {"pretrain": {**full["pretrain"], "epochs": 30}, "joint": {**full["dbm"], "epochs": 30}}
+    elif budget == "long":
+        dbm = {"pretrain": full["pretrain"], "joint": {**full["dbm"], "epochs": 500}}
     return {"pool": 60000, "n_test": 10000, "pre_epochs": 30, "fine_epochs": 100, "top_only": 5, "eval_every": 5,
             "folds": 5, "lrs": (0.1, 0.03), "dropouts": ((0.0, 0.0), (0.2, 0.5)), "ks": (1, 3, 5, 7),
             "dbm": {**dbm, "q_steps": 30}}
