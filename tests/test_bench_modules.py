@@ -154,7 +154,7 @@ def test_semi_supervised_parts_and_fractions_are_chosen_by_name(monkeypatch):
         bench.chosen()
 
 
-def test_semi_supervised_dbm_budget_is_the_dbm_benchmarks_or_a_tenth(monkeypatch):
+def test_semi_supervised_dbm_budget_is_the_dbm_benchmarks_a_tenth_or_longer(monkeypatch):
     monkeypatch.syspath_prepend(str(TOOLS))
     bench = importlib.import_module("bench_mnist_semi")
     full = importlib.import_module("bench_mnist_dbm").settings(quick=False)
@@ -164,7 +164,10 @@ def test_semi_supervised_dbm_budget_is_the_dbm_benchmarks_or_a_tenth(monkeypatch
     short = bench.settings(quick=False)["dbm"]
     assert (short["pretrain"]["epochs"], short["joint"]["epochs"]) == (30, 30)
     monkeypatch.setenv("CRBM_BENCH_DBM_BUDGET", "long")
-    with pytest.raises(SystemExit, match="CRBM_BENCH_DBM_BUDGET: expected full or short, got 'long'"):
+    long = bench.settings(quick=False)["dbm"]
+    assert long["pretrain"] == full["pretrain"] and long["joint"] == {**full["dbm"], "epochs": 500}
+    monkeypatch.setenv("CRBM_BENCH_DBM_BUDGET", "huge")
+    with pytest.raises(SystemExit, match="CRBM_BENCH_DBM_BUDGET: expected full, short or long, got 'huge'"):
         bench.settings(quick=False)
 
 
