@@ -19,7 +19,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
     "script, outputs",
     [
         ("walk_to_run.py", ["take_0.bvh", "take_2.bvh", "take_0_channels.png", "take_0_poses.png"]),
-        ("denoise.py", ["noisy.bvh", "filtered.bvh", "lfemur_rx.png"]),
+        ("denoise.py", ["noisy.bvh", "filtered.bvh", "online.bvh", "lfemur_rx.png"]),
         ("fill_missing_leg.py", ["filled.bvh", "rtibia_rx.png"]),
     ],
 )
