@@ -14,6 +14,7 @@ In the Skeleton: the root is joint 0, named ``root``, with ``channels`` = the ro
 
 from __future__ import annotations
 
+import codecs
 import heapq
 import math
 import os
@@ -245,9 +246,7 @@ def _lines(path) -> Iterator[tuple[int, str]]:
     """(line number, text) of every line (LF, CRLF or CR endings; a UTF-8 byte-order mark skipped), read in
     blocks; a line longer than ``MAX_LINE_BYTES`` raises FormatError."""
     with open(path, "rb") as f:
-        data = f.read()
-    if data.startswith(b"\xef\xbb\xbf"):  # Windows editors write one
-        data = data[3:]
+        data = f.read().removeprefix(codecs.BOM_UTF8)  # Windows editors write one
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -11,6 +11,7 @@ value count or a non-numeric value is reported with its line number.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import math
 import os
@@ -110,9 +111,7 @@ def _read_bytes(path) -> bytes:
     """The file's bytes without a UTF-8 byte-order mark (Windows editors write one), with lone CR line ends
     (classic Mac) made LF."""
     with open(path, "rb") as f:
-        data = f.read()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+        data = f.read().removeprefix(codecs.BOM_UTF8)
     return data.replace(b"\r", b"\n") if b"\n" not in data and b"\r" in data else data
 
 
