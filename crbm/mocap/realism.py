@@ -38,7 +38,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from crbm.engine.errors import CRBMError
-from crbm.mocap.kinematics import channel_kind, joint_positions, position_names, rest_positions
+from crbm.mocap.kinematics import channel_kind, joint_positions, position_names, rest_points, rest_positions
 from crbm.mocap.lengths import centimetres, length_unit
 from crbm.mocap.metrics import joint_angle_error
 from crbm.mocap.motion import Motion
@@ -60,8 +60,8 @@ def feet(motion: Motion) -> tuple[int, int]:
     """Rows of ``joint_positions(motion, end_sites=True)`` of the two feet: the lowest point of the rest pose
     (the skeleton's offsets, ``crbm.mocap.kinematics.rest_positions``) on the ``x > 0`` side of the root and on
     the ``x < 0`` side (Y up)."""
-    pos, ends = rest_positions(motion.skeleton)
-    rest = np.concatenate([pos, *(e[None] for e in ends.values())]) if motion.skeleton.kind == "bvh" else pos
+    sk = motion.skeleton
+    rest = rest_points(sk) if sk.kind == "bvh" else rest_positions(sk)[0]
     rest = (rest - rest[0]) @ y_up_turn(motion.skeleton).T
     out = []
     for side in (1.0, -1.0):
