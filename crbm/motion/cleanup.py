@@ -911,18 +911,19 @@ class OnlineFilter:
     Parameters are chosen as the frames come: the noise level (unless ``noise_std`` / ``position_noise_std`` give
     it) by :func:`estimate_noise` over the last ``window`` frames (default two seconds and at least 64; at least 11
     if given), first after 11 frames (:func:`estimate_noise` needs 11 frames of a channel), then after 16, 24, 32,
-    48 and 64 frames and every 32 frames after that. Up to frame 64 each new estimate filters the frames so far
-    again from the first (``_REPLAY``), so the frames still held back are cleaned as if the estimate had been known
-    from the start: with ``lag`` >= 10 no output is left uncleaned; the replays' cost (at most 64 pushes' worth, at
-    frame 64) falls on the few frames where an estimate is made. Before the first estimate, and for a channel whose
-    noise level is 0, each output is its recorded value (no value is rejected as an outlier against a noise level
-    not yet known). The smoothing is chosen per channel by running all ``Q_RATIOS`` side by side and following, for
-    each channel, the one whose predictive density of the last ``window`` frames (exponentially weighted) is
-    highest. Angles are unwrapped as they come and returned on the input's branch; a BVH joint within 30 degrees of
-    gimbal lock in the first frame is filtered in the rotation order farthest from it (as :func:`denoise_motion`
-    does over a take; a joint with one of its three angles missing is then missing in all three). The motion model
-    is not in this loop: mapping a frame into a model's representation and back costs milliseconds, so the model
-    cleans offline (:func:`denoise_motion`, :func:`fill_motion`).
+    48 and 64 frames and every 32 frames after that. Up to frame 64 each estimate that moves a noise level filters
+    the frames so far again from the first (``_REPLAY``; given levels never move), so the frames still held back are
+    cleaned as if the estimate had been known from the start: with ``lag`` >= 10 no output is left uncleaned; the
+    replays' cost (at most 64 pushes' worth, at frame 64) falls on the few frames where an estimate is made. Before
+    the first estimate, and for a channel whose noise level is 0, each output is its recorded value (no value is
+    rejected as an outlier against a noise level not yet known). The smoothing is chosen per channel by running all
+    ``Q_RATIOS`` side by side and following, for each channel, the one whose predictive density of the last
+    ``window`` frames (exponentially weighted) is highest. Angles are unwrapped as they come and returned on the
+    input's branch; a BVH joint within 30 degrees of gimbal lock in the first frame is filtered in the rotation
+    order farthest from it (as :func:`denoise_motion` does over a take; a joint with one of its three angles missing
+    is then missing in all three). The motion model is not in this loop: mapping a frame into a model's
+    representation and back costs milliseconds, so the model cleans offline (:func:`denoise_motion`,
+    :func:`fill_motion`).
     """
 
     def __init__(
@@ -1003,8 +1004,9 @@ class OnlineFilter:
         if n <= _REPLAY:
             self._first.append((u, offsets, y, recorded))
         if n in _REFITS or (n > _REPLAY and n % 32 == 0):
+            before = self._r
             self._refit(np.asarray(self._raw))
-            if n <= _REPLAY:  # the frames so far again, filtered with the noise level now estimated
+            if n <= _REPLAY and not np.array_equal(before, self._r):  # the frames so far, with the new level
                 self._state, self._score = None, np.zeros_like(self._score)
                 self._tail.clear()
                 for frame_so_far in self._first[:-1]:
