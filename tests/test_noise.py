@@ -1,6 +1,6 @@
 """The random source (crbm.engine.noise): the counter-based uniforms' definition, their statistics (uniformity,
 independence of neighbouring numbers, of rows and of streams) and their reproducibility across thread counts,
-block sizes, calls and shards. Every test uses fixed seeds, so its outcome is fixed; each bound is one a sound
+calls and shards. Every test uses fixed seeds, so its outcome is fixed; each bound is one a sound
 generator meets except with a probability of about 1e-6 (chi-square and normal tails)."""
 
 from __future__ import annotations
@@ -107,22 +107,22 @@ def test_environment_variable_chooses_the_source(monkeypatch):
 
 
 @pytest.mark.parametrize("like", [F32, F64], ids=["float32", "float64"])
-def test_same_numbers_on_any_thread_count_and_block_size(like, monkeypatch):
-    """One long stream, a long row, and many streams: the same numbers on 1 and 3 threads and in blocks of
-    1,000 words (streams split across blocks, blocks that start mid-row)."""
-    for shape in ((4096, 150), (1, 300_001), (29, 128, 150)):
-        saved = torch.get_num_threads()
-        try:
-            torch.set_num_threads(1)
-            one = uniform(shape, _gen(3), like)
-            torch.set_num_threads(3)
-            three = uniform(shape, _gen(3), like)
-        finally:
-            torch.set_num_threads(saved)
-        with monkeypatch.context() as m:
-            m.setattr(noise, "_BLOCK", 1000)
-            small_blocks = uniform(shape, _gen(3), like)
-        assert torch.equal(one, three) and torch.equal(one, small_blocks), shape
+def test_same_numbers_on_any_thread_count(like, monkeypatch):
+    """One long stream, a long row, two streams and many streams: the same numbers on 1, 2, 3 and 5 threads,
+    also where every part is small (streams split between threads, parts that start mid-word)."""
+    saved = torch.get_num_threads()
+    for shape in ((4096, 150), (1, 300_001), (2, 3, 50_001), (29, 128, 150)):
+        draws = []
+        for threads, least in ((1, None), (2, None), (3, None), (3, 1000), (5, 1000)):
+            with monkeypatch.context() as m:
+                if least:
+                    m.setattr(noise, "_PARALLEL_MIN", least)
+                try:
+                    torch.set_num_threads(threads)
+                    draws.append(uniform(shape, _gen(3), like))
+                finally:
+                    torch.set_num_threads(saved)
+        assert all(torch.equal(draws[0], d) for d in draws[1:]), shape
 
 
 def test_a_draw_equals_its_matrices_drawn_in_turn():

@@ -27,8 +27,9 @@ number ``i`` (bits 12-63), each as the mantissa ``m`` of ``1.m - 1``: uniform on
 
 So a draw of ``(k, B, n)`` equals ``k`` draws of ``(B, n)`` in turn, and a process of a data-parallel run
 computes only its own rows of a draw. Every number is a function of its matrix's words and its place in
-the matrix, so a draw is filled in blocks of 32,768 words on as many threads as torch uses, with the same
-numbers on any thread count and any block size or order.
+the matrix, so large draws are split between as many threads as torch uses, with the same numbers on any
+thread count. A compiled kernel (``crbm.engine.splitmix``, numba) makes each number in one pass, about
+0.25 ns a float32 number on one core of a current x86 CPU (``python tools/bench.py uniforms``).
 
 torch's generator fills the draws that gain nothing: those of matrices of fewer than 16,384 numbers (a
 counter draw's fixed cost, about 20 us of numpy calls, eats what it saves there; the rule looks at the
@@ -54,19 +55,13 @@ from crbm.engine.errors import CRBMError
 _SOURCES = ("counter", "torch")
 _source: str | None = None  # None: $CRBM_RANDOM_SOURCE or "counter", read at the first draw
 
-_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-_S1, _S27, _S30, _S31 = (np.uint64(k) for k in (1, 27, 30, 31))
+_S1 = np.uint64(1)
 _ALTERNATE = np.uint64(0xAAAAAAAAAAAAAAAA)
-_BLOCK = 1 << 15  # words per block: a block's two scratch arrays (512 kB) stay in a core's L2 cache
 _SMALL = 1 << 14  # matrices of fewer numbers are torch's (module docstring)
-_PARALLEL_MIN = 1 << 18  # numbers below which one thread fills the draw (thread hand-offs cost more)
-_FLOAT = {  # per dtype: numbers per word, a right shift and a mask that keep the mantissa bits, 1.0's bits
-    np.dtype(np.float32): (2, None, np.uint64(0x007FFFFF007FFFFF), np.uint64(0x3F8000003F800000)),
-    np.dtype(np.float64): (1, np.uint64(12), np.uint64((1 << 64) - 1), np.uint64(0x3FF0000000000000)),
-}
-_local = threading.local()  # per-thread scratch words
+_PARALLEL_MIN = 1 << 20  # numbers a thread fills at least (a hand-over costs about what it fills in)
 _pool: tuple[int, ThreadPoolExecutor] | None = None  # (process id, its pool)
 _pool_lock = threading.Lock()
+_compiled = None  # _kernels()
 
 
 def set_source(name: str) -> None:
@@ -164,18 +159,6 @@ def _counted(shape: torch.Size, like: Tensor) -> bool:
             and like.dtype in (torch.float32, torch.float64))
 
 
-def _mix(z: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """mix64 of every word of ``z`` in place (``t``: scratch of the same shape); returns ``z``."""
-    np.right_shift(z, _S30, out=t)
-    np.bitwise_xor(z, t, out=z)
-    np.multiply(z, _M1, out=z)
-    np.right_shift(z, _S27, out=t)
-    np.bitwise_xor(z, t, out=z)
-    np.multiply(z, _M2, out=z)
-    np.right_shift(z, _S31, out=t)
-    return np.bitwise_xor(z, t, out=z)
-
-
 def _keys(generator: torch.Generator | None, streams: int) -> np.ndarray:
     """Each stream's start and odd increment, ``(streams, 2)`` uint64, from two words of ``generator`` each."""
     words = torch.empty(streams, 2, dtype=torch.int64).random_(generator=generator).numpy().view(np.uint64)
@@ -192,58 +175,37 @@ def _keys(generator: torch.Generator | None, streams: int) -> np.ndarray:
     return words
 
 
-def _fill_block(out: np.ndarray, keys: np.ndarray, first: int) -> None:
-    """Numbers ``first .. first + m - 1`` of the streams ``keys`` (rows, 2) into ``out`` (rows, m)."""
-    per, shift, mask, one = _FLOAT[out.dtype]
-    lead, rows = first % per, out.shape[0]
-    words = (lead + out.shape[1] + per - 1) // per
-    x = _local.x[: rows * words].reshape(rows, words)
-    t = _local.t[: rows * words].reshape(rows, words)
-    np.multiply(_local.index[first // per : first // per + words], keys[:, 1:], out=x)  # i g_r
-    np.add(x, keys[:, :1], out=x)  # + s_r
-    _mix(x, t)
-    if shift is not None:
-        np.right_shift(x, shift, out=x)
-    else:
-        np.bitwise_and(x, mask, out=x)
-    np.bitwise_or(x, one, out=x)
-    np.subtract(x.view(out.dtype)[:, lead : lead + out.shape[1]], out.dtype.type(1), out=out)
-
-
 def _fill(out: Tensor, keys: np.ndarray, first: int) -> None:
     """Numbers ``first ..`` of the streams ``keys`` (one per matrix of ``out``) into contiguous CPU ``out``,
-    in blocks of at most ``_BLOCK`` words, on up to ``torch.get_num_threads()`` threads."""
+    on up to ``torch.get_num_threads()`` threads: whole streams to each, or parts of streams where there are
+    fewer streams than threads."""
     grid = out.numpy().reshape(len(keys), -1)
-    per = _FLOAT[grid.dtype][0]
-    if len(keys) == 1 and grid.shape[1] <= per * (_BLOCK - 1):  # one block, on this thread
-        _scratch((first + grid.shape[1]) // per + 1)
-        _fill_block(grid, keys, first)
+    kernel = _kernels()[grid.dtype == np.float64]
+    threads = min(torch.get_num_threads(), out.numel() // _PARALLEL_MIN + 1)
+    if threads < 2:
+        kernel(grid, keys, first)
         return
-    span = per * (_BLOCK - 1) if grid.shape[1] > per * (_BLOCK - 1) else grid.shape[1]  # numbers of a stream
-    rows = max(1, (_BLOCK - 1) // (span // per + 1))  # streams per block (a block may start mid-word: + 1)
-    blocks = [(r, c) for r in range(0, len(keys), rows) for c in range(0, grid.shape[1], span)]
-    last_word = (first + grid.shape[1]) // per + 1
-
-    def run(part) -> None:
-        _scratch(last_word)
-        for r, c in part:
-            _fill_block(grid[r : r + rows, c : c + span], keys[r : r + rows], first + c)
-
-    threads = min(torch.get_num_threads(), len(blocks))
-    if threads < 2 or out.numel() < _PARALLEL_MIN:
-        run(blocks)
-        return
-    others = [_executor().submit(run, blocks[i::threads]) for i in range(1, threads)]
-    run(blocks[::threads])
+    if len(keys) >= threads:
+        bounds = np.linspace(0, len(keys), threads + 1).astype(int)
+        parts = [(grid[a:b], keys[a:b], first) for a, b in zip(bounds, bounds[1:])]
+    else:
+        cuts = np.linspace(0, grid.shape[1], -(-threads // len(keys)) + 1).astype(int)
+        parts = [(grid[r : r + 1, a:b], keys[r : r + 1], first + a)
+                 for r in range(len(keys)) for a, b in zip(cuts, cuts[1:])]
+    others = [_executor().submit(kernel, *part) for part in parts[1:]]
+    kernel(*parts[0])
     for f in others:
         f.result()
 
 
-def _scratch(words: int) -> None:
-    """Make sure this thread has its two scratch blocks and the word indices 0 .. at least ``words`` - 1."""
-    if getattr(_local, "index", np.empty(0)).size < words or _local.x.size != _BLOCK:
-        _local.x, _local.t = np.empty(_BLOCK, np.uint64), np.empty(_BLOCK, np.uint64)
-        _local.index = np.arange(max(words, _BLOCK), dtype=np.uint64)
+def _kernels():
+    """``(float32 kernel, float64 kernel)``, compiled (or read from numba's cache) at the first counter draw."""
+    global _compiled
+    if _compiled is None:
+        from crbm.engine import splitmix
+
+        _compiled = (splitmix.fill_float32, splitmix.fill_float64)
+    return _compiled
 
 
 def _executor() -> ThreadPoolExecutor:
