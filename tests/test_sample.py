@@ -10,9 +10,7 @@ import torch
 from scipy import stats
 
 from crbm.engine.errors import CRBMError
-from crbm.engine.threads import set_threads
 from crbm.engine.train import fit
-from crbm.engine.units import Bernoulli
 from crbm.motion.conditional import CRBM, TwoLayerCRBM, Windows, history, taylor_config
 from crbm.motion.factored import FCRBM, LabelCRBM
 from crbm.motion.sample import (
@@ -137,34 +135,6 @@ def test_two_layer_generation(gen):
         generate(model, seed[:4], 3, generator=gen)
 
 
-@pytest.mark.parametrize("kind", ["crbm", "label", "two-layer"])
-def test_drawing_ahead_on_a_thread_changes_no_sample(kind, gen, monkeypatch):
-    """The next frame's uniforms drawn on a second thread: same frames and same final generator state as
-    drawing each frame in turn, and nothing drawn past the last frame."""
-    seed = torch.randn(6, 4, generator=gen)
-    models = {
-        "crbm": (_crbm(gen), None),
-        "label": (LabelCRBM(4, 6, 2, 2, generator=gen), style_schedule([(0, 4), (1, 5)], 2)),
-        "two-layer": (TwoLayerCRBM(4, (6, 5), (2, 3), generator=gen), None),
-    }
-    model, labels = models[kind]
-    runs = []
-    for threshold in (1, 1 << 62):  # every draw ahead on the thread / none
-        monkeypatch.setattr("crbm.motion.sample._PREFETCH_MIN", threshold)
-        g = torch.Generator().manual_seed(4)
-        out = generate(model, seed, 9, k=5, n_chains=3, labels=labels, generator=g)
-        runs.append((out, g.get_state(), torch.rand(3, generator=g)))
-    (a, state_a, next_a), (b, state_b, next_b) = runs
-    assert torch.equal(a, b) and torch.equal(state_a, state_b) and torch.equal(next_a, next_b)
-    serial = _Settler(5, False, torch.Generator().manual_seed(4))
-    ahead = _Settler(5, False, torch.Generator().manual_seed(4), frames=2)
-    monkeypatch.setattr("crbm.motion.sample._PREFETCH_MIN", 1)
-    pre, units = torch.zeros(3, 6), Bernoulli()
-    assert torch.equal(serial._noise(units, pre), ahead._noise(units, pre)) and ahead._next is not None  # frame 2
-    assert torch.equal(serial._noise(units, pre), ahead._noise(units, pre)) and ahead._next is None  # none past 2
-    ahead.close()
-
-
 @pytest.mark.parametrize("final_samples", [0, 3])
 @pytest.mark.parametrize("kind", ["crbm", "label"])
 def test_thresholds_for_a_few_chains_change_no_sample(kind, final_samples, gen, monkeypatch):
@@ -181,20 +151,6 @@ def test_thresholds_for_a_few_chains_change_no_sample(kind, final_samples, gen, 
         runs.append((out, g.get_state()))
     (a, state_a), (b, state_b) = runs
     assert torch.equal(a, b) and torch.equal(state_a, state_b) and a.dtype == torch.float32
-
-
-def test_drawing_thread_borrows_one_intra_op_thread_and_gives_it_back(gen, monkeypatch, request):
-    monkeypatch.setattr("crbm.motion.sample._PREFETCH_MIN", 1)
-    set_threads(2)  # asked for, whatever torch's count was when crbm was imported
-    request.addfinalizer(lambda: set_threads(None))
-    seen = []
-    model = _crbm(gen)
-    for name in ("conditioned", "_conditioned"):  # the first frame's checked method, then the unchecked one
-        method = getattr(model, name)
-        monkeypatch.setattr(model, name, lambda u, m=method: seen.append(torch.get_num_threads()) or m(u))
-    generate(model, torch.randn(3, 4, generator=gen), 4, k=3, generator=gen)
-    assert seen[0] == 2 and seen[-3:] == [1, 1, 1]  # frame 1 draws before the thread starts
-    assert torch.get_num_threads() == 2
 
 
 def test_fill_missing_leaves_observed_entries_untouched(gen):

@@ -14,9 +14,7 @@ matrices (the sampler may take a cheaper route with W^T W for small batches, so 
 ``floor_rng`` adds drawing the uniforms of the 29 hidden samples per frame from crbm's source
 (``crbm.engine.noise.uniform``: counter-based on the CPU, torch's serial generator with
 ``CRBM_RANDOM_SOURCE=torch``, under which this draw dominates at 256 and 4096 chains). ``floor_uniforms`` is
-that draw alone: the bound for ``crbm.generate``, which on CPU draws the next frame's uniforms on a second
-thread while the current frame settles, so that only the longer of the two counts. ``serial_draws`` is ours
-with that thread switched off (every frame's uniforms drawn in turn), timed in the same rounds.
+that draw alone.
 
 ``torch_generator`` (training rows too) is ours with torch's generator for every draw
 (``crbm.engine.noise.set_source("torch")``), timed in the same rounds.
@@ -128,21 +126,14 @@ def run(*, quick: bool, device: str) -> dict:
         def gen(chains=chains, t=t, g=g):
             crbm.generate(model, seed, t, k=K, n_chains=chains, generator=g)
 
-        def gen_serial(gen=gen):  # ours with every frame's uniforms drawn in turn on the calling thread
-            saved, crbm.motion.sample._PREFETCH_MIN = crbm.motion.sample._PREFETCH_MIN, 1 << 62
-            try:
-                gen()
-            finally:
-                crbm.motion.sample._PREFETCH_MIN = saved
-
         floors = [_generate_floor(chains, t, 150, dev, products=p, rng=r)
                   for p, r in ((True, False), (True, True), (False, True))]
         with threads_for(step_work(model, chains), dev) as n_threads:
-            times = race([gen, gen_serial, with_torch_generator(gen), *floors], repeats=repeats, device=dev,
+            times = race([gen, with_torch_generator(gen), *floors], repeats=repeats, device=dev,
                          warm_up=True)
-        ours, serial, torch_source, floor, floor_rng, floor_uniforms = (chains * t / s for s in times)
+        ours, torch_source, floor, floor_rng, floor_uniforms = (chains * t / s for s in times)
         rows.append(row(f"generate_fps_{chains}", round(ours), round(floor), "higher", peer="matmul floor",
                         ratio=round(floor / ours, 2), floor_rng=round(floor_rng), ratio_rng=round(floor_rng / ours, 2),
                         floor_uniforms=round(floor_uniforms), ratio_uniforms=round(floor_uniforms / ours, 2),
-                        serial_draws=round(serial), torch_generator=round(torch_source), threads=n_threads))
+                        torch_generator=round(torch_source), threads=n_threads))
     return {"rows": rows}

@@ -31,9 +31,9 @@ the matrix, so large draws are split between as many threads as torch uses, with
 thread count. A compiled kernel (``crbm.engine.splitmix``, numba) makes each number in one pass, about
 0.25 ns a float32 number on one core of a current x86 CPU (``python tools/bench.py uniforms``).
 
-torch's generator fills the draws that gain nothing: those of matrices of fewer than 16,384 numbers (a
-counter draw's fixed cost, about 20 us of numpy calls, eats what it saves there; the rule looks at the
-matrix, not the draw, so that a draw still equals its matrices drawn in turn), dtypes other than float32
+torch's generator fills the draws that gain nothing: those of matrices of fewer than 2,048 numbers (a
+counter draw's fixed cost, about 6 us of calls, is what torch takes for 2,000 numbers; the rule looks at
+the matrix, not the draw, so that a draw still equals its matrices drawn in turn), dtypes other than float32
 and float64, other devices (torch's CUDA generator is Philox, counter-based already), and all normals
 (``torch.randn``'s Box-Muller is vectorised already). ``set_source("torch")`` (or the environment variable
 ``CRBM_RANDOM_SOURCE=torch``) makes every draw torch's, as crbm drew before; ``source()`` says which is in use.
@@ -57,7 +57,7 @@ _source: str | None = None  # None: $CRBM_RANDOM_SOURCE or "counter", read at th
 
 _S1 = np.uint64(1)
 _ALTERNATE = np.uint64(0xAAAAAAAAAAAAAAAA)
-_SMALL = 1 << 14  # matrices of fewer numbers are torch's (module docstring)
+_SMALL = 1 << 11  # matrices of fewer numbers are torch's (module docstring)
 _PARALLEL_MIN = 1 << 20  # numbers a thread fills at least (a hand-over costs about what it fills in)
 _pool: tuple[int, ThreadPoolExecutor] | None = None  # (process id, its pool)
 _pool_lock = threading.Lock()

@@ -20,9 +20,6 @@ precomputed H x H matrix W^T W when that is cheaper than two products with W.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import Future, ThreadPoolExecutor
-
 import torch
 from torch import Tensor
 
@@ -34,11 +31,6 @@ from crbm.engine.threads import step_work, use_threads
 from crbm.engine.units import Gaussian, Units
 from crbm.motion.conditional import TwoLayerCRBM, history
 
-# uniforms per frame for which a CPU draw goes to a second thread (see _Settler._noise): from about 0.2 ms of
-# drawing, up to 32 MB buffers (beyond, the products on one fewer intra-op thread cost more than the overlap
-# saves; tools/bench.py crbm-speed times both); none on one core
-_PREFETCH_MIN = 1 << 16 if (os.cpu_count() or 1) > 1 else 1 << 62
-_PREFETCH_MAX = 1 << 23
 # hidden units per Gibbs step up to which a frame's uniforms become thresholds (``Units.thresholds``) at once:
 # a draw is then one call a step instead of two, which is what a few chains pay for; on more, the bulk logit
 # costs more than the sigmoids it replaces
@@ -96,23 +88,16 @@ def style_schedule(segments: list[tuple[int, int]], n_labels: int, *, blend: int
 class _Settler:
     """Runs the per-frame Gibbs settling of a one-layer model (see the module docstring)."""
 
-    def __init__(self, k: int, mean_field: bool, generator: torch.Generator | None, *, frames: int = 0,
-                 final_samples: int = 0):
-        """``frames``: how many frames of the same shape will be settled in a row (``generate``); with more
-        than one, large CPU draws of the next frame's uniforms run on a second thread (see ``_noise``).
-        ``final_samples``: n > 0 makes the final visible update E[v | mean of n hidden samples] instead of
+    def __init__(self, k: int, mean_field: bool, generator: torch.Generator | None, *, final_samples: int = 0):
+        """``final_samples``: n > 0 makes the final visible update E[v | mean of n hidden samples] instead of
         E[v | hidden probabilities] (unless ``mean_field``)."""
         check_positive_int(k, "k (Gibbs steps per frame)")
         check_int_at_least(final_samples, "final_samples", 0)
         self.k, self.mean_field, self.generator = k, mean_field, generator
         self.final = 0 if mean_field else final_samples
         self._gram: Tensor | None = None
-        self._buffers: list[Tensor] = []  # one or two (k - 1 + final, B, H) buffers the noise is drawn into
-        self._rounds: dict[int, tuple[Tensor, tuple[Tensor, ...]]] = {}  # id(buffer) -> (buffer, its rows)
-        self._frames_left = frames
-        self._next: Future | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self._threads = 0  # torch's intra-op threads before the drawing thread started
+        self._buffer: Tensor | None = None  # the (k - 1 + final, B, H) buffer the noise is drawn into
+        self._rounds: tuple[Tensor, ...] = ()  # the buffer's rows
 
     def settle(self, cond: Conditioned, v: Tensor, missing: Tensor | None = None) -> Tensor:
         """Settle frames ``v`` (B, D) (the starting state); with ``missing`` (B, D) bool only those entries
@@ -158,54 +143,20 @@ class _Settler:
 
     def _noise(self, units: Units, pre: Tensor) -> Tensor:
         """The noise of the k - 1 (+ final) hidden samples of a frame, (k - 1 + final, B, H), drawn by
-        ``units.noise`` from ``crbm.engine.noise`` into reused buffers.
-
-        torch's CPU generator is serial and, for many chains, drawing costs more than the Gibbs products.
-        When more frames follow and the draw is large, the next frame's noise is drawn on a second thread
-        while this frame settles (into the other of two buffers). Every draw still comes from ``generator`` in
-        the same order with the same shape, and none is drawn beyond the last frame, so the samples and the
-        generator's final state equal those of drawing each frame in turn. While the thread runs, torch's
-        intra-op threads are one fewer (restored by ``close``): matrix products on every core would make the
-        two fight for the cores."""
+        ``units.noise`` from ``crbm.engine.noise`` into a reused buffer."""
         shape = (self.k - 1 + self.final, *pre.shape)
-        if not self._buffers or self._buffers[0].shape != shape or self._buffers[0].dtype != pre.dtype:
-            self._buffers = [torch.empty(shape, dtype=pre.dtype, device=pre.device)]
-            self._rounds = {}
-        if self._next is not None:
-            noise, self._next = self._next.result(), None
-        else:
-            noise = units.noise(shape, self.generator, pre, out=self._buffers[0])
-        self._frames_left -= 1
-        if self._frames_left > 0 and pre.device.type == "cpu" and _PREFETCH_MIN <= noise.numel() <= _PREFETCH_MAX:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crbm-noise")
-                self._threads = torch.get_num_threads()
-                torch.set_num_threads(max(1, self._threads - 1))  # leave a core to the drawing thread
-            if len(self._buffers) == 1:
-                self._buffers.append(torch.empty_like(self._buffers[0]))
-            spare = self._buffers[1] if noise is self._buffers[0] else self._buffers[0]
-            self._next = self._pool.submit(units.noise, shape, self.generator, pre, out=spare)
-        return noise
+        if self._buffer is None or self._buffer.shape != shape or self._buffer.dtype != pre.dtype:
+            self._buffer = torch.empty(shape, dtype=pre.dtype, device=pre.device)
+            self._rounds = ()
+        return units.noise(shape, self.generator, pre, out=self._buffer)
 
     def _rows(self, noise: Tensor) -> tuple[Tensor, ...]:
-        """``noise.unbind(0)``, kept for the reused buffers (one call a frame costs as much as several steps)."""
-        kept = self._rounds.get(id(noise))
-        if kept is not None and kept[0] is noise:
-            return kept[1]
-        rows = noise.unbind(0)
-        if any(noise is b for b in self._buffers):
-            self._rounds[id(noise)] = (noise, rows)
-        return rows
-
-    def close(self) -> None:
-        """Wait for a draw still under way and stop the drawing thread."""
-        if self._next is not None:
-            self._next.result()
-            self._next = None
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-            torch.set_num_threads(self._threads)
+        """``noise.unbind(0)``, kept for the reused buffer (one call a frame costs as much as several steps)."""
+        if noise is not self._buffer:
+            return noise.unbind(0)
+        if not self._rounds:
+            self._rounds = noise.unbind(0)
+        return self._rounds
 
     def _gram_route(self, cond: Conditioned, batch: int) -> Tensor | None:
         """W^T W for Gaussian visibles with a shared weight, when one H x H product is cheaper than two
@@ -273,13 +224,12 @@ def generate(
                             f"got {tuple(target.shape)} and {tuple(weight.shape)}")
         guide = (target, weight.unsqueeze(-1))
     restore_threads = use_threads(step_work(model, c), seed.device)  # crbm.engine.threads: by the work
-    settler = _Settler(k, mean_field, generator, frames=n_frames, final_samples=final_samples)
+    settler = _Settler(k, mean_field, generator, final_samples=final_samples)
     try:
         if isinstance(model, TwoLayerCRBM):
             return _generate_two_layer(model, seed, n_frames, settler)
         return _generate_one_layer(model, seed, n_frames, sched, settler, guide)
     finally:
-        settler.close()
         restore_threads()
 
 
