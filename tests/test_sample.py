@@ -135,6 +135,26 @@ def test_two_layer_generation(gen):
         generate(model, seed[:4], 3, generator=gen)
 
 
+@pytest.mark.parametrize("kind, final_samples", [("crbm", 0), ("crbm", 3), ("label", 0), ("label", 3),
+                                                  ("two-layer", 0)])
+def test_drawing_each_steps_noise_in_turn_changes_no_sample(kind, final_samples, gen, monkeypatch):
+    """Many chains draw each Gibbs step's noise just before using it instead of the frame's at once: the same
+    frames, with the same generator state after."""
+    seed = torch.randn(6, 4, generator=gen)
+    model, labels = {"crbm": (_crbm(gen), None),
+                     "label": (LabelCRBM(4, 6, 2, 2, generator=gen), style_schedule([(0, 4), (1, 5)], 2)),
+                     "two-layer": (TwoLayerCRBM(4, (6, 5), (2, 3), generator=gen), None)}[kind]
+    runs = []
+    for least in (1 << 62, 1):  # the frame's noise at once / every step's in turn
+        monkeypatch.setattr("crbm.motion.sample._PER_STEP_MIN", least)
+        monkeypatch.setattr("crbm.motion.sample._THRESHOLDS_MAX", 0)
+        g = torch.Generator().manual_seed(4)
+        out = generate(model, seed, 9, k=5, n_chains=3, labels=labels, final_samples=final_samples, generator=g)
+        runs.append((out, g.get_state()))
+    (a, state_a), (b, state_b) = runs
+    assert torch.equal(a, b) and torch.equal(state_a, state_b)
+
+
 @pytest.mark.parametrize("final_samples", [0, 3])
 @pytest.mark.parametrize("kind", ["crbm", "label"])
 def test_thresholds_for_a_few_chains_change_no_sample(kind, final_samples, gen, monkeypatch):

@@ -35,6 +35,9 @@ from crbm.motion.conditional import TwoLayerCRBM, history
 # a draw is then one call a step instead of two, which is what a few chains pay for; on more, the bulk logit
 # costs more than the sigmoids it replaces
 _THRESHOLDS_MAX = 1 << 11
+# hidden units per Gibbs step from which each step draws its own noise just before using it, instead of the
+# frame's noise at once (a draw of (k, B, H) is k draws of (B, H) in turn: the same numbers either way)
+_PER_STEP_MIN = 1 << 17
 
 
 def _chains(frames: Tensor, n_chains: int | None, what: str) -> Tensor:
@@ -98,6 +101,7 @@ class _Settler:
         self._gram: Tensor | None = None
         self._buffer: Tensor | None = None  # the (k - 1 + final, B, H) buffer the noise is drawn into
         self._rounds: tuple[Tensor, ...] = ()  # the buffer's rows
+        self._step: Tensor | None = None  # one step's noise, for many chains
 
     def settle(self, cond: Conditioned, v: Tensor, missing: Tensor | None = None) -> Tensor:
         """Settle frames ``v`` (B, D) (the starting state); with ``missing`` (B, D) bool only those entries
@@ -105,13 +109,20 @@ class _Settler:
         uniforms or normals it consumes (``Units.noise``), visible updates are the visible family's mean."""
         k, batch, hidden = self.k, v.shape[0], cond.hidden
         pre = cond.hidden_pre(v)
-        noise = None if self.mean_field or (k == 1 and not self.final) else self._noise(hidden, pre)
+        stochastic = not self.mean_field and (k > 1 or self.final)
+        per_step = stochastic and pre.numel() >= _PER_STEP_MIN
+        noise = self._noise(hidden, pre) if stochastic and not per_step else None
         # a few chains: a Bernoulli draw becomes one comparison with the thresholds logit(u), in place
         step = None if noise is None or pre.numel() > _THRESHOLDS_MAX else hidden.thresholds(noise)
         rounds = None if noise is None else self._rows(noise if step is None else step)
 
         # the s-th hidden draw of this frame, its route chosen once a frame, not at every Gibbs step
-        if rounds is None:
+        if per_step:  # many chains: each step's noise drawn just before its use, while it is in the cache
+            buffer = self._step_buffer(pre)
+
+            def draw(s: int, out: Tensor | None = None) -> Tensor:
+                return hidden.sample_from(pre, hidden.noise(pre.shape, self.generator, pre, out=buffer), out=out)
+        elif rounds is None:
             def draw(s: int, out: Tensor | None = None) -> Tensor:
                 return hidden.mean(pre)
         elif step is None:
@@ -149,6 +160,12 @@ class _Settler:
             self._buffer = torch.empty(shape, dtype=pre.dtype, device=pre.device)
             self._rounds = ()
         return units.noise(shape, self.generator, pre, out=self._buffer)
+
+    def _step_buffer(self, pre: Tensor) -> Tensor:
+        """A reused buffer like ``pre`` for one Gibbs step's noise."""
+        if self._step is None or self._step.shape != pre.shape or self._step.dtype != pre.dtype:
+            self._step = torch.empty_like(pre)
+        return self._step
 
     def _rows(self, noise: Tensor) -> tuple[Tensor, ...]:
         """``noise.unbind(0)``, kept for the reused buffer (one call a frame costs as much as several steps)."""
