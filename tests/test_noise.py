@@ -228,7 +228,7 @@ def test_streams_are_independent(monkeypatch):
     size from which crbm uses it), consecutive draws from one generator, the same draw from neighbouring
     seeds, and two ranks' rows of a data-parallel draw: no correlation and equiprobable pairs."""
     with monkeypatch.context() as m:
-        m.setattr(noise, "_SMALL", 64)
+        m.setattr(noise, "COUNTER_MIN", 64)
         starts = uniform((1 << 16, 1, 64), _gen(12), F32)[:, 0, 0].double().numpy()
     assert starts[0] != torch.rand(1, generator=_gen(12)).item()  # counter-based, not torch's
     assert _chi2_p(np.bincount((starts * 100).astype(int), minlength=100)) > MIN_P

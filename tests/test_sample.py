@@ -9,8 +9,10 @@ import pytest
 import torch
 from scipy import stats
 
+from crbm.engine import noise
 from crbm.engine.errors import CRBMError
 from crbm.engine.train import fit
+from crbm.engine.units import Bernoulli
 from crbm.motion.conditional import CRBM, TwoLayerCRBM, Windows, history, taylor_config
 from crbm.motion.factored import FCRBM, LabelCRBM
 from crbm.motion.sample import (
@@ -133,6 +135,25 @@ def test_two_layer_generation(gen):
     assert out.shape == (2, 6, 4) and bool(torch.isfinite(out).all())
     with pytest.raises(CRBMError, match="needs at least 5"):
         generate(model, seed[:4], 3, generator=gen)
+
+
+def test_a_few_chains_draw_their_frame_as_one_stream():
+    """Chains whose steps are too small for a counter-based draw of their own take the frame's noise as one
+    counter-based stream (two generator words a frame); below ``_ONE_STREAM_MIN`` numbers, and with torch's
+    source, each step's matrix is torch's, as it was."""
+    saved = noise.source()
+    try:
+        noise.set_source("counter")
+        for chains, one_stream in ((12, True), (1, False)):
+            pre, g, ref = torch.zeros(chains, 150), torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
+            drawn = _Settler(30, False, g)._noise(Bernoulli(), pre)
+            shape = (1, 29 * chains * 150) if one_stream else (29, chains, 150)
+            assert torch.equal(drawn, noise.uniform(shape, ref, pre).view(29, chains, 150))
+            assert torch.equal(g.get_state(), ref.get_state())
+            torchs = torch.rand(29, chains, 150, generator=torch.Generator().manual_seed(2))
+            assert torch.equal(drawn, torchs) is not one_stream
+    finally:
+        noise.set_source(saved)
 
 
 @pytest.mark.parametrize("kind, final_samples", [("crbm", 0), ("crbm", 3), ("label", 0), ("label", 3),

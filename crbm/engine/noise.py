@@ -57,7 +57,7 @@ _source: str | None = None  # None: $CRBM_RANDOM_SOURCE or "counter", read at th
 
 _S1 = np.uint64(1)
 _ALTERNATE = np.uint64(0xAAAAAAAAAAAAAAAA)
-_SMALL = 1 << 11  # matrices of fewer numbers are torch's (module docstring)
+COUNTER_MIN = 1 << 11  # matrices of fewer numbers are torch's (module docstring)
 _PARALLEL_MIN = 1 << 20  # numbers a thread fills at least (a hand-over costs about what it fills in)
 _pool: tuple[int, ThreadPoolExecutor] | None = None  # (process id, its pool)
 _pool_lock = threading.Lock()
@@ -155,7 +155,7 @@ def _torch_draw(fn, shape, first: int, full, generator, like: Tensor) -> Tensor:
 
 def _counted(shape: torch.Size, like: Tensor) -> bool:
     """Whether a uniform draw of ``shape`` (the whole draw, every rank's rows) like ``like`` is counter-based."""
-    return (source() == "counter" and math.prod(shape[-2:]) >= _SMALL and like.device.type == "cpu"
+    return (source() == "counter" and math.prod(shape[-2:]) >= COUNTER_MIN and like.device.type == "cpu"
             and like.dtype in (torch.float32, torch.float64))
 
 
