@@ -348,7 +348,8 @@ def _noise_levels(text: str | None) -> tuple[float | None, float | None]:
 
 
 def _add_denoise(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="a checkpoint from crbm train, or 'demo'")
+    p.add_argument("model", metavar="MODEL", nargs="?", default=None,
+                   help="a checkpoint from crbm train, or 'demo' (not needed with --online)")
     p.add_argument("input", type=_clip_or_stdin, metavar="IN",
                    help="noisy clip: .bvh, .amc (with --asf) or .parquet; '-': frames on standard input, one line "
                    "of whitespace-separated channel values each (nan: not recorded), in --skeleton's channels")
@@ -364,7 +365,8 @@ def _add_denoise(p: argparse.ArgumentParser) -> None:
                    "at once (default: %(default)s)")
     p.add_argument("--skeleton", type=Path, default=None,
                    help="for IN '-': a .bvh, .asf or .parquet file whose skeleton the frames use (default: the "
-                   "model's); the rate is --fps, else that file's, else the model's")
+                   "model's; needed with --online and no MODEL); the rate is --fps, else that file's, else the "
+                   "model's")
     p.add_argument("--style", default=None, help="style label for style models (default: the first)")
     _add_clip_options(p)
     _add_out_fps(p, "the input's rate and frame count")
@@ -381,8 +383,13 @@ def _stdin_clip_header(args: argparse.Namespace, model):
     from crbm.mocap.io import read_motion
 
     if args.skeleton is None:
+        if model is None:
+            raise CRBMError("IN '-' with --online and no MODEL: give --skeleton FILE (a .bvh, .asf or .parquet "
+                            "whose skeleton the frames use)")
         return model.skeleton, args.fps or model.fps
     if args.skeleton.suffix.lower() == ".asf":
+        if args.fps is None and model is None:
+            raise CRBMError(f"{args.skeleton}: an ASF skeleton has no frame rate; give --fps")
         return read_asf(args.skeleton), args.fps or model.fps
     ref = read_motion(args.skeleton, units=_input_units(args, args.skeleton))
     return ref.skeleton, args.fps or ref.fps
@@ -400,7 +407,9 @@ def _run_denoise(args: argparse.Namespace) -> int:
     if args.lag < 0:
         raise CRBMError(f"--lag must be 0 or more frames, got {args.lag}")
     noise, position = _noise_levels(args.noise_std)
-    model = load_motion_model(args.model)
+    if args.model is None and not args.online:
+        raise CRBMError("give MODEL (a checkpoint from crbm train, or 'demo'), or --online, which needs none")
+    model = None if args.model is None else load_motion_model(args.model)
     if args.input == "-":
         skeleton, fps = _stdin_clip_header(args, model)
         frames, name = read_frames(sys.stdin, len(skeleton.channel_names)), "stdin"

@@ -452,6 +452,27 @@ def test_cli_streams_frames_through_the_online_filter(model, walk, tmp_path, mon
     assert "line 51: 3 values, expected 62" in capsys.readouterr().err and not out.exists()
 
 
+def test_cli_online_filter_needs_no_model(walk, tmp_path, monkeypatch, capsys):
+    """``crbm denoise --online IN`` without MODEL filters a file or a stream (the filter uses no model); offline
+    denoising without one, and a stream with no skeleton to read it by, are one-line errors."""
+    clip = tmp_path / "walk.parquet"
+    crbm.write_parquet(_noisy(walk, 2.0), clip)
+    out = tmp_path / "clean.parquet"
+    assert main(["denoise", "--online", str(clip), "--noise-std", "2", "--out", str(out)]) == 0
+    back = crbm.read_parquet(out)[0]
+    assert back.frames.shape == walk.frames.shape and back.fps == walk.fps
+    assert capsys.readouterr().out.strip() == str(out)
+    lines = "\n".join(format_frame(f) for f in _noisy(walk, 2.0).frames[:30]) + "\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
+    assert main(["denoise", "--online", "-", "--skeleton", str(clip), "--out", "-"]) == 0
+    assert len([r for r in capsys.readouterr().out.splitlines() if r]) == 30
+    assert main(["denoise", str(clip), "--out", str(tmp_path / "x.parquet")]) == 2
+    assert "give MODEL" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
+    assert main(["denoise", "--online", "-", "--out", "-"]) == 2
+    assert "give --skeleton FILE" in capsys.readouterr().err
+
+
 def test_cli_fill_takes_several_gaps_and_refuses_bad_ones(model, walk, tmp_path, capsys):
     path = tmp_path / "m.safetensors"
     model.save(path)
