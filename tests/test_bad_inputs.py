@@ -728,7 +728,7 @@ CASES = [
     Case("fill-unknown-joint", "a gap naming a joint the clip (or the model) does not have",
          lambda t: crbm.motion.cleanup.fill_motion(_motion(t), [crbm.motion.cleanup.Gap(("Tail",), 0, 1)]), CRBMError,
          r"^gap Tail:0:1: unknown joints \['Tail'\]; clip 'good' has \['Hips', 'Chest'\]$"),
-    Case("stream-mid-frame", "a frame stream (`crbm denoise MODEL - --online`) that ends mid-frame",
+    Case("stream-mid-frame", "a frame stream (`crbm denoise --online -`) that ends mid-frame",
          lambda t: list(crbm.motion.cleanup.read_frames(["0 0 0 0 0 0 0 0 0", "0 0 0"], 9)), CRBMError,
          r"^standard input, line 2: 3 values, expected 9 \(one frame of the skeleton's channels per line; "
          r"a stream must not end mid-frame\)$"),
