@@ -44,6 +44,7 @@ from crbm.data.movielens import load_movielens, read_ratings, split_ratings
 from crbm.motion.conditional import CRBM, TwoLayerCRBM, Windows, fit_two_layer, taylor_config
 from crbm.motion.factored import FCRBM, LabelCRBM, fcrbm_config
 from crbm.motion.forecast import LinearAR, model_predictor, prediction_errors, zero_velocity
+from crbm.motion.mixture import MixtureCRBM
 from crbm.motion.sample import denoise, fill_both_sides, fill_missing, generate, predict_next, smooth, style_schedule
 from crbm.motion.cleanup import Gap, OnlineFilter, denoise_motion, estimate_noise, fill_motion, interpolate_gaps
 from crbm.motion.model import MotionModel, load_motion_model, train_motion_model

@@ -173,13 +173,15 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help=".bvh, .amc or .parquet files, of one subject or several of one topology (joints matched by "
                    "name); an .amc without --asf uses the one .asf in its folder")
     p.add_argument("--out", type=Path, required=True, metavar="MODEL", help="checkpoint to write (.safetensors)")
-    p.add_argument("--kind", choices=["crbm", "two-layer", "label", "fcrbm"], default=None,
-                   help="model: crbm (default), two-layer, label (style labels as inputs) or fcrbm (factored, "
-                   "style-gated; default when styles are given)")
+    p.add_argument("--kind", choices=["crbm", "two-layer", "label", "fcrbm", "mixture"], default=None,
+                   help="model: crbm (default), two-layer, label (style labels as inputs), fcrbm (factored, "
+                   "style-gated; default when styles are given) or mixture (--components CRBMs as an implicit "
+                   "mixture; generates and predicts, does not denoise or fill)")
     p.add_argument("--layers", type=int, choices=[1, 2], default=1, help="2: two-layer CRBM (= --kind two-layer)")
     p.add_argument("--epochs", type=int, default=2000, help="passes over the data (default: %(default)s)")
     p.add_argument("--order", type=int, default=3, help="frames of history (default: %(default)s)")
     p.add_argument("--hidden", type=int, default=150, help="hidden units per layer (default: %(default)s)")
+    p.add_argument("--components", type=int, default=2, help="CRBMs of --kind mixture (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="training windows per mini-batch (default: 100, or all of them when the clips hold fewer)")
     p.add_argument("--model-fps", type=float, default=30.0,
@@ -224,6 +226,7 @@ def _run_train(args: argparse.Namespace) -> int:
         styles = [table[m.name].strip() for m in motions]
     kind = args.kind or ("two-layer" if args.layers == 2 else "fcrbm" if styles else "crbm")
     model = train_motion_model(motions, styles=styles, kind=kind, order=args.order, hidden=args.hidden,
+                               components=args.components,
                                epochs=args.epochs, fps=args.model_fps, seed=args.seed, device=args.device,
                                ar_start=args.ar_start, differences=args.differences, centring=args.centring,
                                root=args.root, contacts=args.contacts, history_noise=args.history_noise,

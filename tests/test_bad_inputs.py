@@ -744,7 +744,7 @@ CASES = [
          r"rig"),
     Case("train-unknown-kind", "`train_motion_model(kind=\"lstm\")`",
          lambda t: crbm.train_motion_model([_motion(t)], kind="lstm"), CRBMError,
-         r"unknown model kind 'lstm'; expected one of \['crbm', 'two-layer', 'label', 'fcrbm'\]"),
+         r"unknown model kind 'lstm'; expected one of \['crbm', 'two-layer', 'label', 'fcrbm', 'mixture'\]"),
     Case("train-label-without-styles", "a style model trained without style names",
          lambda t: crbm.train_motion_model([_motion(t)], kind="label"), CRBMError,
          r"kind 'label' needs one style name per clip \(got 0\)"),

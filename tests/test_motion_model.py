@@ -47,6 +47,24 @@ def test_same_seed_same_model(cmu):
         assert torch.equal(b.model.state_dict()[k], v)
 
 
+def test_a_mixture_model_trains_saves_generates_and_refuses_to_clean(cmu, tmp_path):
+    """kind "mixture" through the main API: the checkpoint reloads to the same responsibilities' model,
+    generation and prediction run, denoising says the mixture does not clean."""
+    _, train, test = cmu
+    model = train_motion_model(train[:4], kind="mixture", components=2, hidden=8, epochs=2, seed=3)
+    assert isinstance(model.model, crbm.MixtureCRBM) and model.model.components == 2
+    back = MotionModel.load(model.save(tmp_path / "mix.safetensors"))
+    for k, v in model.model.state_dict().items():
+        assert torch.equal(back.model.state_dict()[k], v)
+    clip = back.generate(20, generator=torch.Generator().manual_seed(0))[0]
+    assert clip.n_frames == 20 and np.isfinite(clip.frames).all()
+    assert set(back.evaluate(test[:1], horizons=(1, 2))) >= {"model", "zero_velocity"}
+    with pytest.raises(crbm.CRBMError, match="a mixture model generates and predicts only"):
+        back.denoise(test[0])
+    with pytest.raises(crbm.CRBMError, match="history_noise is not available for kind 'mixture'"):
+        train_motion_model(train[:1], kind="mixture", hidden=4, epochs=1, history_noise=1.0)
+
+
 def test_fcrbm_trains_with_unit_history_noise_unless_told(cmu):
     walkjog, train, _ = cmu
     styles = walkjog.train_styles[:4]

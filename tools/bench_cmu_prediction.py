@@ -69,6 +69,9 @@ SWEEP = {  # further settings tried on the validation split only, one change at 
     # trained on histories with Gaussian noise of 1 and 0.5 data standard deviations (crbm train --history-noise)
     "differences_noise1": dict(order=3, hidden=150, differences=True, history_noise=1.0, k=30),
     "differences_noise05": dict(order=3, hidden=150, differences=True, history_noise=0.5, k=30),
+    # implicit mixtures of 2 and 3 CRBMs of 150 hidden units each (Taylor, Sigal, Fleet & Hinton 2010)
+    "differences_mixture2": dict(order=3, hidden=150, differences=True, kind="mixture", components=2, k=30),
+    "differences_mixture3": dict(order=3, hidden=150, differences=True, kind="mixture", components=3, k=30),
     # one label CRBM for the five actions (each clip labelled with its action), conditioned on the window's action
     "differences_all_actions": dict(order=3, hidden=150, differences=True, kind="label", all_actions=True, k=30),
 }

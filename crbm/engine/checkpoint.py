@@ -40,6 +40,7 @@ KIND_MODULES = {
     "TwoLayerCRBM": "crbm.motion.conditional",
     "LabelCRBM": "crbm.motion.factored",
     "FCRBM": "crbm.motion.factored",
+    "MixtureCRBM": "crbm.motion.mixture",
 }
 # models shipped in the package's pretrained/ folder, by the name a user gives instead of a path
 SHIPPED_MODELS = {"demo": "demo-walk-run.safetensors"}

@@ -32,9 +32,10 @@ from crbm.mocap.retarget import canonical_rig, retarget
 from crbm.motion.conditional import CRBM, TwoLayerCRBM, Windows, fit_two_layer, taylor_config
 from crbm.motion.factored import FCRBM, LabelCRBM, fcrbm_config
 from crbm.motion.forecast import HORIZONS, LinearAR, model_predictor, prediction_errors, zero_velocity
+from crbm.motion.mixture import MixtureCRBM
 from crbm.motion.sample import generate, style_schedule
 
-KINDS = ("crbm", "two-layer", "label", "fcrbm")
+KINDS = ("crbm", "two-layer", "label", "fcrbm", "mixture")
 
 # Smallest scale the z-scoring gives a channel of the model's rig, by the end of its name: 1 degree for
 # rotations (exponential maps in radians, Euler and root angles in degrees), 0.2 cm for the root's height and
@@ -77,9 +78,11 @@ class MotionModel:
     def _summary(self) -> list[tuple[str, str]]:
         m = self.model
         layers = (m.layer1, m.layer2) if isinstance(m, TwoLayerCRBM) else (m,)
+        units = " + ".join(str(layer.n_hidden) for layer in layers)
+        if isinstance(m, MixtureCRBM):
+            units = f"{m.components} x {m.n_hidden}"
         rows = [
-            ("model", f"{type(m).__name__}, order {self.order}, "
-                      f"{' + '.join(str(layer.n_hidden) for layer in layers)} hidden units"),
+            ("model", f"{type(m).__name__}, order {self.order}, {units} hidden units"),
             ("styles", ", ".join(self.styles) or "none"),
             ("frame rate", f"{self.fps:g} fps"),
             ("channels", f"{len(self.channels)} (from {len(self.skeleton.joints)} joints)"),
@@ -271,6 +274,9 @@ class MotionModel:
 
     # ------------------------------------------------------------------ filtering and filling
     def _one_layer(self) -> nn.Module:
+        if isinstance(self.model, MixtureCRBM):
+            raise CRBMError("denoising and filling need a crbm, label, fcrbm or two-layer model; a mixture model "
+                            "generates and predicts only")
         return self.model.layer1 if isinstance(self.model, TwoLayerCRBM) else self.model
 
     def _labels_for(self, style: str | None, n: int) -> Tensor | None:
@@ -440,6 +446,7 @@ def train_motion_model(
     kind: str = "crbm",
     order: int = 3,
     hidden: int = 150,
+    components: int = 2,
     epochs: int = 2000,
     fps: float = 30.0,
     representation: str = "expmap",
@@ -466,8 +473,10 @@ def train_motion_model(
     Args:
         styles: one style name per clip (e.g. "walk", "run"); needed for kind "label" and "fcrbm".
         kind: "crbm", "two-layer" (two CRBMs of ``hidden`` units and ``order`` each), "label" (labels as extra
-            conditioning, the baseline) or "fcrbm" (Taylor & Hinton 2009's factored, style-gated model).
-        order, hidden: history length and hidden units.
+            conditioning, the baseline), "fcrbm" (Taylor & Hinton 2009's factored, style-gated model) or
+            "mixture" (``components`` CRBMs of ``hidden`` units each as an implicit mixture, ``MixtureCRBM``:
+            generation and prediction only, no denoising or filling).
+        order, hidden: history length and hidden units (per component for "mixture").
         differences: model frame-to-frame differences of the pose (``FrameDifferences``) instead of poses: a
             subject's own way of holding a limb then means nothing to the model, which helps prediction on
             subjects it never saw; generated poses, integrated from the training mean, may drift.
@@ -500,8 +509,8 @@ def train_motion_model(
         raise CRBMError("no training clips")
     if history_noise is None:
         history_noise = 1.0 if kind == "fcrbm" else 0.0
-    elif kind == "two-layer" and history_noise:
-        raise CRBMError("history_noise is not available for kind 'two-layer'; use 'crbm', 'label' or 'fcrbm'")
+    elif kind in ("two-layer", "mixture") and history_noise:
+        raise CRBMError(f"history_noise is not available for kind {kind!r}; use 'crbm', 'label' or 'fcrbm'")
     skeletons: list[Skeleton] = []
     for m in motions:
         if m.skeleton not in skeletons:
@@ -544,6 +553,8 @@ def train_motion_model(
             model = CRBM(d, hidden, order, history_noise=history_noise, generator=gen)
         elif kind == "label":
             model = LabelCRBM(d, hidden, order, len(style_names), history_noise=history_noise, generator=gen)
+        elif kind == "mixture":
+            model = MixtureCRBM(d, hidden, order, components, generator=gen)
         else:
             model = FCRBM(d, hidden, order, len(style_names), history_noise=history_noise, generator=gen)
         windows = Windows(clips, order, labels=labels)

@@ -31,6 +31,7 @@ from crbm.engine.rbm import Conditioned
 from crbm.engine.threads import step_work, use_threads
 from crbm.engine.units import Gaussian, Units
 from crbm.motion.conditional import TwoLayerCRBM, history
+from crbm.motion.mixture import MixtureCRBM
 
 # hidden units per Gibbs step up to which a frame's uniforms become thresholds (``Units.thresholds``) at once:
 # a draw is then one call a step instead of two, which is what a few chains pay for; on more, the bulk logit
@@ -216,7 +217,7 @@ def generate(
     """Generate ``n_frames`` frames after ``seed`` with batched Gibbs chains.
 
     Args:
-        model: a CRBM, LabelCRBM, FCRBM or TwoLayerCRBM.
+        model: a CRBM, LabelCRBM, FCRBM, TwoLayerCRBM or MixtureCRBM.
         seed: (T0, D) real frames shared by all chains, or (C, T0, D); T0 >= model.order.
         n_frames: frames to generate.
         k: alternating updates per frame (Taylor: 30); the last is the mean-field visible update.
@@ -242,8 +243,10 @@ def generate(
         raise CRBMError(f"seed: expected frames of {model.n_visible} values, got {seed.shape[2]}")
     c = seed.shape[0]
     sched = _schedule(labels, c, n_frames, seed)
-    if isinstance(model, TwoLayerCRBM) and (sched is not None or guide is not None):
-        raise CRBMError("TwoLayerCRBM takes no labels and no guide")
+    if isinstance(model, (TwoLayerCRBM, MixtureCRBM)) and (sched is not None or guide is not None):
+        raise CRBMError(f"{model.kind} takes no labels and no guide")
+    if isinstance(model, MixtureCRBM) and final_samples:
+        raise CRBMError("MixtureCRBM takes no final_samples")
     if guide is not None:
         target, weight = (g.to(dtype=seed.dtype, device=seed.device) for g in guide)
         if target.shape != (c, n_frames, seed.shape[2]) or weight.shape != (c, n_frames):
@@ -255,6 +258,8 @@ def generate(
     try:
         if isinstance(model, TwoLayerCRBM):
             return _generate_two_layer(model, seed, n_frames, settler)
+        if isinstance(model, MixtureCRBM):
+            return _generate_mixture(model, seed, n_frames, k, mean_field, generator)
         return _generate_one_layer(model, seed, n_frames, sched, settler, guide)
     finally:
         restore_threads()
@@ -276,6 +281,29 @@ def _generate_one_layer(model, seed: Tensor, n_frames: int, sched: Tensor | None
             v = torch.lerp(v, guide[0][:, t - t0], guide[1][:, t - t0])
         back.select(1, end - t).copy_(v)
     return back[:, : n_frames].flip(1)
+
+
+def _generate_mixture(model: MixtureCRBM, seed: Tensor, n_frames: int, k: int, mean_field: bool,
+                      generator: torch.Generator | None) -> Tensor:
+    """Each frame settles by k updates from v_{t-1}: z ~ p(z | v, u), h ~ p(h | v, u, z), v <- E[v | h, u, z],
+    the last with h's probabilities; with ``mean_field``, k responsibility-weighted mean updates
+    (``MixtureCRBM.mean_field_step``)."""
+    order, (c, t0, _) = model.order, seed.shape
+    buf = seed.new_empty(c, t0 + n_frames, seed.shape[2])
+    buf[:, :t0] = seed
+    for t in steps(t0, t0 + n_frames, desc="generate"):
+        vb, hb = model.biases(history(buf[:, t - order : t], order))
+        v = buf[:, t - 1]
+        if mean_field:
+            for _ in range(k):
+                v = model.mean_field_step(v, vb, hb)
+        else:
+            for s in range(k):
+                cond = model.at(vb, hb, model.sample_components(v, vb, hb, generator))
+                h = cond.hidden_mean(v) if s == k - 1 else cond.sample_hidden(v, generator=generator)[0]
+                v = cond.visible_mean(h)
+        buf[:, t] = v
+    return buf[:, t0:].clone()
 
 
 def _generate_two_layer(model: TwoLayerCRBM, seed: Tensor, n_frames: int, settler: _Settler) -> Tensor:
