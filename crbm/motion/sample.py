@@ -41,8 +41,9 @@ _THRESHOLDS_MAX = 1 << 11
 # generator) draw the frame's noise as one counter-based stream instead (measured: 3 chains of 150 hidden
 # units 5 % faster, 6 chains 13 %; 1 chain 4 % slower, 2 the same)
 _ONE_STREAM_MIN = 1 << 13
-# hidden units per Gibbs step from which each step draws its own noise just before using it, instead of the
-# frame's noise at once (a draw of (k, B, H) is k draws of (B, H) in turn: the same numbers either way)
+# hidden units per Gibbs step from which each step draws its own noise on the CPU just before using it, while
+# it is in the cache, instead of the frame's noise at once (a draw of (k, B, H) is k draws of (B, H) in turn:
+# the same numbers either way)
 _PER_STEP_MIN = 1 << 17
 
 
@@ -116,7 +117,7 @@ class _Settler:
         k, batch, hidden = self.k, v.shape[0], cond.hidden
         pre = cond.hidden_pre(v)
         stochastic = not self.mean_field and (k > 1 or self.final)
-        per_step = stochastic and pre.numel() >= _PER_STEP_MIN
+        per_step = stochastic and pre.numel() >= _PER_STEP_MIN and pre.device.type == "cpu"
         noise = self._noise(hidden, pre) if stochastic and not per_step else None
         # a few chains: a Bernoulli draw becomes one comparison with the thresholds logit(u), in place
         step = None if noise is None or pre.numel() > _THRESHOLDS_MAX else hidden.thresholds(noise)
@@ -165,7 +166,7 @@ class _Settler:
         if self._buffer is None or self._buffer.shape != shape or self._buffer.dtype != pre.dtype:
             self._buffer = torch.empty(shape, dtype=pre.dtype, device=pre.device)
             self._rounds = ()
-        if pre.numel() >= COUNTER_MIN or self._buffer.numel() < _ONE_STREAM_MIN:
+        if pre.numel() >= COUNTER_MIN or self._buffer.numel() < _ONE_STREAM_MIN or pre.device.type != "cpu":
             return units.noise(shape, self.generator, pre, out=self._buffer)
         # a few chains: the frame's noise as one stream, one counter-based draw instead of k - 1 small ones
         flat = self._buffer.view(1, -1)
