@@ -6,9 +6,9 @@ Per action: crbm motion models trained through the public API (``crbm.train_moti
 ``crbm.read_cmubench`` clips of ``train/<action>/``, one model per action and variant, :data:`VARIANTS`),
 then the protocol's 8 test windows of ``test/<action>/<action>_1.txt`` (down-sampled to 60 fps): 50 frames
 seen, 25 predicted. A model works at its own rate (:data:`FPS`): the seen frames are resampled to it so that
-the last seen frame stays, the model rolls forward by mean-field (``crbm.model_predictor`` with the variant's
-``k`` Gibbs updates a frame), and its frames come back to the benchmark's skeleton and to 60 fps
-(``crbm.resample``, slerp) for scoring. Errors at the
+the last seen frame stays, the model rolls forward as its variant says (``crbm.model_predictor``: ``k`` Gibbs
+updates a frame, mean-field or the average of sampled rollouts), and its frames come back to the benchmark's
+skeleton and to 60 fps (``crbm.resample``, slerp) for scoring. Errors at the
 papers' six horizons: the protocol's Euler error (``crbm.mocap.cmubench.euler_error``) and the mean 3-D joint
 error in mm (``position_error``: forward kinematics of the benchmark's tree with CMU subject 35's bones, over
 ``measured_joints`` of the training clips). Baselines in the same run: zero velocity (whose Euler figures must
@@ -54,10 +54,13 @@ from crbm.motion.forecast import holding, model_predictor, unpredictable_channel
 ACTIONS = ("walking", "running", "basketball", "jumping", "soccer")
 RATE = 60.0  # the protocol's frames: CMU's 120 fps down-sampled by 2
 FPS = 30.0  # the models' rate: every 4th frame of the files
-VARIANTS = {  # name -> crbm.train_motion_model settings (kind "crbm", FPS unless given) and ``k``, the Gibbs
-    # updates a frame of its mean-field rollouts (crbm.model_predictor), each chosen on the validation split
+ROLLOUT = ("k", "mean_field", "n_samples")  # a variant's rollout (crbm.model_predictor), not its model's settings
+VARIANTS = {  # name -> crbm.train_motion_model settings (kind "crbm", FPS unless given) and its rollout: ``k``
+    # Gibbs updates a frame, mean-field unless ``mean_field=False`` (then the average of ``n_samples`` sampled
+    # rollouts), each chosen on the validation split; variants of the same settings share one trained model
     "poses": dict(order=3, hidden=150, k=1),
-    "differences": dict(order=3, hidden=150, differences=True, k=30),
+    "differences": dict(order=3, hidden=150, differences=True, k=30, mean_field=False, n_samples=20),
+    "differences_mean_field": dict(order=3, hidden=150, differences=True, k=30),
 }
 SWEEP = {  # further settings tried on the validation split only, one change at a time
     "centring": dict(order=3, hidden=150, centring=True, k=1),
@@ -264,16 +267,16 @@ def evaluate_action(action: str, *, holdout: int, epochs: int, device: str, vari
     guesses = {"zero_velocity": np.repeat(np.stack([m.frames[-1] for m in seen]), cmubench.PREDICTED, axis=0)}
     split = f"holdout{holdout}" if holdout else "test"
     for name, variant in variants.items():
-        settings = {k: v for k, v in variant.items() if k not in ("k", "all_actions")}
+        settings = {k: v for k, v in variant.items() if k not in (*ROLLOUT, "all_actions")}
         scope = "all" if variant.get("all_actions") else action
-        key = f"{scope}_{split}_{name}_{epochs}_" + "_".join(f"{k}{v}" for k, v in sorted(settings.items()))
+        key = f"{scope}_{split}_{epochs}_" + "_".join(f"{k}{v}" for k, v in sorted(settings.items()))
         if variant.get("all_actions"):
             pools = {a: split_clips(a, holdout)[0] for a in ACTIONS}
             settings["styles"] = [a for a in ACTIONS for _ in pools[a]]
             model = trained([c for a in ACTIONS for c in pools[a]], settings, epochs=epochs, device=device, key=key)
         else:
             model = trained(train, settings, epochs=epochs, device=device, key=key)
-        own = {"": dict(k=variant["k"])}
+        own = {"": {k: variant[k] for k in ROLLOUT if k in variant}}
         label = model.style_labels([(action, 1)], blend=0)[0] if model.styles else None
         predictors = {name + suffix: predictor(model, train, r, label)
                       for suffix, r in (own | (rollouts or {})).items()}
