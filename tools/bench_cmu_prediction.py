@@ -29,7 +29,8 @@ A variant with ``all_actions`` is one label-conditioned model trained on every a
 (``kind="label"``, the action as the style) and rolled forward with the window's action as its label.
 ``CRBM_BENCH_VARIANTS=a,b``: only those
 variants (the default among them), so that a sweep can run in parts; ``CRBM_BENCH_MODELS=FOLDER``: trained
-models are kept there and reused by later runs of the same split, variant and epochs. ``--quick``: 100 epochs
+models are kept there and reused by later runs of the same split, variant and epochs; ``CRBM_BENCH_SEED=S``:
+train with seed S instead of 0 (the spread of retrained models). ``--quick``: 100 epochs
 (numbers are not claims).
 """
 
@@ -207,13 +208,15 @@ _TRAINED: dict[str, crbm.MotionModel] = {}
 def trained(train: list[crbm.Motion], settings: dict, *, epochs: int, device: str, key: str) -> crbm.MotionModel:
     """``crbm.train_motion_model`` on ``train``; with ``CRBM_BENCH_MODELS`` set, the model is kept in that
     folder under ``key`` and loaded from there when it is already trained."""
+    seed = int(os.environ.get("CRBM_BENCH_SEED", "0"))
+    key = f"{key}_seed{seed}" if seed else key
     folder = os.environ.get("CRBM_BENCH_MODELS")
     path = Path(folder) / f"{key}.safetensors" if folder else None
     if key in _TRAINED:
         return _TRAINED[key]
     if path is not None and path.exists():
         return crbm.MotionModel.load(path)
-    model = crbm.train_motion_model(train, epochs=epochs, seed=0, device=device, **({"fps": FPS} | settings))
+    model = crbm.train_motion_model(train, epochs=epochs, seed=seed, device=device, **({"fps": FPS} | settings))
     model.model.cpu()
     if path is not None:
         model.save(path)
