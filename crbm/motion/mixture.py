@@ -34,7 +34,7 @@ from crbm.engine.errors import CRBMError
 from crbm.engine.noise import categorical
 from crbm.engine.rbm import Conditioned, check_tensor, normal_weights, weight_statistics
 from crbm.engine.train import TrainConfig
-from crbm.engine.units import Bernoulli, Gaussian, resolve_units, units_from_json
+from crbm.engine.units import Bernoulli, Gaussian, resolve_units
 
 
 @register_model
@@ -88,9 +88,7 @@ class MixtureCRBM(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict, *, dtype=torch.float32, device=None) -> MixtureCRBM:
-        c = dict(config)
-        c["visible"] = units_from_json(c["visible"]).name
-        return cls(**c, dtype=dtype, device=device)
+        return cls(**config, dtype=dtype, device=device)
 
     def extra_repr(self) -> str:
         return f"order={self.order}, components={self.components}"
