@@ -252,3 +252,33 @@ def test_bernoulli_frequencies():
     expected = p.view(8, 1024)[:, 0].double()
     z = (hits - expected) / (expected * (1 - expected) / (256 * 1024)).sqrt()
     assert z.abs().max() < MAX_Z, z
+
+
+def test_kernels_compile_where_no_cache_folder_is_writable(monkeypatch, tmp_path):
+    """A read-only install without a writable home: numba finds no cache folder and refuses to cache; the
+    kernels then compile into a temporary folder and draw the same numbers."""
+    import sys
+    import tempfile
+
+    import numba
+    import numba.core.caching
+
+    expected = uniform((128, 128), _gen(0), F32)
+
+    def unwritable(self):
+        if not numba.config.CACHE_DIR:
+            raise OSError("read-only")
+        return original(self)
+
+    original = numba.core.caching._CacheLocator.ensure_cache_path
+    monkeypatch.setattr(numba.core.caching._CacheLocator, "ensure_cache_path", unwritable)
+    for locator in (numba.core.caching.InTreeCacheLocator, numba.core.caching.UserWideCacheLocator):
+        monkeypatch.setattr(locator, "ensure_cache_path", unwritable, raising=False)
+    monkeypatch.setattr(numba.config, "CACHE_DIR", "")
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda prefix: str(tmp_path))
+    monkeypatch.setattr(noise, "_compiled", None)
+    monkeypatch.delitem(sys.modules, "crbm.engine.splitmix")
+    monkeypatch.delattr(sys.modules["crbm.engine"], "splitmix")
+    assert torch.equal(uniform((128, 128), _gen(0), F32), expected)
+    assert numba.config.CACHE_DIR == str(tmp_path) and any(tmp_path.rglob("*.nbi"))  # compiled and cached there
+

@@ -199,11 +199,22 @@ def _fill(out: Tensor, keys: np.ndarray, first: int) -> None:
 
 
 def _kernels():
-    """``(float32 kernel, float64 kernel)``, compiled (or read from numba's cache) at the first counter draw."""
+    """``(float32 kernel, float64 kernel)``, compiled (or read from numba's cache) at the first counter draw.
+    Where neither crbm's folder nor the user's cache folder is writable (a read-only install without a home),
+    numba refuses to cache; the kernels are then compiled into a temporary folder of this process."""
     global _compiled
     if _compiled is None:
-        from crbm.engine import splitmix
+        try:
+            from crbm.engine import splitmix
+        except RuntimeError as e:
+            if "cannot cache" not in str(e):
+                raise
+            import tempfile
 
+            import numba
+
+            numba.config.CACHE_DIR = tempfile.mkdtemp(prefix="crbm-numba-")
+            from crbm.engine import splitmix
         _compiled = (splitmix.fill_float32, splitmix.fill_float64)
     return _compiled
 
