@@ -67,6 +67,9 @@ class MixtureCRBM(nn.Module):
         self.hidden_bias = nn.Parameter(torch.zeros(kh, dtype=dtype, device=device), requires_grad=False)
         self.A = nn.Parameter(normal_weights((components, d, nd), init_std, **kw), requires_grad=False)
         self.B = nn.Parameter(normal_weights((kh, nd), init_std, **kw), requires_grad=False)
+        # the component of each hidden unit, (K H,)
+        self.register_buffer("block", torch.arange(components, device=device).repeat_interleave(n_hidden),
+                             persistent=False)
 
     # ------------------------------------------------------------------ description
     @property
@@ -127,8 +130,7 @@ class MixtureCRBM(nn.Module):
     def at(self, vb: Tensor, hb: Tensor, z: Tensor) -> Conditioned:
         """``component`` at biases ``biases(u)`` (no checks)."""
         rows = torch.arange(len(z), device=z.device)
-        block = torch.arange(self.components, device=z.device).repeat_interleave(self.n_hidden)
-        off = block.unsqueeze(0) != z.unsqueeze(1)
+        off = self.block.unsqueeze(0) != z.unsqueeze(1)
         return Conditioned(visible=self.visible, hidden=self.hidden, visible_bias=vb[rows, z],
                            hidden_bias=hb.masked_fill(off, float("-inf")), weight_in=self.weight,
                            weight_out=self.weight)
