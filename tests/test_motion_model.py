@@ -155,6 +155,21 @@ def test_evaluate_reports_model_and_both_baselines(label_model, cmu):
     assert errors["zero_velocity"][16] > errors["zero_velocity"][1]
 
 
+def test_cli_trains_and_generates_a_mixture(tmp_path, data_root, capsys):
+    amc = data_root / "mocap" / "cmu" / "35"
+    model = tmp_path / "mix.safetensors"
+    assert main(["train", str(amc / "35_01.amc"), "--asf", str(amc / "35.asf"), "--out", str(model), "--kind",
+                 "mixture", "--components", "3", "--epochs", "1", "--hidden", "6"]) == 0
+    loaded = MotionModel.load(model)
+    assert isinstance(loaded.model, crbm.MixtureCRBM) and loaded.model.components == 3
+    out = tmp_path / "gen.bvh"
+    assert main(["generate", str(model), "--frames", "12", "--k", "3", "--out", str(out)]) == 0
+    assert crbm.read_bvh(out).n_frames == 12
+    assert main(["fill", str(model), str(amc / "35_02.amc"), "--asf", str(amc / "35.asf"), "--missing", "rfemur",
+                 "--start", "5", "--end", "15", "--out", str(tmp_path / "f.parquet")]) == 2
+    assert "a mixture model generates and predicts only" in capsys.readouterr().err
+
+
 def test_cli_train_generate_evaluate_fill(tmp_path, data_root, capsys):
     amc = data_root / "mocap" / "cmu" / "35"
     model = tmp_path / "m.safetensors"
