@@ -133,7 +133,8 @@ def test_the_cd_direction_averages_to_its_definition(visible):
 
 def test_training_a_mixture_through_fit_checkpoints_and_generation(tmp_path):
     """Two regimes (slow and fast oscillations): fit lowers the reconstruction error and uses both components,
-    the checkpoint reloads to the same model, and generation runs and is reproducible."""
+    the checkpoint reloads to the same model, and generation runs and is reproducible; the cleaning functions
+    refuse the mixture with a one-line error."""
     g = torch.Generator().manual_seed(5)
     t = torch.arange(400, dtype=torch.float32)[:, None]
     slow = torch.sin(0.05 * t + torch.arange(4) * 0.7)
@@ -161,3 +162,9 @@ def test_training_a_mixture_through_fit_checkpoints_and_generation(tmp_path):
         crbm.generate(m, seed, 3, labels=torch.ones(3, 1), generator=None)
     with pytest.raises(CRBMError, match="CD-1"):
         crbm.fit(m, windows, crbm.taylor_config(epochs=1, k=2))
+    missing = torch.zeros(30, 4, dtype=torch.bool)
+    missing[10:20, 0] = True
+    for clean in (lambda: crbm.denoise(m, clips[0][:30]),
+                  lambda: crbm.fill_missing(m, clips[0][:30], missing, generator=None)):
+        with pytest.raises(CRBMError, match="one CRBM only given its component"):
+            clean()

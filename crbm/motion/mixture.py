@@ -127,6 +127,12 @@ class MixtureCRBM(nn.Module):
             raise CRBMError(f"z: expected {u.shape[0]} component indices in [0, {self.components})")
         return self.at(*self.biases(u), z)
 
+    def conditioned(self, u: Tensor, labels: Tensor | None = None) -> Conditioned:
+        """Refused: given u alone the mixture is no single CRBM (``component(u, z)`` is one). ``generate``
+        samples z; ``denoise``, ``smooth`` and ``fill_missing`` need a model without a latent component."""
+        raise CRBMError("a MixtureCRBM is one CRBM only given its component z (component(u, z)); generate() samples "
+                        "z, and denoise, smooth and fill_missing need a CRBM, LabelCRBM, FCRBM or two-layer model")
+
     def at(self, vb: Tensor, hb: Tensor, z: Tensor) -> Conditioned:
         """``component`` at biases ``biases(u)`` (no checks)."""
         rows = torch.arange(len(z), device=z.device)
