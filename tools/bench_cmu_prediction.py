@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from bench_cross_subject import on_rig_frames, temporal_step
-from benchkit import holdout_count, row
+from benchkit import holdout_count, row, training_seed
 
 import crbm
 from crbm.data.paths import data_path
@@ -208,7 +208,7 @@ _TRAINED: dict[str, crbm.MotionModel] = {}
 def trained(train: list[crbm.Motion], settings: dict, *, epochs: int, device: str, key: str) -> crbm.MotionModel:
     """``crbm.train_motion_model`` on ``train``; with ``CRBM_BENCH_MODELS`` set, the model is kept in that
     folder under ``key`` and loaded from there when it is already trained."""
-    seed = int(os.environ.get("CRBM_BENCH_SEED", "0"))
+    seed = training_seed()
     key = f"{key}_seed{seed}" if seed else key
     folder = os.environ.get("CRBM_BENCH_MODELS")
     path = Path(folder) / f"{key}.safetensors" if folder else None

@@ -112,13 +112,24 @@ def out_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1] / "out"
 
 
+def _whole_number(name: str, what: str) -> int:
+    """The environment variable ``name`` as a whole number (0 when unset); exits with a one-line message
+    naming ``what`` it counts when it is not one."""
+    text = os.environ.get(name, "0")
+    if not text.isdigit():
+        raise SystemExit(f"{name}: expected a whole number ({what}), got {text!r}")
+    return int(text)
+
+
 def holdout_count() -> int:
     """``CRBM_BENCH_HOLDOUT``: how many training examples a benchmark holds out as its validation split (0 when
-    unset); exits with a one-line message when it is not a whole number."""
-    text = os.environ.get("CRBM_BENCH_HOLDOUT", "0")
-    if not text.isdigit():
-        raise SystemExit(f"CRBM_BENCH_HOLDOUT: expected a whole number of training examples, got {text!r}")
-    return int(text)
+    unset)."""
+    return _whole_number("CRBM_BENCH_HOLDOUT", "of training examples")
+
+
+def training_seed() -> int:
+    """``CRBM_BENCH_SEED``: the seed a benchmark trains its models with (0 when unset)."""
+    return _whole_number("CRBM_BENCH_SEED", "a training seed")
 
 
 def save_png(fig, name: str) -> str:
