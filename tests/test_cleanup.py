@@ -137,6 +137,38 @@ def test_missing_values_are_bridged_by_the_spline():
     assert np.abs(out[300:306, 2] - clean[300:306, 2]).max() < 0.05
 
 
+def _held_with_bursts():
+    """A channel held at 0 but for two short moves (a keyed toe twist in a Mixamo file), (69, 1) degrees."""
+    z = np.zeros((69, 1))
+    z[26:31, 0] = [0.03, 2.6, 4.7, 2.4, 0]
+    z[61:69, 0] = [0, 9.3, 16.8, 19.9, 19.5, 13.9, 6.4, 3.1]
+    return z
+
+
+def test_a_restart_stops_the_backward_pass():
+    """Where the filter restarts at a value after rejecting the ones before it, the smoothed values before the
+    restart come from the filter up to there, not from a line drawn back from after it: the held channel with
+    two moves and hardly any noise stays within its own range (it went to 225 degrees when the backward pass
+    ran through restarts)."""
+    z = _held_with_bursts()
+    for noise in (1e-6, 0.1):
+        out, _ = smooth_series(z, np.array([noise**2]))
+        assert -1.0 < out.min() and out.max() < 21.0, (noise, out.min(), out.max())
+
+
+def test_a_channel_without_measurable_noise_comes_back_as_recorded(walk):
+    """Values held or keyed (their third differences mostly exactly 0) have no noise to remove: the offline
+    smoother returns them as recorded, as the online filter does, and smooths the other channels."""
+    frames = walk.frames[:69].copy()
+    c = walk.channel_names.index("rfoot.rx")
+    frames[:, c] = _held_with_bursts()[:, 0]
+    noisy = _noisy(walk.replace(frames=frames), 1.0)
+    noisy.frames[:, c] = frames[:, c]
+    out = denoise_motion(noisy)
+    assert np.array_equal(out.frames[:, c], frames[:, c])
+    assert np.abs(out.frames - noisy.frames).max() > 0.1  # the noisy channels are smoothed
+
+
 # ------------------------------------------------------------------------------------------ clips
 def test_denoise_motion_cleans_a_real_take_without_root_drift(walk):
     noisy = _noisy(walk, 3.0)

@@ -161,12 +161,14 @@ def _robust_var(e: np.ndarray) -> np.ndarray:
 @dataclass
 class _Forward:
     """One forward pass over (T, B) series: filtered and predicted means (value, velocity) and covariances
-    (a, b, c) = [[a, b], [b, c]], each (T, B); the log-likelihood of the recorded values (B,)."""
+    (a, b, c) = [[a, b], [b, c]], each (T, B); where the state restarted at a recorded value (T, B); the
+    log-likelihood of the recorded values (B,)."""
 
     mean: np.ndarray  # (T, B, 2)
     cov: np.ndarray  # (T, B, 3)
     pmean: np.ndarray  # (T, B, 2)
     pcov: np.ndarray  # (T, B, 3)
+    restart: np.ndarray  # (T, B) bool
     loglik: np.ndarray  # (B,)
 
 
@@ -179,6 +181,7 @@ class _State:
         self.a, self.b, self.c = r + spread, np.zeros_like(value), r + spread  # diffuse on the scale of the data
         self.seen = np.zeros(value.shape, dtype=int)  # observations taken in
         self.rejected = np.zeros(value.shape, dtype=int)  # rejections in a row
+        self.restarted = np.zeros(value.shape, dtype=bool)  # whether the last observation restarted the state
 
     def predict(self, q: np.ndarray) -> None:
         self.p = self.p + self.v
@@ -228,6 +231,7 @@ class _State:
         self.c = np.where(restart, r + spread, self.c)
         self.rejected = np.where(has & ~inside & ~restart, self.rejected + 1, np.where(has, 0, self.rejected))
         self.seen = self.seen + has
+        self.restarted = restart
         return loglik
 
     def stack(self) -> tuple[np.ndarray, np.ndarray]:
@@ -282,7 +286,7 @@ def _forward(
     state = _State(start, r, spread)
     shape = (n, b) if keep else (0, b)
     out = _Forward(np.empty((*shape, 2)), np.empty((*shape, 3)), np.empty((*shape, 2)), np.empty((*shape, 3)),
-                   np.zeros(b))
+                   np.empty(shape, dtype=bool), np.zeros(b))
     for t in range(n):
         if t:
             state.predict(q)
@@ -293,11 +297,14 @@ def _forward(
         out.loglik += state.observe(x[t], r, spread, outlier)
         if keep:
             out.mean[t], out.cov[t] = state.stack()
+            out.restart[t] = state.restarted
     return out
 
 
 def _backward(fw: _Forward) -> np.ndarray:
-    """Rauch-Tung-Striebel: the smoothed values (T, B) from a kept forward pass."""
+    """Rauch-Tung-Striebel: the smoothed values (T, B) from a kept forward pass. Where the state restarted at
+    frame t + 1 (a jump the filter did not follow), nothing after it reaches frame t: the smoothing starts
+    afresh from the filtered state at t (the gain of a transition of unbounded variance is 0)."""
     n = fw.mean.shape[0]
     value = np.empty(fw.mean.shape[:2])
     sm = fw.mean[-1].copy()
@@ -311,6 +318,7 @@ def _backward(fw: _Forward) -> np.ndarray:
         g21, g22 = ((b + c) * pc - c * pb) / det, (c * pa - (b + c) * pb) / det
         d = sm - fw.pmean[t + 1]
         sm = fw.mean[t] + np.stack([g11 * d[:, 0] + g12 * d[:, 1], g21 * d[:, 0] + g22 * d[:, 1]], -1)
+        sm = np.where(fw.restart[t + 1][:, None], fw.mean[t], sm)
         value[t] = sm[:, 0]
     return value
 
@@ -551,8 +559,11 @@ def denoise_motion(
     """The offline smoother (module docstring) on a clip: every channel smoothed with its noise level
     (``noise_std`` degrees for rotations and ``position_noise_std`` length units for positions, estimated
     from the clip where not given), the motion model's one-step predictions (``model``, a ``MotionModel``;
-    None: the spline prior alone) entering the joints' rotations. Returns a clip with ``motion``'s skeleton,
-    rate and frame count; angles stay on the input's branch (the same whole turns)."""
+    None: the spline prior alone) entering the joints' rotations. A channel whose estimated noise is 0 (most
+    of its third differences exactly 0: values held or keyed, not measured) comes back as recorded, as in the
+    online filter: there is nothing to remove, and a smoother would take its moves for outliers. Returns a
+    clip with ``motion``'s skeleton, rate and frame count; angles stay on the input's branch (the same whole
+    turns)."""
     work = _away_from_lock(motion)
     clean = _denoise(work, model=model, noise_std=noise_std, position_noise_std=position_noise_std, style=style)
     frames = _reorder(clean.frames, clean.skeleton, motion.skeleton, reference=motion.frames)
@@ -566,9 +577,10 @@ def _denoise(motion: Motion, *, model, noise_std: float | None, position_noise_s
     observed = np.ones(motion.frames.shape, dtype=bool)
     x, offsets = _unwrap(motion.frames, period, observed)
     r = noise_variances(motion, x, noise_std=noise_std, position_noise_std=position_noise_std)
+    noiseless = r <= _NOISE_FLOOR**2  # no noise measured (held or keyed values): recorded values come back
     y, q = smooth_series(x, r)
     if model is None or motion.n_frames < 4 * HELD_OUT:
-        return motion.replace(frames=y - offsets)
+        return motion.replace(frames=np.where(noiseless, x, y) - offsets)
     cols = _model_columns(model, motion.skeleton)
 
     def predictions(smoothed):  # the model's one-step predictions of the joints' rotations, and p
@@ -589,7 +601,7 @@ def _denoise(motion: Motion, *, model, noise_std: float | None, position_noise_s
             advance("smoothing with the model")
             m, p = predictions(y)
             y, _ = smooth_series(x, r, q=q, pseudo=m, pseudo_var=p / weight)
-    return motion.replace(frames=y - offsets)
+    return motion.replace(frames=np.where(noiseless, x, y) - offsets)
 
 
 def _away_from_lock(motion: Motion, observed: np.ndarray | None = None) -> Motion:
@@ -1030,7 +1042,8 @@ class OnlineFilter:
         known = r > _NOISE_FLOOR**2  # a channel at the floor (no estimate yet, or 0) follows its recorded values
         self._score = self._decay * self._score + self._state.observe(obs, r, self._spread, self._outlier, known)
         mean, cov = self._state.stack()
-        self._tail.append((mean, cov, pmean, pcov, offsets, np.where(known[: self.channels], np.nan, y), recorded))
+        self._tail.append((mean, cov, pmean, pcov, self._state.restarted, offsets,
+                           np.where(known[: self.channels], np.nan, y), recorded))
 
     def _output(self, index: int) -> np.ndarray:
         """The cleaned frame at ``index`` in the kept tail: the chosen series of each channel smoothed back
@@ -1038,9 +1051,9 @@ class OnlineFilter:
         c = self.channels
         best = self._score.reshape(len(Q_RATIOS), c).argmax(0) * c + np.arange(c)
         part = list(self._tail)[index:]
-        fw = _Forward(*(np.stack([f[i][best] for f in part]) for i in range(4)), np.zeros(c))
+        fw = _Forward(*(np.stack([f[i][best] for f in part]) for i in range(5)), np.zeros(c))
         value = _backward(fw)[0]
-        offsets, passed, recorded = self._tail[index][4:]
+        offsets, passed, recorded = self._tail[index][5:]
         back = np.where(np.isnan(offsets), value, value - np.nan_to_num(offsets))
         back = back - np.where(np.isnan(offsets), self._last_turns(index), 0.0)
         back = _reorder(back[None], self._work, self.skeleton, reference=recorded[None])[0]
@@ -1050,7 +1063,7 @@ class OnlineFilter:
         """Whole turns of the last recorded value at or before ``index`` in the tail (0 if none there)."""
         out = np.zeros(self.channels)
         for f in list(self._tail)[: index + 1]:
-            out = np.where(np.isnan(f[4]), out, f[4])
+            out = np.where(np.isnan(f[5]), out, f[5])
         return out
 
     def flush(self) -> list[np.ndarray]:
