@@ -137,6 +137,12 @@ def _motion(tmp: Path) -> crbm.Motion:
     return crbm.read_bvh(_bvh(tmp, name="good.bvh"))
 
 
+def _still(tmp: Path) -> crbm.Motion:
+    """The tiny AMC clip's first frame held for 40 frames (a rig that stands: its root above its foot)."""
+    clip = _amc(tmp)
+    return clip.replace(frames=np.repeat(clip.frames[:1], 40, axis=0), name="still")
+
+
 def _parquet(tmp: Path, edit: Callable[[pa.Table], pa.Table]) -> list:
     """A valid file written by crbm, with its table edited and the 'crbm' metadata kept."""
     good = tmp / "good.parquet"
@@ -742,6 +748,10 @@ CASES = [
                                                   crbm.Joint("Up", 0, (0.0, 1.0, 0.0))))), CRBMError,
          r"skeleton with root 'Hips': its root is not above its feet in the rest pose \(expected a Y-up or Z-up "
          r"rig"),
+    Case("train-still-clip", "a model trained on a clip that holds one pose throughout (40 identical frames)",
+         lambda t: crbm.train_motion_model([_still(t)], epochs=1), CRBMError,
+         r"^every channel of the clips 'still' holds one value throughout \(a still pose\): nothing moves, so "
+         r"there is no motion to learn$"),
     Case("train-unknown-kind", "`train_motion_model(kind=\"lstm\")`",
          lambda t: crbm.train_motion_model([_motion(t)], kind="lstm"), CRBMError,
          r"unknown model kind 'lstm'; expected one of \['crbm', 'two-layer', 'label', 'fcrbm', 'mixture'\]"),

@@ -537,6 +537,10 @@ def train_motion_model(
             labels.append(y)
     gen = torch.Generator().manual_seed(seed)
     d = clips[0].shape[1]
+    if d == 0:
+        names = ", ".join(repr(m.name) for m in motions)
+        raise CRBMError(f"every channel of the clips {names} holds one value throughout (a still pose): "
+                        "nothing moves, so there is no motion to learn")
     base = fcrbm_config if kind == "fcrbm" else taylor_config
     if config is not None and batch_size is not None:
         raise CRBMError("give batch_size in the config, not beside it")
