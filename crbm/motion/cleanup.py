@@ -31,9 +31,10 @@ proportion to its precision and to how well the curve's past and future already 
   (their noise is independent of every other frame's, so this compares the candidates' errors without
   bias). A model that does not clearly help is left out. The root's
   channels take no model prediction: integrated from velocities it would drift.
-* outliers: an observation whose innovation exceeds ``GATE`` standard deviations is left out (after
-  ``REACQUIRE`` rejections in a row the filter restarts from the observation instead, so a real jump is
-  followed).
+* outliers: an observation whose innovation exceeds ``GATE`` standard deviations is left out. After
+  ``REACQUIRE`` rejections in a row it was a real jump: the filter restarts at the first of them and takes
+  them in again, and the backward pass does not smooth across the restart (a jump is followed from where it
+  happened, not bridged).
 * gimbal lock: a BVH joint whose Euler angles come within 30 degrees of gimbal lock in the take (the middle
   angle near +-90 degrees, where the outer two swing fast and together for a small turn of the joint) is
   smoothed in the rotation order, of the six, whose lock is farthest from the take's rotations, and written
@@ -189,20 +190,26 @@ class _State:
         self.b = self.b + self.c + q / 2
         self.c = self.c + q
 
-    def _update(self, use: np.ndarray, e: np.ndarray, s: np.ndarray) -> None:
+    def _update(self, use: np.ndarray, e: np.ndarray, s: np.ndarray, noise: np.ndarray) -> None:
+        """Take in innovations ``e`` of variance ``s`` = a + ``noise`` where ``use``. The covariance is updated
+        with 1 - k1 written as noise / s, and kept positive semi-definite: with a value recorded almost without
+        noise after a long gap (noise / a ~ 1e-18) the textbook form cancels to a negative variance."""
         k1 = np.where(use, self.a / s, 0.0)
         k2 = np.where(use, self.b / s, 0.0)
+        f = np.where(use, noise / s, 1.0)  # 1 - k1
         e = np.where(use, e, 0.0)
         self.p, self.v = self.p + k1 * e, self.v + k2 * e
-        self.c = self.c - k2 * self.b
-        self.a, self.b = self.a * (1 - k1), self.b * (1 - k1)
+        c = np.maximum(self.c - k2 * self.b, 0.0)
+        a, b = self.a * f, self.b * f
+        bound = np.sqrt(a * c)
+        self.a, self.b, self.c = a, np.clip(b, -bound, bound), c
 
     def assimilate(self, m: np.ndarray, var: np.ndarray) -> None:
         """Take in pseudo-observations ``m`` (B,) (NaN: none) of variance ``var``, gated, not counted."""
         has = ~np.isnan(m)
         if has.any():
             e, s = np.where(has, m, 0.0) - self.p, self.a + var
-            self._update(has & (e * e <= GATE * GATE * s), e, s)
+            self._update(has & (e * e <= GATE * GATE * s), e, s, var)
 
     def observe(self, y: np.ndarray, r: np.ndarray, spread: np.ndarray, outlier: np.ndarray,
                 gate: np.ndarray | None = None) -> np.ndarray:
@@ -223,7 +230,7 @@ class _State:
             restart, scored = restart | (has & ~gate), scored & gate
         gauss = -0.5 * (np.log(2 * math.pi * s) + e * e / s)
         loglik = np.where(scored, np.where(inside, gauss, outlier), 0.0)
-        self._update(has & inside, e, s)
+        self._update(has & inside, e, s, r)
         self.p = np.where(restart, y, self.p)
         self.v = np.where(restart, 0.0, self.v)
         self.a = np.where(restart, r, self.a)
@@ -236,6 +243,18 @@ class _State:
 
     def stack(self) -> tuple[np.ndarray, np.ndarray]:
         return np.stack([self.p, self.v], -1), np.stack([self.a, self.b, self.c], -1)
+
+    def part(self, j: int) -> _State:
+        """Series ``j`` alone, as a state of one series (a copy)."""
+        one = object.__new__(_State)
+        for name, value in vars(self).items():
+            setattr(one, name, value[j : j + 1].copy())
+        return one
+
+    def put(self, j: int, one: _State) -> None:
+        """Series ``j`` set from the one-series state ``one``."""
+        for name, value in vars(one).items():
+            getattr(self, name)[j] = value[0]
 
 
 def _outlier_density(x: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -286,7 +305,8 @@ def _forward(
     state = _State(start, r, spread)
     shape = (n, b) if keep else (0, b)
     out = _Forward(np.empty((*shape, 2)), np.empty((*shape, 3)), np.empty((*shape, 2)), np.empty((*shape, 3)),
-                   np.empty(shape, dtype=bool), np.zeros(b))
+                   np.zeros(shape, dtype=bool), np.zeros(b))
+    run = np.full(b, -1)  # the frame where each series' current run of rejections began (-1: none)
     for t in range(n):
         if t:
             state.predict(q)
@@ -298,7 +318,44 @@ def _forward(
         if keep:
             out.mean[t], out.cov[t] = state.stack()
             out.restart[t] = state.restarted
+        jumped = np.flatnonzero(state.restarted & (run >= 0))
+        began = run[jumped]
+        run = np.where(state.rejected == 0, -1, np.where(run < 0, t, run))
+        for j, s0 in zip(jumped, began):  # a jump, taken in again from where it happened (scored as before)
+            cols, span = [j], slice(s0, t + 1)
+            extra = None if pseudo is None else pseudo[span, cols]
+            extra_var = None if pseudo is None else np.broadcast_to(
+                pseudo_var[span, cols] if pseudo_var.ndim == 2 else pseudo_var[cols], (t + 1 - s0, 1))
+            one = state.part(j)
+            rows = _refilter(one, x[span, cols], r[cols], q[cols], spread[cols], outlier[cols], pseudo=extra,
+                             pseudo_var=extra_var)
+            if keep:
+                for u, (pm, pc, mean, cov, restarted) in enumerate(rows, s0):
+                    if pm is not None:
+                        out.pmean[u, j], out.pcov[u, j] = pm[0], pc[0]
+                    out.mean[u, j], out.cov[u, j], out.restart[u, j] = mean[0], cov[0], restarted[0]
+            state.put(j, one)
     return out
+
+
+def _refilter(one: _State, ys: np.ndarray, r: np.ndarray, q: np.ndarray, spread: np.ndarray, outlier: np.ndarray,
+              *, pseudo: np.ndarray | None = None, pseudo_var: np.ndarray | None = None,
+              gate: np.ndarray | None = None) -> list[tuple]:
+    """A jump found ``REACQUIRE`` frames late: the one-series state ``one`` restarts at ``ys[0]`` (the first
+    rejected value) and takes in ``ys[1:]`` (K, 1) again, with the pseudo-observations (K, 1) where given.
+    Returns per frame (predicted mean, predicted covariance, mean, covariance, restarted), the first frame's
+    prediction None (it stays as it was)."""
+    one.p[:], one.v[:], one.a[:], one.b[:], one.c[:] = ys[0], 0.0, r, 0.0, r + spread
+    one.rejected[:], one.restarted = 0, np.ones(1, dtype=bool)
+    rows: list[tuple] = [(None, None, *one.stack(), one.restarted)]
+    for k in range(1, len(ys)):
+        one.predict(q)
+        predicted = one.stack()
+        if pseudo is not None:
+            one.assimilate(pseudo[k], pseudo_var[k])
+        one.observe(ys[k], r, spread, outlier, gate)
+        rows.append((*predicted, *one.stack(), one.restarted))
+    return rows
 
 
 def _backward(fw: _Forward) -> np.ndarray:
@@ -1036,6 +1093,7 @@ class OnlineFilter:
         obs = np.tile(u, g)
         if self._state is None:
             self._state = _State(np.nan_to_num(obs), r, self._spread)
+            self._since = np.full(obs.shape, -1)
         else:
             self._state.predict(q)
         pmean, pcov = self._state.stack()
@@ -1043,7 +1101,22 @@ class OnlineFilter:
         self._score = self._decay * self._score + self._state.observe(obs, r, self._spread, self._outlier, known)
         mean, cov = self._state.stack()
         self._tail.append((mean, cov, pmean, pcov, self._state.restarted, offsets,
-                           np.where(known[: self.channels], np.nan, y), recorded))
+                           np.where(known[: self.channels], np.nan, y), recorded, obs))
+        # a jump, taken in again from where it happened (as far back as the tail reaches; scored as before)
+        jumped = np.flatnonzero(self._state.restarted & (self._since >= 0))
+        began = np.maximum(len(self._tail) - 2 - self._since[jumped], 0)
+        self._since = np.where(self._state.rejected == 0, -1, self._since + 1)
+        tail = list(self._tail)
+        for j, i0 in zip(jumped, began):
+            cols = [j]
+            one = self._state.part(j)
+            rows = _refilter(one, np.array([f[8][cols] for f in tail[i0:]]), r[cols], q[cols], self._spread[cols],
+                             self._outlier[cols], gate=known[cols])
+            for f, (pm, pc, m, cv, restarted) in zip(tail[i0:], rows):
+                if pm is not None:
+                    f[2][j], f[3][j] = pm[0], pc[0]
+                f[0][j], f[1][j], f[4][j] = m[0], cv[0], restarted[0]
+            self._state.put(j, one)
 
     def _output(self, index: int) -> np.ndarray:
         """The cleaned frame at ``index`` in the kept tail: the chosen series of each channel smoothed back
@@ -1053,7 +1126,7 @@ class OnlineFilter:
         part = list(self._tail)[index:]
         fw = _Forward(*(np.stack([f[i][best] for f in part]) for i in range(5)), np.zeros(c))
         value = _backward(fw)[0]
-        offsets, passed, recorded = self._tail[index][5:]
+        offsets, passed, recorded = self._tail[index][5:8]
         back = np.where(np.isnan(offsets), value, value - np.nan_to_num(offsets))
         back = back - np.where(np.isnan(offsets), self._last_turns(index), 0.0)
         back = _reorder(back[None], self._work, self.skeleton, reference=recorded[None])[0]
