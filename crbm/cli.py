@@ -255,7 +255,7 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
                    help="frames to generate at the model's rate, of the first style for style models; the output "
                    "has exactly this many (the seed frames are not part of it)")
     p.add_argument("--style", default=None, metavar="STYLE:N,...", help="style schedule, e.g. walk:120,run:120")
-    p.add_argument("--out", type=Path, required=True, help=".bvh or .parquet")
+    p.add_argument("--out", type=Path, required=True, help=".bvh or .parquet (.amc with an ASF --seed-clip)")
     p.add_argument("--chains", type=int, default=1, help="independent sequences (default: %(default)s)")
     p.add_argument("--k", type=int, default=30, help="Gibbs steps per frame (default: %(default)s)")
     p.add_argument("--final-samples", type=int, default=0, metavar="N",
@@ -278,7 +278,7 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
                    "(default: the whole clip)")
     p.add_argument("--asf", type=Path, default=None, help="ASF skeleton of an .amc --seed-clip")
     _add_input_options(p)
-    _add_out_fps(p, "the model's")
+    _add_out_fps(p, "the model's; the --seed-clip's for .amc, which stores no rate and is read as 120 fps")
     _add_units(p)
 
 
@@ -308,8 +308,11 @@ def _run_generate(args: argparse.Namespace) -> int:
         from crbm.mocap.realism import lock_feet
 
         clips = [lock_feet(c) for c in clips]
-    if args.out_fps is not None:
-        clips = [resample(c, args.out_fps) for c in clips]
+    out_fps = args.out_fps
+    if out_fps is None and seed is not None and args.out.suffix.lower() == ".amc":
+        out_fps = seed.fps  # AMC stores no rate: the continuation reads back at the seed clip's, as the clip does
+    if out_fps is not None:
+        clips = [resample(c, out_fps) for c in clips]
     for path in _write_clips(clips, args.out, args.units):
         print(path)
     return 0

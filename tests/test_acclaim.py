@@ -376,6 +376,17 @@ def test_write_amc_nan_leaves_no_file(tiny, tmp_path):
     assert list(tmp_path.glob("nan*")) == [] and list(tmp_path.glob(".nan*")) == []
 
 
+def test_write_amc_refuses_a_rate_other_than_120_fps(tiny, tmp_path):
+    """AMC stores no frame rate: a 30 fps clip written as AMC read back as 120 fps, four times too fast."""
+    m = read_amc(tiny[1], read_asf(tiny[0]))
+    with pytest.raises(CRBMError, match=r"30\.amc: AMC files store no frame rate and are read as 120 fps; this clip "
+                                        r"is 30 fps"):
+        write_amc(m.replace(fps=30.0), tmp_path / "30.amc")
+    assert list(tmp_path.glob("30*")) == []
+    write_amc(m.replace(fps=1 / 0.0083333), tmp_path / "120.amc")  # a rate from a rounded frame time is 120
+    np.testing.assert_array_equal(read_amc(tmp_path / "120.amc", m.skeleton).frames, m.frames)
+
+
 # ------------------------------------------------------------------------------------------ fuzzing
 
 _FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

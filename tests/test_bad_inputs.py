@@ -486,6 +486,10 @@ CASES = [
          lambda t: (_file(t, "a.asf", ""), _file(t, "b.asf", ""), crbm.read_motion(_file(t, "bad.amc", AMC))),
          CRBMError,
          r"bad\.amc: an \.amc file needs its skeleton and its folder holds 2 \.asf files \(a\.asf, b\.asf\)"),
+    Case("amc-write-other-rate", "`write_motion(clip, \"out.amc\")` of a 30 fps clip (AMC is read as 120 fps)",
+         lambda t: crbm.write_motion(_amc(t).replace(fps=30.0), t / "out.amc"), CRBMError,
+         r"out\.amc: AMC files store no frame rate and are read as 120 fps; this clip is 30 fps: write \.bvh or "
+         r"\.parquet, or resample it to 120 fps \(--out-fps 120\)$"),
     Case("motion-unknown-suffix", "a motion file named `.txt`",
          lambda t: crbm.read_motion(_file(t, "walk.txt", BVH)), CRBMError,
          r"walk\.txt: unknown motion file type '\.txt'; expected"),

@@ -115,6 +115,23 @@ def test_outputs_come_back_at_the_input_rate_unless_asked(walk_bvh, tmp_path, ca
     np.testing.assert_allclose(at60.frames[::2], at30.frames, atol=1e-9)
 
 
+def test_generate_continues_an_amc_seed_clip_at_its_own_rate(data_root, tmp_path):
+    """AMC stores no rate: ``generate --seed-clip 35_01.amc --out g.amc`` wrote the model's 30 fps frames, which
+    read back at 120 fps (four times too fast). With no --out-fps an .amc continuing an .amc seed clip is
+    written at the seed clip's rate: 20 frames at 30 fps span 19/30 s, 77 frames at 120 fps, every fourth one
+    a 30 fps frame."""
+    d = data_root / "mocap" / "cmu" / "35"
+    model = tmp_path / "m.safetensors"
+    _train([d / "35_01.amc"], model, "--asf", str(d / "35.asf"))
+    argv = ["generate", str(model), "--frames", "20", "--k", "2", "--seed-clip", str(d / "35_01.amc"), "--asf",
+            str(d / "35.asf"), "--seed-frames", "0:40"]
+    assert main(argv + ["--out", str(tmp_path / "g.amc")]) == 0
+    assert main(argv + ["--out", str(tmp_path / "g.parquet")]) == 0
+    at120, at30 = read_motion(tmp_path / "g.amc"), read_motion(tmp_path / "g.parquet")
+    assert at30.fps == 30.0 and at30.n_frames == 20 and at120.fps == 120.0 and at120.n_frames == 77
+    np.testing.assert_allclose(at120.frames[::4], at30.frames, rtol=0, atol=0.5e-6 + 1e-9)
+
+
 # ------------------------------------------------------------------------------------------ everyday use
 
 

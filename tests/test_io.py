@@ -102,7 +102,7 @@ def test_convert_every_direction(cmu, tmp_path, capsys):
 
     assert _convert(capsys, tmp_path / "b.bvh", tmp_path / "c.parquet")[0] == 0
     np.testing.assert_array_equal(read_motion(tmp_path / "c.parquet").frames, b.frames)
-    code, out, _ = _convert(capsys, tmp_path / "a.parquet", tmp_path / "d.amc")
+    code, out, _ = _convert(capsys, tmp_path / "a.parquet", tmp_path / "d.amc", "--fps", 120)  # AMC is 120 fps
     assert code == 0 and out.split() == [str(tmp_path / "d.amc"), str(tmp_path / "d.asf")]
     np.testing.assert_allclose(
         read_motion(tmp_path / "d.amc", asf=tmp_path / "d.asf").frames,
@@ -135,6 +135,22 @@ def test_convert_errors_exit_2_without_output(cmu, data_root, tmp_path, capsys, 
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("crbm convert: error:") and expected in err, err
     assert set(tmp_path.iterdir()) == before  # no output, no temporary file
+
+
+def test_amc_output_at_another_rate_is_refused(cmu, tmp_path, capsys):
+    """AMC stores no frame rate and reads back at 120 fps: ``convert 35_01.amc out.amc --out-fps 30`` wrote 90
+    frames that read back as 0.75 s instead of 3 s. Now one line, exit 2, nothing written; 120 fps is written."""
+    asf, amc = cmu
+    clip = read_motion(amc, asf=asf)
+    with pytest.raises(CRBMError, match=r"x\.amc: AMC files store no frame rate and are read as 120 fps; this clip "
+                                        r"is 30 fps: write \.bvh or \.parquet, or resample it to 120 fps"):
+        write_motion(clip.replace(fps=30.0), tmp_path / "x.amc")
+    assert list(tmp_path.iterdir()) == []
+    code, out, err = _convert(capsys, amc, tmp_path / "out.amc", "--asf", asf, "--out-fps", 30)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "this clip is 30 fps" in err, err
+    assert list(tmp_path.iterdir()) == []
+    assert _convert(capsys, amc, tmp_path / "out.amc", "--asf", asf, "--out-fps", 120)[0] == 0
+    assert read_motion(tmp_path / "out.amc").n_frames == clip.n_frames
 
 
 def test_convert_refuses_to_overwrite_its_input(data_root, tmp_path, capsys):

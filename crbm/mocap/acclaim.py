@@ -29,7 +29,9 @@ from crbm.engine.atomic import atomic_open
 from crbm.engine.errors import CRBMError, FormatError
 from crbm.engine.limits import MAX_JOINTS, MAX_LINE_BYTES, parse_count
 from crbm.mocap.motion import Joint, Motion, Skeleton
+from crbm.mocap.resample import RATIO_RTOL
 
+AMC_FPS = 120.0  # the rate an AMC file is read at: AMC stores none, and CMU captures at 120 fps
 DOFS = ("tx", "ty", "tz", "rx", "ry", "rz", "l")
 # each number matches one way only (no nested choices), so a failed match costs time linear in the text
 _PLAIN = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -70,7 +72,7 @@ def read_asf(path: str | os.PathLike) -> Skeleton:
 
 
 def read_amc(
-    path: str | os.PathLike, skeleton: Skeleton, *, fps: float = 120.0, name: str | None = None
+    path: str | os.PathLike, skeleton: Skeleton, *, fps: float = AMC_FPS, name: str | None = None
 ) -> Motion:
     """Read AMC frames for an ASF ``skeleton``: frames (T, n_channels) in the skeleton's channel order.
 
@@ -203,10 +205,12 @@ def write_asf(skeleton: Skeleton, path: str | os.PathLike) -> None:
 
 
 def write_amc(motion: Motion, path: str | os.PathLike, *, precision: int = 6) -> None:
-    """Write an ASF-kind Motion as AMC (frames numbered from 1; ``precision`` decimals), atomically."""
+    """Write an ASF-kind Motion at ``AMC_FPS`` as AMC (frames numbered from 1; ``precision`` decimals),
+    atomically. A clip at another rate is refused (``check_amc_fps``)."""
     sk = motion.skeleton
     if sk.kind != "asf":
         raise CRBMError(f"write_amc needs an ASF skeleton (kind 'asf'), got kind {sk.kind!r}")
+    check_amc_fps(motion, path)
     if not (isinstance(precision, int) and 0 <= precision <= 17):
         raise CRBMError(f"precision must be an int in 0..17, got {precision!r}")
     if not np.all(np.isfinite(motion.frames)):
@@ -221,6 +225,16 @@ def write_amc(motion: Motion, path: str | os.PathLike, *, precision: int = 6) ->
         for lo in range(0, motion.n_frames, 2048):
             rows = motion.frames[lo : lo + 2048].tolist()
             f.write("".join(frame_fmt % (lo + k + 1, *r) for k, r in enumerate(rows)))
+
+
+def check_amc_fps(motion: Motion, path: str | os.PathLike) -> None:
+    """CRBMError naming ``path`` unless ``motion`` is at ``AMC_FPS`` (within ``RATIO_RTOL``, as resampling
+    counts rates): an AMC file stores no frame rate, so a clip at another rate would read back at 120 fps."""
+    if abs(motion.fps / AMC_FPS - 1) > RATIO_RTOL:
+        raise CRBMError(
+            f"{os.fspath(path)}: AMC files store no frame rate and are read as {AMC_FPS:g} fps; this clip is "
+            f"{motion.fps:g} fps: write .bvh or .parquet, or resample it to {AMC_FPS:g} fps (--out-fps {AMC_FPS:g})"
+        )
 
 
 # ---------------------------------------------------------------------------------------------- helpers

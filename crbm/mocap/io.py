@@ -8,7 +8,7 @@ from pathlib import Path
 
 from crbm.engine.atomic import atomic_path
 from crbm.engine.errors import CRBMError
-from crbm.mocap.acclaim import read_amc, read_asf, write_amc, write_asf
+from crbm.mocap.acclaim import AMC_FPS, check_amc_fps, read_amc, read_asf, write_amc, write_asf
 from crbm.mocap.bvh import read_bvh, write_bvh
 from crbm.mocap.convert import asf_to_bvh
 from crbm.mocap.lengths import BVH_DEFAULT_UNIT, check_length_unit, convert_length
@@ -45,7 +45,7 @@ def read_motions(
         motions = [read_bvh(path, units=units)] if suffix == ".bvh" else read_parquet(path)
         return motions if fps is None else [m.replace(fps=fps) for m in motions]
     skeleton = asf if isinstance(asf, Skeleton) else read_asf(_skeleton_beside(path) if asf is None else asf)
-    return [read_amc(path, skeleton, fps=120.0 if fps is None else fps)]
+    return [read_amc(path, skeleton, fps=AMC_FPS if fps is None else fps)]
 
 
 def read_motion(
@@ -68,8 +68,9 @@ def write_motion(
     """Write clips by suffix; returns the files written.
 
     ``.parquet``: any number of clips of one skeleton. ``.bvh``: one clip; ASF-kind motion is converted
-    with ``asf_to_bvh`` (same world positions). ``.amc``: one ASF-kind clip; its skeleton is written next
-    to it as ``<stem>.asf`` (BVH -> AMC is not supported).
+    with ``asf_to_bvh`` (same world positions). ``.amc``: one ASF-kind clip at 120 fps (AMC stores no
+    rate; a clip at another rate is refused); its skeleton is written next to it as ``<stem>.asf`` (BVH -> AMC
+    is not supported).
     units: the length unit to write (``crbm.mocap.lengths.LENGTH_UNITS``); lengths are converted with
     ``convert_length``. Default: the clips' own unit, so a file comes back in the unit it was read in, and
     centimetres for ASF-kind motion written as ``.bvh`` (BVH records no unit, and cm is what most
@@ -97,6 +98,7 @@ def write_motion(
         raise CRBMError(
             "BVH -> AMC is not supported: AMC needs an ASF skeleton (write .bvh or .parquet instead)"
         )
+    check_amc_fps(motion, path)  # here, to name the file asked for rather than its temporary
     asf_path = path.with_suffix(".asf")
     with atomic_path(path) as amc_tmp, atomic_path(asf_path) as asf_tmp:  # both files appear, or neither
         write_amc(motion, amc_tmp)  # validates the motion before anything is written
