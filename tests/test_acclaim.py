@@ -190,6 +190,29 @@ def test_asf_amc_round_trip(tiny, tmp_path):
     np.testing.assert_array_equal(m2.frames, m.frames)  # these values have few decimals: exact
 
 
+def test_the_amc_angle_unit_header_is_followed(tiny, tmp_path):
+    """The ':RADIANS' / ':DEGREES' line was skipped: an AMC in radians read with an ASF in degrees (var/rad.amc
+    with var/base.asf) was taken as degrees, a 36-degree hip angle as 0.63 degrees. Rotations are now converted
+    to the skeleton's unit; translations are left as they are."""
+    sk = read_asf(tiny[0])
+    deg = read_amc(tiny[1], sk)
+    rotation = np.array([c.split(".")[1] in ("rx", "ry", "rz") for c in sk.channel_names])
+    assert rotation.tolist() == [False] * 3 + [True] * 6
+    in_radians = np.where(rotation, np.radians(deg.frames), deg.frames)
+    text = ":FULLY-SPECIFIED\n:RADIANS\n"
+    for t, row in enumerate(in_radians):
+        values = iter(row.tolist())
+        text += f"{t + 1}\n" + "".join(f"{j.name} {' '.join(repr(next(values)) for _ in j.channels)}\n"
+                                       for j in sk.joints if j.channels)
+    rad_amc = _write(tmp_path, "rad.amc", text)
+    np.testing.assert_allclose(read_amc(rad_amc, sk).frames, deg.frames, rtol=0, atol=1e-9)
+    rad_sk = read_asf(_write(tmp_path, "rad.asf", TINY_ASF.replace("angle deg", "angle rad")))
+    np.testing.assert_allclose(read_amc(tiny[1], rad_sk).frames, in_radians, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(read_amc(rad_amc, rad_sk).frames, in_radians)  # one unit: values as written
+    headless = _write(tmp_path, "headless.amc", TINY_AMC.replace(":DEGREES\n", ""))
+    np.testing.assert_array_equal(read_amc(headless, rad_sk).frames, deg.frames)  # no unit stated: the skeleton's
+
+
 def test_write_amc_precision_bound(tiny, tmp_path):
     sk = read_asf(tiny[0])
     rng = np.random.default_rng(3)

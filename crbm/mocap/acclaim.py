@@ -2,9 +2,9 @@
 
 ASF: ``:units`` (mass, length, angle), ``:root`` (``order``, ``axis``, ``position``, ``orientation``),
 ``:bonedata`` (``begin``/``end`` blocks with ``id name direction length axis dof limits``) and
-``:hierarchy`` (lines ``parent child child ...``). AMC: a header (``:FULLY-SPECIFIED``, ``:DEGREES``) then
-numbered frames, each a line per bone with a degree of freedom: ``name v1 v2 ...`` in the bone's ``dof``
-order (the root's in its ``order``). AMC stores no frame rate (CMU captures at 120 fps).
+``:hierarchy`` (lines ``parent child child ...``). AMC: a header (``:FULLY-SPECIFIED``, ``:DEGREES`` or
+``:RADIANS``) then numbered frames, each a line per bone with a degree of freedom: ``name v1 v2 ...`` in the
+bone's ``dof`` order (the root's in its ``order``). AMC stores no frame rate (CMU captures at 120 fps).
 
 In the Skeleton: the root is joint 0, named ``root``, with ``channels`` = the root ``order`` lower-cased,
 ``offset`` = ``position``, ``axis`` = ``orientation`` and ``axis_order`` = the root ``axis``. Each bone has
@@ -33,6 +33,7 @@ from crbm.mocap.resample import RATIO_RTOL
 
 AMC_FPS = 120.0  # the rate an AMC file is read at: AMC stores none, and CMU captures at 120 fps
 DOFS = ("tx", "ty", "tz", "rx", "ry", "rz", "l")
+_AMC_ANGLES = {":DEGREES": "deg", ":RADIANS": "rad"}  # AMC header line -> the ASF ``:units angle`` it means
 # each number matches one way only (no nested choices), so a failed match costs time linear in the text
 _PLAIN = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _PLAIN_LIST = re.compile(rf"(?:(?:{_PLAIN.pattern}) )*(?:{_PLAIN.pattern})?")
@@ -78,6 +79,8 @@ def read_amc(
 
     Each frame must list every bone that has channels exactly once (any order) with one value per
     channel; frame numbers must count up by one. Raises FormatError (file, line, what was expected).
+    Rotations are in the skeleton's ``:units angle``: when the header's ``:DEGREES`` / ``:RADIANS`` line
+    states the other unit, the rx, ry, rz values are converted to it.
     """
     if skeleton.kind != "asf":
         raise CRBMError(f"read_amc needs an ASF skeleton (kind 'asf'), got kind {skeleton.kind!r}")
@@ -91,11 +94,15 @@ def read_amc(
     values: list[str] = []  # per bone line: its values, single-spaced
     seen_in = [-1] * len(skeleton.joints)  # the last frame that listed each bone
     frame, expected_number, listed = -1, 0, 0
+    own_angle = str(skeleton.units.get("angle", "deg")).lower()
+    angle = own_angle  # the unit the header states (:DEGREES, :RADIANS); the skeleton's if it states none
     for n, raw in _lines(path):
         parts = raw.split(None, 1)
         if not parts or parts[0].startswith(("#", ":")):
             if frame_lines and parts and parts[0].startswith(":"):
                 raise FormatError(path, f"expected a frame number or a bone line, got {parts[0][:40]!r}", line=n)
+            if parts and parts[0].upper() in _AMC_ANGLES:
+                angle = _AMC_ANGLES[parts[0].upper()]
             continue
         head = parts[0]
         if len(parts) == 1 and head.isascii() and head.isdigit():
@@ -145,9 +152,13 @@ def read_amc(
     within = np.arange(flat.size) - np.repeat(np.cumsum(w) - w, w)
     out = np.empty(len(frame_lines) * n_channels)
     out[first + within] = flat
+    frames = out.reshape(len(frame_lines), n_channels)
+    if angle != own_angle:
+        rotations = [k for k, c in enumerate(c for j in skeleton.joints for c in j.channels) if c in DOFS[3:6]]
+        frames[:, rotations] = (np.degrees if angle == "rad" else np.radians)(frames[:, rotations])
     return Motion(
         skeleton=skeleton,
-        frames=out.reshape(len(frame_lines), n_channels),
+        frames=frames,
         fps=fps,
         name=_stem(path) if name is None else name,
     )
