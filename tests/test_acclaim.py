@@ -352,6 +352,15 @@ def test_asf_bad_input(tmp_path, old, new, expected):
     assert expected in str(_asf_error(tmp_path, TINY_ASF.replace(old, new, 1)))
 
 
+def test_asf_length_dof_is_refused_naming_the_bone(tmp_path):
+    """'dof rx l' (Acclaim's bone-length channel) was accepted, and every command that ran the kinematics then
+    stopped at "unsupported channel 'l'", naming neither the file nor the bone (var/ldof.asf)."""
+    text = TINY_ASF.replace("dof rz rx", "dof rz L")
+    err = _asf_error(tmp_path, text)
+    line = text.splitlines().index("    dof rz L") + 1
+    assert str(err).endswith(f"bad.asf:{line}: bone 'thigh': dof 'l' (a bone length channel) is not supported"), err
+
+
 def test_amc_frame_missing_a_bone(tmp_path, tiny):
     err = _amc_error(tmp_path, tiny, TINY_AMC.replace("spine -9.5\n", ""))
     assert "misses bone 'spine'" in str(err) and err.line == 8  # the line of frame number 2

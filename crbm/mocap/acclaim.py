@@ -32,7 +32,8 @@ from crbm.mocap.motion import Joint, Motion, Skeleton
 from crbm.mocap.resample import RATIO_RTOL
 
 AMC_FPS = 120.0  # the rate an AMC file is read at: AMC stores none, and CMU captures at 120 fps
-DOFS = ("tx", "ty", "tz", "rx", "ry", "rz", "l")
+DOFS = ("tx", "ty", "tz", "rx", "ry", "rz")
+LENGTH_DOF = "l"  # Acclaim's bone-length channel: recognised in a 'dof' line, then refused with the bone's name
 _AMC_ANGLES = {":DEGREES": "deg", ":RADIANS": "rad"}  # AMC header line -> the ASF ``:units angle`` it means
 # each number matches one way only (no nested choices), so a failed match costs time linear in the text
 _PLAIN = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -154,7 +155,7 @@ def read_amc(
     out[first + within] = flat
     frames = out.reshape(len(frame_lines), n_channels)
     if angle != own_angle:
-        rotations = [k for k, c in enumerate(c for j in skeleton.joints for c in j.channels) if c in DOFS[3:6]]
+        rotations = [k for k, c in enumerate(c for j in skeleton.joints for c in j.channels) if c in DOFS[3:]]
         frames[:, rotations] = (np.degrees if angle == "rad" else np.radians)(frames[:, rotations])
     return Motion(
         skeleton=skeleton,
@@ -393,7 +394,7 @@ def _parse_root(path, lines) -> Joint:
     n, order = fields["order"]
     channels = tuple(c.lower() for c in order)
     for c in channels:
-        if c not in DOFS[:6]:
+        if c not in DOFS:
             raise FormatError(
                 path, f"root order: expected TX TY TZ RX RY RZ in some order, got {c.upper()!r}", line=n
             )
@@ -461,11 +462,11 @@ def _parse_bonedata(path, lines) -> list[dict]:
         elif key == "dof":
             dof = tuple(d.lower() for d in rest)
             for d in dof:
-                if d not in DOFS:
+                if d not in DOFS and d != LENGTH_DOF:
                     raise FormatError(path, f"expected dof names among {' '.join(DOFS)}, got {d!r}", line=n)
             if len(set(dof)) != len(dof):
                 raise FormatError(path, "a dof is listed twice", line=n)
-            bone["dof"] = dof
+            bone["dof"], bone["dof_line"] = dof, n
         elif key == "limits" or (key.startswith("(") and limits_left > 0):
             text_limits = " ".join(rest) if key == "limits" else text
             pairs = re.findall(_LIMIT, text_limits)
@@ -502,6 +503,9 @@ def _finish_bone(path, bone: dict, line: int) -> dict:
             )
     if bone["axis"] is None:
         raise FormatError(path, f"bone {bone['name']!r} has no 'axis' line", line=bone["line"])
+    if LENGTH_DOF in bone["dof"]:
+        raise FormatError(path, f"bone {bone['name']!r}: dof {LENGTH_DOF!r} (a bone length channel) is not supported",
+                          line=bone["dof_line"])
     if bone["limits"] and len(bone["limits"]) != len(bone["dof"]):
         raise FormatError(
             path,
