@@ -191,6 +191,34 @@ def test_the_size_rule_leaves_small_and_large_rigs_in_centimetres(tmp_path):
         assert read_bvh(tmp_path / "arm.bvh").skeleton.units == {"length": unit}, scale
 
 
+def test_the_unit_is_read_from_the_body_not_from_an_offset_its_position_channels_replace(tmp_path):
+    """A ground-level root bone above a Hips whose OFFSET holds the first frame's place (the Bandai Namco
+    rig): that OFFSET is replaced by the Hips position channels, so it must not change the unit. Hips at
+    x = 900 made a centimetre rig read as millimetres; at x = 9 a metre rig read as centimetres."""
+    from crbm.mocap.lengths import guess_bvh_length_unit
+
+    def rig(hips, scale):
+        six = ("Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation")
+        leg = [(9.0, -5.0, 0.0), (0.0, -42.0, 0.0), (0.0, -42.0, 0.0)]
+        joints = [Joint("joint_Root", -1, (0.0, 0.0, 0.0), six), Joint("Hips", 0, hips, six)]
+        for side in (1.0, -1.0):
+            for k, (x, y, z) in enumerate(leg):
+                joints.append(Joint(f"Leg{side:+.0f}{k}", 1 if k == 0 else len(joints) - 1,
+                                    (side * x * scale, y * scale, z * scale), six,
+                                    end_site=(0.0, -4.0 * scale, 14.0 * scale) if k == 2 else None))
+        joints.append(Joint("Head", 1, (0.0, 52.0 * scale, 0.0), six, end_site=(0.0, 15.0 * scale, 0.0)))
+        return Skeleton(tuple(joints))
+
+    for scale, unit in ((1.0, "cm"), (0.01, "m"), (10.0, "mm")):
+        for hips in ((0.0, 94.0, 0.0), (900.0, 94.0, 0.0), (9.0, 0.94, 0.0), (0.847, 93.98, -452.2),
+                     (0.0, 9400.0, -45000.0)):
+            sk = rig(hips, scale)
+            assert guess_bvh_length_unit(sk) == unit, (scale, hips)
+            frames = np.zeros((2, len(sk.channel_names)))
+            write_bvh(Motion(sk, frames, 30.0, name="take"), tmp_path / "take.bvh")
+            assert read_bvh(tmp_path / "take.bvh").skeleton.units == {"length": unit}, (scale, hips)
+
+
 def test_cli_input_units_overrides_the_size_rule(data_root, tmp_path, capsys):
     folder = data_root / "mocap/cmu/35"
     amc, asf = str(folder / "35_01.amc"), str(folder / "35.asf")

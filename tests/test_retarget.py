@@ -8,7 +8,13 @@ import pytest
 
 import crbm
 from crbm.engine.errors import CRBMError
-from crbm.mocap.kinematics import euler_to_matrix, joint_positions, matrix_to_euler, rotation_channels
+from crbm.mocap.kinematics import (
+    euler_to_matrix,
+    joint_positions,
+    matrix_to_euler,
+    rotation_channels,
+    trajectory_joint,
+)
 from crbm.mocap.retarget import bvh_rig, rest_alignment, up_axis
 
 
@@ -130,6 +136,41 @@ def _standing_rig(turn: np.ndarray) -> crbm.Skeleton:
         crbm.Joint("Spine", 0, v(0, 12, 0), rot), crbm.Joint("Head", 7, v(0, 40, 2), rot, end_site=v(0, 15, 0)),
         crbm.Joint("LeftArm", 7, v(18, 35, 0), rot, end_site=v(28, 0, 0)),
     ))
+
+
+def _rooted_rig(hips: tuple[float, float, float], turn: np.ndarray | None = None,
+                scale: float = 1.0) -> crbm.Skeleton:
+    """:func:`_standing_rig` below a ground-level root bone ``joint_Root``, 6 channels on every joint and the
+    Hips OFFSET at ``hips`` (the Bandai Namco layout: that OFFSET is the first frame's place, which the Hips
+    position channels replace), lengths times ``scale``."""
+    body = _standing_rig(np.eye(3) if turn is None else turn)
+    six = ("Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation")
+
+    def scaled(v):
+        return None if v is None else tuple(scale * float(c) for c in v)
+
+    joints = [crbm.Joint("joint_Root", -1, (0.0, 0.0, 0.0), six)]
+    for j in body.joints:
+        offset = tuple(float(c) for c in hips) if j.parent < 0 else scaled(j.offset)
+        joints.append(crbm.Joint(j.name, j.parent + 1, offset, six, scaled(j.end_site)))
+    return crbm.Skeleton(tuple(joints), kind="bvh")
+
+
+def test_a_root_bone_above_the_hips_is_left_out_of_the_up_axis_and_the_leg():
+    """The Bandai Namco rig: a static root bone at the ground, the body's trajectory in the Hips position
+    channels, the Hips OFFSET the first frame's place (``0.847 93.98 -452.2``). That OFFSET never moves a joint,
+    so it must not decide the up axis (it made one take Z-up and lying on the floor, another Y-up) or the leg
+    (measured from the root bone at the ground: 'not above its feet')."""
+    to_z = euler_to_matrix(np.array([90.0, 0.0, 0.0]), "XYZ")
+    for hips in ((0.0, 94.0, 0.0), (0.847, 93.98, -452.2), (900.0, 94.0, 0.0), (3.0, -500.0, 20.0)):
+        rig = _rooted_rig(hips)
+        assert up_axis(rig) == "Y", hips
+        assert crbm.leg_length(rig) == pytest.approx(93.0)  # from the Hips: 5 + 42 + 42 + 4
+        z_rig = _rooted_rig(tuple(to_z @ np.array(hips)), to_z)
+        assert up_axis(z_rig) == "Z", hips
+        assert crbm.leg_length(z_rig) == pytest.approx(93.0)
+    # the body is the Hips' subtree; a root that carries the trajectory itself is measured as before
+    assert (trajectory_joint(_rooted_rig((0.0, 94.0, 0.0))), trajectory_joint(_standing_rig(np.eye(3)))) == (1, 0)
 
 
 def test_a_z_up_rig_retargets_like_the_same_rig_y_up():

@@ -267,6 +267,46 @@ def rest_points(skeleton: Skeleton) -> np.ndarray:
     return np.vstack([pos, *ends.values()])
 
 
+def _positioned(joint) -> bool:
+    """Whether a joint has a position channel (BVH ``Xposition``..., ASF ``tx``...; not ASF's length ``l``)."""
+    return any(c.lower() != "l" and channel_kind(c)[0] == "position" for c in joint.channels)
+
+
+def trajectory_joint(skeleton: Skeleton) -> int:
+    """Index of the joint that carries the body's trajectory: the topmost joint with position channels (the
+    root in nearly every rig), and below it, while it has a single child (and no End Site) that has position
+    channels too, that child. A ground-level root bone that only carries its child, such as the Bandai Namco
+    rig's ``joint_Root`` above ``Hips`` (6 channels on every joint), is then left above it: the body is the
+    subtree of ``Hips``. 0 for a skeleton without position channels."""
+    joints = skeleton.joints
+    top = next((j for j, joint in enumerate(joints) if _positioned(joint)), 0)
+    while True:
+        kids = skeleton.children(top)
+        if len(kids) != 1 or joints[top].end_site is not None or not _positioned(joints[kids[0]]):
+            return top
+        top = kids[0]
+
+
+def body_rest_points(skeleton: Skeleton) -> np.ndarray:
+    """(n, 3): the rest shape of the body, the rest positions of the joints and End Sites in the subtree of
+    :func:`trajectory_joint`, that joint at the origin (its OFFSET, which its position channels replace, and
+    the joints above it left out). When it is the root this is :func:`rest_points` (the root's OFFSET moves
+    every point alike)."""
+    top = trajectory_joint(skeleton)
+    if top == 0:
+        return rest_points(skeleton)
+    pos: dict[int, np.ndarray] = {top: np.zeros(3)}
+    ends = []
+    for j, joint in enumerate(skeleton.joints[top:], start=top):
+        if j != top:
+            if joint.parent not in pos:
+                continue
+            pos[j] = pos[joint.parent] + np.asarray(joint.offset)
+        if joint.end_site is not None:
+            ends.append(pos[j] + np.asarray(joint.end_site))
+    return np.vstack([*pos.values(), *ends])
+
+
 def channel_kind(name: str) -> tuple[str, str]:
     """``("position" | "rotation", axis)`` for a BVH (``Xrotation``) or ASF (``rx``, ``TX``) channel name."""
     low = name.lower()

@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from crbm.engine.errors import CRBMError
-from crbm.mocap.kinematics import channel_kind, rest_points
+from crbm.mocap.kinematics import body_rest_points, channel_kind
 from crbm.mocap.motion import Motion, Skeleton
 
 LENGTH_UNITS = {"mm": 0.1, "cm": 1.0, "m": 100.0, "in": 2.54}  # centimetres in one unit
@@ -53,11 +53,13 @@ def centimetres(unit: str | float) -> float:
 
 def guess_bvh_length_unit(skeleton: Skeleton) -> str:
     """The unit a BVH skeleton's numbers are most likely in, from the size of its rest pose: s, the largest
-    extent along an axis of its joints and End Sites (``crbm.mocap.kinematics.rest_points``), is a body 0.3
-    to 5 m tall or wide when 0.3 <= s <= 5 ("m": Blender's export), one 0.8 to 50 m when 800 <= s <= 50,000
-    ("mm"), and otherwise centimetres, the usual BVH unit (an inch-based rig reads as centimetres too: its
-    size cannot tell them apart)."""
-    size = float(np.ptp(rest_points(skeleton), axis=0).max())
+    extent along an axis of the body's joints and End Sites (``crbm.mocap.kinematics.body_rest_points``: the
+    subtree of the joint that carries the trajectory, so an OFFSET that position channels replace, such as
+    the Bandai Namco rig's Hips at the first frame's place, does not count), is a body 0.3 to 5 m tall or
+    wide when 0.3 <= s <= 5 ("m": Blender's export), one 0.8 to 50 m when 800 <= s <= 50,000 ("mm"), and
+    otherwise centimetres, the usual BVH unit (an inch-based rig reads as centimetres too: its size cannot
+    tell them apart)."""
+    size = float(np.ptp(body_rest_points(skeleton), axis=0).max())
     if METRE_SIZES[0] <= size <= METRE_SIZES[1]:
         return "m"
     return "mm" if MILLIMETRE_SIZES[0] <= size <= MILLIMETRE_SIZES[1] else BVH_DEFAULT_UNIT

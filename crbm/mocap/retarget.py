@@ -35,12 +35,14 @@ from crbm.mocap.convert import asf_to_bvh
 from crbm.mocap.kinematics import (
     _axis_matrix,
     _degrees,
+    body_rest_points,
     channel_kind,
     joint_positions,
     matrix_to_euler,
     rest_points,
     rest_positions,
     rotation_channels,
+    trajectory_joint,
     world_rotations,
 )
 from crbm.mocap.lengths import centimetres, length_unit
@@ -61,9 +63,11 @@ def bvh_rig(skeleton: Skeleton) -> Skeleton:
 
 
 def up_axis(skeleton: Skeleton) -> str:
-    """"Y" or "Z": the world axis along which the rest pose is taller (a body's height against a foot's
-    length); "Z" for Z-up exports such as Blender's BVH, "Y" for most others and for a tie."""
-    points = rest_points(skeleton)
+    """"Y" or "Z": the world axis along which the body's rest pose is taller (a body's height against a
+    foot's length); "Z" for Z-up exports such as Blender's BVH, "Y" for most others and for a tie. The body
+    is ``crbm.mocap.kinematics.body_rest_points``: the subtree of the joint that carries the trajectory, so
+    an OFFSET its position channels replace, or a ground-level root bone above it, does not count."""
+    points = body_rest_points(skeleton)
     extent = points.max(0) - points.min(0)
     return "Z" if extent[2] > extent[1] else "Y"
 
@@ -84,14 +88,20 @@ def _turned(skeleton: Skeleton, u: np.ndarray) -> Skeleton:
 
 
 def leg_length(skeleton: Skeleton) -> float:
-    """Rest height of the root above the lowest joint or End Site along its up axis (:func:`up_axis`), in the
-    skeleton's own length unit. (An ASF bone's end is ``parent's end + direction * length`` at rest, like a
-    BVH OFFSET.)"""
+    """Rest height of the joint that carries the trajectory (``crbm.mocap.kinematics.trajectory_joint``: the
+    root, or the Hips below a ground-level root bone) above the lowest joint or End Site of its subtree along
+    the up axis (:func:`up_axis`), in the skeleton's own length unit. (An ASF bone's end is ``parent's end +
+    direction * length`` at rest, like a BVH OFFSET.)"""
     axis = "XYZ".index(up_axis(skeleton))
-    leg = float(rest_positions(skeleton)[0][0, axis] - rest_points(skeleton)[:, axis].min())
+    top = trajectory_joint(skeleton)
+    if top == 0:
+        leg = float(rest_positions(skeleton)[0][0, axis] - rest_points(skeleton)[:, axis].min())
+    else:  # body_rest_points puts the trajectory joint at the origin
+        leg = float(-body_rest_points(skeleton)[:, axis].min())
     if not leg > 0:
+        where = "its root" if top == 0 else f"its joint {skeleton.joints[top].name!r}"
         raise CRBMError(
-            f"skeleton with root {skeleton.joints[0].name!r}: its root is not above its feet in the rest "
+            f"skeleton with root {skeleton.joints[0].name!r}: {where} is not above its feet in the rest "
             "pose (expected a Y-up or Z-up rig standing on its legs)"
         )
     return leg
