@@ -385,6 +385,15 @@ def test_amc_bad_input(tmp_path, tiny, old, new, line, expected):
     assert expected in str(err) and err.line == line
 
 
+@pytest.mark.parametrize("text", [":FULLY-SPECIFIED\n:DEGREES\n", "# nothing but a comment\n", ""])
+def test_amc_without_frames_is_refused(tmp_path, tiny, text):
+    """A header and no frames (var/empty.amc) was read as a clip of 0 frames, and crbm convert wrote an empty
+    BVH (Frames: 0) from it."""
+    err = _amc_error(tmp_path, tiny, text)
+    assert str(err).endswith("bad.amc: no frames after the header; expected a frame number, then a line per bone "
+                             "with a dof"), err
+
+
 def test_amc_truncated(tmp_path, tiny):
     err = _amc_error(tmp_path, tiny, TINY_AMC[: TINY_AMC.index("thigh 1e-3") + len("thigh 1e-")])
     assert "misses bone" in str(err) or "expected 2 values" in str(err)

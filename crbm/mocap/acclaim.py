@@ -143,8 +143,9 @@ def read_amc(
         frame_of.append(frame)
         line_no.append(n)
         values.append(" ".join(tokens))
-    if frame_lines:
-        _check_frame(path, skeleton, bone_of, seen_in, frame, listed, frame_lines[-1])
+    if not frame_lines:
+        raise FormatError(path, "no frames after the header; expected a frame number, then a line per bone with a dof")
+    _check_frame(path, skeleton, bone_of, seen_in, frame, listed, frame_lines[-1])
     owner_a, frame_a = np.frombuffer(owner, dtype=np.int64), np.frombuffer(frame_of, dtype=np.int64)
     flat = _to_floats(path, values, line_no)
     # scatter every value to (frame, column): column = channel start of its bone + its place on the line
