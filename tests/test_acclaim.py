@@ -213,6 +213,23 @@ def test_the_amc_angle_unit_header_is_followed(tiny, tmp_path):
     np.testing.assert_array_equal(read_amc(headless, rad_sk).frames, deg.frames)  # no unit stated: the skeleton's
 
 
+def test_a_zero_length_bone_keeps_its_direction(tmp_path):
+    """A bone of length 0 has offset 0, and write_asf wrote it back as 'direction 0 0 0' (var/zerolen.asf:
+    lhipjoint 'direction 0.638125 -0.71965 0.273679', 'length 0'), which readers that normalise the direction
+    turn into NaN. The direction is kept in the skeleton's meta, through Parquet too, and written back."""
+    from crbm import read_parquet, write_parquet
+
+    text = TINY_ASF.replace("direction 0 -1 0\n     length 2", "direction 0.638125 -0.71965 0.273679\n     length 0")
+    sk = read_asf(_write(tmp_path, "zero.asf", text))
+    assert sk.joints[1].offset == (0.0, 0.0, 0.0)
+    assert sk.meta["zero_length_directions"] == {"hip": [0.638125, -0.71965, 0.273679]}
+    write_parquet([read_amc(_write(tmp_path, "t.amc", TINY_AMC), sk)], tmp_path / "zero.parquet")
+    write_asf(read_parquet(tmp_path / "zero.parquet")[0].skeleton, tmp_path / "out.asf")
+    written = (tmp_path / "out.asf").read_text()
+    assert "direction 0.638125 -0.71965 0.273679\n     length 0\n" in written, written
+    assert read_asf(tmp_path / "out.asf") == sk
+
+
 def test_write_amc_precision_bound(tiny, tmp_path):
     sk = read_asf(tiny[0])
     rng = np.random.default_rng(3)

@@ -10,6 +10,8 @@ In the Skeleton: the root is joint 0, named ``root``, with ``channels`` = the ro
 ``offset`` = ``position``, ``axis`` = ``orientation`` and ``axis_order`` = the root ``axis``. Each bone has
 ``offset = direction * length`` (file units), ``channels`` = its ``dof`` (lower case), ``axis`` /
 ``axis_order`` from its ``axis`` line and ``limits`` per dof. Joints keep bonedata order (parents first).
+A bone of length 0 has offset 0, which keeps no direction: ``meta["zero_length_directions"]`` maps its name
+to its ``direction`` (a list of 3 floats), which ``write_asf`` writes back for a bone whose offset is 0.
 """
 
 from __future__ import annotations
@@ -49,9 +51,12 @@ def read_asf(path: str | os.PathLike) -> Skeleton:
     root = _parse_root(path, sections.get("root"))
     bones = _parse_bonedata(path, sections.get("bonedata"))
     parents, parent_lines = _parse_hierarchy(path, sections["hierarchy"], [b["name"] for b in bones])
-    meta = {k: " ".join(t for _, t in sections[k]) for k in ("version", "name") if k in sections}
+    meta: dict = {k: " ".join(t for _, t in sections[k]) for k in ("version", "name") if k in sections}
     if "documentation" in sections:
         meta["documentation"] = "\n".join(t for _, t in sections["documentation"])
+    directions = {b["name"]: list(b["direction"]) for b in bones if not any(b["offset"]) and any(b["direction"])}
+    if directions:
+        meta["zero_length_directions"] = directions
     where = sections["hierarchy"][0][0] if sections["hierarchy"] else None
     order = _parents_first(path, [b["name"] for b in bones], parents, parent_lines, where)
     index = {"root": 0}
@@ -167,7 +172,8 @@ def read_amc(
 
 
 def write_asf(skeleton: Skeleton, path: str | os.PathLike) -> None:
-    """Write an ASF-kind Skeleton (bone direction = offset / |offset|, length = |offset|), atomically."""
+    """Write an ASF-kind Skeleton (bone direction = offset / |offset|, length = |offset|), atomically. A bone
+    of offset 0 gets its direction from ``meta["zero_length_directions"]`` (0 0 0 when that names none)."""
     if skeleton.kind != "asf":
         raise CRBMError(f"write_asf needs an ASF skeleton (kind 'asf'), got kind {skeleton.kind!r}")
     root = skeleton.joints[0]
@@ -188,9 +194,10 @@ def write_asf(skeleton: Skeleton, path: str | os.PathLike) -> None:
         f"   orientation {_nums(root.axis)}",
         ":bonedata",
     ]
+    kept = skeleton.meta.get("zero_length_directions", {})
     for i, j in enumerate(skeleton.joints[1:], 1):
         length = math.sqrt(sum(v * v for v in j.offset))
-        direction = tuple(v / length for v in j.offset) if length > 0 else (0.0, 0.0, 0.0)
+        direction = tuple(v / length for v in j.offset) if length > 0 else kept.get(j.name, (0.0, 0.0, 0.0))
         out += [
             "  begin",
             f"     id {i}",
