@@ -173,6 +173,50 @@ def test_a_root_bone_above_the_hips_is_left_out_of_the_up_axis_and_the_leg():
     assert (trajectory_joint(_rooted_rig((0.0, 94.0, 0.0))), trajectory_joint(_standing_rig(np.eye(3)))) == (1, 0)
 
 
+def _rooted_clip(rig: crbm.Skeleton, root_path: np.ndarray | None = None) -> crbm.Motion:
+    """40 frames on :func:`_rooted_rig`: the root bone still at its OFFSET (or along ``root_path`` (T, 3)),
+    the Hips walking (its position channels), every joint turning; other joints' position channels hold
+    their OFFSET."""
+    t = np.arange(40)[:, None] / 30.0
+    angles = 25 * np.sin(2 * np.pi * t + np.arange(3 * len(rig.joints))[None] / 3.0)
+    blocks = []
+    for j, joint in enumerate(rig.joints):
+        if j == 0:
+            where = np.zeros((40, 3)) if root_path is None else root_path
+            angles[:, :3] = 0.0
+        elif j == 1:
+            where = np.hstack([8 * t, 89 + np.sin(6 * t), 120 * t])
+        else:
+            where = np.repeat([joint.offset], 40, axis=0)
+        blocks += [where, angles[:, 3 * j: 3 * j + 3]]
+    return crbm.Motion(rig, np.hstack(blocks), 30.0, name="walk")
+
+
+def test_the_body_below_a_root_bone_goes_onto_the_model_rig_and_back_with_its_trajectory():
+    """The Bandai Namco rig: the model's rig is the body (the Hips' subtree, Hips its root, carrying the
+    trajectory); back on the file's rig the root bone is restored at rest and the Hips take the path. Before,
+    the trajectory came from the static root bone and the canonical rig kept it: 'root is not above its
+    feet', or, with the Hips OFFSET far off, a Z-up rig whose generated Hips hung metres from the root."""
+    for hips in ((0.0, 94.0, 0.0), (0.847, 93.98, -452.2)):
+        rig = _rooted_rig(hips)
+        clip = _rooted_clip(rig)
+        model_rig = crbm.canonical_rig([rig])
+        assert model_rig.names == rig.names[1:] and model_rig.joints[0].channels[:3] == (
+            "Xposition", "Yposition", "Zposition")
+        on_rig = crbm.retarget(clip, model_rig)
+        np.testing.assert_allclose(joint_positions(on_rig), joint_positions(clip)[:, 1:], atol=1e-6)
+        back = crbm.retarget(on_rig, rig)
+        np.testing.assert_allclose(joint_positions(back), joint_positions(clip), atol=1e-6)
+        np.testing.assert_allclose(back.frames[:, :6], 0.0, atol=1e-12)  # the root bone as it was: at rest
+    # a root bone that moves too (the Bandai dash: joint_Root along Z): the body keeps its whole path
+    t = np.arange(40)[:, None] / 30.0
+    rig = _rooted_rig((0.847, 93.98, -452.2))
+    clip = _rooted_clip(rig, np.hstack([0 * t, 0 * t, 400 * t]))
+    back = crbm.retarget(crbm.retarget(clip, crbm.canonical_rig([rig])), rig)
+    np.testing.assert_allclose(joint_positions(back)[:, 1:], joint_positions(clip)[:, 1:], atol=1e-6)
+    np.testing.assert_allclose(joint_positions(crbm.retarget(clip, rig)), joint_positions(clip), atol=1e-6)
+
+
 def test_a_z_up_rig_retargets_like_the_same_rig_y_up():
     """A Blender-style Z-up export (its world turned a quarter about X from the Y-up rig) is the same motion:
     the same leg length, the same canonical (Y-up) rig, the same model frames on it, and back."""

@@ -12,7 +12,12 @@ target's rest bones out of ``j`` (to its children and End Site) onto the source'
 ``b`` when ``j`` has one bone; the parent's ``R`` when it has none). With ``G`` the source's world
 rotations, the target's are ``G'_j = G_j R_j`` (so ``G'_j a_i = G_j b_i``: same limb directions), its local
 rotations ``G'_parent^T G'_j``, and its root position ``s p_root`` with ``s = leg_target / leg_source``,
-a leg being the rest height of the root above the lowest joint or End Site along the rig's up axis. A Z-up
+a leg being the rest height of the root above the lowest joint or End Site along the rig's up axis. "Root"
+here is the joint that carries the trajectory (:func:`crbm.mocap.kinematics.trajectory_joint`): the file's
+root, or, in a rig such as the Bandai Namco one (a ground-level ``joint_Root`` above ``Hips``, 6 channels on
+every joint), the Hips, whose world path (the root bone's motion included) is the body's trajectory. A root
+bone above it moves as the source's joint of its name when the source has one, else stays at rest, the
+Hips' position channels then taking the whole path. A Z-up
 rig (Blender's BVH export; :func:`up_axis` tells it from the rest pose) is first seen in a Y-up world,
 turned a quarter about X (``p -> U p``, ``G -> U G U^T``), and a clip comes back onto a Z-up rig the same
 way. Retargeting onto the source's own rig is the identity; onto another rig and back returns the clip (to
@@ -20,7 +25,8 @@ float rounding) for joints with three rotation channels. A joint with fewer rota
 of its rotation those channels can express (a 1-dof knee keeps its twist about that axis).
 
 :func:`canonical_rig` builds one rig for many subjects: their mean rest directions and leg-scaled bone
-lengths, in centimetres, Y-up, with three rotation channels on every joint. Models train on clips retargeted
+lengths, in centimetres, Y-up, with three rotation channels on every joint; its root is the trajectory joint
+(a root bone above the Hips is left out). Models train on clips retargeted
 onto it, so the same pose is the same model input whatever the subject.
 """
 
@@ -136,14 +142,38 @@ def _align(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return vt.T @ np.diag([1.0, 1.0, d]) @ u.T
 
 
+def _above(skeleton: Skeleton, j: int) -> list[int]:
+    """The joints above joint ``j`` (its ancestors), the root first."""
+    out = []
+    while skeleton.joints[j].parent >= 0:
+        j = skeleton.joints[j].parent
+        out.append(j)
+    return out[::-1]
+
+
+def _subtree(skeleton: Skeleton, top: int) -> list[int]:
+    """Joint ``top`` and the joints below it, in skeleton order."""
+    inside = {top}
+    for j, joint in enumerate(skeleton.joints[top + 1:], start=top + 1):
+        if joint.parent in inside:
+            inside.add(j)
+    return sorted(inside)
+
+
 def rest_alignment(target: Skeleton, source: Skeleton) -> np.ndarray:
     """``R`` (J_target, 3, 3): per target joint, the rotation taking its rest bone directions onto the
-    source's (module docstring). Both are BVH rigs; every target joint must be in the source."""
+    source's (module docstring). Both are BVH rigs; every target joint must be in the source but those above
+    the target's trajectory joint (``crbm.mocap.kinematics.trajectory_joint``, e.g. a root bone above the
+    Hips), which get the identity: their bone leads to an OFFSET that position channels replace."""
     s_index = {n: i for i, n in enumerate(source.names)}
     t_pos, t_ends = rest_positions(target)
     s_pos, s_ends = rest_positions(source)
     out = np.empty((len(target.joints), 3, 3))
+    above = set(_above(target, trajectory_joint(target)))
     for j, joint in enumerate(target.joints):
+        if j in above:
+            out[j] = np.eye(3)
+            continue
         mine = _bones(target, t_pos, t_ends, j)
         theirs = {}
         for name in mine:
@@ -162,39 +192,62 @@ def rest_alignment(target: Skeleton, source: Skeleton) -> np.ndarray:
     return out
 
 
-def _missing(target: Skeleton, source: Skeleton, what: str, needs: str = "the target skeleton needs") -> None:
-    """CRBMError naming the ``source`` (``what``, e.g. "clip 'walk'") and the joints of ``target`` it lacks."""
+def _missing(target: Skeleton, source: Skeleton, what: str, needs: str = "the target skeleton needs",
+             only: Sequence[int] | None = None) -> None:
+    """CRBMError naming the ``source`` (``what``, e.g. "clip 'walk'") and the joints of ``target`` (those of
+    indices ``only`` if given) it lacks."""
     have = set(source.names)
-    missing = [j.name for j in target.joints if j.name not in have]
+    joints = target.joints if only is None else [target.joints[j] for j in only]
+    missing = [j.name for j in joints if j.name not in have]
     if missing:
         raise CRBMError(f"{what} lacks joints {missing} that {needs}; expected a skeleton with the same joint names")
 
 
 def retarget(motion: Motion, skeleton: Skeleton) -> Motion:
-    """The clip on ``skeleton`` (BVH or ASF; joints matched by name): same limb directions, root trajectory
-    scaled by the leg-length ratio (module docstring). Returns frames in ``skeleton``'s channel layout."""
-    _missing(skeleton, motion.skeleton, f"clip {motion.name!r}")
-    idx = [motion.skeleton.names.index(j.name) for j in skeleton.joints]
+    """The clip on ``skeleton`` (BVH or ASF; joints matched by name): same limb directions, the trajectory
+    joint's path (``crbm.mocap.kinematics.trajectory_joint``: the root, or the Hips below a root bone)
+    scaled by the leg-length ratio (module docstring). Joints of ``skeleton`` above its trajectory joint move
+    as the clip's joints of those names (scaled alike), or, when the clip lacks them (a clip from the model's
+    rig, which has only the body), stay at rest, the trajectory joint then taking the whole path. Returns
+    frames in ``skeleton``'s channel layout."""
+    top = trajectory_joint(skeleton)
+    above = _above(skeleton, top)
+    names = set(motion.skeleton.names)
+    moved = list(range(len(skeleton.joints)))  # joints whose pose comes from the clip
+    if not all(skeleton.joints[a].name in names for a in above):
+        moved = [j for j in moved if j not in set(above)]
+    _missing(skeleton, motion.skeleton, f"clip {motion.name!r}", only=moved)
+    idx = [motion.skeleton.names.index(skeleton.joints[j].name) for j in moved]
+    t = motion.n_frames
+    world = np.broadcast_to(np.eye(3), (t, len(skeleton.joints), 3, 3)).copy()
+    place = np.zeros((t, len(skeleton.joints), 3))  # world positions (used along the path to ``top``)
     # an ASF bone's world rotation is that of asf_to_bvh's joint of the same name
-    world, source = world_rotations(motion)[:, idx], bvh_rig(motion.skeleton)
-    root = joint_positions(motion)[:, idx[0]]
+    world[:, moved], source = world_rotations(motion)[:, idx], bvh_rig(motion.skeleton)
+    place[:, moved] = joint_positions(motion)[:, idx]
     u = y_up_turn(skeleton).T @ y_up_turn(motion.skeleton)  # the source's world -> the target's
     if not np.array_equal(u, np.eye(3)):  # one rig Y-up, the other Z-up: the source seen in the target's world
-        world, source, root = u @ world @ u.T, _turned(source, u), root @ u.T
+        world, source, place = u @ world @ u.T, _turned(source, u), place @ u.T
     world = world @ rest_alignment(bvh_rig(skeleton), source)
-    root = leg_length(skeleton) / leg_length(motion.skeleton) * root
+    place = leg_length(skeleton) / leg_length(motion.skeleton) * place
+    if len(moved) < len(skeleton.joints):  # joints above ``top`` that the clip lacks: at rest
+        place[:, above] = rest_positions(skeleton)[0][above]
     parents = [j.parent for j in skeleton.joints]
     local = world.copy()
     for j, p in enumerate(parents):
         if p >= 0:
             local[:, j] = np.swapaxes(world[:, p], -1, -2) @ world[:, j]
-    frames = _channels(skeleton, local, root)
+    moves = {}  # translation in the parent's frame of each joint from the root to ``top``
+    for j in [*above, top]:
+        p = parents[j]
+        moves[j] = place[:, j] if p < 0 else np.einsum("tba,tb->ta", world[:, p], place[:, j] - place[:, p])
+    frames = _channels(skeleton, local, moves)
     return Motion(skeleton, frames, motion.fps, name=motion.name)
 
 
-def _channels(skeleton: Skeleton, local: np.ndarray, root: np.ndarray) -> np.ndarray:
+def _channels(skeleton: Skeleton, local: np.ndarray, moves: dict[int, np.ndarray]) -> np.ndarray:
     """Channel values of ``skeleton`` for BVH-rig local rotations ``local`` (T, J, 3, 3) (rest frames =
-    world) and root positions ``root`` (T, 3)."""
+    world) and translations ``moves`` {joint: (T, 3)} in the parent's frame (the root's: its position) of the
+    joints from the root to the trajectory joint; other joints' position channels hold their OFFSET."""
     t = local.shape[0]
     frames = np.zeros((t, len(skeleton.channel_names)))
     degrees = skeleton.kind == "bvh" or _degrees(skeleton)
@@ -211,7 +264,7 @@ def _channels(skeleton: Skeleton, local: np.ndarray, root: np.ndarray) -> np.nda
             if kind == "position":
                 k = "XYZ".index(axis)
                 rest = np.asarray(joint.offset)[k]
-                frames[:, col] = (root[:, k] - (rest if skeleton.kind == "asf" else 0.0)) if j == 0 else rest
+                frames[:, col] = (moves[j][:, k] - (rest if skeleton.kind == "asf" else 0.0)) if j in moves else rest
             col += 1
     return frames
 
@@ -226,9 +279,12 @@ def _euler_subset(r: np.ndarray, axes: str, degrees: bool) -> np.ndarray:
 
 
 def canonical_rig(skeletons: Sequence[Skeleton], *, name: str = "canonical") -> Skeleton:
-    """One BVH rig for subjects of one topology: the first skeleton's joints (names, parents), each bone's
-    mean rest direction over ``skeletons``, bone lengths scaled to the mean leg length and averaged, in
-    centimetres; root channels ``X/Y/Zposition Z/Y/Xrotation``, every other joint ``Z/Y/Xrotation``."""
+    """One BVH rig for subjects of one topology: the first skeleton's body (the subtree of its trajectory
+    joint, ``crbm.mocap.kinematics.trajectory_joint``: all its joints but for a root bone above the Hips;
+    names, parents), each bone's mean rest direction over ``skeletons``, bone lengths scaled to the mean leg
+    length and averaged, in centimetres; root (the trajectory joint) channels ``X/Y/Zposition
+    Z/Y/Xrotation``, every other joint ``Z/Y/Xrotation``. :func:`retarget` puts a clip back on a rig with
+    a root bone above the body with that bone at rest."""
     if not skeletons:
         raise CRBMError("canonical_rig needs at least one skeleton")
     rigs = [bvh_rig(s) for s in skeletons]
@@ -238,29 +294,34 @@ def canonical_rig(skeletons: Sequence[Skeleton], *, name: str = "canonical") -> 
     def label(sk: Skeleton) -> str:  # the ASF :name, else the root joint's name
         return repr(sk.meta["name"]) if sk.meta.get("name") else f"root {sk.joints[0].name!r}"
 
+    top = trajectory_joint(first)
+    body = _subtree(first, top)
+    row = {j: n for n, j in enumerate(body)}
     for k, (rig, sk) in enumerate(zip(rigs, skeletons)):
         _missing(first, rig, f"skeleton {k + 1} of {len(skeletons)} ({label(sk)})",
-                 f"skeleton 1 ({label(skeletons[0])}) has")
+                 f"skeleton 1 ({label(skeletons[0])}) has", only=body)
     legs = np.array([leg_length(r) for r in rigs])
     leg = float(np.mean([leg_length(s) * centimetres(length_unit(s)) for s in skeletons]))
-    offsets = np.zeros((len(rigs), len(first.joints), 3))
+    offsets = np.zeros((len(rigs), len(body), 3))
     ends = np.zeros_like(offsets)
     for k, rig in enumerate(rigs):
         pos, e = rest_positions(rig)
         index = {n: i for i, n in enumerate(rig.names)}
-        for j, joint in enumerate(first.joints):
-            if joint.parent >= 0:
-                offsets[k, j] = (pos[index[joint.name]] - pos[index[first.joints[joint.parent].name]]) * leg / legs[k]
+        for n, j in enumerate(body):
+            joint = first.joints[j]
+            if j != top:
+                offsets[k, n] = (pos[index[joint.name]] - pos[index[first.joints[joint.parent].name]]) * leg / legs[k]
             if index[joint.name] in e:
-                ends[k, j] = (e[index[joint.name]] - pos[index[joint.name]]) * leg / legs[k]
+                ends[k, n] = (e[index[joint.name]] - pos[index[joint.name]]) * leg / legs[k]
     joints = []
-    for j, joint in enumerate(first.joints):
-        end = None if joint.end_site is None else tuple(float(v) for v in _mean_vector(ends[:, j]))
+    for n, j in enumerate(body):
+        joint = first.joints[j]
+        end = None if joint.end_site is None else tuple(float(v) for v in _mean_vector(ends[:, n]))
         joints.append(Joint(
             name=joint.name,
-            parent=joint.parent,
-            offset=(0.0, 0.0, 0.0) if j == 0 else tuple(float(v) for v in _mean_vector(offsets[:, j])),
-            channels=(_POSITION + _ROTATION) if j == 0 else _ROTATION,
+            parent=-1 if j == top else row[joint.parent],
+            offset=(0.0, 0.0, 0.0) if j == top else tuple(float(v) for v in _mean_vector(offsets[:, n])),
+            channels=(_POSITION + _ROTATION) if j == top else _ROTATION,
             end_site=end,
         ))
     return Skeleton(joints=tuple(joints), kind="bvh", units={"length": "cm"}, meta={"name": name})
