@@ -35,10 +35,12 @@ proportion to its precision and to how well the curve's past and future already 
   ``REACQUIRE`` rejections in a row it was a real jump: the filter restarts at the first of them and takes
   them in again, and the backward pass does not smooth across the restart (a jump is followed from where it
   happened, not bridged).
-* gimbal lock: a BVH joint whose Euler angles come within 30 degrees of gimbal lock in the take (the middle
-  angle near +-90 degrees, where the outer two swing fast and together for a small turn of the joint) is
-  smoothed in the rotation order, of the six, whose lock is farthest from the take's rotations, and written
-  back in the file's order (:func:`_away_from_lock`); every other joint is smoothed in its file's order.
+* gimbal lock: a joint of three rotation channels (BVH, or an ASF bone or root) whose Euler angles come
+  within 30 degrees of gimbal lock in the take (the middle angle near +-90 degrees, where the outer two swing
+  fast and together for a small turn of the joint) is smoothed in the rotation order, of the six, whose lock
+  is farthest from the take's rotations, and written back in the file's order (:func:`_away_from_lock`);
+  every other joint is smoothed in its file's order. A joint that comes near lock in every order (an arm
+  circling) is smoothed as a rotation, by its quaternions (:func:`_smooth_locked`, offline only).
 
 **Gap filling** (:func:`fill_motion`): the missing entries are first inferred in the model's representation
 by maximising the model's predictive density of every frame that depends on them, with the frames after the
@@ -74,7 +76,9 @@ from crbm.mocap.kinematics import (
     channel_kind,
     euler_to_matrix,
     matrix_to_euler,
+    matrix_to_quaternion,
     nearest_euler,
+    quaternion_to_matrix,
     rotation_channels,
 )
 from crbm.mocap.motion import Motion, Skeleton, check_fps
@@ -327,8 +331,7 @@ def _forward(
             extra_var = None if pseudo is None else np.broadcast_to(
                 pseudo_var[span, cols] if pseudo_var.ndim == 2 else pseudo_var[cols], (t + 1 - s0, 1))
             one = state.part(j)
-            rows = _refilter(one, x[span, cols], r[cols], q[cols], spread[cols], outlier[cols], pseudo=extra,
-                             pseudo_var=extra_var)
+            rows = _refilter(one, x[span, cols], r[cols], q[cols], spread[cols], pseudo=extra, pseudo_var=extra_var)
             if keep:
                 for u, (pm, pc, mean, cov, restarted) in enumerate(rows, s0):
                     if pm is not None:
@@ -338,11 +341,12 @@ def _forward(
     return out
 
 
-def _refilter(one: _State, ys: np.ndarray, r: np.ndarray, q: np.ndarray, spread: np.ndarray, outlier: np.ndarray,
-              *, pseudo: np.ndarray | None = None, pseudo_var: np.ndarray | None = None,
-              gate: np.ndarray | None = None) -> list[tuple]:
+def _refilter(one: _State, ys: np.ndarray, r: np.ndarray, q: np.ndarray, spread: np.ndarray, *,
+              pseudo: np.ndarray | None = None, pseudo_var: np.ndarray | None = None) -> list[tuple]:
     """A jump found ``REACQUIRE`` frames late: the one-series state ``one`` restarts at ``ys[0]`` (the first
-    rejected value) and takes in ``ys[1:]`` (K, 1) again, with the pseudo-observations (K, 1) where given.
+    rejected value) and takes in ``ys[1:]`` (K, 1) again, with the pseudo-observations (K, 1) where given,
+    this time without the gate (the run of values is what showed the jump: none of it is an outlier of the
+    new course, and a motion that turned faster than q allows is followed rather than rejected again).
     Returns per frame (predicted mean, predicted covariance, mean, covariance, restarted), the first frame's
     prediction None (it stays as it was)."""
     one.p[:], one.v[:], one.a[:], one.b[:], one.c[:] = ys[0], 0.0, r, 0.0, r + spread
@@ -353,7 +357,9 @@ def _refilter(one: _State, ys: np.ndarray, r: np.ndarray, q: np.ndarray, spread:
         predicted = one.stack()
         if pseudo is not None:
             one.assimilate(pseudo[k], pseudo_var[k])
-        one.observe(ys[k], r, spread, outlier, gate)
+        has = ~np.isnan(ys[k])
+        one._update(has, np.where(has, ys[k], 0.0) - one.p, one.a + r, r)
+        one.restarted, one.seen = np.zeros(1, dtype=bool), one.seen + has
         rows.append((*predicted, *one.stack(), one.restarted))
     return rows
 
@@ -623,6 +629,7 @@ def denoise_motion(
     turns)."""
     work = _away_from_lock(motion)
     clean = _denoise(work, model=model, noise_std=noise_std, position_noise_std=position_noise_std, style=style)
+    clean = _smooth_locked(work, clean, noise_std)
     frames = _reorder(clean.frames, clean.skeleton, motion.skeleton, reference=motion.frames)
     return motion.replace(frames=frames, name=f"{motion.name}_denoised")
 
@@ -661,21 +668,50 @@ def _denoise(motion: Motion, *, model, noise_std: float | None, position_noise_s
     return motion.replace(frames=np.where(noiseless, x, y) - offsets)
 
 
+def _smooth_locked(work: Motion, clean: Motion, noise_std: float | None) -> Motion:
+    """``clean`` (the smoothed ``work``) with each joint of three rotation channels that comes within 30 degrees
+    of gimbal lock even in the order :func:`_away_from_lock` chose (a joint turning through every order's
+    lock over the take: an arm circling) smoothed as a rotation instead: its unit quaternions, signs made
+    continuous, each component through the smoother with its own noise level (from ``noise_std`` degrees, a
+    quaternion component moving by half the angle in radians, or estimated), then normalised and written as
+    the Euler angles nearest the recorded ones. The model's predictions do not enter these joints; a component
+    without measurable noise comes back as recorded."""
+    sk = work.skeleton
+    degrees, _ = _angle_unit(sk)
+    frames = clean.frames.copy()
+    for _, cols, axes in rotation_channels(sk):
+        if len(axes) < 3:
+            continue
+        rotations = euler_to_matrix(work.frames[:, cols], axes, degrees=degrees)
+        if np.abs(np.cos(np.deg2rad(matrix_to_euler(rotations, axes)[:, 1]))).min() >= GIMBAL:
+            continue
+        quat = matrix_to_quaternion(rotations)
+        turned = np.cumsum(np.r_[0, np.einsum("ti,ti->t", quat[1:], quat[:-1]) < 0]) % 2 == 1
+        quat = np.where(turned[:, None], -quat, quat)
+        std = estimate_noise(quat) if noise_std is None else np.full(4, math.radians(noise_std) / 2)
+        r = np.maximum(std, _NOISE_FLOOR) ** 2
+        smoothed, _ = smooth_series(quat, r)
+        smoothed = np.where(r <= _NOISE_FLOOR**2, quat, smoothed)
+        angles = matrix_to_euler(quaternion_to_matrix(smoothed), axes, degrees=degrees)
+        frames[:, cols] = nearest_euler(angles, work.frames[:, cols], degrees=degrees)
+    return clean.replace(frames=frames)
+
+
 def _away_from_lock(motion: Motion, observed: np.ndarray | None = None) -> Motion:
-    """``motion`` with each BVH joint whose three rotation channels come within 30 degrees of gimbal lock in
-    some frame (``|cos(middle angle)| < GIMBAL``) re-expressed in the rotation order of ``_ORDERS`` whose
-    smallest ``|cos(middle angle)|`` over the take is largest, when that is larger than the file order's
-    (frames counted where ``observed`` (T, C), if given, holds for the joint's three channels):
-    same rotations, the joint's rotation channels renamed to the new order in the columns they had, angles
-    unwrapped across frames. Other joints and channels are kept bit for bit; the clip itself when none moves."""
+    """``motion`` with each joint of three rotation channels (a BVH joint, an ASF bone or root with three
+    rotation dofs) whose Euler angles come within 30 degrees of gimbal lock in some frame (``|cos(middle
+    angle)| < GIMBAL``) re-expressed in the rotation order of ``_ORDERS`` whose smallest ``|cos(middle angle)|``
+    over the take is largest, when that is larger than the file order's (frames counted where ``observed``
+    (T, C), if given, holds for the joint's three channels): same rotations (an ASF bone's ``M``), the joint's
+    rotation channels renamed to the new order in the columns they had, angles unwrapped across frames. Other
+    joints and channels are kept bit for bit; the clip itself when none moves."""
     sk = motion.skeleton
-    if sk.kind != "bvh":
-        return motion
+    degrees, period = _angle_unit(sk)
     frames, joints = motion.frames.copy(), list(sk.joints)
     for j, cols, axes in rotation_channels(sk):
         if len(axes) < 3:
             continue
-        r = euler_to_matrix(frames[:, cols], axes)
+        r = euler_to_matrix(frames[:, cols], axes, degrees=degrees)
         seen = np.ones(len(r), dtype=bool) if observed is None else observed[:, cols].all(1)
         if not seen.any():
             continue
@@ -683,13 +719,29 @@ def _away_from_lock(motion: Motion, observed: np.ndarray | None = None) -> Motio
         best = max(_ORDERS, key=margin.__getitem__)
         if margin[axes] >= GIMBAL or margin[best] <= margin[axes]:
             continue
-        frames[:, cols] = np.unwrap(matrix_to_euler(r, best), period=360.0, axis=0)
-        names = iter(f"{a}rotation" for a in best)
-        channels = tuple(next(names) if channel_kind(c)[0] == "rotation" else c for c in joints[j].channels)
-        joints[j] = replace(joints[j], channels=channels)
+        frames[:, cols] = np.unwrap(matrix_to_euler(r, best, degrees=degrees), period=period, axis=0)
+        joints[j] = replace(joints[j], channels=_in_order(joints[j].channels, best, sk.kind))
     if joints == list(sk.joints):
         return motion
     return motion.replace(skeleton=replace(sk, joints=tuple(joints)), frames=frames)
+
+
+def _angle_unit(skeleton: Skeleton) -> tuple[bool, float]:
+    """(whether the skeleton's angles are degrees, their period)."""
+    degrees = skeleton.kind == "bvh" or _degrees(skeleton)
+    return degrees, 360.0 if degrees else 2 * math.pi
+
+
+def _in_order(channels: tuple[str, ...], order: str, kind: str) -> tuple[str, ...]:
+    """A joint's ``channels`` with its three rotation channels renamed so that ``rotation_channels`` reads the
+    rotation order ``order`` from the same columns: BVH composes in file order (``Zrotation``...), ASF in
+    reverse dof order (``rz``..., in the case the file used)."""
+    if kind == "bvh":
+        names = iter(f"{a}rotation" for a in order)
+    else:
+        upper = any(c.isupper() for c in channels)
+        names = iter(f"R{a}" if upper else f"r{a.lower()}" for a in order[::-1])
+    return tuple(next(names) if channel_kind(c)[0] == "rotation" else c for c in channels)
 
 
 def _reorder(frames: np.ndarray, source: Skeleton, target: Skeleton, *, reference: np.ndarray | None = None
@@ -700,13 +752,15 @@ def _reorder(frames: np.ndarray, source: Skeleton, target: Skeleton, *, referenc
     any of its three angles NaN comes out NaN in all three."""
     if source == target:
         return frames
+    degrees, _ = _angle_unit(source)
     out = np.array(frames, dtype=np.float64)
     for (_, cols, axes), (_, _, new) in zip(rotation_channels(source), rotation_channels(target)):
         if axes != new:
-            angles = matrix_to_euler(euler_to_matrix(out[:, cols], axes), new)
+            angles = matrix_to_euler(euler_to_matrix(out[:, cols], axes, degrees=degrees), new, degrees=degrees)
             if reference is not None:
                 near = np.where(np.isnan(reference[:, cols]), angles, reference[:, cols])
-                angles = np.where(np.isnan(angles), np.nan, nearest_euler(np.nan_to_num(angles), near))
+                angles = np.where(np.isnan(angles), np.nan,
+                                  nearest_euler(np.nan_to_num(angles), near, degrees=degrees))
             out[:, cols] = angles
     return out
 
@@ -928,7 +982,7 @@ def fill_motion(motion: Motion, gaps: Sequence[Gap], *, model=None, style: str |
     position error on the windows (:func:`_window_errors`, :func:`_shares`): the best leads, and one clearly
     better than the rest takes nearly all (the smoother at the model's nominal weight where the clip has no
     room for a window). Every candidate meets the recorded frames at the gap's edges, so the blend does too.
-    A BVH joint near gimbal lock is filled in another rotation order, as :func:`denoise_motion` smooths it."""
+    A joint near gimbal lock is filled in another rotation order, as :func:`denoise_motion` smooths it."""
     mask = _gap_mask(motion, gaps, model)
     work = _away_from_lock(motion, ~mask)
     filled = _fill(work, gaps, mask, model=model, style=style)
@@ -988,7 +1042,7 @@ class OnlineFilter:
     rejected as an outlier against a noise level not yet known). The smoothing is chosen per channel by running all
     ``Q_RATIOS`` side by side and following, for each channel, the one whose predictive density of the last
     ``window`` frames (exponentially weighted) is highest. Angles are unwrapped as they come and returned on the
-    input's branch; a BVH joint within 30 degrees of gimbal lock in the first frame is filtered in the rotation
+    input's branch; a joint within 30 degrees of gimbal lock in the first frame is filtered in the rotation
     order farthest from it (as :func:`denoise_motion` does over a take; a joint with one of its three angles missing
     is then missing in all three). The motion model is not in this loop: mapping a frame into a model's
     representation and back costs milliseconds, so the model cleans offline (:func:`denoise_motion`,
@@ -1110,8 +1164,7 @@ class OnlineFilter:
         for j, i0 in zip(jumped, began):
             cols = [j]
             one = self._state.part(j)
-            rows = _refilter(one, np.array([f[8][cols] for f in tail[i0:]]), r[cols], q[cols], self._spread[cols],
-                             self._outlier[cols], gate=known[cols])
+            rows = _refilter(one, np.array([f[8][cols] for f in tail[i0:]]), r[cols], q[cols], self._spread[cols])
             for f, (pm, pc, m, cv, restarted) in zip(tail[i0:], rows):
                 if pm is not None:
                     f[2][j], f[3][j] = pm[0], pc[0]
