@@ -278,7 +278,7 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
                    "(default: the whole clip)")
     p.add_argument("--asf", type=Path, default=None, help="ASF skeleton of an .amc --seed-clip")
     _add_input_options(p)
-    _add_out_fps(p, "the model's; the --seed-clip's for .amc, which stores no rate and is read as 120 fps")
+    _add_out_fps(p, "the model's; for .amc, which stores no rate and is read as 120 fps, 120 or the --seed-clip's")
     _add_units(p)
 
 
@@ -304,13 +304,18 @@ def _run_generate(args: argparse.Namespace) -> int:
     handover = {} if args.handover is None else {"handover": args.handover}
     clips = model.generate(schedule, n_chains=args.chains, k=args.k, final_samples=args.final_samples,
                            blend=args.blend, seed=seed, generator=torch.Generator().manual_seed(args.seed), **handover)
+    if seed is None and model.home is not None:  # back on the rig the model was trained from, in its unit
+        from crbm.mocap.retarget import retarget
+
+        clips = [retarget(c, model.home) for c in clips]
     if args.lock_feet:
         from crbm.mocap.realism import lock_feet
 
         clips = [lock_feet(c) for c in clips]
     out_fps = args.out_fps
-    if out_fps is None and seed is not None and args.out.suffix.lower() == ".amc":
-        out_fps = seed.fps  # AMC stores no rate: the continuation reads back at the seed clip's, as the clip does
+    if out_fps is None and args.out.suffix.lower() == ".amc":
+        # AMC stores no rate and is read as 120 fps: a continuation at the seed clip's, as the clip reads; else 120
+        out_fps = seed.fps if seed is not None else 120.0
     if out_fps is not None:
         clips = [resample(c, out_fps) for c in clips]
     for path in _write_clips(clips, args.out, args.units):

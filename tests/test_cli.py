@@ -155,6 +155,22 @@ def test_generate_writes_exactly_the_frames_asked_for(tmp_path):
     assert [read_motion(tmp_path / f"g_{i}.bvh").n_frames for i in range(2)] == [60, 60]
 
 
+def test_generate_writes_on_the_rig_the_model_was_trained_from(walk_bvh, tmp_path):
+    """Without --seed-clip the output goes back onto the first training file's rig (its joints, channel
+    orders, offsets and unit), as a file the user's tool reads like their own; it was written on the model's
+    internal rig (its own offsets, Z/Y/X channels, centimetres). The home rig is kept in the saved model."""
+    model = _train([walk_bvh], tmp_path / "m.safetensors")
+    own = read_motion(walk_bvh).skeleton
+    assert model.home == own
+    out = tmp_path / "g.bvh"
+    assert main(["generate", str(tmp_path / "m.safetensors"), "--frames", "20", "--k", "2", "--out", str(out)]) == 0
+    generated = read_motion(out)
+    assert generated.n_frames == 20 and generated.skeleton.names == own.names
+    assert generated.channel_names == read_motion(walk_bvh).channel_names
+    np.testing.assert_allclose([j.offset for j in generated.skeleton.joints], [j.offset for j in own.joints],
+                               atol=1e-5)
+
+
 def test_generate_continues_a_seed_clip(walk_bvh, tmp_path):
     """--seed-clip: the chains start from frames 0-39 of the clip (10 frames at the model's 30 fps, the last
     one the clip's frame 36) and the output continues the clip on its own skeleton, from where it was."""

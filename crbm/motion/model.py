@@ -62,6 +62,7 @@ class MotionModel:
     seeds: dict[str, Tensor] = field(default_factory=dict)  # style (or "") -> (n_seed, D) normalised frames
     ar: LinearAR | None = None
     history: list[dict] = field(default_factory=list)  # training: one dict of figures per epoch (crbm.engine.curves)
+    home: Skeleton | None = None  # the first training clip's rig: where new clips go back to (``crbm generate``)
 
     @property
     def order(self) -> int:
@@ -361,6 +362,7 @@ class MotionModel:
                 if self.ar is None
                 else {"order": self.ar.order, "weight": self.ar.weight.tolist(), "bias": self.ar.bias.tolist()},
                 "history": self.history,
+                "home": None if self.home is None else self.home.to_dict(),
             }
         }
         return save_checkpoint(path, self.model, extra=extra)
@@ -386,6 +388,7 @@ class MotionModel:
                 else LinearAR(torch.tensor(ar["weight"], dtype=dtype), torch.tensor(ar["bias"], dtype=dtype),
                               int(ar["order"])),
                 history=check_history(meta.get("history", [])),  # none in models saved before it was kept
+                home=None if meta.get("home") is None else Skeleton.from_dict(meta["home"]),
             )
             _check_stored(built)
         except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError, RuntimeError) as err:
@@ -570,4 +573,5 @@ def train_motion_model(
     seeds = {}
     for c, s in zip(clips, styles if style_names else [""] * len(clips)):
         seeds.setdefault(s, c[:n_seed].clone())
-    return MotionModel(model, pipeline, rig, fps, style_names, seeds, LinearAR.fit(clips, order), history)
+    return MotionModel(model, pipeline, rig, fps, style_names, seeds, LinearAR.fit(clips, order), history,
+                       home=motions[0].skeleton)
