@@ -144,8 +144,12 @@ class _Settler:
             gram = self._gram_route(cond, batch) if missing is None else None
             if gram is not None:  # pre <- a_t + h (W^T W), written in place (no allocation per step)
                 a = cond.hidden_pre(cond.visible_bias)
-                for s in range(k - 1):
-                    torch.addmm(a, draw(s, h), gram, out=pre)
+                if step is not None:  # a few chains: each step is two calls, h = 1{t_s < pre} and the product
+                    for t in rounds[: k - 1]:
+                        torch.addmm(a, torch.lt(t, pre, out=h), gram, out=pre)
+                else:
+                    for s in range(k - 1):
+                        torch.addmm(a, draw(s, h), gram, out=pre)
             else:
                 vis = torch.empty_like(v)
                 for s in range(k - 1):
