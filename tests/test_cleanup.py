@@ -431,6 +431,31 @@ def test_online_filter_follows_a_real_jump_from_where_it_happened(walk):
     assert np.abs(out[140:, c] - clean[140:, c]).max() < 5.0
 
 
+def test_online_filter_puts_each_limb_bone_s_own_axis_in_the_middle():
+    """The stream's rotation orders are chosen before its motion is known: a BVH limb joint is filtered in an
+    order whose middle angle (the one that locks at +-90 degrees) turns about its bone, which twists little,
+    not about a bending axis: a ZXY knee (bone along -Y) bends about X, its file order's middle axis, and
+    comes near lock in a deep bend (a MocapBank take's knee: up to 127 degrees off at lag 1). The hips (three
+    children) keep the file order; the rotations themselves do not change."""
+    from crbm.motion.cleanup import _online_orders, _reorder
+
+    rot = ("Zrotation", "Xrotation", "Yrotation")
+    rig = crbm.Skeleton((crbm.Joint("Hips", -1, (0.0, 0.0, 0.0), ("Xposition", "Yposition", "Zposition", *rot)),
+                         crbm.Joint("LeftLeg", 0, (9.0, -45.0, 0.0), rot, end_site=(0.0, -42.0, 3.0)),
+                         crbm.Joint("RightLeg", 0, (-9.0, -45.0, 0.0), rot, end_site=(0.0, -42.0, 3.0)),
+                         crbm.Joint("Arm", 0, (0.0, 50.0, 0.0), rot),
+                         crbm.Joint("Hand", 3, (30.0, 0.0, 0.0), rot, end_site=(8.0, 0.0, 0.0))))
+    first = np.zeros((1, len(rig.channel_names)))
+    first[0, 6:9] = [5.0, 40.0, -3.0]
+    work = _online_orders(crbm.Motion(rig, first, 30.0))
+    orders = {j.name: "".join(c[0] for c in j.channels if c.endswith("rotation")) for j in work.joints}
+    assert orders["Hips"] == "ZXY" and orders["LeftLeg"][1] == "Y" and orders["RightLeg"][1] == "Y"
+    assert orders["Arm"][1] == "X" and orders["Hand"][1] == "X"
+    frames = np.random.default_rng(0).uniform(-60, 60, (20, len(rig.channel_names)))
+    back = _reorder(_reorder(frames, rig, work), work, rig, reference=frames)
+    np.testing.assert_allclose(back, frames, atol=1e-9)
+
+
 def test_online_filter_passes_frames_through_until_it_knows_the_noise(walk):
     """At 30 fps a walk's joints move degrees a frame: before the noise level is estimated (11 frames) the
     recorded frames come out as they are, not as outliers against a noise level of 0 (which threw away real

@@ -726,6 +726,39 @@ def _away_from_lock(motion: Motion, observed: np.ndarray | None = None) -> Motio
     return motion.replace(skeleton=replace(sk, joints=tuple(joints)), frames=frames)
 
 
+def _online_orders(first: Motion) -> Skeleton:
+    """The rotation orders a stream is filtered in, chosen before its motion is known from its first frame
+    ``first`` (one frame) and its rig: a joint near gimbal lock in that frame as :func:`_away_from_lock`
+    chooses; and a BVH limb joint (one child, or an End Site) in the order, of the two with the bone's own
+    axis in the middle, farther from lock in that frame, where the file's order has a bending axis there.
+    The middle angle of an order is the one whose +-90 degrees lock it; a bone's turn about its own axis
+    (twist) stays far smaller than its bend, which reaches 90 degrees at a knee or an elbow (a ZXY knee bending
+    about X locks in its file order, not in XYZ or ZYX)."""
+    near = _away_from_lock(first)
+    sk = near.skeleton
+    if sk.kind != "bvh":
+        return sk
+    children = [[c for c, j in enumerate(sk.joints) if j.parent == i] for i in range(len(sk.joints))]
+    joints = list(sk.joints)
+    for j, cols, axes in rotation_channels(sk):
+        if len(axes) < 3 or joints[j] != first.skeleton.joints[j]:
+            continue  # not three angles, or already re-expressed away from lock
+        if len(children[j]) == 1 and joints[j].end_site is None:
+            bone = np.asarray(sk.joints[children[j][0]].offset, dtype=np.float64)
+        elif not children[j] and joints[j].end_site is not None:
+            bone = np.asarray(joints[j].end_site, dtype=np.float64)
+        else:
+            continue
+        twist = "XYZ"[int(np.argmax(np.abs(bone)))]
+        if not np.any(bone) or axes[1] == twist:
+            continue
+        r = euler_to_matrix(first.frames[:, cols], axes)
+        orders = [o for o in _ORDERS if o[1] == twist]
+        best = max(orders, key=lambda o: float(np.abs(np.cos(np.deg2rad(matrix_to_euler(r, o)[:, 1]))).min()))
+        joints[j] = replace(joints[j], channels=_in_order(joints[j].channels, best, sk.kind))
+    return replace(sk, joints=tuple(joints))
+
+
 def _angle_unit(skeleton: Skeleton) -> tuple[bool, float]:
     """(whether the skeleton's angles are degrees, their period)."""
     degrees = skeleton.kind == "bvh" or _degrees(skeleton)
@@ -1042,11 +1075,12 @@ class OnlineFilter:
     rejected as an outlier against a noise level not yet known). The smoothing is chosen per channel by running all
     ``Q_RATIOS`` side by side and following, for each channel, the one whose predictive density of the last
     ``window`` frames (exponentially weighted) is highest. Angles are unwrapped as they come and returned on the
-    input's branch; a joint within 30 degrees of gimbal lock in the first frame is filtered in the rotation
-    order farthest from it (as :func:`denoise_motion` does over a take; a joint with one of its three angles missing
-    is then missing in all three). The motion model is not in this loop: mapping a frame into a model's
-    representation and back costs milliseconds, so the model cleans offline (:func:`denoise_motion`,
-    :func:`fill_motion`).
+    input's branch. Each joint's rotation order is chosen from the rig and the first frame (:func:`_online_orders`):
+    a limb joint's with the bone's own axis in the middle, a joint within 30 degrees of gimbal lock in the first
+    frame the one farthest from it (a joint with one of its three angles missing is then missing in all three);
+    each cleaned frame comes back in the file's orders. The motion model is not in this loop: mapping a frame
+    into a model's representation and back costs milliseconds, so the model cleans offline
+    (:func:`denoise_motion`, :func:`fill_motion`).
     """
 
     def __init__(
@@ -1084,7 +1118,7 @@ class OnlineFilter:
         # (mean, cov, pmean, pcov, offsets, passed, recorded) of the last frames; passed: the recorded values that
         # come out as they are (channels without a noise level yet), NaN elsewhere; recorded: the frame as it came
         self._tail: deque = deque(maxlen=lag + 1)
-        self._work: Skeleton | None = None  # the rotation orders filtered in (_away_from_lock of the first frame)
+        self._work: Skeleton | None = None  # the rotation orders filtered in (_online_orders of the first frame)
         self.frames_in = 0
 
     @property
@@ -1110,9 +1144,8 @@ class OnlineFilter:
         """Take the next frame (C,); return the cleaned frame ``lag`` frames back, or None while fewer than
         ``lag + 1`` frames have come."""
         recorded = self._check(frame)
-        if self._work is None:  # joints near gimbal lock in the first frame are filtered in another order
-            probe = Motion(self.skeleton, np.nan_to_num(recorded)[None], self.fps)
-            self._work = _away_from_lock(probe).skeleton
+        if self._work is None:  # the rotation orders to filter in, from the rig and the first frame
+            self._work = _online_orders(Motion(self.skeleton, np.nan_to_num(recorded)[None], self.fps))
         y = _reorder(recorded[None], self.skeleton, self._work)[0]
         has = ~np.isnan(y)
         # unwrap each angle next to the channel's previous recorded value
