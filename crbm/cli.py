@@ -38,13 +38,14 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=None, help="frame rate of the input, overriding the file's "
                    "(default: the BVH Frame Time or the Parquet metadata; 120 for .amc)")
-    p.add_argument("--input-units", default=None, metavar="mm|cm|m|in",
+    p.add_argument("--input-units", default=None, metavar="mm|cm|m|in|cmu",
                    help="length unit of .bvh input (default: from the skeleton's size: metres for a body "
-                   "0.3-5 units tall, as Blender writes, millimetres from 800 units, else cm)")
+                   "0.3-5 units tall, as Blender writes, millimetres from 800 units, cmu (the CMU ASF unit, "
+                   "5.644 cm) for a CMU conversion (LHipJoint, RHipJoint) 10-50 units tall, else cm)")
 
 
 def _add_units(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--units", default=None, metavar="mm|cm|m|in",
+    p.add_argument("--units", default=None, metavar="mm|cm|m|in|cmu",
                    help="length unit of the output (default: the clip's own, so a file comes back in its "
                    "unit; cm for .bvh written from .amc)")
 

@@ -39,7 +39,7 @@ def _inputs(tmp: Path) -> dict[str, Path]:
 
 
 RATE = "expected a frame rate above 0 and at most 10,000 fps, got "  # the frame-rate options' message
-UNIT = r"--units: unknown length unit '{}'; expected one of mm, cm, m, in$"  # the --units message
+UNIT = r"--units: unknown length unit '{}'; expected one of mm, cm, m, in, cmu$"  # the --units message
 
 # (sub-command arguments with {tmp} for the scratch folder, a regex for the one line on stderr)
 BAD_RUNS = [

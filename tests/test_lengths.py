@@ -61,7 +61,8 @@ def _arm(units: dict | None = None) -> Motion:
 
 
 def test_units_table_and_the_asf_unit():
-    assert LENGTH_UNITS == {"mm": 0.1, "cm": 1.0, "m": 100.0, "in": 2.54}
+    assert LENGTH_UNITS == {"mm": 0.1, "cm": 1.0, "m": 100.0, "in": 2.54, "cmu": 2.54 / 0.45}
+    assert centimetres("cmu") == centimetres(0.45)  # the CMU ASF's unit by name
     assert centimetres("m") == 100.0 and centimetres(1.0) == 2.54  # Acclaim's default length 1: inches
     assert abs(centimetres(0.45) - 5.644444444444444) < 1e-15
     assert centimetres(2.54) == 1.0  # the ASF number that means centimetres
@@ -191,6 +192,36 @@ def test_the_size_rule_leaves_small_and_large_rigs_in_centimetres(tmp_path):
         assert read_bvh(tmp_path / "arm.bvh").skeleton.units == {"length": unit}, scale
 
 
+def test_a_cmu_conversion_reads_in_the_cmu_asf_unit(tmp_path):
+    """The BVH conversions of the CMU database (cgspeed, B. Hahne) keep the ASF's lengths (1 unit = 1/0.45 inch)
+    and its hip bones as joints LHipJoint / RHipJoint: a person 30 units tall, read as 30 cm before (foot
+    contacts then found within a 28 cm tolerance). Such a rig reads as "cmu", 5.644 cm a unit; the same rig
+    without those joints stays in centimetres, and a BVH written in "cmu" names its unit on the way back."""
+    six = ("Xposition", "Yposition", "Zposition", "Zrotation", "Yrotation", "Xrotation")
+    three = six[3:]
+
+    def rig(hip_names):
+        joints = [Joint("Hips", -1, (0.0, 0.0, 0.0), six)]
+        for side, name in zip((1.0, -1.0), hip_names):
+            prefix = "Left" if side > 0 else "Right"
+            joints.append(Joint(name, 0, (0.0, 0.0, 0.0), three))
+            joints.append(Joint(prefix + "UpLeg", len(joints) - 1, (side * 1.4, -1.6, 0.8), three))
+            joints.append(Joint(prefix + "Leg", len(joints) - 1, (side * 2.4, -6.7, 0.0), three))
+            joints.append(Joint(prefix + "Foot", len(joints) - 1, (0.0, -7.4, 0.0), three, end_site=(0.0, -0.8, 2.4)))
+        joints.append(Joint("Spine", 0, (0.0, 2.0, 0.0), three))
+        joints.append(Joint("Head", len(joints) - 1, (0.0, 11.0, 0.0), three, end_site=(0.0, 2.5, 0.0)))
+        return Skeleton(tuple(joints))
+
+    for names, unit in ((("LHipJoint", "RHipJoint"), "cmu"), (("LeftHip0", "RightHip0"), "cm")):
+        sk = rig(names)
+        write_bvh(Motion(sk, np.zeros((2, len(sk.channel_names))), 120.0, name="01_01"), tmp_path / "take.bvh")
+        assert read_bvh(tmp_path / "take.bvh").skeleton.units == {"length": unit}, names
+    from crbm.mocap.kinematics import rest_points
+
+    body = read_bvh(tmp_path / "take.bvh", units="cmu")  # 32 units from head to toes: 180.6 cm
+    assert abs(np.ptp(rest_points(convert_length(body, "cm").skeleton)[:, 1]) - 32.0 * 2.54 / 0.45) < 1e-9
+
+
 def test_the_unit_is_read_from_the_body_not_from_an_offset_its_position_channels_replace(tmp_path):
     """A ground-level root bone above a Hips whose OFFSET holds the first frame's place (the Bandai Namco
     rig): that OFFSET is replaced by the Hips position channels, so it must not change the unit. Hips at
@@ -234,7 +265,7 @@ def test_cli_input_units_overrides_the_size_rule(data_root, tmp_path, capsys):
     capsys.readouterr()
     assert main(["convert", str(metres), str(tmp_path / "bad.bvh"), "--input-units", "ft"]) == 2
     err = capsys.readouterr().err
-    assert err == "crbm convert: error: --input-units: unknown length unit 'ft'; expected one of mm, cm, m, in\n"
+    assert err == "crbm convert: error: --input-units: unknown length unit 'ft'; expected one of mm, cm, m, in, cmu\n"
     assert not (tmp_path / "bad.bvh").exists()
 
 
@@ -278,7 +309,7 @@ def test_cli_convert_units(data_root, tmp_path, capsys):
     capsys.readouterr()
     assert main(["convert", amc, str(tmp_path / "bad.bvh"), "--asf", asf, "--units", "yd"]) == 2
     err = capsys.readouterr().err
-    assert err == "crbm convert: error: --units: unknown length unit 'yd'; expected one of mm, cm, m, in\n"
+    assert err == "crbm convert: error: --units: unknown length unit 'yd'; expected one of mm, cm, m, in, cmu\n"
     assert not (tmp_path / "bad.bvh").exists()
 
 

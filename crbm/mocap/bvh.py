@@ -41,8 +41,8 @@ def read_bvh(path: str | os.PathLike, *, units: str | None = None) -> Motion:
     units: the length unit of the file's numbers, recorded as the skeleton's ``units["length"]`` (values
     are not scaled; ``crbm.mocap.lengths.convert_length`` does that). BVH declares no unit; by default it is
     read from the rest pose's size (``crbm.mocap.lengths.guess_bvh_length_unit``: metres for a body 0.3-5
-    units tall, as Blender writes, millimetres from 800 units, else centimetres, the unit of most
-    motion-capture BVH releases). Position channels replace their joint's
+    units tall, as Blender writes, millimetres from 800 units, the CMU ASF unit for a CMU conversion 10-50
+    units tall, else centimetres, the unit of most motion-capture BVH releases). Position channels replace their joint's
     OFFSET components (see :mod:`crbm.mocap.kinematics`).
     Raises FormatError (file, line, what was expected) on malformed input, CRBMError for an unknown unit.
     """

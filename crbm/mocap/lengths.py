@@ -1,7 +1,7 @@
 """Length units of motion data: the unit a skeleton's lengths are in, and conversion to another unit.
 
 A skeleton's ``units["length"]`` is a unit name from :data:`LENGTH_UNITS` (``"mm"``, ``"cm"``, ``"m"``,
-``"in"``) or a positive number: the Acclaim ASF ``:units length`` field, under which one file unit is
+``"in"``, ``"cmu"``) or a positive number: the Acclaim ASF ``:units length`` field, under which one file unit is
 ``1 / length`` inch (the CMU database's ``length 0.45``: 1 unit = 2.54 / 0.45 = 5.644 cm). Without the
 field a BVH skeleton is in centimetres and an ASF skeleton in Acclaim's default ``length 1`` (inches). BVH
 files declare no unit: :func:`guess_bvh_length_unit` reads it from the size of the rest pose when the user
@@ -24,10 +24,14 @@ from crbm.engine.errors import CRBMError
 from crbm.mocap.kinematics import body_rest_points, channel_kind
 from crbm.mocap.motion import Motion, Skeleton
 
-LENGTH_UNITS = {"mm": 0.1, "cm": 1.0, "m": 100.0, "in": 2.54}  # centimetres in one unit
+# centimetres in one unit; "cmu" is the CMU database's ASF unit (``:units length 0.45``: 1 / 0.45 inch), in
+# which the widely used BVH conversions of the CMU database (cgspeed, B. Hahne) are written
+LENGTH_UNITS = {"mm": 0.1, "cm": 1.0, "m": 100.0, "in": 2.54, "cmu": 2.54 / 0.45}
 BVH_DEFAULT_UNIT = "cm"  # what a BVH file's lengths are taken to be when nobody says otherwise
-# the rest pose's largest extent (file units) within which a BVH skeleton is taken to be in metres or millimetres
-METRE_SIZES, MILLIMETRE_SIZES = (0.3, 5.0), (800.0, 50_000.0)
+# the rest pose's largest extent (file units) within which a BVH skeleton is taken to be in metres or
+# millimetres, and one of the CMU conversions' joints (below) in CMU units (a body 0.56 to 2.8 m tall)
+METRE_SIZES, MILLIMETRE_SIZES, CMU_SIZES = (0.3, 5.0), (800.0, 50_000.0), (10.0, 50.0)
+CMU_JOINTS = ("LHipJoint", "RHipJoint")  # the CMU ASF's hip bones, kept as joints by its BVH conversions
 _ASF_DEFAULT_LENGTH = 1.0  # Acclaim: 1 file unit = 1 / length inch
 
 
@@ -56,13 +60,18 @@ def guess_bvh_length_unit(skeleton: Skeleton) -> str:
     extent along an axis of the body's joints and End Sites (``crbm.mocap.kinematics.body_rest_points``: the
     subtree of the joint that carries the trajectory, so an OFFSET that position channels replace, such as
     the Bandai Namco rig's Hips at the first frame's place, does not count), is a body 0.3 to 5 m tall or
-    wide when 0.3 <= s <= 5 ("m": Blender's export), one 0.8 to 50 m when 800 <= s <= 50,000 ("mm"), and
-    otherwise centimetres, the usual BVH unit (an inch-based rig reads as centimetres too: its size cannot
-    tell them apart)."""
+    wide when 0.3 <= s <= 5 ("m": Blender's export), one 0.8 to 50 m when 800 <= s <= 50,000 ("mm"), a
+    skeleton with the CMU conversions' hip joints (:data:`CMU_JOINTS`) and 10 <= s <= 50 in the CMU database's
+    ASF unit ("cmu", 5.644 cm: the BVH conversions by cgspeed and B. Hahne keep the ASF's lengths, so a
+    person is about 30 units tall), and otherwise centimetres, the usual BVH unit (an inch-based rig reads as
+    centimetres too: its size cannot tell them apart)."""
     size = float(np.ptp(body_rest_points(skeleton), axis=0).max())
     if METRE_SIZES[0] <= size <= METRE_SIZES[1]:
         return "m"
-    return "mm" if MILLIMETRE_SIZES[0] <= size <= MILLIMETRE_SIZES[1] else BVH_DEFAULT_UNIT
+    if MILLIMETRE_SIZES[0] <= size <= MILLIMETRE_SIZES[1]:
+        return "mm"
+    cmu = set(CMU_JOINTS) <= set(skeleton.names) and CMU_SIZES[0] <= size <= CMU_SIZES[1]
+    return "cmu" if cmu else BVH_DEFAULT_UNIT
 
 
 def length_unit(skeleton: Skeleton) -> str | float:
