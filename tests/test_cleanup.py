@@ -137,6 +137,27 @@ def test_missing_values_are_bridged_by_the_spline():
     assert np.abs(out[300:306, 2] - clean[300:306, 2]).max() < 0.05
 
 
+def test_a_gap_in_a_channel_recorded_almost_without_noise_is_bridged():
+    """Gaps of 5, 15 and 30 frames in channels with 0.002 units of noise: the course through a gap is a guess,
+    so the values after it are taken in whatever their distance, and the gap is filled from both sides. When
+    those values were gated against the guess's tiny spread, they were rejected, taken for a jump, and the
+    gap filled from one side: up to 83 units off where linear interpolation is 18 off."""
+    t = np.arange(600)[:, None] / 120.0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        clean = sum(a * np.sin(2 * np.pi * f * t + p)
+                    for a, f, p in zip(rng.uniform(5, 30, 3), rng.uniform(0.3, 2, 3), rng.uniform(0, 6, 3)))
+        x = clean + rng.normal(0, 0.002, clean.shape)
+        for start, n in ((200, 5), (300, 15), (400, 30)):
+            gap = slice(start, start + n)
+            held = x.copy()
+            held[gap] = np.nan
+            out, _ = smooth_series(held, np.maximum(estimate_noise(held), 1e-6) ** 2)
+            linear = np.interp(np.arange(start, start + n), [start - 1, start + n], [x[start - 1, 0], x[start + n, 0]])
+            error = np.abs(out[gap, 0] - clean[gap, 0]).max()
+            assert error < 5.0 and error <= np.abs(linear - clean[gap, 0]).max(), (seed, n, error)
+
+
 def _held_with_bursts():
     """A channel held at 0 but for two short moves (a keyed toe twist in a Mixamo file), (69, 1) degrees."""
     z = np.zeros((69, 1))

@@ -34,7 +34,8 @@ proportion to its precision and to how well the curve's past and future already 
 * outliers: an observation whose innovation exceeds ``GATE`` standard deviations is left out. After
   ``REACQUIRE`` rejections in a row it was a real jump: the filter restarts at the first of them and takes
   them in again, and the backward pass does not smooth across the restart (a jump is followed from where it
-  happened, not bridged).
+  happened, not bridged). The first ``AFTER_GAP`` values after frames not recorded are taken in ungated: the
+  course through a gap is the prior's guess, not a prediction to hold values to.
 * gimbal lock: a joint of three rotation channels (BVH, or an ASF bone or root) whose Euler angles come
   within 30 degrees of gimbal lock in the take (the middle angle near +-90 degrees, where the outer two swing
   fast and together for a small turn of the joint) is smoothed in the rotation order, of the six, whose lock
@@ -85,6 +86,7 @@ from crbm.mocap.motion import Motion, Skeleton, check_fps
 
 GATE = 5.0  # innovations beyond this many predictive standard deviations are outliers
 REACQUIRE = 5  # after this many rejections in a row the filter restarts from the observation
+AFTER_GAP = 2  # values after a gap taken in ungated: two fix the state's value and velocity anew
 OUTLIERS = 0.01  # the share of outliers the likelihood allows for (a uniform density over a channel's range)
 Q_RATIOS = 10.0 ** np.arange(-8.0, 8.01, 0.5)  # q_c / r_c tried per channel (maximum likelihood)
 REFINE = 10.0 ** np.array([-0.25, -0.125, 0.125, 0.25])  # then these multiples of the best ratio
@@ -187,6 +189,7 @@ class _State:
         self.seen = np.zeros(value.shape, dtype=int)  # observations taken in
         self.rejected = np.zeros(value.shape, dtype=int)  # rejections in a row
         self.restarted = np.zeros(value.shape, dtype=bool)  # whether the last observation restarted the state
+        self.bridged = np.zeros(value.shape, dtype=int)  # recorded values still to take in ungated after a gap
 
     def predict(self, q: np.ndarray) -> None:
         self.p = self.p + self.v
@@ -227,7 +230,8 @@ class _State:
         has = ~np.isnan(y)
         y = np.where(has, y, 0.0)
         e, s = y - self.p, self.a + r
-        inside = e * e <= GATE * GATE * s
+        # the first value after a gap is taken in whatever its distance: the course through the gap was a guess
+        inside = (e * e <= GATE * GATE * s) | (self.bridged > 0)
         scored = has & (self.seen >= _BURN_IN)
         restart = has & ~inside & (self.rejected >= REACQUIRE)
         if gate is not None:
@@ -243,6 +247,7 @@ class _State:
         self.rejected = np.where(has & ~inside & ~restart, self.rejected + 1, np.where(has, 0, self.rejected))
         self.seen = self.seen + has
         self.restarted = restart
+        self.bridged = np.where(~has & (self.seen > 0), AFTER_GAP, np.maximum(self.bridged - has, 0))
         return loglik
 
     def stack(self) -> tuple[np.ndarray, np.ndarray]:
