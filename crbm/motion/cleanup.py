@@ -253,17 +253,17 @@ class _State:
     def stack(self) -> tuple[np.ndarray, np.ndarray]:
         return np.stack([self.p, self.v], -1), np.stack([self.a, self.b, self.c], -1)
 
-    def part(self, j: int) -> _State:
-        """Series ``j`` alone, as a state of one series (a copy)."""
-        one = object.__new__(_State)
+    def part(self, js: np.ndarray) -> _State:
+        """Series ``js`` (indices) alone, as a state of those series (a copy)."""
+        some = object.__new__(_State)
         for name, value in vars(self).items():
-            setattr(one, name, value[j : j + 1].copy())
-        return one
+            setattr(some, name, value[js])
+        return some
 
-    def put(self, j: int, one: _State) -> None:
-        """Series ``j`` set from the one-series state ``one``."""
-        for name, value in vars(one).items():
-            getattr(self, name)[j] = value[0]
+    def put(self, js: np.ndarray, some: _State) -> None:
+        """Series ``js`` set from the state ``some`` of those series."""
+        for name, value in vars(some).items():
+            getattr(self, name)[js] = value
 
 
 def _outlier_density(x: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -330,32 +330,34 @@ def _forward(
         jumped = np.flatnonzero(state.restarted & (run >= 0))
         began = run[jumped]
         run = np.where(state.rejected == 0, -1, np.where(run < 0, t, run))
-        for j, s0 in zip(jumped, began):  # a jump, taken in again from where it happened (scored as before)
-            cols, span = [j], slice(s0, t + 1)
-            extra = None if pseudo is None else pseudo[span, cols]
+        for s0 in np.unique(began):  # jumps, taken in again from where they happened (scored as before)
+            cols, span = jumped[began == s0], slice(s0, t + 1)
+            extra = None if pseudo is None else pseudo[span][:, cols]
             extra_var = None if pseudo is None else np.broadcast_to(
-                pseudo_var[span, cols] if pseudo_var.ndim == 2 else pseudo_var[cols], (t + 1 - s0, 1))
-            one = state.part(j)
-            rows = _refilter(one, x[span, cols], r[cols], q[cols], spread[cols], pseudo=extra, pseudo_var=extra_var)
+                pseudo_var[span][:, cols] if pseudo_var.ndim == 2 else pseudo_var[cols], (t + 1 - s0, len(cols)))
+            some = state.part(cols)
+            rows = _refilter(some, x[span][:, cols], r[cols], q[cols], spread[cols], pseudo=extra,
+                             pseudo_var=extra_var)
             if keep:
                 for u, (pm, pc, mean, cov, restarted) in enumerate(rows, s0):
                     if pm is not None:
-                        out.pmean[u, j], out.pcov[u, j] = pm[0], pc[0]
-                    out.mean[u, j], out.cov[u, j], out.restart[u, j] = mean[0], cov[0], restarted[0]
-            state.put(j, one)
+                        out.pmean[u, cols], out.pcov[u, cols] = pm, pc
+                    out.mean[u, cols], out.cov[u, cols], out.restart[u, cols] = mean, cov, restarted
+            state.put(cols, some)
     return out
 
 
 def _refilter(one: _State, ys: np.ndarray, r: np.ndarray, q: np.ndarray, spread: np.ndarray, *,
               pseudo: np.ndarray | None = None, pseudo_var: np.ndarray | None = None) -> list[tuple]:
-    """A jump found ``REACQUIRE`` frames late: the one-series state ``one`` restarts at ``ys[0]`` (the first
-    rejected value) and takes in ``ys[1:]`` (K, 1) again, with the pseudo-observations (K, 1) where given,
+    """Jumps found ``REACQUIRE`` frames late, in the B series of the state ``one`` whose runs of rejections
+    began at the same frame: each restarts at ``ys[0]`` (the first rejected values, (B,)) and takes in
+    ``ys[1:]`` (K, B) again, with the pseudo-observations (K, B) where given,
     this time without the gate (the run of values is what showed the jump: none of it is an outlier of the
     new course, and a motion that turned faster than q allows is followed rather than rejected again).
     Returns per frame (predicted mean, predicted covariance, mean, covariance, restarted), the first frame's
     prediction None (it stays as it was)."""
     one.p[:], one.v[:], one.a[:], one.b[:], one.c[:] = ys[0], 0.0, r, 0.0, r + spread
-    one.rejected[:], one.restarted = 0, np.ones(1, dtype=bool)
+    one.rejected[:], one.restarted = 0, np.ones(len(r), dtype=bool)
     rows: list[tuple] = [(None, None, *one.stack(), one.restarted)]
     for k in range(1, len(ys)):
         one.predict(q)
@@ -364,7 +366,7 @@ def _refilter(one: _State, ys: np.ndarray, r: np.ndarray, q: np.ndarray, spread:
             one.assimilate(pseudo[k], pseudo_var[k])
         has = ~np.isnan(ys[k])
         one._update(has, np.where(has, ys[k], 0.0) - one.p, one.a + r, r)
-        one.restarted, one.seen = np.zeros(1, dtype=bool), one.seen + has
+        one.restarted, one.seen = np.zeros(len(r), dtype=bool), one.seen + has
         rows.append((*predicted, *one.stack(), one.restarted))
     return rows
 
@@ -1198,16 +1200,16 @@ class OnlineFilter:
         jumped = np.flatnonzero(self._state.restarted & (self._since >= 0))
         began = np.maximum(len(self._tail) - 2 - self._since[jumped], 0)
         self._since = np.where(self._state.rejected == 0, -1, self._since + 1)
-        tail = list(self._tail)
-        for j, i0 in zip(jumped, began):
-            cols = [j]
-            one = self._state.part(j)
-            rows = _refilter(one, np.array([f[8][cols] for f in tail[i0:]]), r[cols], q[cols], self._spread[cols])
+        tail = list(self._tail) if jumped.size else []
+        for i0 in np.unique(began):
+            cols = jumped[began == i0]
+            some = self._state.part(cols)
+            rows = _refilter(some, np.array([f[8][cols] for f in tail[i0:]]), r[cols], q[cols], self._spread[cols])
             for f, (pm, pc, m, cv, restarted) in zip(tail[i0:], rows):
                 if pm is not None:
-                    f[2][j], f[3][j] = pm[0], pc[0]
-                f[0][j], f[1][j], f[4][j] = m[0], cv[0], restarted[0]
-            self._state.put(j, one)
+                    f[2][cols], f[3][cols] = pm, pc
+                f[0][cols], f[1][cols], f[4][cols] = m, cv, restarted
+            self._state.put(cols, some)
 
     def _output(self, index: int) -> np.ndarray:
         """The cleaned frame at ``index`` in the kept tail: the chosen series of each channel smoothed back
