@@ -230,7 +230,7 @@ class _State:
         has = ~np.isnan(y)
         y = np.where(has, y, 0.0)
         e, s = y - self.p, self.a + r
-        # the first value after a gap is taken in whatever its distance: the course through the gap was a guess
+        # the first AFTER_GAP values after a gap are taken in whatever their distance: the course through it was a guess
         inside = (e * e <= GATE * GATE * s) | (self.bridged > 0)
         scored = has & (self.seen >= _BURN_IN)
         restart = has & ~inside & (self.rejected >= REACQUIRE)
@@ -351,9 +351,9 @@ def _refilter(one: _State, ys: np.ndarray, r: np.ndarray, q: np.ndarray, spread:
               pseudo: np.ndarray | None = None, pseudo_var: np.ndarray | None = None) -> list[tuple]:
     """Jumps found ``REACQUIRE`` frames late, in the B series of the state ``one`` whose runs of rejections
     began at the same frame: each restarts at ``ys[0]`` (the first rejected values, (B,)) and takes in
-    ``ys[1:]`` (K, B) again, with the pseudo-observations (K, B) where given,
-    this time without the gate (the run of values is what showed the jump: none of it is an outlier of the
-    new course, and a motion that turned faster than q allows is followed rather than rejected again).
+    ``ys[1:]`` (K, B) again, with the pseudo-observations (K, B) where given, this time without the gate (the
+    run of values is what showed the jump: none of it is an outlier of the new course, and a motion that
+    turned faster than q allows is followed rather than rejected again).
     Returns per frame (predicted mean, predicted covariance, mean, covariance, restarted), the first frame's
     prediction None (it stays as it was)."""
     one.p[:], one.v[:], one.a[:], one.b[:], one.c[:] = ys[0], 0.0, r, 0.0, r + spread
