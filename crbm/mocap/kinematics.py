@@ -268,8 +268,8 @@ def rest_points(skeleton: Skeleton) -> np.ndarray:
 
 
 def _positioned(joint) -> bool:
-    """Whether a joint has a position channel (BVH ``Xposition``..., ASF ``tx``...; not ASF's length ``l``)."""
-    return any(c.lower() != "l" and channel_kind(c)[0] == "position" for c in joint.channels)
+    """Whether a joint has a position channel (BVH ``Xposition``..., ASF ``tx``...)."""
+    return any(channel_kind(c)[0] == "position" for c in joint.channels)
 
 
 def trajectory_joint(skeleton: Skeleton) -> int:

@@ -9,7 +9,7 @@ does not say (:func:`crbm.read_bvh`).
 
 :func:`convert_length` scales every length by ``c = cm(from) / cm(to)``: joint offsets (BVH ``OFFSET``,
 ASF ``direction * length`` and root ``position``), BVH End Sites, position channels (BVH ``Xposition``...,
-ASF ``tx ty tz`` and bone-length ``l`` dofs) and their ASF limits. Rotations are unchanged, so world
+ASF ``tx ty tz``) and their ASF limits. Rotations are unchanged, so world
 positions from forward kinematics scale by exactly ``c``.
 """
 
@@ -118,8 +118,8 @@ def convert_length(motion: Motion, unit: str) -> Motion:
 
 
 def _is_length(channel: str) -> bool:
-    """Position channels (BVH ``Xposition``, ASF ``tx``) and the ASF bone-length dof ``l``."""
-    return channel.lower() == "l" or channel_kind(channel)[0] == "position"
+    """Position channels (BVH ``Xposition``, ASF ``tx``)."""
+    return channel_kind(channel)[0] == "position"
 
 
 def _scaled(v, c: float) -> tuple[float, float, float]:
