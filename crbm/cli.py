@@ -256,7 +256,8 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
                    help="frames to generate at the model's rate, of the first style for style models; the output "
                    "has exactly this many (the seed frames are not part of it)")
     p.add_argument("--style", default=None, metavar="STYLE:N,...", help="style schedule, e.g. walk:120,run:120")
-    p.add_argument("--out", type=Path, required=True, help=".bvh or .parquet (.amc with an ASF --seed-clip)")
+    p.add_argument("--out", type=Path, required=True,
+                   help=".bvh or .parquet (.amc for a model of ASF clips or an ASF --seed-clip)")
     p.add_argument("--chains", type=int, default=1, help="independent sequences (default: %(default)s)")
     p.add_argument("--k", type=int, default=30, help="Gibbs steps per frame (default: %(default)s)")
     p.add_argument("--final-samples", type=int, default=0, metavar="N",
@@ -316,7 +317,9 @@ def _run_generate(args: argparse.Namespace) -> int:
     out_fps = args.out_fps
     if out_fps is None and args.out.suffix.lower() == ".amc":
         # AMC stores no rate and is read as 120 fps: a continuation at the seed clip's, as the clip reads; else 120
-        out_fps = seed.fps if seed is not None else 120.0
+        from crbm.mocap.acclaim import AMC_FPS
+
+        out_fps = seed.fps if seed is not None else AMC_FPS
     if out_fps is not None:
         clips = [resample(c, out_fps) for c in clips]
     for path in _write_clips(clips, args.out, args.units):
