@@ -215,7 +215,7 @@ def retarget(motion: Motion, skeleton: Skeleton) -> Motion:
     names = set(motion.skeleton.names)
     moved = list(range(len(skeleton.joints)))  # joints whose pose comes from the clip
     if not all(skeleton.joints[a].name in names for a in above):
-        moved = [j for j in moved if j not in set(above)]
+        moved = sorted(set(moved) - set(above))
     _missing(skeleton, motion.skeleton, f"clip {motion.name!r}", only=moved)
     idx = [motion.skeleton.names.index(skeleton.joints[j].name) for j in moved]
     t = motion.n_frames
