@@ -8,9 +8,11 @@ import pytest
 import scipy.io
 
 from crbm.motion.protocols import (
+    butter_causal,
     butter_denoise,
     gpmat_errors,
     nearest_neighbour_baselines,
+    savgol_causal,
     savgol_denoise,
     taylor_nearest_neighbour,
     taylor_pair_error,
@@ -26,6 +28,32 @@ def test_scipy_filters_and_tuning_reduce_noise():
     best = tune_savgol([clip], 0.2, rng=np.random.default_rng(1))
     for out in (savgol_denoise(noisy, **best), butter_denoise(noisy, cutoff=0.1, order=2)):
         assert np.sqrt(np.mean((out - clip) ** 2)) < 0.5 * np.sqrt(np.mean((noisy - clip) ** 2))
+
+
+@pytest.mark.parametrize("lag", [0, 1, 7])
+def test_causal_filters_see_lag_frames_ahead_and_no_further(lag):
+    rng = np.random.default_rng(2)
+    clip = rng.standard_normal((120, 3))
+    later = clip.copy()
+    later[60:] += rng.standard_normal((60, 3))  # frames from 60 on differ
+    for fn, kw in ((savgol_causal, {"window": 15, "polyorder": 2}), (butter_causal, {"cutoff": 0.2, "order": 3})):
+        a, b = fn(clip, **kw, lag=lag), fn(later, **kw, lag=lag)
+        assert a.shape == clip.shape
+        np.testing.assert_array_equal(a[: 60 - lag], b[: 60 - lag])  # frame t reads frames up to t + lag
+        assert not np.allclose(a[60 - lag], b[60 - lag])  # and frame t + lag itself
+
+
+def test_causal_savgol_is_exact_on_polynomials_and_butterworth_starts_at_rest():
+    t = np.arange(80.0)[:, None]
+    clip = np.hstack([3 - 0.2 * t + 0.01 * t**2, 0.5 * t])
+    for lag in (0, 1, 5):
+        out = savgol_causal(clip, window=11, polyorder=2, lag=lag)
+        # away from the padded ends the window holds real frames only, and a quadratic is its own fit
+        np.testing.assert_allclose(out[10 : 80 - lag], clip[10 : 80 - lag], atol=1e-9)
+    steady = np.full((50, 2), 7.0)
+    np.testing.assert_allclose(butter_causal(steady, cutoff=0.1, order=4, lag=3), steady)  # no start-up transient
+    with pytest.raises(ValueError, match="lag"):
+        savgol_causal(clip, window=5, polyorder=2, lag=5)
 
 
 def test_error_formulas_on_synthetic_predictions():

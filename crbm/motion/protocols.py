@@ -1,7 +1,8 @@
 """Published evaluation protocols of the motion models, with their baselines.
 
 * Denoising baselines: Savitzky-Golay and zero-phase Butterworth low-pass filters (scipy), their settings
-  tuned on noisy copies of the training clips; ``tune_filter_factor`` tunes the model filters of
+  tuned on noisy copies of the training clips, and their causal forms that output each frame ``lag`` frames
+  after it arrives (the online filter's latency); ``tune_filter_factor`` tunes the model filters of
   ``crbm.motion.sample`` the same way.
 * The CMU-35 missing-data protocol (Taylor et al. 2006 as recreated in GPmat; the data folder's
   ``mocap/MISSING_DATA_PROTOCOL.md``): both error formulas and the nearest-neighbour baselines.
@@ -36,6 +37,36 @@ def butter_denoise(clip: np.ndarray, *, cutoff: float, order: int) -> np.ndarray
 
     sos = butter(order, cutoff, output="sos")
     return sosfiltfilt(sos, clip, axis=0, padlen=min(3 * (2 * len(sos) + 1), clip.shape[0] - 1))
+
+
+def savgol_causal(clip: np.ndarray, *, window: int, polyorder: int, lag: int) -> np.ndarray:
+    """Savitzky-Golay smoothing of each channel of (T, D) that sees ``lag`` frames ahead and no further:
+    frame t is the value at t of the degree-``polyorder`` least-squares polynomial through frames
+    t + lag - window + 1 .. t + lag (``scipy.signal.savgol_coeffs`` at that position). Frames before the
+    first and after the last are the first and the last frame repeated, so frame t never depends on a frame
+    after t + lag (the stream's end is flushed with shorter reach, as an online filter does)."""
+    from scipy.signal import savgol_coeffs
+
+    if not 0 <= lag < window or polyorder >= window:
+        raise ValueError(f"savgol_causal: need 0 <= lag < window and polyorder < window, got lag {lag}, "
+                         f"window {window}, polyorder {polyorder}")
+    taps = savgol_coeffs(window, polyorder, pos=window - 1 - lag, use="dot")  # taps[j] weighs frame t+lag-window+1+j
+    padded = np.concatenate([np.repeat(clip[:1], window - 1 - lag, 0), clip, np.repeat(clip[-1:], lag, 0)])
+    frames = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)  # (T, D, window)
+    return frames @ taps
+
+
+def butter_causal(clip: np.ndarray, *, cutoff: float, order: int, lag: int) -> np.ndarray:
+    """A causal Butterworth low-pass of each channel of (T, D) (``scipy.signal.sosfilt``, started at rest on
+    the first frame) read ``lag`` frames late: frame t is the filter's output after frame t + lag, which
+    offsets part of the filter's group delay (the last frame repeated past the end). ``cutoff`` is a
+    fraction of the Nyquist frequency."""
+    from scipy.signal import butter, sosfilt, sosfilt_zi
+
+    sos = butter(order, cutoff, output="sos")
+    padded = np.concatenate([clip, np.repeat(clip[-1:], lag, 0)])
+    zi = sosfilt_zi(sos)[:, :, None] * padded[0]  # (sections, 2, D): at rest on the first frame
+    return sosfilt(sos, padded, axis=0, zi=zi)[0][lag:]
 
 
 def _tune(filter_fn, grid: list[dict], clips: Sequence[np.ndarray], noise_std: float, rng: np.random.Generator):
