@@ -14,7 +14,13 @@ matrices (the sampler may take a cheaper route with W^T W for small batches, so 
 ``floor_rng`` adds drawing the uniforms of the 29 hidden samples per frame from crbm's source
 (``crbm.engine.noise.uniform``: counter-based on the CPU, torch's serial generator with
 ``CRBM_RANDOM_SOURCE=torch``, under which this draw dominates at 256 and 4096 chains). ``floor_uniforms`` is
-that draw alone.
+that draw alone. ``floor_sampling`` (256 chains and more) is the products with each Gibbs step's hidden
+sample made as cheaply as the engine's kernels allow, and no more: crbm's uniforms drawn into a reused buffer
+as the sampler draws them (a frame's at once, or each step's just before its use from 131,072 units a step),
+then per step one sigmoid and one comparison, in place (no biases, no Python but the loop): the least that
+exact Bernoulli sampling with these kernels adds to the products, so ``floor / floor_sampling``
+(``sampling_over_floor``) is the lowest ratio to the matmul floor such a sampler can reach on the machine
+(a single chain takes cheaper routes: thresholds logit(u) drawn per frame and W^T W).
 
 ``torch_generator`` (training rows too) is ours with torch's generator for every draw
 (``crbm.engine.noise.set_source("torch")``), timed in the same rounds.
@@ -31,8 +37,9 @@ import torch
 from benchkit import race, row, with_torch_generator
 
 import crbm
-from crbm.engine.noise import uniform
+from crbm.engine.noise import uniform, uniform_
 from crbm.engine.threads import step_work, threads_for
+from crbm.motion.sample import _PER_STEP_MIN
 
 D, ORDER, BATCH, K = 56, 3, 100, 30
 
@@ -70,15 +77,33 @@ def _train_floor(hidden: int, n_batches: int, device: torch.device):
 
 
 def _generate_floor(chains: int, n_frames: int, hidden: int, device: torch.device, *, products: bool = True,
-                    rng: bool = False):
+                    rng: bool = False, sampling: bool = False):
     """The products of generation alone; with ``rng`` also the uniforms of the K - 1 hidden samples per frame
-    (``products=False``: the uniforms alone)."""
+    (``products=False``: the uniforms alone); with ``sampling``, the products and each step's hidden sample
+    (that step's uniforms, a sigmoid and a comparison, in place)."""
     kw = {"device": device, "dtype": torch.float32}
     g = torch.Generator(device=device).manual_seed(2)
     w, a, b = (torch.randn(*s, generator=g, **kw) for s in ((D, hidden), (D, ORDER * D), (hidden, ORDER * D)))
     u, v = torch.randn(chains, ORDER * D, generator=g, **kw), torch.randn(chains, D, generator=g, **kw)
     vs, hs, pre = torch.empty(chains, D, **kw), torch.empty(chains, hidden, **kw), torch.empty(chains, hidden, **kw)
     noise = torch.empty(K - 1, chains, hidden, **kw)
+    step_noise = torch.empty(chains, hidden, **kw)
+
+    per_step = chains * hidden >= _PER_STEP_MIN and device.type == "cpu"  # the sampler's rule
+    ws = w * 0.01  # the model's initial scale: moderate inputs to the sigmoid (|x| > 87 takes a slower path)
+
+    def sampled():
+        for _ in range(n_frames):
+            torch.mm(u, a.T, out=vs)
+            torch.mm(u, b.T, out=hs)
+            rounds = None if per_step else uniform_(noise, g)
+            for s in range(K - 1):
+                torch.mm(v, ws, out=pre)
+                torch.sigmoid(pre, out=pre)
+                torch.lt(uniform_(step_noise, g) if rounds is None else rounds[s], pre, out=pre)
+                torch.mm(pre, ws.T, out=v)
+            torch.mm(v, ws, out=pre)
+            torch.mm(pre, ws.T, out=v)
 
     def step():
         for _ in range(n_frames):
@@ -92,7 +117,7 @@ def _generate_floor(chains: int, n_frames: int, hidden: int, device: torch.devic
                 torch.mm(v, w, out=pre)
                 torch.mm(pre, w.T, out=v)
 
-    return step
+    return sampled if sampling else step
 
 
 def run(*, quick: bool, device: str) -> dict:
@@ -128,12 +153,17 @@ def run(*, quick: bool, device: str) -> dict:
 
         floors = [_generate_floor(chains, t, 150, dev, products=p, rng=r)
                   for p, r in ((True, False), (True, True), (False, True))]
+        if chains > 1:
+            floors.append(_generate_floor(chains, t, 150, dev, sampling=True))
         with threads_for(step_work(model, chains), dev) as n_threads:
             times = race([gen, with_torch_generator(gen), *floors], repeats=repeats, device=dev,
                          warm_up=True)
-        ours, torch_source, floor, floor_rng, floor_uniforms = (chains * t / s for s in times)
+        ours, torch_source, floor, floor_rng, floor_uniforms, *sampling = (chains * t / s for s in times)
+        sampling_floor = {"floor_sampling": round(sampling[0]), "sampling_over_floor": round(floor / sampling[0], 2),
+                          "ratio_sampling": round(sampling[0] / ours, 2)} if sampling else {}
         rows.append(row(f"generate_fps_{chains}", round(ours), round(floor), "higher", peer="matmul floor",
                         ratio=round(floor / ours, 2), floor_rng=round(floor_rng), ratio_rng=round(floor_rng / ours, 2),
                         floor_uniforms=round(floor_uniforms), ratio_uniforms=round(floor_uniforms / ours, 2),
+                        **sampling_floor,
                         torch_generator=round(torch_source), threads=n_threads))
     return {"rows": rows}
