@@ -170,11 +170,12 @@ def tune_filters(train: list[crbm.Motion], condition: str, rng: np.random.Genera
     of ``train`` (corrupted like the test take); with ``lags``, also those of their causal forms at each lag
     (``settings["same_lag"][lag]``), tuned on the same noisy copies."""
     pairs = [(clip, corrupt(clip, condition, rng)) for clip in train]
+    unwrapped = [_unwrapped(n.frames, rotation_columns(n)) for _, n in pairs]  # once, not per setting
 
     def best(fn, grid, **fixed):
         def cost(params):
-            return np.mean([joint_position_error(c, n.replace(frames=fn(_unwrapped(n.frames, rotation_columns(n)),
-                                                                        **params, **fixed))).mean() for c, n in pairs])
+            return np.mean([joint_position_error(c, n.replace(frames=fn(x, **params, **fixed))).mean()
+                            for (c, n), x in zip(pairs, unwrapped)])
         return min(grid, key=cost)
 
     out: dict = {"savgol": best(savgol_denoise, SG_GRID), "butterworth": best(butter_denoise, BW_GRID)}
@@ -203,12 +204,13 @@ def clean_rows(tag: str, model, clip: crbm.Motion, settings: dict, condition: st
                         world_cm=e["crbm"]["world_cm"], world_cm_noisy=e["noisy"]["world_cm"],
                         first20_cm=e["crbm"]["first_cm"], root_drift_cm=e["crbm"]["root_cm"],
                         kind="denoise", condition=label, take=tag))
+    x = _unwrapped(noisy.frames, rotation_columns(noisy))  # what the causal filters read
     for lag in ONLINE_LAGS if "online" in parts else ():
         cleaned = OnlineFilter(clip.skeleton, clip.fps, lag=lag).run(noisy.frames)
         online = pose_errors(clip, noisy.replace(frames=cleaned))
         same = {}  # the causal filters of the same latency, where tuned
         if lag in settings.get("same_lag", {}):
-            x, causal = _unwrapped(noisy.frames, rotation_columns(noisy)), settings["same_lag"][lag]
+            causal = settings["same_lag"][lag]
             same = {f"{name}_same_lag": pose_errors(clip, noisy.replace(frames=fn(x, **causal[name], lag=lag)))["cm"]
                     for name, fn in (("savgol", savgol_causal), ("butterworth", butter_causal))}
         rows.append(row(f"online {tag} {label} lag {lag} (cm)", online["cm"], best, "lower",

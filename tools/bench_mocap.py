@@ -138,13 +138,18 @@ def _fit(model, windows: Windows, config) -> float:
     return timed(lambda: fit(model, windows, config))[1]
 
 
+def _first_layer(d: dict, epochs: dict, g: torch.Generator) -> tuple[TwoLayerCRBM, float]:
+    """The two-layer CRBM drawn from ``g`` with its first layer (the seed-0 "CRBM") trained; seconds taken."""
+    two = TwoLayerCRBM(len(d["names"]), (150, 150), (ORDER, ORDER), generator=g)
+    return two, _fit(two.layer1, Windows(d["train"], ORDER), taylor_config(epochs=epochs["crbm"]))
+
+
 def _train_models(d: dict, epochs: dict, g: torch.Generator, cond: str) -> tuple[dict, list[dict]]:
     """The five motion models of the comparison, trained on the 31 training clips from ``g`` in turn, and
     their training-time rows. Keys: "CRBM" (the two-layer model's first layer), "CRBM, AR warm start",
     "two-layer CRBM", "label CRBM", "FCRBM" (the last two on the style-balanced clips)."""
     train, width = d["train"], len(d["names"])
-    two = TwoLayerCRBM(width, (150, 150), (ORDER, ORDER), generator=g)
-    t1 = _fit(two.layer1, Windows(train, ORDER), taylor_config(epochs=epochs["crbm"]))
+    two, t1 = _first_layer(d, epochs, g)
     t2 = _fit(two.layer2, Windows(two.hidden_clips(train), ORDER), taylor_config(epochs=epochs["layer2"]))
     rows = [
         row("train two-layer CRBM (order 3, 150+150, s)", t1 + t2, 180.0, "lower",
@@ -385,10 +390,8 @@ def run(*, quick: bool, device: str) -> list[dict]:
     parts = os.environ.get("CRBM_BENCH_PARTS", "all")
     if parts not in ("all", "missing"):
         raise SystemExit(f"CRBM_BENCH_PARTS: expected missing (or nothing, for every part), got {parts!r}")
-    if parts == "missing":  # the seed-0 CRBM drawn and trained as the two-layer model's first layer below
-        first = TwoLayerCRBM(len(d["names"]), (150, 150), (ORDER, ORDER), generator=g).layer1
-        fit(first, Windows(d["train"], ORDER), taylor_config(epochs=epochs["crbm"]))
-        return _missing_rows(root, d, first, epochs)
+    if parts == "missing":  # the seed-0 CRBM, drawn and trained as in the full run
+        return _missing_rows(root, d, _first_layer(d, epochs, g)[0].layer1, epochs)
     models, rows = _train_models(d, epochs, g, cond)
     rows += _prediction_rows(d, models)
     rows += _held_out_rows(d, epochs, g)
