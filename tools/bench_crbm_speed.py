@@ -6,6 +6,9 @@ DropConstant), for Taylor's model (150 hidden units) and a 10x larger one (1500 
 weights W and B). Figures are windows (frames) per second. The floor is the same matrix products alone,
 with the same shapes and count per batch, into preallocated outputs: the shifts u A^T and u B^T, v W, h W^T,
 v' W, the statistics v^T p(h|v) and v'^T p(h|v'), and dA = d_v^T u, dB = d_h^T u (9 products).
+``floor_eager`` is the whole CD-1 epoch, the same computation as ``crbm.fit``'s, written as the fewest eager
+torch calls into preallocated buffers (``tools/eager_step.py``): what any eager implementation pays on top of
+the products; ``eager_over_floor`` is its time over the matmul floor's, ``ratio_eager`` ours over it.
 
 Generation: ``crbm.generate`` with 30 Gibbs steps per frame (Taylor's setting) from Taylor's model for
 1, 256 and 4096 chains; figures are generated frames per second over all chains. The floor is the
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import torch
 from benchkit import race, row, with_torch_generator
+from eager_step import EagerCD1
 
 import crbm
 from crbm.engine.noise import uniform, uniform_
@@ -134,12 +138,25 @@ def run(*, quick: bool, device: str) -> dict:
         def train(m=model, c=config):
             crbm.fit(m, data, c)
 
+        eager = EagerCD1(dict(model.named_parameters()),
+                         {"W": "rbm.weight", "b": "rbm.visible_bias", "c": "rbm.hidden_bias", "A": "A", "B": "B"},
+                         data.v, data.u, gaussian=True, batch=BATCH, lr=config.learning_rate,
+                         weight_decay=config.weight_decay, lr_scale=dict(config.lr_scale),
+                         decayed=set(model.decayed_parameters()))
+
+        eager_gen, eager_mom = torch.Generator(device=dev).manual_seed(0), config.momentum_at(0)
+
+        def eager_epoch(e=eager, g=eager_gen, mom=eager_mom):
+            e.epoch(g, mom)
+
         with threads_for(step_work(model, BATCH), dev) as n_threads:
-            times = race([train, with_torch_generator(train), _train_floor(hidden, n_batches, dev)],
+            times = race([train, with_torch_generator(train), _train_floor(hidden, n_batches, dev), eager_epoch],
                          repeats=repeats, device=dev, warm_up=True)
-        ours, torch_source, floor = (len(data) / t for t in times)
+        ours, torch_source, floor, floor_eager = (len(data) / t for t in times)
         rows.append(row(name, round(ours), round(floor), "higher", peer="matmul floor", ratio=round(floor / ours, 2),
-                        torch_generator=round(torch_source), threads=n_threads))
+                        floor_eager=round(floor_eager), eager_over_floor=round(floor / floor_eager, 2),
+                        ratio_eager=round(floor_eager / ours, 2), torch_generator=round(torch_source),
+                        threads=n_threads))
     model = crbm.CRBM(D, 150, ORDER, device=dev, generator=torch.Generator().manual_seed(0))
     seed = data.frames[:ORDER]
     frames_per_chain = {1: 100 if quick else 300, 256: 10 if quick else 40, 4096: 2 if quick else 10}
