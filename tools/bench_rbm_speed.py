@@ -76,21 +76,28 @@ def _floor_seconds(n_batches: int, device: torch.device, gen: torch.Generator) -
     return watch.seconds
 
 
+def _config(device: torch.device, precision: str | None = None) -> TrainConfig:
+    """The trainer's settings for one timed epoch (CD-1, batch 100, learning rate 0.1; the defaults' momentum
+    and weight decay)."""
+    return TrainConfig(epochs=1, batch_size=BATCH, learning_rate=0.1, device=str(device), verbose=False,
+                       progress=False, matmul_precision=precision)
+
+
 def _eager_seconds(model: RBM, data: torch.Tensor, device: torch.device) -> float:
     """One CD-1 epoch of the eager floor from ``model``'s parameters (which it does not change), at the
-    trainer's settings (learning rate 0.1, momentum 0.5, weight decay 2e-4 on the weights)."""
+    settings of ``_epoch_seconds``."""
+    cfg = _config(device)
     eager = EagerCD1(dict(model.named_parameters()), {"W": "weight", "b": "visible_bias", "c": "hidden_bias"},
-                     data.to(device), None, gaussian=False, batch=BATCH, lr=0.1, weight_decay=2e-4, lr_scale={},
+                     data.to(device), None, gaussian=False, batch=BATCH, lr=cfg.learning_rate,
+                     weight_decay=cfg.weight_decay, lr_scale=dict(cfg.lr_scale),
                      decayed=set(model.decayed_parameters()))
     gen = torch.Generator(device=device).manual_seed(0)
-    return timed(lambda: eager.epoch(gen, 0.5), device=device)[1]
+    return timed(lambda: eager.epoch(gen, cfg.momentum_at(0)), device=device)[1]
 
 
 def _epoch_seconds(model: RBM, data: torch.Tensor, device: torch.device, precision: str | None = None) -> float:
     """One CD-1 epoch through the trainer (momentum, weight decay, shuffling, figures: the real path)."""
-    cfg = TrainConfig(epochs=1, batch_size=BATCH, learning_rate=0.1, device=str(device), verbose=False, progress=False,
-                      matmul_precision=precision)
-    return fit(model, data, cfg)[0]["seconds"]
+    return fit(model, data, _config(device, precision))[0]["seconds"]
 
 
 def _bf16(x: np.ndarray, dev: torch.device, repeats: int, sklearn_s: float, effect_epochs: int) -> dict:
