@@ -14,13 +14,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from eager_step import EagerCD1  # noqa: E402
 
 
-def _eager(model, names, v, u, config, *, gaussian):
-    params = dict(model.named_parameters())
-    return EagerCD1(params, names, v, u, gaussian=gaussian, batch=config.batch_size, lr=config.learning_rate,
-                    weight_decay=config.weight_decay, lr_scale=dict(config.lr_scale),
-                    decayed=set(model.decayed_parameters()))
-
-
 def _run(eager, config):
     g = torch.Generator().manual_seed(config.seed)
     for e in range(config.epochs):
@@ -42,7 +35,7 @@ def test_eager_crbm_epochs_end_at_the_trainers_parameters(n_frames):
     model = crbm.CRBM(6, 40, 3, generator=torch.Generator().manual_seed(1))
     names = {"W": "rbm.weight", "b": "rbm.visible_bias", "c": "rbm.hidden_bias", "A": "A", "B": "B"}
     config = crbm.taylor_config(epochs=7, learning_rate=0.01, verbose=False, progress=False)
-    eager = _eager(model, names, data.v, data.u, config, gaussian=True)
+    eager = EagerCD1(model, config, data.v, data.u)
     start = {k: p.clone() for k, p in eager.named_parameters().items()}
     _run(eager, config)
     crbm.fit(model, data, config)
@@ -56,7 +49,7 @@ def test_eager_rbm_epochs_end_at_the_trainers_parameters():
     model = crbm.RBM(30, 20, generator=torch.Generator().manual_seed(1))
     names = {"W": "weight", "b": "visible_bias", "c": "hidden_bias"}
     config = crbm.TrainConfig(epochs=7, batch_size=100, learning_rate=0.1, verbose=False, progress=False)
-    eager = _eager(model, names, v, None, config, gaussian=False)
+    eager = EagerCD1(model, config, v)
     _run(eager, config)
     crbm.fit(model, v, config)
     _check(model, eager, names)

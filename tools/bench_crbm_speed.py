@@ -138,11 +138,7 @@ def run(*, quick: bool, device: str) -> dict:
         def train(m=model, c=config):
             crbm.fit(m, data, c)
 
-        eager = EagerCD1(dict(model.named_parameters()),
-                         {"W": "rbm.weight", "b": "rbm.visible_bias", "c": "rbm.hidden_bias", "A": "A", "B": "B"},
-                         data.v, data.u, gaussian=True, batch=BATCH, lr=config.learning_rate,
-                         weight_decay=config.weight_decay, lr_scale=dict(config.lr_scale),
-                         decayed=set(model.decayed_parameters()))
+        eager = EagerCD1(model, config, data.v, data.u)
 
         eager_gen, eager_mom = torch.Generator(device=dev).manual_seed(0), config.momentum_at(0)
 

@@ -87,10 +87,7 @@ def _eager_seconds(model: RBM, data: torch.Tensor, device: torch.device) -> floa
     """One CD-1 epoch of the eager floor from ``model``'s parameters (which it does not change), at the
     settings of ``_epoch_seconds``."""
     cfg = _config(device)
-    eager = EagerCD1(dict(model.named_parameters()), {"W": "weight", "b": "visible_bias", "c": "hidden_bias"},
-                     data.to(device), None, gaussian=False, batch=BATCH, lr=cfg.learning_rate,
-                     weight_decay=cfg.weight_decay, lr_scale=dict(cfg.lr_scale),
-                     decayed=set(model.decayed_parameters()))
+    eager = EagerCD1(model, cfg, data.to(device))
     gen = torch.Generator(device=device).manual_seed(0)
     return timed(lambda: eager.epoch(gen, cfg.momentum_at(0)), device=device)[1]
 

@@ -25,22 +25,28 @@ import torch
 from torch import Tensor
 
 from crbm.engine.noise import uniform_
+from crbm.engine.train import TrainConfig
+from crbm.engine.units import Gaussian
 
 
 class EagerCD1:
-    """CD-1 epochs of a model with weights W (D, H), biases b (D,), c (H,) and, for a CRBM, A (D, C) and B (H, C),
-    on ``v`` (N, D) and, for a CRBM, the histories ``u`` (N, C). ``params``: name -> tensor in the order of the
-    model's parameters (copied into one flat buffer: the originals are not changed); ``names``: which of them
-    are W, b, c, A, B (dict keys "W", "b", "c", "A", "B"; A and B absent for an RBM). ``lr_scale`` and
-    ``decayed`` as in ``TrainConfig`` / ``decayed_parameters``."""
+    """CD-1 epochs, from a copy of ``model``'s parameters, with ``config``'s batch size, learning rate (and
+    ``lr_scale``) and weight decay on ``model.decayed_parameters()``: an ``RBM`` on ``v`` (N, D), or a ``CRBM``
+    on frames ``v`` (N, D) and histories ``u`` (N, C). The model's parameters (W (D, H), b (D,), c (H,), and a
+    CRBM's A (D, C) and B (H, C)) are copied into one flat buffer: the model itself is not changed."""
 
-    def __init__(self, params: dict[str, Tensor], names: dict[str, str], v: Tensor, u: Tensor | None, *,
-                 gaussian: bool, batch: int, lr: float, weight_decay: float, lr_scale: dict[str, float],
-                 decayed: set[str]) -> None:
+    def __init__(self, model: torch.nn.Module, config: TrainConfig, v: Tensor, u: Tensor | None = None) -> None:
+        rbm = getattr(model, "rbm", model)  # a CRBM's RBM sits under "rbm."
+        prefix = "rbm." if rbm is not model else ""
+        names = {"W": prefix + "weight", "b": prefix + "visible_bias", "c": prefix + "hidden_bias"}
+        if u is not None:
+            names.update(A="A", B="B")
+        params = {k: p.detach() for k, p in model.named_parameters()}
         sizes = [p.numel() for p in params.values()]
-        self.flat = torch.cat([p.detach().reshape(-1) for p in params.values()])
+        self.flat = torch.cat([p.reshape(-1) for p in params.values()])
         self.grad, self.velocity = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
         scale, decay = torch.ones_like(self.flat), torch.zeros_like(self.flat)
+        decayed, lr_scale, lr = set(model.decayed_parameters()), config.lr_scale, config.learning_rate
         views = {}
         for (name, p), f, g, s, m in zip(params.items(), self.flat.split(sizes), self.grad.split(sizes),
                                          scale.split(sizes), decay.split(sizes)):
@@ -49,14 +55,15 @@ class EagerCD1:
             m.fill_(lr_scale.get(name, 1.0) if name in decayed else 0.0)
         self.params = {k: views[n][0] for k, n in names.items()}
         self.grads = {k: views[n][1] for k, n in names.items()}
-        self.scale, self.decay = scale * lr, decay * (-lr * weight_decay)
-        self.v, self.u, self.gaussian, self.batch = v, u, gaussian, batch
+        self.scale, self.decay = scale * lr, decay * (-lr * config.weight_decay)
+        self.v, self.u, self.gaussian, self.batch = v, u, isinstance(rbm.visible, Gaussian), config.batch_size
         d, h = self.params["W"].shape
         kw = {"dtype": v.dtype, "device": v.device}
-        self.buf = {k: torch.empty(batch, w, **kw) for k, w in (("v", d), ("bt", d), ("vn", d), ("dv", d),
-                                                                 ("ct", h), ("p", h), ("pn", h), ("h", h), ("dh", h))}
+        self.buf = {k: torch.empty(self.batch, w, **kw)
+                    for k, w in (("v", d), ("bt", d), ("vn", d), ("dv", d), ("ct", h), ("p", h), ("pn", h), ("h", h),
+                                 ("dh", h))}
         if u is not None:
-            self.buf["u"] = torch.empty(batch, u.shape[1], **kw)
+            self.buf["u"] = torch.empty(self.batch, u.shape[1], **kw)
 
     def named_parameters(self) -> dict[str, Tensor]:
         """The current W, b, c (and A, B), views into the flat buffer."""
